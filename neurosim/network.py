@@ -1,0 +1,653 @@
+"""The network description layer: :class:`Layer`, :class:`Projection`, :class:`Network`.
+
+A :class:`Network` only *describes* a network -- populations, their neuron model
+and transfer function, and the projections between them (which compartment they
+target, how they are initialised, whether they learn).  It holds no weights and
+no simulation: :func:`neurosim.params.init_params` draws weights for it, the
+rate rules in :mod:`neurosim.rules` and the brian2 builder in
+:mod:`neurosim.spiking` turn it into something that runs.  The same description
+therefore feeds the exact backprop oracle, every rate rule and the spiking
+backend.
+
+Conventions
+-----------
+* A projection ``pre -> post`` has a weight matrix of shape ``(post.size, pre.size)``;
+  the drive it gives is ``W @ r_pre`` (batched: ``r_pre @ W.T``).
+* ``kind`` says what the projection is for: ``"feedforward"`` (the bottom-up pathway
+  the reference differentiates), ``"feedback"`` (top-down: FA/DFA feedback matrices,
+  TP inverses, pyramidal apical input) or ``"lateral"`` (within a stage: pyramidal
+  <-> interneuron, recurrent connections).
+* ``target`` is the compartment of the post-synaptic neuron model it lands on
+  (``soma`` for point neurons; ``basal`` / ``apical`` / ``soma`` for two-compartment
+  pyramidal neurons).
+* ``tied_to`` makes a projection use the *transpose* of another projection's weights
+  (symmetric Hopfield-like nets for equilibrium propagation, or a feedback pathway
+  that is exactly ``W^T``); a tied projection has no parameters of its own.
+
+Everything is immutable and validated on construction; every error names the
+object, the field, what was expected and what was given.  A network round-trips
+through TOML (:meth:`Network.to_toml`, :meth:`Network.from_toml`), which is the
+format of the model cards in ``models/``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .errors import ConfigError, did_you_mean, unknown_name
+from .neurons import NEURON_MODELS, canonical_activation, check_neuron_model
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+ROLES = ("input", "hidden", "output", "interneuron", "error")
+KINDS = ("feedforward", "feedback", "lateral")
+INITS = ("xavier_uniform", "xavier_normal", "he_normal", "lecun_normal", "normal", "uniform",
+         "zeros", "identity")
+LOSSES = ("mse", "cross_entropy")
+
+
+def _freeze_params(owner: str, params: Any) -> tuple[tuple[str, Any], ...]:
+    """Turn a mapping of scalar parameters into a sorted tuple of pairs (hashable, picklable)."""
+    if params is None:
+        return ()
+    if isinstance(params, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in params):
+        params = dict(params)
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"{owner}.params: expected a table of name = value, got {type(params).__name__}")
+    for key, value in params.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"{owner}.params: keys must be strings, got {key!r}")
+        if not isinstance(value, (bool, int, float, str)):
+            raise ConfigError(f"{owner}.params.{key}: expected a number, bool or string, got "
+                              f"{type(value).__name__}")
+    return tuple(sorted(params.items()))
+
+
+def _check_name(owner: str, name: Any) -> None:
+    if not isinstance(name, str) or not name or name != name.strip():
+        raise ConfigError(f"{owner}.name: expected a non-empty string without surrounding spaces, got {name!r}")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A population of neurons.
+
+    Parameters
+    ----------
+    name : str
+        Unique name within the network (``"input"``, ``"hidden1"``, ``"pyr1"``...).
+    size : int
+        Number of neurons (> 0).
+    activation : str
+        Rate transfer function, one of :data:`neurosim.neurons.ACTIVATIONS`
+        (``sigmoid``, ``tanh``, ``relu``, ``hard_sigmoid``, ``linear``).  For an input
+        layer it is ignored by the reference (inputs are rates already).
+    neuron : str
+        Neuron model: ``rate``, ``rate_two_compartment``, ``lif``, ``lif_two_compartment``.
+    role : str
+        ``input``, ``hidden``, ``output``, ``interneuron`` or ``error``.
+    bias : bool
+        Whether the layer has a learnable bias (ignored for inputs).
+    params : mapping of str to scalar
+        Neuron-model parameters (for instance ``g_apical`` of a two-compartment neuron,
+        ``tau_m`` of a LIF in seconds).  Stored as a sorted tuple of pairs; use
+        :attr:`param` to read one.
+    """
+
+    name: str
+    size: int
+    activation: str = "tanh"
+    neuron: str = "rate"
+    role: str = "hidden"
+    bias: bool = True
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self):
+        _check_name("Layer", self.name)
+        owner = f"Layer '{self.name}'"
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size <= 0:
+            raise ConfigError(f"{owner}.size: expected a positive integer, got {self.size!r}")
+        try:
+            object.__setattr__(self, "activation", canonical_activation(self.activation))
+            check_neuron_model(self.neuron)
+        except KeyError as err:
+            raise ConfigError(f"{owner}: {err}") from None
+        if self.role not in ROLES:
+            raise ConfigError(f"{owner}.role: expected one of {', '.join(ROLES)}, got "
+                              f"{self.role!r}.{did_you_mean(self.role, ROLES)}")
+        if not isinstance(self.bias, bool):
+            raise ConfigError(f"{owner}.bias: expected true or false, got {self.bias!r}")
+        object.__setattr__(self, "params", _freeze_params(owner, self.params))
+
+    @property
+    def compartments(self) -> tuple[str, ...]:
+        """Compartments of this layer's neuron model (projection targets)."""
+        return NEURON_MODELS[self.neuron]
+
+    def param(self, key: str, default: Any = None) -> Any:
+        """Return neuron parameter ``key`` (or ``default``)."""
+        return dict(self.params).get(key, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"name": self.name, "size": self.size, "activation": self.activation,
+             "neuron": self.neuron, "role": self.role, "bias": self.bias}
+        if self.params:
+            d["params"] = dict(self.params)
+        return d
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A set of synapses from layer ``pre`` to layer ``post``.
+
+    Parameters
+    ----------
+    pre, post : str
+        Names of the pre- and post-synaptic layers.
+    name : str, optional
+        Unique name; defaults to ``"pre->post"`` (``"pre->post:kind"`` is a good
+        choice when two projections join the same layers).
+    kind : str
+        ``feedforward``, ``feedback`` or ``lateral`` (see the module docstring).
+    target : str
+        Compartment of ``post`` it lands on: ``soma``, ``basal`` or ``apical``.
+    init : str
+        Initialisation scheme: ``xavier_uniform`` (default), ``xavier_normal``,
+        ``he_normal``, ``lecun_normal``, ``normal`` (std = ``init_scale``), ``uniform``
+        (on ``[-init_scale, init_scale]``), ``zeros``, ``identity``.
+    init_scale : float
+        Multiplies the scheme's standard deviation / range (> 0 unless ``zeros``).
+    plastic : bool
+        Whether learning rules may change it (fixed random feedback: ``False``).
+    tied_to : str, optional
+        Name of a projection ``post -> pre`` whose transpose this projection uses.
+    """
+
+    pre: str
+    post: str
+    name: str = ""
+    kind: str = "feedforward"
+    target: str = "soma"
+    init: str = "xavier_uniform"
+    init_scale: float = 1.0
+    plastic: bool = True
+    tied_to: str | None = None
+
+    def __post_init__(self):
+        if not self.name:
+            object.__setattr__(self, "name", f"{self.pre}->{self.post}")
+        _check_name("Projection", self.name)
+        owner = f"Projection '{self.name}'"
+        for fld in ("pre", "post"):
+            value = getattr(self, fld)
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{owner}.{fld}: expected a layer name, got {value!r}")
+        if self.kind not in KINDS:
+            raise ConfigError(f"{owner}.kind: expected one of {', '.join(KINDS)}, got "
+                              f"{self.kind!r}.{did_you_mean(self.kind, KINDS)}")
+        if self.init not in INITS:
+            raise ConfigError(f"{owner}.init: expected one of {', '.join(INITS)}, got "
+                              f"{self.init!r}.{did_you_mean(self.init, INITS)}")
+        scale = self.init_scale
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) \
+                or scale < 0:
+            raise ConfigError(f"{owner}.init_scale: expected a finite number >= 0, got {scale!r}")
+        object.__setattr__(self, "init_scale", float(scale))
+        if not isinstance(self.plastic, bool):
+            raise ConfigError(f"{owner}.plastic: expected true or false, got {self.plastic!r}")
+        if self.tied_to is not None and not isinstance(self.tied_to, str):
+            raise ConfigError(f"{owner}.tied_to: expected a projection name, got {self.tied_to!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"name": self.name, "pre": self.pre, "post": self.post, "kind": self.kind,
+             "target": self.target, "init": self.init, "init_scale": self.init_scale,
+             "plastic": self.plastic}
+        if self.tied_to is not None:
+            d["tied_to"] = self.tied_to
+        return d
+
+
+@dataclass(frozen=True)
+class Network:
+    """An immutable, validated description of a network of populations.
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+        Populations; names must be unique.  Exactly one has ``role="input"``.
+    projections : sequence of Projection
+        Synapses between them; the feedforward projections must form a directed
+        acyclic graph from the input layer.
+    name : str
+        A label (model-card name).
+    loss : str
+        The supervised loss the output layer is trained on: ``mse``
+        (:math:`\\tfrac12\\lVert r_L - t\\rVert^2`) or ``cross_entropy``
+        (softmax cross-entropy on the output layer's rates, used as logits).
+
+    Examples
+    --------
+    >>> net = Network.feedforward([784, 256, 10], activation="tanh", loss="cross_entropy")
+    >>> [p.name for p in net.projections]
+    ['input->hidden1', 'hidden1->output']
+    """
+
+    layers: tuple[Layer, ...]
+    projections: tuple[Projection, ...] = ()
+    name: str = "network"
+    loss: str = "mse"
+    _index: dict = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        layers = tuple(self.layers)
+        projections = tuple(self.projections)
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise ConfigError(f"Network.layers[{i}]: expected a Layer, got {type(layer).__name__}")
+        for i, proj in enumerate(projections):
+            if not isinstance(proj, Projection):
+                raise ConfigError(f"Network.projections[{i}]: expected a Projection, got "
+                                  f"{type(proj).__name__}")
+        object.__setattr__(self, "layers", layers)
+        object.__setattr__(self, "projections", projections)
+        if self.loss not in LOSSES:
+            raise ConfigError(f"Network '{self.name}'.loss: expected one of {', '.join(LOSSES)}, got "
+                              f"{self.loss!r}.{did_you_mean(self.loss, LOSSES)}")
+        if not layers:
+            raise ConfigError(f"Network '{self.name}'.layers: a network needs at least an input and an "
+                              "output layer, got none")
+        by_name: dict[str, Layer] = {}
+        for layer in layers:
+            if layer.name in by_name:
+                raise ConfigError(f"Network '{self.name}': two layers are named '{layer.name}'; "
+                                  "layer names must be unique")
+            by_name[layer.name] = layer
+        inputs = [layer.name for layer in layers if layer.role == "input"]
+        if len(inputs) != 1:
+            raise ConfigError(f"Network '{self.name}': expected exactly one layer with role='input', got "
+                              f"{len(inputs)} ({', '.join(inputs) or 'none'})")
+        proj_by_name: dict[str, Projection] = {}
+        for proj in projections:
+            owner = f"Projection '{proj.name}'"
+            if proj.name in proj_by_name:
+                raise ConfigError(f"Network '{self.name}': two projections are named '{proj.name}'; give "
+                                  "one an explicit name")
+            for fld in ("pre", "post"):
+                ref = getattr(proj, fld)
+                if ref not in by_name:
+                    raise ConfigError(f"{owner}.{fld}: no layer named '{ref}' in network "
+                                      f"'{self.name}'.{did_you_mean(ref, by_name)}")
+            post = by_name[proj.post]
+            if proj.target not in post.compartments:
+                raise ConfigError(f"{owner}.target: layer '{post.name}' (neuron '{post.neuron}') has "
+                                  f"compartments {', '.join(post.compartments)}; got '{proj.target}'")
+            if post.role == "input" and proj.kind == "feedforward":
+                raise ConfigError(f"{owner}: a feedforward projection cannot end on the input layer "
+                                  f"'{post.name}'")
+            if proj.init == "identity" and by_name[proj.pre].size != post.size:
+                raise ConfigError(f"{owner}.init: 'identity' needs equal sizes, got {post.size} x "
+                                  f"{by_name[proj.pre].size}")
+            proj_by_name[proj.name] = proj
+        for proj in projections:
+            if proj.tied_to is None:
+                continue
+            owner = f"Projection '{proj.name}'.tied_to"
+            other = proj_by_name.get(proj.tied_to)
+            if other is None:
+                raise ConfigError(f"{owner}: no projection named '{proj.tied_to}'."
+                                  f"{did_you_mean(proj.tied_to, proj_by_name)}")
+            if other.tied_to is not None:
+                raise ConfigError(f"{owner}: '{other.name}' is itself tied; tie to the projection that "
+                                  "owns the weights")
+            if (other.pre, other.post) != (proj.post, proj.pre):
+                raise ConfigError(f"{owner}: a tied projection uses the transpose, so '{other.name}' must "
+                                  f"run {proj.post}->{proj.pre}, but it runs {other.pre}->{other.post}")
+        object.__setattr__(self, "_index", {"layers": by_name, "projections": proj_by_name})
+        self._topological_order()  # raises on feedforward cycles
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def feedforward(cls, sizes: Iterable[int], activation: str = "tanh", *,
+                    output_activation: str | None = None, loss: str = "mse",
+                    init: str = "xavier_uniform", init_scale: float = 1.0, bias: bool = True,
+                    neuron: str = "rate", name: str = "mlp") -> "Network":
+        """A fully connected feed-forward chain ``input -> hidden1 -> ... -> output``.
+
+        Parameters
+        ----------
+        sizes : sequence of int
+            Layer sizes from input to output, at least two (``[784, 256, 10]``).
+        activation : str
+            Transfer function of the hidden layers.
+        output_activation : str, optional
+            Transfer function of the output layer; default ``linear`` for the
+            ``cross_entropy`` loss (the rates are logits) and ``activation`` for ``mse``.
+        """
+        sizes = list(sizes)
+        if len(sizes) < 2:
+            raise ConfigError(f"Network.feedforward sizes: expected at least 2 layer sizes (input and "
+                              f"output), got {sizes!r}")
+        for s in sizes:
+            if isinstance(s, bool) or not isinstance(s, int) or s <= 0:
+                raise ConfigError(f"Network.feedforward sizes: expected positive integers, got {sizes!r}")
+        if output_activation is None:
+            output_activation = "linear" if loss == "cross_entropy" else activation
+        names = ["input"] + [f"hidden{i}" for i in range(1, len(sizes) - 1)] + ["output"]
+        layers = [Layer("input", sizes[0], activation="linear", role="input", bias=False, neuron=neuron)]
+        for i in range(1, len(sizes) - 1):
+            layers.append(Layer(names[i], sizes[i], activation=activation, neuron=neuron, bias=bias))
+        layers.append(Layer("output", sizes[-1], activation=output_activation, role="output",
+                            neuron=neuron, bias=bias))
+        projections = [Projection(names[i], names[i + 1], init=init, init_scale=init_scale)
+                       for i in range(len(sizes) - 1)]
+        return cls(tuple(layers), tuple(projections), name=name, loss=loss)
+
+    def replace(self, **changes) -> "Network":
+        """A copy with some fields changed (the original is never mutated)."""
+        return dataclasses.replace(self, **changes)
+
+    def add(self, *items: Layer | Projection) -> "Network":
+        """A copy with extra layers and/or projections appended (validated again)."""
+        layers = self.layers + tuple(i for i in items if isinstance(i, Layer))
+        projections = self.projections + tuple(i for i in items if isinstance(i, Projection))
+        bad = [i for i in items if not isinstance(i, (Layer, Projection))]
+        if bad:
+            raise ConfigError(f"Network.add: expected Layer or Projection objects, got "
+                              f"{type(bad[0]).__name__}")
+        return dataclasses.replace(self, layers=layers, projections=projections)
+
+    # ------------------------------------------------------------------ queries
+    def layer(self, name: str) -> Layer:
+        """The layer called ``name``."""
+        try:
+            return self._index["layers"][name]
+        except KeyError:
+            raise unknown_name(f"layer of network '{self.name}'", name, self._index["layers"]) from None
+
+    def projection(self, name: str) -> Projection:
+        """The projection called ``name``."""
+        try:
+            return self._index["projections"][name]
+        except KeyError:
+            raise unknown_name(f"projection of network '{self.name}'", name,
+                               self._index["projections"]) from None
+
+    def has_projection(self, name: str) -> bool:
+        return name in self._index["projections"]
+
+    @property
+    def input_layer(self) -> Layer:
+        return next(layer for layer in self.layers if layer.role == "input")
+
+    @property
+    def output_layer(self) -> Layer:
+        """The single layer with ``role='output'`` (error if there is none or several)."""
+        outs = [layer for layer in self.layers if layer.role == "output"]
+        if len(outs) != 1:
+            raise ConfigError(f"Network '{self.name}': expected exactly one layer with role='output', got "
+                              f"{len(outs)}; mark the read-out layer with role = \"output\"")
+        return outs[0]
+
+    def select(self, kind: str | None = None, *, pre: str | None = None, post: str | None = None,
+               target: str | None = None) -> tuple[Projection, ...]:
+        """Projections matching every given criterion, in declaration order."""
+        if kind is not None and kind not in KINDS:
+            raise ConfigError(f"Network.select kind: expected one of {', '.join(KINDS)}, got {kind!r}")
+        return tuple(p for p in self.projections
+                     if (kind is None or p.kind == kind) and (pre is None or p.pre == pre)
+                     and (post is None or p.post == post) and (target is None or p.target == target))
+
+    def _topological_order(self) -> tuple[str, ...]:
+        ff = self.select("feedforward")
+        indeg = {layer.name: 0 for layer in self.layers}
+        for p in ff:
+            indeg[p.post] += 1
+        order = [layer.name for layer in self.layers if indeg[layer.name] == 0]
+        queue = list(order)
+        while queue:
+            node = queue.pop(0)
+            for p in ff:
+                if p.pre == node:
+                    indeg[p.post] -= 1
+                    if indeg[p.post] == 0:
+                        order.append(p.post)
+                        queue.append(p.post)
+        if len(order) != len(self.layers):
+            cyclic = sorted(set(indeg) - set(order))
+            raise ConfigError(f"Network '{self.name}': the feedforward projections form a cycle through "
+                              f"{', '.join(cyclic)}; mark recurrent connections kind = \"lateral\" or "
+                              "\"feedback\"")
+        return tuple(order)
+
+    def feedforward_order(self) -> tuple[Layer, ...]:
+        """Layers reached from the input by feedforward projections, in topological order."""
+        order = self._topological_order()
+        reached = {self.input_layer.name}
+        for name in order:
+            if any(p.pre in reached for p in self.select("feedforward", post=name)):
+                reached.add(name)
+        return tuple(self.layer(n) for n in order if n in reached)
+
+    def chain(self) -> tuple[Projection, ...]:
+        """The feedforward projections of a simple chain ``input -> ... -> output``, in order.
+
+        Rules that assume a layered chain (FA, DFA, TP, PC...) call this; it fails
+        with a clear message when the feedforward graph is not a chain.
+        """
+        layer = self.input_layer.name
+        out = self.output_layer.name
+        path = []
+        seen = {layer}
+        while layer != out:
+            nxt = self.select("feedforward", pre=layer)
+            if len(nxt) != 1:
+                raise ConfigError(f"Network '{self.name}': expected a layered chain from the input to the "
+                                  f"output, but layer '{layer}' has {len(nxt)} outgoing feedforward "
+                                  "projections")
+            proj = nxt[0]
+            if len(self.select("feedforward", post=proj.post)) != 1 or proj.post in seen:
+                raise ConfigError(f"Network '{self.name}': expected a layered chain, but layer "
+                                  f"'{proj.post}' has several incoming feedforward projections")
+            path.append(proj)
+            seen.add(proj.post)
+            layer = proj.post
+        return tuple(path)
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Layer sizes in feedforward order (``(784, 256, 10)`` for an MLP)."""
+        return tuple(layer.size for layer in self.feedforward_order())
+
+    def summary(self) -> str:
+        """A human-readable table of layers and projections."""
+        lines = [f"Network '{self.name}' (loss: {self.loss})"]
+        for layer in self.layers:
+            extra = f" params={dict(layer.params)}" if layer.params else ""
+            lines.append(f"  layer {layer.name:<14} {layer.size:>6}  {layer.role:<11} {layer.neuron:<20} "
+                         f"{layer.activation}{extra}")
+        for p in self.projections:
+            tie = f" tied_to={p.tied_to}" if p.tied_to else ""
+            lines.append(f"  proj  {p.name:<24} {p.kind:<11} -> {p.target:<6} init={p.init}"
+                         f"({p.init_scale:g}){'' if p.plastic else ' fixed'}{tie}")
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (the TOML model-card layout)."""
+        return {"network": {"name": self.name, "loss": self.loss},
+                "layers": [layer.to_dict() for layer in self.layers],
+                "projections": [p.to_dict() for p in self.projections]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "network description") -> "Network":
+        """Build a network from the TOML layout (see ``models/*.toml``).
+
+        Besides explicit ``[[layers]]``/``[[projections]]`` tables, a ``[network]`` table may
+        give ``sizes = [784, 256, 10]`` and ``activation = "tanh"`` (plus ``output_activation``,
+        ``init``, ``init_scale``) as a shorthand for :meth:`feedforward`.
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{source}: expected a table, got {type(data).__name__}")
+        head = dict(data.get("network", {}))
+        known_head = {"name", "loss", "sizes", "activation", "output_activation", "init", "init_scale",
+                      "bias", "neuron", "description"}
+        for key in head:
+            if key not in known_head:
+                raise ConfigError(f"{source} [network]: unknown key '{key}'; known keys: "
+                                  f"{', '.join(sorted(known_head))}.{did_you_mean(key, known_head)}")
+        name = head.get("name", "network")
+        loss = head.get("loss", "mse")
+        if "sizes" in head:
+            if "layers" in data or "projections" in data:
+                raise ConfigError(f"{source}: give either [network] sizes = [...] or [[layers]] and "
+                                  "[[projections]] tables, not both")
+            kwargs = {k: head[k] for k in ("activation", "output_activation", "init", "init_scale", "bias",
+                                           "neuron") if k in head}
+            return cls.feedforward(head["sizes"], name=name, loss=loss, **kwargs)
+        layers = [_build(Layer, entry, f"{source} [[layers]] #{i + 1}")
+                  for i, entry in enumerate(data.get("layers", []))]
+        projections = [_build(Projection, entry, f"{source} [[projections]] #{i + 1}")
+                       for i, entry in enumerate(data.get("projections", []))]
+        return cls(tuple(layers), tuple(projections), name=name, loss=loss)
+
+    def to_toml(self) -> str:
+        """TOML text that :meth:`from_toml` turns back into an equal network."""
+        return dumps_toml(self.to_dict())
+
+    @classmethod
+    def from_toml(cls, text: str, *, source: str = "TOML text") -> "Network":
+        """Parse TOML text (a model card or the output of :meth:`to_toml`)."""
+        return cls.from_dict(parse_toml(text, source), source=source)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write :meth:`to_toml` to ``path``."""
+        path = Path(path)
+        path.write_text(self.to_toml())
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Network":
+        """Read a network (or the network of a model card) from a TOML file."""
+        return cls.from_toml(_read_text(path), source=str(path))
+
+
+def _build(klass, entry: Any, owner: str):
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"{owner}: expected a table, got {type(entry).__name__}")
+    names = {f.name for f in dataclasses.fields(klass) if f.init}
+    for key in entry:
+        if key not in names:
+            raise ConfigError(f"{owner}: unknown key '{key}'; known keys: {', '.join(sorted(names))}."
+                              f"{did_you_mean(key, names)}")
+    try:
+        return klass(**entry)
+    except TypeError as err:  # a required key is missing
+        raise ConfigError(f"{owner}: {err}") from None
+
+
+def _read_text(path: str | os.PathLike) -> str:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"model file '{path}' does not exist; pass the path of a .toml model card "
+                          "(see models/)")
+    return path.read_text()
+
+
+def parse_toml(text: str, source: str = "TOML text") -> dict[str, Any]:
+    """Parse TOML, turning syntax errors into a one-line :class:`ConfigError`."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{source}: malformed TOML: {err}") from None
+
+
+# ---------------------------------------------------------------------- TOML writer
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise ConfigError(f"cannot write a {type(value).__name__} to TOML: {value!r}")
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else _toml_value(key)
+
+
+def dumps_toml(data: Mapping[str, Any]) -> str:
+    """Write nested plain data as TOML: scalars first, then tables, then arrays of tables."""
+    lines: list[str] = []
+    scalars = {k: v for k, v in data.items() if not isinstance(v, Mapping)
+               and not (isinstance(v, list) and v and all(isinstance(x, Mapping) for x in v))}
+    for k, v in scalars.items():
+        lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
+    for k, v in data.items():
+        if isinstance(v, Mapping):
+            lines.append(f"\n[{_toml_key(k)}]")
+            lines.extend(f"{_toml_key(kk)} = {_toml_value(vv)}" for kk, vv in v.items())
+    for k, v in data.items():
+        if isinstance(v, list) and v and all(isinstance(x, Mapping) for x in v):
+            for item in v:
+                lines.append(f"\n[[{_toml_key(k)}]]")
+                lines.extend(f"{_toml_key(kk)} = {_toml_value(vv)}" for kk, vv in item.items())
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+# ---------------------------------------------------------------------- model cards
+@dataclass(frozen=True)
+class ModelCard:
+    """A published model: its network plus the rule, training set-up and published result.
+
+    ``models/*.toml`` files hold, besides the ``[network]``/``[[layers]]``/``[[projections]]``
+    tables of a :class:`Network`, the tables ``[rule]`` (``name`` plus hyper-parameters),
+    ``[training]`` (``dataset``, ``epochs``, ``optimizer``, ``learning_rate``, ``batch_size``...),
+    and ``[published]`` (the number to compare against, with ``source``).
+    """
+
+    network: Network
+    rule: Mapping[str, Any]
+    training: Mapping[str, Any]
+    published: Mapping[str, Any]
+    path: str = ""
+    description: str = ""
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "ModelCard":
+        text = _read_text(path)
+        data = parse_toml(text, str(path))
+        known = {"network", "layers", "projections", "rule", "training", "published"}
+        for key in data:
+            if key not in known:
+                raise ConfigError(f"{path}: unknown top-level key '{key}'; known: {', '.join(sorted(known))}."
+                                  f"{did_you_mean(key, known)}")
+        for key in ("rule", "training", "published"):
+            if key in data and not isinstance(data[key], Mapping):
+                raise ConfigError(f"{path}: '{key}' must be a table ([{key}]), got {type(data[key]).__name__}")
+        net_data = {k: data[k] for k in ("network", "layers", "projections") if k in data}
+        head = dict(net_data.get("network", {}))
+        description = head.pop("description", "")
+        net_data["network"] = head
+        return cls(network=Network.from_dict(net_data, source=str(path)), rule=dict(data.get("rule", {})),
+                   training=dict(data.get("training", {})), published=dict(data.get("published", {})),
+                   path=str(path), description=description)

@@ -1,0 +1,133 @@
+"""Learned state of a :class:`~neurosim.network.Network`: weights and biases.
+
+The description never holds numbers; ``init_params`` draws them.  Parameters are a
+plain ``dict`` of arrays so that optimisers, checkpoints (NPZ) and rules all share
+one format:
+
+* ``params[projection.name]`` -- weight matrix of shape ``(post.size, pre.size)`` for
+  every projection that is not ``tied_to`` another one;
+* ``params[bias_key(layer.name)]`` -- bias vector of shape ``(layer.size,)`` for every
+  non-input layer with ``bias = true``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ConfigError, ShapeError
+from .network import Network, Projection
+
+Params = dict  # dict[str, np.ndarray]; an alias that documents intent
+
+
+def bias_key(layer_name: str) -> str:
+    """Key of a layer's bias vector in a parameter dict (``"hidden1.bias"``)."""
+    return f"{layer_name}.bias"
+
+
+def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
+    """Accept a seed or a Generator (never the hidden global NumPy state)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed: expected a non-negative integer or numpy Generator, got {seed!r}")
+    return np.random.default_rng(int(seed))
+
+
+def resolve_dtype(dtype) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise ConfigError(f"dtype: expected float32 or float64, got {dt}")
+    return dt
+
+
+def init_weight(proj: Projection, n_post: int, n_pre: int, rng: np.random.Generator) -> np.ndarray:
+    """Draw one weight matrix of shape ``(n_post, n_pre)`` by the projection's scheme.
+
+    ``xavier_uniform``: :math:`U(-a, a)`, :math:`a = s\\sqrt{6/(n_{pre}+n_{post})}` (Glorot &
+    Bengio 2010); ``xavier_normal``: std :math:`s\\sqrt{2/(n_{pre}+n_{post})}`;
+    ``he_normal``: std :math:`s\\sqrt{2/n_{pre}}`; ``lecun_normal``: std :math:`s/\\sqrt{n_{pre}}`;
+    ``normal``: std :math:`s`; ``uniform``: :math:`U(-s, s)`; with :math:`s` = ``init_scale``.
+    """
+    s = proj.init_scale
+    shape = (n_post, n_pre)
+    if proj.init == "xavier_uniform":
+        a = s * np.sqrt(6.0 / (n_pre + n_post))
+        return rng.uniform(-a, a, shape)
+    if proj.init == "xavier_normal":
+        return rng.normal(0.0, s * np.sqrt(2.0 / (n_pre + n_post)), shape)
+    if proj.init == "he_normal":
+        return rng.normal(0.0, s * np.sqrt(2.0 / n_pre), shape)
+    if proj.init == "lecun_normal":
+        return rng.normal(0.0, s / np.sqrt(n_pre), shape)
+    if proj.init == "normal":
+        return rng.normal(0.0, s, shape)
+    if proj.init == "uniform":
+        return rng.uniform(-s, s, shape)
+    if proj.init == "zeros":
+        return np.zeros(shape)
+    if proj.init == "identity":
+        return s * np.eye(n_post, n_pre)
+    raise ConfigError(f"Projection '{proj.name}'.init: no initialiser for '{proj.init}'")
+
+
+def init_params(network: Network, seed: int | np.random.Generator = 0, dtype="float64") -> Params:
+    """Draw the weights and biases of ``network``.
+
+    Parameters
+    ----------
+    network : Network
+    seed : int or numpy.random.Generator
+        Same seed, same numbers: projections are drawn in declaration order.
+    dtype : float32 or float64
+
+    Returns
+    -------
+    dict of str to ndarray
+        See the module docstring for keys and shapes.  Biases start at zero.
+    """
+    rng = as_generator(seed)
+    dt = resolve_dtype(dtype)
+    params: Params = {}
+    for proj in network.projections:
+        if proj.tied_to is None:
+            n_post, n_pre = network.layer(proj.post).size, network.layer(proj.pre).size
+            params[proj.name] = init_weight(proj, n_post, n_pre, rng).astype(dt)
+    for layer in network.layers:
+        if layer.role != "input" and layer.bias:
+            params[bias_key(layer.name)] = np.zeros(layer.size, dtype=dt)
+    return params
+
+
+def weight(network: Network, params: Params, proj: Projection | str) -> np.ndarray:
+    """The effective weight matrix of a projection (the owner's transpose when tied)."""
+    if isinstance(proj, str):
+        proj = network.projection(proj)
+    if proj.tied_to is not None:
+        return params[proj.tied_to].T
+    return params[proj.name]
+
+
+def check_params(network: Network, params: Params) -> None:
+    """Raise :class:`ShapeError` unless ``params`` fits ``network`` (keys, shapes, finite values)."""
+    expected = {}
+    for proj in network.projections:
+        if proj.tied_to is None:
+            expected[proj.name] = (network.layer(proj.post).size, network.layer(proj.pre).size)
+    for layer in network.layers:
+        if layer.role != "input" and layer.bias:
+            expected[bias_key(layer.name)] = (layer.size,)
+    missing = sorted(set(expected) - set(params))
+    if missing:
+        raise ShapeError(f"params: missing {', '.join(missing)} for network '{network.name}'; build them "
+                         "with neurosim.init_params(network)")
+    for key, shape in expected.items():
+        value = np.asarray(params[key])
+        if value.shape != shape:
+            raise ShapeError(f"params['{key}']: expected shape {shape}, got {value.shape}")
+        if not np.all(np.isfinite(value)):
+            raise ShapeError(f"params['{key}']: contains NaN or inf (training diverged? lower the "
+                             "learning rate)")
+
+
+def copy_params(params: Params) -> Params:
+    return {k: np.array(v, copy=True) for k, v in params.items()}

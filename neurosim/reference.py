@@ -1,0 +1,276 @@
+"""The oracle: exact forward pass, losses and reverse-mode gradients in plain NumPy.
+
+Every learning rule in neurosim is scored against the numbers computed here, so this
+module is deliberately small and checked against central finite differences
+(:func:`gradcheck`, ``neurosim gradcheck``).
+
+For a feed-forward network (any DAG of ``kind = "feedforward"`` projections) with
+somatic potentials and rates
+
+.. math::  u_l = \\sum_{k \\to l} W_{lk} r_k + b_l, \\qquad r_l = \\phi_l(u_l),
+
+and a loss :math:`L(r_L, t)`, backprop computes the per-sample errors
+
+.. math::  \\delta_L = \\frac{\\partial L}{\\partial r_L} \\odot \\phi_L'(u_L), \\qquad
+           \\delta_k = \\phi_k'(u_k) \\odot \\sum_{l: k \\to l} W_{lk}^\\top \\delta_l,
+
+and the batch-mean gradients :math:`\\partial L/\\partial W_{lk} = \\langle \\delta_l r_k^\\top\\rangle`,
+:math:`\\partial L/\\partial b_l = \\langle \\delta_l \\rangle` (Rumelhart, Hinton & Williams 1986).
+
+Losses (per sample, averaged over the batch):
+
+* ``mse``: :math:`L = \\tfrac12 \\lVert r_L - t \\rVert^2`;
+* ``cross_entropy``: :math:`L = -\\sum_i t_i \\log \\mathrm{softmax}(r_L)_i`.
+
+Shapes: inputs ``x`` are ``(batch, n_input)``, targets ``(batch, n_output)``; weights
+follow :mod:`neurosim.params`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ConfigError, ShapeError
+from .network import Network
+from .neurons import get_activation
+from .params import Params, bias_key, check_params, weight
+
+
+@dataclass
+class ForwardPass:
+    """Potentials and rates of one feed-forward pass.
+
+    Attributes
+    ----------
+    u : dict of str to ndarray (batch, size)
+        Somatic potential of every non-input layer.
+    r : dict of str to ndarray (batch, size)
+        Rates of every layer (``r[input] = x``).
+    order : tuple of str
+        Layer names in the topological order used.
+    """
+
+    u: dict
+    r: dict
+    order: tuple
+
+    @property
+    def output(self) -> np.ndarray:
+        return self.r[self.order[-1]]
+
+
+@dataclass
+class Gradients:
+    """Result of :func:`backprop`.
+
+    Attributes
+    ----------
+    grads : dict of str to ndarray
+        :math:`\\partial L/\\partial\\theta` for every weight and bias on the feedforward
+        path (batch mean); keys as in :mod:`neurosim.params`.
+    deltas : dict of str to ndarray (batch, size)
+        Per-sample :math:`\\delta_l = \\partial L_n/\\partial u_l` of every non-input layer.
+    loss : float
+        Batch-mean loss.
+    forward : ForwardPass
+    """
+
+    grads: dict
+    deltas: dict
+    loss: float
+    forward: ForwardPass
+
+    def descent(self) -> dict:
+        """:math:`-\\partial L/\\partial\\theta`: the update a perfect rule proposes (sign convention)."""
+        return {k: -g for k, g in self.grads.items()}
+
+
+def check_batch(network: Network, x, target=None, *, dtype=None):
+    """Validate and convert an input batch (and target batch).
+
+    Returns ``(x, target)`` as 2-D float arrays; raises :class:`ShapeError` with the
+    expected and given shapes, or when a value is NaN/inf.
+    """
+    n_in = network.input_layer.size
+    x = np.asarray(x, dtype=dtype if dtype is not None else None)
+    if x.ndim == 1:
+        x = x[None, :]
+    if x.ndim != 2 or x.shape[1] != n_in:
+        raise ShapeError(f"x: expected shape (batch, {n_in}) for input layer '{network.input_layer.name}', "
+                         f"got {x.shape}")
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(np.float64)
+    if not np.all(np.isfinite(x)):
+        raise ShapeError("x: contains NaN or inf; clean the inputs before training")
+    if target is None:
+        return x, None
+    out = network.output_layer
+    t = np.asarray(target, dtype=x.dtype)
+    if t.ndim == 1 and out.size == 1 and x.shape[0] != 1:
+        t = t[:, None]
+    if t.ndim == 1:
+        t = t[None, :]
+    if t.shape != (x.shape[0], out.size):
+        raise ShapeError(f"target: expected shape ({x.shape[0]}, {out.size}) for output layer '{out.name}', "
+                         f"got {t.shape}; one-hot encode labels with Dataset.targets()")
+    if not np.all(np.isfinite(t)):
+        raise ShapeError("target: contains NaN or inf")
+    return x, t
+
+
+def forward(network: Network, params: Params, x) -> ForwardPass:
+    """Run the feed-forward pass; see the module docstring for the equations."""
+    x, _ = check_batch(network, x)
+    order = network.feedforward_order()
+    names = tuple(layer.name for layer in order)
+    if names[-1] != network.output_layer.name:
+        raise ConfigError(f"Network '{network.name}': the output layer '{network.output_layer.name}' is not "
+                          "reached from the input by feedforward projections")
+    r = {names[0]: x}
+    u = {}
+    for layer in order[1:]:
+        acc = None
+        for proj in network.select("feedforward", post=layer.name):
+            drive = r[proj.pre] @ weight(network, params, proj).T
+            acc = drive if acc is None else acc + drive
+        if layer.bias:
+            acc = acc + params[bias_key(layer.name)]
+        u[layer.name] = acc
+        r[layer.name] = get_activation(layer.activation)(acc)
+    return ForwardPass(u=u, r=r, order=names)
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, shifted by the row maximum for stability."""
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def loss_value(network: Network, output: np.ndarray, target: np.ndarray) -> float:
+    """Batch-mean loss of output rates ``(batch, n_out)`` against ``target``."""
+    if network.loss == "mse":
+        return float(0.5 * np.sum((output - target) ** 2) / output.shape[0])
+    z = output - output.max(axis=-1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return float(-np.sum(target * log_p) / output.shape[0])
+
+
+def output_error(network: Network, output: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per-sample :math:`\\partial L_n / \\partial r_L` (``r - t`` for mse, ``softmax(r) - t`` for CE)."""
+    if network.loss == "mse":
+        return output - target
+    return softmax(output) - target
+
+
+def output_delta(network: Network, fp: ForwardPass, target: np.ndarray) -> np.ndarray:
+    """Per-sample :math:`\\delta_L = \\partial L_n/\\partial u_L`."""
+    out = network.output_layer
+    return output_error(network, fp.r[out.name], target) * get_activation(out.activation).derivative(
+        fp.u[out.name])
+
+
+def backprop(network: Network, params: Params, x, target) -> Gradients:
+    """Exact gradients of the batch-mean loss by reverse-mode differentiation.
+
+    Parameters
+    ----------
+    network : Network
+    params : dict
+        Weights and biases (:func:`neurosim.init_params`).
+    x : ndarray of shape (batch, n_input)
+    target : ndarray of shape (batch, n_output)
+
+    Returns
+    -------
+    Gradients
+    """
+    check_params(network, params)
+    x, t = check_batch(network, x, target)
+    fp = forward(network, params, x)
+    batch = x.shape[0]
+    deltas = {}
+    grads = {}
+    order = network.feedforward_order()
+    deltas[order[-1].name] = output_delta(network, fp, t)
+    for layer in reversed(order[1:]):
+        if layer.name not in deltas:
+            # reached from the input but feeding nothing on the way to the output: no gradient
+            deltas[layer.name] = np.zeros_like(fp.u[layer.name])
+        delta = deltas[layer.name]
+        if layer.bias:
+            grads[bias_key(layer.name)] = delta.sum(axis=0) / batch
+        for proj in network.select("feedforward", post=layer.name):
+            g = delta.T @ fp.r[proj.pre] / batch
+            key = proj.tied_to if proj.tied_to is not None else proj.name
+            g = g.T if proj.tied_to is not None else g
+            grads[key] = grads[key] + g if key in grads else g
+            pre = network.layer(proj.pre)
+            if pre.role == "input":
+                continue
+            back = (delta @ weight(network, params, proj)) * get_activation(pre.activation).derivative(
+                fp.u[pre.name])
+            deltas[pre.name] = deltas[pre.name] + back if pre.name in deltas else back
+    loss = loss_value(network, fp.output, t)
+    return Gradients(grads=grads, deltas=deltas, loss=loss, forward=fp)
+
+
+def loss_of(network: Network, params: Params, x, target) -> float:
+    """Batch-mean loss of the network's forward pass."""
+    x, t = check_batch(network, x, target)
+    return loss_value(network, forward(network, params, x).output, t)
+
+
+def finite_difference_gradients(network: Network, params: Params, x, target, eps: float = 1e-6) -> dict:
+    """Central finite differences :math:`(L(\\theta+\\epsilon) - L(\\theta-\\epsilon)) / 2\\epsilon`.
+
+    Independent of :func:`backprop` (it only calls the forward pass).  Cost: two forward
+    passes per parameter, so use it on small networks.  Work in float64: the truncation
+    error is :math:`O(\\epsilon^2)` and the rounding error :math:`O(10^{-16}/\\epsilon)`.
+    """
+    x, t = check_batch(network, x, target)
+    grads = {}
+    keys = [p.name for p in network.select("feedforward") if p.tied_to is None] + [
+        bias_key(layer.name) for layer in network.feedforward_order()[1:] if layer.bias]
+    for key in keys:
+        theta = params[key]
+        g = np.zeros_like(theta, dtype=np.float64)
+        flat = theta.reshape(-1)
+        gflat = g.reshape(-1)
+        for i in range(flat.size):
+            old = flat[i]
+            flat[i] = old + eps
+            lp = loss_of(network, params, x, t)
+            flat[i] = old - eps
+            lm = loss_of(network, params, x, t)
+            flat[i] = old
+            gflat[i] = (lp - lm) / (2 * eps)
+        grads[key] = g
+    return grads
+
+
+def relative_error(a: np.ndarray, b: np.ndarray) -> float:
+    """:math:`\\lVert a-b\\rVert / \\max(\\lVert a\\rVert, \\lVert b\\rVert)` (0 when both are 0)."""
+    denom = max(np.linalg.norm(a), np.linalg.norm(b))
+    return 0.0 if denom == 0 else float(np.linalg.norm(a - b) / denom)
+
+
+def gradcheck(network: Network, params: Params, x, target, eps: float = 1e-6) -> dict:
+    """Compare :func:`backprop` with :func:`finite_difference_gradients`.
+
+    Returns
+    -------
+    dict
+        ``{"max_relative_error": float, "projections": [{"name", "relative_error",
+        "max_abs_error"}...]}`` over weights and biases.
+    """
+    params = {k: np.asarray(v, dtype=np.float64).copy() for k, v in params.items()}
+    x, t = check_batch(network, x, target, dtype=np.float64)
+    exact = backprop(network, params, x, t).grads
+    numeric = finite_difference_gradients(network, params, x, t, eps)
+    rows = []
+    for key, g in numeric.items():
+        rows.append({"name": key, "relative_error": relative_error(exact[key], g),
+                     "max_abs_error": float(np.max(np.abs(exact[key] - g)))})
+    return {"max_relative_error": max(r["relative_error"] for r in rows), "projections": rows}

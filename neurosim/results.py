@@ -1,0 +1,135 @@
+"""Run records: a JSON file (config, seed, versions, git sha, numbers) plus an NPZ of arrays.
+
+Both are written atomically (to a temporary file in the same folder, then
+``os.replace``), so an interrupted run never leaves a half-written record, and a
+reader never sees one.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _clean(obj: Any) -> Any:
+    """Make ``obj`` JSON-safe: numpy scalars to Python, NaN/inf to None."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _clean(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def to_json(obj: Any, **kwargs) -> str:
+    """Strict JSON (no NaN): the machine-readable output of the CLI."""
+    return json.dumps(_clean(obj), allow_nan=False, **kwargs)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return atomic_write_bytes(path, (to_json(obj, indent=2) + "\n").encode())
+
+
+def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
+    import io
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def git_sha(path: str | os.PathLike | None = None) -> str | None:
+    """The commit of the neurosim checkout (None when not run from a git checkout)."""
+    where = Path(path) if path else Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True,
+                             timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    sha = out.stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
+                           capture_output=True, text=True, timeout=5).stdout.strip()
+    return sha + ("-dirty" if dirty else "")
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of Python and the packages a result depends on (brian2 is not imported)."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for pkg in ("neurosim", "numpy", "brian2", "matplotlib"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    if out["neurosim"] is None:
+        from . import __version__
+
+        out["neurosim"] = __version__
+    return out
+
+
+def provenance() -> dict[str, Any]:
+    """What a result needs to say about how it was made."""
+    return {"versions": versions(), "git_sha": git_sha(), "platform": platform.platform(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def save_run(out_dir: str | os.PathLike, record: dict, arrays: dict[str, np.ndarray] | None = None,
+             *, stem: str = "run") -> Path:
+    """Write ``<out_dir>/<stem>.json`` (+ ``<stem>.npz``) atomically; returns the JSON path.
+
+    ``record`` should hold the configuration and seed; provenance is added here.
+    """
+    out_dir = Path(out_dir)
+    record = {**record, "provenance": provenance()}
+    if arrays:
+        write_npz(out_dir / f"{stem}.npz", arrays)
+        record["arrays"] = f"{stem}.npz"
+    return write_json(out_dir / f"{stem}.json", record)
+
+
+def load_run(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
+    """Read a record written by :func:`save_run` (JSON path or its folder)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "run.json"
+    record = json.loads(path.read_text())
+    arrays = {}
+    if record.get("arrays"):
+        with np.load(path.parent / record["arrays"]) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    return record, arrays

@@ -1,0 +1,23 @@
+"""Backpropagation as a rule: the identity case that proves the harness.
+
+.. math:: \\Delta W_{lk} = -\\langle \\delta_l r_k^\\top \\rangle, \\qquad \\Delta b_l = -\\langle\\delta_l\\rangle
+
+with :math:`\\delta` from :func:`neurosim.reference.backprop` (Rumelhart, Hinton &
+Williams 1986).  Its alignment with the reference is 1 by construction; it is the
+baseline every other rule is trained beside.
+"""
+from __future__ import annotations
+
+from ..reference import backprop
+from .base import Rule, register
+
+
+@register
+class Backprop(Rule):
+    name = "backprop"
+    family = "backprop"
+    citation = "Rumelhart, Hinton & Williams (1986). Learning representations by back-propagating errors."
+    aliases = ("bp",)
+
+    def updates(self, network, params, x, target):
+        return backprop(network, params, x, target).descent()
