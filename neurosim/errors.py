@@ -24,10 +24,11 @@ class ShapeError(NeurosimError, ValueError):
     """An array has the wrong shape or contains non-finite values."""
 
 
-class UnknownNameError(NeurosimError, KeyError):
+class UnknownNameError(ConfigError, KeyError):
     """A name (rule, activation, dataset, layer...) is not registered.
 
-    ``KeyError`` quotes its message when printed; this class does not.
+    Both a :class:`ConfigError` (a ``ValueError``) and a ``KeyError``.  ``KeyError``
+    quotes its message when printed; this class does not.
     """
 
     def __str__(self) -> str:  # KeyError would print repr(message)

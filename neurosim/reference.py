@@ -213,6 +213,9 @@ def backprop(network: Network, params: Params, x, target) -> Gradients:
                 fp.u[pre.name])
             deltas[pre.name] = deltas[pre.name] + back if pre.name in deltas else back
     loss = loss_value(network, fp.output, t)
+    # report in declaration order (input side first), not in the reverse order of the sweep
+    keys = [p.name for p in network.projections] + [bias_key(layer.name) for layer in network.layers]
+    grads = {k: grads[k] for k in keys if k in grads}
     return Gradients(grads=grads, deltas=deltas, loss=loss, forward=fp)
 
 
@@ -222,12 +225,27 @@ def loss_of(network: Network, params: Params, x, target) -> float:
     return loss_value(network, forward(network, params, x).output, t)
 
 
-def finite_difference_gradients(network: Network, params: Params, x, target, eps: float = 1e-6) -> dict:
+def finite_difference_gradients(network: Network, params: Params, x, target, eps: float = 1e-5, *,
+                                 entries: dict | None = None) -> dict:
     """Central finite differences :math:`(L(\\theta+\\epsilon) - L(\\theta-\\epsilon)) / 2\\epsilon`.
 
     Independent of :func:`backprop` (it only calls the forward pass).  Cost: two forward
-    passes per parameter, so use it on small networks.  Work in float64: the truncation
-    error is :math:`O(\\epsilon^2)` and the rounding error :math:`O(10^{-16}/\\epsilon)`.
+    passes per entry, so use it on small networks or on a sample of ``entries``.  Work in
+    float64: the truncation error is :math:`O(\\epsilon^2)`, the rounding error
+    :math:`O(10^{-16} L/\\epsilon)`; the default :math:`\\epsilon = 10^{-5}` sits near the
+    optimum :math:`\\epsilon \\approx (10^{-16})^{1/3}` for parameters of order one (with
+    :math:`10^{-6}`, the rounding noise already reaches a relative :math:`10^{-6}` on the tiny
+    gradients of a 5-layer sigmoid network).
+
+    Parameters
+    ----------
+    entries : dict of str to 1-D int array, optional
+        Flat indices to differentiate per parameter key (default: all).
+
+    Returns
+    -------
+    dict of str to ndarray
+        Full-shape gradients, or (with ``entries``) the values at those flat indices.
     """
     x, t = check_batch(network, x, target)
     grads = {}
@@ -235,18 +253,18 @@ def finite_difference_gradients(network: Network, params: Params, x, target, eps
         bias_key(layer.name) for layer in network.feedforward_order()[1:] if layer.bias]
     for key in keys:
         theta = params[key]
-        g = np.zeros_like(theta, dtype=np.float64)
-        flat = theta.reshape(-1)
-        gflat = g.reshape(-1)
-        for i in range(flat.size):
+        flat = theta.reshape(-1)  # a view: perturbing it perturbs params[key]
+        index = np.arange(flat.size) if entries is None else np.asarray(entries[key])
+        values = np.zeros(index.size)
+        for j, i in enumerate(index):
             old = flat[i]
             flat[i] = old + eps
             lp = loss_of(network, params, x, t)
             flat[i] = old - eps
             lm = loss_of(network, params, x, t)
             flat[i] = old
-            gflat[i] = (lp - lm) / (2 * eps)
-        grads[key] = g
+            values[j] = (lp - lm) / (2 * eps)
+        grads[key] = values.reshape(theta.shape) if entries is None else values
     return grads
 
 
@@ -256,21 +274,33 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     return 0.0 if denom == 0 else float(np.linalg.norm(a - b) / denom)
 
 
-def gradcheck(network: Network, params: Params, x, target, eps: float = 1e-6) -> dict:
-    """Compare :func:`backprop` with :func:`finite_difference_gradients`.
+def gradcheck(network: Network, params: Params, x, target, eps: float = 1e-5, *,
+              max_entries: int | None = None, seed: int = 0) -> dict:
+    """Compare :func:`backprop` with :func:`finite_difference_gradients` in float64.
+
+    Parameters
+    ----------
+    max_entries : int, optional
+        Check at most this many randomly chosen entries of each parameter array
+        (the rest would cost two forward passes each); default all.
 
     Returns
     -------
     dict
         ``{"max_relative_error": float, "projections": [{"name", "relative_error",
-        "max_abs_error"}...]}`` over weights and biases.
+        "max_abs_error", "n_entries"}...]}`` over weights and biases; the relative error
+        is :func:`relative_error` over the checked entries.
     """
     params = {k: np.asarray(v, dtype=np.float64).copy() for k, v in params.items()}
     x, t = check_batch(network, x, target, dtype=np.float64)
     exact = backprop(network, params, x, t).grads
-    numeric = finite_difference_gradients(network, params, x, t, eps)
+    rng = np.random.default_rng(seed)
+    entries = {k: (np.arange(g.size) if max_entries is None or g.size <= max_entries
+                   else rng.choice(g.size, max_entries, replace=False)) for k, g in exact.items()}
+    numeric = finite_difference_gradients(network, params, x, t, eps, entries=entries)
     rows = []
     for key, g in numeric.items():
-        rows.append({"name": key, "relative_error": relative_error(exact[key], g),
-                     "max_abs_error": float(np.max(np.abs(exact[key] - g)))})
+        e = exact[key].reshape(-1)[entries[key]]
+        rows.append({"name": key, "relative_error": relative_error(e, g),
+                     "max_abs_error": float(np.max(np.abs(e - g))), "n_entries": int(g.size)})
     return {"max_relative_error": max(r["relative_error"] for r in rows), "projections": rows}

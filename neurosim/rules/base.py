@@ -51,6 +51,8 @@ class Rule:
         What its updates are scored against (``backprop``, ``implicit``...).
     supervised : bool
         Whether it uses the target.
+    losses : tuple of str
+        Losses it supports, preferred first (the CLI's default network uses the first).
     defaults : dict
         Hyper-parameters and their default values.
     """
@@ -60,9 +62,12 @@ class Rule:
     backends: ClassVar[tuple[str, ...]] = ("rate",)
     reference: ClassVar[str] = "backprop"
     supervised: ClassVar[bool] = True
+    losses: ClassVar[tuple[str, ...]] = ("cross_entropy", "mse")
     citation: ClassVar[str] = ""
     aliases: ClassVar[tuple[str, ...]] = ()
     defaults: ClassVar[dict[str, Any]] = {}
+    #: Training set-up that suits the rule (``neurosim compare`` and the CLI's defaults).
+    train_defaults: ClassVar[dict[str, Any]] = {"optimizer": "adam", "learning_rate": 1e-3}
 
     def __init__(self, **hyper):
         unknown = sorted(set(hyper) - set(self.defaults))
@@ -83,6 +88,15 @@ class Rule:
         return f"{type(self).__name__}({args})"
 
     # -------------------------------------------------------------- what a rule implements
+    @classmethod
+    def default_network(cls, sizes, *, activation: str = "tanh", name: str = "mlp") -> Network:
+        """The network this rule runs on by default for layer ``sizes`` (``neurosim compare``).
+
+        A fully connected chain with the rule's preferred loss; families with other needs
+        (hard-sigmoid energy-based nets...) override it.
+        """
+        return Network.feedforward(list(sizes), activation=activation, loss=cls.losses[0], name=name)
+
     def prepare(self, network: Network) -> Network:
         """Return ``network`` with whatever the rule needs added (feedback pathways...).
 

@@ -1,0 +1,71 @@
+"""Plot helpers: ``plot_*(data, ax=None) -> ax``.  They only draw; they never simulate.
+
+Figures are built on :class:`matplotlib.figure.Figure` directly (no pyplot state), so
+they work headless and in parallel processes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _axes(ax):
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        ax = plt.gca()
+    return ax
+
+
+def _completed(record: dict) -> list[dict]:
+    return [r for r in record["rows"] if r.get("status") != "failed" and r.get("history")]
+
+
+def plot_alignment_curves(record: dict, ax=None):
+    """Global cosine between each rule's update and backprop's, per epoch (epoch 0 = init)."""
+    ax = _axes(ax)
+    for row in _completed(record):
+        epochs = [0] + [h["epoch"] for h in row["history"]]
+        cos = [row["initial_alignment"]["global"]["cosine"]] + [h["alignment"]["global"] for h in row["history"]]
+        cos = [np.nan if c is None else c for c in cos]
+        ax.plot(epochs, cos, marker="o", ms=3, label=row["rule"])
+    ax.axhline(0, color="0.6", lw=0.8)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("cosine(rule update, −∂L/∂W)")
+    ax.set_ylim(-0.2, 1.05)
+    ax.set_title("Alignment with backprop during training")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_test_error_bars(record: dict, ax=None):
+    """Test error of each rule after the budget, as bars (percent)."""
+    ax = _axes(ax)
+    rows = _completed(record)
+    names = [r["rule"] for r in rows]
+    errors = [100 * r["test_error"] for r in rows]
+    bars = ax.bar(names, errors, color=[f"C{i}" for i in range(len(rows))])
+    for bar, err in zip(bars, errors):
+        ax.annotate(f"{err:.1f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
+                    va="bottom", fontsize=8)
+    ax.set_ylabel("test error (%)")
+    ax.set_title(f"After {record['epochs']} epochs on {record['dataset']}")
+    ax.tick_params(axis="x", rotation=30)
+    return ax
+
+
+def compare_figure(record: dict, folder: Path | str) -> list[Path]:
+    """Draw ``compare.png`` (alignment curves + test errors) into ``folder``."""
+    from matplotlib.figure import Figure
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    a, b = fig.subplots(1, 2, width_ratios=[1.3, 1])
+    plot_alignment_curves(record, a)
+    plot_test_error_bars(record, b)
+    fig.suptitle(f"neurosim compare — layers {'-'.join(map(str, record['sizes']))}, seed {record['seed']}")
+    path = folder / "compare.png"
+    fig.savefig(path, dpi=120)
+    return [path]

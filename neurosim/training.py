@@ -1,0 +1,361 @@
+"""Training loop: mini-batches, optimisers, history with alignment tracking, checkpoints.
+
+``train(network, rule, dataset, TrainConfig(...))`` asks the rule for ``dW`` on each
+mini-batch and lets an optimiser apply it.  After every epoch it records the loss,
+train/test error, and the alignment of the rule's update with backprop's at the
+current weights (on a fixed batch of training samples), so every run says how close
+to the gradient the rule stayed.
+
+A run never mutates the :class:`~neurosim.network.Network`; it returns the learned
+parameters in a :class:`TrainResult`.  Ctrl-C (KeyboardInterrupt) stops after the
+current mini-batch and keeps every finished epoch; divergence (a non-finite update or
+loss) stops the run, keeps what finished, and is reported.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import ConfigError, ConvergenceError, ShapeError
+from .network import Network
+from .params import as_generator, init_params, resolve_dtype
+from .reference import forward, loss_value
+from .results import save_run, write_npz
+from .rules import Rule, get_rule
+
+
+# --------------------------------------------------------------------------- optimisers
+class SGD:
+    """Stochastic gradient descent with (heavy-ball) momentum.
+
+    .. math:: v \\leftarrow \\mu v + \\Delta W, \\qquad W \\leftarrow W + \\eta v
+
+    where :math:`\\Delta W` is the rule's proposed change (``-dL/dW`` for backprop).
+    """
+
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.9):
+        self.learning_rate = float(learning_rate)
+        self.momentum = float(momentum)
+        self.velocity_: dict[str, np.ndarray] = {}
+
+    def step(self, params: dict, updates: dict) -> None:
+        for key, dw in updates.items():
+            if self.momentum:
+                v = self.velocity_.get(key)
+                if v is None:
+                    v = self.velocity_[key] = np.zeros_like(params[key])
+                v *= self.momentum
+                v += dw
+                dw = v
+            params[key] += self.learning_rate * dw
+
+
+class Adam:
+    """Adam (Kingma & Ba 2015) applied to the descent direction a rule proposes.
+
+    With :math:`g = -\\Delta W`:  :math:`m \\leftarrow \\beta_1 m + (1-\\beta_1) g`,
+    :math:`v \\leftarrow \\beta_2 v + (1-\\beta_2) g^2`,
+    :math:`W \\leftarrow W - \\eta_t\\, m / (\\sqrt{v} + \\hat\\epsilon)` with
+    :math:`\\eta_t = \\eta\\sqrt{1-\\beta_2^t}/(1-\\beta_1^t)` (the paper's efficient form).
+    Updates happen in place to keep the per-step cost a few passes over the weights.
+    """
+
+    def __init__(self, learning_rate: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8):
+        self.learning_rate = float(learning_rate)
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.t_ = 0
+        self.m_: dict[str, np.ndarray] = {}
+        self.v_: dict[str, np.ndarray] = {}
+        self._buf: dict[str, np.ndarray] = {}
+
+    def step(self, params: dict, updates: dict) -> None:
+        self.t_ += 1
+        lr_t = self.learning_rate * math.sqrt(1 - self.beta2 ** self.t_) / (1 - self.beta1 ** self.t_)
+        for key, dw in updates.items():
+            if key not in self.m_:
+                self.m_[key] = np.zeros_like(params[key])
+                self.v_[key] = np.zeros_like(params[key])
+                self._buf[key] = np.empty_like(params[key])
+            m, v, buf = self.m_[key], self.v_[key], self._buf[key]
+            m *= self.beta1
+            m -= (1 - self.beta1) * dw          # g = -dw
+            np.multiply(dw, dw, out=buf)
+            buf *= 1 - self.beta2
+            v *= self.beta2
+            v += buf
+            np.sqrt(v, out=buf)
+            buf += self.eps
+            np.divide(m, buf, out=buf)
+            buf *= lr_t
+            params[key] -= buf
+
+
+OPTIMIZERS: dict[str, type] = {"sgd": SGD, "adam": Adam}
+
+
+def make_optimizer(name: str, learning_rate: float, momentum: float = 0.9):
+    if name not in OPTIMIZERS:
+        from .errors import unknown_name
+
+        raise unknown_name("optimizer", name, OPTIMIZERS)
+    if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0):
+        raise ConfigError(f"learning rate: expected a positive number, got {learning_rate!r}")
+    return SGD(learning_rate, momentum) if name == "sgd" else Adam(learning_rate)
+
+
+# --------------------------------------------------------------------------- config & result
+@dataclass(frozen=True)
+class TrainConfig:
+    """Configuration of one training run (kept apart from what is learned).
+
+    Parameters
+    ----------
+    epochs : int
+    batch_size : int
+    optimizer : {"adam", "sgd"}
+    learning_rate : float
+    momentum : float
+        SGD only.
+    seed : int
+        Seeds the weight initialisation, the batch order and stochastic rules.
+    dtype : {"float32", "float64"}
+    align_samples : int
+        Size of the fixed training batch on which alignment with backprop is measured
+        after each epoch (0 disables it).
+    eval_every : int
+        Evaluate train/test error every this many epochs (and always at the end).
+    """
+
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    momentum: float = 0.9
+    seed: int = 0
+    dtype: str = "float32"
+    align_samples: int = 256
+    eval_every: int = 1
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "eval_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "epochs" else 1):
+                raise ConfigError(f"TrainConfig.{name}: expected a positive integer, got {value!r}")
+        if isinstance(self.align_samples, bool) or not isinstance(self.align_samples, int) \
+                or self.align_samples < 0:
+            raise ConfigError(f"TrainConfig.align_samples: expected an integer >= 0, got {self.align_samples!r}")
+        make_optimizer(self.optimizer, self.learning_rate, self.momentum)
+        resolve_dtype(self.dtype)
+        as_generator(self.seed)
+
+
+@dataclass
+class TrainResult:
+    """What a run produced.
+
+    Attributes
+    ----------
+    network : Network
+        The (rule-prepared) network that was trained.
+    params : dict
+        Learned weights and biases.
+    history : list of dict
+        One entry per finished epoch: ``epoch, loss, train_error, test_error, seconds``
+        and ``alignment`` (``{"global": cos, "projections": {name: cos}}``).
+    status : {"completed", "interrupted", "diverged"}
+    message : str
+        Why it stopped early (empty when completed).
+    """
+
+    rule: str
+    dataset: str
+    config: TrainConfig
+    network: Network
+    params: dict
+    history: list = field(default_factory=list)
+    status: str = "completed"
+    message: str = ""
+    seconds: float = 0.0
+
+    @property
+    def epochs_completed(self) -> int:
+        return len(self.history)
+
+    @property
+    def train_error(self) -> float | None:
+        return self.history[-1]["train_error"] if self.history else None
+
+    @property
+    def test_error(self) -> float | None:
+        return self.history[-1]["test_error"] if self.history else None
+
+    def summary(self) -> dict:
+        """The ``train --json`` object (DESIGN.md contract) plus status."""
+        return {"rule": self.rule, "dataset": self.dataset, "epochs": self.epochs_completed,
+                "train_error": self.train_error, "test_error": self.test_error,
+                "seconds": round(self.seconds, 3), "history": self.history, "status": self.status,
+                "message": self.message}
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write ``run.json`` (summary, config, network, provenance) and ``run.npz`` (params)."""
+        record = {**self.summary(), "config": asdict(self.config), "network": self.network.to_dict()}
+        return save_run(out_dir, record, self.params)
+
+
+# --------------------------------------------------------------------------- evaluation
+def predict(network: Network, params: dict, x: np.ndarray, chunk: int = 8192) -> np.ndarray:
+    """Output rates for ``x`` of shape (n, n_input), computed in chunks."""
+    outs = [forward(network, params, x[i:i + chunk]).output for i in range(0, len(x), chunk)]
+    return np.concatenate(outs) if outs else np.zeros((0, network.output_layer.size))
+
+
+def evaluate(network: Network, params: dict, x: np.ndarray, labels: np.ndarray | None,
+             targets: np.ndarray) -> tuple[float, float]:
+    """``(loss, error)``: batch-mean loss and, for classification, the fraction misclassified.
+
+    For regression (``labels`` is None) the error is the loss.
+    """
+    out = predict(network, params, x)
+    loss = loss_value(network, out, targets)
+    if labels is None:
+        return loss, loss
+    return loss, float(np.mean(np.argmax(out, axis=1) != labels))
+
+
+# --------------------------------------------------------------------------- the loop
+def check_fits(network: Network, dataset) -> None:
+    """Raise :class:`ShapeError` unless the network's input/output sizes fit the data set."""
+    if dataset.n_features != network.input_layer.size:
+        raise ShapeError(f"dataset '{dataset.name}' has {dataset.n_features} features but input layer "
+                         f"'{network.input_layer.name}' has {network.input_layer.size} units; use --layers "
+                         f"{dataset.n_features},...")
+    if dataset.n_classes > 0 and dataset.n_classes != network.output_layer.size:
+        raise ShapeError(f"dataset '{dataset.name}' has {dataset.n_classes} classes but output layer "
+                         f"'{network.output_layer.name}' has {network.output_layer.size} units")
+
+
+def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | None = None, *,
+          params: dict | None = None, out_dir: str | Path | None = None, progress: bool | None = None,
+          callback: Callable[[dict], Any] | None = None) -> TrainResult:
+    """Train ``network`` with ``rule`` on ``dataset``.
+
+    Parameters
+    ----------
+    network : Network
+        The description; ``rule.prepare`` adds what the rule needs (feedback pathways).
+    rule : Rule or str
+        A rule instance or a registered name.
+    dataset : neurosim.datasets.Dataset
+    config : TrainConfig
+    params : dict, optional
+        Initial parameters (default: ``init_params`` with ``config.seed``); not modified.
+    out_dir : path, optional
+        Where to write ``run.json``/``run.npz`` after every epoch (atomically), so an
+        interrupted run keeps what it finished.
+    progress : bool, optional
+        tqdm progress bar; default on only when stderr is a terminal.
+    callback : callable, optional
+        Called with each epoch's history entry.
+
+    Returns
+    -------
+    TrainResult
+        ``status`` tells whether it completed, was interrupted or diverged.
+    """
+    config = config or TrainConfig()
+    rule = get_rule(rule) if isinstance(rule, str) else rule
+    network = rule.prepare(network)
+    dtype = resolve_dtype(config.dtype)
+    n_out = network.output_layer.size
+    check_fits(network, dataset)
+    classification = dataset.n_classes > 0
+    x_train = np.ascontiguousarray(dataset.x_train, dtype=dtype)
+    x_test = np.ascontiguousarray(dataset.x_test, dtype=dtype)
+    t_train = np.ascontiguousarray(dataset.targets("train"), dtype=dtype)
+    t_test = np.ascontiguousarray(dataset.targets("test"), dtype=dtype)
+    if t_train.shape[1] != n_out:
+        raise ShapeError(f"dataset '{dataset.name}' targets have {t_train.shape[1]} columns but the output "
+                         f"layer has {n_out} units")
+    y_train = dataset.y_train if classification else None
+    y_test = dataset.y_test if classification else None
+
+    rng = as_generator(config.seed)
+    if params is None:
+        params = init_params(network, rng, dtype)
+    else:
+        params = {k: np.array(v, dtype=dtype, copy=True) for k, v in params.items()}
+    optimizer = make_optimizer(config.optimizer, config.learning_rate, config.momentum)
+    n_align = min(config.align_samples, len(x_train))
+    align_idx = np.random.default_rng(config.seed + 1).choice(len(x_train), n_align, replace=False) \
+        if n_align else None
+    if progress is None:
+        progress = sys.stderr.isatty()
+
+    result = TrainResult(rule=rule.name, dataset=dataset.name, config=config, network=network, params=params)
+    start = time.perf_counter()
+    n = len(x_train)
+    # Overflow is detected explicitly below (non-finite updates or loss stop the run with a
+    # message), so NumPy's warnings would only add noise on the way there.
+    errstate = np.errstate(over="ignore", invalid="ignore")
+    errstate.__enter__()
+    try:
+        for epoch in range(1, config.epochs + 1):
+            t0 = time.perf_counter()
+            order = rng.permutation(n)
+            batches = range(0, n, config.batch_size)
+            if progress:
+                from tqdm.auto import tqdm
+
+                batches = tqdm(batches, desc=f"{rule.name} epoch {epoch}/{config.epochs}", unit="batch",
+                               leave=False, file=sys.stderr)
+            for start_i in batches:
+                idx = order[start_i:start_i + config.batch_size]
+                dw = rule.updates(network, params, x_train[idx], t_train[idx])
+                for key, value in dw.items():
+                    if not np.all(np.isfinite(value)):
+                        raise ConvergenceError(f"rule '{rule.name}' proposed a non-finite update for '{key}' in "
+                                               f"epoch {epoch}; lower the learning rate (now "
+                                               f"{config.learning_rate:g})")
+                optimizer.step(params, dw)
+            entry: dict[str, Any] = {"epoch": epoch}
+            if epoch % config.eval_every == 0 or epoch == config.epochs:
+                train_loss, train_err = evaluate(network, params, x_train, y_train, t_train)
+                test_loss, test_err = evaluate(network, params, x_test, y_test, t_test)
+                if not math.isfinite(train_loss):
+                    raise ConvergenceError(f"training loss became {train_loss} in epoch {epoch}; lower the "
+                                           f"learning rate (now {config.learning_rate:g})")
+                entry.update(loss=train_loss, test_loss=test_loss, train_error=train_err, test_error=test_err)
+            else:
+                entry.update(loss=None, test_loss=None, train_error=None, test_error=None)
+            if align_idx is not None:
+                report = rule.align(network, params, x_train[align_idx], t_train[align_idx])
+                entry["alignment"] = {"global": report.global_cosine,
+                                      "global_angle_deg": report.global_angle_deg,
+                                      "projections": {r.name: r.cosine for r in report.projections}}
+            entry["seconds"] = time.perf_counter() - t0
+            result.history.append(entry)
+            result.seconds = time.perf_counter() - start
+            if out_dir is not None:
+                result.save(out_dir)
+            if callback is not None:
+                callback(entry)
+    except KeyboardInterrupt:
+        result.status = "interrupted"
+        result.message = f"interrupted by the user after {result.epochs_completed} finished epoch(s)"
+    except ConvergenceError as err:
+        result.status = "diverged"
+        result.message = str(err)
+    finally:
+        errstate.__exit__(None, None, None)
+    result.seconds = time.perf_counter() - start
+    if out_dir is not None:
+        result.save(out_dir)
+        write_npz(Path(out_dir) / "params.npz", result.params)
+    return result

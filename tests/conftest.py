@@ -1,0 +1,34 @@
+"""Shared fixtures.  Tolerances and seeds are stated where they are used."""
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+from neurosim import Network, init_params  # noqa: E402
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
+
+
+def random_batch(network: Network, rng, batch=5):
+    """Inputs ~ N(0, 1) and targets fitting the network's loss (one-hot for CE)."""
+    x = rng.normal(0, 1, (batch, network.input_layer.size))
+    n_out = network.output_layer.size
+    if network.loss == "cross_entropy":
+        t = np.eye(n_out)[rng.integers(0, n_out, batch)]
+    else:
+        t = rng.normal(0, 0.5, (batch, n_out))
+    return x, t
+
+
+def random_params(network: Network, rng):
+    """Weights by the network's initialisers plus non-zero biases (so bias terms are exercised)."""
+    params = init_params(network, rng)
+    for key in params:
+        if key.endswith(".bias"):
+            params[key] = rng.normal(0, 0.3, params[key].shape)
+    return params

@@ -1,0 +1,99 @@
+"""The `neurosim` command: JSON contracts and one-line errors with exit status 2."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from neurosim.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_rules_json(capsys):
+    code, out, _ = run(capsys, "rules", "--json")
+    rows = json.loads(out)
+    assert code == 0 and {"backprop", "fa", "dfa"} <= {r["name"] for r in rows}
+    assert all({"name", "family", "backends"} <= set(r) for r in rows)
+
+
+def test_align_json_contract(capsys):
+    code, out, _ = run(capsys, "align", "--rule", "backprop", "--layers", "64,16,10", "--json")
+    d = json.loads(out)
+    assert code == 0
+    assert set(d) >= {"rule", "backend", "reference", "projections", "global"}
+    assert d["rule"] == "backprop" and d["backend"] == "rate" and d["reference"] == "backprop"
+    assert [p["name"] for p in d["projections"]] == ["input->hidden1", "hidden1->output"]
+    for p in d["projections"]:
+        assert set(p) == {"name", "cosine", "angle_deg", "norm_ratio", "sign_agreement"}
+        assert p["cosine"] == pytest.approx(1.0, abs=1e-12)
+    assert d["global"]["cosine"] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_align_fa_is_not_backprop(capsys):
+    code, out, _ = run(capsys, "align", "--rule", "fa", "--json", "--seed", "3")
+    d = json.loads(out)
+    assert code == 0 and d["projections"][-1]["cosine"] == pytest.approx(1.0, abs=1e-12)
+    assert d["projections"][0]["cosine"] < 0.9
+
+
+def test_train_json_contract(capsys, tmp_path):
+    code, out, _ = run(capsys, "train", "--rule", "dfa", "--dataset", "digits", "--epochs", "2", "--json",
+                       "--out", str(tmp_path / "run"))
+    d = json.loads(out)
+    assert code == 0
+    assert set(d) >= {"rule", "dataset", "epochs", "train_error", "test_error", "seconds", "history"}
+    assert d["epochs"] == 2 and len(d["history"]) == 2 and 0 <= d["test_error"] <= 1
+    assert (tmp_path / "run" / "run.json").exists() and (tmp_path / "run" / "run.npz").exists()
+
+
+def test_gradcheck_json(capsys):
+    code, out, _ = run(capsys, "gradcheck", "--json")
+    d = json.loads(out)
+    from neurosim.neurons import ACTIVATIONS
+
+    # depths 1-5 x every activation x both losses
+    assert code == 0 and d["max_relative_error"] < 1e-6 and d["n_networks"] == 5 * len(ACTIVATIONS) * 2
+    assert {"name", "relative_error"} <= set(d["projections"][0])
+
+
+def test_gradcheck_model_card(capsys, tmp_path):
+    card = tmp_path / "m.toml"
+    card.write_text('[network]\nsizes = [30, 20, 5]\nactivation = "sigmoid"\nloss = "cross_entropy"\n')
+    code, out, _ = run(capsys, "gradcheck", "--model", str(card), "--max-entries", "20", "--json")
+    assert code == 0 and json.loads(out)["max_relative_error"] < 1e-6
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["align", "--rule", "nosuchrule"], "unknown rule 'nosuchrule'"),
+    (["align", "--rule", "fa", "--layers", "10,x"], "--layers"),
+    (["align", "--rule", "fa", "--layers", "100,10"], "64 features"),
+    (["train", "--rule", "fa", "--dataset", "fashon-mnist"], "Did you mean 'fashion-mnist'"),
+    (["train", "--rule", "fa", "--lr", "-1"], "learning rate"),
+    (["align", "--rule", "fa", "--set", "bogus=1"], "unknown hyper-parameter 'bogus'"),
+    (["align", "--rule", "fa", "--model", "/nonexistent/model.toml"], "does not exist"),
+    (["align", "--rule", "fa", "--backend", "spiking"], "spiking"),
+])
+def test_bad_input_one_line_exit_2(capsys, argv, fragment):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert fragment in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_malformed_toml_exit_2(capsys, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[network\nsizes = [")
+    code, _, err = run(capsys, "align", "--rule", "fa", "--model", str(bad))
+    assert code == 2 and "malformed TOML" in err and str(bad) in err
+
+
+def test_console_script_exit_code_without_traceback():
+    """The real process: argparse errors and our errors both exit 2 with one line."""
+    for argv in (["align"], ["train", "--rule", "zz"], ["nosuchcommand"]):
+        proc = subprocess.run([sys.executable, "-m", "neurosim.cli", *argv], capture_output=True, text=True)
+        assert proc.returncode == 2, (argv, proc.stderr)
+        assert "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") <= 1 or argv == ["nosuchcommand"]
