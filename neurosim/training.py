@@ -168,7 +168,7 @@ class TrainResult:
         Learned weights and biases.
     history : list of dict
         One entry per finished epoch: ``epoch, loss, train_error, test_error, seconds``
-        and ``alignment`` (``{"global": cos, "projections": {name: cos}}``).
+        (``train_seconds``: the mini-batch loop alone, without evaluation) and ``alignment`` (``{"global": cos, "projections": {name: cos}}``).
     status : {"completed", "interrupted", "diverged"}
     message : str
         Why it stopped early (empty when completed).
@@ -324,7 +324,7 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
                                                f"epoch {epoch}; lower the learning rate (now "
                                                f"{config.learning_rate:g})")
                 optimizer.step(params, dw)
-            entry: dict[str, Any] = {"epoch": epoch}
+            entry: dict[str, Any] = {"epoch": epoch, "train_seconds": time.perf_counter() - t0}
             if epoch % config.eval_every == 0 or epoch == config.epochs:
                 train_loss, train_err = evaluate(network, params, x_train, y_train, t_train)
                 test_loss, test_err = evaluate(network, params, x_test, y_test, t_test)

@@ -1,0 +1,38 @@
+# Two set-up commands (see README): `make demo` runs the main job, `make test` the tests.
+# Both create the virtual environment .venv and install neurosim into it on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-spiking test-slow test-all bench figures clean
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/neurosim compare
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n auto
+
+test-spiking: $(STAMP)
+	$(BIN)/python -m pytest -q -m spiking
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -n auto -m "slow and not spiking"
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -n auto -m "slow or spiking or not slow"
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_training.py
+
+figures: $(STAMP)
+	$(BIN)/neurosim figures
+
+clean:
+	rm -rf $(VENV) results .pytest_cache
