@@ -179,7 +179,13 @@ def cmd_train(args) -> int:
     from .training import TrainConfig, train
 
     rule, network, data, training = _resolve(args)
-    pick = (lambda key, arg, default: arg if arg is not None else training.get(key, default))
+
+    def pick(key, arg, default):
+        """Command line, else the model card's [training], else the rule's defaults, else ``default``."""
+        if arg is not None:
+            return arg
+        return training.get(key, rule.train_defaults.get(key, default))
+
     config = TrainConfig(epochs=pick("epochs", args.epochs, 10), batch_size=pick("batch_size", args.batch_size, 128),
                          optimizer=pick("optimizer", args.optimizer, "adam"),
                          learning_rate=float(pick("learning_rate", args.lr, 1e-3)),

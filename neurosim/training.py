@@ -168,7 +168,8 @@ class TrainResult:
         Learned weights and biases.
     history : list of dict
         One entry per finished epoch: ``epoch, loss, train_error, test_error, seconds``
-        (``train_seconds``: the mini-batch loop alone, without evaluation) and ``alignment`` (``{"global": cos, "projections": {name: cos}}``).
+        (``train_seconds``: the mini-batch loop alone, without evaluation) and ``alignment``
+        (``{"global": cos, "projections": {name: cos}}``).
     status : {"completed", "interrupted", "diverged"}
     message : str
         Why it stopped early (empty when completed).
