@@ -49,8 +49,9 @@ def run_compare(dataset: str = "digits", epochs: int = 20, rules: list[str] | No
               "provenance": provenance()}
     out_dir = Path(out_dir)
     for klass in klasses:
-        rule = klass()
-        row = {"rule": klass.name, "family": klass.family, "reference": klass.reference}
+        rule = klass(**klass.compare_hyper)
+        row = {"rule": klass.name, "family": klass.family, "reference": klass.reference,
+               "hyper": dict(rule.hyper)}
         t0 = time.perf_counter()
         try:
             network = rule.prepare(klass.default_network(sizes))

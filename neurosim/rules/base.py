@@ -66,6 +66,8 @@ class Rule:
     citation: ClassVar[str] = ""
     aliases: ClassVar[tuple[str, ...]] = ()
     defaults: ClassVar[dict[str, Any]] = {}
+    #: Hyper-parameters of the short-budget ``neurosim compare`` run (truncated inference...).
+    compare_hyper: ClassVar[dict[str, Any]] = {}
     #: Training set-up that suits the rule (``neurosim compare`` and the CLI's defaults).
     train_defaults: ClassVar[dict[str, Any]] = {"optimizer": "adam", "learning_rate": 1e-3}
 
