@@ -34,7 +34,7 @@ import numpy as np
 from .errors import ConfigError, ShapeError
 from .network import Network
 from .neurons import get_activation
-from .params import Params, bias_key, check_params, weight
+from .params import Params, all_finite, bias_key, check_params, weight
 
 
 @dataclass
@@ -101,7 +101,7 @@ def check_batch(network: Network, x, target=None, *, dtype=None):
                          f"got {x.shape}")
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float64)
-    if not np.all(np.isfinite(x)):
+    if not all_finite(x):
         raise ShapeError("x: contains NaN or inf; clean the inputs before training")
     if target is None:
         return x, None
@@ -114,7 +114,7 @@ def check_batch(network: Network, x, target=None, *, dtype=None):
     if t.shape != (x.shape[0], out.size):
         raise ShapeError(f"target: expected shape ({x.shape[0]}, {out.size}) for output layer '{out.name}', "
                          f"got {t.shape}; one-hot encode labels with Dataset.targets()")
-    if not np.all(np.isfinite(t)):
+    if not all_finite(t):
         raise ShapeError("target: contains NaN or inf")
     return x, t
 
@@ -135,7 +135,7 @@ def forward(network: Network, params: Params, x) -> ForwardPass:
             drive = r[proj.pre] @ weight(network, params, proj).T
             acc = drive if acc is None else acc + drive
         if layer.bias:
-            acc = acc + params[bias_key(layer.name)]
+            acc += params[bias_key(layer.name)]  # acc is a fresh array from the matmul
         u[layer.name] = acc
         r[layer.name] = get_activation(layer.activation)(acc)
     return ForwardPass(u=u, r=r, order=names)
@@ -164,11 +164,23 @@ def output_error(network: Network, output: np.ndarray, target: np.ndarray) -> np
     return softmax(output) - target
 
 
+#: phi'(u) written with the rate r = phi(u), which the forward pass already holds: saves
+#: evaluating the transfer function a second time on the backward sweep.
+_DERIVATIVE_FROM_RATE = {"tanh": lambda r: 1.0 - r * r, "sigmoid": lambda r: r * (1.0 - r)}
+
+
+def derivative(layer, fp: ForwardPass) -> np.ndarray:
+    """:math:`\\phi'(u_l)` of a layer at the potentials of a forward pass."""
+    from_rate = _DERIVATIVE_FROM_RATE.get(layer.activation)
+    if from_rate is not None:
+        return from_rate(fp.r[layer.name])
+    return get_activation(layer.activation).derivative(fp.u[layer.name])
+
+
 def output_delta(network: Network, fp: ForwardPass, target: np.ndarray) -> np.ndarray:
     """Per-sample :math:`\\delta_L = \\partial L_n/\\partial u_L`."""
     out = network.output_layer
-    return output_error(network, fp.r[out.name], target) * get_activation(out.activation).derivative(
-        fp.u[out.name])
+    return output_error(network, fp.r[out.name], target) * derivative(out, fp)
 
 
 def backprop(network: Network, params: Params, x, target) -> Gradients:
@@ -201,16 +213,16 @@ def backprop(network: Network, params: Params, x, target) -> Gradients:
         delta = deltas[layer.name]
         if layer.bias:
             grads[bias_key(layer.name)] = delta.sum(axis=0) / batch
+        scaled = delta * (1.0 / batch)  # scale the (batch, n) delta, not the (n, m) product
         for proj in network.select("feedforward", post=layer.name):
-            g = delta.T @ fp.r[proj.pre] / batch
+            g = scaled.T @ fp.r[proj.pre]
             key = proj.tied_to if proj.tied_to is not None else proj.name
             g = g.T if proj.tied_to is not None else g
             grads[key] = grads[key] + g if key in grads else g
             pre = network.layer(proj.pre)
             if pre.role == "input":
                 continue
-            back = (delta @ weight(network, params, proj)) * get_activation(pre.activation).derivative(
-                fp.u[pre.name])
+            back = (delta @ weight(network, params, proj)) * derivative(pre, fp)
             deltas[pre.name] = deltas[pre.name] + back if pre.name in deltas else back
     loss = loss_value(network, fp.output, t)
     # report in declaration order (input side first), not in the reverse order of the sweep

@@ -24,7 +24,7 @@ import numpy as np
 
 from .errors import ConfigError, ConvergenceError, ShapeError
 from .network import Network
-from .params import as_generator, init_params, resolve_dtype
+from .params import all_finite, as_generator, init_params, resolve_dtype
 from .reference import forward, loss_value
 from .results import save_run, write_npz
 from .rules import Rule, get_rule
@@ -320,7 +320,7 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
                 idx = order[start_i:start_i + config.batch_size]
                 dw = rule.updates(network, params, x_train[idx], t_train[idx])
                 for key, value in dw.items():
-                    if not np.all(np.isfinite(value)):
+                    if not all_finite(value):
                         raise ConvergenceError(f"rule '{rule.name}' proposed a non-finite update for '{key}' in "
                                                f"epoch {epoch}; lower the learning rate (now "
                                                f"{config.learning_rate:g})")

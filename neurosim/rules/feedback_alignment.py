@@ -21,9 +21,8 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..network import Network, Projection
-from ..neurons import get_activation
 from ..params import bias_key, check_params, weight
-from ..reference import check_batch, forward, output_delta
+from ..reference import check_batch, derivative, forward, output_delta
 from .base import Rule, register
 
 
@@ -82,10 +81,10 @@ class _FeedbackRule(Rule):
         batch = x.shape[0]
         dw = {}
         for proj in chain:
-            delta = deltas[proj.post]
-            dw[proj.name] = -(delta.T @ fp.r[proj.pre]) / batch
+            delta = deltas[proj.post] * (-1.0 / batch)  # scale the (batch, n) delta, not the product
+            dw[proj.name] = delta.T @ fp.r[proj.pre]
             if network.layer(proj.post).bias:
-                dw[bias_key(proj.post)] = -delta.sum(axis=0) / batch
+                dw[bias_key(proj.post)] = delta.sum(axis=0)
         return dw
 
 
@@ -106,8 +105,7 @@ class FeedbackAlignment(_FeedbackRule):
         for proj in reversed(chain[1:]):
             pre = network.layer(proj.pre)
             b = self.feedback(network, params, proj.post, proj.pre)  # (n_pre, n_post)
-            deltas[pre.name] = (deltas[proj.post] @ b.T) * get_activation(pre.activation).derivative(
-                fp.u[pre.name])
+            deltas[pre.name] = (deltas[proj.post] @ b.T) * derivative(pre, fp)
         return deltas
 
 
@@ -130,5 +128,5 @@ class DirectFeedbackAlignment(_FeedbackRule):
         for proj in chain[1:]:
             pre = network.layer(proj.pre)
             b = self.feedback(network, params, out, pre.name)  # (n_hidden, n_out)
-            deltas[pre.name] = (delta_out @ b.T) * get_activation(pre.activation).derivative(fp.u[pre.name])
+            deltas[pre.name] = (delta_out @ b.T) * derivative(pre, fp)
         return deltas
