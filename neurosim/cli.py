@@ -62,9 +62,10 @@ def _add_model_args(p: argparse.ArgumentParser, *, dataset_default: str = "digit
     p.add_argument("--model", metavar="PATH.toml", help="model card (see models/)")
     p.add_argument("--layers", metavar="N,N,...", help="layer sizes, e.g. 784,256,10 (default: "
                    "<features>,64,64,<classes>)")
-    p.add_argument("--activation", default="tanh", help="hidden activation (default tanh)")
+    p.add_argument("--activation", default=None,
+                   help="hidden activation (default: the rule's default network, tanh for most rules)")
     p.add_argument("--loss", choices=["mse", "cross_entropy"], default=None,
-                   help="loss (default: the rule's preferred one, cross_entropy when it supports it)")
+                   help="loss (default: the rule's preferred one)")
     p.add_argument("--dataset", default=None, help=f"data set (default {dataset_default}; "
                    "see `neurosim rules --datasets`)")
     p.add_argument("--n-train", type=int, default=None, help="use a random subset of the training set")
@@ -98,9 +99,11 @@ def _resolve(args, *, dataset_default="digits"):
     else:
         sizes = _parse_layers(args.layers) if args.layers else [data.n_features, 64, 64,
                                                                   max(data.n_classes, 1)]
-        loss = args.loss or ("cross_entropy" if "cross_entropy" in klass.losses else klass.losses[0])
-        network = Network.feedforward(sizes, activation=args.activation, loss=loss)
-    if args.loss and card is not None:
+        if args.activation is None:
+            network = klass.default_network(sizes)
+        else:
+            network = Network.feedforward(sizes, activation=args.activation, loss=klass.losses[0])
+    if args.loss:
         network = network.replace(loss=args.loss)
     return rule, network, data, training
 

@@ -1,0 +1,348 @@
+"""Equilibrium propagation (rate) against its oracles.
+
+Oracles: central finite differences of the loss at the free fixed point (for the
+implicit gradient) and of the T-step loss (for BPTT); the EP theorem's limit
+beta -> 0 (Scellier & Bengio 2017) with its O(beta) / O(beta^2) error orders
+(Laborieux et al. 2021); Ernoult et al. (2019)'s step-by-step equality of EP and BPTT.
+
+Everything runs in float64 on tiny hard-sigmoid nets (5-4-3-2: two hidden layers, so the
+energy has real recurrence), with a relaxation tolerance of 1e-13 so that relaxation
+error (~tol/beta) sits far below the errors measured.  The hard sigmoid has kinks at 0
+and 1: the EP limit holds where the saturation pattern does not change between the
+phases, so the tests that take limits check that precondition explicitly.
+"""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurosim import ModelCard, Network, Projection, get_rule, init_params, list_rules
+from neurosim.alignment import cosine
+from neurosim.energy import (bptt, energy, fixed_point_loss, implicit_gradient, layered_energy,
+                             loss_after_steps, relax, unroll)
+from neurosim.errors import ConfigError, ConvergenceError
+from neurosim.reference import relative_error
+from neurosim.rules.equilibrium import contrastive_update
+
+ROOT = Path(__file__).resolve().parents[1]
+TIGHT = {"tolerance": 1e-13, "max_steps": 10000}
+RULE_TIGHT = {"tolerance": 1e-13, "n_free_steps": 10000, "n_nudged_steps": 10000}
+
+
+def tiny(loss="mse", seed=0, activation="hard_sigmoid", sizes=(5, 4, 3, 2), batch=4):
+    """A small symmetric net with most units unsaturated.
+
+    Weights ~ N(0, 0.4^2), biases ~ U(0.2, 0.6) and inputs ~ U(0, 1) keep the hard-sigmoid
+    drives inside (0, 1) for most units (seed 0: the closest drive is 0.013 (mse) / 0.017 (CE)
+    from a kink, measured once; the limit tests re-check what they need).
+    """
+    out_act = activation if loss == "mse" else "linear"
+    net = Network.feedforward(list(sizes), activation=activation, output_activation=out_act, loss=loss,
+                              init="normal", init_scale=0.4)
+    net = get_rule("ep").prepare(net)
+    rng = np.random.default_rng(seed)
+    params = init_params(net, rng)
+    for key in params:
+        if key.endswith(".bias"):
+            params[key] = rng.uniform(0.2, 0.6, params[key].shape)
+    x = rng.uniform(0, 1, (batch, sizes[0]))
+    t = np.eye(sizes[-1])[rng.integers(0, sizes[-1], batch)]
+    return net, params, x, t
+
+
+def flat(d, keys):
+    return np.concatenate([np.ravel(d[k]) for k in keys])
+
+
+def central_differences(fn, params, eps=1e-6):
+    """d fn / d params by central differences, entry by entry (independent of any gradient code)."""
+    grads = {}
+    for key, value in params.items():
+        g = np.zeros_like(value)
+        for i in np.ndindex(value.shape):
+            old = value[i]
+            value[i] = old + eps
+            up = fn(params)
+            value[i] = old - eps
+            down = fn(params)
+            value[i] = old
+            g[i] = (up - down) / (2 * eps)
+        grads[key] = g
+    return grads
+
+
+def drives_by_hand(net, params, x, state):
+    """a_l = W_l s_{l-1} + W_{l+1}^T s_{l+1} + b_l, written out for the 5-4-3-2 chain."""
+    names = [layer.name for layer in layered_energy(net).layers]
+    chain = [p.name for p in layered_energy(net).couplings]
+    s = [x] + [state[n] for n in names]
+    a = {}
+    for i, name in enumerate(names, start=1):
+        acc = s[i - 1] @ params[chain[i - 1]].T + params[f"{name}.bias"]
+        if i < len(names):
+            acc = acc + s[i + 1] @ params[chain[i]]
+        a[name] = acc
+    return a
+
+
+# --------------------------------------------------------------------------- registry and description
+def test_rule_is_registered_with_implicit_reference():
+    row = next(r for r in list_rules() if r["name"] == "ep")
+    assert row["family"] == "equilibrium" and row["reference"] == "implicit"
+    assert get_rule("equilibrium-propagation").hyper["nudging"] == "symmetric"
+
+
+@pytest.mark.parametrize("hyper", [{"beta": 0.0}, {"beta": -0.1}, {"nudging": "both"}, {"n_free_steps": 0},
+                                   {"step_size": 1.5}, {"tolerance": -1.0}, {"schedule": "random"},
+                                   {"betta": 0.1}])
+def test_bad_hyper_parameters_fail_early(hyper):
+    with pytest.raises(ConfigError, match="rule 'ep'"):
+        get_rule("ep", **hyper)
+
+
+def test_prepare_adds_tied_feedback_and_is_idempotent():
+    net = Network.feedforward([5, 4, 3, 2], activation="hard_sigmoid", loss="mse")
+    rule = get_rule("ep")
+    prepared = rule.prepare(net)
+    ties = prepared.select("feedback")
+    assert sorted((p.pre, p.post, p.tied_to) for p in ties) == [
+        ("hidden2", "hidden1", "hidden1->hidden2"), ("output", "hidden2", "hidden2->output")]
+    assert rule.prepare(prepared) == prepared
+    # tied projections carry no parameters: the weights are the same with or without the ties
+    assert sorted(init_params(prepared)) == sorted(init_params(net))
+    # cross-entropy: the output is a read-out outside the energy, so it gets no tie
+    ce = rule.prepare(net.replace(loss="cross_entropy"))
+    assert [p.tied_to for p in ce.select("feedback")] == ["hidden1->hidden2"]
+
+
+def test_invalid_networks_are_refused_with_the_fix():
+    net = Network.feedforward([5, 4, 3, 2], activation="hard_sigmoid", loss="mse")
+    params = init_params(net)
+    x, t = np.full((2, 5), 0.5), np.zeros((2, 2))
+    with pytest.raises(ConfigError, match=r"prepare\(network\)"):
+        get_rule("ep").updates(net, params, x, t)
+    untied = net.add(Projection("output", "hidden2", name="B", kind="feedback"))
+    with pytest.raises(ConfigError, match="not tied_to"):
+        get_rule("ep").prepare(untied)
+    with pytest.raises(ConfigError, match="at least one hidden layer"):
+        get_rule("ep").prepare(Network.feedforward([5, 2], loss="cross_entropy"))
+
+
+# --------------------------------------------------------------------------- energy and relaxation
+@pytest.mark.parametrize("activation", ["hard_sigmoid", "sigmoid", "tanh"])
+def test_energy_gradient_matches_the_fixed_point_equation(activation):
+    """dE/ds_l = G'(s_l) - a_l with G' = rho^{-1} (finite differences of energy())."""
+    net, params, x, _ = tiny(activation=activation)
+    rng = np.random.default_rng(1)
+    lo = 0.05 if activation != "tanh" else -0.9
+    state = {layer.name: rng.uniform(lo, 0.95, (x.shape[0], layer.size)) for layer in layered_energy(net).layers}
+    a = drives_by_hand(net, params, x, state)
+    inverse = {"hard_sigmoid": lambda s: s, "sigmoid": lambda s: np.log(s / (1 - s)), "tanh": np.arctanh}[activation]
+    eps = 1e-6
+    for name, s in state.items():
+        numeric = np.zeros_like(s)
+        for i in np.ndindex(s.shape):
+            old = s[i]
+            s[i] = old + eps
+            up = energy(net, params, x, state)[i[0]]
+            s[i] = old - eps
+            down = energy(net, params, x, state)[i[0]]
+            s[i] = old
+            numeric[i] = (up - down) / (2 * eps)
+        # central differences of a smooth function: error O(eps^2) + O(1e-16/eps) ~ 1e-9
+        np.testing.assert_allclose(numeric, inverse(s) - a[name], atol=1e-7)
+
+
+def test_free_phase_is_a_local_minimum_and_energy_decreases():
+    net, params, x, _ = tiny()
+    free = relax(net, params, x, **TIGHT)
+    assert free.converged and free.residual <= 1e-13
+    e_star = energy(net, params, x, free.state)
+    rng = np.random.default_rng(2)
+    for _ in range(20):  # feasible perturbations of size 1e-3 all raise the energy of every sample
+        moved = {k: np.clip(v + rng.normal(0, 1e-3, v.shape), 0, 1) for k, v in free.state.items()}
+        assert np.all(energy(net, params, x, moved) >= e_star - 1e-15)
+    # alternating updates with step 1 are exact block-coordinate descent: E never increases
+    state, energies = None, []
+    for _ in range(30):
+        state = relax(net, params, x, state=state, tolerance=0.0, max_steps=1).state
+        energies.append(energy(net, params, x, state))
+    assert np.all(np.diff(np.array(energies), axis=0) <= 1e-14)
+
+
+def test_non_convergence_is_reported_never_silent():
+    net, params, x, t = tiny()
+    with pytest.raises(ConvergenceError, match="n_free_steps"):
+        get_rule("ep", n_free_steps=2, tolerance=1e-12).updates(net, params, x, t)
+    rule = get_rule("ep", n_free_steps=3, n_nudged_steps=2, tolerance=0.0)  # fixed-step protocol
+    rule.updates(net, params, x, t)
+    diag = rule.last_relaxation_
+    assert diag["free"]["steps"] == 3 and diag["free"]["residual"] > 0 and not diag["free"]["converged"]
+    beta = rule.hyper["beta"]  # symmetric nudging: one phase at +beta, one at -beta
+    assert [n["beta"] for n in diag["nudged"]] == [beta, -beta] and diag["nudged"][0]["steps"] == 2
+
+
+# --------------------------------------------------------------------------- the oracles
+@pytest.mark.parametrize("loss,activation", [("mse", "hard_sigmoid"), ("cross_entropy", "hard_sigmoid"),
+                                             ("mse", "sigmoid")])
+@pytest.mark.parametrize("method", ["direct", "iterative"])
+def test_implicit_gradient_matches_finite_differences(loss, activation, method):
+    net, params, x, t = tiny(loss, activation=activation)
+    exact = implicit_gradient(net, params, x, t, method=method, **TIGHT)
+    numeric = central_differences(lambda p: fixed_point_loss(net, p, x, t, **TIGHT), params)
+    assert set(exact.grads) == set(params)
+    for key in params:
+        # relaxation error 1e-13 / eps 1e-6 ~ 1e-7 absolute at most, FD truncation ~1e-12
+        np.testing.assert_allclose(exact.grads[key], numeric[key], atol=2e-7, err_msg=key)
+    assert relative_error(flat(exact.grads, params), flat(numeric, params)) < 1e-6
+
+
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+@pytest.mark.parametrize("step_size", [1.0, 0.5])
+def test_bptt_matches_finite_differences_of_the_T_step_loss(loss, step_size):
+    net, params, x, t = tiny(loss)
+    result = bptt(net, params, x, t, 12, step_size=step_size)
+    numeric = central_differences(lambda p: loss_after_steps(net, p, x, t, 12, step_size=step_size), params)
+    assert abs(result.loss - loss_after_steps(net, params, x, t, 12, step_size=step_size)) < 1e-15
+    for key in params:
+        np.testing.assert_allclose(result.grads[key], numeric[key], atol=1e-8, err_msg=key)
+
+
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_bptt_through_a_converged_free_phase_equals_the_implicit_gradient(loss):
+    """Two independent routes to dL/dtheta at the fixed point (recurrent backprop = BPTT, T -> inf)."""
+    net, params, x, t = tiny(loss)
+    steps = relax(net, params, x, tolerance=1e-14, max_steps=10000, schedule="synchronous").steps
+    through_time = bptt(net, params, x, t, steps + 40).grads
+    implicit = implicit_gradient(net, params, x, t, **TIGHT).grads
+    assert relative_error(flat(through_time, params), flat(implicit, params)) < 1e-9
+
+
+# --------------------------------------------------------------------------- the EP theorem
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+@pytest.mark.parametrize("nudging", ["symmetric", "one-sided"])
+def test_ep_update_tends_to_the_implicit_gradient(loss, nudging):
+    net, params, x, t = tiny(loss)
+    reference = get_rule("ep").reference_updates(net, params, x, t)
+    rule = get_rule("ep", beta=1e-3, nudging=nudging, **RULE_TIGHT)
+    dw = rule.updates(net, params, x, t)
+    assert set(dw) == set(params)
+    keys = list(params)
+    assert cosine(flat(dw, keys), flat(reference, keys)) > 0.999
+    report = rule.align(net, params, x, t)
+    assert report.reference == "implicit" and report.global_cosine > 0.999
+    for row in report.projections:  # same scale convention: dW -> -dL/dW, batch mean
+        assert abs(row.norm_ratio - 1) < 0.02, row
+
+
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_error_orders_one_sided_O_beta_symmetric_O_beta_squared(loss):
+    """Measured log-log slopes of |dW_EP - (-dL/dW)| / |dL/dW| against beta.
+
+    beta in [1e-3, 1e-2]: the relaxation floor (1e-13 / beta <= 1e-10) is 4 decades below
+    the smallest symmetric error measured (~1e-7) and the nudge moves no drive across a
+    kink (checked: the saturation pattern of every nudged state equals the free one).
+    Tolerances 1 +- 0.2 and 2 +- 0.3: the next Taylor term changes a local slope by about
+    beta * c2/c1, a few per cent here, so these bounds are loose yet exclude the other order.
+    """
+    net, params, x, t = tiny(loss)
+    reference = get_rule("ep").reference_updates(net, params, x, t)
+    keys = list(params)
+    betas = np.geomspace(1e-3, 1e-2, 5)
+    slopes = {}
+    free = relax(net, params, x, **TIGHT).state
+    for nudging in ("one-sided", "symmetric"):
+        errors = []
+        for beta in betas:
+            rule = get_rule("ep", beta=beta, nudging=nudging, **RULE_TIGHT)
+            errors.append(relative_error(flat(rule.updates(net, params, x, t), keys), flat(reference, keys)))
+            for b in (beta, -beta):
+                nudged = relax(net, params, x, t, beta=b, state=free, **TIGHT).state
+                for name in free:
+                    assert np.array_equal((nudged[name] > 0) & (nudged[name] < 1), (free[name] > 0) & (free[name] < 1))
+        slopes[nudging] = np.polyfit(np.log(betas), np.log(errors), 1)[0]
+    assert abs(slopes["one-sided"] - 1) < 0.2, slopes
+    assert abs(slopes["symmetric"] - 2) < 0.3, slopes
+
+
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+@pytest.mark.parametrize("step_size", [1.0, 0.5])
+def test_ep_updates_equal_bptt_gradients_step_by_step(loss, step_size):
+    """Ernoult et al. (2019), GDU property, in the discrete-time setting (synchronous updates).
+
+    Free phase: T steps from s = 0, long enough to reach the fixed point.  Nudged phase: K steps
+    from s_T.  EP's per-step update (1/beta)(dPhi/dtheta(s^beta_{t+1}) - dPhi/dtheta(s^beta_t))
+    must equal -(BPTT gradient of the (t+1)-th last transition), and the neurons' per-step
+    change (s^beta_{t+1} - s^beta_t)/beta must equal -dL/da of that transition, up to O(beta).
+    """
+    net, params, x, t = tiny(loss)
+    T = relax(net, params, x, tolerance=1e-15, max_steps=10000, schedule="synchronous",
+              step_size=step_size).steps + 20
+    K = 8
+    through_time = bptt(net, params, x, t, T, step_size=step_size)
+    worst = {}
+    for beta in (1e-4, 1e-5):
+        nudged = unroll(net, params, x, K, target=t, beta=beta, state=through_time.trajectory[-1],
+                        step_size=step_size)
+        errors = []
+        for step in range(K):
+            ep = contrastive_update(net, x, nudged[step + 1], nudged[step], 1.0 / beta)
+            bp = through_time.step_grads[step]
+            errors.append(relative_error(flat(ep, bp), -flat(bp, bp)))
+            ds = {k: (nudged[step + 1][k] - nudged[step][k]) / beta for k in nudged[0]}
+            errors.append(relative_error(flat(ds, ds), -flat(through_time.step_deltas[step], ds)))
+        worst[beta] = max(errors)
+    assert worst[1e-4] < 1e-3, worst
+    # an O(beta) error: ten times smaller beta, about ten times smaller error (3x margin)
+    assert worst[1e-5] < worst[1e-4] / 3, worst
+
+
+# --------------------------------------------------------------------------- batch, dtype, variants
+def test_update_is_the_batch_mean_of_per_sample_updates():
+    net, params, x, t = tiny(batch=5)
+    rule = get_rule("ep", beta=0.01, **RULE_TIGHT)
+    together = rule.updates(net, params, x, t)
+    alone = [rule.updates(net, params, x[i:i + 1], t[i:i + 1]) for i in range(5)]
+    for key in together:
+        np.testing.assert_allclose(together[key], np.mean([a[key] for a in alone], axis=0), atol=1e-11)
+
+
+def test_float32_inputs_and_weights_stay_float32():
+    net, params, x, t = tiny("cross_entropy")
+    p32 = {k: v.astype(np.float32) for k, v in params.items()}
+    rule = get_rule("ep", beta=0.05, tolerance=1e-6)
+    dw32 = rule.updates(net, p32, x.astype(np.float32), t.astype(np.float32))
+    assert all(v.dtype == np.float32 for v in dw32.values())
+    dw64 = get_rule("ep", beta=0.05, **RULE_TIGHT).updates(net, params, x, t)
+    # float32 rounding (~1e-7) and the 1e-6 relaxation tolerance, divided by 2 beta = 0.1
+    assert relative_error(flat(dw32, params), flat(dw64, params)) < 1e-4
+
+
+def test_random_sign_nudging_is_seeded_and_one_sided():
+    net, params, x, t = tiny()
+    signs = []
+    for seed in (0, 0, 1):
+        rule = get_rule("ep", nudging="random-sign", beta=1e-3, seed=seed, **RULE_TIGHT)
+        run = []
+        for _ in range(6):
+            dw = rule.updates(net, params, x, t)
+            run.append(np.sign(rule.last_relaxation_["nudged"][0]["beta"]))
+            assert len(rule.last_relaxation_["nudged"]) == 1
+        signs.append(run)
+        assert cosine(flat(dw, params), flat(rule.reference_updates(net, params, x, t), params)) > 0.999
+    assert signs[0] == signs[1] and {-1.0, 1.0} <= set(signs[0] + signs[2])
+
+
+# --------------------------------------------------------------------------- model cards
+@pytest.mark.parametrize("card", ["scellier2017.toml", "ep_fashion_mnist.toml"])
+def test_model_cards_load_and_name_a_symmetric_ep_net(card):
+    model = ModelCard.load(ROOT / "models" / card)
+    rule = get_rule(model.rule["name"], **{k: v for k, v in model.rule.items() if k != "name"})
+    assert rule.name == "ep"
+    assert rule.prepare(model.network) == model.network  # the card already declares the ties
+    assert model.network.sizes == (784, 500, 10)
+    assert {layer.activation for layer in layered_energy(model.network).layers} == {"hard_sigmoid"}
+    published = model.published
+    errors = published.get("test_error_range", [published.get("test_error")])
+    assert all(0 < e < 1 for e in errors) and published["source"]
+    assert model.training["dataset"] in ("mnist", "fashion-mnist")
