@@ -1,0 +1,493 @@
+"""Target propagation: TP, difference TP (DTP), simplified DTP (SDTP) and auxiliary-output SDTP.
+
+Instead of errors, target propagation sends *activities* backwards: every hidden layer
+gets a target :math:`\\hat h_l` and learns, layer-locally, to produce it.  For a chain
+:math:`h_0 = x`, :math:`h_l = f_l(h_{l-1}) = \\phi_l(W_l h_{l-1} + b_l)` (:math:`l = 1..L`,
+:math:`h_L` the output layer) and learned approximate inverses (decoders, ``kind =
+"feedback"`` projections ``"h_l->h_{l-1}:inverse"``)
+
+.. math::  g_l(h_l) = \\phi_{l-1}(V_l h_l + c_l) \\approx f_l^{-1}(h_l),
+
+the four rules differ only in how targets are made (Bartunov, Santoro, Richards, Marris,
+Hinton & Lillicrap 2018, Sec. 2.1.2 and Algorithms 1-2):
+
+* ``dtp`` -- difference target propagation (Lee, Zhang, Fischer & Bengio 2015).  The
+  penultimate layer's target is a gradient step through the output weights,
+  :math:`\\hat h_{L-1} = h_{L-1} - \\hat\\eta\\, \\partial L/\\partial h_{L-1}` (``target_lr`` =
+  :math:`\\hat\\eta`, per sample), and lower targets use the *difference correction*
+
+  .. math::  \\hat h_{l-1} = h_{l-1} + g_l(\\hat h_l) - g_l(h_l), \\qquad l = L-1, \\dots, 2,
+
+  which makes :math:`\\hat h_{l-1} = h_{l-1}` whenever :math:`\\hat h_l = h_l`, however poor
+  :math:`g_l` is.  Inverses :math:`g_2..g_{L-1}` (no :math:`g_L`).
+* ``tp`` -- "vanilla" target propagation (Bengio 2014; LeCun 1986): the same first target,
+  then :math:`\\hat h_{l-1} = g_l(\\hat h_l)` without the correction.
+* ``sdtp`` -- simplified DTP (Bartunov et al. 2018, Algorithm 1): no gradient at all.  The
+  output target is the loss minimiser, :math:`\\hat h_L = \\arg\\min_{h_L} L` (the target
+  distribution :math:`t`), and the penultimate target comes through a learned inverse of the
+  output layer, :math:`\\hat h_{L-1} = h_{L-1} + g_L(\\hat h_L) - g_L(h_L)`; lower layers as in
+  DTP.  Inverses :math:`g_2..g_L`.
+* ``aosdtp`` -- auxiliary-output SDTP (Bartunov et al. 2018, Algorithm 2).  The output
+  layer is :math:`h_L = [o, z]`: the class read-out :math:`o` and ``n_aux`` auxiliary units
+  :math:`z = \\phi(W_z h_{L-1})` that are *fixed random features* of the penultimate layer
+  (the paper's weight-transport-free variant: :math:`W_z` is never trained).  The inverse
+  reads both, :math:`g_L(o, z) = \\phi_{L-1}(V_o o + V_z z + c_L)`, and
+
+  .. math::  \\hat h_{L-1} = h_{L-1} - g_L(o, z) + g_L(\\hat o, z),
+
+  so the penultimate target depends on the sample through :math:`z`, not only through its
+  10-way label.  :math:`z` lives in a layer ``"<output>_aux"`` fed by a fixed
+  (``plastic = false``) projection of kind ``"lateral"``: it is part of the output stage but
+  not of the feedforward path the backprop reference differentiates.
+
+The "output representation" :math:`o` on which SDTP's inverse acts is the predicted class
+distribution :math:`\\mathrm{softmax}(r_L)` for the ``cross_entropy`` loss (so that
+:math:`\\hat o = t` is attainable) and the output rates :math:`r_L` for ``mse``.
+
+**Forward weights** (every variant).  The output layer minimises the task loss directly
+(the delta rule, :math:`\\Delta W_L = -\\langle\\delta_L h_{L-1}^\\top\\rangle`, which needs no
+weight transport); each hidden layer descends its *local* loss
+:math:`\\tfrac12\\lVert h_l - \\hat h_l\\rVert^2` with the target held fixed,
+
+.. math::  \\Delta W_l = \\big\\langle\\big[(\\hat h_l - h_l)\\odot\\phi_l'(u_l)\\big]\\, h_{l-1}^\\top\\big\\rangle,
+           \\qquad \\Delta b_l = \\big\\langle(\\hat h_l - h_l)\\odot\\phi_l'(u_l)\\big\\rangle.
+
+**Inverse weights** descend the reconstruction loss on corrupted activity
+:math:`\\tilde h_{l-1} = h_{l-1} + \\epsilon`, :math:`\\epsilon \\sim N(0, \\sigma^2)` (``noise_std``),
+
+.. math::  L^{inv}_l = \\tfrac12\\big\\lVert g_l(f_l(\\tilde h_{l-1})) - y\\big\\rVert^2,
+           \\qquad y = \\tilde h_{l-1} \\text{ (``"preserving"``, Lee et al.) or }
+           y = h_{l-1} \\text{ (``"denoising"``)},
+
+:math:`\\Delta V_l = \\langle[(y - g_l)\\odot\\phi_{l-1}'(a_l)]\\, f_l(\\tilde h_{l-1})^\\top\\rangle`
+with :math:`a_l = V_l f_l(\\tilde h_{l-1}) + c_l`.  Bartunov et al. (2018, App. 5.1) used the
+noise-preserving loss for DTP and the de-noising one for SDTP/AO-SDTP; those are the
+defaults here.
+
+**Schedules** (``schedule``).  ``"parallel"``: every call to :meth:`updates` returns the
+forward and the inverse changes, both computed from the same parameters (plasticity in both
+pathways at once).  ``"alternating"``: calls alternate between an *inverse phase* (only the
+inverse weights and biases) and a *forward phase* (only the forward ones), each phase
+lasting ``alternate_every`` calls, starting with the inverse phase.  With
+``alternate_every = 1`` phases alternate per mini-batch; Lee et al.'s code alternated per
+epoch (``alternate_every`` = batches per epoch).  :meth:`align` never advances the schedule
+and always scores the forward changes.
+
+**Parameters.**  The inverse bias :math:`c_l` has no home in the per-layer bias layout of
+:mod:`neurosim.params` (layer :math:`l-1` already has its forward bias), so it is stored
+under ``"<inverse projection>.bias"`` (e.g. ``"hidden2->hidden1:inverse.bias"``), created
+as zeros by :meth:`init_extra` -- which :meth:`updates` calls when the key is missing, so
+``init_params`` + ``train`` work unchanged.
+
+Alignment is scored against backprop on the forward weights only (the reference's keys).
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..alignment import AlignmentReport
+from ..errors import ConfigError, ShapeError
+from ..network import Layer, Network, Projection
+from ..neurons import get_activation
+from ..params import Params, bias_key, check_params, weight
+from ..reference import backprop, check_batch, forward, output_delta, softmax
+from .base import Rule, register
+
+SCHEDULES = ("parallel", "alternating")
+INVERSE_LOSSES = ("preserving", "denoising")
+
+CITATIONS = {
+    "dtp": "Lee, Zhang, Fischer & Bengio (2015). Difference target propagation. ECML-PKDD, 498-515.",
+    "tp": "Bengio (2014). How auto-encoders could provide credit assignment in deep networks via target "
+          "propagation. arXiv:1407.7906.",
+    "bartunov": "Bartunov, Santoro, Richards, Marris, Hinton & Lillicrap (2018). Assessing the scalability of "
+                "biologically-motivated deep learning algorithms and architectures. NeurIPS 31.",
+}
+
+
+def inverse_name(upper: str, lower: str) -> str:
+    """Name of the learned inverse from layer ``upper`` to layer ``lower`` (``"hidden2->hidden1:inverse"``)."""
+    return f"{upper}->{lower}:inverse"
+
+
+def inverse_bias_key(projection_name: str) -> str:
+    """Key of an inverse projection's own bias :math:`c_l` in the parameter dict."""
+    return f"{projection_name}.bias"
+
+
+def aux_layer_name(network: Network) -> str:
+    """Name of AO-SDTP's auxiliary output layer (``"output_aux"``)."""
+    return f"{network.output_layer.name}_aux"
+
+
+class _TargetPropagation(Rule):
+    """Shared machinery of the target-propagation family; see the module docstring.
+
+    Hyper-parameters
+    ----------------
+    schedule : {"parallel", "alternating"}
+    alternate_every : int
+        Calls per phase of the alternating schedule.
+    target_lr : float
+        :math:`\\hat\\eta` of the gradient-made first target (``tp``, ``dtp``); unused by
+        ``sdtp``/``aosdtp``.
+    noise_std : float
+        :math:`\\sigma` of the corruption used to train the inverses.
+    inverse_loss : {"preserving", "denoising"}
+        Reconstruct the corrupted activity (Lee et al. 2015) or the clean one.
+    inverse_init, inverse_scale : str, float
+        Initialiser of the inverse projections ``prepare`` adds.
+    seed : int
+        Seed of the corruption noise (the rule's only randomness).
+
+    Attributes
+    ----------
+    calls_ : int
+        Number of :meth:`updates` calls so far (drives the alternating schedule).
+    last_phase_ : str
+        ``"both"``, ``"inverse"`` or ``"forward"``: what the last :meth:`updates` returned.
+    """
+
+    family = "target_propagation"
+    losses = ("cross_entropy", "mse")
+    #: "gradient": the penultimate target is a gradient step (TP, DTP);
+    #: "inverse": it comes through a learned inverse of the output layer (SDTP, AO-SDTP).
+    first_target = "gradient"
+    #: whether lower targets get the difference correction (all but vanilla TP)
+    difference = True
+    defaults: ClassVar[dict[str, Any]] = {
+        "schedule": "parallel", "alternate_every": 1, "target_lr": 0.15, "noise_std": 0.3,
+        "inverse_loss": "preserving", "inverse_init": "xavier_uniform", "inverse_scale": 1.0, "seed": 0}
+
+    def __init__(self, **hyper):
+        super().__init__(**hyper)
+        h = self.hyper
+        for key, choices in (("schedule", SCHEDULES), ("inverse_loss", INVERSE_LOSSES)):
+            if h[key] not in choices:
+                raise ConfigError(f"rule '{self.name}': hyper-parameter '{key}' must be one of "
+                                  f"{', '.join(choices)}, got {h[key]!r}")
+        for key, low in (("alternate_every", 1), ("seed", 0), *((("n_aux", 1),) if "n_aux" in h else ())):
+            value = h[key]
+            if isinstance(value, bool) or not float(value).is_integer() or value < low:
+                raise ConfigError(f"rule '{self.name}': hyper-parameter '{key}' must be an integer >= {low}, "
+                                  f"got {value!r}")
+            h[key] = int(value)
+        for key in ("target_lr", "noise_std"):
+            if not h[key] >= 0:
+                raise ConfigError(f"rule '{self.name}': hyper-parameter '{key}' must be >= 0, got {h[key]!r}")
+        if not h["inverse_scale"] > 0:
+            raise ConfigError(f"rule '{self.name}': hyper-parameter 'inverse_scale' must be > 0, got "
+                              f"{h['inverse_scale']!r}")
+        self.rng_ = np.random.default_rng(h["seed"])
+        self.calls_ = 0
+        self.last_phase_ = ""
+
+    # ------------------------------------------------------------------ description
+    def inverse_pairs(self, network: Network) -> list[tuple[str, str]]:
+        """``(upper, lower)`` layer names of every learned inverse :math:`g_l: h_l \\to h_{l-1}`, top first."""
+        chain = network.chain()
+        pairs = [(p.post, p.pre) for p in chain if network.layer(p.pre).role != "input"]
+        if self.first_target == "gradient":
+            pairs = [pq for pq in pairs if pq[0] != network.output_layer.name]
+        return pairs[::-1]
+
+    def prepare(self, network: Network) -> Network:
+        """Add the inverse projections (``kind = "feedback"``, plastic) the rule needs; idempotent."""
+        network.chain()  # fails early, with the reason, on anything but a layered chain
+        missing = []
+        for upper, lower in self.inverse_pairs(network):
+            if not network.has_projection(inverse_name(upper, lower)):
+                missing.append(self._inverse_projection(network, upper, lower))
+        return network.add(*missing) if missing else network
+
+    def _inverse_projection(self, network: Network, upper: str, lower: str) -> Projection:
+        target = "apical" if "apical" in network.layer(lower).compartments else "soma"
+        return Projection(upper, lower, name=inverse_name(upper, lower), kind="feedback", target=target,
+                          init=self.hyper["inverse_init"], init_scale=float(self.hyper["inverse_scale"]))
+
+    def inverse_keys(self, network: Network) -> list[str]:
+        """Parameter keys of the inverse pathway (weights and their biases)."""
+        keys = []
+        for upper, lower in self.inverse_pairs(network):
+            name = inverse_name(upper, lower)
+            keys += [name, inverse_bias_key(name)]
+        return keys
+
+    def init_extra(self, network: Network, params: Params) -> Params:
+        """Create the inverse biases :math:`c_l = 0` that ``init_params`` does not know about (in place)."""
+        for upper, lower in self.inverse_pairs(network):
+            name = inverse_name(upper, lower)
+            if not network.has_projection(name):
+                raise ConfigError(f"rule '{self.name}': network '{network.name}' has no projection '{name}'; "
+                                  "call rule.prepare(network) before init_params")
+            key = inverse_bias_key(name)
+            if key not in params:
+                params[key] = np.zeros(network.layer(lower).size, dtype=np.asarray(params[name]).dtype)
+        return params
+
+    # ------------------------------------------------------------------ the maths
+    def output_representation(self, network: Network, rates: np.ndarray) -> np.ndarray:
+        """:math:`o`: ``softmax(r_L)`` for cross-entropy, ``r_L`` for mse; shape (batch, n_out)."""
+        return softmax(rates) if network.loss == "cross_entropy" else rates
+
+    def _layer(self, network: Network, params: Params, proj: Projection, h_pre: np.ndarray):
+        """``(u, r)`` of ``proj.post`` driven by ``h_pre`` alone (one step of the chain)."""
+        post = network.layer(proj.post)
+        u = h_pre @ weight(network, params, proj).T
+        if post.bias:
+            u = u + params[bias_key(post.name)]
+        return u, get_activation(post.activation)(u)
+
+    def _upper_state(self, network, params, upper: str, lower: str, h_lower: np.ndarray) -> dict:
+        """What the inverse :math:`g` of ``upper -> lower`` reads when ``lower`` has activity ``h_lower``."""
+        proj = network.select("feedforward", pre=lower, post=upper)[0]
+        _, r = self._layer(network, params, proj, h_lower)
+        if upper == network.output_layer.name:
+            return {upper: self.output_representation(network, r)}
+        return {upper: r}
+
+    def inverse(self, network: Network, params: Params, upper: str, lower: str, state: dict):
+        """:math:`g_l` of the pair: ``(a, g)``, potential and rates of ``lower``, shape (batch, n_lower).
+
+        ``state`` maps layer names to the activities the inverse reads (``upper``, and for
+        AO-SDTP also the auxiliary layer).
+        """
+        name = inverse_name(upper, lower)
+        a = state[upper] @ weight(network, params, name).T + params[inverse_bias_key(name)]
+        return a, get_activation(network.layer(lower).activation)(a)
+
+    def targets(self, network: Network, params: Params, x, target) -> dict:
+        """Forward pass and layer targets for a batch.
+
+        Returns
+        -------
+        dict
+            ``"forward"``: the :class:`~neurosim.reference.ForwardPass`; ``"targets"``: dict of
+            hidden-layer name to :math:`\\hat h_l` of shape (batch, n_l); ``"state"``: what the
+            top inverse reads (output representation, auxiliary units).
+        """
+        x, t = check_batch(network, x, target)
+        chain = network.chain()
+        fp = forward(network, params, x)
+        out = network.output_layer.name
+        penult = chain[-1].pre
+        state = self._top_state(network, params, fp)
+        hats: dict[str, np.ndarray] = {}
+        if network.layer(penult).role == "input":
+            return {"forward": fp, "targets": hats, "state": state}
+        if self.first_target == "gradient":
+            # one step of error propagation through W_L^T: dL_n/dh_{L-1} = delta_L W_L (per sample)
+            dl_dh = output_delta(network, fp, t) @ weight(network, params, chain[-1])
+            hats[penult] = fp.r[penult] - self.hyper["target_lr"] * dl_dh
+        else:
+            goal = dict(state, **{out: t})  # o-hat = argmin L = t; z unchanged (it is not supervised)
+            hats[penult] = self._step_down(network, params, out, penult, fp.r[penult], state, goal)
+        for proj in reversed(chain[:-1]):
+            upper, lower = proj.post, proj.pre
+            if network.layer(lower).role == "input":
+                break
+            hats[lower] = self._step_down(network, params, upper, lower, fp.r[lower], {upper: fp.r[upper]},
+                                          {upper: hats[upper]})
+        return {"forward": fp, "targets": hats, "state": state}
+
+    def _top_state(self, network, params, fp) -> dict:
+        out = network.output_layer.name
+        return {out: self.output_representation(network, fp.r[out])}
+
+    def _step_down(self, network, params, upper, lower, h_lower, state, goal) -> np.ndarray:
+        """:math:`\\hat h_{l-1} = h_{l-1} + g_l(\\hat h_l) - g_l(h_l)` (DTP) or :math:`g_l(\\hat h_l)` (TP)."""
+        _, g_hat = self.inverse(network, params, upper, lower, goal)
+        if not self.difference:
+            return g_hat
+        _, g_h = self.inverse(network, params, upper, lower, state)
+        return h_lower + g_hat - g_h
+
+    def forward_updates(self, network: Network, params: Params, x, target) -> dict:
+        """Changes of the forward weights and biases (see the module docstring), batch mean."""
+        x, t = check_batch(network, x, target)
+        res = self.targets(network, params, x, t)
+        fp, hats = res["forward"], res["targets"]
+        chain = network.chain()
+        batch = x.shape[0]
+        dw = {}
+        for proj in chain:
+            post = network.layer(proj.post)
+            if proj is chain[-1]:
+                e = -output_delta(network, fp, t)  # the task loss's own delta rule
+            else:
+                e = (hats[post.name] - fp.r[post.name]) * get_activation(post.activation).derivative(
+                    fp.u[post.name])
+            dw[proj.name] = e.T @ fp.r[proj.pre] / batch
+            if post.bias:
+                dw[bias_key(post.name)] = e.sum(axis=0) / batch
+        return dw
+
+    def inverse_updates(self, network: Network, params: Params, x) -> dict:
+        """Changes of the inverse weights and biases: descent on :math:`L^{inv}_l`, batch mean.
+
+        Draws the corruption noise from the rule's generator (``seed``): one standard-normal
+        array of shape (batch, n_{l-1}) per inverse, in :meth:`inverse_pairs` order (top first).
+        """
+        x, _ = check_batch(network, x)
+        fp = forward(network, params, x)
+        batch = x.shape[0]
+        sigma = self.hyper["noise_std"]
+        dw = {}
+        for upper, lower in self.inverse_pairs(network):
+            h = fp.r[lower]
+            h_tilde = h + sigma * self.rng_.standard_normal(h.shape).astype(h.dtype, copy=False) if sigma else h
+            state = self._upper_state(network, params, upper, lower, h_tilde)
+            a, rec = self.inverse(network, params, upper, lower, state)
+            goal = h_tilde if self.hyper["inverse_loss"] == "preserving" else h
+            e = (goal - rec) * get_activation(network.layer(lower).activation).derivative(a)
+            for src, value in state.items():
+                dw[self._inverse_weight_name(network, src, upper, lower)] = e.T @ value / batch
+            dw[inverse_bias_key(inverse_name(upper, lower))] = e.sum(axis=0) / batch
+        return dw
+
+    def _inverse_weight_name(self, network, src, upper, lower) -> str:
+        return inverse_name(src, lower)
+
+    def reconstruction_error(self, network: Network, params: Params, x) -> dict:
+        """Per inverse, the mean squared reconstruction error :math:`\\langle (g_l(f_l(h_{l-1})) - h_{l-1})^2\\rangle`.
+
+        Noise-free, averaged over samples and units; keyed by inverse projection name.
+        """
+        x, _ = check_batch(network, x)
+        self.init_extra(network, params)
+        fp = forward(network, params, x)
+        out = {}
+        for upper, lower in self.inverse_pairs(network):
+            state = self._upper_state(network, params, upper, lower, fp.r[lower])
+            _, rec = self.inverse(network, params, upper, lower, state)
+            out[inverse_name(upper, lower)] = float(np.mean((rec - fp.r[lower]) ** 2))
+        return out
+
+    # ------------------------------------------------------------------ the Rule interface
+    def phase(self) -> str:
+        """What the next :meth:`updates` call returns: ``"both"``, ``"inverse"`` or ``"forward"``."""
+        if self.hyper["schedule"] == "parallel":
+            return "both"
+        return ("inverse", "forward")[(self.calls_ // self.hyper["alternate_every"]) % 2]
+
+    def updates(self, network: Network, params: Params, x, target) -> dict:
+        """Forward and/or inverse changes by the schedule (advances it); keys as in ``params``."""
+        check_params(network, params)
+        self.init_extra(network, params)
+        for key in self.inverse_keys(network):
+            if np.asarray(params[key]).shape != self._inverse_shape(network, key):
+                raise ShapeError(f"params['{key}']: expected shape {self._inverse_shape(network, key)}, got "
+                                 f"{np.asarray(params[key]).shape}")
+        x, t = check_batch(network, x, target)
+        phase = self.phase()
+        dw = {}
+        if phase in ("both", "forward"):
+            dw.update(self.forward_updates(network, params, x, t))
+        if phase in ("both", "inverse"):
+            dw.update(self.inverse_updates(network, params, x))
+        self.calls_ += 1
+        self.last_phase_ = phase
+        return dw
+
+    def _inverse_shape(self, network, key) -> tuple:
+        if key.endswith(".bias"):
+            return (network.layer(network.projection(key[:-len(".bias")]).post).size,)
+        proj = network.projection(key)
+        return (network.layer(proj.post).size, network.layer(proj.pre).size)
+
+    def align(self, network: Network, params: Params, x, target) -> AlignmentReport:
+        """Alignment of the forward changes with backprop; never advances the schedule or the noise."""
+        check_params(network, params)
+        self.init_extra(network, params)
+        dw = self.forward_updates(network, params, x, target)
+        ref = self.reference_updates(network, params, x, target)
+        return AlignmentReport.compare(dw, ref, rule=self.name, backend="rate", reference_name=self.reference)
+
+    def reference_updates(self, network, params, x, target):
+        return backprop(network, params, x, target).descent()
+
+
+@register
+class TargetPropagation(_TargetPropagation):
+    name = "tp"
+    aliases = ("target-propagation",)
+    difference = False
+    citation = CITATIONS["tp"] + " As benchmarked by " + CITATIONS["bartunov"]
+
+
+@register
+class DifferenceTargetPropagation(_TargetPropagation):
+    name = "dtp"
+    aliases = ("difference-target-propagation",)
+    citation = CITATIONS["dtp"]
+
+
+@register
+class SimplifiedDTP(_TargetPropagation):
+    name = "sdtp"
+    aliases = ("simplified-dtp",)
+    first_target = "inverse"
+    defaults: ClassVar[dict[str, Any]] = {**_TargetPropagation.defaults, "inverse_loss": "denoising"}
+    citation = CITATIONS["bartunov"]
+
+
+@register
+class AuxiliaryOutputSDTP(SimplifiedDTP):
+    """SDTP with ``n_aux`` fixed random auxiliary output units read by the top inverse."""
+
+    name = "aosdtp"
+    aliases = ("ao-sdtp",)
+    defaults: ClassVar[dict[str, Any]] = {**SimplifiedDTP.defaults, "n_aux": 512}
+
+    def prepare(self, network: Network) -> Network:
+        """SDTP's inverses plus the auxiliary layer, its fixed random projection and its inverse."""
+        network = super().prepare(network)
+        penult = network.chain()[-1].pre
+        aux = aux_layer_name(network)
+        extra = []
+        if aux not in {layer.name for layer in network.layers}:
+            act = network.layer(penult).activation
+            extra.append(Layer(aux, self.hyper["n_aux"], activation=act, role="hidden", bias=False,
+                               neuron=network.layer(penult).neuron))
+            extra.append(Projection(penult, aux, name=f"{penult}->{aux}", kind="lateral", plastic=False))
+        elif network.layer(aux).size != self.hyper["n_aux"]:
+            raise ConfigError(f"rule 'aosdtp': layer '{aux}' has {network.layer(aux).size} units but n_aux = "
+                              f"{self.hyper['n_aux']}; set n_aux to its size or rename the layer")
+        if extra:
+            network = network.add(*extra)
+        name = inverse_name(aux, penult)
+        if not network.has_projection(name):
+            network = network.add(self._inverse_projection(network, aux, penult))
+        return network
+
+    def inverse_keys(self, network):
+        penult = network.chain()[-1].pre
+        return super().inverse_keys(network) + [inverse_name(aux_layer_name(network), penult)]
+
+    def _aux(self, network, params, h_penult):
+        """:math:`z = \\phi(W_z h_{L-1})`, shape (batch, n_aux); :math:`W_z` is fixed."""
+        aux = aux_layer_name(network)
+        proj = network.select("lateral", post=aux)[0]
+        return self._layer(network, params, proj, h_penult)[1]
+
+    def _top_state(self, network, params, fp):
+        state = super()._top_state(network, params, fp)
+        state[aux_layer_name(network)] = self._aux(network, params, fp.r[network.chain()[-1].pre])
+        return state
+
+    def _upper_state(self, network, params, upper, lower, h_lower):
+        state = super()._upper_state(network, params, upper, lower, h_lower)
+        if upper == network.output_layer.name:
+            state[aux_layer_name(network)] = self._aux(network, params, h_lower)
+        return state
+
+    def inverse(self, network, params, upper, lower, state):
+        """:math:`g_L(o, z) = \\phi_{L-1}(V_o o + V_z z + c_L)` for the top pair; as SDTP otherwise."""
+        a, g = super().inverse(network, params, upper, lower, state)
+        if upper != network.output_layer.name:
+            return a, g
+        aux = aux_layer_name(network)
+        a = a + state[aux] @ weight(network, params, inverse_name(aux, lower)).T
+        return a, get_activation(network.layer(lower).activation)(a)
