@@ -143,6 +143,10 @@ def cmd_align(args) -> int:
     from .training import check_fits
 
     rule, network, data, _ = _resolve(args)
+    if args.backend == "spiking" and not (args.model or args.layers or args.activation):
+        from .spiking import default_network
+
+        network = default_network(network.sizes, loss=args.loss or "mse")
     check_fits(network, data)
     network = rule.prepare(network)
     rng = np.random.default_rng(args.seed)
@@ -171,7 +175,7 @@ def cmd_align(args) -> int:
         from .spiking import spiking_align
 
         report = spiking_align(rule.name, network, params, x, t, n_trials=args.trials, seed=args.seed,
-                               **_parse_set(args.set))
+                               rule_hyper=_parse_set(args.set))
     else:
         report = rule.align(network, params, x, t)
     _emit(args, report.to_dict(), report.table())

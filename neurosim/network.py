@@ -96,6 +96,9 @@ class Layer:
         ``input``, ``hidden``, ``output``, ``interneuron`` or ``error``.
     bias : bool
         Whether the layer has a learnable bias (ignored for inputs).
+    bias_init : float
+        Initial value of every bias (0 by default).  Spiking layers need a drive above
+        threshold to fire at all: the LIF rate-equivalent of a zero-bias layer is silent.
     params : mapping of str to scalar
         Neuron-model parameters (for instance ``g_apical`` of a two-compartment neuron,
         ``tau_m`` of a LIF in seconds).  Stored as a sorted tuple of pairs; use
@@ -109,6 +112,7 @@ class Layer:
     role: str = "hidden"
     bias: bool = True
     params: tuple[tuple[str, Any], ...] = ()
+    bias_init: float = 0.0
 
     def __post_init__(self):
         _check_name("Layer", self.name)
@@ -125,6 +129,10 @@ class Layer:
                               f"{self.role!r}.{did_you_mean(self.role, ROLES)}")
         if not isinstance(self.bias, bool):
             raise ConfigError(f"{owner}.bias: expected true or false, got {self.bias!r}")
+        b0 = self.bias_init
+        if isinstance(b0, bool) or not isinstance(b0, (int, float)) or not math.isfinite(b0):
+            raise ConfigError(f"{owner}.bias_init: expected a finite number, got {b0!r}")
+        object.__setattr__(self, "bias_init", float(b0))
         object.__setattr__(self, "params", _freeze_params(owner, self.params))
 
     @property
@@ -139,6 +147,8 @@ class Layer:
     def to_dict(self) -> dict[str, Any]:
         d = {"name": self.name, "size": self.size, "activation": self.activation,
              "neuron": self.neuron, "role": self.role, "bias": self.bias}
+        if self.bias_init:
+            d["bias_init"] = self.bias_init
         if self.params:
             d["params"] = dict(self.params)
         return d
@@ -318,7 +328,7 @@ class Network:
     def feedforward(cls, sizes: Iterable[int], activation: str = "tanh", *,
                     output_activation: str | None = None, loss: str = "mse",
                     init: str = "xavier_uniform", init_scale: float = 1.0, bias: bool = True,
-                    neuron: str = "rate", name: str = "mlp") -> "Network":
+                    bias_init: float = 0.0, neuron: str = "rate", name: str = "mlp") -> "Network":
         """A fully connected feed-forward chain ``input -> hidden1 -> ... -> output``.
 
         Parameters
@@ -343,9 +353,10 @@ class Network:
         names = ["input"] + [f"hidden{i}" for i in range(1, len(sizes) - 1)] + ["output"]
         layers = [Layer("input", sizes[0], activation="linear", role="input", bias=False, neuron=neuron)]
         for i in range(1, len(sizes) - 1):
-            layers.append(Layer(names[i], sizes[i], activation=activation, neuron=neuron, bias=bias))
+            layers.append(Layer(names[i], sizes[i], activation=activation, neuron=neuron, bias=bias,
+                                bias_init=bias_init))
         layers.append(Layer("output", sizes[-1], activation=output_activation, role="output",
-                            neuron=neuron, bias=bias))
+                            neuron=neuron, bias=bias, bias_init=bias_init))
         projections = [Projection(names[i], names[i + 1], init=init, init_scale=init_scale)
                        for i in range(len(sizes) - 1)]
         return cls(tuple(layers), tuple(projections), name=name, loss=loss)
@@ -498,7 +509,7 @@ class Network:
             raise ConfigError(f"{source}: expected a table, got {type(data).__name__}")
         head = dict(data.get("network", {}))
         known_head = {"name", "loss", "sizes", "activation", "output_activation", "init", "init_scale",
-                      "bias", "neuron", "description"}
+                      "bias", "bias_init", "neuron", "description"}
         for key in head:
             if key not in known_head:
                 raise ConfigError(f"{source} [network]: unknown key '{key}'; known keys: "
@@ -510,7 +521,7 @@ class Network:
                 raise ConfigError(f"{source}: give either [network] sizes = [...] or [[layers]] and "
                                   "[[projections]] tables, not both")
             kwargs = {k: head[k] for k in ("activation", "output_activation", "init", "init_scale", "bias",
-                                           "neuron") if k in head}
+                                           "bias_init", "neuron") if k in head}
             return cls.feedforward(head["sizes"], name=name, loss=loss, **kwargs)
         layers = [_build(Layer, entry, f"{source} [[layers]] #{i + 1}")
                   for i, entry in enumerate(data.get("layers", []))]

@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import unknown_name
+from .errors import ConfigError, unknown_name
 
 
 @dataclass(frozen=True)
@@ -143,3 +143,157 @@ def check_neuron_model(name: str) -> str:
     if name not in NEURON_MODELS:
         raise unknown_name("neuron model", name, NEURON_MODELS)
     return name
+
+
+# --------------------------------------------------------------------------- LIF rate transfer
+#: Rate unit of the rate side when it stands for a spiking network: a rate of 1 in a
+#: rate network is :data:`RATE_SCALE_HZ` spikes per second in the spiking one.
+RATE_SCALE_HZ = 100.0
+
+
+@dataclass(frozen=True)
+class LIFParameters:
+    """Parameters of a leaky integrate-and-fire neuron, plain SI floats (no units).
+
+    Voltages are relative to the resting potential.  A layer overrides any of them
+    through ``Layer.params`` (``tau_m = 0.01`` in a model card); :mod:`neurosim.spiking`
+    attaches brian2 units.
+
+    Attributes
+    ----------
+    tau_m : float
+        Membrane time constant, seconds (20 ms).
+    t_ref : float
+        Absolute refractory period, seconds (2 ms).
+    v_threshold : float
+        Spike threshold above rest, volts (20 mV).
+    v_reset : float
+        Reset potential above rest, volts (0 V: reset to rest).
+    tau_syn : float
+        Decay time constant of the exponential synaptic current, seconds (5 ms).
+    tau_dend : float
+        Time constant of the basal/apical dendritic compartments, seconds (10 ms).
+    g_basal, g_apical : float
+        Dendrite-to-soma coupling of a two-compartment neuron: the soma is driven by
+        ``g_basal * v_basal + g_apical * v_apical`` (1 and 0: apical input is
+        segregated, as in Guerguiev, Lillicrap & Richards 2017).
+    """
+
+    tau_m: float = 0.020
+    t_ref: float = 0.002
+    v_threshold: float = 0.020
+    v_reset: float = 0.0
+    tau_syn: float = 0.005
+    tau_dend: float = 0.010
+    g_basal: float = 1.0
+    g_apical: float = 0.0
+
+    def __post_init__(self):
+        for name in ("tau_m", "v_threshold", "tau_syn", "tau_dend"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) \
+                    or value <= 0:
+                raise ConfigError(f"LIFParameters.{name}: expected a finite number > 0 in SI units (seconds "
+                                  f"or volts), got {value!r}")
+        for name in ("t_ref", "g_basal", "g_apical"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) \
+                    or value < 0:
+                raise ConfigError(f"LIFParameters.{name}: expected a finite number >= 0, got {value!r}")
+        if not isinstance(self.v_reset, (int, float)) or not self.v_reset < self.v_threshold:
+            raise ConfigError(f"LIFParameters.v_reset: expected a number below v_threshold = "
+                              f"{self.v_threshold!r} V, got {self.v_reset!r}")
+
+    @classmethod
+    def from_layer(cls, layer) -> LIFParameters:
+        """The LIF parameters of a :class:`~neurosim.network.Layer` (defaults + ``layer.params``).
+
+        Keys of ``layer.params`` that are not LIF parameters are ignored (they belong to
+        other neuron models); a LIF key with a bad value raises :class:`ConfigError`.
+        """
+        known = set(cls.__dataclass_fields__)
+        given = {k: v for k, v in layer.params if k in known}
+        try:
+            return cls(**given)
+        except ConfigError as err:
+            raise ConfigError(f"Layer '{layer.name}'.params: {err}") from None
+
+    @property
+    def u_reset(self) -> float:
+        """Reset potential in units of the threshold, :math:`V_r / V_{th}`."""
+        return self.v_reset / self.v_threshold
+
+
+def _as_float_array(x) -> np.ndarray:
+    x = np.asarray(x)
+    return x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
+
+
+def lif_rate(drive, tau_m: float = 0.020, t_ref: float = 0.002, u_reset: float = 0.0) -> np.ndarray:
+    """Firing rate (Hz) of a LIF neuron under a constant drive, with refractoriness.
+
+    .. math::  r(u) = \\frac{1}{t_{ref} + \\tau_m \\ln\\dfrac{u - u_r}{u - 1}} \\quad (u > 1),
+               \\qquad r(u) = 0 \\quad (u \\le 1),
+
+    where :math:`u = R I / V_{th}` is the steady-state depolarisation the input current
+    would produce, in units of the threshold, and :math:`u_r = V_r / V_{th}`: the time to
+    charge from reset to threshold, :math:`\\tau_m \\ln((u-u_r)/(u-1))`, plus the refractory
+    period (Gerstner, Kistler, Naud & Paninski 2014, *Neuronal Dynamics*, eq. 1.13;
+    Hunsberger & Eliasmith 2015).  :math:`r \\to 1/t_{ref}` as :math:`u \\to \\infty`.
+
+    Parameters
+    ----------
+    drive : array_like
+        :math:`u`, any shape.
+    tau_m, t_ref : float
+        Seconds.
+    u_reset : float
+        Reset potential in units of the threshold (< 1).
+
+    Returns
+    -------
+    ndarray of the shape of ``drive``, Hz.
+    """
+    u = _as_float_array(drive)
+    out = np.zeros_like(u)
+    above = u > 1.0
+    ua = u[above]
+    out[above] = 1.0 / (t_ref + tau_m * np.log((ua - u_reset) / (ua - 1.0)))
+    return out
+
+
+def lif_rate_derivative(drive, tau_m: float = 0.020, t_ref: float = 0.002, u_reset: float = 0.0) -> np.ndarray:
+    """:math:`dr/du` of :func:`lif_rate` (Hz per threshold unit).
+
+    .. math::  \\frac{dr}{du} = \\frac{\\tau_m (1 - u_r)}{(u - u_r)(u - 1)\\,T(u)^2}, \\qquad
+               T(u) = t_{ref} + \\tau_m \\ln\\frac{u - u_r}{u - 1}
+
+    for :math:`u > 1` and 0 below.  It diverges (slowly, like
+    :math:`1/((u-1)\\ln^2(u-1))`) as :math:`u \\to 1^+`: the rate leaves zero with a vertical
+    tangent.
+    """
+    u = _as_float_array(drive)
+    out = np.zeros_like(u)
+    above = u > 1.0
+    ua = u[above]
+    period = t_ref + tau_m * np.log((ua - u_reset) / (ua - 1.0))
+    out[above] = tau_m * (1.0 - u_reset) / ((ua - u_reset) * (ua - 1.0) * period * period)
+    return out
+
+
+_LIF_DEFAULT = LIFParameters()
+
+
+def _lif_activation(u):
+    return lif_rate(u, _LIF_DEFAULT.tau_m, _LIF_DEFAULT.t_ref, _LIF_DEFAULT.u_reset) / RATE_SCALE_HZ
+
+
+def _lif_activation_prime(u):
+    return lif_rate_derivative(u, _LIF_DEFAULT.tau_m, _LIF_DEFAULT.t_ref, _LIF_DEFAULT.u_reset) / RATE_SCALE_HZ
+
+
+# ``activation = "lif"``: the rate network a spiking network of default LIF neurons computes
+# (rates in units of RATE_SCALE_HZ, drive in units of the threshold).  It saturates at
+# 1 / (t_ref * RATE_SCALE_HZ) = 5.
+ACTIVATIONS["lif"] = Activation("lif", _lif_activation, _lif_activation_prime,
+                                (0.0, 1.0 / (_LIF_DEFAULT.t_ref * RATE_SCALE_HZ)))

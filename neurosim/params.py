@@ -83,7 +83,8 @@ def init_params(network: Network, seed: int | np.random.Generator = 0, dtype="fl
     Returns
     -------
     dict of str to ndarray
-        See the module docstring for keys and shapes.  Biases start at zero.
+        See the module docstring for keys and shapes.  Biases start at ``Layer.bias_init``
+        (zero by default).
     """
     rng = as_generator(seed)
     dt = resolve_dtype(dtype)
@@ -94,7 +95,7 @@ def init_params(network: Network, seed: int | np.random.Generator = 0, dtype="fl
             params[proj.name] = init_weight(proj, n_post, n_pre, rng).astype(dt)
     for layer in network.layers:
         if layer.role != "input" and layer.bias:
-            params[bias_key(layer.name)] = np.zeros(layer.size, dtype=dt)
+            params[bias_key(layer.name)] = np.full(layer.size, layer.bias_init, dtype=dt)
     return params
 
 

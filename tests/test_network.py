@@ -7,6 +7,7 @@ import dataclasses
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from neurosim import ConfigError, Layer, ModelCard, Network, Projection
@@ -19,7 +20,7 @@ def microcircuit() -> Network:
     """Sacramento et al. (2018)-style: pyramidal layers with basal/apical targets + SST interneurons."""
     L = [Layer("input", 4, activation="linear", role="input", bias=False),
          Layer("pyr1", 5, activation="sigmoid", neuron="rate_two_compartment", params={"g_apical": 0.8}),
-         Layer("inter1", 3, activation="sigmoid", role="interneuron"),
+         Layer("inter1", 3, activation="sigmoid", role="interneuron", bias_init=-0.5),
          Layer("output", 3, activation="sigmoid", neuron="rate_two_compartment", role="output")]
     P = [Projection("input", "pyr1", target="basal"),
          Projection("pyr1", "output", target="basal"),
@@ -51,6 +52,14 @@ def test_toml_round_trip(make):
     again = Network.from_toml(net.to_toml())
     assert again == net
     assert again.to_toml() == net.to_toml()
+
+
+def test_bias_init_reaches_params():
+    from neurosim import init_params
+
+    net = Network.feedforward([3, 4, 2], activation="lif", bias_init=2.0)
+    params = init_params(net)
+    assert np.all(params["hidden1.bias"] == 2.0) and np.all(params["output.bias"] == 2.0)
 
 
 def test_pickle_round_trip():
@@ -89,6 +98,7 @@ def test_queries():
     (lambda: Layer("h", 3, role="hiden"), "role"),
     (lambda: Layer("", 3), "name"),
     (lambda: Layer("h", 3, params={"tau": [1, 2]}), "params.tau"),
+    (lambda: Layer("h", 3, bias_init=float("nan")), "bias_init"),
     (lambda: Projection("a", "b", kind="forward"), "kind"),
     (lambda: Projection("a", "b", init="glorot"), "init"),
     (lambda: Projection("a", "b", init_scale=-1.0), "init_scale"),

@@ -16,6 +16,7 @@ from .base import Rule, register
 class Backprop(Rule):
     name = "backprop"
     family = "backprop"
+    backends = ("rate", "spiking")
     citation = "Rumelhart, Hinton & Williams (1986). Learning representations by back-propagating errors."
     aliases = ("bp",)
 

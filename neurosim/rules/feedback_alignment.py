@@ -43,6 +43,7 @@ def _feedback_target(network: Network, layer: str) -> str:
 
 class _FeedbackRule(Rule):
     defaults = {"feedback_init": "xavier_uniform", "feedback_scale": 1.0}
+    backends = ("rate", "spiking")  # spiking version: neurosim.spiking.plasticity
     suffix = ""
 
     def pairs(self, network: Network) -> list[tuple[str, str]]:

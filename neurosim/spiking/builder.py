@@ -1,0 +1,420 @@
+"""Build a :class:`~neurosim.network.Network` (+ its params) as an explicit ``brian2.Network``.
+
+>>> import brian2 as b2
+>>> from neurosim import Network, init_params
+>>> from neurosim.spiking import build
+>>> net = Network.feedforward([4, 8, 2], activation="lif")
+>>> model = build(net, init_params(net, seed=0), dt=0.1 * b2.ms, presentation=200 * b2.ms)
+>>> activity = model.run(x, n_trials=5, seed=1)          # x: (batch, 4), inputs >= 0
+>>> activity.rho["output"].shape                          # (5, batch, 2), rate-side units
+
+One presentation per sample: the stimulus is a ``TimedArray`` with one row per
+presentation, every population is reset to rest at the start of each presentation
+(``run_regularly``), and spikes are counted after a settling time.  A batch and its
+trials are one stream and one ``brian2.Network.run`` call; between calls the model is
+``restore()``-d to its stored initial state, so a stream of batches rebuilds and
+recompiles nothing.  See :mod:`neurosim.spiking.lif` for the equations and the mapping
+of weights onto synapses.
+"""
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import brian2
+import numpy as np
+from brian2 import Hz, ms, second, volt
+from brian2.units.fundamentalunits import Quantity, have_same_dimensions
+
+from ..errors import ConfigError, ShapeError
+from ..network import KINDS, Network
+from ..neurons import RATE_SCALE_HZ, LIFParameters
+from ..params import bias_key, check_params, weight
+from . import codegen, lif
+from . import encoding as _encoding
+
+
+def _check_time(name: str, value, *, minimum_exclusive=0.0) -> Quantity:
+    """A brian2 time quantity > ``minimum_exclusive`` seconds, or a one-line error saying how to write it."""
+    if not isinstance(value, Quantity) or not have_same_dimensions(value, second):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise ConfigError(f"build: {name} = {value!r} has no unit; pass a brian2 time such as "
+                              f"{value}*brian2.ms")
+        raise ConfigError(f"build: {name} expected a brian2 time such as 0.1*brian2.ms, got {value!r}")
+    if not float(value / second) > minimum_exclusive:
+        raise ConfigError(f"build: {name} must be > {minimum_exclusive * 1e3:g} ms, got {value!r}")
+    return value
+
+
+def _identifier(text: str) -> str:
+    return re.sub(r"\W", "_", text)
+
+
+@dataclass
+class SpikingActivity:
+    """Spike counts of one :meth:`SpikingModel.run`, units stripped (SI floats).
+
+    Attributes
+    ----------
+    counts : dict of str to ndarray of int, shape (n_trials, batch, layer.size)
+        Spikes of each simulated layer inside the counting window of each presentation.
+    window : float
+        Counting window in seconds (presentation time minus settling time).
+    inputs : ndarray (batch, n_input)
+        The rate-side inputs presented.
+    encoding : str
+    spikes : dict of str to (ndarray, ndarray)
+        Neuron indices and spike times (seconds, from the start of the stream) of every
+        spike, for rasters.
+    voltages : dict of str to ndarray, shape (n_steps, layer.size)
+        Recorded somatic voltages (volts) of the layers asked for with ``record_voltage``.
+    timings : dict
+        ``target``, ``compile_s`` (code generation + compilation, or loading the cache),
+        ``simulate_s`` (the simulation loop), ``biological_s`` (simulated time).
+    """
+
+    counts: dict
+    window: float
+    inputs: np.ndarray
+    encoding: str
+    spikes: dict = field(default_factory=dict)
+    voltages: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def rates(self) -> dict:
+        """Firing rates in Hz, ``counts / window``."""
+        return {k: c / self.window for k, c in self.counts.items()}
+
+    @property
+    def rho(self) -> dict:
+        """Rates in rate-side units (``rates / RATE_SCALE_HZ``)."""
+        return {k: c / (self.window * RATE_SCALE_HZ) for k, c in self.counts.items()}
+
+    def mean_rho(self, layer: str) -> np.ndarray:
+        """Trial-averaged rate-side rates of ``layer``, shape (batch, size)."""
+        return self.rho[layer].mean(axis=0)
+
+    @property
+    def n_trials(self) -> int:
+        return next(iter(self.counts.values())).shape[0]
+
+
+class SpikingModel:
+    """A :class:`~neurosim.network.Network` built as spiking neurons in an explicit ``brian2.Network``.
+
+    Create with :func:`build`.  Configuration attributes mirror its arguments; the brian2
+    objects are ``net`` (the ``brian2.Network``), ``groups`` (layer name -> ``NeuronGroup``
+    or ``PoissonGroup``), ``synapses`` (projection name -> ``Synapses``) and ``monitors``.
+    """
+
+    def __init__(self, network: Network, params: dict, *, dt, presentation, settle, encoding_name, target,
+                 kinds, record_voltage, standalone_dir):
+        self.network = network
+        self.params = {k: np.array(v, dtype=np.float64, copy=True) for k, v in params.items()}
+        self.dt = dt
+        self.presentation = presentation
+        self.settle = settle
+        self.encoding = encoding_name
+        self.target = target
+        self.kinds = kinds
+        self.record_voltage = record_voltage
+        self.standalone_dir = standalone_dir
+        self.steps_per_presentation = int(round(float(presentation / dt)))
+        self.settle_steps = int(round(float(settle / dt)))
+        self.layers = [layer for layer in network.layers
+                       if layer.role != "input" or encoding_name == "poisson"]
+        self.kind = {layer.name: lif.model_kind(layer) for layer in network.layers if layer.role != "input"}
+        self.lif = {layer.name: LIFParameters.from_layer(layer) for layer in network.layers}
+        self.projections = [p for p in network.projections if p.kind in kinds]
+        inp = network.input_layer.name
+        for proj in self.projections:
+            if proj.post == inp:
+                raise ConfigError(f"Projection '{proj.name}': it ends on the input layer '{inp}', which the "
+                                  f"spiking backend drives from the data ({encoding_name} encoding); leave "
+                                  f"its kind '{proj.kind}' out of build(kinds=...)")
+        # injected currents: (post layer, compartment) pairs fed by the input layer
+        self.injected = sorted({(p.post, p.target) for p in self.projections if p.pre == inp}) \
+            if encoding_name == "current" else []
+        self.timings: dict = {"target": target}
+        self._stim_shape = None
+        self.net = None
+        if target != "cpp_standalone":
+            started = time.perf_counter()
+            self._create(n_rows=1)
+            self.net.store("initial")
+            self.timings["build_s"] = time.perf_counter() - started
+
+    # ------------------------------------------------------------------ brian2 objects
+    def _stim_name(self, layer: str, comp: str | None = None) -> str:
+        return _identifier(f"ns_stim_{layer}" + (f"_{comp}" if comp else ""))
+
+    def _stimulus_values(self, rows: np.ndarray) -> dict:
+        """TimedArray values per stimulus name, with units, for presentation rows (n_rows, n_input)."""
+        inp = self.network.input_layer.name
+        values = {}
+        if self.encoding == "poisson":
+            values[self._stim_name(inp)] = _encoding.poisson_rates_hz(rows) * Hz
+        else:
+            for post, comp in self.injected:
+                drive = np.zeros((rows.shape[0], self.network.layer(post).size))
+                for proj in self.projections:
+                    if proj.pre == inp and (proj.post, proj.target) == (post, comp):
+                        drive += rows @ weight(self.network, self.params, proj).T
+                values[self._stim_name(post, comp)] = drive * self.lif[post].v_threshold * volt
+        return values
+
+    def _create(self, n_rows: int, rows: np.ndarray | None = None):
+        """Create every brian2 object for a stream of ``n_rows`` presentations."""
+        cls = codegen.codeobj_class(self.target)
+        dt = self.dt
+        if rows is None:
+            rows = np.zeros((n_rows, self.network.input_layer.size))
+        self.stimuli = {name: brian2.TimedArray(val, dt=self.presentation, name=name)
+                        for name, val in self._stimulus_values(rows).items()}
+        self._stim_shape = rows.shape
+        self.groups, self.synapses, self.monitors, self.state_monitors = {}, {}, {}, {}
+        inp = self.network.input_layer
+        for layer in self.layers:
+            gname = _identifier(f"ns_{layer.name}")
+            if layer.role == "input":
+                stim = self._stim_name(layer.name)
+                group = brian2.PoissonGroup(layer.size, rates=f"{stim}(t, i)", dt=dt, name=gname,
+                                            namespace={stim: self.stimuli[stim]}, codeobj_class=cls)
+            else:
+                kind = self.kind[layer.name]
+                external = {comp: self._stim_name(layer.name, comp) for post, comp in self.injected
+                            if post == layer.name}
+                ns = lif.namespace(self.lif[layer.name])
+                ns.update({name: self.stimuli[name] for name in external.values()})
+                group = brian2.NeuronGroup(layer.size, lif.equations(kind, external), threshold="v > v_th",
+                                           reset="v = v_reset", refractory="t_ref", method=lif.METHODS[kind], dt=dt,
+                                           namespace=ns, name=gname, codeobj_class=cls)
+                group.run_regularly(lif.reset_code(kind), dt=self.presentation, when="start", order=-1,
+                                    name=gname + "_reset", codeobj_class=cls)
+                if layer.bias:
+                    group.I_bias = self.params[bias_key(layer.name)] * self.lif[layer.name].v_threshold * volt
+            self.groups[layer.name] = group
+            self.monitors[layer.name] = brian2.SpikeMonitor(group, name=gname + "_spikes", codeobj_class=cls)
+            if layer.name in self.record_voltage:
+                self.state_monitors[layer.name] = brian2.StateMonitor(group, "v", record=True, dt=dt,
+                                                                      name=gname + "_v", codeobj_class=cls)
+        for k, proj in enumerate(self.projections):
+            if proj.pre == inp.name and self.encoding == "current":
+                continue
+            syn = brian2.Synapses(self.groups[proj.pre], self.groups[proj.post], model="w : volt",
+                                  on_pre=f"I_syn_{proj.target}_post += w", dt=dt,
+                                  name=_identifier(f"ns_syn{k}_{proj.pre}_{proj.post}"), codeobj_class=cls)
+            w = weight(self.network, self.params, proj)
+            post_idx, pre_idx = np.nonzero(w)  # an exact zero is no synapse (no events to deliver)
+            syn.connect(i=pre_idx, j=post_idx)
+            self.synapses[proj.name] = syn
+            self._set_weights(proj)
+        self.net = brian2.Network(*self.groups.values(), *self.synapses.values(), *self.monitors.values(),
+                                  *self.state_monitors.values(), name="neurosim_network")
+
+    def _set_weights(self, proj):
+        syn = self.synapses[proj.name]
+        w = weight(self.network, self.params, proj)
+        syn.w[:] = w[syn.j[:], syn.i[:]] * lif.synaptic_scale(self.lif[proj.post]) * volt
+
+    def set_params(self, params: dict) -> None:
+        """Load new weights and biases (same network) and store them as the initial state.
+
+        Only nonzero entries of the weights given at build time have synapses; a new
+        nonzero where the old weight was exactly zero raises :class:`ShapeError`.
+        """
+        check_params(self.network, params)
+        new = {k: np.array(v, dtype=np.float64, copy=True) for k, v in params.items()}
+        for proj in self.projections:
+            if proj.name in self.synapses:
+                old_zero = weight(self.network, self.params, proj) == 0
+                if np.any(weight(self.network, new, proj)[old_zero] != 0):
+                    raise ShapeError(f"params['{proj.name}']: nonzero where the built model has no synapse "
+                                     "(the weight was exactly 0 at build time); build the model again")
+        self.params = new
+        if self.net is None:  # standalone: objects are created per run
+            return
+        self.net.restore("initial")
+        for proj in self.projections:
+            if proj.name in self.synapses:
+                self._set_weights(proj)
+        for layer in self.layers:
+            if layer.role != "input" and layer.bias:
+                self.groups[layer.name].I_bias = (self.params[bias_key(layer.name)]
+                                                  * self.lif[layer.name].v_threshold * volt)
+        self.net.store("initial")
+
+    def _swap_stimuli(self, rows: np.ndarray) -> None:
+        """Replace the TimedArrays (same names; same shape -> same generated code, no recompilation)."""
+        for name, values in self._stimulus_values(rows).items():
+            new = brian2.TimedArray(values, dt=self.presentation, name=name)
+            self.stimuli[name] = new
+            for group in self.groups.values():
+                if name in group.namespace:
+                    group.namespace[name] = new
+        self._stim_shape = rows.shape
+
+    # ------------------------------------------------------------------ running
+    def run(self, x, *, n_trials: int = 1, seed: int = 0) -> SpikingActivity:
+        """Present every sample of ``x`` ``n_trials`` times and count the spikes.
+
+        Parameters
+        ----------
+        x : ndarray of shape (batch, n_input)
+            Rate-side inputs (rates in units of 100 Hz for Poisson encoding, >= 0).
+        n_trials : int
+            Independent presentations of each sample (new Poisson spikes each time).
+        seed : int
+            Seeds brian2's random numbers for this run (the global NumPy state brian2 draws
+            from is saved and put back, so nothing outside the run is touched).
+
+        Returns
+        -------
+        SpikingActivity
+        """
+        if isinstance(n_trials, bool) or not isinstance(n_trials, (int, np.integer)) or n_trials < 1:
+            raise ConfigError(f"run: n_trials expected a positive integer, got {n_trials!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ConfigError(f"run: seed expected a non-negative integer, got {seed!r}")
+        x = _encoding.check_inputs(self.network, x, self.encoding)
+        rows = _encoding.stream(x, int(n_trials))
+        duration = rows.shape[0] * self.presentation
+        timings = {"target": self.target, "biological_s": float(duration / second)}
+        saved = np.random.get_state()
+        try:
+            if self.target == "cpp_standalone":
+                timings.update(self._run_standalone(rows, duration, int(seed)))
+            else:
+                self._swap_stimuli(rows)
+                self.net.restore("initial")
+                brian2.seed(int(seed))
+                started = time.perf_counter()
+                self.net.run(duration, namespace={})
+                wall = time.perf_counter() - started
+                loop = float(brian2.get_device()._last_run_time)
+                timings.update({"compile_s": wall - loop, "simulate_s": loop})
+            return self._collect(x, rows.shape[0], int(n_trials), timings)
+        finally:
+            np.random.set_state(saved)
+
+    def _run_standalone(self, rows, duration, seed) -> dict:
+        directory = self.standalone_dir or tempfile.mkdtemp(prefix="neurosim_standalone_")
+        with codegen.standalone_device(directory) as device:
+            self._create(rows.shape[0], rows)
+            brian2.seed(seed)
+            self.net.run(duration, namespace={})
+            started = time.perf_counter()
+            device.build(directory=directory, compile=True, run=False, with_output=False)
+            compiled = time.perf_counter()
+            device.run(directory=directory, with_output=False, run_args=[])
+            done = time.perf_counter()
+            result = {"compile_s": compiled - started, "simulate_s": done - compiled}
+            self._standalone_cache = self._read_monitors()
+        return result
+
+    def _read_monitors(self) -> dict:
+        out = {"spikes": {}, "voltages": {}}
+        for name, mon in self.monitors.items():
+            out["spikes"][name] = (np.asarray(mon.i[:], dtype=np.int64), np.asarray(mon.t_[:], dtype=np.float64))
+        for name, mon in self.state_monitors.items():
+            out["voltages"][name] = np.asarray(mon.v_[:], dtype=np.float64).T
+        return out
+
+    def _collect(self, x, n_rows, n_trials, timings) -> SpikingActivity:
+        data = self._standalone_cache if self.target == "cpp_standalone" else self._read_monitors()
+        dt_s = float(self.dt / second)
+        counts = {}
+        for name, (idx, times) in data["spikes"].items():
+            size = self.network.layer(name).size
+            step = np.rint(times / dt_s).astype(np.int64)
+            row = step // self.steps_per_presentation
+            counted = (step % self.steps_per_presentation) >= self.settle_steps
+            flat = np.bincount(row[counted] * size + idx[counted], minlength=n_rows * size)
+            counts[name] = flat.reshape(n_trials, n_rows // n_trials, size)
+        window = float((self.presentation - self.settle) / second)
+        return SpikingActivity(counts=counts, window=window, inputs=x, encoding=self.encoding,
+                               spikes=data["spikes"], voltages=data["voltages"], timings=timings)
+
+
+def build(network: Network, params: dict, *, dt=0.1 * ms, presentation=200 * ms, settle=50 * ms,
+          encoding: str = "poisson", target: str = "auto", kinds=KINDS, record_voltage=(),
+          standalone_dir: str | None = None) -> SpikingModel:
+    """Build ``network`` with weights ``params`` as LIF populations in an explicit ``brian2.Network``.
+
+    Parameters
+    ----------
+    network : Network
+        Every non-input layer becomes a LIF population (``neuron`` ``"lif"`` or ``"rate"``)
+        or a two-compartment LIF population (``"*_two_compartment"``); see
+        :mod:`neurosim.spiking.lif` for the equations and the weight mapping.
+    params : dict
+        Weights and biases (:func:`neurosim.init_params`); ``tied_to`` projections use the
+        owner's transpose, copied at build time.
+    dt : brian2 time
+        Integration step of every object (explicit; ``defaultclock`` is never used).
+    presentation : brian2 time
+        Duration of one sample's presentation (a multiple of ``dt``).
+    settle : brian2 time
+        Start of each presentation not counted, while the populations reach their steady
+        rates (several ``tau_syn + tau_m`` per layer).
+    encoding : {"poisson", "current"}
+        See :mod:`neurosim.spiking.encoding`.
+    target : {"auto", "cython", "numpy", "cpp_standalone"}
+        Code generation, see :mod:`neurosim.spiking.codegen`.
+    kinds : tuple of str
+        Projection kinds built as ``Synapses`` (default all; spiking rules that compute
+        their error on the rate side build only ``("feedforward",)``).
+    record_voltage : tuple of str
+        Layers whose somatic voltage is recorded every step (memory: steps x size).
+    standalone_dir : str, optional
+        Project folder for ``cpp_standalone`` (default: a new temporary folder).
+
+    Returns
+    -------
+    SpikingModel
+
+    Raises
+    ------
+    ConfigError
+        On a time without units or of the wrong dimension, a presentation that is not a
+        multiple of ``dt`` or not longer than ``settle``, an unknown projection kind, or a
+        projection into the input layer.
+    UnknownNameError
+        On an unknown encoding, target or neuron model.
+    ShapeError
+        If ``params`` does not fit ``network``.
+    """
+    if not isinstance(network, Network):
+        raise ConfigError(f"build: network expected a neurosim Network, got {type(network).__name__}")
+    check_params(network, params)
+    dt = _check_time("dt", dt)
+    presentation = _check_time("presentation", presentation)
+    settle = _check_time("settle", settle, minimum_exclusive=-1e-300)
+    steps = float(presentation / dt)
+    if abs(steps - round(steps)) > 1e-6:
+        raise ConfigError(f"build: presentation = {presentation} must be a whole number of dt = {dt} steps "
+                          f"(got {steps:g} steps)")
+    if not settle < presentation:
+        raise ConfigError(f"build: settle = {settle} leaves no counting window in presentation = {presentation}; "
+                          "make settle shorter than the presentation")
+    encoding_name = _encoding.check_encoding(encoding)
+    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    for kind in kinds:
+        if kind not in KINDS:
+            raise ConfigError(f"build: kinds expected a subset of {', '.join(KINDS)}, got {kind!r}")
+    record_voltage = (record_voltage,) if isinstance(record_voltage, str) else tuple(record_voltage)
+    for name in record_voltage:
+        layer = network.layer(name)
+        if layer.role == "input":
+            raise ConfigError(f"build: record_voltage names the input layer '{name}', which has no voltage")
+    for layer in network.layers:
+        if layer.role != "input":
+            lif.model_kind(layer)
+            LIFParameters.from_layer(layer)
+    chosen = codegen.resolve_target(target)
+    return SpikingModel(network, params, dt=dt, presentation=presentation, settle=settle,
+                        encoding_name=encoding_name, target=chosen, kinds=kinds, record_voltage=record_voltage,
+                        standalone_dir=standalone_dir)

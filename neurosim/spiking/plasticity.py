@@ -1,0 +1,235 @@
+"""Spiking plasticity: rules that turn one presentation's spikes into ``dW``.
+
+A :class:`SpikingRule` reads the :class:`~neurosim.spiking.builder.SpikingActivity` of a
+presentation (spike counts of every layer, per trial and sample) and returns ``dW`` per
+projection -- the same dict, sign convention and batch mean as a rate rule.  Spiking rules
+are registered by the *rate* rule's name (:data:`SPIKING_RULES`), so
+``spiking_align("fa", ...)`` finds the spiking version of ``fa``; a family adds its own
+with one ``@register_spiking`` class.
+
+The rules here are *rate read-out* rules (backprop and feedback alignment with a spiking
+forward pass): every layer's rate is read out from its spike count,
+:math:`\\hat\\rho_l = n_l / (T r_0)`, its mean somatic drive is the synaptic current those
+rates deliver, :math:`\\hat u_l = W_l \\hat\\rho_{l-1} + b_l` (exact for the time-averaged
+current of exponential synapses, :mod:`neurosim.spiking.lif`), and the error is carried
+back as in the rate rule with the ``"lif"`` transfer's derivative:
+
+.. math::
+    \\delta_L = \\frac{\\partial L}{\\partial \\rho_L}(\\hat\\rho_L, t) \\odot \\phi'(\\hat u_L), \\qquad
+    \\delta_l = (B_{l+1}\\,\\delta_{l+1}) \\odot \\phi'(\\hat u_l), \\qquad
+    \\Delta W_l = -\\langle \\delta_l\\, \\hat\\rho_{l-1}^\\top \\rangle_{\\text{trials, batch}},
+
+with :math:`B = W^\\top` (backprop) or the fixed random feedback of FA / DFA (Lillicrap et
+al. 2016; Nøkland 2016).  Averaged over trials it converges to the rate rule on the rate
+equivalent network (:func:`~neurosim.spiking.lif.rate_equivalent`) as spike-count noise
+averages out and the synaptic shot noise shrinks.
+"""
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import numpy as np
+
+from ..alignment import AlignmentReport
+from ..errors import ConfigError, unknown_name
+from ..network import Network
+from ..neurons import get_activation
+from ..params import bias_key, check_params, weight
+from ..reference import ForwardPass, check_batch, output_delta
+from ..rules import get_rule
+from ..rules.base import Rule
+from .builder import SpikingActivity, build
+from .lif import rate_equivalent
+
+#: Spiking rule classes by the name of the rate rule they implement.
+SPIKING_RULES: dict[str, type[SpikingRule]] = {}
+
+
+def register_spiking(cls: type[SpikingRule]) -> type[SpikingRule]:
+    """Class decorator: register a spiking rule under every name in ``cls.rate_rules``."""
+    for name in cls.rate_rules:
+        if name in SPIKING_RULES:
+            raise TypeError(f"spiking rule for '{name}' is registered twice")
+        SPIKING_RULES[name] = cls
+    return cls
+
+
+def get_spiking_rule(name: str, **hyper) -> SpikingRule:
+    """The spiking rule implementing rate rule ``name`` (aliases resolved), with the rate rule's hyper-parameters."""
+    rate_rule = get_rule(name, **hyper)
+    if rate_rule.name not in SPIKING_RULES:
+        raise unknown_name(f"rule with a spiking implementation (rule '{name}' has none)", name, SPIKING_RULES)
+    return SPIKING_RULES[rate_rule.name](rate_rule)
+
+
+class SpikingRule:
+    """Base class: a spiking implementation of a rate rule.
+
+    Attributes
+    ----------
+    rate_rules : tuple of str
+        Names of the rate rules this class implements (registry keys).
+    build_kinds : tuple of str
+        Projection kinds simulated as synapses for the rule's presentation.
+    rate_rule : Rule
+        The rate rule (its hyper-parameters, :meth:`Rule.prepare`, its reference).
+    """
+
+    rate_rules: ClassVar[tuple[str, ...]] = ()
+    build_kinds: ClassVar[tuple[str, ...]] = ("feedforward",)
+
+    def __init__(self, rate_rule: Rule):
+        self.rate_rule = rate_rule
+
+    @property
+    def name(self) -> str:
+        return self.rate_rule.name
+
+    def prepare(self, network: Network) -> Network:
+        """The network with what the rule needs (delegates to the rate rule)."""
+        return self.rate_rule.prepare(network)
+
+    def updates(self, network: Network, params: dict, activity: SpikingActivity, target) -> dict:
+        """``dW`` per parameter key from one run's spikes, averaged over trials and batch."""
+        raise NotImplementedError
+
+
+class RateReadoutRule(SpikingRule):
+    """Shared machinery of rules whose error travels on read-out rates (module docstring)."""
+
+    def readout(self, network: Network, params: dict, activity: SpikingActivity) -> ForwardPass:
+        """Per-presentation rates and drives as a :class:`ForwardPass` over trials x batch rows.
+
+        ``r[layer]`` is the read-out rate (input: the measured Poisson rates, or ``x`` itself
+        for current injection); ``u[layer] = W r[pre] + b`` is the mean synaptic drive.
+        """
+        order = network.feedforward_order()
+        n_trials = activity.n_trials
+        inp = network.input_layer.name
+        r = {}
+        if inp in activity.counts:
+            r[inp] = activity.rho[inp].reshape(-1, network.input_layer.size)
+        else:
+            r[inp] = np.tile(activity.inputs, (n_trials, 1))
+        u = {}
+        for layer in order[1:]:
+            drive = 0.0
+            for proj in network.select("feedforward", post=layer.name):
+                drive = drive + r[proj.pre] @ weight(network, params, proj).T
+            if layer.bias:
+                drive = drive + params[bias_key(layer.name)]
+            u[layer.name] = drive
+            r[layer.name] = activity.rho[layer.name].reshape(-1, layer.size)
+        return ForwardPass(u=u, r=r, order=tuple(layer.name for layer in order))
+
+    def deltas(self, network, params, fp, delta_out, chain) -> dict:
+        raise NotImplementedError
+
+    def updates(self, network, params, activity, target):
+        check_params(network, params)
+        _, t = check_batch(network, activity.inputs, target)
+        chain = network.chain()
+        fp = self.readout(network, params, activity)
+        t = np.tile(t, (activity.n_trials, 1))
+        deltas = self.deltas(network, params, fp, output_delta(network, fp, t), chain)
+        rows = t.shape[0]
+        dw = {}
+        for proj in chain:
+            delta = deltas[proj.post]
+            dw[proj.name] = -(delta.T @ fp.r[proj.pre]) / rows
+            if network.layer(proj.post).bias:
+                dw[bias_key(proj.post)] = -delta.sum(axis=0) / rows
+        return dw
+
+
+@register_spiking
+class SpikingBackprop(RateReadoutRule):
+    """Backprop through read-out rates: :math:`B_{l+1} = W_{l+1}^\\top` (Rumelhart et al. 1986)."""
+
+    rate_rules = ("backprop",)
+
+    def deltas(self, network, params, fp, delta_out, chain):
+        deltas = {chain[-1].post: delta_out}
+        for proj in reversed(chain[1:]):
+            pre = network.layer(proj.pre)
+            deltas[pre.name] = (deltas[proj.post] @ weight(network, params, proj)) * get_activation(
+                pre.activation).derivative(fp.u[pre.name])
+        return deltas
+
+
+@register_spiking
+class SpikingFeedbackAlignment(RateReadoutRule):
+    """FA / DFA through read-out rates: the rate rule's own feedback pathway on spiking rates."""
+
+    rate_rules = ("fa", "dfa")
+
+    def deltas(self, network, params, fp, delta_out, chain):
+        return self.rate_rule.hidden_deltas(network, params, fp, delta_out, chain)
+
+
+def _json(x: float):
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def spiking_align(rule_name: str, network: Network, params: dict, x, target, *, n_trials: int = 10,
+                  seed: int = 0, rule_hyper: dict | None = None, **build_options) -> AlignmentReport:
+    """Compare a spiking rule's trial-averaged ``dW`` with backprop and with the rate rule.
+
+    The spiking network is built from ``network`` (after ``rule.prepare``) and ``params``;
+    the reference is the rate rule's reference (backprop) on :func:`rate_equivalent`
+    ``(network)`` at the same weights and inputs, i.e. the rate network the spiking one
+    computes.
+
+    Parameters
+    ----------
+    rule_name : str
+        A rate rule with a spiking implementation (:data:`SPIKING_RULES`).
+    network, params
+        As for the rate rule; ``params`` must include what ``rule.prepare`` adds
+        (``init_params(rule.prepare(network))``).
+    x : ndarray (batch, n_input)
+    target : ndarray (batch, n_output)
+    n_trials : int
+        Presentations of each sample; ``dW`` is averaged over them.
+    seed : int
+        brian2's random numbers (Poisson inputs).
+    rule_hyper : dict, optional
+        Hyper-parameters of the rate rule.
+    **build_options
+        Passed to :func:`~neurosim.spiking.build` (``dt``, ``presentation``, ``settle``,
+        ``encoding``, ``target``).
+
+    Returns
+    -------
+    AlignmentReport
+        ``backend = "spiking"``; ``extra`` holds ``rate_rule_cosine`` (global cosine of
+        the spiking ``dW`` with the rate rule's ``dW`` on the rate-equivalent network),
+        ``rate_rule_projections`` (per projection), ``n_trials``, ``seed``,
+        ``rate_equivalent_activation`` and ``timings``.
+    """
+    srule = get_spiking_rule(rule_name, **(rule_hyper or {}))
+    prepared = srule.prepare(network)
+    missing = sorted(p.name for p in prepared.projections if p.tied_to is None and p.name not in params)
+    if missing:
+        raise ConfigError(f"spiking_align: params lack {', '.join(missing)}, which rule '{srule.name}' adds; "
+                          f"draw them with init_params(get_rule('{srule.name}').prepare(network))")
+    if "kinds" in build_options:
+        raise ConfigError("spiking_align: 'kinds' is set by the rule (its build_kinds); leave it out")
+    equivalent = rate_equivalent(prepared)
+    x, t = check_batch(prepared, x, target)
+    model = build(prepared, params, kinds=srule.build_kinds, **build_options)
+    activity = model.run(x, n_trials=n_trials, seed=seed)
+    dw = srule.updates(equivalent, params, activity, t)
+    reference = srule.rate_rule.reference_updates(equivalent, params, x, t)
+    rate_dw = srule.rate_rule.updates(equivalent, params, x, t)
+    names = [k for k in reference if not k.endswith(".bias") and k in dw]
+    vs_rate = AlignmentReport.compare(dw, rate_dw, names=names)
+    extra = {"rate_rule_cosine": _json(vs_rate.global_cosine),
+             "rate_rule_projections": [{"name": row.name, "cosine": _json(row.cosine)}
+                                       for row in vs_rate.projections],
+             "rate_equivalent_activation": "lif", "n_trials": int(n_trials), "seed": int(seed),
+             "timings": {k: (round(v, 6) if isinstance(v, float) else v) for k, v in activity.timings.items()}}
+    return AlignmentReport.compare(dw, reference, names=names, rule=srule.name, backend="spiking",
+                                   reference_name=srule.rate_rule.reference, extra=extra)
+
