@@ -240,3 +240,32 @@ def test_cpp_standalone_gives_the_runtime_spikes(tmp_path):
     runtime = spiking.build(net, {"input->output": np.diag(u)}, target="numpy", **kwargs).run(np.ones((1, n)))
     np.testing.assert_array_equal(standalone.counts["output"], runtime.counts["output"])
     assert standalone.timings["compile_s"] > 0 and standalone.timings["simulate_s"] > 0
+
+
+def test_model_card_runs_as_spiking_network_with_one_call():
+    """A model card's network builds and runs in brian2; its rates follow the rate network.
+
+    Inputs are clamped currents (encoding "current") so the only noise is the time step:
+    each unit's count over the window must fall inside the f-I bracket of its drive.
+    """
+    from pathlib import Path
+
+    from neurosim import ModelCard
+
+    card = ModelCard.load(Path(__file__).resolve().parents[1] / "models" / "lif_mlp_fashion.toml")
+    net = card.network
+    assert net.layer("hidden1").neuron == "lif"
+    params = init_params(net, 0)
+    x = np.random.default_rng(0).random((2, 784))
+    model = spiking.build(net, params, encoding="current", presentation=200 * b2.ms, settle=50 * b2.ms,
+                          target="numpy")
+    activity = model.run(x, n_trials=1, seed=0)
+    assert activity.counts["hidden1"].shape == (1, 2, 100) and activity.counts["output"].shape == (1, 2, 10)
+    fp = forward(spiking.rate_equivalent(net), params, x)
+    expected = fp.r["hidden1"] * 100.0  # rate units -> Hz
+    measured = activity.rates["hidden1"][0]
+    assert np.corrcoef(expected.ravel(), measured.ravel())[0, 1] > 0.95
+    # deterministic drive: silent below threshold; above 1.05 x threshold the period
+    # (< 63 ms) fits several times into the 200 ms window
+    u = fp.u["hidden1"]
+    assert np.all(measured[u < 1.0] == 0) and np.all(measured[u > 1.05] > 0)
