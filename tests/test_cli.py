@@ -76,7 +76,7 @@ def test_gradcheck_model_card(capsys, tmp_path):
     (["train", "--rule", "fa", "--lr", "-1"], "learning rate"),
     (["align", "--rule", "fa", "--set", "bogus=1"], "unknown hyper-parameter 'bogus'"),
     (["align", "--rule", "fa", "--model", "/nonexistent/model.toml"], "does not exist"),
-    (["align", "--rule", "fa", "--backend", "spiking"], "spiking"),
+    (["align", "--rule", "pc", "--backend", "spiking"], "has no spiking backend"),
 ])
 def test_bad_input_one_line_exit_2(capsys, argv, fragment):
     code, out, err = run(capsys, *argv)
