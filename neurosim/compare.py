@@ -105,7 +105,7 @@ def _fmt(x, spec):
 
 def format_table(record: dict) -> str:
     """The comparison as a fixed-width text table."""
-    head = (f"{'rule':<12} {'family':<19} {'cos@init':>9} {'angle@init':>10} {'cos@end':>8} "
+    head = (f"{'rule':<12} {'family':<19} {'reference':<9} {'cos@init':>9} {'angle@init':>10} {'cos@end':>8} "
             f"{'test error':>10} {'time':>7}")
     lines = [f"neurosim compare: {record['dataset']} ({record['n_train']} train / {record['n_test']} test), "
              f"layers {'-'.join(map(str, record['sizes']))}, {record['epochs']} epochs, seed {record['seed']}",
@@ -115,12 +115,12 @@ def format_table(record: dict) -> str:
             lines.append(f"{row['rule']:<12} {row['family']:<19} failed: {row['message']}")
             continue
         ia, fa = row["initial_alignment"]["global"], row["final_alignment"]["global"]
-        lines.append(f"{row['rule']:<12} {row['family']:<19} {_fmt(ia['cosine'], '9.4f')} "
+        lines.append(f"{row['rule']:<12} {row['family']:<19} {row['reference']:<9} {_fmt(ia['cosine'], '9.4f')} "
                      f"{_fmt(ia['angle_deg'], '9.1f')}° {_fmt(fa['cosine'], '8.4f')} "
                      f"{_fmt(row['test_error'], '10.4f')} {row['seconds']:>6.1f}s"
                      + ("" if row["status"] == "completed" else f"  [{row['status']}]"))
-    lines.append("cos = cosine between the rule's update and -dL/dW of backprop, same weights and batch "
-                 "(global over all projections)")
+    lines.append("cos = cosine between the rule's update and its reference -dL/dW (backprop; for ep the "
+                 "implicit gradient at the free fixed point), same weights and batch, global over all projections")
     for row in record.get("spiking", []):
         if "global" in row:
             lines.append(f"spiking {row['rule']}: cos to backprop {_fmt(row['global']['cosine'], '.4f')}")
