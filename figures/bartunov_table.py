@@ -110,12 +110,16 @@ def markdown(record: dict, pub: dict) -> str:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--results", default=str(ROOT / "results" / "bartunov_table" / "table.json"))
+    p.add_argument("--results", default=str(ROOT / "results"),
+                   help="results root (or the table.json file itself)")
     p.add_argument("--out", default=str(Path(__file__).with_suffix(".png")))
     args = p.parse_args(argv)
     from matplotlib.figure import Figure
 
-    record = json.loads(Path(args.results).read_text())
+    from neurosim.results import locate_result
+
+    path = locate_result(args.results, "bartunov_table/table.json", "python experiments/bartunov_table.py")
+    record = json.loads(path.read_text())
     pub = published()
     cfg = record["config"]
     ours = {m: r for m, r in record["methods"].items() if r.get("status") == "completed"}

@@ -14,5 +14,7 @@ if __name__ == "__main__":
     p.add_argument("--results", default="results")
     p.add_argument("--out", default=str(Path(__file__).parent))
     args = p.parse_args()
-    record = json.loads((Path(args.results) / "compare" / "compare.json").read_text())
+    from neurosim.results import locate_result
+
+    record = json.loads(locate_result(args.results, "compare/compare.json", "neurosim compare").read_text())
     print(*compare_figure(record, args.out))

@@ -74,7 +74,10 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(Path(__file__).parent))
     p.add_argument("--init-scale", type=float, default=0.5)
     args = p.parse_args(argv)
-    record = json.loads((Path(args.results) / "ep_beta_sweep" / "run.json").read_text())
+    from neurosim.results import locate_result
+
+    record = json.loads(locate_result(args.results, "ep_beta_sweep/run.json",
+                                      "python experiments/ep_beta_sweep.py").read_text())
     axes = plot_ep_beta(record, args.init_scale)
     fig = axes[0].figure
     fig.tight_layout()

@@ -91,10 +91,13 @@ def plot_precision(record: dict, ax=None):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--results", default="results/pc_inference_sweep/run.json")
+    p.add_argument("--results", default="results", help="results root (or the run.json file itself)")
     p.add_argument("--out", default=str(Path(__file__).with_suffix(".png")))
     args = p.parse_args(argv)
-    record = json.loads(Path(args.results).read_text())
+    from neurosim.results import locate_result
+
+    path = locate_result(args.results, "pc_inference_sweep/run.json", "python experiments/pc_inference_sweep.py")
+    record = json.loads(path.read_text())
     cfg = record["config"]
     fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(12, 4.6))
     plot_steps(record, ax_a)

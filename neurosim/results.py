@@ -133,3 +133,18 @@ def load_run(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
         with np.load(path.parent / record["arrays"]) as npz:
             arrays = {k: npz[k] for k in npz.files}
     return record, arrays
+
+
+def locate_result(results: str | os.PathLike, relative: str, command: str) -> Path:
+    """Find an experiment's result file for a figure script.
+
+    ``results`` is either the results root (``neurosim figures`` passes ``--results results``)
+    or the file itself.  When the file does not exist the script stops with one line naming
+    the experiment ``command`` that writes it (exit status 2).
+    """
+    path = Path(results)
+    if path.is_dir() or not path.suffix:
+        path = path / relative
+    if not path.is_file():
+        raise SystemExit(f"error: no results at {path}; run `{command}` first")
+    return path
