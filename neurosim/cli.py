@@ -138,8 +138,6 @@ def cmd_rules(args) -> int:
 
 
 def cmd_align(args) -> int:
-    from .params import init_params
-
     from .training import check_fits
 
     rule, network, data, _ = _resolve(args)
@@ -150,7 +148,7 @@ def cmd_align(args) -> int:
     check_fits(network, data)
     network = rule.prepare(network)
     rng = np.random.default_rng(args.seed)
-    params = init_params(network, rng)
+    params = rule.init_params(network, rng)
     if args.weights:
         from .results import load_run
 

@@ -16,7 +16,6 @@ import numpy as np
 
 from .datasets import load_dataset
 from .errors import NeurosimError
-from .params import init_params
 from .results import provenance, write_json
 from .rules import RULES, rule_class
 from .training import TrainConfig, train
@@ -56,7 +55,7 @@ def run_compare(dataset: str = "digits", epochs: int = 20, rules: list[str] | No
         try:
             network = rule.prepare(klass.default_network(sizes))
             row["loss"] = network.loss
-            params = init_params(network, seed)
+            params = rule.init_params(network, seed)
             row["initial_alignment"] = rule.align(network, params, x_align, t_align).to_dict()
             config = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed,
                                  optimizer=klass.train_defaults.get("optimizer", "adam"),
@@ -91,7 +90,7 @@ def _spiking_rows(names, sizes, x, t, seed) -> list[dict]:
 
         rule = klass()
         network = rule.prepare(klass.default_network(sizes))
-        params = init_params(network, seed)
+        params = rule.init_params(network, seed)
         try:
             rows.append(spiking_align(name, network, params, x, t, seed=seed).to_dict())
         except NeurosimError as err:

@@ -24,7 +24,7 @@ import numpy as np
 
 from .errors import ConfigError, ConvergenceError, ShapeError
 from .network import Network
-from .params import all_finite, as_generator, init_params, resolve_dtype
+from .params import all_finite, as_generator, resolve_dtype
 from .reference import forward, loss_value
 from .results import save_run, write_npz
 from .rules import Rule, get_rule
@@ -256,7 +256,7 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
     dataset : neurosim.datasets.Dataset
     config : TrainConfig
     params : dict, optional
-        Initial parameters (default: ``init_params`` with ``config.seed``); not modified.
+        Initial parameters (default: ``rule.init_params`` with ``config.seed``); not modified.
     out_dir : path, optional
         Where to write ``run.json``/``run.npz`` after every epoch (atomically), so an
         interrupted run keeps what it finished.
@@ -289,7 +289,7 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
 
     rng = as_generator(config.seed)
     if params is None:
-        params = init_params(network, rng, dtype)
+        params = rule.init_params(network, rng, dtype)
     else:
         params = {k: np.array(v, dtype=dtype, copy=True) for k, v in params.items()}
     optimizer = make_optimizer(config.optimizer, config.learning_rate, config.momentum)

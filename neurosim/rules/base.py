@@ -107,6 +107,17 @@ class Rule:
         """
         return network
 
+    def init_params(self, network: Network, seed=0, dtype="float64") -> dict:
+        """Initial parameters for a run of this rule (default :func:`neurosim.init_params`).
+
+        Rules whose theory assumes a start state (the self-predicting microcircuit, a
+        burst-cancelling apical pathway) override it; training, ``align`` and ``compare``
+        all start from it.
+        """
+        from ..params import init_params
+
+        return init_params(network, seed, dtype)
+
     def updates(self, network: Network, params: dict, x: np.ndarray, target: np.ndarray) -> dict:
         """The weight changes ``dW`` for one batch (batch mean), keyed like ``params``."""
         raise NotImplementedError

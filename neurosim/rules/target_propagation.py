@@ -215,6 +215,10 @@ class _TargetPropagation(Rule):
             keys += [name, inverse_bias_key(name)]
         return keys
 
+    def init_params(self, network: Network, seed=0, dtype="float64") -> Params:
+        """:func:`neurosim.init_params` plus the inverse biases (:meth:`init_extra`)."""
+        return self.init_extra(network, super().init_params(network, seed, dtype))
+
     def init_extra(self, network: Network, params: Params) -> Params:
         """Create the inverse biases :math:`c_l = 0` that ``init_params`` does not know about (in place)."""
         for upper, lower in self.inverse_pairs(network):

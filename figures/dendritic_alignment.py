@@ -1,0 +1,99 @@
+"""Figure: dendritic rules vs backprop (reads results, never simulates).
+
+Reads ``results/microcircuit_alignment/run.json`` (``experiments/microcircuit_alignment.py``)
+and writes ``figures/dendritic_alignment.png`` beside this script, three panels:
+
+(a) apical potential vs backprop delta (scatter, each hidden layer; the line is the theory
+    phi' v_A = -c_l delta_l); (b) RMS apical potential while the lateral plasticity reaches
+    the self-predicting state; (c) angle of the hidden-layer update to backprop's during
+    training on digits.
+
+    python figures/dendritic_alignment.py [--results results]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_scatter(scatter: dict, ax=None):
+    """Panel (a): phi'(vB) * v_A against -c_l delta_l, per hidden layer; returns the Axes."""
+    ax = ax or plt.gca()
+    lim = 0.0
+    for (lay, d), color in zip(scatter["layers"].items(), ("tab:blue", "tab:orange", "tab:green")):
+        x, y = np.asarray(d["predicted"]), np.asarray(d["apical_scaled"])
+        ax.scatter(x, y, s=4, alpha=0.5, color=color,
+                   label=f"{lay}: c = {d['c']:.2g}, rel. error {d['relative_error']:.1e}")
+        lim = max(lim, np.abs(x).max(), np.abs(y).max())
+    ax.plot([-lim, lim], [-lim, lim], color="k", lw=0.8, label="theory (identity)")
+    ax.set_xlabel(r"$-c_l\,\delta_l$ (backprop delta $\times$ theory factor)")
+    ax.set_ylabel(r"$\phi'(\hat v_{B,l})\,v_{A,l}$ (microcircuit)")
+    ax.set_title(f"(a) apical potential vs backprop delta\n(λ = {scatter['lambda']:.3f}, symmetric B, "
+                 "self-predicting)", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left")
+    return ax
+
+
+def plot_self_predicting(sp: dict, ax=None):
+    """Panel (b): RMS apical potential (no teacher) against lateral-plasticity updates."""
+    ax = ax or plt.gca()
+    for label, curve in sp["curves"].items():
+        ax.semilogy(np.arange(len(curve)), curve, label=f"{label} circuit")
+    ax.set_xlabel(f"lateral-plasticity updates (SGD rate {sp['learning_rate']}, batch {sp['batch_size']})")
+    ax.set_ylabel("RMS apical potential, no teacher (a.u.)")
+    ax.set_title("(b) reaching the self-predicting state", fontsize=10)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_training_angles(training: dict, ax=None):
+    """Panel (c): hidden-layer angle to backprop per epoch, final test error in the legend."""
+    ax = ax or plt.gca()
+    for label, run in training["runs"].items():
+        if run["rule"] == "backprop":
+            continue
+        epochs = np.arange(1, len(run["hidden_angle_deg"]) + 1)
+        # FA is drawn wide and pale: burstprop with random Y follows it (same B drawn by the same seed)
+        wide = {"lw": 5, "alpha": 0.35} if run["rule"] == "fa" else {"lw": 1.5}
+        ax.plot(epochs, run["hidden_angle_deg"], marker="o", ms=3, **wide,
+                label=f"{label}: {100 * run['test_error'][-1]:.1f} % test error")
+    bp = training["runs"].get("backprop")
+    title = "(c) hidden-layer update vs backprop, digits " + "-".join(map(str, training["sizes"]))
+    if bp:
+        title += f"\n(backprop: {100 * bp['test_error'][-1]:.1f} % test error)"
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("angle to backprop (degrees)")
+    ax.set_ylim(0, 120)
+    ax.axhline(90, color="0.6", lw=0.6, ls=":")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", default="results")
+    args = ap.parse_args(argv)
+    path = Path(args.results) / "microcircuit_alignment" / "run.json"
+    if not path.exists():
+        raise SystemExit(f"{path} not found; run `python experiments/microcircuit_alignment.py` first")
+    record = json.loads(path.read_text())
+    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2))
+    plot_scatter(record["scatter"], axes[0])
+    plot_self_predicting(record["self_predicting"], axes[1])
+    plot_training_angles(record["training"], axes[2])
+    fig.tight_layout()
+    out = Path(__file__).with_suffix(".png")
+    fig.savefig(out, dpi=110)
+    print("wrote", out)
+
+
+if __name__ == "__main__":
+    main()

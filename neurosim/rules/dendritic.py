@@ -1,0 +1,842 @@
+"""Two-compartment pyramidal neurons: the dendritic cortical microcircuit and burstprop (rate).
+
+Both rules keep the reference's feed-forward pathway -- the basal (bottom-up) drive of
+pyramidal layer ``l`` is the reference potential :math:`\\hat v_{B,l} = W_l r_{l-1} + b_l`
+(:mod:`neurosim.reference`) -- and carry the error top-down into a separate *apical*
+compartment, so that a purely local plasticity rule at the basal synapses approximates
+backprop.  Every population and projection lives in the shared
+:class:`~neurosim.network.Network`; :meth:`Microcircuit.prepare` / :meth:`Burstprop.prepare`
+add what is missing (interneurons, apical feedback) to a plain feed-forward chain.
+
+Dendritic cortical microcircuit (``microcircuit``)
+--------------------------------------------------
+Sacramento, Costa, Bengio & Senn (2018).  Pyramidal layer ``l = 1..N`` (``N`` = output) and,
+for every hidden layer, an SST-like interneuron population ``I_l`` with one unit per
+pyramidal neuron of layer ``l+1``.  Conductances: leak :math:`g_{lk}`, basal :math:`g_B`,
+apical :math:`g_A`, interneuron dendrite :math:`g_D`, somatic nudging :math:`g_{som}`.
+The steady state of the somatic dynamics
+:math:`\\dot u = -g_{lk}u + g_B(v_B-u) + g_A(v_A-u) + i_{som}` is
+
+.. math::
+   u_l = \\hat v_{B,l} + a\\,v_{A,l}, \\qquad
+   v_{A,l} = B_l\\,r_{l+1} + W^{PI}_l\\,r^I_l, \\qquad
+   a = \\frac{g_A}{g_{lk}+g_B+g_A},
+
+with :math:`r = \\phi(u)`.  We parametrise the basal synapses by their *effective* weights
+:math:`W_l = \\frac{g_B}{g_{lk}+g_B+g_A}W^{PP}_l` (output: :math:`\\frac{g_B}{g_{lk}+g_B}`),
+so :math:`\\hat v_{B,l}` -- the paper's dendritic prediction of the somatic potential -- is
+exactly the reference's feed-forward potential.  Interneurons (dendritic prediction
+:math:`\\hat v^I_l = W^{IP}_l r_l + b^I_l`, likewise effective weights) are nudged towards
+the pyramidal neurons of the layer above,
+
+.. math::  u^I_l = (1-\\lambda_I)\\,\\hat v^I_l + \\lambda_I\\,u_{l+1}, \\qquad
+           \\lambda_I = \\frac{g_{som}}{g_{lk}+g_D+g_{som}},
+
+and the output layer (no apical input) is nudged by the teacher,
+
+.. math::  u_N = (1-\\lambda)\\,\\hat v_{B,N} + \\lambda\\,u^{tgt}_N, \\qquad
+           \\lambda = \\frac{g_{som}}{g_{lk}+g_B+g_{som}}, \\qquad
+           u^{tgt}_N = \\hat v_{B,N} - \\frac{\\partial L}{\\partial r_N}\\Big|_{r_N=\\phi(\\hat v_{B,N})},
+
+i.e. :math:`u_N = \\hat v_{B,N} - \\lambda\\,\\partial L/\\partial r_N`.  For a linear output and
+``mse`` :math:`u^{tgt}_N = t`, the paper's teacher; for other losses the teacher pushes the
+soma down the loss gradient (``cross_entropy``: :math:`t - \\mathrm{softmax}(r_N)`).
+
+Plasticity (Urbanczik & Senn 2014: the dendrite learns to predict somatic activity):
+
+.. math::
+   \\Delta W_l \\propto \\big(\\phi(u_l) - \\phi(\\hat v_{B,l})\\big)\\,r_{l-1}^\\top, \\quad
+   \\Delta W^{IP}_l \\propto \\big(\\phi(u^I_l) - \\phi(\\hat v^I_l)\\big)\\,r_l^\\top, \\quad
+   \\Delta W^{PI}_l \\propto -\\,v_{A,l}\\,(r^I_l)^\\top
+
+(and the same error terms for the biases).  Top-down weights :math:`B_l` are fixed: random
+(feedback-alignment-like), or ``tied_to`` the forward weights (:math:`B_l = W_{l+1}^\\top`).
+
+*Self-predicting state*: :math:`W^{IP}_l = W_{l+1}`, :math:`b^I_l = b_{l+1}`,
+:math:`W^{PI}_l = -B_l` (:func:`self_predicting_params`).  Without a teacher the interneurons
+then reproduce :math:`r_{l+1}` exactly, every apical potential is 0 and the circuit computes
+the feed-forward pass.  The lateral plasticity above drives a random circuit towards it.
+With a teacher, to first order in :math:`\\lambda` (derived in the tests' docstring),
+
+.. math::  \\phi'(\\hat v_{B,l}) \\odot v_{A,l} = -\\lambda(1-\\lambda_I)^{N-l}a^{N-l-1}\\,\\delta_l,
+           \\qquad
+           \\phi(u_l) - \\phi(\\hat v_{B,l}) = -s_l\\,\\delta_l, \\quad s_l = \\lambda\\,[a(1-\\lambda_I)]^{N-l},
+
+where :math:`\\delta_l` is backprop's :math:`\\partial L/\\partial u_l` when :math:`B_l = W_{l+1}^\\top`,
+and feedback alignment's error with fixed random :math:`B_l`.  The rule returns the basal
+updates divided by :math:`s_l` (per-layer learning rates, as the paper also tunes per
+layer), so that :math:`\\Delta W_l \\to -\\partial L/\\partial W_l` as :math:`\\lambda\\to 0`.
+
+Burstprop (``burstprop``)
+-------------------------
+Payeur, Guerguiev, Zenke, Richards & Naud (2021), the ensemble (rate) form.  Layer ``l`` has
+an *event rate* :math:`e_l = \\phi(v_l)`, :math:`v_l = W_l e_{l-1} + b_l` (apical input does
+not change it: the feed-forward pass is the reference's), and a *burst probability*
+
+.. math::  p_l = \\sigma(\\beta\\,u_l + \\alpha), \\quad
+           u_l = h(e_l) \\odot \\big(Y_l\\,b_{l+1} - Z_l\\,e_{l+1}\\big), \\quad
+           b_{l+1} = p_{l+1} \\odot e_{l+1}, \\quad \\sigma(\\alpha) = \\bar p_0,
+
+with burst rate :math:`b`, excitatory burst feedback :math:`Y_l`, disynaptic (SST-like)
+inhibitory event feedback :math:`Z_l` and dendritic gain :math:`h(e) = \\phi'(v)/e`
+(:math:`1-e` for the logistic :math:`\\phi`).  The teacher modulates output bursting,
+:math:`p_N = \\bar p_0 - \\lambda\\,h(e_N) \\odot \\partial L/\\partial e_N` (clipped to [0, 1]).
+A second pass without teacher gives the reference burst probability :math:`\\bar p_l` (the
+paper's moving average :math:`\\bar P`).  The burst-dependent plasticity rule is
+
+.. math::  \\Delta W_l \\propto \\big((p_l - \\bar p_l) \\odot e_l\\big)\\, e_{l-1}^\\top, \\qquad
+           \\Delta Z_l \\propto \\big(Y_l \\bar b_{l+1} - Z_l e_{l+1}\\big)\\, e_{l+1}^\\top,
+
+the second one making the inhibition cancel the apical drive without teacher
+(:math:`Z_l \\to \\bar p_0 Y_l`).  Linearising :math:`\\sigma` at :math:`\\alpha`,
+:math:`(p_l - \\bar p_l) \\odot e_l = -s_l\\,\\delta_l` with
+:math:`s_l = \\lambda\\,[\\beta\\bar p_0(1-\\bar p_0)]^{N-l}` and :math:`\\delta_l` backprop's error
+for :math:`Y_l = W_{l+1}^\\top` (feedback alignment's for fixed random :math:`Y_l`); as for the
+microcircuit the returned update is divided by :math:`s_l`.  Event rates must be positive
+rates: burstprop needs ``sigmoid`` layers.
+
+References
+----------
+Sacramento, J., Ponte Costa, R., Bengio, Y. & Senn, W. (2018). Dendritic cortical
+microcircuits approximate the backpropagation algorithm. NeurIPS 31.
+
+Urbanczik, R. & Senn, W. (2014). Learning by the dendritic prediction of somatic spiking.
+Neuron 81, 521-528.
+
+Payeur, A., Guerguiev, J., Zenke, F., Richards, B. A. & Naud, R. (2021). Burst-dependent
+synaptic plasticity can coordinate learning in hierarchical circuits. Nat. Neurosci. 24,
+1010-1019.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..alignment import AlignmentReport
+from ..errors import ConfigError, ConvergenceError
+from ..network import Layer, Network, Projection
+from ..neurons import get_activation
+from ..params import bias_key, check_params, copy_params, weight
+from ..reference import check_batch, output_error
+from .base import Rule, register
+
+__all__ = ["Microcircuit", "MicrocircuitState", "Burstprop", "BurstState", "self_predicting_params",
+           "burst_cancelling_params", "learn_self_predicting", "microcircuit_network", "burstprop_network"]
+
+_RATE_NEURONS = ("rate", "rate_two_compartment")
+
+
+# =========================================================================== description helpers
+def _pyramidal_layers(network: Network, rule: str) -> tuple[Projection, ...]:
+    """The feed-forward chain, checking the neuron models suit a rate dendritic rule."""
+    chain = network.chain()
+    for proj in chain:
+        layer = network.layer(proj.post)
+        if layer.neuron not in _RATE_NEURONS:
+            raise ConfigError(f"rule '{rule}': layer '{layer.name}'.neuron is '{layer.neuron}'; the rate rule "
+                              "needs 'rate_two_compartment' (or 'rate', converted by prepare); use the spiking "
+                              "backend for LIF layers")
+    return chain
+
+
+def _inter_name(pyr: str) -> str:
+    for prefix in ("pyr", "hidden"):
+        if pyr.startswith(prefix) and pyr[len(prefix):].isdigit():
+            return f"inter{pyr[len(prefix):]}"
+    return f"{pyr}_inter"
+
+
+def _two_compartment(network: Network) -> Network:
+    """Pyramidal (non-input, non-interneuron) point neurons -> two-compartment neurons, basal input.
+
+    Names are unchanged, so parameters drawn for the plain chain still fit.
+    """
+    chain = network.chain()
+    pyr = {p.post for p in chain}
+    layers = tuple(layer if layer.name not in pyr or layer.neuron != "rate"
+                   else Layer(layer.name, layer.size, layer.activation, "rate_two_compartment", layer.role,
+                              layer.bias, layer.params, layer.bias_init)
+                   for layer in network.layers)
+    projections = tuple(Projection(p.pre, p.post, p.name, p.kind, "basal", p.init, p.init_scale, p.plastic,
+                                   p.tied_to) if p in chain and p.target == "soma" else p
+                        for p in network.projections)
+    if layers == network.layers and projections == network.projections:
+        return network
+    return network.replace(layers=layers, projections=projections)
+
+
+def _one(found: tuple[Projection, ...], what: str, network: Network) -> Projection | None:
+    if len(found) > 1:
+        raise ConfigError(f"Network '{network.name}': several {what} ({', '.join(p.name for p in found)}); "
+                          "keep one")
+    return found[0] if found else None
+
+
+@dataclass(frozen=True)
+class _Stage:
+    """One hidden pyramidal layer of a microcircuit and its partners (names only)."""
+
+    pyr: str            # pyramidal layer l
+    upper: str          # pyramidal layer l+1
+    inter: str          # interneuron layer I_l
+    ip: Projection      # pyr_l -> inter_l (lateral, basal): W^IP
+    pi: Projection      # inter_l -> pyr_l (lateral, apical): W^PI
+    topdown: Projection  # pyr_{l+1} -> pyr_l (feedback, apical): B
+
+
+def _stages(network: Network, chain) -> list[_Stage] | None:
+    """Find the microcircuit's stages; None when anything is missing (prepare adds it)."""
+    stages = []
+    for lower, upper in zip(chain[:-1], chain[1:]):
+        pyr = lower.post
+        ip = [p for p in network.select("lateral", pre=pyr, target="basal")
+              if network.layer(p.post).role == "interneuron"]
+        ip = _one(tuple(ip), f"interneuron projections from '{pyr}'", network)
+        topdown = _one(network.select("feedback", pre=upper.post, post=pyr, target="apical"),
+                       f"top-down apical projections {upper.post}->{pyr}", network)
+        if ip is None or topdown is None:
+            return None
+        pi = _one(network.select("lateral", pre=ip.post, post=pyr, target="apical"),
+                  f"interneuron->pyramid apical projections {ip.post}->{pyr}", network)
+        if pi is None:
+            return None
+        inter = network.layer(ip.post)
+        up = network.layer(upper.post)
+        if inter.size != up.size or inter.activation != up.activation:
+            raise ConfigError(f"Layer '{inter.name}': an interneuron population predicts layer '{up.name}' "
+                              f"unit by unit, so it needs size {up.size} and activation '{up.activation}', "
+                              f"got {inter.size} and '{inter.activation}'")
+        if inter.bias != up.bias:
+            raise ConfigError(f"Layer '{inter.name}'.bias: must equal the bias flag of '{up.name}' "
+                              f"({up.bias}) so that it can predict it")
+        stages.append(_Stage(pyr, upper.post, inter.name, ip, pi, topdown))
+    return stages
+
+
+def microcircuit_network(network: Network, *, topdown: str = "random", topdown_init: str = "xavier_uniform",
+                         topdown_scale: float = 1.0) -> Network:
+    """Add the microcircuit (interneurons, lateral and top-down apical projections) to a chain.
+
+    Parameters
+    ----------
+    network : Network
+        A feed-forward chain ``input -> ... -> output`` of rate neurons.
+    topdown : {"random", "symmetric"}
+        Fixed random top-down weights :math:`B_l`, or ``tied_to`` the forward projection
+        (:math:`B_l = W_{l+1}^\\top`).
+
+    Returns
+    -------
+    Network
+        Pyramidal layers become ``rate_two_compartment`` (feed-forward input on ``basal``);
+        per hidden layer ``l``: an ``interneuron`` layer of the size and activation of layer
+        ``l+1``, ``pyr_l -> inter_l`` (lateral, basal), ``inter_l -> pyr_l`` (lateral, apical)
+        and ``pyr_{l+1} -> pyr_l:topdown`` (feedback, apical, fixed).  Idempotent.
+    """
+    if topdown not in ("random", "symmetric"):
+        raise ConfigError(f"microcircuit topdown: expected 'random' or 'symmetric', got {topdown!r}")
+    network = _two_compartment(network)
+    chain = network.chain()
+    add: list = []
+    for lower, upper in zip(chain[:-1], chain[1:]):
+        pyr, up = lower.post, network.layer(upper.post)
+        ip = [p for p in network.select("lateral", pre=pyr, target="basal")
+              if network.layer(p.post).role == "interneuron"]
+        if not ip:
+            inter = _inter_name(pyr)
+            add.append(Layer(inter, up.size, up.activation, "rate_two_compartment", "interneuron", up.bias))
+            add.append(Projection(pyr, inter, kind="lateral", target="basal"))
+            add.append(Projection(inter, pyr, kind="lateral", target="apical"))
+        else:
+            inter = ip[0].post
+            if not network.select("lateral", pre=inter, post=pyr, target="apical"):
+                add.append(Projection(inter, pyr, kind="lateral", target="apical"))
+        if not network.select("feedback", pre=up.name, post=pyr, target="apical"):
+            tie = upper.name if topdown == "symmetric" else None
+            add.append(Projection(up.name, pyr, name=f"{up.name}->{pyr}:topdown", kind="feedback",
+                                  target="apical", init=topdown_init, init_scale=topdown_scale,
+                                  plastic=False, tied_to=tie))
+    return network.add(*add) if add else network
+
+
+def burstprop_network(network: Network, *, feedback: str = "random", feedback_init: str = "xavier_uniform",
+                      feedback_scale: float = 1.0) -> Network:
+    """Add burstprop's apical feedback (``:burst`` = Y, ``:event`` = Z) to a chain.
+
+    ``feedback = "symmetric"`` ties :math:`Y_l` to the forward projection (:math:`W_{l+1}^\\top`);
+    ``"random"`` draws a fixed random :math:`Y_l`.  :math:`Z_l` is plastic and starts at zero.
+    Idempotent.
+    """
+    if feedback not in ("random", "symmetric"):
+        raise ConfigError(f"burstprop feedback: expected 'random' or 'symmetric', got {feedback!r}")
+    network = _two_compartment(network)
+    chain = network.chain()
+    add = []
+    for lower, upper in zip(chain[:-1], chain[1:]):
+        pyr, up = lower.post, upper.post
+        if not network.has_projection(f"{up}->{pyr}:burst"):
+            add.append(Projection(up, pyr, name=f"{up}->{pyr}:burst", kind="feedback", target="apical",
+                                  init=feedback_init, init_scale=feedback_scale, plastic=False,
+                                  tied_to=upper.name if feedback == "symmetric" else None))
+        if not network.has_projection(f"{up}->{pyr}:event"):
+            add.append(Projection(up, pyr, name=f"{up}->{pyr}:event", kind="feedback", target="apical",
+                                  init="zeros"))
+    return network.add(*add) if add else network
+
+
+# =========================================================================== microcircuit
+@dataclass
+class MicrocircuitState:
+    """Steady state of a microcircuit for one batch.
+
+    All arrays are ``(batch, size)``, keyed by layer name.
+
+    Attributes
+    ----------
+    basal : dict
+        :math:`\\hat v_{B,l}` of every pyramidal layer (the feed-forward prediction).
+    apical : dict
+        :math:`v_{A,l}` of every hidden pyramidal layer.
+    u, r : dict
+        Somatic potential and rate of every pyramidal layer (``r[input] = x``).
+    inter_basal, inter_u, inter_r : dict
+        :math:`\\hat v^I_l`, :math:`u^I_l`, :math:`\\phi(u^I_l)` per interneuron layer.
+    n_steps : int
+        Relaxation sweeps used.
+    residual : float
+        Largest change of any potential in the last sweep, relative to ``1 + max|u|``.
+    converged : bool
+    """
+
+    basal: dict
+    apical: dict
+    u: dict
+    r: dict
+    inter_basal: dict
+    inter_u: dict
+    inter_r: dict
+    n_steps: int = 0
+    residual: float = 0.0
+    converged: bool = True
+    history: list = field(default_factory=list)
+
+
+@register
+class Microcircuit(Rule):
+    """Dendritic cortical microcircuit (Sacramento et al. 2018), steady-state rate model.
+
+    See the module docstring for the equations.
+
+    Hyper-parameters
+    ----------------
+    g_lk, g_B, g_A, g_D, g_som : float
+        Conductances (defaults 0.1, 1, 0.8, 1, 0.8 as in Sacramento et al.'s simulations).
+        ``g_som`` nudges the interneurons (:math:`\\lambda_I`).
+    g_som_out : float
+        Teacher conductance at the output (:math:`\\lambda`); default 0.05, weak nudging
+        (:math:`\\lambda = 0.043`), where the update approximates backprop.
+    n_steps, tolerance : int, float
+        Relaxation: Gauss-Seidel sweeps until the largest potential change falls below
+        ``tolerance * (1 + max|u|)`` (a floor of 256 machine epsilons applies in float32).
+    on_nonconvergence : {"raise", "warn", "record"}
+    normalise : bool
+        Divide basal updates by the theory's layer factor :math:`s_l` (default True).
+    lr_ip, lr_pi : float
+        Relative learning rates of :math:`W^{IP}` and :math:`W^{PI}` (multiply their updates).
+    topdown : {"random", "symmetric"}
+        What :meth:`prepare` adds as top-down weights when the network has none.
+    lateral_phase : {"free", "nudged"}
+        Where the interneuron plasticity is evaluated: at the steady state without teacher
+        (default; one extra relaxation, which the self-predicting state makes one sweep long)
+        or at the nudged one, as in the paper's single-phase simulations -- there
+        :math:`W^{PI}` also learns to cancel the mean error signal.
+    """
+
+    name = "microcircuit"
+    family = "dendritic"
+    aliases = ("sacramento2018",)
+    citation = ("Sacramento, Ponte Costa, Bengio & Senn (2018). Dendritic cortical microcircuits "
+                "approximate the backpropagation algorithm. NeurIPS 31.")
+    losses = ("mse", "cross_entropy")
+    defaults = {"g_lk": 0.1, "g_B": 1.0, "g_A": 0.8, "g_D": 1.0, "g_som": 0.8, "g_som_out": 0.05,
+                "n_steps": 100, "tolerance": 1e-10, "on_nonconvergence": "raise", "normalise": True,
+                "lr_ip": 1.0, "lr_pi": 1.0, "topdown": "random", "lateral_phase": "free"}
+    compare_hyper = {"n_steps": 30, "tolerance": 1e-6, "on_nonconvergence": "record"}
+
+    def __init__(self, **hyper):
+        super().__init__(**hyper)
+        h = self.hyper
+        for key in ("g_lk", "g_B", "g_A", "g_D", "g_som", "g_som_out"):
+            if h[key] < 0 or (key in ("g_B", "g_D") and h[key] == 0):
+                raise ConfigError(f"rule 'microcircuit': hyper-parameter '{key}' must be "
+                                  f"{'> 0' if key in ('g_B', 'g_D') else '>= 0'} (a conductance), got {h[key]!r}")
+        if h["g_som_out"] == 0:
+            raise ConfigError("rule 'microcircuit': hyper-parameter 'g_som_out' must be > 0 (without a teacher "
+                              "there is nothing to learn); use steady_state(..., target=None) for the free state")
+        if not isinstance(h["n_steps"], int) or h["n_steps"] < 1:
+            raise ConfigError(f"rule 'microcircuit': hyper-parameter 'n_steps' must be a positive integer, "
+                              f"got {h['n_steps']!r}")
+        if h["on_nonconvergence"] not in ("raise", "warn", "record"):
+            raise ConfigError(f"rule 'microcircuit': on_nonconvergence must be raise, warn or record, got "
+                              f"{h['on_nonconvergence']!r}")
+        if h["lateral_phase"] not in ("free", "nudged"):
+            raise ConfigError(f"rule 'microcircuit': lateral_phase must be 'free' or 'nudged', got "
+                              f"{h['lateral_phase']!r}")
+        if h["topdown"] not in ("random", "symmetric"):
+            raise ConfigError(f"rule 'microcircuit': topdown must be 'random' or 'symmetric', got "
+                              f"{h['topdown']!r}")
+        self.last_state_: MicrocircuitState | None = None
+
+    # ---------------------------------------------------------------- constants of the theory
+    @property
+    def apical_coupling(self) -> float:
+        """:math:`a = g_A/(g_{lk}+g_B+g_A)`: how much apical potential reaches the soma."""
+        h = self.hyper
+        return h["g_A"] / (h["g_lk"] + h["g_B"] + h["g_A"])
+
+    @property
+    def nudging(self) -> float:
+        """:math:`\\lambda = g_{som}^{out}/(g_{lk}+g_B+g_{som}^{out})`: the output teacher's weight."""
+        h = self.hyper
+        return h["g_som_out"] / (h["g_lk"] + h["g_B"] + h["g_som_out"])
+
+    @property
+    def inter_nudging(self) -> float:
+        """:math:`\\lambda_I = g_{som}/(g_{lk}+g_D+g_{som})`: interneurons' nudging by layer l+1."""
+        h = self.hyper
+        return h["g_som"] / (h["g_lk"] + h["g_D"] + h["g_som"])
+
+    def layer_factor(self, depth_below_output: int) -> float:
+        """:math:`s_l = \\lambda[a(1-\\lambda_I)]^{N-l}` for ``N - l = depth_below_output``."""
+        return self.nudging * (self.apical_coupling * (1.0 - self.inter_nudging)) ** depth_below_output
+
+    def apical_factor(self, depth_below_output: int) -> float:
+        """:math:`c_l = \\lambda(1-\\lambda_I)^{N-l}a^{N-l-1}`: :math:`\\phi'\\odot v_{A,l} \\approx -c_l\\delta_l`."""
+        k = depth_below_output
+        return self.nudging * (1.0 - self.inter_nudging) ** k * self.apical_coupling ** (k - 1)
+
+    # ---------------------------------------------------------------- description
+    @classmethod
+    def default_network(cls, sizes, *, activation: str = "sigmoid", name: str = "microcircuit",
+                        topdown: str = "random") -> Network:
+        """Pyramidal layers ``pyr1..`` + ``output`` (sigmoid, mse) with interneurons ``inter1..``."""
+        sizes = list(sizes)
+        base = Network.feedforward(sizes, activation=activation, loss=cls.losses[0], neuron="rate", name=name)
+        rename = {f"hidden{i}": f"pyr{i}" for i in range(1, len(sizes) - 1)}
+        layers = tuple(Layer(rename.get(lay.name, lay.name), lay.size, lay.activation, lay.neuron, lay.role,
+                             lay.bias, lay.params, lay.bias_init) for lay in base.layers)
+        projections = tuple(Projection(rename.get(p.pre, p.pre), rename.get(p.post, p.post))
+                            for p in base.projections)
+        return microcircuit_network(Network(layers, projections, name=name, loss=base.loss), topdown=topdown)
+
+    def prepare(self, network: Network) -> Network:
+        return microcircuit_network(network, topdown=self.hyper["topdown"])
+
+    def _circuit(self, network: Network):
+        chain = _pyramidal_layers(network, self.name)
+        stages = _stages(network, chain)
+        if stages is None:
+            raise ConfigError(f"rule 'microcircuit': network '{network.name}' lacks interneurons or top-down "
+                              "apical projections; call rule.prepare(network) before init_params")
+        return chain, stages
+
+    # ---------------------------------------------------------------- dynamics
+    def steady_state(self, network: Network, params: dict, x, target=None) -> MicrocircuitState:
+        """Relax the circuit to its steady state (Gauss-Seidel sweeps from the feed-forward pass).
+
+        Parameters
+        ----------
+        x : ndarray of shape (batch, n_input)
+        target : ndarray of shape (batch, n_output), optional
+            None: no teacher (the free, self-predicting phase).
+
+        Raises
+        ------
+        ConvergenceError
+            On a non-finite state, or (``on_nonconvergence="raise"``) when ``n_steps`` sweeps do
+            not reach the tolerance.
+        """
+        chain, stages = self._circuit(network)
+        check_params(network, params)
+        x, t = check_batch(network, x, target)
+        a, lam, lam_i = self.apical_coupling, self.nudging, self.inter_nudging
+        out = chain[-1].post
+        phi = {p.post: get_activation(network.layer(p.post).activation) for p in chain}
+        w = {p.post: weight(network, params, p) for p in chain}
+        bias = {p.post: params.get(bias_key(p.post)) for p in chain}
+
+        def basal_of(layer, r_pre):
+            v = r_pre @ w[layer].T
+            return v + bias[layer] if bias[layer] is not None else v
+
+        # start from the feed-forward pass: the exact steady state of a self-predicting circuit
+        basal, u, r = {}, {}, {chain[0].pre: x}
+        for p in chain:
+            basal[p.post] = basal_of(p.post, r[p.pre])
+            u[p.post] = basal[p.post]
+            r[p.post] = phi[p.post](u[p.post])
+        mats = {s.pyr: (weight(network, params, s.ip), params.get(bias_key(s.inter)),
+                        weight(network, params, s.pi), weight(network, params, s.topdown)) for s in stages}
+        inter_basal, inter_u, inter_r, apical = {}, {}, {}, {}
+        eps = np.finfo(x.dtype).eps
+        tol = max(float(self.hyper["tolerance"]), 256 * eps if x.dtype == np.float32 else 0.0)
+        history = []
+        residual, step = np.inf, 0
+        for step in range(1, self.hyper["n_steps"] + 1):
+            change, scale = 0.0, 1.0
+            for i, p in enumerate(chain):
+                layer = p.post
+                basal[layer] = basal_of(layer, r[p.pre])
+                if layer == out:
+                    if t is None:
+                        new_u = basal[layer]
+                    else:
+                        new_u = basal[layer] - lam * output_error(network, phi[layer](basal[layer]), t)
+                else:
+                    s = stages[i]
+                    w_ip, b_i, w_pi, b_td = mats[layer]
+                    vi = r[layer] @ w_ip.T
+                    inter_basal[s.inter] = vi + b_i if b_i is not None else vi
+                    inter_u[s.inter] = (1.0 - lam_i) * inter_basal[s.inter] + lam_i * u[s.upper]
+                    inter_r[s.inter] = phi[s.upper](inter_u[s.inter])
+                    apical[layer] = r[s.upper] @ b_td.T + inter_r[s.inter] @ w_pi.T
+                    new_u = basal[layer] + a * apical[layer]
+                change = max(change, float(np.max(np.abs(new_u - u[layer]))))
+                scale = max(scale, 1.0 + float(np.max(np.abs(new_u))))
+                u[layer] = new_u
+                r[layer] = phi[layer](new_u)
+            residual = change / scale
+            history.append(residual)
+            if not np.isfinite(residual):
+                raise ConvergenceError(f"rule 'microcircuit': the steady state diverged (non-finite potentials "
+                                       f"at sweep {step}); lower g_A or the top-down weight scale")
+            if residual <= tol:
+                break
+        converged = residual <= tol
+        state = MicrocircuitState(basal, apical, u, r, inter_basal, inter_u, inter_r, step, residual, converged,
+                                  history)
+        self.last_state_ = state
+        if not converged:
+            msg = (f"rule 'microcircuit': steady state not reached in n_steps={self.hyper['n_steps']} sweeps "
+                   f"(residual {residual:.3g} > tolerance {tol:.3g}); raise n_steps or lower g_A")
+            if self.hyper["on_nonconvergence"] == "raise":
+                raise ConvergenceError(msg)
+            if self.hyper["on_nonconvergence"] == "warn":
+                warnings.warn(msg, RuntimeWarning, stacklevel=2)
+        return state
+
+    # ---------------------------------------------------------------- plasticity
+    def init_params(self, network, seed=0, dtype="float64"):
+        """Random forward / top-down weights, lateral weights in the self-predicting state.
+
+        Sacramento et al. (2018) first let the lateral plasticity reach the self-predicting
+        state, then train on targets; the state it converges to is known in closed form
+        (:func:`self_predicting_params`; that the plasticity reaches it from a random start
+        is tested with :func:`learn_self_predicting`), so runs start there.
+        """
+        return self_predicting_params(network, super().init_params(network, seed, dtype))
+
+    def updates(self, network, params, x, target):
+        """Basal, interneuron and interneuron->pyramid updates at the nudged steady state.
+
+        Returns ``dW`` (batch mean) for every feed-forward weight and bias, every plastic
+        ``pyr->inter`` weight (+ interneuron bias) and every plastic ``inter->pyr`` weight.
+        """
+        chain, stages = self._circuit(network)
+        if self.hyper["lateral_phase"] == "free":
+            free = self.steady_state(network, params, x, None)
+            state = self.steady_state(network, params, x, target)
+            dw = self._plasticity(network, chain, stages, state, basal=True, lateral=False)
+            dw.update(self._plasticity(network, chain, stages, free, basal=False, lateral=True))
+            return dw
+        state = self.steady_state(network, params, x, target)
+        return self._plasticity(network, chain, stages, state, basal=True, lateral=True)
+
+    def lateral_updates(self, network, params, x) -> dict:
+        """Only the interneuron plasticity, at the steady state without teacher (the self-predicting phase)."""
+        chain, stages = self._circuit(network)
+        state = self.steady_state(network, params, x, None)
+        return self._plasticity(network, chain, stages, state, basal=False, lateral=True)
+
+    def _plasticity(self, network, chain, stages, state, *, basal: bool, lateral: bool) -> dict:
+        batch = state.r[chain[0].pre].shape[0]
+        n = len(chain)
+        dw = {}
+        if basal:
+            for i, p in enumerate(chain):
+                phi = get_activation(network.layer(p.post).activation)
+                scale = 1.0
+                if self.hyper["normalise"]:
+                    scale /= self.layer_factor(n - 1 - i)
+                err = (phi(state.u[p.post]) - phi(state.basal[p.post])) * (scale / batch)
+                if p.plastic:
+                    key = p.tied_to if p.tied_to is not None else p.name
+                    g = err.T @ state.r[p.pre]
+                    dw[key] = g.T if p.tied_to is not None else g
+                if network.layer(p.post).bias:
+                    dw[bias_key(p.post)] = err.sum(axis=0)
+        for s in stages if lateral else ():
+            phi = get_activation(network.layer(s.inter).activation)
+            if s.ip.plastic and s.ip.tied_to is None:
+                err = (phi(state.inter_u[s.inter]) - phi(state.inter_basal[s.inter])) * \
+                      (self.hyper["lr_ip"] / batch)
+                dw[s.ip.name] = err.T @ state.r[s.pyr]
+                if network.layer(s.inter).bias:
+                    dw[bias_key(s.inter)] = err.sum(axis=0)
+            if s.pi.plastic and s.pi.tied_to is None:
+                dw[s.pi.name] = (state.apical[s.pyr] * (-self.hyper["lr_pi"] / batch)).T @ state.inter_r[s.inter]
+            if s.topdown.plastic and s.topdown.tied_to is None:
+                raise ConfigError(f"Projection '{s.topdown.name}'.plastic: top-down learning is not implemented "
+                                  "by rule 'microcircuit'; set plastic = false or tie it to the forward weights")
+        return dw
+
+    def align(self, network, params, x, target) -> AlignmentReport:
+        """As :meth:`Rule.align`, plus how far the circuit is from the self-predicting state.
+
+        ``extra["apical_rms_free"]``: RMS apical potential without a teacher (0 in the
+        self-predicting state); ``extra["relaxation_steps"]``: sweeps of the nudged state.
+        """
+        report = super().align(network, params, x, target)
+        steps = self.last_state_.n_steps
+        free = self.steady_state(network, params, x, None)
+        rms = float(np.sqrt(np.mean(np.concatenate([v.ravel() ** 2 for v in free.apical.values()])))) \
+            if free.apical else 0.0
+        return AlignmentReport(report.rule, report.backend, report.reference, report.projections,
+                               report.global_cosine, report.global_angle_deg,
+                               {**report.extra, "apical_rms_free": rms, "relaxation_steps": steps})
+
+
+def self_predicting_params(network: Network, params: dict) -> dict:
+    """Parameters with every microcircuit stage set to the self-predicting state.
+
+    :math:`W^{IP}_l = W_{l+1}`, :math:`b^I_l = b_{l+1}`, :math:`W^{PI}_l = -B_l` (the
+    effective-weight parametrisation of the module docstring).  ``params`` is not modified.
+    """
+    chain = network.chain()
+    stages = _stages(network, chain)
+    if stages is None:
+        raise ConfigError(f"self_predicting_params: network '{network.name}' has no microcircuit; call "
+                          "get_rule('microcircuit').prepare(network) first")
+    out = copy_params(params)
+    for s, upper in zip(stages, chain[1:]):
+        if s.ip.tied_to is not None or s.pi.tied_to is not None:
+            raise ConfigError(f"self_predicting_params: '{s.ip.name}'/'{s.pi.name}' are tied; they need "
+                              "weights of their own")
+        out[s.ip.name] = np.array(weight(network, params, upper), copy=True)
+        if network.layer(s.inter).bias:
+            out[bias_key(s.inter)] = np.array(params[bias_key(s.upper)], copy=True)
+        out[s.pi.name] = -np.array(weight(network, params, s.topdown), copy=True)
+    return out
+
+
+def learn_self_predicting(rule: Microcircuit, network: Network, params: dict, inputs, *, n_updates: int,
+                          learning_rate: float, batch_size: int = 32, seed: int = 0) -> tuple[dict, np.ndarray]:
+    """Run the lateral plasticity alone (no teacher) with plain SGD; return params and the apical RMS.
+
+    Parameters
+    ----------
+    inputs : ndarray of shape (n_samples, n_input)
+        Drawn in mini-batches of ``batch_size`` (seeded by ``seed``).
+
+    Returns
+    -------
+    params : dict
+        A copy with the learned interneuron weights.
+    apical_rms : ndarray of shape (n_updates + 1,)
+        RMS apical potential (over all hidden layers and the batch) before each update and
+        after the last one, measured on the batch the update uses (the last on a fresh batch).
+    """
+    rng = np.random.default_rng(seed)
+    params = copy_params(params)
+    inputs = np.asarray(inputs)
+    rms = []
+    for _ in range(n_updates + 1):
+        xb = inputs[rng.choice(len(inputs), min(batch_size, len(inputs)), replace=False)]
+        dw = rule.lateral_updates(network, params, xb)
+        state = rule.last_state_
+        rms.append(float(np.sqrt(np.mean(np.concatenate([v.ravel() ** 2 for v in state.apical.values()])))))
+        if len(rms) == n_updates + 1:
+            break
+        for key, value in dw.items():
+            params[key] += learning_rate * value
+    return params, np.asarray(rms)
+
+
+# =========================================================================== burstprop
+@dataclass
+class BurstState:
+    """Event rates and burst probabilities of one burstprop pass, ``(batch, size)`` per layer.
+
+    ``e``: event rates (``e[input] = x``); ``v``: somatic (basal) potentials; ``p`` / ``p_bar``:
+    burst probability with / without teacher; ``apical`` / ``apical_bar``: apical potentials
+    :math:`u_l` with / without teacher (hidden layers).
+    """
+
+    e: dict
+    v: dict
+    p: dict
+    p_bar: dict
+    apical: dict
+    apical_bar: dict
+
+
+@register
+class Burstprop(Rule):
+    """Burst-dependent plasticity (Payeur et al. 2021), ensemble rate form.
+
+    See the module docstring for the equations.
+
+    Hyper-parameters
+    ----------------
+    p_baseline : float
+        :math:`\\bar p_0`, burst probability without apical drive (0.2).
+    apical_gain : float
+        :math:`\\beta`, slope of the burst probability in the apical potential (1).
+    nudging : float
+        :math:`\\lambda`, how strongly the teacher modulates output bursting (0.05).
+    normalise : bool
+        Divide the updates by the theory's layer factor :math:`s_l` (default True).
+    lr_z : float
+        Relative learning rate of the inhibitory event feedback :math:`Z`.
+    feedback : {"random", "symmetric"}
+        What :meth:`prepare` adds as :math:`Y` when the network has none.
+    """
+
+    name = "burstprop"
+    family = "dendritic"
+    aliases = ("payeur2021",)
+    citation = ("Payeur, Guerguiev, Zenke, Richards & Naud (2021). Burst-dependent synaptic plasticity can "
+                "coordinate learning in hierarchical circuits. Nat. Neurosci. 24, 1010-1019.")
+    losses = ("mse", "cross_entropy")
+    defaults = {"p_baseline": 0.2, "apical_gain": 1.0, "nudging": 0.05, "normalise": True, "lr_z": 1.0,
+                "feedback": "random"}
+
+    def __init__(self, **hyper):
+        super().__init__(**hyper)
+        h = self.hyper
+        if not 0 < h["p_baseline"] < 1:
+            raise ConfigError(f"rule 'burstprop': p_baseline must lie in (0, 1) (a probability), got "
+                              f"{h['p_baseline']!r}")
+        if h["nudging"] <= 0 or h["apical_gain"] <= 0:
+            raise ConfigError("rule 'burstprop': nudging and apical_gain must be > 0, got "
+                              f"{h['nudging']!r} and {h['apical_gain']!r}")
+        if h["feedback"] not in ("random", "symmetric"):
+            raise ConfigError(f"rule 'burstprop': feedback must be 'random' or 'symmetric', got {h['feedback']!r}")
+        self.last_state_: BurstState | None = None
+
+    def layer_factor(self, depth_below_output: int) -> float:
+        """:math:`s_l = \\lambda[\\beta\\bar p_0(1-\\bar p_0)]^{N-l}`."""
+        p0 = self.hyper["p_baseline"]
+        return self.hyper["nudging"] * (self.hyper["apical_gain"] * p0 * (1 - p0)) ** depth_below_output
+
+    @classmethod
+    def default_network(cls, sizes, *, activation: str = "sigmoid", name: str = "burstprop",
+                        feedback: str = "random") -> Network:
+        """A sigmoid chain (event rates must be positive), mse, with ``:burst``/``:event`` feedback."""
+        net = Network.feedforward(list(sizes), activation="sigmoid", output_activation="sigmoid",
+                                  loss=cls.losses[0], name=name)
+        return burstprop_network(net, feedback=feedback)
+
+    def prepare(self, network: Network) -> Network:
+        return burstprop_network(network, feedback=self.hyper["feedback"])
+
+    def _chain(self, network: Network):
+        chain = _pyramidal_layers(network, self.name)
+        for p in chain:
+            layer = network.layer(p.post)
+            if layer.activation != "sigmoid":
+                raise ConfigError(f"rule 'burstprop': layer '{layer.name}'.activation is '{layer.activation}'; "
+                                  "event rates must be positive rates, use 'sigmoid' (dendritic gain h = 1 - e)")
+        for lower, upper in zip(chain[:-1], chain[1:]):
+            for suffix in ("burst", "event"):
+                if not network.has_projection(f"{upper.post}->{lower.post}:{suffix}"):
+                    raise ConfigError(f"rule 'burstprop': network '{network.name}' has no projection "
+                                      f"'{upper.post}->{lower.post}:{suffix}'; call rule.prepare(network) "
+                                      "before init_params")
+        return chain
+
+    def bursts(self, network: Network, params: dict, x, target) -> BurstState:
+        """Event rates (one feed-forward pass) and burst probabilities with and without teacher."""
+        chain = self._chain(network)
+        check_params(network, params)
+        x, t = check_batch(network, x, target)
+        p0, beta = self.hyper["p_baseline"], self.hyper["apical_gain"]
+        alpha = np.log(p0 / (1 - p0))
+        sigmoid = get_activation("sigmoid")
+        e, v = {chain[0].pre: x}, {}
+        for p in chain:
+            vv = e[p.pre] @ weight(network, params, p).T
+            if network.layer(p.post).bias:
+                vv = vv + params[bias_key(p.post)]
+            v[p.post] = vv
+            e[p.post] = sigmoid(vv)
+        out = chain[-1].post
+        h = {k: 1.0 - val for k, val in e.items()}  # phi'(v)/e for the logistic
+        p_bar = {out: np.full_like(e[out], p0)}
+        p_teach = {out: np.clip(p0 - self.hyper["nudging"] * h[out] * output_error(network, e[out], t), 0.0, 1.0)}
+        apical, apical_bar = {}, {}
+        for lower, upper in zip(reversed(chain[:-1]), reversed(chain[1:])):
+            lay, up = lower.post, upper.post
+            y = weight(network, params, f"{up}->{lay}:burst")
+            z = weight(network, params, f"{up}->{lay}:event")
+            inhib = e[up] @ z.T
+            for probs, ap in ((p_bar, apical_bar), (p_teach, apical)):
+                ap[lay] = h[lay] * ((probs[up] * e[up]) @ y.T - inhib)
+                probs[lay] = sigmoid(beta * ap[lay] + alpha)
+        state = BurstState(e, v, p_teach, p_bar, apical, apical_bar)
+        self.last_state_ = state
+        return state
+
+    def init_params(self, network, seed=0, dtype="float64"):
+        """Random weights with :math:`Z = \\bar p_0 Y`, the state the :math:`Z` plasticity converges to."""
+        return burst_cancelling_params(network, super().init_params(network, seed, dtype), self.hyper["p_baseline"])
+
+    def updates(self, network, params, x, target):
+        """Burst-dependent updates of W and b (divided by :math:`s_l`) and the Z updates.
+
+        .. math:: \\Delta W_l = \\langle((p_l-\\bar p_l)\\odot e_l)\\,e_{l-1}^\\top\\rangle / s_l
+        """
+        chain = self._chain(network)
+        st = self.bursts(network, params, x, target)
+        batch = st.e[chain[0].pre].shape[0]
+        n = len(chain)
+        dw = {}
+        for i, p in enumerate(chain):
+            scale = 1.0 / batch
+            if self.hyper["normalise"]:
+                scale /= self.layer_factor(n - 1 - i)
+            err = (st.p[p.post] - st.p_bar[p.post]) * st.e[p.post] * scale
+            if p.plastic:
+                g = err.T @ st.e[p.pre]
+                key = p.tied_to if p.tied_to is not None else p.name
+                dw[key] = g.T if p.tied_to is not None else g
+            if network.layer(p.post).bias:
+                dw[bias_key(p.post)] = err.sum(axis=0)
+        for lower, upper in zip(chain[:-1], chain[1:]):
+            lay, up = lower.post, upper.post
+            zproj = network.projection(f"{up}->{lay}:event")
+            yproj = network.projection(f"{up}->{lay}:burst")
+            if yproj.plastic and yproj.tied_to is None:
+                raise ConfigError(f"Projection '{yproj.name}'.plastic: learning Y is not implemented by rule "
+                                  "'burstprop'; set plastic = false or tie it to the forward weights")
+            if zproj.plastic and zproj.tied_to is None:
+                # residual apical drive without teacher, before the dendritic gain h
+                resid = (st.p_bar[up] * st.e[up]) @ weight(network, params, yproj).T \
+                    - st.e[up] @ weight(network, params, zproj).T
+                dw[zproj.name] = (resid * (self.hyper["lr_z"] / batch)).T @ st.e[up]
+        return dw
+
+
+def burst_cancelling_params(network: Network, params: dict, p_baseline: float = 0.2) -> dict:
+    """Parameters with :math:`Z_l = \\bar p_0 Y_l`, the state the :math:`Z` plasticity converges to.
+
+    Then, without teacher, every apical potential is zero and :math:`\\bar p_l = \\bar p_0`.
+    """
+    out = copy_params(params)
+    chain = network.chain()
+    for lower, upper in zip(chain[:-1], chain[1:]):
+        name = f"{upper.post}->{lower.post}:event"
+        out[name] = p_baseline * np.array(weight(network, params, f"{upper.post}->{lower.post}:burst"), copy=True)
+    return out
