@@ -15,6 +15,7 @@ from .builder import SpikingActivity, SpikingModel, build
 from .codegen import resolve_target
 from .encoding import ENCODINGS
 from .lif import default_network, rate_equivalent
+from . import attention_gated  # noqa: F401,E402  (registers spiking agrel / brainprop)
 from .plasticity import SPIKING_RULES, SpikingRule, get_spiking_rule, register_spiking, spiking_align
 
 __all__ = ["ENCODINGS", "SPIKING_RULES", "SpikingActivity", "SpikingModel", "SpikingRule", "build", "default_network",

@@ -173,7 +173,8 @@ def _json(x: float):
 
 
 def spiking_align(rule_name: str, network: Network, params: dict, x, target, *, n_trials: int = 10,
-                  seed: int = 0, rule_hyper: dict | None = None, **build_options) -> AlignmentReport:
+                  seed: int = 0, rule_hyper: dict | None = None, codegen_target: str = "auto",
+                  **build_options) -> AlignmentReport:
     """Compare a spiking rule's trial-averaged ``dW`` with backprop and with the rate rule.
 
     The spiking network is built from ``network`` (after ``rule.prepare``) and ``params``;
@@ -196,9 +197,12 @@ def spiking_align(rule_name: str, network: Network, params: dict, x, target, *, 
         brian2's random numbers (Poisson inputs).
     rule_hyper : dict, optional
         Hyper-parameters of the rate rule.
+    codegen_target : str
+        brian2 code generation (``build``'s ``target``: auto, cython, numpy, cpp_standalone);
+        named apart because ``target`` here is the labels.
     **build_options
         Passed to :func:`~neurosim.spiking.build` (``dt``, ``presentation``, ``settle``,
-        ``encoding``, ``target``).
+        ``encoding``).
 
     Returns
     -------
@@ -216,9 +220,12 @@ def spiking_align(rule_name: str, network: Network, params: dict, x, target, *, 
                           f"draw them with init_params(get_rule('{srule.name}').prepare(network))")
     if "kinds" in build_options:
         raise ConfigError("spiking_align: 'kinds' is set by the rule (its build_kinds); leave it out")
+    if "target" in build_options:
+        raise ConfigError("spiking_align: 'target' is the labels; pass the code-generation target as "
+                          "codegen_target=...")
     equivalent = rate_equivalent(prepared)
     x, t = check_batch(prepared, x, target)
-    model = build(prepared, params, kinds=srule.build_kinds, **build_options)
+    model = build(prepared, params, kinds=srule.build_kinds, target=codegen_target, **build_options)
     activity = model.run(x, n_trials=n_trials, seed=seed)
     dw = srule.updates(equivalent, params, activity, t)
     reference = srule.rate_rule.reference_updates(equivalent, params, x, t)

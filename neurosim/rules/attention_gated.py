@@ -1,0 +1,456 @@
+"""Attention-gated reinforcement learning: AGREL and BrainProp.
+
+The network sees an input, computes its output activations :math:`Q = r_L` with the
+ordinary feed-forward pass, and *selects one action* :math:`s` stochastically from a
+policy :math:`\\pi(Q)`.  It is told only whether that action was right: the reward is
+:math:`R = t_s` (1 for the correct class with one-hot targets, 0 otherwise).  Learning is a
+three-factor rule -- a *global* error signal :math:`g` (a neuromodulator, one number per
+trial) times a *local* synaptic tag:
+
+.. math::
+    \\Delta W_{l,l-1} = g \\; \\mathrm{tag}_l\\, r_{l-1}^\\top, \\qquad
+    \\mathrm{tag}_L = \\phi_L'(u_L) \\odot e_s, \\qquad
+    \\mathrm{tag}_l = \\phi_l'(u_l) \\odot B_{l+1,l}\\, \\mathrm{tag}_{l+1},
+
+where :math:`e_s` is the one-hot vector of the selected unit: only the selected output unit
+is tagged, and its *attentional feedback* through the feedback weights :math:`B` tags the
+hidden synapses that contributed to the choice.  :math:`B` is either the transpose of the
+forward weights (``feedback = "tied"``, a ``tied_to`` projection) or its own plastic
+projection learned *reciprocally* (``feedback = "reciprocal"``): it receives the transpose
+of the forward update, :math:`\\Delta B_{l+1,l} = \\Delta W_{l+1,l}^\\top`, optionally with a
+weight decay :math:`-\\lambda B` on both, which makes a randomly initialised :math:`B` converge
+to :math:`W^\\top` as :math:`(1-\\eta\\lambda)^n` (Kolen & Pollack 1994; Akrout et al. 2019).
+
+The two rules differ in the policy and the global error.
+
+**AGREL** (Roelfsema & van Ooyen 2005).  Boltzmann (softmax) action selection,
+:math:`\\pi = \\mathrm{softmax}(Q)`, and the expansive reward-prediction error
+
+.. math::
+    g = f(\\delta) = \\frac{R}{\\pi_s} - 1
+    \\;=\\; \\begin{cases} \\delta/(1-\\delta), & \\delta = 1 - \\pi_s \\text{ (rewarded)} \\\\
+                          -1, & \\text{unrewarded} \\end{cases}
+
+Averaged over the action distribution, :math:`\\mathbb E_s[g\\, e_s] = \\sum_k \\pi_k (t_k/\\pi_k - 1)
+e_k = t - \\pi`, so the expected update is exactly the descent direction of
+
+.. math::  L_{\\mathrm{AGREL}} = \\log\\sum_k e^{Q_k} - t^\\top Q
+
+(the softmax cross-entropy :math:`-\\sum_k t_k\\log\\pi_k` whenever :math:`\\sum_k t_k = 1`),
+and :math:`\\pi` *is* differentiated: no stop-gradient is involved.
+
+**BrainProp** (Pozzi, Bohté & Roelfsema 2020).  The outputs are action values; a
+max-Boltzmann controller (Wiering 1999) picks the greedy action with probability
+:math:`1-\\varepsilon` and otherwise samples :math:`\\mathrm{softmax}(Q/T)`, i.e.
+
+.. math::  \\pi = (1-\\varepsilon)\\, e_{\\arg\\max Q} + \\varepsilon\\, \\mathrm{softmax}(Q/T),
+
+and the global error is the plain reward-prediction error :math:`g = \\delta = R - Q_s`.
+Then :math:`\\mathbb E_s[g\\, e_s] = \\pi \\odot (t - Q)`, the descent direction of the expected
+squared prediction error on the selected unit with the policy held fixed
+(:math:`\\mathrm{sg}` = stop-gradient, the semi-gradient of Q-learning):
+
+.. math::  L_{\\mathrm{BrainProp}} = \\mathbb E_{s\\sim\\mathrm{sg}(\\pi)}\\big[\\tfrac12 (R - Q_s)^2\\big]
+           = \\sum_k \\mathrm{sg}(\\pi_k)\\, \\tfrac12 (t_k - Q_k)^2 .
+
+In both cases the hidden tags carry exactly backprop's chain rule when :math:`B = W^\\top`, so
+the update *averaged over actions* equals :math:`-\\partial L/\\partial W` (batch mean).
+:meth:`AttentionGatedRule.expected_updates` computes that average by enumerating every
+action with its probability, :meth:`~AttentionGatedRule.reference_updates` the gradient by
+:func:`neurosim.reference.backprop`, and :meth:`~AttentionGatedRule.align` compares the two
+(that is what ``neurosim align --rule agrel`` reports).  Training uses one sampled action per
+sample (``update = "sampled"``), drawn from the rule's own generator ``rng_``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..alignment import AlignmentReport
+from ..errors import ConfigError
+from ..network import Network, Projection
+from ..params import bias_key, check_params, weight
+from ..reference import ForwardPass, backprop, check_batch, derivative, forward, softmax
+from .base import Rule, register
+
+FEEDBACK_MODES = ("tied", "reciprocal")
+UPDATE_MODES = ("sampled", "expected")
+
+
+def _feedback_target(network: Network, layer: str) -> str:
+    # attentional feedback arrives on the apical dendrite of a two-compartment neuron
+    return "apical" if "apical" in network.layer(layer).compartments else "soma"
+
+
+class AttentionGatedRule(Rule):
+    """Shared machinery of AGREL and BrainProp (see the module docstring for the maths).
+
+    Parameters
+    ----------
+    feedback : {"tied", "reciprocal"}
+        ``tied``: the attentional feedback is exactly :math:`W^\\top` (a ``tied_to``
+        projection, no parameters).  ``reciprocal``: a plastic feedback projection of its
+        own, initialised by ``feedback_init``/``feedback_scale`` and updated with the
+        transpose of the forward update.
+    feedback_init : str
+        Initialiser of a reciprocal feedback projection (:mod:`neurosim.params`).
+    feedback_scale : float
+        Its ``init_scale``.
+    feedback_decay : float >= 0
+        Weight decay :math:`\\lambda` added to the forward and the reciprocal feedback
+        updates (``-\\lambda W``, ``-\\lambda B``); 0 keeps the update a pure gradient estimate.
+    update : {"sampled", "expected"}
+        What :meth:`updates` returns: one sampled action per sample (the rule as an animal
+        would run it; default) or the exact expectation over actions
+        (:meth:`expected_updates`).
+    seed : int
+        Seed of ``rng_``, the generator the actions are drawn from.
+
+    Attributes
+    ----------
+    rng_ : numpy.random.Generator
+        Draws the actions; same seed, same actions.
+    last_actions_ : ndarray of int, shape (batch,)
+        Actions selected in the last sampled update.
+    last_reward_ : ndarray, shape (batch,)
+        Rewards received in the last sampled update.
+    """
+
+    family = "attention_gated"
+    backends = ("rate", "spiking")  # spiking version: neurosim.spiking.attention_gated
+    reference = "backprop"
+    defaults = {"feedback": "tied", "feedback_init": "xavier_uniform", "feedback_scale": 1.0,
+                "feedback_decay": 0.0, "update": "sampled", "seed": 0}
+    #: The loss whose gradient the expected update is (a line for reports).
+    loss_name = ""
+
+    def __init__(self, **hyper):
+        super().__init__(**hyper)
+        h = self.hyper
+        for key, allowed in (("feedback", FEEDBACK_MODES), ("update", UPDATE_MODES)):
+            if h[key] not in allowed:
+                raise ConfigError(f"rule '{self.name}': hyper-parameter '{key}' must be one of "
+                                  f"{', '.join(allowed)}, got {h[key]!r}")
+        if not h["feedback_decay"] >= 0:
+            raise ConfigError(f"rule '{self.name}': hyper-parameter 'feedback_decay' must be >= 0, got "
+                              f"{h['feedback_decay']!r}")
+        seed = h["seed"]
+        if isinstance(seed, bool) or not float(seed).is_integer() or seed < 0:
+            raise ConfigError(f"rule '{self.name}': hyper-parameter 'seed' must be a non-negative integer, "
+                              f"got {seed!r}")
+        h["seed"] = int(seed)
+        self.rng_ = np.random.default_rng(h["seed"])
+        self.last_actions_ = np.zeros(0, dtype=np.int64)
+        self.last_reward_ = np.zeros(0)
+
+    # ------------------------------------------------------------------ what differs per rule
+    def policy(self, q: np.ndarray) -> np.ndarray:
+        """Action probabilities :math:`\\pi(Q)`, shape (batch, n_out), rows summing to 1."""
+        raise NotImplementedError
+
+    def global_error(self, q: np.ndarray, pi: np.ndarray, reward: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """The neuromodulatory signal :math:`g` of each trial, shape (batch,)."""
+        raise NotImplementedError
+
+    def output_gradient(self, q: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """:math:`\\partial L_n/\\partial Q` of the loss the rule optimises, shape (batch, n_out)."""
+        raise NotImplementedError
+
+    def loss(self, q: np.ndarray, t: np.ndarray, pi: np.ndarray | None = None) -> float:
+        """Batch-mean value of the loss the rule optimises (``pi``: the frozen policy, if any)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ network
+    def canonical(self, pre: str, post: str) -> str:
+        return f"{pre}->{post}:{self.name}"
+
+    def _feedback_projection(self, network: Network, pre: str, post: str) -> Projection | None:
+        name = self.canonical(pre, post)
+        if network.has_projection(name):
+            return network.projection(name)
+        found = network.select("feedback", pre=pre, post=post)
+        if len(found) > 1:
+            raise ConfigError(f"Network '{network.name}': several feedback projections {pre}->{post} "
+                              f"({', '.join(p.name for p in found)}); name the one rule '{self.name}' "
+                              f"should use '{name}'")
+        return found[0] if found else None
+
+    def prepare(self, network: Network) -> Network:
+        """Add the attentional feedback pathway ``post -> pre`` of every hidden projection.
+
+        Idempotent; an existing feedback projection between the same layers (for instance
+        one a model card declares) is used as it is.
+        """
+        network.output_layer  # noqa: B018 -- fails here, with the fix, when there is no output
+        missing = []
+        for proj in network.chain():
+            if network.layer(proj.pre).role == "input":
+                continue
+            if self._feedback_projection(network, proj.post, proj.pre) is not None:
+                continue
+            common = dict(name=self.canonical(proj.post, proj.pre), kind="feedback",
+                          target=_feedback_target(network, proj.pre))
+            if self.hyper["feedback"] == "tied":
+                missing.append(Projection(proj.post, proj.pre, tied_to=proj.name, plastic=False, **common))
+            else:
+                missing.append(Projection(proj.post, proj.pre, plastic=True, init=self.hyper["feedback_init"],
+                                          init_scale=float(self.hyper["feedback_scale"]), **common))
+        return network.add(*missing) if missing else network
+
+    def feedback(self, network: Network, params: dict, proj: Projection) -> tuple[Projection, np.ndarray]:
+        """The feedback projection serving forward ``proj`` and its matrix, shape (n_pre, n_post)."""
+        fb = self._feedback_projection(network, proj.post, proj.pre)
+        if fb is None:
+            raise ConfigError(f"rule '{self.name}': network '{network.name}' has no feedback projection "
+                              f"{proj.post}->{proj.pre}; call rule.prepare(network) before init_params")
+        return fb, weight(network, params, fb)
+
+    # ------------------------------------------------------------------ the trial
+    def sample_actions(self, pi: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """One action per row of ``pi`` (batch, n_out) by inverse-CDF sampling, shape (batch,).
+
+        Sampling :math:`\\pi` directly is the same distribution as the two-stage max-Boltzmann
+        procedure (greedy with probability :math:`1-\\varepsilon`, else Boltzmann).
+        """
+        rng = self.rng_ if rng is None else rng
+        u = rng.random(pi.shape[0])
+        cdf = np.cumsum(pi, axis=1)
+        # u < cdf[-1] up to rounding; the clip keeps a u that lands above a rounded-down 1 in range
+        return np.minimum((cdf <= u[:, None] * cdf[:, -1:]).sum(axis=1), pi.shape[1] - 1)
+
+    def tagged_updates(self, network: Network, params: dict, fp: ForwardPass, t: np.ndarray,
+                       actions: np.ndarray, trial_weight: np.ndarray | None = None) -> dict:
+        """Global error x attention tag for given actions, averaged over the rows of ``fp``.
+
+        Parameters
+        ----------
+        fp : ForwardPass
+            Rates ``r`` and potentials ``u`` of ``batch`` rows (samples, or trials x samples).
+        t : ndarray (batch, n_out)
+            Rewards of every action (the targets).
+        actions : ndarray of int (batch,)
+            Selected output unit per row.
+        trial_weight : ndarray (batch,), optional
+            Multiplies each row's global error (the action probability, when
+            :meth:`expected_updates` enumerates actions).
+
+        Returns
+        -------
+        dict
+            ``dW`` per parameter key: forward weights and biases, and the transposed update of
+            reciprocal feedback projections.
+        """
+        chain = network.chain()
+        out = chain[-1].post
+        q = fp.r[out]
+        rows = np.arange(q.shape[0])
+        pi = self.policy(q)
+        reward = t[rows, actions]
+        g = self.global_error(q, pi, reward, actions)
+        if trial_weight is not None:
+            g = g * trial_weight
+        # attention: only the selected unit is tagged (phi'_L on it, 0 elsewhere)
+        tag = np.zeros_like(q)
+        tag[rows, actions] = derivative(network.layer(out), fp)[rows, actions]
+        tags = {out: tag}
+        feedback = {}
+        for proj in reversed(chain[1:]):
+            fb, b = self.feedback(network, params, proj)
+            feedback[proj.name] = fb
+            tags[proj.pre] = (tags[proj.post] @ b.T) * derivative(network.layer(proj.pre), fp)
+        scale = g * (1.0 / q.shape[0])  # batch mean folded into the (batch,) error, not the product
+        dw = {}
+        for proj in chain:
+            signal = tags[proj.post] * scale[:, None]
+            dw[proj.name] = signal.T @ fp.r[proj.pre]
+            if network.layer(proj.post).bias:
+                dw[bias_key(proj.post)] = signal.sum(axis=0)
+            fb = feedback.get(proj.name)
+            if fb is not None and fb.tied_to is None and fb.plastic:
+                # reciprocal learning: the feedback synapse sees the same pre/post product
+                dw[fb.name] = dw[proj.name].T.copy()
+        return dw
+
+    def with_decay(self, dw: dict, params: dict) -> dict:
+        """Add the weight decay :math:`-\\lambda W` (``feedback_decay``) to every weight in ``dw``."""
+        decay = float(self.hyper["feedback_decay"])
+        if not decay:
+            return dw
+        return {k: (v if k.endswith(".bias") else v - decay * params[k]) for k, v in dw.items()}
+
+    def _check(self, network, params, x, target):
+        check_params(network, params)
+        x, t = check_batch(network, x, target)
+        if target is None:
+            raise ConfigError(f"rule '{self.name}': the rewards need targets; pass target")
+        return x, t
+
+    def sampled_updates(self, network: Network, params: dict, x, target,
+                        rng: np.random.Generator | None = None) -> dict:
+        """One stochastic trial per sample: select, reward, global error x tag (batch mean).
+
+        Parameters
+        ----------
+        x : ndarray of shape (batch, n_input)
+        target : ndarray of shape (batch, n_output)
+            Reward of each action (one-hot: 1 for the correct class).
+        rng : numpy.random.Generator, optional
+            Draws the actions (default ``rng_``).
+        """
+        x, t = self._check(network, params, x, target)
+        fp = forward(network, params, x)
+        actions = self.sample_actions(self.policy(fp.output), rng)
+        self.last_actions_ = actions
+        self.last_reward_ = t[np.arange(len(actions)), actions]
+        return self.with_decay(self.tagged_updates(network, params, fp, t, actions), params)
+
+    def expected_updates_from_pass(self, network: Network, params: dict, fp: ForwardPass, t) -> dict:
+        """:meth:`expected_updates` for a given forward pass (also used on spiking read-outs)."""
+        pi = self.policy(fp.output)
+        total: dict = {}
+        for action in range(pi.shape[1]):
+            chosen = np.full(pi.shape[0], action)
+            part = self.tagged_updates(network, params, fp, t, chosen, trial_weight=pi[:, action])
+            for key, value in part.items():
+                total[key] = total[key] + value if key in total else value
+        return self.with_decay(total, params)
+
+    def expected_updates(self, network: Network, params: dict, x, target) -> dict:
+        """The update averaged exactly over the action distribution.
+
+        .. math::  \\mathbb E_{s\\sim\\pi}[\\Delta W] = \\sum_{a} \\pi_a\\, \\Delta W(s = a)
+
+        computed by enumerating every action ``a`` with its probability, through the same
+        code path as a sampled trial (:meth:`tagged_updates`).  With tied feedback it equals
+        :meth:`reference_updates` (module docstring).
+        """
+        x, t = self._check(network, params, x, target)
+        return self.expected_updates_from_pass(network, params, forward(network, params, x), t)
+
+    def updates(self, network: Network, params: dict, x, target) -> dict:
+        """``dW`` for one batch: sampled actions (default) or the expectation (``update``)."""
+        if self.hyper["update"] == "expected":
+            return self.expected_updates(network, params, x, target)
+        return self.sampled_updates(network, params, x, target)
+
+    # ------------------------------------------------------------------ the reference
+    def reference_updates(self, network: Network, params: dict, x, target) -> dict:
+        """:math:`-\\partial L/\\partial\\theta` of the rule's loss, by :func:`neurosim.reference.backprop`.
+
+        The gradient of any output loss at the current weights equals that of the squared
+        error :math:`\\tfrac12\\lVert Q - t'\\rVert^2` against the fixed target
+        :math:`t' = Q - \\partial L/\\partial Q`, so the exact backprop of the squared-error
+        network gives it; :meth:`output_gradient` is the closed form of
+        :math:`\\partial L/\\partial Q` (checked against finite differences of :meth:`loss`
+        in the tests).
+        """
+        x, t = self._check(network, params, x, target)
+        q = forward(network, params, x).output
+        shifted = q - self.output_gradient(q, t)
+        return backprop(network.replace(loss="mse"), params, x, shifted).descent()
+
+    def align(self, network: Network, params: dict, x, target) -> AlignmentReport:
+        """Expected update (exact over actions) vs :meth:`reference_updates`.
+
+        ``extra`` adds ``update`` (what was compared), ``loss`` (the loss the reference
+        differentiates) and ``sampled_global_cosine``: the global cosine of *one* sampled
+        trial per sample, drawn from a generator seeded with ``seed`` (``rng_`` is left
+        untouched, so aligning during training does not change the training draws).
+        """
+        dw = self.expected_updates(network, params, x, target)
+        ref = self.reference_updates(network, params, x, target)
+        sampled = self.sampled_updates(network, params, x, target, rng=np.random.default_rng(self.hyper["seed"]))
+        one = AlignmentReport.compare(sampled, ref)
+        extra = {"update": "expected over the action distribution (exact enumeration)", "loss": self.loss_name,
+                 "sampled_global_cosine": None if not np.isfinite(one.global_cosine) else one.global_cosine}
+        return AlignmentReport.compare(dw, ref, rule=self.name, backend="rate", reference_name=self.reference,
+                                       extra=extra)
+
+
+@register
+class AGREL(AttentionGatedRule):
+    """AGREL: softmax action selection, expansive RPE :math:`f(\\delta) = R/\\pi_s - 1`.
+
+    Roelfsema & van Ooyen (2005); the expected update is the softmax cross-entropy gradient
+    (module docstring).
+    """
+
+    name = "agrel"
+    aliases = ("attention-gated-reinforcement",)
+    losses = ("cross_entropy", "mse")
+    citation = ("Roelfsema & van Ooyen (2005). Attention-gated reinforcement learning of internal "
+                "representations for classification. Neural Comput. 17, 2176-2214.")
+    loss_name = "logsumexp(Q) - t.Q (softmax cross-entropy for one-hot t)"
+    compare_hyper = {}
+    train_defaults = {"optimizer": "adam", "learning_rate": 1e-3}
+
+    def policy(self, q):
+        return softmax(q)
+
+    def global_error(self, q, pi, reward, actions):
+        # f(delta) = delta / (1 - delta) with delta = 1 - pi_s when rewarded, -1 when not
+        return reward / pi[np.arange(len(actions)), actions] - 1.0
+
+    def output_gradient(self, q, t):
+        return softmax(q) - t
+
+    def loss(self, q, t, pi=None):
+        m = q.max(axis=1, keepdims=True)
+        lse = (m + np.log(np.exp(q - m).sum(axis=1, keepdims=True)))[:, 0]
+        return float(np.mean(lse - np.sum(t * q, axis=1)))
+
+
+@register
+class BrainProp(AttentionGatedRule):
+    """BrainProp: max-Boltzmann action selection on action values, RPE :math:`\\delta = R - Q_s`.
+
+    Pozzi, Bohté & Roelfsema (2020); the expected update is the gradient of the
+    policy-weighted squared error with the policy held fixed (module docstring).
+
+    Parameters
+    ----------
+    epsilon : float in [0, 1]
+        Exploration rate of the max-Boltzmann controller (1: pure Boltzmann).
+    temperature : float > 0
+        Temperature :math:`T` of its Boltzmann part.
+    """
+
+    name = "brainprop"
+    aliases = ("attention-gated-brain-propagation",)
+    losses = ("mse", "cross_entropy")
+    citation = ("Pozzi, Bohté & Roelfsema (2020). Attention-gated brain propagation: how the brain can "
+                "implement reward-based error backpropagation. NeurIPS 33.")
+    loss_name = "sum_k sg(pi_k) (t_k - Q_k)^2 / 2 (expected squared RPE of the selected unit, policy fixed)"
+    defaults = {**AttentionGatedRule.defaults, "epsilon": 0.05, "temperature": 1.0}
+    compare_hyper = {}
+    train_defaults = {"optimizer": "adam", "learning_rate": 1e-3}
+
+    def __init__(self, **hyper):
+        super().__init__(**hyper)
+        if not 0 <= self.hyper["epsilon"] <= 1:
+            raise ConfigError(f"rule 'brainprop': hyper-parameter 'epsilon' must be in [0, 1], got "
+                              f"{self.hyper['epsilon']!r}")
+        if not self.hyper["temperature"] > 0:
+            raise ConfigError(f"rule 'brainprop': hyper-parameter 'temperature' must be > 0, got "
+                              f"{self.hyper['temperature']!r}")
+
+    @classmethod
+    def default_network(cls, sizes, *, activation: str = "tanh", name: str = "mlp") -> Network:
+        """A chain with linear action-value outputs and the squared-error loss (Q regresses on R)."""
+        return Network.feedforward(list(sizes), activation=activation, output_activation="linear", loss="mse",
+                                   name=name)
+
+    def policy(self, q):
+        eps = float(self.hyper["epsilon"])
+        greedy = np.zeros_like(q)
+        greedy[np.arange(q.shape[0]), np.argmax(q, axis=1)] = 1.0
+        return (1.0 - eps) * greedy + eps * softmax(q / float(self.hyper["temperature"]))
+
+    def global_error(self, q, pi, reward, actions):
+        return reward - q[np.arange(len(actions)), actions]
+
+    def output_gradient(self, q, t):
+        return self.policy(q) * (q - t)
+
+    def loss(self, q, t, pi=None):
+        pi = self.policy(q) if pi is None else pi
+        return float(np.mean(np.sum(pi * 0.5 * (t - q) ** 2, axis=1)))
