@@ -17,6 +17,8 @@ from .encoding import ENCODINGS
 from .lif import default_network, rate_equivalent
 from . import attention_gated  # noqa: F401,E402  (registers spiking agrel / brainprop)
 from .plasticity import SPIKING_RULES, SpikingRule, get_spiking_rule, register_spiking, spiking_align
+from .stdp import DiehlCook, DiehlCookConfig, PairSTDP, TripletSTDP, measure_window, song2000, triplet_rate_dependence
 
-__all__ = ["ENCODINGS", "SPIKING_RULES", "SpikingActivity", "SpikingModel", "SpikingRule", "build", "default_network",
+__all__ = ["DiehlCook", "DiehlCookConfig", "PairSTDP", "TripletSTDP", "measure_window", "song2000",
+           "triplet_rate_dependence", "ENCODINGS", "SPIKING_RULES", "SpikingActivity", "SpikingModel", "SpikingRule", "build", "default_network",
            "get_spiking_rule", "rate_equivalent", "register_spiking", "resolve_target", "spiking_align"]

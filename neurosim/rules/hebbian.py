@@ -1,0 +1,378 @@
+"""Hebbian rate rules: plain Hebb, Oja, Sanger's GHA, BCM and Krotov & Hopfield's competing units.
+
+Every rule here is *unsupervised*: the synapses of a hidden layer change with the pre-
+synaptic rates :math:`x` (shape ``(batch, n_pre)``) and the post-synaptic rates
+:math:`y = \\phi(W x + b)` (shape ``(batch, n_post)``) of the same forward pass, never with the
+target.  Updates are batch means :math:`\\langle\\cdot\\rangle` and follow the project's sign
+convention (the change to apply, ``W <- W + eta * dW``):
+
+* Hebb (Hebb 1949):  :math:`\\Delta W = \\langle y x^\\top\\rangle`.  For a linear neuron
+  :math:`\\dot w = C w` with :math:`C = \\langle x x^\\top\\rangle`, so the norm runs away as
+  :math:`\\lVert w\\rVert \\propto e^{\\lambda_{max} t}`.
+* Oja (Oja 1982; the subspace rule for several units, Oja 1989):
+  :math:`\\Delta W = \\langle y x^\\top\\rangle - \\langle y y^\\top\\rangle W`.  A linear unit
+  converges to the unit-norm top eigenvector of :math:`C`; k units to an orthonormal basis
+  of the top-k eigenspace.
+* Sanger's generalized Hebbian algorithm (Sanger 1989):
+  :math:`\\Delta W = \\langle y x^\\top\\rangle - \\mathrm{LT}(\\langle y y^\\top\\rangle) W`, with
+  :math:`\\mathrm{LT}` the lower triangle (diagonal included): unit i converges to the i-th
+  eigenvector itself.
+* BCM (Bienenstock, Cooper & Munro 1982; the quadratic form of Intrator & Cooper 1992):
+  :math:`\\Delta W = \\langle (y \\odot (y - \\theta)) x^\\top\\rangle` with a sliding threshold
+  that low-pass filters :math:`y^2` with time constant :math:`\\tau_\\theta` (in updates),
+  :math:`\\theta \\leftarrow \\theta + (\\langle y^2\\rangle - \\theta)/\\tau_\\theta`.
+* Krotov & Hopfield (2019), competing hidden units: with the p-inner product
+  :math:`Q_\\mu = \\langle W_\\mu, x\\rangle_p = \\sum_i \\mathrm{sign}(W_{\\mu i})|W_{\\mu i}|^{p-1} x_i`,
+  :math:`\\Delta W_{\\mu i} = \\langle g(Q_\\mu) (x_i - Q_\\mu W_{\\mu i})\\rangle`, where
+  :math:`g = 1` for the most driven unit, :math:`-\\Delta` for the k-th most driven one and 0
+  otherwise; as in the authors' code each batch's update is divided by its largest entry.
+
+Oja's and Sanger's eigenvectors are those of the *second-moment* matrix
+:math:`C = \\langle x x^\\top\\rangle`, which is the covariance only for centred inputs.
+
+A rule's :meth:`updates` applies its Hebbian equation to every feed-forward projection into
+a hidden layer and, by default (``readout="delta"``), trains the projection into the output
+layer with the delta rule :math:`\\Delta W_L = -\\langle\\delta_L r_{L-1}^\\top\\rangle`,
+:math:`\\delta_L = \\partial L/\\partial u_L` -- the supervised read-out of Krotov & Hopfield
+(2019), and exactly backprop's gradient for the last layer.  ``readout="hebbian"`` makes the
+output projection Hebbian too (target ignored); ``target=None`` returns the Hebbian updates
+only.  The biases of Hebbian layers are not learned.  Because the rules are unsupervised
+their alignment with backprop (:meth:`Rule.align`) is a *control*: the hidden projections
+should sit near cosine 0, the read-out at exactly 1.
+"""
+from __future__ import annotations
+
+import copy
+from typing import ClassVar
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..network import Layer, Network, Projection
+from ..params import bias_key, check_params, weight
+from ..reference import check_batch, forward, output_delta
+from .base import Rule, register
+
+READOUTS = ("delta", "hebbian")
+
+
+# --------------------------------------------------------------------------- the equations
+def hebb_update(w: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Plain Hebbian update :math:`\\Delta W = \\langle y x^\\top \\rangle` (Hebb 1949).
+
+    Parameters
+    ----------
+    w : ndarray (n_post, n_pre)
+        Unused (kept so every update has the same signature).
+    x : ndarray (batch, n_pre)
+        Pre-synaptic rates.
+    y : ndarray (batch, n_post)
+        Post-synaptic rates.
+
+    Returns
+    -------
+    ndarray (n_post, n_pre)
+    """
+    return y.T @ x / x.shape[0]
+
+
+def oja_update(w: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Oja's rule :math:`\\Delta W = \\langle y x^\\top\\rangle - \\langle y y^\\top\\rangle W`.
+
+    For one unit this is Oja (1982), :math:`\\Delta w = \\langle y (x - y w)\\rangle`, whose
+    stable fixed point for :math:`y = w^\\top x` is the unit-norm top eigenvector of
+    :math:`\\langle x x^\\top\\rangle`; for several units it is Oja's (1989) subspace rule.
+    Shapes as in :func:`hebb_update`.
+    """
+    n = x.shape[0]
+    return (y.T @ x - (y.T @ y) @ w) / n
+
+
+def sanger_update(w: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Sanger's (1989) GHA :math:`\\Delta W = \\langle y x^\\top\\rangle - \\mathrm{LT}(\\langle y y^\\top\\rangle) W`.
+
+    Unit i learns from the input minus the reconstruction by units ``0..i``, which makes
+    the rows of ``W`` converge to the top eigenvectors of :math:`\\langle x x^\\top\\rangle` in
+    order.  Shapes as in :func:`hebb_update`.
+    """
+    n = x.shape[0]
+    return (y.T @ x - np.tril(y.T @ y) @ w) / n
+
+
+def bcm_update(w: np.ndarray, x: np.ndarray, y: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """BCM :math:`\\Delta W = \\langle (y \\odot (y - \\theta)) x^\\top\\rangle` (Bienenstock et al. 1982).
+
+    Parameters
+    ----------
+    theta : ndarray (n_post,)
+        The modification threshold of each post-synaptic unit.
+
+    Other shapes as in :func:`hebb_update`.
+    """
+    return (y * (y - theta)).T @ x / x.shape[0]
+
+
+def bcm_threshold(theta: np.ndarray, y: np.ndarray, tau: float) -> np.ndarray:
+    """One step of the sliding threshold :math:`\\theta + (\\langle y^2\\rangle - \\theta)/\\tau_\\theta`.
+
+    The Euler step of :math:`\\tau_\\theta\\,\\dot\\theta = \\langle y^2\\rangle - \\theta` with the time
+    unit one update (Intrator & Cooper 1992), so with a stationary input :math:`\\theta_n =
+    m + (1 - 1/\\tau)^n (\\theta_0 - m)`, :math:`m = \\langle y^2\\rangle`.
+
+    Parameters
+    ----------
+    theta : ndarray (n_post,)
+    y : ndarray (batch, n_post)
+    tau : float
+        Time constant in updates, >= 1 (1: the threshold is the batch's own mean).
+    """
+    return theta + (np.mean(y * y, axis=0) - theta) / tau
+
+
+def krotov_hopfield_update(w: np.ndarray, x: np.ndarray, *, p: float = 3.0, k: int = 2,
+                           delta: float = 0.4, normalise: bool = True) -> np.ndarray:
+    """Competing hidden units of Krotov & Hopfield (2019), batch form of the authors' code.
+
+    .. math::
+        Q_\\mu = \\sum_i \\mathrm{sign}(W_{\\mu i})\\,|W_{\\mu i}|^{p-1} x_i, \\qquad
+        \\Delta W_{\\mu i} = \\sum_{n} g(Q^n_\\mu)\\,(x^n_i - Q^n_\\mu W_{\\mu i}),
+
+    with :math:`g = 1` for the unit of largest :math:`Q` on sample n, :math:`g = -\\Delta` for
+    the unit ranked k-th, and 0 otherwise (Hebbian for the winner, anti-Hebbian for the
+    k-th).  The winner's weights converge to unit p-norm, :math:`\\sum_i |W_{\\mu i}|^p = 1`,
+    pointing at the p-normalised mean of the inputs it wins.
+
+    Parameters
+    ----------
+    w : ndarray (n_hidden, n_pre)
+    x : ndarray (batch, n_pre)
+    p : float
+        Order of the Lebesgue norm (>= 2; the paper uses 3).
+    k : int
+        Rank of the unit that is pushed away (>= 2; no anti-Hebbian term if k > n_hidden).
+    delta : float
+        Strength of the anti-Hebbian term (the paper uses 0.4).
+    normalise : bool
+        Divide the summed update by its largest absolute entry (the authors' code), so the
+        largest weight change of a step is the learning rate.
+
+    Returns
+    -------
+    ndarray (n_hidden, n_pre)
+    """
+    n_hidden = w.shape[0]
+    q = x @ (np.sign(w) * np.abs(w) ** (p - 1)).T              # (batch, n_hidden)
+    g = np.zeros_like(q)
+    rows = np.arange(x.shape[0])
+    if k <= n_hidden:
+        ranked = np.argpartition(-q, k - 1, axis=1)           # positions 0 and k-1 in rank order
+        kth = ranked[:, k - 1]
+        g[rows, kth] = -delta
+    g[rows, np.argmax(q, axis=1)] = 1.0
+    dw = g.T @ x - np.sum(g * q, axis=0)[:, None] * w
+    if normalise:
+        # the authors' precision floor 1e-30 keeps a zero update from dividing by zero
+        dw = dw / max(float(np.max(np.abs(dw))), 1e-30)
+    else:
+        dw = dw / x.shape[0]
+    return dw
+
+
+# --------------------------------------------------------------------------- the rules
+class HebbianRule(Rule):
+    """Shared machinery: Hebbian hidden projections plus a delta-rule read-out (module docstring).
+
+    Subclasses implement :meth:`plasticity` for one projection.
+    """
+
+    family = "hebbian"
+    supervised = False
+    backends = ("rate",)
+    reference = "backprop"
+    #: the hidden activation of :meth:`default_network` (the theory's neuron)
+    hidden_activation: ClassVar[str] = "linear"
+    #: initialiser of the Hebbian projections in :meth:`default_network` (scheme, scale)
+    hidden_init: ClassVar[tuple[str, float]] = ("xavier_uniform", 1.0)
+    defaults = {"readout": "delta"}
+    # Plain SGD applies dW as the equations say (Adam would rescale each synapse's step).
+    train_defaults = {"optimizer": "sgd", "learning_rate": 0.01, "momentum": 0.9, "batch_size": 32}
+
+    def __init__(self, **hyper):
+        super().__init__(**hyper)
+        if self.hyper["readout"] not in READOUTS:
+            raise ConfigError(f"rule '{self.name}': hyper-parameter 'readout' must be one of "
+                              f"{', '.join(READOUTS)}, got {self.hyper['readout']!r}")
+
+    @classmethod
+    def default_network(cls, sizes, *, activation: str | None = None, name: str = "mlp") -> Network:
+        """``input -> hidden... -> output``: bias-free hidden layers of the rule's neuron, a linear CE read-out.
+
+        ``activation`` overrides the hidden transfer function (default
+        :attr:`hidden_activation`: ``linear`` for Hebb/Oja/GHA, whose theory is for linear
+        neurons).  The CLI's ``--activation`` builds a plain MLP instead.
+        """
+        sizes = list(sizes)
+        if len(sizes) < 3:
+            raise ConfigError(f"rule '{cls.name}': default_network needs a hidden layer, got sizes {sizes}; "
+                              "pass e.g. [64, 100, 10]")
+        act = activation or cls.hidden_activation
+        layers = [Layer("input", sizes[0], activation="linear", role="input", bias=False)]
+        names = ["input"]
+        for i, size in enumerate(sizes[1:-1], start=1):
+            layers.append(Layer(f"hidden{i}", size, activation=act, bias=False))
+            names.append(f"hidden{i}")
+        layers.append(Layer("output", sizes[-1], activation="linear", role="output"))
+        names.append("output")
+        init, scale = cls.hidden_init
+        projections = [Projection(a, b, init=init, init_scale=scale) for a, b in zip(names[:-2], names[1:-1])]
+        projections.append(Projection(names[-2], names[-1]))
+        return Network(tuple(layers), tuple(projections), name=name, loss=cls.losses[0])
+
+    def hebbian_projections(self, network: Network) -> tuple[Projection, ...]:
+        """The projections that learn by the Hebbian equation (into hidden layers, or all)."""
+        chain = network.chain()
+        out = network.output_layer.name
+        return tuple(p for p in chain if p.plastic and (p.post != out or self.hyper["readout"] == "hebbian"))
+
+    def plasticity(self, proj: Projection, w: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """``dW`` of one projection from pre rates ``x`` (batch, n_pre) and post rates ``y`` (batch, n_post)."""
+        raise NotImplementedError
+
+    def updates(self, network: Network, params: dict, x: np.ndarray, target: np.ndarray | None) -> dict:
+        """Hebbian ``dW`` for hidden projections, delta rule for the read-out (module docstring).
+
+        Parameters
+        ----------
+        x : ndarray (batch, n_input)
+        target : ndarray (batch, n_output) or None
+            Used only by the delta-rule read-out; ``None`` skips the read-out.
+        """
+        check_params(network, params)
+        x, t = check_batch(network, x, target)
+        fp = forward(network, params, x)
+        hebbian = self.hebbian_projections(network)
+        dw = {}
+        for proj in hebbian:
+            dw[proj.name] = self.plasticity(proj, weight(network, params, proj), fp.r[proj.pre], fp.r[proj.post])
+        readout = network.chain()[-1]
+        if t is not None and readout not in hebbian and readout.plastic:
+            delta = output_delta(network, fp, t) * (-1.0 / x.shape[0])
+            dw[readout.name] = delta.T @ fp.r[readout.pre]
+            if network.layer(readout.post).bias:
+                dw[bias_key(readout.post)] = delta.sum(axis=0)
+        return dw
+
+    def align(self, network, params, x, target):
+        """Alignment with backprop (a control for an unsupervised rule); never advances learned state."""
+        state = copy.deepcopy(self.__dict__)
+        try:
+            return super().align(network, params, x, target)
+        finally:
+            self.__dict__.update(state)
+
+
+@register
+class Hebb(HebbianRule):
+    """Plain Hebb, :func:`hebb_update`.  Unstable: the weight norm grows as :math:`e^{\\lambda_{max} t}`."""
+
+    name = "hebb"
+    citation = "Hebb (1949). The Organization of Behavior. Wiley."
+
+    def plasticity(self, proj, w, x, y):
+        return hebb_update(w, x, y)
+
+
+@register
+class Oja(HebbianRule):
+    """Oja's rule (one unit: Oja 1982; several: the subspace rule, Oja 1989), :func:`oja_update`."""
+
+    name = "oja"
+    citation = ("Oja (1982). A simplified neuron model as a principal component analyzer. J. Math. Biol. 15, "
+                "267-273.")
+
+    def plasticity(self, proj, w, x, y):
+        return oja_update(w, x, y)
+
+
+@register
+class Sanger(HebbianRule):
+    """Sanger's generalized Hebbian algorithm, :func:`sanger_update`."""
+
+    name = "sanger"
+    aliases = ("gha",)
+    citation = ("Sanger (1989). Optimal unsupervised learning in a single-layer linear feedforward neural "
+                "network. Neural Networks 2, 459-473.")
+
+    def plasticity(self, proj, w, x, y):
+        return sanger_update(w, x, y)
+
+
+@register
+class BCM(HebbianRule):
+    """BCM with a sliding threshold, :func:`bcm_update` and :func:`bcm_threshold`.
+
+    Learned state: ``theta_`` (dict: layer name -> ndarray (n_post,)), started at the first
+    batch's :math:`\\langle y^2\\rangle` and moved after every update; :meth:`reset` forgets it.
+    """
+
+    name = "bcm"
+    hidden_activation = "relu"
+    defaults = {"readout": "delta", "tau_theta": 10.0}
+    # no momentum: the threshold must stay faster than the weights for BCM to be stable
+    train_defaults = {"optimizer": "sgd", "learning_rate": 0.003, "momentum": 0.0, "batch_size": 32}
+    citation = ("Bienenstock, Cooper & Munro (1982). Theory for the development of neuron selectivity. "
+                "J. Neurosci. 2, 32-48; Intrator & Cooper (1992), Neural Networks 5, 3-17.")
+
+    def __init__(self, **hyper):
+        super().__init__(**hyper)
+        if self.hyper["tau_theta"] < 1:
+            raise ConfigError(f"rule 'bcm': hyper-parameter 'tau_theta' must be >= 1 (updates), got "
+                              f"{self.hyper['tau_theta']!r}")
+        self.theta_: dict[str, np.ndarray] = {}
+
+    def reset(self) -> None:
+        """Forget the thresholds (the next batch starts them again)."""
+        self.theta_ = {}
+
+    def plasticity(self, proj, w, x, y):
+        theta = self.theta_.get(proj.post)
+        if theta is None or theta.shape != (y.shape[1],):
+            theta = np.mean(y * y, axis=0)
+        dw = bcm_update(w, x, y, theta)
+        # the threshold moves after the update it gated (Euler step of the slow variable)
+        self.theta_[proj.post] = bcm_threshold(theta, y, float(self.hyper["tau_theta"]))
+        return dw
+
+
+@register
+class KrotovHopfield(HebbianRule):
+    """Competing hidden units (Krotov & Hopfield 2019), :func:`krotov_hopfield_update`, plus a delta-rule read-out.
+
+    The read-out sees ``relu(W x)`` (the paper uses ``relu(W x)**4.5`` and its own loss).
+    """
+
+    name = "krotov-hopfield"
+    aliases = ("krotov",)
+    hidden_activation = "relu"
+    # N(0, 1) as in the authors' code: every unit starts with a large p-norm, so winners vary
+    hidden_init = ("normal", 1.0)
+    defaults = {"readout": "delta", "p": 3.0, "k": 2, "delta": 0.4, "hebbian_scale": 1.0}
+    train_defaults = {"optimizer": "sgd", "learning_rate": 0.02, "momentum": 0.0, "batch_size": 32}
+    citation = ("Krotov & Hopfield (2019). Unsupervised learning by competing hidden units. PNAS 116, "
+                "7723-7731.")
+
+    def __init__(self, **hyper):
+        super().__init__(**hyper)
+        h = self.hyper
+        if h["p"] < 2:
+            raise ConfigError(f"rule 'krotov-hopfield': hyper-parameter 'p' must be >= 2, got {h['p']!r}")
+        if int(h["k"]) != h["k"] or h["k"] < 2:
+            raise ConfigError(f"rule 'krotov-hopfield': hyper-parameter 'k' must be an integer >= 2, got {h['k']!r}")
+        if h["delta"] < 0 or h["hebbian_scale"] <= 0:
+            raise ConfigError("rule 'krotov-hopfield': 'delta' must be >= 0 and 'hebbian_scale' > 0, got "
+                              f"{h['delta']!r}, {h['hebbian_scale']!r}")
+
+    def plasticity(self, proj, w, x, y):
+        h = self.hyper
+        return h["hebbian_scale"] * krotov_hopfield_update(w, x, p=float(h["p"]), k=int(h["k"]),
+                                                           delta=float(h["delta"]))

@@ -1,0 +1,249 @@
+"""Hebbian rate rules against their own theory (oracles: numpy eigh, closed forms, fixed points).
+
+Data are zero-mean Gaussians with a chosen spectrum, so the second-moment matrix the rules see
+is the covariance; the oracle is ``numpy.linalg.eigh`` of the *sample* second moment.
+"""
+import numpy as np
+import pytest
+
+from neurosim import Network, get_rule, init_params, list_rules
+from neurosim.errors import ConfigError
+from neurosim.reference import backprop
+from neurosim.rules.hebbian import bcm_threshold, krotov_hopfield_update
+
+SPECTRUM = np.array([5.0, 3.0, 2.0, 1.0, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05])
+
+
+def gaussian_data(n=4000, seed=0):
+    """Zero-mean samples with covariance Q diag(SPECTRUM) Q^T for a random rotation Q."""
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.normal(size=(SPECTRUM.size, SPECTRUM.size)))
+    x = rng.normal(size=(n, SPECTRUM.size)) * np.sqrt(SPECTRUM) @ q.T
+    c = x.T @ x / n
+    evals, evecs = np.linalg.eigh(c)
+    return x, evals[::-1], evecs[:, ::-1]
+
+
+def linear_net(k, n_in=SPECTRUM.size):
+    return get_rule("oja").default_network([n_in, k, 2])
+
+
+def sgd(rule, net, params, x, *, lr, epochs, batch=50, seed=0):
+    """Plain SGD on the Hebbian updates alone (target None: no read-out)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(epochs):
+        order = rng.permutation(len(x))
+        for s in range(0, len(x), batch):
+            for key, dw in rule.updates(net, params, x[order[s:s + batch]], None).items():
+                params[key] += lr * dw
+    return params
+
+
+def test_registry_entries_are_unsupervised_hebbian():
+    rows = {r["name"]: r for r in list_rules()}
+    for name in ("hebb", "oja", "sanger", "bcm", "krotov-hopfield"):
+        assert rows[name]["family"] == "hebbian" and rows[name]["supervised"] is False
+        assert rows[name]["reference"] == "backprop"
+    assert get_rule("gha").name == "sanger"
+
+
+def test_hebb_runaway_grows_at_the_top_eigenvalue():
+    """Full-batch Hebb on a linear unit: w_{n+1} = (I + eta C) w_n, so |w| grows by (1 + eta lambda_max).
+
+    After 300 steps the other directions are down by ((1 + eta l2)/(1 + eta l1))^300 ~ 1e-12, so
+    the measured per-step log growth equals log(1 + eta lambda_max) to ~1e-10; bound 1e-8.
+    """
+    x, evals, _ = gaussian_data()
+    net = linear_net(1)
+    rule = get_rule("hebb")
+    params = init_params(net, seed=1)
+    eta = 0.02
+    norms = []
+    for _ in range(301):
+        norms.append(np.linalg.norm(params["input->hidden1"]))
+        params["input->hidden1"] += eta * rule.updates(net, params, x, None)["input->hidden1"]
+    growth = np.diff(np.log(norms))
+    assert growth[-1] == pytest.approx(np.log1p(eta * evals[0]), rel=1e-8)
+    assert norms[-1] / norms[0] > 1e10  # the runaway
+
+
+def test_oja_converges_to_top_principal_component():
+    """|cos(w, v1)| > 0.99 and |w| -> 1 (Oja 1982).  Seed 0; lr 0.005 x 20 epochs of batches of 50."""
+    x, _, evecs = gaussian_data()
+    net = linear_net(1)
+    rule = get_rule("oja")
+    params = sgd(rule, net, init_params(net, seed=2), x, lr=0.005, epochs=20)
+    w = params["input->hidden1"][0]
+    assert abs(w @ evecs[:, 0]) / np.linalg.norm(w) > 0.99
+    assert np.linalg.norm(w) == pytest.approx(1.0, abs=0.02)
+
+
+def principal_cosines(a, b):
+    """Cosines of the principal angles between the column spaces of a and b."""
+    qa, _ = np.linalg.qr(a)
+    qb, _ = np.linalg.qr(b)
+    return np.linalg.svd(qa.T @ qb, compute_uv=False)
+
+
+@pytest.mark.parametrize("name", ["sanger", "oja"])
+def test_gha_and_oja_subspace_span_top_k(name):
+    """Rows of W span the top-3 eigenspace: every principal-angle cosine > 0.99, rows orthonormal to 0.02."""
+    x, _, evecs = gaussian_data()
+    net = linear_net(3)
+    rule = get_rule(name)
+    w = sgd(rule, net, init_params(net, seed=3), x, lr=0.005, epochs=30)["input->hidden1"]
+    assert principal_cosines(w.T, evecs[:, :3]).min() > 0.99
+    np.testing.assert_allclose(w @ w.T, np.eye(3), atol=0.02)
+
+
+def test_gha_rows_are_the_individual_components_in_order():
+    """Sanger (1989): row i -> +-v_i (not just the subspace).  |cos| > 0.98 for the top 3 (gaps 5:3:2)."""
+    x, _, evecs = gaussian_data()
+    net = linear_net(3)
+    w = sgd(get_rule("sanger"), net, init_params(net, seed=3), x, lr=0.005, epochs=30)["input->hidden1"]
+    for i in range(3):
+        assert abs(w[i] @ evecs[:, i]) / np.linalg.norm(w[i]) > 0.98
+
+
+def test_bcm_threshold_closed_form_with_frozen_weights():
+    """theta_n = m + (1 - 1/tau)^n (theta_0 - m) for a stationary batch.
+
+    (The Euler step of tau dtheta/dt = <y^2> - theta.)"""
+    rng = np.random.default_rng(4)
+    y = rng.normal(size=(64, 3))
+    m = np.mean(y ** 2, axis=0)
+    theta0 = np.array([0.0, 5.0, 1.0])
+    theta = theta0
+    tau = 7.0
+    for _ in range(25):
+        theta = bcm_threshold(theta, y, tau)
+    np.testing.assert_allclose(theta, m + (1 - 1 / tau) ** 25 * (theta0 - m), rtol=1e-12)
+
+
+def test_bcm_rule_threshold_tracks_mean_square_response():
+    """Through the rule with weights frozen: after a 4x jump of <y^2>, theta follows; 100 tau later it equals <y^2>."""
+    rng = np.random.default_rng(5)
+    x = np.abs(rng.normal(size=(200, 6)))
+    net = get_rule("bcm").default_network([6, 2, 2], activation="linear")
+    params = init_params(net, seed=0)
+    rule = get_rule("bcm", tau_theta=5.0)
+    rule.updates(net, params, x, None)
+    y2 = np.mean((x @ params["input->hidden1"].T) ** 2, axis=0)
+    np.testing.assert_allclose(rule.theta_["hidden1"], y2, rtol=1e-12)  # started at <y^2>, then fixed point
+    for _ in range(500):
+        rule.updates(net, params, 2 * x, None)
+    np.testing.assert_allclose(rule.theta_["hidden1"], 4 * y2, rtol=1e-12)
+
+
+def test_bcm_becomes_selective_to_one_of_k_orthonormal_patterns():
+    """Linear BCM with theta = <y^2>, K orthonormal equiprobable patterns: the stable fixed point answers K
+    to one pattern and 0 to the others (y_j (y_j - theta) = 0 with theta = y^2/K).  Full-batch, tau 1."""
+    k = 4
+    rng = np.random.default_rng(6)
+    patterns, _ = np.linalg.qr(rng.normal(size=(8, k)))
+    patterns = patterns.T                                   # (K, 8) orthonormal rows
+    net = get_rule("bcm").default_network([8, 3, 2], activation="linear")
+    params = init_params(net, seed=7)
+    params["input->hidden1"] = np.abs(params["input->hidden1"]) * 0.3   # start with small positive responses
+    rule = get_rule("bcm", tau_theta=1.0)
+    for _ in range(6000):
+        params["input->hidden1"] += 0.05 * rule.updates(net, params, patterns, None)["input->hidden1"]
+    y = patterns @ params["input->hidden1"].T               # (K, units)
+    for unit in y.T:
+        ranked = np.sort(unit)[::-1]
+        assert ranked[0] == pytest.approx(k, rel=1e-3)
+        np.testing.assert_allclose(ranked[1:], 0, atol=1e-3)
+
+
+def test_krotov_single_unit_converges_to_p_normalised_mean():
+    """One unit always wins (g = 1): fixed point of <x - Q w> is w = <x>/||<x>||_p (derivation in the docstring).
+
+    The un-normalised mean update converges to 1e-8; with the authors' max-normalisation every step has
+    size 0.01 in its largest entry, so it only gets within ~0.01 of the fixed point.
+    """
+    rng = np.random.default_rng(8)
+    x = rng.uniform(0, 1, (500, 12))
+    w = rng.normal(size=(1, 12))
+    p = 3.0
+    w_norm = w.copy()
+    for _ in range(3000):
+        w += 0.1 * krotov_hopfield_update(w, x, p=p, k=2, delta=0.4, normalise=False)
+        w_norm += 0.01 * krotov_hopfield_update(w_norm, x, p=p, k=2, delta=0.4)
+    mean = x.mean(axis=0)
+    fixed = mean / np.sum(mean ** p) ** (1 / p)
+    np.testing.assert_allclose(w[0], fixed, atol=1e-8)
+    np.testing.assert_allclose(w_norm[0], fixed, atol=0.02)
+
+
+def test_krotov_units_specialise_on_distinct_clusters():
+    """3 units, 3 well separated clusters: each unit ends pointing at a different cluster (cos > 0.95), unit p-norm."""
+    rng = np.random.default_rng(9)
+    protos = np.eye(3).repeat(4, axis=1)                      # (3, 12) disjoint blocks
+    labels = rng.integers(0, 3, 600)
+    x = np.clip(protos[labels] + rng.normal(0, 0.05, (600, 12)), 0, None)
+    w = np.abs(rng.normal(size=(3, 12)))
+    for _ in range(4000):
+        batch = x[rng.choice(600, 50, replace=False)]
+        w += 0.01 * krotov_hopfield_update(w, batch, p=3.0, k=2, delta=0.4)
+    cos = (w / np.linalg.norm(w, axis=1, keepdims=True)) @ (protos / 2).T
+    assert sorted(np.argmax(cos, axis=1)) == [0, 1, 2]
+    assert cos.max(axis=1).min() > 0.95
+    np.testing.assert_allclose(np.sum(np.abs(w) ** 3, axis=1), 1.0, atol=0.02)
+
+
+@pytest.mark.parametrize("name", ["hebb", "oja", "sanger", "bcm", "krotov-hopfield"])
+def test_hidden_update_ignores_target_and_readout_is_backprop(name):
+    """Unsupervised: hidden dW identical for two targets; the delta-rule read-out is backprop's last layer (1e-12)."""
+    rng = np.random.default_rng(10)
+    net = get_rule(name).default_network([6, 5, 3])
+    params = init_params(net, seed=0)
+    x = rng.uniform(0, 1, (16, 6))
+    t1, t2 = np.eye(3)[rng.integers(0, 3, 16)], np.eye(3)[rng.integers(0, 3, 16)]
+    a = get_rule(name).updates(net, params, x, t1)
+    b = get_rule(name).updates(net, params, x, t2)
+    np.testing.assert_array_equal(a["input->hidden1"], b["input->hidden1"])
+    ref = backprop(net, params, x, t1).descent()
+    np.testing.assert_allclose(a["hidden1->output"], ref["hidden1->output"], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(a["output.bias"], ref["output.bias"], rtol=1e-12, atol=1e-15)
+    assert "hidden1.bias" not in a and "input->hidden1" in get_rule(name).updates(net, params, x, None)
+
+
+def test_bcm_align_does_not_advance_threshold():
+    net = get_rule("bcm").default_network([6, 5, 3])
+    params = init_params(net, seed=0)
+    rng = np.random.default_rng(11)
+    x, t = rng.uniform(0, 1, (16, 6)), np.eye(3)[rng.integers(0, 3, 16)]
+    rule = get_rule("bcm")
+    rule.updates(net, params, x, t)
+    before = rule.theta_["hidden1"].copy()
+    rule.align(net, params, 3 * x, t)
+    np.testing.assert_array_equal(rule.theta_["hidden1"], before)
+
+
+def test_readout_hebbian_makes_every_projection_hebbian():
+    net = Network.feedforward([4, 2], activation="linear", loss="mse")
+    params = init_params(net, seed=0)
+    x = np.random.default_rng(12).normal(size=(8, 4))
+    dw = get_rule("oja", readout="hebbian").updates(net, params, x, None)
+    y = x @ params["input->output"].T + params["output.bias"]
+    np.testing.assert_allclose(dw["input->output"], (y.T @ x - y.T @ y @ params["input->output"]) / 8, rtol=1e-12)
+
+
+@pytest.mark.parametrize("hyper", [{"readout": "backprop"}, {"tau_theta": 0.5}, {"p": 1.0}, {"k": 1},
+                                   {"delta": -1.0}])
+def test_bad_hyper_parameters_fail_with_the_name(hyper):
+    name = "bcm" if "tau_theta" in hyper else "krotov-hopfield"
+    with pytest.raises(ConfigError, match=list(hyper)[0]):
+        get_rule(name, **hyper)
+
+
+def test_train_runs_krotov_hopfield_end_to_end():
+    """The `neurosim train --rule krotov-hopfield` path: 2 epochs on digits beat chance (error 0.9) by far."""
+    from neurosim.datasets import load_dataset
+    from neurosim.training import TrainConfig, train
+
+    rule = get_rule("krotov-hopfield")
+    data = load_dataset("digits")
+    res = train(rule.default_network([64, 100, 10]), rule, data,
+                TrainConfig(epochs=2, batch_size=32, optimizer="sgd", learning_rate=0.02, momentum=0.0))
+    assert res.status == "completed" and res.test_error < 0.5
