@@ -19,6 +19,7 @@ from . import attention_gated  # noqa: F401,E402  (registers spiking agrel / bra
 from .plasticity import SPIKING_RULES, SpikingRule, get_spiking_rule, register_spiking, spiking_align
 from .stdp import DiehlCook, DiehlCookConfig, PairSTDP, TripletSTDP, measure_window, song2000, triplet_rate_dependence
 
-__all__ = ["DiehlCook", "DiehlCookConfig", "PairSTDP", "TripletSTDP", "measure_window", "song2000",
-           "triplet_rate_dependence", "ENCODINGS", "SPIKING_RULES", "SpikingActivity", "SpikingModel", "SpikingRule", "build", "default_network",
-           "get_spiking_rule", "rate_equivalent", "register_spiking", "resolve_target", "spiking_align"]
+__all__ = ["DiehlCook", "DiehlCookConfig", "ENCODINGS", "PairSTDP", "SPIKING_RULES", "SpikingActivity",
+           "SpikingModel", "SpikingRule", "TripletSTDP", "build", "default_network", "get_spiking_rule",
+           "measure_window", "rate_equivalent", "register_spiking", "resolve_target", "song2000",
+           "spiking_align", "triplet_rate_dependence"]
