@@ -1,0 +1,291 @@
+"""The toy tasks of Rumelhart, Hinton & Williams (1986) and Hinton (1986).
+
+Each generator returns a :class:`neurosim.datasets.Dataset` built from the task's
+definition (nothing is downloaded or stored), so the patterns can be checked against
+the definition in the tests.
+
+``rhw_xor()``
+    Exclusive-or with ONE sigmoid output unit (target 0 or 1), as in the 2-2-1 network of
+    the paper; a regression :class:`Dataset` (``n_classes = 0``) whose ``t_*`` hold the
+    single target column.  (``load_dataset("xor")`` is the two-class, one-hot version.)
+``mirror_symmetry(n_bits=6)``
+    All :math:`2^6 = 64` binary strings; the target is 1 when the string is its own
+    mirror image, :math:`x_i = x_{n+1-i}` for every :math:`i`, else 0 (8 of the 64 are).
+``family_trees(...)``
+    Hinton's two isomorphic family trees (English and Italian, 12 people each) and the
+    12 relations; a query is (person, relation) and the target marks *every* person that
+    completes the triple (Colin has-aunt {Jennifer, Margaret}).  There are exactly 104
+    queries (52 per tree; 112 person-relation-person triples, since 8 queries per tree
+    have two answers); 100 train / 4 test.
+
+References
+----------
+.. [1] D. E. Rumelhart, G. E. Hinton and R. J. Williams, "Learning representations by
+   back-propagating errors", Nature 323:533-536, 1986.
+.. [2] G. E. Hinton, "Learning distributed representations of concepts", Proc. 8th Annual
+   Conference of the Cognitive Science Society, 1-12, 1986.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .datasets import Dataset, load_dataset
+from .errors import ConfigError, unknown_name
+
+__all__ = ["RELATIONS", "FamilyTrees", "family_tree_people", "family_trees", "family_tree_queries",
+           "load_task", "mirror_symmetry", "queries_correct", "rhw_xor", "TASKS"]
+
+
+def _truth_table(n_bits: int) -> np.ndarray:
+    """All ``2**n_bits`` binary strings, row i holding the bits of i (most significant first)."""
+    shifts = np.arange(n_bits - 1, -1, -1)
+    return ((np.arange(2 ** n_bits)[:, None] >> shifts) & 1).astype(np.float32)
+
+
+def rhw_xor() -> Dataset:
+    """XOR for a network with one sigmoid output: 4 patterns, targets 0/1 (train = test).
+
+    Returns
+    -------
+    Dataset
+        ``x_train`` of shape (4, 2), ``t_train`` of shape (4, 1) with
+        :math:`t = x_1 \\oplus x_2`; ``n_classes = 0``.
+    """
+    x = _truth_table(2)
+    t = (x.sum(axis=1) % 2)[:, None].astype(np.float64)
+    y = np.zeros(4, dtype=np.int64)  # one output column: the "label" is always column 0
+    return Dataset(name="rhw-xor", x_train=x, y_train=y, x_test=x.copy(), y_test=y.copy(), n_classes=0,
+                   image_shape=None, t_train=t, t_test=t.copy(),
+                   source="generated XOR truth table, one 0/1 target (Rumelhart et al. 1986); train = test")
+
+
+def mirror_symmetry(n_bits: int = 6) -> Dataset:
+    """Mirror-symmetry detection (Rumelhart, Hinton & Williams 1986, Fig. 1).
+
+    .. math:: t(x) = \\prod_{i=1}^{\\lfloor n/2 \\rfloor} [x_i = x_{n+1-i}]
+
+    Parameters
+    ----------
+    n_bits : int
+        String length (6 in the paper); every :math:`2^n` string is a pattern.
+
+    Returns
+    -------
+    Dataset
+        ``x`` of shape (2**n_bits, n_bits) in 0/1, ``t`` of shape (2**n_bits, 1); train = test.
+    """
+    if isinstance(n_bits, bool) or not isinstance(n_bits, int) or not 2 <= n_bits <= 16:
+        raise ConfigError(f"mirror_symmetry.n_bits: expected an int in 2..16, got {n_bits!r}")
+    x = _truth_table(n_bits)
+    t = np.all(x == x[:, ::-1], axis=1).astype(np.float64)[:, None]
+    y = np.zeros(len(x), dtype=np.int64)
+    return Dataset(name="mirror-symmetry", x_train=x, y_train=y, x_test=x.copy(), y_test=y.copy(), n_classes=0,
+                   image_shape=None, t_train=t, t_test=t.copy(),
+                   source=f"generated: all {len(x)} strings of {n_bits} bits, target 1 if palindromic "
+                          "(Rumelhart et al. 1986); train = test")
+
+
+# --------------------------------------------------------------------------- family trees
+#: Hinton's (1986) 12 relations, in his order.
+RELATIONS = ("father", "mother", "husband", "wife", "son", "daughter", "uncle", "aunt", "brother", "sister",
+             "nephew", "niece")
+
+# One tree as data: (name, sex, generation, branch) and its marriages and parent -> children.
+# Branch: which side of the middle generation's families a person belongs to (0: the
+# left couple's descendants and in-laws, 1: the right couple's), so the figure can order by it.
+_ENGLISH = {
+    "people": [("Christopher", "m", 1, 0), ("Penelope", "f", 1, 0), ("Andrew", "m", 1, 1), ("Christine", "f", 1, 1),
+               ("Margaret", "f", 2, 0), ("Arthur", "m", 2, 0), ("Victoria", "f", 2, 0), ("James", "m", 2, 1),
+               ("Jennifer", "f", 2, 1), ("Charles", "m", 2, 1), ("Colin", "m", 3, 0), ("Charlotte", "f", 3, 0)],
+    "couples": [("Christopher", "Penelope"), ("Andrew", "Christine"), ("Arthur", "Margaret"),
+                ("James", "Victoria"), ("Charles", "Jennifer")],
+    "children": {("Christopher", "Penelope"): ("Arthur", "Victoria"), ("Andrew", "Christine"): ("James", "Jennifer"),
+                 ("James", "Victoria"): ("Colin", "Charlotte")},
+}
+# The Italian tree is the same graph with other names (Hinton 1986, Fig. 1).
+_ITALIAN_NAMES = {"Christopher": "Roberto", "Penelope": "Maria", "Andrew": "Pierro", "Christine": "Francesca",
+                  "Margaret": "Gina", "Arthur": "Emilio", "Victoria": "Lucia", "James": "Marco",
+                  "Jennifer": "Angela", "Charles": "Tomaso", "Colin": "Alfonso", "Charlotte": "Sophia"}
+
+
+@dataclass(frozen=True)
+class Person:
+    """One member of a family tree: ``name``, ``sex`` ("m"/"f"), ``generation`` (1 oldest),
+    ``branch`` (0/1) and ``nationality`` ("English"/"Italian")."""
+
+    name: str
+    sex: str
+    generation: int
+    branch: int
+    nationality: str
+
+
+def family_tree_people() -> tuple[Person, ...]:
+    """The 24 people: the 12 English then the 12 Italian, each tree in the same order."""
+    english = tuple(Person(n, s, g, b, "English") for n, s, g, b in _ENGLISH["people"])
+    italian = tuple(Person(_ITALIAN_NAMES[p.name], p.sex, p.generation, p.branch, "Italian") for p in english)
+    return english + italian
+
+
+def _tree_relations(names: dict[str, str]) -> dict[tuple[str, str], set[str]]:
+    """``{(person, relation): {answers}}`` of one tree, derived from marriages and parenthood.
+
+    ``names`` maps the English template name to this tree's name.  Relations read
+    "person has-relation answer"; uncles and aunts include those by marriage (Hinton's tree).
+    """
+    sex = {names[n]: s for n, s, _, _ in _ENGLISH["people"]}
+    spouse: dict[str, str] = {}
+    for a, b in _ENGLISH["couples"]:
+        spouse[names[a]], spouse[names[b]] = names[b], names[a]
+    parents: dict[str, tuple[str, str]] = {}
+    for (father, mother), kids in _ENGLISH["children"].items():
+        for kid in kids:
+            parents[names[kid]] = (names[father], names[mother])
+    children = {p: {c for c, ps in parents.items() if p in ps} for p in sex}
+
+    def siblings(p):
+        return {c for c, ps in parents.items() if p in parents and ps == parents[p] and c != p}
+
+    def by_sex(people, s):
+        return {q for q in people if sex[q] == s}
+
+    out: dict[tuple[str, str], set[str]] = {}
+    for p in sex:
+        par = set(parents.get(p, ()))
+        sib = siblings(p)
+        # Parents' siblings and those siblings' spouses.
+        piblings = set().union(*(siblings(q) for q in par)) if par else set()
+        piblings |= {spouse[q] for q in piblings if q in spouse}
+        # Children of one's own siblings and of one's spouse's siblings.
+        sib_in_law = sib | (siblings(spouse[p]) if p in spouse else set())
+        nibling = set().union(*(children[q] for q in sib_in_law)) if sib_in_law else set()
+        rel = {"father": by_sex(par, "m"), "mother": by_sex(par, "f"),
+               "husband": by_sex({spouse[p]} if p in spouse else set(), "m"),
+               "wife": by_sex({spouse[p]} if p in spouse else set(), "f"),
+               "son": by_sex(children[p], "m"), "daughter": by_sex(children[p], "f"),
+               "uncle": by_sex(piblings, "m"), "aunt": by_sex(piblings, "f"),
+               "brother": by_sex(sib, "m"), "sister": by_sex(sib, "f"),
+               "nephew": by_sex(nibling, "m"), "niece": by_sex(nibling, "f")}
+        for r in RELATIONS:
+            if rel[r]:
+                out[(p, r)] = rel[r]
+    return out
+
+
+def family_tree_queries() -> list[tuple[str, str, frozenset[str]]]:
+    """Every (person, relation, answers) query of both trees, in person-then-relation order.
+
+    Returns
+    -------
+    list of (str, str, frozenset of str)
+        Exactly 104 entries (asserted): Hinton's "104 triples", whose third term is the set
+        of every correct answer.
+    """
+    english = {n: n for n in _ITALIAN_NAMES}
+    rel = {**_tree_relations(english), **_tree_relations(_ITALIAN_NAMES)}
+    order = {p.name: i for i, p in enumerate(family_tree_people())}
+    queries = sorted(((p, r, frozenset(a)) for (p, r), a in rel.items()),
+                     key=lambda q: (order[q[0]], RELATIONS.index(q[1])))
+    if len(queries) != 104:  # the defining property of the task; a wrong tree must not pass silently
+        raise AssertionError(f"family trees: expected 104 (person, relation) queries, generated {len(queries)}")
+    return queries
+
+
+@dataclass(frozen=True)
+class FamilyTrees:
+    """The encoded family-trees task: the :class:`Dataset` and what its columns mean."""
+
+    dataset: Dataset
+    people: tuple[Person, ...]
+    relations: tuple[str, ...]
+    test_queries: tuple[tuple[str, str, frozenset], ...]
+
+
+def family_trees(n_test: int = 4, seed: int = 0) -> FamilyTrees:
+    """Hinton's (1986) family-trees task, encoded for a single-input-layer network.
+
+    Input (36 units) = person one-hot (24) concatenated with relation one-hot (12); target
+    (24 units) = 1 for every correct answer, 0 elsewhere.  Hinton's network instead fed the
+    two one-hot codes through two separate 6-unit encoding layers; here the first hidden
+    layer sees both (see ``models/hinton1986_family_trees.toml``).
+
+    Parameters
+    ----------
+    n_test : int
+        Queries held out for testing (4 in the paper), drawn at random with ``seed``.
+    seed : int
+
+    Returns
+    -------
+    FamilyTrees
+        ``dataset`` has ``x_train`` (104 - n_test, 36), ``t_train`` (104 - n_test, 24),
+        ``x_test`` (n_test, 36), ``t_test`` (n_test, 24); ``n_classes = 0``.
+    """
+    if isinstance(n_test, bool) or not isinstance(n_test, int) or not 1 <= n_test < 104:
+        raise ConfigError(f"family_trees.n_test: expected an int in 1..103, got {n_test!r}")
+    people = family_tree_people()
+    index = {p.name: i for i, p in enumerate(people)}
+    queries = family_tree_queries()
+    x = np.zeros((len(queries), len(people) + len(RELATIONS)), dtype=np.float32)
+    t = np.zeros((len(queries), len(people)))
+    for i, (p, r, answers) in enumerate(queries):
+        x[i, index[p]] = 1
+        x[i, len(people) + RELATIONS.index(r)] = 1
+        t[i, [index[a] for a in answers]] = 1
+    test = np.sort(np.random.default_rng(seed).choice(len(queries), n_test, replace=False))
+    train = np.setdiff1d(np.arange(len(queries)), test)
+    y = t.argmax(axis=1)
+    ds = Dataset(name="family-trees", x_train=x[train], y_train=y[train], x_test=x[test], y_test=y[test],
+                 n_classes=0, image_shape=None, t_train=t[train], t_test=t[test],
+                 source=f"generated from Hinton's (1986) two family trees; {len(train)} train / {n_test} test "
+                        f"queries, split seed {seed}")
+    return FamilyTrees(ds, people, RELATIONS, tuple(queries[i] for i in test))
+
+
+def queries_correct(outputs: np.ndarray, targets: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Whether each query is answered correctly: every answer unit above, every other below.
+
+    Parameters
+    ----------
+    outputs, targets : ndarray of shape (n_queries, n_people)
+
+    Returns
+    -------
+    ndarray of bool, shape (n_queries,)
+    """
+    return np.all((outputs > threshold) == (targets > 0.5), axis=1)
+
+
+# --------------------------------------------------------------------------- lookup by name
+TASKS = {"rhw-xor": lambda seed=0, **kw: rhw_xor(**kw),
+         "mirror-symmetry": lambda seed=0, **kw: mirror_symmetry(**kw),
+         "family-trees": lambda seed=0, **kw: family_trees(seed=seed, **kw).dataset}
+
+
+def load_task(name: str, *, seed: int = 0, **options) -> Dataset:
+    """A task of this module by name, else :func:`neurosim.datasets.load_dataset`.
+
+    Parameters
+    ----------
+    name : str
+        ``"rhw-xor"``, ``"mirror-symmetry"``, ``"family-trees"`` or any data set name.
+    seed : int
+        The family-trees split / the subset selection of a data set.
+    **options
+        Passed to the generator (``n_bits``, ``n_test``) or to ``load_dataset``
+        (``n_train``, ``n_test``...).
+    """
+    if name in TASKS:
+        try:
+            return TASKS[name](seed=seed, **options)
+        except TypeError as err:
+            raise ConfigError(f"task '{name}': bad option ({err}); see neurosim.tasks.{name.replace('-', '_')}") \
+                from None
+    try:
+        return load_dataset(name, seed=seed, **options)
+    except KeyError:
+        raise unknown_name("task or data set", name, [*TASKS, "digits", "fashion-mnist", "mnist", "xor", "parity",
+                                                       "teacher-student"]) from None
+

@@ -1,0 +1,238 @@
+"""The sweep engine: job ids, run_job against train(), resumption, failures, interruption,
+dead workers, worker environment, and dask.distributed.
+
+Fast jobs: XOR (4 patterns) with a 2-2-1 network for a few sweeps, so each job takes
+milliseconds and the cost is the process start-up (spawn + importing NumPy/neurosim).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurosim.sweep import JOB_DEFAULTS, grid, job_id, load_records, run_job, run_sweep, summarize
+
+XOR_JOB = {"dataset": "rhw-xor", "layers": [2, 2, 1], "network": "feedforward", "activation": "sigmoid",
+           "output_activation": "sigmoid", "loss": "mse", "init": "uniform", "init_scale": 1.0, "epochs": 5,
+           "optimizer": "sgd", "learning_rate": 2.0, "momentum": 0.9, "dtype": "float64", "align_samples": 0}
+
+
+# ---------------------------------------------------------------- runners the workers import (module level)
+def echo_runner(job: dict) -> dict:
+    """A cheap stand-in for run_job: the record names the job and the worker's BLAS setting."""
+    if job.get("fail"):
+        raise ValueError(f"job {job['i']} fails on purpose")
+    flag = job.get("interrupt_flag")
+    if flag and os.path.exists(flag):
+        raise KeyboardInterrupt
+    if job.get("die_flag") and os.path.exists(job["die_flag"]):
+        os._exit(3)  # a worker killed mid-job (OOM killer, node lost)
+    return {"job_id": job_id(job), "job": job, "status": "completed", "pid": os.getpid(),
+            "openblas": os.environ.get("OPENBLAS_NUM_THREADS")}
+
+
+def _jobs(n, **extra):
+    return [{"i": i, **extra} for i in range(n)]
+
+
+# ---------------------------------------------------------------- job ids
+def test_job_id_is_order_independent_and_distinguishes_jobs():
+    a = {"rule": "fa", "seed": 1, "hyper": {"x": 1, "y": 2}}
+    b = {"hyper": {"y": 2, "x": 1}, "seed": 1, "rule": "fa"}
+    assert job_id(a) == job_id(b)
+    assert job_id(a) != job_id({**a, "seed": 2})
+    assert len(job_id(a)) == 16 and int(job_id(a), 16) >= 0
+
+
+def test_job_id_rejects_non_json_values():
+    with pytest.raises(ValueError, match="JSON-serialisable"):
+        job_id({"rule": "fa", "x": object()})
+
+
+def test_grid_is_the_cartesian_product():
+    jobs = grid({"dataset": "xor"}, rule=["a", "b", "c"], seed=[0, 1])
+    assert len(jobs) == 6 and len({job_id(j) for j in jobs}) == 6
+    assert {(j["rule"], j["seed"]) for j in jobs} == {(r, s) for r in "abc" for s in (0, 1)}
+
+
+# ---------------------------------------------------------------- run_job
+def test_run_job_matches_train_directly():
+    """The record's numbers are those of neurosim.training.train with the same config (the oracle)."""
+    from neurosim.network import Network
+    from neurosim.tasks import rhw_xor
+    from neurosim.training import TrainConfig, train
+
+    rec = run_job({**XOR_JOB, "rule": "backprop", "seed": 3, "epochs": 20})
+    net = Network.feedforward([2, 2, 1], activation="sigmoid", output_activation="sigmoid", loss="mse",
+                              init="uniform", init_scale=1.0)
+    direct = train(net, "backprop", rhw_xor(), TrainConfig(epochs=20, batch_size=4, optimizer="sgd",
+                                                           learning_rate=2.0, momentum=0.9, seed=3,
+                                                           dtype="float64", align_samples=0), progress=False)
+    assert rec["status"] == "completed" and rec["epochs"] == 20
+    # Same seed, same numbers (DESIGN.md): exactly equal, not approximately.
+    assert rec["curves"]["loss"][1:] == [e["loss"] for e in direct.history]
+    assert rec["train_loss"] == direct.history[-1]["loss"]
+
+
+def test_run_job_stop_criterion_is_the_first_epoch_it_holds():
+    """With trace_outputs, the outputs at the reported epoch meet the criterion and the previous ones don't."""
+    rec = run_job({**XOR_JOB, "rule": "backprop", "seed": 1, "epochs": 2000, "stop": "sign", "trace_outputs": True})
+    assert rec["status"] == "stopped"
+    k = rec["criterion_epochs"]["sign"]
+    out = np.array(rec["outputs"])  # (epochs + 1, 4, 1): epoch 0 is the initial weights
+    t = np.array([0, 1, 1, 0])[:, None]
+    assert k == rec["epochs"] == len(out) - 1
+    assert np.all(np.abs(out[k] - t) < 0.5)
+    assert not any(np.all(np.abs(out[e] - t) < 0.5) for e in range(k))
+
+
+def test_run_job_records_a_failure_instead_of_raising():
+    rec = run_job({**XOR_JOB, "rule": "no-such-rule"})
+    assert rec["status"] == "failed" and "no-such-rule" in rec["message"] and "Traceback" in rec["error"]
+    rec = run_job({**XOR_JOB, "rule": "backprop", "epocs": 3})
+    assert rec["status"] == "failed" and "epocs" in rec["message"] and "epochs" in rec["message"]
+
+
+def test_job_defaults_cover_every_key_run_job_reads():
+    # A job with every default key set explicitly runs (no key is read that is not declared).
+    rec = run_job({**JOB_DEFAULTS, **XOR_JOB, "rule": "fa", "epochs": 2})
+    assert rec["status"] == "completed", rec.get("message")
+
+
+# ---------------------------------------------------------------- local sweeps
+def test_sweep_writes_every_job_and_resumes_only_the_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "8")
+    jobs = _jobs(5)
+    first = run_sweep(jobs, tmp_path, workers=2, runner=echo_runner, progress=False)
+    # Workers run with one BLAS thread; this process's environment is restored afterwards.
+    assert {r["openblas"] for r in first.records} == {"1"}
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "8"
+    ids = [job_id(j) for j in jobs]
+    assert sorted(first.ran) == sorted(ids) and not first.skipped and not first.missing
+    assert sorted(p.stem for p in tmp_path.glob("*.json")) == sorted(ids)
+    assert len({r["pid"] for r in first.records}) <= 2  # at most `workers` processes
+    (tmp_path / f"{ids[3]}.json").unlink()  # a lost result
+    second = run_sweep(jobs, tmp_path, workers=2, runner=echo_runner, progress=False)
+    assert second.ran == [ids[3]] and sorted(second.skipped) == sorted(set(ids) - {ids[3]})
+    assert [r["job_id"] for r in second.records] == ids  # job order
+    # Finished records are not rewritten on resume.
+    assert {r["pid"] for r in second.records if r["job_id"] != ids[3]} <= {r["pid"] for r in first.records}
+
+
+def test_a_failing_job_is_recorded_and_the_sweep_goes_on(tmp_path):
+    jobs = [{"i": 0}, {"i": 1, "fail": True}, {"i": 2}]
+    res = run_sweep(jobs, tmp_path, workers=1, runner=echo_runner, progress=False)
+    assert [r["status"] for r in res.records] == ["completed", "failed", "completed"]
+    assert "fails on purpose" in res.failed[0]["message"]
+    again = run_sweep(jobs, tmp_path, workers=1, runner=echo_runner, progress=False)
+    assert again.ran == []  # a failure is a finished job ...
+    retry = run_sweep(jobs, tmp_path, workers=0, runner=echo_runner, progress=False, retry_failed=True)
+    assert retry.ran == [job_id(jobs[1])]  # ... unless asked to retry it
+
+
+def test_an_interrupted_sweep_keeps_finished_jobs_and_resumes(tmp_path):
+    flag = tmp_path / "interrupt"
+    flag.touch()
+    out = tmp_path / "runs"
+    jobs = _jobs(3) + [{"i": 3, "interrupt_flag": str(flag)}] + _jobs(4, batch="late")
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(jobs, out, workers=2, runner=echo_runner, progress=False)
+    written = {p.stem for p in out.glob("*.json")}
+    assert job_id(jobs[3]) not in written  # an interrupted job is not a finished one
+    assert written <= {job_id(j) for j in jobs}
+    for path in out.glob("*.json"):  # every file on disk is a whole record (atomic writes)
+        assert json.loads(path.read_text())["status"] == "completed"
+    flag.unlink()
+    res = run_sweep(jobs, out, workers=2, runner=echo_runner, progress=False)
+    assert sorted(res.ran) == sorted({job_id(j) for j in jobs} - written)  # exactly the missing ones
+    assert len(res.records) == len(jobs) and not res.missing
+
+
+def test_a_dead_worker_loses_only_unfinished_jobs(tmp_path):
+    flag = tmp_path / "die"
+    flag.touch()
+    out = tmp_path / "runs"
+    jobs = [{"i": 0}, {"i": 1, "die_flag": str(flag)}, {"i": 2}]
+    res = run_sweep(jobs, out, workers=1, runner=echo_runner, progress=False)
+    assert job_id(jobs[0]) in res.ran and job_id(jobs[1]) in res.missing
+    flag.unlink()
+    again = run_sweep(jobs, out, workers=1, runner=echo_runner, progress=False)
+    assert sorted(again.ran) == sorted(res.missing) and not again.missing
+
+
+def test_sweep_with_run_job_in_processes_and_summary(tmp_path):
+    jobs = grid({**XOR_JOB, "epochs": 3}, rule=["backprop", "fa"], seed=[0, 1])
+    res = run_sweep(jobs, tmp_path, workers=2, progress=False)
+    assert [r["status"] for r in res.records] == ["completed"] * 4
+    assert len(load_records(tmp_path)) == 4
+    rows = {r["rule"]: r for r in summarize(res.records, by=("rule",), metric="train_loss")}
+    for rule in ("backprop", "fa"):
+        values = [r["train_loss"] for r in res.records if r["job"]["rule"] == rule]
+        assert rows[rule]["n"] == 2
+        assert rows[rule]["mean"] == pytest.approx(np.mean(values), rel=1e-12)
+        assert rows[rule]["sd"] == pytest.approx(np.std(values, ddof=1), rel=1e-12)
+
+
+# ---------------------------------------------------------------- dask.distributed
+def test_sweep_on_a_dask_local_cluster(tmp_path):
+    distributed = pytest.importorskip("dask.distributed", reason="dask.distributed is not installed "
+                                      "(pip install 'dask[distributed]')")
+    jobs = grid({**XOR_JOB, "epochs": 3}, rule=["backprop", "fa"], seed=[0]) + [{**XOR_JOB, "rule": "nope"}]
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cl:
+        res = run_sweep(jobs, tmp_path, scheduler=cl.scheduler_address, progress=False)
+        assert [r["status"] for r in res.records] == ["completed", "completed", "failed"]
+        (tmp_path / f"{job_id(jobs[0])}.json").unlink()
+        again = run_sweep(jobs, tmp_path, scheduler=cl.scheduler_address, progress=False)
+    assert again.ran == [job_id(jobs[0])]
+    # The cluster computes the same numbers as this process (same seed, same numbers).
+    assert again.records[0]["curves"]["loss"] == run_job(jobs[0])["curves"]["loss"]
+
+
+def test_unknown_job_key_names_the_known_ones(tmp_path):
+    res = run_sweep([{"rule": "fa", "seeed": 1}], tmp_path, workers=0, progress=False)
+    assert "seeed" in res.records[0]["message"] and "Did you mean 'seed'" in res.records[0]["message"]
+
+
+def test_results_are_written_as_json_files(tmp_path):
+    run_sweep(_jobs(1), tmp_path, workers=0, runner=echo_runner, progress=False)
+    assert [p.suffix for p in Path(tmp_path).iterdir()] == [".json"]
+
+
+def test_stop_criterion_uses_the_rules_own_prediction():
+    """EP predicts with the free-phase fixed point, not the feed-forward pass: the traced outputs
+    are EquilibriumPropagation.predict at the learned weights (the oracle), and differ from forward()."""
+    from neurosim.network import Network
+    from neurosim.reference import forward
+    from neurosim.rules import get_rule
+    from neurosim.tasks import rhw_xor
+
+    rec = run_job({**XOR_JOB, "rule": "ep", "seed": 0, "epochs": 3, "trace_outputs": True, "save_params": True})
+    assert rec["status"] == "completed" and rec["criterion_readout"] == "rule.predict"
+    rule = get_rule("ep")
+    net = rule.prepare(Network.feedforward([2, 2, 1], activation="sigmoid", output_activation="sigmoid", loss="mse",
+                                           init="uniform", init_scale=1.0))
+    params = {k: np.array(v) for k, v in rec["params"].items()}
+    x = rhw_xor().x_train.astype(float)
+    expected = rule.predict(net, params, x)
+    # Outputs are stored rounded to 5 decimals.
+    np.testing.assert_allclose(np.array(rec["outputs"][-1]), expected, atol=6e-6)
+    assert np.max(np.abs(forward(net, params, x).output - expected)) > 1e-4
+
+
+def test_classification_error_of_a_rule_with_its_own_readout():
+    """For EP the recorded test error is that of EquilibriumPropagation.predict (recomputed here)."""
+    from neurosim.rules import get_rule
+    from neurosim.tasks import load_task
+
+    job = {"rule": "ep", "seed": 0, "dataset": "xor", "layers": [2, 3, 2], "epochs": 2, "batch_size": 4,
+           "save_params": True, "dtype": "float64", "align_samples": 0}
+    rec = run_job(job)
+    assert rec["error_readout"] == "rule.predict" and "test_error_feedforward" in rec
+    rule = get_rule("ep")
+    net = rule.prepare(type(rule).default_network([2, 3, 2]))
+    data = load_task("xor")
+    out = rule.predict(net, {k: np.array(v) for k, v in rec["params"].items()}, data.x_test.astype(float))
+    assert rec["test_error"] == pytest.approx(np.mean(np.argmax(out, axis=1) != data.y_test), abs=0)
