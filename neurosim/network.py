@@ -321,7 +321,7 @@ class Network:
                 raise ConfigError(f"{owner}: a tied projection uses the transpose, so '{other.name}' must "
                                   f"run {proj.post}->{proj.pre}, but it runs {other.pre}->{other.post}")
         object.__setattr__(self, "_index", {"layers": by_name, "projections": proj_by_name})
-        self._topological_order()  # raises on feedforward cycles
+        self._index["order"] = self._reachable(self._topological_order())  # raises on feedforward cycles
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -438,14 +438,20 @@ class Network:
                               "\"feedback\"")
         return tuple(order)
 
-    def feedforward_order(self) -> tuple[Layer, ...]:
-        """Layers reached from the input by feedforward projections, in topological order."""
-        order = self._topological_order()
+    def _reachable(self, order: tuple[str, ...]) -> tuple[Layer, ...]:
         reached = {self.input_layer.name}
         for name in order:
             if any(p.pre in reached for p in self.select("feedforward", post=name)):
                 reached.add(name)
         return tuple(self.layer(n) for n in order if n in reached)
+
+    def feedforward_order(self) -> tuple[Layer, ...]:
+        """Layers reached from the input by feedforward projections, in topological order.
+
+        Computed once at construction (the description is immutable): the forward and
+        backward passes ask for it on every mini-batch.
+        """
+        return self._index["order"]
 
     def chain(self) -> tuple[Projection, ...]:
         """The feedforward projections of a simple chain ``input -> ... -> output``, in order.
