@@ -218,12 +218,14 @@ def predict(network: Network, params: dict, x: np.ndarray, chunk: int = 8192) ->
 
 
 def evaluate(network: Network, params: dict, x: np.ndarray, labels: np.ndarray | None,
-             targets: np.ndarray) -> tuple[float, float]:
+             targets: np.ndarray, rule: Rule | None = None) -> tuple[float, float]:
     """``(loss, error)``: batch-mean loss and, for classification, the fraction misclassified.
 
-    For regression (``labels`` is None) the error is the loss.
+    A rule with a ``predict`` of its own (EP: the free-phase fixed point) is scored on it;
+    otherwise on the feed-forward pass.  For regression (``labels`` is None) the error is the loss.
     """
-    out = predict(network, params, x)
+    own = getattr(rule, "predict", None)
+    out = own(network, params, x) if own is not None else predict(network, params, x)
     loss = loss_value(network, out, targets)
     if labels is None:
         return loss, loss
@@ -327,8 +329,8 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
                 optimizer.step(params, dw)
             entry: dict[str, Any] = {"epoch": epoch, "train_seconds": time.perf_counter() - t0}
             if epoch % config.eval_every == 0 or epoch == config.epochs:
-                train_loss, train_err = evaluate(network, params, x_train, y_train, t_train)
-                test_loss, test_err = evaluate(network, params, x_test, y_test, t_test)
+                train_loss, train_err = evaluate(network, params, x_train, y_train, t_train, rule)
+                test_loss, test_err = evaluate(network, params, x_test, y_test, t_test, rule)
                 if not math.isfinite(train_loss):
                     raise ConvergenceError(f"training loss became {train_loss} in epoch {epoch}; lower the "
                                            f"learning rate (now {config.learning_rate:g})")
