@@ -77,8 +77,8 @@ def _add_model_args(p: argparse.ArgumentParser, *, dataset_default: str = "digit
 
 def _resolve(args, *, dataset_default="digits"):
     """Model card / layers + dataset + rule from the command line."""
-    from .datasets import load_dataset
     from .rules import rule_class
+    from .tasks import load_task
 
     card = ModelCard.load(args.model) if args.model else None
     rule_name = getattr(args, "rule", None) or (card.rule.get("name") if card else None)
@@ -91,7 +91,9 @@ def _resolve(args, *, dataset_default="digits"):
     rule = klass(**hyper)
     training = dict(card.training) if card else {}
     dataset_name = args.dataset or training.get("dataset") or dataset_default
-    data = load_dataset(dataset_name, n_train=args.n_train, n_test=args.n_test, seed=args.seed)
+    # toy tasks (rhw-xor, mirror-symmetry, family-trees) take no subset sizes: pass only what was given
+    sizes = {k: v for k, v in (("n_train", args.n_train), ("n_test", args.n_test)) if v is not None}
+    data = load_task(dataset_name, seed=args.seed, **sizes)
     if card is not None:
         if args.layers:
             raise ConfigError("give either --model or --layers, not both")

@@ -3,6 +3,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from neurosim.cli import main
@@ -49,6 +50,22 @@ def test_train_json_contract(capsys, tmp_path):
     assert set(d) >= {"rule", "dataset", "epochs", "train_error", "test_error", "seconds", "history"}
     assert d["epochs"] == 2 and len(d["history"]) == 2 and 0 <= d["test_error"] <= 1
     assert (tmp_path / "run" / "run.json").exists() and (tmp_path / "run" / "run.npz").exists()
+
+
+@pytest.mark.parametrize("card,n_features,n_out", [("rhw1986_mirror.toml", 6, 1), ("rhw1986_xor.toml", 2, 1),
+                                                    ("hinton1986_family_trees.toml", 36, 24)])
+def test_train_model_card_with_a_toy_task(capsys, card, n_features, n_out):
+    """Cards whose data set is a neurosim.tasks task (not load_dataset) train from the CLI."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "models" / card
+    code, out, _ = run(capsys, "train", "--model", str(path), "--epochs", "1", "--json")
+    d = json.loads(out)
+    from neurosim.network import ModelCard
+
+    net = ModelCard.load(path).network
+    assert code == 0 and d["epochs"] == 1 and np.isfinite(d["test_error"])
+    assert (net.input_layer.size, net.output_layer.size) == (n_features, n_out)
 
 
 def test_gradcheck_json(capsys):
