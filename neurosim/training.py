@@ -39,9 +39,10 @@ class SGD:
     where :math:`\\Delta W` is the rule's proposed change (``-dL/dW`` for backprop).
     """
 
-    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.9):
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.9, scales: dict | None = None):
         self.learning_rate = float(learning_rate)
         self.momentum = float(momentum)
+        self.scales = dict(scales or {})
         self.velocity_: dict[str, np.ndarray] = {}
 
     def step(self, params: dict, updates: dict) -> None:
@@ -53,7 +54,7 @@ class SGD:
                 v *= self.momentum
                 v += dw
                 dw = v
-            params[key] += self.learning_rate * dw
+            params[key] += self.learning_rate * self.scales.get(key, 1.0) * dw
 
 
 class Adam:
@@ -67,8 +68,9 @@ class Adam:
     """
 
     def __init__(self, learning_rate: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
-                 eps: float = 1e-8):
+                 eps: float = 1e-8, scales: dict | None = None):
         self.learning_rate = float(learning_rate)
+        self.scales = dict(scales or {})
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
         self.t_ = 0
         self.m_: dict[str, np.ndarray] = {}
@@ -93,21 +95,25 @@ class Adam:
             np.sqrt(v, out=buf)
             buf += self.eps
             np.divide(m, buf, out=buf)
-            buf *= lr_t
+            buf *= lr_t * self.scales.get(key, 1.0)
             params[key] -= buf
 
 
 OPTIMIZERS: dict[str, type] = {"sgd": SGD, "adam": Adam}
 
 
-def make_optimizer(name: str, learning_rate: float, momentum: float = 0.9):
+def make_optimizer(name: str, learning_rate: float, momentum: float = 0.9, scales: dict | None = None):
+    """An optimiser by name; ``scales`` maps parameter keys to learning-rate factors."""
     if name not in OPTIMIZERS:
         from .errors import unknown_name
 
         raise unknown_name("optimizer", name, OPTIMIZERS)
     if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0):
         raise ConfigError(f"learning rate: expected a positive number, got {learning_rate!r}")
-    return SGD(learning_rate, momentum) if name == "sgd" else Adam(learning_rate)
+    for key, factor in (scales or {}).items():
+        if not (isinstance(factor, (int, float)) and math.isfinite(factor) and factor >= 0):
+            raise ConfigError(f"learning-rate scale of '{key}': expected a number >= 0, got {factor!r}")
+    return SGD(learning_rate, momentum, scales) if name == "sgd" else Adam(learning_rate, scales=scales)
 
 
 # --------------------------------------------------------------------------- config & result
@@ -294,7 +300,8 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
         params = rule.init_params(network, rng, dtype)
     else:
         params = {k: np.array(v, dtype=dtype, copy=True) for k, v in params.items()}
-    optimizer = make_optimizer(config.optimizer, config.learning_rate, config.momentum)
+    optimizer = make_optimizer(config.optimizer, config.learning_rate, config.momentum,
+                               rule.learning_rate_scales(network))
     n_align = min(config.align_samples, len(x_train))
     align_idx = np.random.default_rng(config.seed + 1).choice(len(x_train), n_align, replace=False) \
         if n_align else None

@@ -303,6 +303,31 @@ def test_same_seed_same_numbers():
     np.testing.assert_array_equal(a["input->hidden1"], c["input->hidden1"])  # forward pass is noise-free
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_inverse_lr_scale_sets_the_inverse_learning_rate(optimizer):
+    """inverse_lr_scale = 1/2 halves the inverses' first step and leaves the forward one alone,
+    under SGD and under Adam (where rescaling the update itself would change nothing)."""
+    data = load_dataset("digits", n_train=64, n_test=32, seed=0)
+    net = Network.feedforward([64, 16, 16, 10], activation="tanh", loss="cross_entropy")
+    steps = {}
+    for scale in (1.0, 0.5):
+        rule = get_rule("dtp", inverse_lr_scale=scale)
+        prepared = rule.prepare(net)
+        params = init_params(prepared, seed=0)
+        result = train(prepared, rule, data, TrainConfig(epochs=1, batch_size=64, optimizer=optimizer,
+                                                         learning_rate=1e-2, seed=0, dtype="float64"),
+                       params=params)
+        # the inverse bias is created lazily at zero by the first update (see the next test)
+        steps[scale] = {k: result.params[k] - params.get(k, 0.0) for k in result.params}
+    inv = inverse_name("hidden2", "hidden1")
+    for key in (inv, inverse_bias_key(inv)):
+        np.testing.assert_allclose(steps[0.5][key], 0.5 * steps[1.0][key], rtol=1e-9, atol=1e-15)
+        assert np.abs(steps[1.0][key]).max() > 0
+    np.testing.assert_allclose(steps[0.5]["input->hidden1"], steps[1.0]["input->hidden1"], rtol=1e-12)
+    with pytest.raises(ConfigError, match="inverse_lr_scale"):
+        get_rule("dtp", inverse_lr_scale=0)
+
+
 def test_inverse_biases_are_created_lazily_with_the_weights_dtype():
     rule = get_rule("dtp")
     net = rule.prepare(Network.feedforward([5, 4, 4, 3], loss="cross_entropy"))

@@ -29,6 +29,26 @@ def test_adam_first_step_is_lr_times_sign():
     np.testing.assert_allclose(w["w"], [0.01, -0.01, 0.01], rtol=1e-6)
 
 
+@pytest.mark.parametrize("make", [lambda scales: SGD(learning_rate=0.1, momentum=0.0, scales=scales),
+                                  lambda scales: Adam(learning_rate=0.01, scales=scales)])
+def test_per_key_learning_rate_scales(make):
+    """A key's scale multiplies its step exactly (SGD: lr s d; Adam's first step: lr s sign(d))."""
+    d = np.array([3.0, -1.0, 0.5])
+    plain, scaled = {"a": np.zeros(3), "b": np.zeros(3)}, {"a": np.zeros(3), "b": np.zeros(3)}
+    make(None).step(plain, {"a": d, "b": d})
+    make({"a": 0.25, "b": 0.0}).step(scaled, {"a": d, "b": d})
+    np.testing.assert_allclose(scaled["a"], 0.25 * plain["a"], rtol=1e-12)
+    np.testing.assert_array_equal(scaled["b"], 0.0)
+    assert np.all(plain["b"] != 0)
+
+
+def test_bad_learning_rate_scale_is_one_line():
+    from neurosim.training import make_optimizer
+
+    with pytest.raises(ConfigError, match="learning-rate scale of 'w'"):
+        make_optimizer("adam", 1e-3, scales={"w": float("nan")})
+
+
 def test_adam_minimises_a_quadratic():
     """f(w) = 1/2 ||w - c||^2: dW = c - w, Adam converges to c."""
     c = np.array([1.0, -3.0])

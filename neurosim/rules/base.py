@@ -122,6 +122,16 @@ class Rule:
         """The weight changes ``dW`` for one batch (batch mean), keyed like ``params``."""
         raise NotImplementedError
 
+    def learning_rate_scales(self, network: Network) -> dict:
+        """Per-parameter multipliers of the optimiser's learning rate (default: none).
+
+        A rule whose parameters learn on different time scales (target propagation's
+        inverse weights) returns ``{key: factor}``; keys not listed use factor 1.  It
+        must be a learning-rate factor in the optimiser, not a rescaled update: Adam
+        normalises an update's magnitude away.
+        """
+        return {}
+
     # -------------------------------------------------------------- shared behaviour
     def reference_updates(self, network: Network, params: dict, x, target) -> dict:
         """The reference descent direction the rule is scored against (default: backprop)."""

@@ -139,6 +139,10 @@ class _TargetPropagation(Rule):
         Reconstruct the corrupted activity (Lee et al. 2015) or the clean one.
     inverse_init, inverse_scale : str, float
         Initialiser of the inverse projections ``prepare`` adds.
+    inverse_lr_scale : float
+        The inverses' learning rate as a multiple of the optimiser's (Bartunov et al. 2018
+        tune the two separately); applied by the optimiser through
+        :meth:`learning_rate_scales`, so it also holds under Adam.
     seed : int
         Seed of the corruption noise (the rule's only randomness).
 
@@ -159,7 +163,8 @@ class _TargetPropagation(Rule):
     difference = True
     defaults: ClassVar[dict[str, Any]] = {
         "schedule": "parallel", "alternate_every": 1, "target_lr": 0.15, "noise_std": 0.3,
-        "inverse_loss": "preserving", "inverse_init": "xavier_uniform", "inverse_scale": 1.0, "seed": 0}
+        "inverse_loss": "preserving", "inverse_init": "xavier_uniform", "inverse_scale": 1.0, "inverse_lr_scale": 1.0,
+        "seed": 0}
 
     def __init__(self, **hyper):
         super().__init__(**hyper)
@@ -177,12 +182,20 @@ class _TargetPropagation(Rule):
         for key in ("target_lr", "noise_std"):
             if not h[key] >= 0:
                 raise ConfigError(f"rule '{self.name}': hyper-parameter '{key}' must be >= 0, got {h[key]!r}")
-        if not h["inverse_scale"] > 0:
-            raise ConfigError(f"rule '{self.name}': hyper-parameter 'inverse_scale' must be > 0, got "
-                              f"{h['inverse_scale']!r}")
+        for key in ("inverse_scale", "inverse_lr_scale"):
+            if not h[key] > 0:
+                raise ConfigError(f"rule '{self.name}': hyper-parameter '{key}' must be > 0, got {h[key]!r}")
         self.rng_ = np.random.default_rng(h["seed"])
         self.calls_ = 0
         self.last_phase_ = ""
+
+    def learning_rate_scales(self, network: Network) -> dict:
+        """``inverse_lr_scale`` for every inverse weight and inverse bias; forward ones keep 1."""
+        factor = float(self.hyper["inverse_lr_scale"])
+        if factor == 1.0:
+            return {}
+        keys = [inverse_name(upper, lower) for upper, lower in self.inverse_pairs(network)]
+        return {key: factor for name in keys for key in (name, inverse_bias_key(name))}
 
     # ------------------------------------------------------------------ description
     def inverse_pairs(self, network: Network) -> list[tuple[str, str]]:
