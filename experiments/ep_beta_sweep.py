@@ -58,8 +58,9 @@ def sweep(loss: str, sizes, x, t, seed: int, init_scale: float) -> dict:
     rows = {"one-sided": [], "symmetric": []}
     for nudging in rows:
         for beta in BETAS:
+            # on_unconverged = "raise": a slope measured off the fixed points would be meaningless
             rule = get_rule("ep", beta=float(beta), nudging=nudging, tolerance=RELAX_TOL, n_free_steps=20000,
-                            n_nudged_steps=20000)
+                            n_nudged_steps=20000, on_unconverged="raise")
             dw = rule.updates(net, params, x, t)
             u = np.concatenate([dw[k].ravel() for k in keys])
             rows[nudging].append({"beta": float(beta), "cosine": cosine(u, g), "relative_error": relative_error(u, g),

@@ -350,6 +350,10 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
                                       "global_angle_deg": report.global_angle_deg,
                                       "projections": {r.name: r.cosine for r in report.projections}}
             entry["seconds"] = time.perf_counter() - t0
+            stats = getattr(rule, "relaxation_stats_", None)
+            if stats is not None:  # rules that relax to a fixed point report its statistics per epoch
+                entry["relaxation"] = dict(stats)
+                rule.reset_stats()
             result.history.append(entry)
             result.seconds = time.perf_counter() - start
             if out_dir is not None:

@@ -48,8 +48,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..energy import (SCHEDULES, _gather, _output, _readout_grads, implicit_gradient, layered_energy,
-                      missing_ties, relax)
+from ..energy import (SCHEDULES, _gather, _input_drive, _output, _readout_grads, _relax,
+                      implicit_gradient, layered_energy, missing_ties)
 from ..errors import ConfigError
 from ..network import Network
 from ..params import bias_key, check_params
@@ -57,6 +57,10 @@ from ..reference import check_batch
 from .base import Rule, register
 
 NUDGING = ("symmetric", "one-sided", "random-sign")
+ON_UNCONVERGED = ("record", "raise")
+#: Samples per relaxation in :meth:`EquilibriumPropagation.predict` (bounds the memory of a
+#: 60,000-image evaluation; the result does not depend on it).
+PREDICT_CHUNK = 8192
 
 
 def contrastive_update(network: Network, x: np.ndarray, state_a: dict, state_b: dict, scale: float) -> dict:
@@ -78,9 +82,12 @@ def contrastive_update(network: Network, x: np.ndarray, state_a: dict, state_b: 
     dw = {}
     for l, (proj, layer) in enumerate(zip(le.couplings, le.layers)):
         a, b = state_a[layer.name], state_b[layer.name]
-        a_below = x if l == 0 else state_a[le.layers[l - 1].name]
-        b_below = x if l == 0 else state_b[le.layers[l - 1].name]
-        dw[proj.name] = scale * (a.T @ a_below - b.T @ b_below) / batch
+        if l == 0:
+            # the clamped input is the same in both states: one (n_1, n_0) product, not two
+            dw[proj.name] = (scale / batch) * ((a - b).T @ x)
+        else:
+            a_below, b_below = state_a[le.layers[l - 1].name], state_b[le.layers[l - 1].name]
+            dw[proj.name] = (scale / batch) * (a.T @ a_below - b.T @ b_below)
         if layer.bias:
             dw[bias_key(layer.name)] = scale * (a - b).sum(axis=0) / batch
     return dw
@@ -105,9 +112,18 @@ class EquilibriumPropagation(Rule):
         al. (2019); ``alternating`` (even layers, then odd ones) is block-coordinate
         descent on the energy and avoids the period-2 cycles of synchronous updates.
     tolerance : float >= 0
-        Fixed-point residual at which a phase stops; a phase that does not reach it within
-        its cap raises :class:`~neurosim.errors.ConvergenceError`.  ``0`` runs a fixed
-        number of steps (Scellier & Bengio's protocol) and only records the residual.
+        Fixed-point residual at which a phase stops early.  ``0`` runs exactly the step caps
+        (Scellier & Bengio's fixed-step protocol) and evaluates the residual once, at the end.
+    on_unconverged : {"record", "raise"}
+        What a phase that misses ``tolerance > 0`` within its cap does.  ``"record"`` (the
+        default; training) stops at the cap like the fixed-step protocol of published EP code
+        (Scellier & Bengio 2017; Laborieux et al. 2021) and records the residual in
+        :attr:`last_relaxation_` and :attr:`relaxation_stats_`; ``"raise"`` (theory checks)
+        raises :class:`~neurosim.errors.ConvergenceError`.  True divergence -- a non-finite
+        state, or a residual that grew to more than twice its start value -- raises in both.
+    learning_rate_scales : dict of str to float
+        Per-parameter factors of the optimiser's learning rate (keys like ``params``), e.g.
+        Scellier & Bengio's per-layer rates; see :meth:`learning_rate_scales`.
     seed : int
         Seed of the sign draws of ``random-sign`` nudging.
 
@@ -116,6 +132,9 @@ class EquilibriumPropagation(Rule):
     last_relaxation_ : dict
         Diagnostics of the last :meth:`updates` call: ``{"free": {...}, "nudged": [{...}]}``,
         each with ``beta``, ``steps``, ``residual``, ``converged``, ``tolerance``.
+    relaxation_stats_ : dict
+        Running totals since construction or :meth:`reset_stats`: ``phases``, ``unconverged``
+        (phases that stopped at their cap above ``tolerance``), ``max_residual``, ``steps``.
     """
 
     name = "ep"
@@ -127,7 +146,8 @@ class EquilibriumPropagation(Rule):
                 "models and backpropagation. Front. Comput. Neurosci. 11:24; symmetric nudging: Laborieux "
                 "et al. (2021), Front. Neurosci. 15:633674.")
     defaults = {"beta": 0.001, "nudging": "symmetric", "n_free_steps": 1000, "n_nudged_steps": 1000,
-                "step_size": 1.0, "schedule": "alternating", "tolerance": 1e-6, "seed": 0}
+                "step_size": 1.0, "schedule": "alternating", "tolerance": 1e-6, "on_unconverged": "record",
+                "learning_rate_scales": {}, "seed": 0}
 
     def __init__(self, **hyper):
         super().__init__(**hyper)
@@ -151,8 +171,35 @@ class EquilibriumPropagation(Rule):
                               f"{h['schedule']!r}")
         if not h["tolerance"] >= 0:
             raise ConfigError(f"rule 'ep': hyper-parameter 'tolerance' must be >= 0, got {h['tolerance']!r}")
+        if h["on_unconverged"] not in ON_UNCONVERGED:
+            raise ConfigError(f"rule 'ep': hyper-parameter 'on_unconverged' must be one of "
+                              f"{', '.join(ON_UNCONVERGED)}, got {h['on_unconverged']!r}")
+        scales = h["learning_rate_scales"]
+        if not isinstance(scales, dict) or not all(
+                isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+                for k, v in scales.items()):
+            raise ConfigError(f"rule 'ep': hyper-parameter 'learning_rate_scales' must map parameter names to "
+                              f"positive numbers, got {scales!r}")
+        h["learning_rate_scales"] = {k: float(v) for k, v in scales.items()}
         self.rng_ = np.random.default_rng(h["seed"])
         self.last_relaxation_: dict = {}
+        self.reset_stats()
+
+    def reset_stats(self) -> None:
+        """Zero :attr:`relaxation_stats_`."""
+        self.relaxation_stats_ = {"phases": 0, "unconverged": 0, "max_residual": 0.0, "steps": 0}
+
+    def learning_rate_scales(self, network: Network) -> dict:
+        """The ``learning_rate_scales`` hyper-parameter, checked against ``network``'s parameters."""
+        scales = self.hyper["learning_rate_scales"]
+        if scales:
+            known = {p.name for p in network.chain()} | {bias_key(layer.name) for layer in network.layers
+                                                          if layer.bias and layer.role != "input"}
+            for key in scales:
+                if key not in known:
+                    raise ConfigError(f"rule 'ep': learning_rate_scales names '{key}', which is not a parameter "
+                                      f"of network '{network.name}'; expected one of {', '.join(sorted(known))}")
+        return dict(scales)
 
     @classmethod
     def default_network(cls, sizes, *, activation: str = "hard_sigmoid", name: str = "ep") -> Network:
@@ -174,10 +221,33 @@ class EquilibriumPropagation(Rule):
         return out
 
     # ------------------------------------------------------------------ the two phases
-    def _phases(self, network, params, x, t):
+    def _relax(self, A, x, t, inp, *, beta, state, max_steps, phase):
+        """One phase on gathered arrays (no validation), with the rule's settings; returns a dict."""
         h = self.hyper
-        common = {"step_size": h["step_size"], "tolerance": h["tolerance"], "schedule": h["schedule"]}
-        free = relax(network, params, x, **common, max_steps=h["n_free_steps"], phase="free")
+        s, steps, residual, converged = _relax(
+            # _relax never writes into the arrays it is given, so the free state is shared
+            A, x, t, list(state) if state is not None else _state_list_like(A, x),
+            beta=beta, step_size=h["step_size"], tolerance=h["tolerance"], max_steps=max_steps, phase=phase,
+            check=h["on_unconverged"] == "raise", schedule=h["schedule"], inp=inp)
+        stats = self.relaxation_stats_
+        stats["phases"] += 1
+        stats["steps"] += steps
+        stats["unconverged"] += int(h["tolerance"] > 0 and not converged)
+        stats["max_residual"] = max(stats["max_residual"], residual)
+        return {"state": s, "beta": float(beta), "steps": steps, "residual": residual, "converged": converged,
+                "tolerance": float(h["tolerance"])}
+
+    def _phases(self, A, x, t):
+        """Free phase and nudged phase(s) of one batch; the input drive is computed once."""
+        h = self.hyper
+        if A.loss == "mse" and h["step_size"] * (1.0 + h["beta"]) >= 2.0:
+            # as in neurosim.energy.relax: the squared-error nudge feeds each output back on
+            # itself with gain -beta
+            raise ConfigError(f"rule 'ep': with the squared-error cost the nudged phase oscillates unless "
+                              f"step_size * (1 + beta) < 2; got step_size={h['step_size']:g}, beta={h['beta']:g} "
+                              "(lower step_size or beta)")
+        inp = _input_drive(A, x)
+        free = self._relax(A, x, t, inp, beta=0.0, state=None, max_steps=h["n_free_steps"], phase="free")
         beta = float(h["beta"])
         if h["nudging"] == "symmetric":
             betas = (beta, -beta)
@@ -185,9 +255,9 @@ class EquilibriumPropagation(Rule):
             betas = (beta,)
         else:
             betas = (beta if self.rng_.random() < 0.5 else -beta,)
-        nudged = [relax(network, params, x, t, beta=b, state=free.state, max_steps=h["n_nudged_steps"],
-                        phase="nudged", **common) for b in betas]
-        self.last_relaxation_ = {"free": free.to_dict(), "nudged": [n.to_dict() for n in nudged]}
+        nudged = [self._relax(A, x, t, inp, beta=b, state=free["state"], max_steps=h["n_nudged_steps"],
+                              phase="nudged") for b in betas]
+        self.last_relaxation_ = {"free": _diag(free), "nudged": [_diag(n) for n in nudged]}
         return free, nudged
 
     def updates(self, network: Network, params: dict, x, target) -> dict:
@@ -208,30 +278,40 @@ class EquilibriumPropagation(Rule):
         x, t = check_batch(network, x, target)
         dtype = np.result_type(x.dtype, *(np.asarray(params[p.name]).dtype for p in network.chain()))
         x, t = x.astype(dtype, copy=False), t.astype(dtype, copy=False)
-        free, nudged = self._phases(network, params, x, t)
+        A = _gather(le, params, dtype)
+        free, nudged = self._phases(A, x, t)
+        names = le.names
         if len(nudged) == 2:
             plus, minus = nudged
-            dw = contrastive_update(network, x, plus.state, minus.state, 1.0 / (2.0 * plus.beta))
+            dw = contrastive_update(network, x, dict(zip(names, plus["state"])), dict(zip(names, minus["state"])),
+                                    1.0 / (2.0 * plus["beta"]))
         else:
             one = nudged[0]
-            dw = contrastive_update(network, x, one.state, free.state, 1.0 / one.beta)
+            dw = contrastive_update(network, x, dict(zip(names, one["state"])), dict(zip(names, free["state"])),
+                                    1.0 / one["beta"])
         if le.readout is not None:
-            A = _gather(le, params, dtype)
-            grads = [_readout_grads(le, A, n.state[le.layers[-1].name], t) for n in nudged]
+            grads = [_readout_grads(le, A, n["state"][-1], t) for n in nudged]
             for key in grads[0]:
                 dw[key] = -sum(g[key] for g in grads) / len(grads)
         return {k: v.astype(dtype, copy=False) for k, v in dw.items()}
 
     def predict(self, network: Network, params: dict, x) -> np.ndarray:
-        """Output rates at the free fixed point, shape (batch, n_output) (read-out rates for CE)."""
+        """Output rates at the free fixed point, shape (batch, n_output) (read-out rates for CE).
+
+        Relaxes ``PREDICT_CHUNK`` samples at a time (samples do not interact).
+        """
         le = layered_energy(network)
         x, _ = check_batch(network, x)
-        h = self.hyper
-        free = relax(network, params, x, step_size=h["step_size"], tolerance=h["tolerance"],
-                     max_steps=h["n_free_steps"], schedule=h["schedule"], phase="free")
-        A = _gather(le, params, np.result_type(x.dtype, *(np.asarray(params[p.name]).dtype
-                                                          for p in network.chain())))
-        return _output(A, [free.state[n] for n in le.names])
+        dtype = np.result_type(x.dtype, *(np.asarray(params[p.name]).dtype for p in network.chain()))
+        x = x.astype(dtype, copy=False)
+        A = _gather(le, params, dtype)
+        out = []
+        for i in range(0, max(len(x), 1), PREDICT_CHUNK):
+            xc = x[i:i + PREDICT_CHUNK]
+            free = self._relax(A, xc, None, _input_drive(A, xc), beta=0.0, state=None,
+                               max_steps=self.hyper["n_free_steps"], phase="free, predict")
+            out.append(_output(A, free["state"]))
+        return np.concatenate(out, axis=0)
 
     def reference_updates(self, network: Network, params: dict, x, target) -> dict:
         """:math:`-dL/d\\theta` at the free fixed point, by implicit differentiation (float64).
@@ -243,3 +323,12 @@ class EquilibriumPropagation(Rule):
         h = self.hyper
         return implicit_gradient(network, params, x, target, step_size=h["step_size"], tolerance=1e-10,
                                  max_steps=max(10000, h["n_free_steps"]), schedule=h["schedule"]).descent()
+
+
+def _state_list_like(A, x) -> list:
+    """The zero initial state of the energy layers for the batch ``x`` (the free phase's start)."""
+    return [np.zeros((x.shape[0], w.shape[0]), dtype=A.dtype) for w in A.W]
+
+
+def _diag(phase: dict) -> dict:
+    return {k: v for k, v in phase.items() if k != "state"}
