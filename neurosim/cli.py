@@ -186,6 +186,9 @@ def cmd_train(args) -> int:
     from .training import TrainConfig, train
 
     rule, network, data, training = _resolve(args)
+    if not args.model and type(rule).train_hyper:
+        # the rule's training setting (pc: truncated inference, T = 20); --set still overrides
+        rule = type(rule)(**{**type(rule).train_hyper, **_parse_set(args.set)})
 
     def pick(key, arg, default):
         """Command line, else the model card's [training], else the rule's defaults, else ``default``."""

@@ -48,3 +48,17 @@ def test_ep_test_error_is_within_a_point_of_backprop_at_the_same_budget():
     # and learning happened at all: chance is 90 %; every seed measured ended below 29 %
     assert ep_run.test_error < 0.35
     assert np.isfinite(ep.relaxation_stats_["max_residual"]) and ep.relaxation_stats_["phases"] > 0
+
+
+@pytest.mark.xfail(strict=True, reason="known defect: with two recurrent hidden layers (digits 64-64-64-10, "
+                   "defaults) the free fixed point jumps between epochs (multi-stable energy); see README, EP")
+def test_ep_digits_defaults_train_without_jumps():
+    """Training a convergent rule should not lose more than 10 points of test error from one
+    epoch to the next; measured: 8.9 % at epoch 7, 32 % at epoch 8 (seed 0)."""
+    rule = get_rule("ep")
+    data = load_dataset("digits", seed=0)
+    net = type(rule).default_network([64, 64, 64, 10])
+    result = train(net, rule, data, TrainConfig(epochs=10, seed=0, **rule.train_defaults), progress=False)
+    errors = [e["test_error"] for e in result.history]
+    assert result.status == "completed"
+    assert max(b - a for a, b in zip(errors[:-1], errors[1:])) < 0.10, errors

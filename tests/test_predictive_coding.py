@@ -337,3 +337,114 @@ def test_exact_card_rules_are_exact_on_the_card_network():
         t = np.eye(10)[rng.integers(0, 10, 4)]
         report = rule.align(card.network, params, x, t)
         assert all(abs(p.cosine - 1) < 1e-12 and abs(p.norm_ratio - 1) < EXACT_RTOL for p in report.projections)
+
+
+# --------------------------------------------------------------------------- fast inference = the equations
+def _energy_from_definition(net, params, x, t, values, gamma):
+    """F(v) written out from the module docstring, independently of the rule's code (float64):
+    sum_l 1/2 |v_l - W_l phi(v_{l-1}) - b_l|^2 + gamma * loss(phi_L(mu_L), t), batch mean."""
+    chain = net.chain()
+    r = x
+    energy = np.zeros(len(x))
+    for proj, name in zip(chain[:-1], [p.post for p in chain[:-1]]):
+        layer = net.layer(name)
+        mu = r @ params[proj.name].T + params[f"{name}.bias"]
+        energy += 0.5 * np.sum((values[name] - mu) ** 2, axis=1)
+        r = np.tanh(values[name]) if layer.activation == "tanh" else np.maximum(values[name], 0.0)
+    out = chain[-1]
+    logits = r @ params[out.name].T + params["output.bias"]  # linear output layer
+    if net.loss == "mse":
+        loss = 0.5 * np.sum((logits - t) ** 2, axis=1)
+    else:
+        z = logits - logits.max(axis=1, keepdims=True)
+        loss = -np.sum(t * (z - np.log(np.exp(z).sum(axis=1, keepdims=True))), axis=1)
+    return float(np.mean(energy + gamma * loss))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+def test_truncated_inference_is_euler_descent_on_the_energy(activation, loss):
+    """The fast relaxation (bottom prediction computed once, energy and residual read off
+    the step's own quantities) is still v <- v - eta dF/dv: replayed here with dF/dv from
+    central finite differences of F written from its definition, from the feed-forward pass,
+    for T = 4 steps, and every entry of the energy trace equals F at that step.  Depth 3,
+    linear output, seed 21, float64.
+
+    h = 1e-6 on an energy of order 1: FD error O(h^2 F''') + rounding 1e-16/h ~ 1e-10, so
+    values agreeing to 1e-7 (relative) test the dynamics, not the rounding."""
+    sizes, gamma, eta, steps = [5, 6, 4, 3], 0.7, 0.15, 4
+    net = Network.feedforward(sizes, activation, output_activation="linear", loss=loss)
+    _, params, x, t = _problem(sizes, activation, loss, seed=21, batch=4)
+    rule = get_rule("pc", n_inference_steps=steps, inference_rate=eta, output_precision=gamma,
+                    on_nonconvergence="record")
+    result = rule.infer(net, params, x, t)
+    hidden = [p.post for p in net.chain()[:-1]]
+    # the feed-forward pass: all hidden errors zero
+    values, r = {}, x
+    for proj, name in zip(net.chain()[:-1], hidden):
+        values[name] = r @ params[proj.name].T + params[f"{name}.bias"]
+        r = np.tanh(values[name]) if activation == "tanh" else np.maximum(values[name], 0.0)
+    h = 1e-6
+    expected_trace = []
+    for _ in range(steps):
+        expected_trace.append(_energy_from_definition(net, params, x, t, values, gamma))
+        grads = {}
+        for name in hidden:
+            g = np.zeros_like(values[name])
+            for idx in np.ndindex(g.shape):
+                plus = {**values, name: values[name].copy()}
+                minus = {**values, name: values[name].copy()}
+                plus[name][idx] += h
+                minus[name][idx] -= h
+                g[idx] = (_energy_from_definition(net, params, x, t, plus, gamma)
+                          - _energy_from_definition(net, params, x, t, minus, gamma)) / (2 * h)
+            grads[name] = g * len(x)  # F is a batch mean; each sample descends its own energy
+        values = {name: values[name] - eta * grads[name] for name in hidden}
+    expected_trace.append(_energy_from_definition(net, params, x, t, values, gamma))
+    assert result.steps == steps and not result.converged
+    for name in hidden:
+        assert relative_error(result.values[name], values[name]) < 1e-7, name
+    # the replayed values carry the FD error (~1e-10 relative), so F agrees to ~1e-11
+    np.testing.assert_allclose(result.energy_trace, expected_trace, rtol=1e-9)
+
+
+def test_training_hyper_records_truncation_and_still_raises_on_divergence():
+    """``train_hyper`` (T = 20 at rate 0.05, pcx practice) stops at the cap without a warning
+    and says so in ``last_inference_``; a diverging rate still raises (seed 22)."""
+    from neurosim.rules import rule_class
+
+    hyper = rule_class("pc").train_hyper
+    assert hyper["n_inference_steps"] == 20 and hyper["on_nonconvergence"] == "record"
+    net, params, x, t = _problem(DEPTHS[3], "tanh", "cross_entropy", seed=22)
+    rule = get_rule("pc", **hyper)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rule.updates(net, params, x, t)
+    info = rule.last_inference_
+    assert info.steps == 20 and not info.converged and info.residual > info.tolerance
+    with pytest.raises(ConvergenceError, match="diverged"):
+        get_rule("pc", **{**hyper, "inference_rate": 5.0}).updates(net, params, x, t)
+
+
+def test_training_stops_with_status_diverged_when_inference_diverges():
+    """A training step whose inference diverges ends the run with status "diverged" and the
+    rule's message (neurosim.training catches the ConvergenceError); nothing is returned
+    silently.  XOR, 2-4-1 tanh, seed 23; rate 50 is far past the stability limit."""
+    from neurosim.datasets import load_dataset
+    from neurosim.training import TrainConfig, train
+
+    data = load_dataset("xor")
+    net = Network.feedforward([data.n_features, 4, 2], "tanh", loss="cross_entropy")
+    rule = get_rule("pc", n_inference_steps=20, inference_rate=50.0, on_nonconvergence="record")
+    result = train(net, rule, data, TrainConfig(epochs=2, batch_size=4, seed=23, align_samples=0), progress=False)
+    assert result.status == "diverged" and "inference diverged" in result.message
+
+
+def test_sum_of_squares_matches_float64_norm():
+    """The per-step BLAS dot products agree with a float64 sum of squares to float32 rounding
+    (relative 1e-5 for 8,192 terms, far below the 3e-5 tolerance floor; seed 24)."""
+    from neurosim.rules.predictive_coding import _norm2, _sumsq
+
+    rng = np.random.default_rng(24)
+    arrays = [rng.normal(size=(64, 128)).astype(np.float32) for _ in range(2)]
+    assert abs(_sumsq(arrays) - _norm2(arrays)) <= 1e-5 * _norm2(arrays)

@@ -68,6 +68,9 @@ class Rule:
     defaults: ClassVar[dict[str, Any]] = {}
     #: Hyper-parameters of the short-budget ``neurosim compare`` run (truncated inference...).
     compare_hyper: ClassVar[dict[str, Any]] = {}
+    #: Hyper-parameters ``neurosim train`` uses without a model card, where training wants
+    #: other settings than the theory checks of ``defaults`` (pc: T = 20 inference steps).
+    train_hyper: ClassVar[dict[str, Any]] = {}
     #: Training set-up that suits the rule (``neurosim compare`` and the CLI's defaults).
     train_defaults: ClassVar[dict[str, Any]] = {"optimizer": "adam", "learning_rate": 1e-3}
 
