@@ -144,9 +144,11 @@ def cmd_align(args) -> int:
 
     rule, network, data, _ = _resolve(args)
     if args.backend == "spiking" and not (args.model or args.layers or args.activation):
-        from .spiking import default_network
+        from .spiking import SPIKING_RULES, default_network
 
-        network = default_network(network.sizes, loss=args.loss or "mse")
+        # a spiking rule with a network of its own (EP: LIF energy net with tied feedback) builds it
+        make = getattr(SPIKING_RULES.get(rule.name), "default_network", None)
+        network = make(network.sizes) if make else default_network(network.sizes, loss=args.loss or "mse")
     check_fits(network, data)
     network = rule.prepare(network)
     rng = np.random.default_rng(args.seed)

@@ -138,6 +138,7 @@ class EquilibriumPropagation(Rule):
     """
 
     name = "ep"
+    backends = ("rate", "spiking")  # spiking version: neurosim.spiking.equilibrium
     family = "equilibrium"
     reference = "implicit"
     losses = ("mse", "cross_entropy")

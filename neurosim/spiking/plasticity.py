@@ -213,9 +213,9 @@ def spiking_align(rule_name: str, network: Network, params: dict, x, target, *, 
         ``rate_equivalent_activation`` and ``timings``.
     """
     srule = get_spiking_rule(rule_name, **(rule_hyper or {}))
-    if hasattr(srule, "spiking_align"):  # rules that simulate a circuit of their own (spiking pc-fpa)
+    if hasattr(srule, "spiking_align"):  # rules with dynamics of their own (pc-fpa's error pairs, EP's phases)
         return srule.spiking_align(network, params, x, target, n_trials=n_trials, seed=seed,
-                                   codegen_target=codegen_target, **build_options)
+                                   rule_hyper=rule_hyper, codegen_target=codegen_target, **build_options)
     prepared = srule.prepare(network)
     missing = sorted(p.name for p in prepared.projections if p.tied_to is None and p.name not in params)
     if missing:

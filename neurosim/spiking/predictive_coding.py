@@ -525,8 +525,8 @@ class SpikingPredictiveCoding(SpikingRule):
                           "spiking_pc_align(...) (or spiking_align once it hands over to rule.spiking_align)")
 
     def spiking_align(self, network, params, x, target, *, n_trials=20, seed=0, codegen_target="numpy",
-                      **options) -> AlignmentReport:
-        """:func:`spiking_pc_align` with this rule's rate rule (its hyper-parameters)."""
+                      rule_hyper=None, **options) -> AlignmentReport:
+        """:func:`spiking_pc_align` with this rule's rate rule (``rule_hyper`` already built it)."""
         return spiking_pc_align(network, params, x, target, n_trials=n_trials, seed=seed,
                                 codegen_target=codegen_target, rate_rule=self.rate_rule, **options)
 
