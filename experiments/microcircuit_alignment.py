@@ -15,6 +15,12 @@ draws them.
    20 epochs: backprop, FA, microcircuit (symmetric and random top-down, g_som_out = 0.8, from
    the self-predicting state) and burstprop (symmetric and random Y, from Z = pbar_0 Y); the
    angle of the hidden-layer update to backprop's after every epoch, and the test error.
+4. *Deep circuit at the compare budget* (``neurosim compare``: digits 64-64-64-10, 20 epochs,
+   batch 32, the rule's ``compare_hyper`` and ``train_defaults``, Adam 5e-3, float32): microcircuit
+   with the paper's basal baseline (``basal_baseline="dendrite"``) and with the free-apical
+   one (``"free"``, the compare default); per-epoch test error and angle of each hidden
+   layer's update to backprop, and at the end the RMS apical potential without teacher
+   (interneuron mismatch) beside the teacher-induced one, per hidden layer, on 256 images.
 
     python experiments/microcircuit_alignment.py [--out DIR] [--seed 0] [--epochs 20]
 """
@@ -101,6 +107,37 @@ def training_angles(data, seed: int, epochs: int) -> dict:
             "runs": runs}
 
 
+def deep_circuit(data, seed: int, epochs: int) -> dict:
+    sizes = [64, 64, 64, 10]
+    klass = type(get_rule("microcircuit"))
+    idx = np.random.default_rng(seed).choice(len(data.x_train), 256, replace=False)
+    x, t = data.x_train[idx].astype(float), data.targets("train")[idx].astype(float)
+    runs = {}
+    for baseline in ("dendrite", "free"):
+        rule = get_rule("microcircuit", **{**klass.compare_hyper, "basal_baseline": baseline})
+        net = rule.prepare(klass.default_network(sizes))
+        t0 = time.perf_counter()
+        result = train(net, rule, data, TrainConfig(epochs=epochs, batch_size=32, seed=seed,
+                                                    learning_rate=klass.train_defaults["learning_rate"]),
+                       params=rule.init_params(net, seed))
+        params = {k: v.astype(float) for k, v in result.params.items()}
+        free, nudged = rule.steady_state(net, params, x, None), rule.steady_state(net, params, x, t)
+        hidden = [p.name for p in net.chain()[:-1]]
+        runs[baseline] = {
+            "status": result.status, "test_error": [h["test_error"] for h in result.history],
+            "angle_deg": {k: [float(np.degrees(np.arccos(np.clip(h["alignment"]["projections"][k], -1, 1))))
+                              for h in result.history] for k in hidden},
+            "apical_rms_free": {k: float(np.sqrt(np.mean(v ** 2))) for k, v in free.apical.items()},
+            "apical_rms_teacher": {k: float(np.sqrt(np.mean((nudged.apical[k] - v) ** 2)))
+                                   for k, v in free.apical.items()},
+            "seconds": time.perf_counter() - t0}
+        r = runs[baseline]
+        print(f"deep microcircuit, basal_baseline={baseline}: test error {r['test_error'][-1]:.4f}, apical RMS "
+              f"free {r['apical_rms_free']} vs teacher {r['apical_rms_teacher']}", flush=True)
+    return {"sizes": sizes, "epochs": epochs, "optimizer": "adam",
+            "learning_rate": klass.train_defaults["learning_rate"], "batch_size": 32, "runs": runs}
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="results/microcircuit_alignment")
@@ -116,6 +153,7 @@ def main(argv=None) -> None:
     for k, c in record["self_predicting"]["curves"].items():
         print(f"self-predicting {k}: RMS apical {c[0]:.3g} -> {c[-1]:.3g} ({c[0] / c[-1]:.1f}x)")
     record["training"] = training_angles(data, args.seed, args.epochs)
+    record["deep"] = deep_circuit(data, args.seed, args.epochs)
     record["seconds"] = time.perf_counter() - t0
     print("wrote", save_run(args.out, record))
 

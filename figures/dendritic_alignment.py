@@ -6,7 +6,10 @@ and writes ``figures/dendritic_alignment.png`` beside this script, three panels:
 (a) apical potential vs backprop delta (scatter, each hidden layer; the line is the theory
     phi' v_A = -c_l delta_l); (b) RMS apical potential while the lateral plasticity reaches
     the self-predicting state; (c) angle of the hidden-layer update to backprop's during
-    training on digits.
+    training on digits; (d) the deep circuit (two hidden layers) at the compare budget:
+    angle of each hidden layer's update to backprop's with the paper's basal baseline and
+    with the free-apical one, with the final apical potentials (mismatch vs teacher) in
+    the legend.
 
     python figures/dendritic_alignment.py [--results results]
 """
@@ -77,6 +80,31 @@ def plot_training_angles(training: dict, ax=None):
     return ax
 
 
+def plot_deep(deep: dict, ax=None):
+    """Panel (d): hidden-layer angles in the deep circuit, both basal baselines."""
+    ax = ax or plt.gca()
+    colors = {"dendrite": "tab:red", "free": "tab:green"}
+    for baseline, run in deep["runs"].items():
+        for i, (proj, angles) in enumerate(run["angle_deg"].items()):
+            lay = proj.split("->")[1]
+            label = f"{baseline}: {proj}"
+            if i == 0:
+                label += f" ({100 * run['test_error'][-1]:.1f} % test error)"
+            label += (f"\n    end: |v_A| no teacher {run['apical_rms_free'][lay]:.1e},"
+                      f" teacher-induced {run['apical_rms_teacher'][lay]:.1e}")
+            ax.plot(np.arange(1, len(angles) + 1), angles, marker="o", ms=3, color=colors.get(baseline),
+                    ls="-" if i == 0 else "--", label=label)
+    ax.axhline(90, color="0.6", lw=0.6, ls=":")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("angle to backprop (degrees)")
+    ax.set_ylim(0, 120)
+    ax.set_title(f"(d) deep microcircuit {'-'.join(map(str, deep['sizes']))}, digits, compare budget\n"
+                 f"(Adam {deep['learning_rate']:g}; basal baseline: dendrite = paper, free = + free apical)",
+                 fontsize=10)
+    ax.legend(fontsize=6.5, loc="lower left")
+    return ax
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", default="results")
@@ -85,10 +113,14 @@ def main(argv=None) -> None:
     if not path.exists():
         raise SystemExit(f"{path} not found; run `python experiments/microcircuit_alignment.py` first")
     record = json.loads(path.read_text())
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2))
+    deep = "deep" in record
+    fig, axes = plt.subplots(2, 2, figsize=(13, 10.5)) if deep else plt.subplots(1, 3, figsize=(17, 5.2))
+    axes = np.ravel(axes)
     plot_scatter(record["scatter"], axes[0])
     plot_self_predicting(record["self_predicting"], axes[1])
     plot_training_angles(record["training"], axes[2])
+    if deep:
+        plot_deep(record["deep"], axes[3])
     fig.tight_layout()
     out = Path(__file__).with_suffix(".png")
     fig.savefig(out, dpi=110)

@@ -343,3 +343,72 @@ def test_microcircuit_learns_digits_from_the_self_predicting_state():
     result = train(net, rule, data, TrainConfig(epochs=20, batch_size=32, learning_rate=3e-3, dtype="float64",
                                                 align_samples=0), params=params)
     assert result.status == "completed" and result.test_error < 0.20
+
+
+# ------------------------------------------------------------------ deep circuits away from the self-predicting state
+def _mismatched(base, eps, seed=5, lam=1e-3):
+    """A 6-7-5-4 sigmoid/mse circuit, symmetric B, every W^IP off the self-predicting state by a relative eps."""
+    rule, net, params, x, t = _circuit([6, 7, 5, 4], "sigmoid", "mse", "symmetric", seed, lam)
+    rule = get_rule("microcircuit", g_som_out=_g_som_out(lam), basal_baseline=base)
+    rng = np.random.default_rng(seed + 100)
+    for proj in net.select("lateral"):
+        if proj.target == "basal":
+            params[proj.name] = params[proj.name] * (1 + eps * rng.standard_normal(params[proj.name].shape))
+    return rule, net, params, x, t
+
+
+@pytest.mark.parametrize("sizes, act, loss", NETS)
+def test_free_baseline_is_the_paper_rule_in_the_self_predicting_state(sizes, act, loss):
+    """v_A^free = 0 there, so phi(vB + a v_A^free) = phi(vB): both baselines give the same updates."""
+    rule, net, params, x, t = _circuit(sizes, act, loss, "random", 11, 0.05)
+    free = get_rule("microcircuit", g_som_out=_g_som_out(0.05), basal_baseline="free")
+    dw, dw_free = rule.updates(net, params, x, t), free.updates(net, params, x, t)
+    assert dw.keys() == dw_free.keys()
+    # relaxation tolerance 1e-10 relative: the free apical potential is 0 to ~1e-10, the
+    # basal errors are ~lambda s_l |delta| >= 1e-6, so 1e-6 relative is far above round-off
+    assert max(_rel(dw_free[k], dw[k]) for k in dw if np.linalg.norm(dw[k]) > 0) < 1e-6
+
+
+def test_free_baseline_cancels_interneuron_mismatch_the_paper_rule_amplifies_it():
+    """W^IP off by a relative eps leaves a free apical potential ~eps; the teacher's is s_l |delta|.
+
+    ``"dendrite"``: the basal error carries a v_A^free / s_l, relative error ~eps/s_l with
+    s_1 = lambda [a(1-lambda_I)]^2 = 6e-5 at lambda = 1e-3, i.e. >> 1 for eps = 1e-2 and
+    falling only linearly in eps.  ``"free"``: the mismatch enters at second order, the
+    relative error is O(eps) + O(lambda) -- below 2 eps here (constants O(1) for these
+    small weights) and ~10x smaller at 10x smaller eps (slope 1 in eps while eps >> lambda s).
+    """
+    errs = {}
+    for base in ("dendrite", "free"):
+        for eps in (1e-2, 1e-3):
+            rule, net, params, x, t = _mismatched(base, eps)
+            dw, ref = rule.updates(net, params, x, t), backprop(net, params, x, t).descent()
+            first = net.chain()[0].name
+            errs[base, eps] = _rel(dw[first], ref[first])
+    assert errs["dendrite", 1e-2] > 1.0 and errs["dendrite", 1e-3] > 1.0
+    assert errs["free", 1e-2] < 2e-2
+    assert errs["free", 1e-2] / errs["free", 1e-3] > 5
+
+
+def test_lateral_learning_rate_scale_reaches_the_optimiser():
+    net = get_rule("microcircuit").default_network([6, 7, 5, 4])
+    assert get_rule("microcircuit").learning_rate_scales(net) == {}
+    scales = get_rule("microcircuit", lateral_lr_scale=10.0).learning_rate_scales(net)
+    lateral = {p.name for p in net.select("lateral")} | {"inter1.bias", "inter2.bias"}
+    assert set(scales) == lateral and set(scales.values()) == {10.0}
+    assert lateral <= set(init_params(net, 0))  # the keys name real parameters
+    with pytest.raises(ConfigError, match="basal_baseline"):
+        get_rule("microcircuit", basal_baseline="soma")
+
+
+def test_float32_parameters_keep_the_deep_layers_teacher_signal():
+    """The circuit is relaxed in float64: at lambda = 1e-5 the first layer's signal, s_1 |delta| ~ 1e-7,
+    lies below float32's resolution of O(1) potentials (eps 6e-8), yet float32 parameters must give
+    the float64 updates (to float32 rounding of the result), returned as float32."""
+    rule, net, params, x, t = _circuit([6, 7, 5, 4], "sigmoid", "mse", "random", 12, 1e-5)
+    p32 = {k: v.astype(np.float32) for k, v in params.items()}
+    d32 = rule.updates(net, p32, x.astype(np.float32), t.astype(np.float32))
+    p64 = {k: v.astype(np.float64) for k, v in p32.items()}  # the same (rounded) weights in float64
+    d64 = rule.updates(net, p64, x.astype(np.float32).astype(np.float64), t.astype(np.float32).astype(np.float64))
+    assert all(v.dtype == np.float32 for v in d32.values())
+    assert max(_rel(d32[k].astype(np.float64), d64[k]) for k in d64 if np.linalg.norm(d64[k]) > 0) < 1e-6

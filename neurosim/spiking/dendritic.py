@@ -1,0 +1,829 @@
+"""Spiking two-compartment neurons that learn by the dendritic prediction of somatic spiking.
+
+Two models, both written as brian2 equations with their plasticity *inside* brian2
+(``Synapses`` with clock-driven / ``on_post`` updates; no Python loop over time steps):
+
+1. :func:`teacher_task` -- Urbanczik & Senn (2014), the teacher-student task.
+2. :class:`SpikingMicrocircuit` -- the dendritic cortical microcircuit of Sacramento et al.
+   (2018) with Poisson-spiking two-compartment pyramidal neurons and interneurons, whose
+   basal synapses learn with the same Urbanczik-Senn rule; :func:`spiking_microcircuit_align`
+   compares its trial-averaged update with backprop and with the rate rule ``microcircuit``.
+
+Urbanczik-Senn neuron
+---------------------
+Potentials are measured from rest (:math:`E_L = -70` mV is 0).  One ``NeuronGroup`` holds a
+soma :math:`U` and a dendrite :math:`V_w` coupled by the conductance :math:`g_D`:
+
+.. math::
+    \\dot U = -g_L U + g_D (V_w - U) + g_E(t)(E_E - U) + g_I(t)(E_I - U), \\qquad
+    V_w(t) = \\sum_i w_i\\, \\mathrm{PSP}_i(t),
+
+with :math:`\\mathrm{PSP}_i = \\kappa * s_i` the double-exponential kernel
+:math:`\\kappa(t) = (e^{-t/\\tau_L} - e^{-t/\\tau_s})/(\\tau_L - \\tau_s)` (unit area) applied to
+the input spike train :math:`s_i`.  The soma spikes as an inhomogeneous Poisson process of
+rate
+
+.. math::  \\phi(U) = \\frac{\\phi_{max}}{1 + k\\, e^{\\beta(\\theta - U)}}
+
+and, with :math:`V^*_w = \\frac{g_D}{g_D + g_L} V_w` the *dendritic prediction* (the somatic
+potential the dendrite alone would cause), the dendritic synapses change as
+
+.. math::
+    \\dot w_i = \\eta\\, \\big(S(t) - \\phi(V^*_w)\\big)\\, h(V^*_w)\\, \\mathrm{PSP}_i(t), \\qquad
+    h(x) = \\frac{d}{dx}\\ln\\phi(x) = \\frac{\\beta}{1 + e^{-\\beta(\\theta - x)}/k},
+
+:math:`S(t) = \\sum_f \\delta(t - t_f)` the neuron's own spike train (Urbanczik & Senn 2014,
+eq. 3; parameters of their simulations: :math:`g_L = 0.1`, :math:`g_D = 2` per ms,
+:math:`E_E = 0`, :math:`E_I = -75` mV, :math:`\\phi_{max} = 0.15` kHz, :math:`k = 0.5`,
+:math:`\\beta = 1/3` per mV, :math:`\\theta = -55` mV, :math:`\\tau_L = 10`, :math:`\\tau_s = 3` ms).
+
+*Teacher task.*  A teacher neuron of the same kind, with fixed random weights :math:`w^*` on
+the same inputs, has the somatic potential :math:`U^* \\approx V^*_{w^*}` (no somatic input).
+It drives the student's soma through the conductances
+
+.. math::  g_E = g_{som}\\frac{U^* - E_I}{E_E - E_I}, \\qquad g_I = g_{som}\\frac{E_E - U^*}{E_E - E_I},
+
+so that :math:`g_E(E_E - U) + g_I(E_I - U) = g_{som}(U^* - U)`: the student's soma is
+nudged towards the teacher's.  The expected update vanishes when
+:math:`\\phi(U) = \\phi(V^*_w)` on average, which holds at :math:`w = w^*` (then
+:math:`V^*_w = U^* = U`); learning drives :math:`\\lVert w - w^*\\rVert` and the mismatch
+:math:`\\phi(V^*_w) - \\phi(U^*)` between the student's dendritic prediction and the teacher's
+rate towards a noise floor set by :math:`\\eta` and the spike noise.
+
+References
+----------
+Urbanczik, R. & Senn, W. (2014). Learning by the dendritic prediction of somatic spiking.
+Neuron 81, 521-528.
+
+Sacramento, J., Ponte Costa, R., Bengio, Y. & Senn, W. (2018). Dendritic cortical
+microcircuits approximate the backpropagation algorithm. NeurIPS 31.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import brian2
+import numpy as np
+from brian2 import Hz, mV, ms, second
+
+from ..alignment import AlignmentReport
+from ..errors import ConfigError, ShapeError
+from ..network import Network
+from ..params import bias_key, check_params, weight
+from ..reference import check_batch
+from . import codegen
+from .plasticity import SpikingRule, register_spiking
+
+__all__ = ["UrbanczikSennConfig", "TeacherTaskResult", "teacher_task", "SpikingMicrocircuit",
+           "MicrocircuitSpikes", "spiking_microcircuit_updates", "spiking_microcircuit_align",
+           "train_spiking_microcircuit"]
+
+
+def _positive(owner: str, name: str, value, *, integer: bool = False, allow_zero: bool = False) -> None:
+    ok_type = isinstance(value, (int, np.integer)) if integer else isinstance(value, (int, float, np.number))
+    if isinstance(value, bool) or not ok_type or not (value >= 0 if allow_zero else value > 0):
+        kind = "a positive integer" if integer else ("a number >= 0" if allow_zero else "a positive number")
+        raise ConfigError(f"{owner}: {name} expected {kind}, got {value!r}")
+
+
+# =========================================================================== Urbanczik & Senn 2014
+@dataclass(frozen=True)
+class UrbanczikSennConfig:
+    """Teacher task of Urbanczik & Senn (2014): neuron, inputs, plasticity, duration.
+
+    Plain floats in SI-like lab units (ms, mV, Hz) named with their unit; brian2 units are
+    attached once, in :func:`teacher_task`.
+
+    Attributes
+    ----------
+    n_inputs : int
+        Dendritic input spike trains (shared by teacher and students).
+    n_students : int
+        Independent student neurons (different initial weights), simulated in one group.
+    duration_s : float
+        Learning time in seconds.
+    pattern_ms : float
+        Every ``pattern_ms`` the input rates are redrawn uniformly in [0, ``rate_max_hz``]
+        (fluctuating inputs make the teacher's weights identifiable).
+    g_l_per_ms, g_d_per_ms, g_som_per_ms : float
+        Leak, dendro-somatic coupling and teacher (nudging) conductances, per ms.
+    e_exc_mv, e_inh_mv : float
+        Reversal potentials relative to rest (paper: 0 and -75 mV with rest at -70 mV).
+    phi_max_hz, k, beta_per_mv, theta_mv : float
+        Transfer function :math:`\\phi` (theta relative to rest: -55 mV -> 15 mV).
+    tau_l_ms, tau_s_ms : float
+        PSP kernel time constants.
+    eta : float
+        Learning rate, in mV^2 ms^2 (so that :math:`\\eta h\\,\\mathrm{PSP}` is a weight, mV ms, per spike).
+    w_mean_mv_ms, w_std_mv_ms : float
+        Teacher and initial student weights are drawn from N(mean, std) (units mV ms: the
+        kernel has unit area, so :math:`\\bar V_w = \\sum_i w_i r_i`).
+    dt_ms, record_every_ms : float
+        Integration step; sampling of the recorded rates.
+    """
+
+    n_inputs: int = 100
+    n_students: int = 5
+    duration_s: float = 100.0
+    pattern_ms: float = 100.0
+    rate_max_hz: float = 40.0
+    g_l_per_ms: float = 0.1
+    g_d_per_ms: float = 2.0
+    g_som_per_ms: float = 0.8
+    e_exc_mv: float = 70.0
+    e_inh_mv: float = -5.0
+    phi_max_hz: float = 150.0
+    k: float = 0.5
+    beta_per_mv: float = 1.0 / 3.0
+    theta_mv: float = 15.0
+    tau_l_ms: float = 10.0
+    tau_s_ms: float = 3.0
+    eta: float = 10.0
+    w_mean_mv_ms: float = 5.0
+    w_std_mv_ms: float = 15.0
+    dt_ms: float = 0.5
+    record_every_ms: float = 5.0
+
+    def __post_init__(self):
+        owner = "UrbanczikSennConfig"
+        for name in ("n_inputs", "n_students"):
+            _positive(owner, name, getattr(self, name), integer=True)
+        for name in ("duration_s", "pattern_ms", "rate_max_hz", "g_l_per_ms", "g_d_per_ms", "phi_max_hz", "k",
+                     "beta_per_mv", "tau_l_ms", "tau_s_ms", "dt_ms", "record_every_ms", "w_std_mv_ms"):
+            _positive(owner, name, getattr(self, name))
+        for name in ("g_som_per_ms", "eta"):
+            _positive(owner, name, getattr(self, name), allow_zero=True)
+        if not self.e_exc_mv > self.e_inh_mv:
+            raise ConfigError(f"{owner}: e_exc_mv must exceed e_inh_mv, got {self.e_exc_mv!r} <= {self.e_inh_mv!r}")
+        if self.tau_l_ms == self.tau_s_ms:
+            raise ConfigError(f"{owner}: tau_l_ms and tau_s_ms must differ (double-exponential kernel), got "
+                              f"both {self.tau_l_ms!r}; change one of them")
+        for name in ("pattern_ms", "record_every_ms"):
+            steps = getattr(self, name) / self.dt_ms
+            if abs(steps - round(steps)) > 1e-9:
+                raise ConfigError(f"{owner}: {name} = {getattr(self, name)!r} must be a whole number of "
+                                  f"dt_ms = {self.dt_ms!r}")
+
+    @property
+    def dendritic_attenuation(self) -> float:
+        """:math:`g_D / (g_D + g_L)`: the factor from dendritic to predicted somatic potential."""
+        return self.g_d_per_ms / (self.g_d_per_ms + self.g_l_per_ms)
+
+
+@dataclass
+class TeacherTaskResult:
+    """What :func:`teacher_task` measured.
+
+    Attributes
+    ----------
+    times_s : ndarray (n_samples,)
+        Times of the weight snapshots (every ``record_every_ms``).
+    weight_distance : ndarray (n_students, n_samples)
+        :math:`\\lVert w - w^*\\rVert / \\lVert w^* - \\bar w^* \\rVert`, relative to the spread of the
+        teacher's weights.
+    window_s : ndarray (n_windows,)
+        Centre of each window over which the prediction error is averaged.
+    prediction_rmse_hz : ndarray (n_students, n_windows)
+        RMS over the window of :math:`\\phi(V^*_w) - \\phi(U^*)` (Hz): student's dendritic
+        prediction vs teacher's rate.
+    teacher_rate_hz : ndarray (n_students,)
+        Mean of :math:`\\phi(U^*)` over the run.
+    spike_rates_hz : dict
+        Measured mean spike rates of students and teachers.
+    w_star, w_initial, w_final : ndarray (n_students, n_inputs)
+        Teacher, initial and final student weights (mV ms).
+    config : dict
+    seed : int
+    timings : dict
+    """
+
+    times_s: np.ndarray
+    weight_distance: np.ndarray
+    window_s: np.ndarray
+    prediction_rmse_hz: np.ndarray
+    teacher_rate_hz: np.ndarray
+    spike_rates_hz: dict
+    w_star: np.ndarray
+    w_initial: np.ndarray
+    w_final: np.ndarray
+    config: dict
+    seed: int
+    timings: dict = field(default_factory=dict)
+
+
+def _phi_h_code(prefix: str, arg: str) -> str:
+    """brian2 lines for :math:`\\phi` and :math:`h` of potential ``arg``."""
+    return (f"{prefix}phi = phi_max / (1 + k_phi * exp(beta * (theta - {arg}))) : Hz\n"
+            f"{prefix}h = beta / (1 + exp(-beta * (theta - {arg})) / k_phi) : 1/volt\n")
+
+
+def teacher_task(config: UrbanczikSennConfig | None = None, *, seed: int = 0, target: str = "auto",
+                 window_s: float = 5.0) -> TeacherTaskResult:
+    """Run the Urbanczik-Senn teacher task in brian2 (module docstring for the equations).
+
+    Parameters
+    ----------
+    config : UrbanczikSennConfig, optional
+    seed : int
+        Draws the teacher's and students' weights and the input rates (``np.random.Generator``)
+        and seeds brian2's spike generation.
+    target : {"auto", "cython", "numpy"}
+        brian2 code generation.  The shapes depend only on ``n_inputs`` / ``n_students``, so
+        one compilation serves every run of the same size.
+    window_s : float
+        Averaging window of the prediction error, seconds.
+
+    Returns
+    -------
+    TeacherTaskResult
+
+    Raises
+    ------
+    ConfigError
+        On a bad seed, target or window.
+    """
+    cfg = config if config is not None else UrbanczikSennConfig()
+    if not isinstance(cfg, UrbanczikSennConfig):
+        raise ConfigError(f"teacher_task: config expected an UrbanczikSennConfig, got {type(cfg).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"teacher_task: seed expected a non-negative integer, got {seed!r}")
+    _positive("teacher_task", "window_s", window_s)
+    if window_s > cfg.duration_s:
+        raise ConfigError(f"teacher_task: window_s = {window_s!r} exceeds duration_s = {cfg.duration_s!r}; "
+                          "use a shorter window")
+    chosen = codegen.resolve_target(target)
+    if chosen == "cpp_standalone":
+        raise ConfigError("teacher_task: target 'cpp_standalone' is not supported; use 'cython' or 'numpy'")
+    cls = codegen.codeobj_class(chosen)
+    rng = np.random.default_rng(seed)
+    n_in, n_st = cfg.n_inputs, cfg.n_students
+    w_star = rng.normal(cfg.w_mean_mv_ms, cfg.w_std_mv_ms, size=(n_st, n_in))
+    w_init = rng.normal(cfg.w_mean_mv_ms, cfg.w_std_mv_ms, size=(n_st, n_in))
+    n_patterns = int(np.ceil(cfg.duration_s * 1e3 / cfg.pattern_ms))
+    rates = rng.uniform(0.0, cfg.rate_max_hz, size=(n_patterns, n_in))
+
+    dt = cfg.dt_ms * ms
+    ns = {"phi_max": cfg.phi_max_hz * Hz, "k_phi": cfg.k, "beta": cfg.beta_per_mv / mV, "theta": cfg.theta_mv * mV,
+          "g_L": cfg.g_l_per_ms / ms, "g_D": cfg.g_d_per_ms / ms, "g_som": cfg.g_som_per_ms / ms,
+          "E_E": cfg.e_exc_mv * mV, "E_I": cfg.e_inh_mv * mV, "tau_L": cfg.tau_l_ms * ms, "tau_s": cfg.tau_s_ms * ms,
+          "lambda_D": cfg.dendritic_attenuation, "eta": cfg.eta * mV ** 2 * ms ** 2,
+          "input_rates": brian2.TimedArray(rates * Hz, dt=cfg.pattern_ms * ms)}
+    # inputs: Poisson spikes at the pattern's rates; each carries its unit-area PSP kernel
+    # (two linear filters), shared by every synapse it makes
+    inputs = brian2.NeuronGroup(
+        n_in, "dx/dt = -x / tau_s : Hz\ndpsp/dt = (x - psp) / tau_L : Hz",
+        threshold="rand() < input_rates(t, i) * dt", reset="x += 1 / tau_s",
+        method="exact", dt=dt, namespace=ns, name="us_inputs", codeobj_class=cls)
+    # the soma's time constant 1/(g_L + g_D + g_som) ~ 0.35 ms is below dt: exponential Euler
+    # integrates the linear somatic equation exactly for a step-constant dendrite
+    teacher = brian2.NeuronGroup(
+        n_st, "dU/dt = -g_L * U + g_D * (V_w - U) : volt\nV_w : volt\n" + _phi_h_code("", "U"),
+        threshold="rand() < phi * dt", method="exponential_euler", dt=dt, namespace=ns, name="us_teacher",
+        codeobj_class=cls)
+    student = brian2.NeuronGroup(
+        n_st,
+        "dU/dt = -g_L * U + g_D * (V_w - U) + g_E * (E_E - U) + g_I * (E_I - U) : volt\n"
+        "g_E = g_som * (U_teacher - E_I) / (E_E - E_I) : Hz\n"
+        "g_I = g_som * (E_E - U_teacher) / (E_E - E_I) : Hz\n"
+        "U_teacher : volt (linked)\n"
+        "V_w : volt\n"
+        "V_star = lambda_D * V_w : volt\n"
+        "teacher_phi = phi_max / (1 + k_phi * exp(beta * (theta - U_teacher))) : Hz\n"
+        + _phi_h_code("star_", "V_star"),
+        threshold="rand() < phi_max / (1 + k_phi * exp(beta * (theta - U))) * dt",
+        method="exponential_euler", dt=dt, namespace=ns, name="us_student", codeobj_class=cls)
+    student.U_teacher = brian2.linked_var(teacher, "U")
+    pre, post = np.meshgrid(np.arange(n_in), np.arange(n_st))
+    teach_syn = brian2.Synapses(inputs, teacher, "w : volt * second\nV_w_post = w * psp_pre : volt (summed)",
+                                dt=dt, namespace=ns, name="us_teacher_syn", codeobj_class=cls)
+    teach_syn.connect(i=pre.ravel(), j=post.ravel())
+    teach_syn.w = w_star.ravel() * mV * ms
+    # the rule: the continuous part -eta phi(V*) h(V*) PSP every step, +eta h(V*) PSP at every
+    # somatic spike of the student (on_post)
+    plastic = brian2.Synapses(
+        inputs, student,
+        "dw/dt = -eta * star_phi_post * star_h_post * psp_pre : volt * second (clock-driven)\n"
+        "V_w_post = w * psp_pre : volt (summed)",
+        on_post="w += eta * star_h_post * psp_pre", method="euler", dt=dt, namespace=ns,
+        name="us_plastic_syn", codeobj_class=cls)
+    plastic.connect(i=pre.ravel(), j=post.ravel())
+    plastic.w = w_init.ravel() * mV * ms
+    every = cfg.record_every_ms * ms
+    w_mon = brian2.StateMonitor(plastic, "w", record=True, dt=every, name="us_w_mon", codeobj_class=cls)
+    rate_mon = brian2.StateMonitor(student, ["star_phi", "teacher_phi"], record=True, dt=every,
+                                   name="us_rate_mon", codeobj_class=cls)
+    spikes_student = brian2.SpikeMonitor(student, record=False, name="us_student_spikes", codeobj_class=cls)
+    spikes_teacher = brian2.SpikeMonitor(teacher, record=False, name="us_teacher_spikes", codeobj_class=cls)
+    net = brian2.Network(inputs, teacher, student, teach_syn, plastic, w_mon, rate_mon, spikes_student,
+                         spikes_teacher, name="us_teacher_task")
+    saved = np.random.get_state()
+    try:
+        brian2.seed(int(seed))
+        started = time.perf_counter()
+        net.run(cfg.duration_s * second, namespace={})
+        wall = time.perf_counter() - started
+    finally:
+        np.random.set_state(saved)
+    loop = float(brian2.get_device()._last_run_time)
+
+    # synapse k connects input pre[k] to student post[k]: back to (student, input)
+    order = np.lexsort((np.asarray(plastic.i[:]), np.asarray(plastic.j[:])))
+    w_hist = np.asarray(w_mon.w_[:])[order] / 1e-6  # V s -> mV ms
+    w_hist = w_hist.reshape(n_st, n_in, -1)
+    spread = np.linalg.norm(w_star - w_star.mean(axis=1, keepdims=True), axis=1)
+    distance = np.linalg.norm(w_hist - w_star[:, :, None], axis=1) / spread[:, None]
+    per_window = int(round(window_s * 1e3 / cfg.record_every_ms))
+    pred = np.asarray(rate_mon.star_phi_[:])
+    teach = np.asarray(rate_mon.teacher_phi_[:])
+    n_win = pred.shape[1] // per_window
+    sq = ((pred - teach) ** 2)[:, :n_win * per_window].reshape(n_st, n_win, per_window)
+    rmse = np.sqrt(sq.mean(axis=2))
+    centres = (np.arange(n_win) + 0.5) * window_s
+    return TeacherTaskResult(
+        times_s=np.asarray(w_mon.t_[:]), weight_distance=distance, window_s=centres, prediction_rmse_hz=rmse,
+        teacher_rate_hz=teach.mean(axis=1),
+        spike_rates_hz={"student": float(spikes_student.num_spikes / (n_st * cfg.duration_s)),
+                        "teacher": float(spikes_teacher.num_spikes / (n_st * cfg.duration_s))},
+        w_star=w_star, w_initial=w_init, w_final=w_hist[:, :, -1].copy(), config=asdict(cfg), seed=int(seed),
+        timings={"target": chosen, "compile_s": wall - loop, "simulate_s": loop,
+                 "biological_s": float(cfg.duration_s)})
+
+
+# =========================================================================== spiking microcircuit
+
+
+@dataclass
+class MicrocircuitSpikes:
+    """Plasticity signals of one :meth:`SpikingMicrocircuit.run`, averaged over copies.
+
+    Attributes
+    ----------
+    spike_updates, rate_updates : dict of str to ndarray
+        ``dW`` per parameter key (feed-forward weights ``(post, pre)`` and pyramidal biases),
+        batch and trial mean, divided by the layer factor :math:`s_l` of the rate rule (so
+        that both approach :math:`-\\partial L/\\partial W` as :math:`\\lambda\\to 0`).  ``spike``:
+        the error is the neuron's own spike train, :math:`S(t)/r_{max} - \\phi(V^*)`; ``rate``:
+        its expectation given the soma, :math:`\\phi(U) - \\phi(V^*)` (lower variance).
+    per_trial_spike, per_trial_rate : dict of str to ndarray (n_trials, post, pre)
+        The same before averaging over trials (batch mean per trial): measures trial noise.
+    output_rate : ndarray (n_trials, batch, n_out)
+        Output spike count / (window r_max), rate-side units.
+    timings : dict
+    """
+
+    spike_updates: dict
+    rate_updates: dict
+    per_trial_spike: dict
+    per_trial_rate: dict
+    output_rate: np.ndarray
+    timings: dict = field(default_factory=dict)
+
+
+class SpikingMicrocircuit:
+    """Sacramento et al.'s (2018) microcircuit with Poisson-spiking two-compartment neurons in brian2.
+
+    Every pyramidal neuron and interneuron is one row of a ``NeuronGroup`` with a soma
+    :math:`u`, a basal (or, for interneurons, dendritic) compartment :math:`\\hat v_B` and, for
+    hidden pyramidal neurons, an apical compartment :math:`v_A`.  Neurons fire as Poisson
+    processes of rate :math:`r_{max}\\,\\phi(u)` (:math:`\\phi` the layer's sigmoid), and every
+    synapse sees the presynaptic spike train through an exponential trace normalised to
+    rate units, :math:`\\tau_\\psi\\dot\\psi = -\\psi + \\tau_\\psi\\,S(t)/r_{max}`
+    (:math:`\\langle\\psi\\rangle = \\phi(u)`), so that in the mean every compartment sees the
+    rate network's input:
+
+    .. math::
+        \\hat v_{B,l} = W_l\\psi_{l-1} + b_l, \\qquad
+        v_{A,l} = B_l\\psi_{l+1} + W^{PI}_l\\psi^I_l, \\qquad
+        \\hat v^I_l = W^{IP}_l\\psi_l + b^I_l,
+
+    .. math::
+        \\tau\\dot u_l = -u_l + \\hat v_{B,l} + a\\,v_{A,l}, \\qquad
+        \\tau\\dot u_N = -u_N + \\hat v_{B,N} - \\lambda\\,(\\phi(\\hat v_{B,N}) - t), \\qquad
+        \\tau\\dot u^I_l = -u^I_l + (1-\\lambda_I)\\hat v^I_l + \\lambda_I u_{l+1},
+
+    with the constants :math:`a`, :math:`\\lambda`, :math:`\\lambda_I` of the rate rule
+    (:class:`~neurosim.rules.dendritic.Microcircuit`, mse loss).  The dendritic prediction is
+    the somatic potential the basal input alone would cause, :math:`\\tau\\dot V^* = -V^* +
+    \\hat v_B` (Urbanczik & Senn 2014's :math:`V^*_w`; filtering it like the soma makes
+    :math:`u - V^*` pure apical/teacher signal, not the lag of the basal noise).  The basal
+    plasticity integrated over the counting window :math:`T` is
+
+    .. math::
+        \\Delta W_{l,ij} = \\frac{1}{s_l T}\\int_T \\Big(\\frac{S_i(t)}{r_{max}} - \\phi(V^*_i)\\Big)\\psi_j\\,dt
+        \\quad\\text{(spike)}, \\qquad
+        \\frac{1}{s_l T}\\int_T \\big(\\phi(u_i) - \\phi(V^*_i)\\big)\\psi_j\\,dt \\quad\\text{(rate)},
+
+    accumulated inside brian2 (clock-driven synaptic variables and ``on_post``).  Its mean is
+    the rate rule's basal update at the steady state; the interneuron's nudging by
+    :math:`u_{l+1}` is a potential read across groups (``linked_var``), as in the rate model,
+    while every other signal -- feed-forward, top-down, lateral -- travels as spikes.
+
+    The circuit is replicated ``n_copies`` times (block-diagonal synapses): copy
+    ``c = trial * batch + sample`` presents one sample, so one ``brian2`` run gives every
+    trial.  Weights can be changed between runs (:meth:`set_params`) without recompiling.
+
+    Parameters
+    ----------
+    network : Network
+        A microcircuit (``get_rule("microcircuit").prepare(chain)``), sigmoid layers, mse.
+    params : dict
+        Its parameters (``rule.init_params``: self-predicting lateral weights).
+    rule : Microcircuit
+        Supplies the conductances (:math:`a, \\lambda, \\lambda_I, s_l`).
+    batch, n_trials : int
+    r_max_hz, tau_psi_ms, tau_soma_ms : float
+        Maximum rate; presynaptic trace and somatic time constants.
+    dt_ms, settle_ms, window_ms : float
+        Step, settling time (not counted), counting window.
+    target : {"auto", "cython", "numpy"}
+    """
+
+    def __init__(self, network: Network, params: dict, rule, *, batch: int, n_trials: int = 10,
+                 r_max_hz: float = 200.0, tau_psi_ms: float = 20.0, tau_soma_ms: float = 5.0, dt_ms: float = 0.2,
+                 settle_ms: float = 200.0, window_ms: float = 1000.0, target: str = "auto"):
+        from ..rules.dendritic import Microcircuit
+
+        owner = "SpikingMicrocircuit"
+        if not isinstance(rule, Microcircuit):
+            raise ConfigError(f"{owner}: rule expected a neurosim.rules.dendritic.Microcircuit, got "
+                              f"{type(rule).__name__}")
+        if not isinstance(network, Network):
+            raise ConfigError(f"{owner}: network expected a neurosim Network, got {type(network).__name__}")
+        _positive(owner, "batch", batch, integer=True)
+        _positive(owner, "n_trials", n_trials, integer=True)
+        for name, value in (("r_max_hz", r_max_hz), ("tau_psi_ms", tau_psi_ms), ("tau_soma_ms", tau_soma_ms),
+                            ("dt_ms", dt_ms), ("settle_ms", settle_ms), ("window_ms", window_ms)):
+            _positive(owner, name, value)
+        if network.loss != "mse":
+            raise ConfigError(f"{owner}: network '{network.name}'.loss is '{network.loss}'; the spiking teacher "
+                              "implements mse (u_tgt = v_B - lambda (phi(v_B) - t)); use loss = 'mse'")
+        self.chain, self.stages = rule._circuit(network)
+        for layer in [network.layer(p.post) for p in self.chain] + [network.layer(s.inter) for s in self.stages]:
+            if layer.activation != "sigmoid":
+                raise ConfigError(f"{owner}: layer '{layer.name}'.activation is '{layer.activation}'; Poisson "
+                                  "rates r_max phi(u) need phi in [0, 1]: use 'sigmoid'")
+        for p in self.chain:
+            if p.tied_to is not None:
+                raise ConfigError(f"{owner}: feed-forward projection '{p.name}' is tied; give it its own weights")
+        check_params(network, params)
+        self.network, self.rule = network, rule
+        self.batch, self.n_trials = int(batch), int(n_trials)
+        self.n_copies = self.batch * self.n_trials
+        self.r_max_hz, self.tau_psi_ms, self.tau_soma_ms = float(r_max_hz), float(tau_psi_ms), float(tau_soma_ms)
+        self.dt_ms, self.settle_ms, self.window_ms = float(dt_ms), float(settle_ms), float(window_ms)
+        self.target = codegen.resolve_target(target)
+        if self.target == "cpp_standalone":
+            raise ConfigError(f"{owner}: target 'cpp_standalone' is not supported; use 'cython' or 'numpy'")
+        self._build()
+        self.set_params(params)
+
+    # ------------------------------------------------------------------ construction
+    def _block(self, pre_size: int, post_size: int):
+        """Pre/post indices of block-diagonal all-to-all synapses, ordered (copy, post, pre)."""
+        c, post, pre = np.meshgrid(np.arange(self.n_copies), np.arange(post_size), np.arange(pre_size),
+                                   indexing="ij")
+        return (c * pre_size + pre).ravel(), (c * post_size + post).ravel()
+
+    def _build(self):
+        net, chain, stages = self.network, self.chain, self.stages
+        cls = codegen.codeobj_class(self.target)
+        dt = self.dt_ms * ms
+        rule = self.rule
+        ns = {"r_max": self.r_max_hz * Hz, "tau_psi": self.tau_psi_ms * ms, "tau": self.tau_soma_ms * ms,
+              "a_api": rule.apical_coupling, "lam": rule.nudging, "lam_I": rule.inter_nudging, "T_unit": second}
+        trace = "dpsi/dt = -psi / tau_psi : 1\n"
+        spike = dict(threshold="rand() < r_max * phi_u * dt", reset="psi += 1 / (r_max * tau_psi)")
+        self.groups, self.syn = {}, {}
+        inp = net.input_layer
+        self.groups[inp.name] = brian2.NeuronGroup(
+            self.n_copies * inp.size, trace + "x_in : 1\nphi_u = x_in : 1", method="exact", dt=dt, namespace=ns,
+            name="mc_input", codeobj_class=cls, **spike)
+        out = chain[-1].post
+        pyr_names = [p.post for p in chain]
+        for k, name in enumerate(pyr_names):
+            size = net.layer(name).size
+            eqs = trace + ("vB_syn : 1\nb : 1\nvB_hat = vB_syn + b : 1\n"
+                           "dV_star/dt = (-V_star + vB_hat) / tau : 1\n"
+                           "phi_u = 1 / (1 + exp(-u)) : 1\nphi_star = 1 / (1 + exp(-V_star)) : 1\n"
+                           "dberr_rate/dt = (phi_u - phi_star) / T_unit : 1\n"
+                           "dberr_spike/dt = -phi_star / T_unit : 1\n")
+            if name == out:
+                eqs += "t_out : 1\ndu/dt = (-u + vB_hat - lam * (1 / (1 + exp(-vB_hat)) - t_out)) / tau : 1\n"
+            else:
+                eqs += "vA_td : 1\nvA_pi : 1\ndu/dt = (-u + vB_hat + a_api * (vA_td + vA_pi)) / tau : 1\n"
+            self.groups[name] = brian2.NeuronGroup(
+                self.n_copies * size, eqs, threshold=spike["threshold"],
+                reset=spike["reset"] + "\nberr_spike += 1 / (r_max * T_unit)", method="euler", dt=dt,
+                namespace=ns, name=f"mc_pyr{k}", codeobj_class=cls)
+        for k, s in enumerate(stages):
+            size = net.layer(s.inter).size
+            eqs = trace + ("vI_syn : 1\nb : 1\nvI_hat = vI_syn + b : 1\nu_upper : 1 (linked)\n"
+                           "du/dt = (-u + (1 - lam_I) * vI_hat + lam_I * u_upper) / tau : 1\n"
+                           "phi_u = 1 / (1 + exp(-u)) : 1\n")
+            group = brian2.NeuronGroup(self.n_copies * size, eqs, method="euler", dt=dt, namespace=ns,
+                                       name=f"mc_inter{k}", codeobj_class=cls, **spike)
+            group.u_upper = brian2.linked_var(self.groups[s.upper], "u")
+            self.groups[s.inter] = group
+        # plastic feed-forward synapses: accumulate both error signals, weights fixed in a run
+        for k, p in enumerate(chain):
+            pre_g, post_g = self.groups[p.pre], self.groups[p.post]
+            syn = brian2.Synapses(
+                pre_g, post_g,
+                "W : 1\nvB_syn_post = W * psi_pre : 1 (summed)\n"
+                "dacc_rate/dt = (phi_u_post - phi_star_post) * psi_pre / T_unit : 1 (clock-driven)\n"
+                "dacc_spike/dt = -phi_star_post * psi_pre / T_unit : 1 (clock-driven)",
+                on_post="acc_spike += psi_pre / (r_max * T_unit)", method="euler", dt=dt, namespace=ns,
+                name=f"mc_ff{k}", codeobj_class=cls)
+            i, j = self._block(net.layer(p.pre).size, net.layer(p.post).size)
+            syn.connect(i=i, j=j)
+            self.syn[p.name] = syn
+        for k, s in enumerate(stages):
+            for proj, var, pre, post in ((s.topdown, "vA_td", s.upper, s.pyr), (s.pi, "vA_pi", s.inter, s.pyr),
+                                         (s.ip, "vI_syn", s.pyr, s.inter)):
+                syn = brian2.Synapses(self.groups[pre], self.groups[post],
+                                      f"W : 1\n{var}_post = W * psi_pre : 1 (summed)", dt=dt, namespace=ns,
+                                      name=f"mc_{var}{k}", codeobj_class=cls)
+                i, j = self._block(net.layer(pre).size, net.layer(post).size)
+                syn.connect(i=i, j=j)
+                self.syn[proj.name] = syn
+        self.spikes_out = brian2.SpikeMonitor(self.groups[out], record=True, name="mc_out_spikes",
+                                              codeobj_class=cls)
+        self.net = brian2.Network(*self.groups.values(), *self.syn.values(), self.spikes_out,
+                                  name="spiking_microcircuit")
+        self.net.store("initial")
+
+    def _syn_index(self, proj):
+        """(copy, post unit, pre unit) of every synapse of ``proj``, in brian2's synapse order."""
+        syn = self.syn[proj.name]
+        pre_size, post_size = self.network.layer(proj.pre).size, self.network.layer(proj.post).size
+        i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])
+        return j // post_size, j % post_size, i % pre_size
+
+    def set_params(self, params: dict) -> None:
+        """Load weights and biases (same network): every copy gets the same ones."""
+        check_params(self.network, params)
+        self.net.restore("initial")
+        net = self.network
+        for proj_name, syn in self.syn.items():
+            proj = net.projection(proj_name)
+            _, post, pre = self._syn_index(proj)
+            syn.W[:] = weight(net, params, proj)[post, pre]
+        for p in self.chain:
+            layer = net.layer(p.post)
+            b = params[bias_key(layer.name)] if layer.bias else np.zeros(layer.size)
+            self.groups[layer.name].b[:] = np.tile(b, self.n_copies)
+        for s in self.stages:
+            layer = net.layer(s.inter)
+            b = params[bias_key(layer.name)] if layer.bias else np.zeros(layer.size)
+            self.groups[layer.name].b[:] = np.tile(b, self.n_copies)
+        self.params = {k: np.array(v, copy=True) for k, v in params.items()}
+        self.net.store("initial")
+
+    # ------------------------------------------------------------------ running
+    def run(self, x, target, *, seed: int = 0) -> MicrocircuitSpikes:
+        """Present every sample ``n_trials`` times in parallel and integrate the plasticity.
+
+        Parameters
+        ----------
+        x : ndarray (batch, n_input)
+            Inputs in rate units (Poisson rate ``x r_max``), in [0, 1].
+        target : ndarray (batch, n_output)
+            Teacher targets (mse).
+        seed : int
+            brian2's random numbers.
+
+        Returns
+        -------
+        MicrocircuitSpikes
+        """
+        x, t = check_batch(self.network, x, target)
+        if x.shape[0] != self.batch:
+            raise ShapeError(f"SpikingMicrocircuit.run: x has {x.shape[0]} samples, the model was built for "
+                             f"batch = {self.batch}; build it with batch={x.shape[0]}")
+        if np.any(x < 0) or np.any(x > 1):
+            raise ShapeError("SpikingMicrocircuit.run: x expected rates in [0, 1] (Poisson rate x r_max), got "
+                             f"values in [{x.min():g}, {x.max():g}]; rescale the inputs")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ConfigError(f"SpikingMicrocircuit.run: seed expected a non-negative integer, got {seed!r}")
+        net, chain = self.network, self.chain
+        out = chain[-1].post
+        self.net.restore("initial")
+        self.groups[net.input_layer.name].x_in[:] = np.tile(x, (self.n_trials, 1)).ravel()
+        self.groups[out].t_out[:] = np.tile(t, (self.n_trials, 1)).ravel()
+        saved = np.random.get_state()
+        try:
+            brian2.seed(int(seed))
+            started = time.perf_counter()
+            self.net.run(self.settle_ms * ms, namespace={})
+            loop = float(brian2.get_device()._last_run_time)
+            # the window starts here: zero the integrals, remember where the output spikes start
+            for p in chain:
+                self.syn[p.name].acc_rate[:] = 0
+                self.syn[p.name].acc_spike[:] = 0
+                self.groups[p.post].berr_rate[:] = 0
+                self.groups[p.post].berr_spike[:] = 0
+            first = self.spikes_out.num_spikes
+            self.net.run(self.window_ms * ms, namespace={})
+            loop += float(brian2.get_device()._last_run_time)
+            wall = time.perf_counter() - started
+        finally:
+            np.random.set_state(saved)
+        window = self.window_ms * 1e-3
+        n_chain = len(chain)
+        per_trial = {"spike": {}, "rate": {}}
+        for depth, p in zip(range(n_chain - 1, -1, -1), chain):
+            scale = 1.0 / (self.rule.layer_factor(depth) * window)
+            post, pre = net.layer(p.post).size, net.layer(p.pre).size
+            for kind in ("spike", "rate"):
+                acc = np.zeros((self.n_copies, post, pre))
+                acc[self._syn_index(p)] = np.asarray(getattr(self.syn[p.name], f"acc_{kind}")[:])
+                acc = acc.reshape(self.n_trials, self.batch, post, pre)
+                per_trial[kind][p.name] = acc.mean(axis=1) * scale
+                if net.layer(p.post).bias:
+                    berr = np.asarray(getattr(self.groups[p.post], f"berr_{kind}")[:]).reshape(
+                        self.n_trials, self.batch, post)
+                    per_trial[kind][bias_key(p.post)] = berr.mean(axis=1) * scale
+        idx = np.asarray(self.spikes_out.i[first:])
+        counts = np.bincount(idx, minlength=self.n_copies * net.layer(out).size)
+        output_rate = counts.reshape(self.n_trials, self.batch, -1) / (window * self.r_max_hz)
+        return MicrocircuitSpikes(
+            spike_updates={k: v.mean(axis=0) for k, v in per_trial["spike"].items()},
+            rate_updates={k: v.mean(axis=0) for k, v in per_trial["rate"].items()},
+            per_trial_spike=per_trial["spike"], per_trial_rate=per_trial["rate"], output_rate=output_rate,
+            timings={"target": self.target, "compile_s": wall - loop, "simulate_s": loop,
+                     "biological_s": (self.settle_ms + self.window_ms) * 1e-3})
+
+
+def _model_for(network, params, rule, x, n_trials, target, model_options) -> SpikingMicrocircuit:
+    return SpikingMicrocircuit(network, params, rule, batch=np.asarray(x).shape[0], n_trials=n_trials,
+                               target=target, **model_options)
+
+
+def spiking_microcircuit_updates(network: Network, params: dict, x, target, *, rule=None, n_trials: int = 10,
+                                 seed: int = 0, signal: str = "spike", codegen_target: str = "auto",
+                                 model: SpikingMicrocircuit | None = None, **model_options) -> dict:
+    """Trial-averaged basal ``dW`` of the spiking microcircuit (:class:`SpikingMicrocircuit`).
+
+    Parameters
+    ----------
+    network, params
+        A prepared microcircuit and its parameters.
+    x, target : ndarray (batch, n_input), (batch, n_output)
+    rule : Microcircuit, optional
+        Conductances (default ``get_rule("microcircuit")``).
+    n_trials, seed : int
+    signal : {"spike", "rate"}
+        Postsynaptic error from the spike train or from its expectation :math:`\\phi(u)`.
+    model : SpikingMicrocircuit, optional
+        A model already built for these shapes (its weights are replaced by ``params``).
+    **model_options
+        :class:`SpikingMicrocircuit` keyword arguments (``r_max_hz``, ``window_ms`` ...).
+
+    Returns
+    -------
+    dict
+        Feed-forward weights ``(post, pre)`` and pyramidal biases, batch and trial mean.
+    """
+    if signal not in ("spike", "rate"):
+        raise ConfigError(f"spiking_microcircuit_updates: signal expected 'spike' or 'rate', got {signal!r}")
+    if rule is None:
+        from ..rules import get_rule
+
+        rule = get_rule("microcircuit")
+    if model is None:
+        model = _model_for(network, params, rule, x, n_trials, codegen_target, model_options)
+    else:
+        model.set_params(params)
+    spikes = model.run(x, target, seed=seed)
+    return spikes.spike_updates if signal == "spike" else spikes.rate_updates
+
+
+def spiking_microcircuit_align(network: Network, params: dict, x, target, *, rule=None, n_trials: int = 10,
+                               seed: int = 0, signal: str = "spike", codegen_target: str = "auto",
+                               model: SpikingMicrocircuit | None = None, **model_options) -> AlignmentReport:
+    """Compare the spiking microcircuit's trial-averaged update with backprop and the rate rule.
+
+    The reference is backprop through the rate network (the microcircuit's feed-forward
+    pass, sigmoid layers, mse) at the same weights and inputs; ``extra`` holds the cosine
+    with the rate rule ``microcircuit`` (same conductances) globally and per projection,
+    the per-projection cosine of the ``rate`` signal, and the trial noise: the cosine of
+    each single trial's update with backprop (mean and standard deviation over trials).
+
+    Returns
+    -------
+    AlignmentReport
+        ``rule = "microcircuit"``, ``backend = "spiking"``; feed-forward weights only.
+    """
+    if signal not in ("spike", "rate"):
+        raise ConfigError(f"spiking_microcircuit_align: signal expected 'spike' or 'rate', got {signal!r}")
+    if rule is None:
+        from ..rules import get_rule
+
+        rule = get_rule("microcircuit")
+    if model is None:
+        model = _model_for(network, params, rule, x, n_trials, codegen_target, model_options)
+    else:
+        model.set_params(params)
+    x, t = check_batch(network, x, target)
+    spikes = model.run(x, t, seed=seed)
+    dw = spikes.spike_updates if signal == "spike" else spikes.rate_updates
+    per_trial = spikes.per_trial_spike if signal == "spike" else spikes.per_trial_rate
+    reference = rule.reference_updates(network, params, x, t)
+    rate_dw = rule.updates(network, params, x, t)
+    names = [p.name for p in model.chain]
+    vs_rate = AlignmentReport.compare(dw, rate_dw, names=names)
+    other = AlignmentReport.compare(spikes.rate_updates if signal == "spike" else spikes.spike_updates,
+                                    reference, names=names)
+    trial_cos = {name: [AlignmentReport.compare({name: per_trial[name][k]}, reference, names=[name]).global_cosine
+                        for k in range(model.n_trials)] for name in names}
+    extra = {"signal": signal, "n_trials": int(model.n_trials), "seed": int(seed),
+             "rate_rule_cosine": float(vs_rate.global_cosine),
+             "rate_rule_projections": [{"name": r.name, "cosine": float(r.cosine)} for r in vs_rate.projections],
+             "other_signal": {"signal": "rate" if signal == "spike" else "spike",
+                              "global_cosine": float(other.global_cosine),
+                              "projections": [{"name": r.name, "cosine": float(r.cosine)} for r in other.projections]},
+             "single_trial_cosine": {name: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1))
+                                            if len(v) > 1 else float("nan")} for name, v in trial_cos.items()},
+             "nudging": rule.nudging, "r_max_hz": model.r_max_hz, "window_ms": model.window_ms,
+             "timings": spikes.timings}
+    return AlignmentReport.compare(dw, reference, names=names, rule=rule.name, backend="spiking",
+                                   reference_name=rule.reference, extra=extra)
+
+
+def train_spiking_microcircuit(network: Network, params: dict, x, target, *, epochs: int, learning_rate: float,
+                               rule=None, n_trials: int = 4, seed: int = 0, signal: str = "spike",
+                               codegen_target: str = "auto", **model_options):
+    """Full-batch SGD with the spiking microcircuit's updates (e.g. XOR, 4 samples).
+
+    Each epoch is one brian2 run of every sample ``n_trials`` times with the current weights;
+    the feed-forward weights and pyramidal biases move by ``learning_rate * dW`` and the
+    lateral weights are put back in the self-predicting state
+    (:func:`~neurosim.rules.dendritic.self_predicting_params`) -- the state the paper's
+    lateral plasticity tracks, set in closed form instead of learned.
+
+    Returns
+    -------
+    params : dict
+        The trained parameters.
+    history : list of dict
+        Per epoch (before its update): ``loss`` (mse of the rate network),
+        ``error`` (fraction of samples whose rate-network output is on the wrong side of 0.5),
+        ``spike_error`` (the same from the output spike counts of the nudged run).
+    """
+    from ..reference import forward, loss_value
+    from ..rules.dendritic import self_predicting_params
+
+    _positive("train_spiking_microcircuit", "epochs", epochs, integer=True)
+    _positive("train_spiking_microcircuit", "learning_rate", learning_rate)
+    if signal not in ("spike", "rate"):
+        raise ConfigError(f"train_spiking_microcircuit: signal expected 'spike' or 'rate', got {signal!r}")
+    if rule is None:
+        from ..rules import get_rule
+
+        rule = get_rule("microcircuit")
+    x, t = check_batch(network, x, target)
+    params = self_predicting_params(network, {k: np.array(v, copy=True) for k, v in params.items()})
+    model = _model_for(network, params, rule, x, n_trials, codegen_target, model_options)
+    history = []
+    for epoch in range(epochs):
+        model.set_params(params)
+        spikes = model.run(x, t, seed=int(seed) + epoch)
+        out = forward(network, params, x).output
+        history.append({"epoch": epoch, "loss": float(loss_value(network, out, t)),
+                        "error": float(np.mean(np.any((out > 0.5) != (t > 0.5), axis=1))),
+                        "spike_error": float(np.mean(np.any((spikes.output_rate.mean(axis=0) > 0.5) != (t > 0.5),
+                                                            axis=1)))})
+        dw = spikes.spike_updates if signal == "spike" else spikes.rate_updates
+        for key, value in dw.items():
+            params[key] = params[key] + learning_rate * value
+        params = self_predicting_params(network, params)
+    out = forward(network, params, x).output
+    history.append({"epoch": epochs, "loss": float(loss_value(network, out, t)),
+                    "error": float(np.mean(np.any((out > 0.5) != (t > 0.5), axis=1))), "spike_error": None})
+    return params, history
+
+
+@register_spiking
+class SpikingMicrocircuitRule(SpikingRule):
+    """Registry entry: ``neurosim align --rule microcircuit --backend spiking``.
+
+    The circuit has dynamics of its own (Poisson-spiking pyramidal neurons and
+    interneurons, Urbanczik-Senn plasticity inside brian2), so :func:`spiking_align`
+    hands over to :func:`spiking_microcircuit_align` instead of the feed-forward build.
+    """
+
+    rate_rules = ("microcircuit",)
+
+    @staticmethod
+    def default_network(sizes) -> Network:
+        """The rate rule's sigmoid two-compartment circuit (what the spiking one simulates)."""
+        from ..rules.dendritic import Microcircuit
+
+        return Microcircuit.default_network(sizes)
+
+    def spiking_align(self, network: Network, params: dict, x, target, *, n_trials: int = 10, seed: int = 0,
+                      rule_hyper=None, codegen_target: str = "auto", **options) -> AlignmentReport:
+        """:func:`spiking_microcircuit_align` with this rule's rate rule (``rule_hyper`` built it)."""
+        return spiking_microcircuit_align(network, params, x, target, rule=self.rate_rule, n_trials=n_trials,
+                                          seed=seed, codegen_target=codegen_target, **options)

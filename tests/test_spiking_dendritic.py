@@ -1,0 +1,233 @@
+"""Spiking two-compartment neurons: Urbanczik-Senn teacher task and the spiking microcircuit.
+
+Oracles
+-------
+* Teacher task: learning must lower both the student-teacher weight distance and the
+  mismatch between the student's dendritic prediction and the teacher's rate by more than
+  their measured noise (across students, and window-to-window with the plasticity off), and
+  *not* without the teacher (the control shows the test can fail).
+* Microcircuit: the trial-averaged spiking update is the rate rule's update plus zero-mean
+  spike noise; with the per-entry noise variance measured from the trials, the expected
+  cosine of the mean of n trials with backprop is
+
+  .. math:: \\cos_{pred} = \\cos(\\Delta W_{rate}, G)\\,
+            \\frac{\\lVert\\Delta W_{rate}\\rVert}{\\sqrt{\\lVert\\Delta W_{rate}\\rVert^2 + \\sigma^2_{tot}/n}},
+
+  where :math:`\\sigma^2_{tot}` is the summed per-entry variance over trials; the test asks
+  the measured cosine to reach the prediction minus a margin for the noise of the cosine itself.
+
+Every brian2 run has a fixed seed.  Bad-input checks and the reproducibility check use the
+numpy target (no compilation); the learning and alignment runs use ``"auto"`` (Cython), whose
+compiled code depends only on the equations, so they reuse what the experiments compiled.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from neurosim import backprop, get_rule
+from neurosim.alignment import cosine
+from neurosim.errors import ConfigError, ShapeError
+from neurosim.spiking.dendritic import (SpikingMicrocircuit, UrbanczikSennConfig, spiking_microcircuit_align,
+                                        teacher_task)
+
+X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+T = np.array([[0], [1], [1], [0]], dtype=float)
+
+# 20 inputs (weights scaled up 5x in mean, sqrt(5)x in spread to keep the paper's 100-input
+# potential range); eta = 200 mV^2 ms^2 gives a slow-mode time constant of ~10 s (module docs)
+SMALL_US = UrbanczikSennConfig(n_inputs=20, n_students=4, duration_s=40.0, eta=200.0, w_mean_mv_ms=25.0,
+                               w_std_mv_ms=33.0)
+WINDOW_S, K_EDGE = 4.0, 2
+# brian2's Cython code depends on the equations, not on the sizes: these runs reuse what
+# experiments/urbanczik_senn.py compiled (a fresh machine compiles once, ~1-2 min); numpy
+# would take ~25 s per run of 40 s here, 10x that on a loaded machine
+TARGET = "auto"
+
+
+# ------------------------------------------------------------------ bad inputs (no simulation)
+@pytest.mark.parametrize("field, value", [("n_inputs", 0), ("n_students", 1.5), ("duration_s", -1.0),
+                                          ("eta", -0.1), ("tau_l_ms", 3.0), ("pattern_ms", 0.7),
+                                          ("e_inh_mv", 80.0)])
+def test_us_config_rejects_bad_fields(field, value):
+    with pytest.raises(ConfigError):
+        UrbanczikSennConfig(**{field: value})
+
+
+def test_us_config_attenuation_is_gd_over_gd_plus_gl():
+    cfg = UrbanczikSennConfig(g_l_per_ms=0.1, g_d_per_ms=2.0)
+    assert cfg.dendritic_attenuation == pytest.approx(2.0 / 2.1, rel=1e-15)
+
+
+@pytest.mark.parametrize("kwargs", [{"seed": -1}, {"seed": 1.0}, {"window_s": 0.0}, {"window_s": 1e6},
+                                    {"target": "gpu"}])
+def test_teacher_task_rejects_bad_arguments(kwargs):
+    with pytest.raises(ConfigError):
+        teacher_task(SMALL_US, **kwargs)
+
+
+def test_teacher_task_rejects_non_config():
+    with pytest.raises(ConfigError, match="UrbanczikSennConfig"):
+        teacher_task({"n_inputs": 3})
+
+
+# ------------------------------------------------------------------ teacher task (brian2)
+@pytest.fixture(scope="module")
+def learned():
+    return teacher_task(SMALL_US, seed=3, target=TARGET, window_s=WINDOW_S)
+
+
+@pytest.mark.spiking
+def test_teacher_task_weights_approach_teacher(learned):
+    d0, d1 = learned.weight_distance[:, 0], learned.weight_distance[:, -1]
+    ratio = d1 / d0
+    # noise: the spread of the ratio across the 4 independent students; the fall must exceed
+    # 4 standard errors of their mean
+    sem = ratio.std(ddof=1) / np.sqrt(len(ratio))
+    assert ratio.mean() + 4 * sem < 1.0
+
+
+@pytest.mark.spiking
+def test_teacher_task_prediction_error_falls_beyond_noise(learned):
+    frozen = teacher_task(dataclasses.replace(SMALL_US, eta=0.0), seed=3, target=TARGET, window_s=WINDOW_S)
+    # with eta = 0 nothing learns: the weights must not move (rtol: the mV ms <-> V s round trip)
+    np.testing.assert_allclose(frozen.w_final, frozen.w_initial, rtol=1e-12, atol=1e-12)
+    # sigma: window-to-window noise of one window's RMSE, measured where nothing learns; the
+    # difference of two means of K windows x n_students has noise sigma sqrt(2 / (K n))
+    sigma = np.std(frozen.prediction_rmse_hz, axis=1, ddof=1).mean()
+    e = learned.prediction_rmse_hz
+    start, end = e[:, :K_EDGE].mean(), e[:, -K_EDGE:].mean()
+    assert start - end > 4 * sigma * np.sqrt(2 / (K_EDGE * e.shape[0]))
+
+
+@pytest.mark.spiking
+def test_teacher_task_without_teacher_does_not_learn_teacher_weights(learned):
+    alone = teacher_task(dataclasses.replace(SMALL_US, g_som_per_ms=0.0), seed=3, target=TARGET,
+                         window_s=WINDOW_S)
+    # same seed: same w*, initial weights and inputs; the weights move ...
+    assert np.max(np.abs(alone.w_final - alone.w_initial)) > 1.0
+    # ... but without the somatic teacher they do not approach w* the way the taught student does
+    ratio_alone = (alone.weight_distance[:, -1] / alone.weight_distance[:, 0]).mean()
+    ratio_taught = (learned.weight_distance[:, -1] / learned.weight_distance[:, 0]).mean()
+    assert ratio_alone > 0.8
+    assert ratio_alone > 2 * ratio_taught
+
+
+@pytest.mark.spiking
+def test_teacher_task_is_reproducible():
+    cfg = dataclasses.replace(SMALL_US, duration_s=2.0)
+    a = teacher_task(cfg, seed=5, target=TARGET, window_s=1.0)
+    b = teacher_task(cfg, seed=5, target=TARGET, window_s=1.0)
+    np.testing.assert_array_equal(a.w_final, b.w_final)
+    np.testing.assert_array_equal(a.prediction_rmse_hz, b.prediction_rmse_hz)
+
+
+# ------------------------------------------------------------------ microcircuit
+def _circuit(g_som_out=0.8, topdown="symmetric", seed=0):
+    rule = get_rule("microcircuit", g_som_out=g_som_out, topdown=topdown)
+    net = rule.default_network([2, 4, 1], topdown=topdown)
+    return rule, net, rule.init_params(net, seed=seed)
+
+
+@pytest.mark.spiking
+def test_microcircuit_rejects_bad_inputs():
+    rule, net, params = _circuit()
+    with pytest.raises(ConfigError, match="Microcircuit"):
+        SpikingMicrocircuit(net, params, get_rule("backprop"), batch=4, target="numpy")
+    with pytest.raises(ConfigError, match="n_trials"):
+        SpikingMicrocircuit(net, params, rule, batch=4, n_trials=0, target="numpy")
+    tanh = rule.default_network([2, 4, 1], activation="tanh", topdown="symmetric")
+    with pytest.raises(ConfigError, match="sigmoid"):
+        SpikingMicrocircuit(tanh, rule.init_params(tanh, seed=0), rule, batch=4, target="numpy")
+    model = SpikingMicrocircuit(net, params, rule, batch=4, n_trials=1, target="numpy", window_ms=10.0,
+                                settle_ms=10.0)
+    with pytest.raises(ShapeError, match="batch"):
+        model.run(X[:2], T[:2])
+    with pytest.raises(ShapeError, match=r"\[0, 1\]"):
+        model.run(2 * X, T)
+    with pytest.raises(ConfigError, match="signal"):
+        spiking_microcircuit_align(net, params, X, T, rule=rule, signal="burst", model=model)
+
+
+# one sample far from its target: its gradient is not the small remainder of the XOR
+# batch's cancelling per-sample gradients, so 64 one-second trials at lambda = 0.42 are
+# signal dominated (per-trial spike noise ~0.03 per entry at the output, see the README)
+X1, T1 = np.array([[1.0, 1.0]]), np.array([[1.0]])
+BIAS_ALLOWANCE = 0.1
+
+
+@pytest.fixture(scope="module")
+def xor_run():
+    rule, net, params = _circuit(g_som_out=0.8)
+    model = SpikingMicrocircuit(net, params, rule, batch=1, n_trials=64, target=TARGET)
+    return rule, net, params, model.run(X1, T1, seed=11)
+
+
+def _noise_model(per_trial, rate, ref, n_draws=4000, seed=0):
+    """Cosines with ``ref`` expected if the trial mean were ``rate`` + Gaussian noise of the measured variance.
+
+    Returns (predicted cosine of the noiseless-norm formula, 0.1% quantile of the simulated
+    cosines).  The per-entry variance of the mean is the trials' variance / n_trials.
+    """
+    n = per_trial.shape[0]
+    var = per_trial.var(axis=0, ddof=1) / n
+    predicted = cosine(rate, ref) * np.linalg.norm(rate) / np.sqrt(np.linalg.norm(rate) ** 2 + var.sum())
+    rng = np.random.default_rng(seed)
+    draws = rate[None] + np.sqrt(var)[None] * rng.standard_normal((n_draws,) + rate.shape)
+    flat, g = draws.reshape(n_draws, -1), ref.ravel()
+    cos = flat @ g / (np.linalg.norm(flat, axis=1) * np.linalg.norm(g))
+    return predicted, float(np.quantile(cos, 0.001))
+
+
+@pytest.mark.spiking
+@pytest.mark.parametrize("signal, name", [("spike", "pyr1->output"), ("rate", "pyr1->output"),
+                                          ("rate", "input->pyr1"), ("spike", "input->pyr1")])
+def test_microcircuit_update_aligns_as_predicted_by_trial_noise(xor_run, signal, name):
+    rule, net, params, spikes = xor_run
+    bp = backprop(net, params, X1, T1).descent()
+    rate = rule.updates(net, params, X1, T1)
+    per = spikes.per_trial_spike if signal == "spike" else spikes.per_trial_rate
+    mean = spikes.spike_updates if signal == "spike" else spikes.rate_updates
+    # the rate rule itself must be aligned (the oracle the spiking mean scatters around)
+    assert cosine(rate[name], bp[name]) > 0.95
+    predicted, quantile = _noise_model(per[name], rate[name], bp[name])
+    # besides the noise, the spiking mean may differ from the rate rule by a systematic bias:
+    # phi averaged over the spike-driven fluctuations of u is not phi of the mean u (Jensen,
+    # ~ phi''/(2 phi') Var(u) relative, ~5% here); allow a 10% relative bias, i.e. an extra
+    # angle of arcsin(0.1)
+    threshold = np.cos(np.arccos(np.clip(quantile, -1, 1)) + np.arcsin(BIAS_ALLOWANCE))
+    assert cosine(mean[name], bp[name]) > threshold, (predicted, quantile, threshold)
+
+
+@pytest.mark.spiking
+@pytest.mark.parametrize("signal, name", [("spike", "pyr1->output"), ("rate", "pyr1->output"),
+                                          ("rate", "input->pyr1"),
+                                          pytest.param("spike", "input->pyr1", marks=pytest.mark.xfail(
+                                              strict=True, reason="known limitation: the hidden layer's spike-"
+                                              "train error S/r_max - phi(V*) is noise dominated at 64 trials "
+                                              "(predicted cosine ~0.3); see the README"))])
+def test_microcircuit_64_trials_are_signal_dominated(xor_run, signal, name):
+    rule, net, params, spikes = xor_run
+    per = spikes.per_trial_spike if signal == "spike" else spikes.per_trial_rate
+    rate = rule.updates(net, params, X1, T1)
+    predicted, _ = _noise_model(per[name], rate[name], backprop(net, params, X1, T1).descent()[name])
+    assert predicted > 0.5
+
+
+@pytest.mark.spiking
+def test_train_spiking_microcircuit_smoke_and_bad_inputs():
+    from neurosim.spiking.dendritic import train_spiking_microcircuit
+
+    rule, net, params = _circuit(g_som_out=0.8)
+    with pytest.raises(ConfigError, match="epochs"):
+        train_spiking_microcircuit(net, params, X, T, epochs=0, learning_rate=1.0, rule=rule)
+    with pytest.raises(ConfigError, match="signal"):
+        train_spiking_microcircuit(net, params, X, T, epochs=1, learning_rate=1.0, rule=rule, signal="x")
+    new, hist = train_spiking_microcircuit(net, params, X, T, epochs=1, learning_rate=1.0, rule=rule, n_trials=1,
+                                           codegen_target=TARGET, window_ms=20.0, settle_ms=20.0)
+    assert len(hist) == 2 and hist[0]["loss"] > 0
+    # the lateral weights are back in the self-predicting state after the update
+    np.testing.assert_array_equal(new["pyr1->inter1"], new["pyr1->output"])
+    assert not np.array_equal(new["pyr1->output"], params["pyr1->output"])
