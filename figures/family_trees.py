@@ -39,10 +39,11 @@ def main(argv=None) -> int:
     p.add_argument("--results", default="results")
     p.add_argument("--out", default=str(Path(__file__).with_suffix(".png")))
     p.add_argument("--rule", default="backprop", help="whose weights to draw (its first seed)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="draw the run with this decay (0: none)")
     args = p.parse_args(argv)
     path = Path(args.results) / "family_trees" / "summary.json"
     if not path.exists():
-        sys.exit(f"error: {path} not found; run `python experiments/family_trees.py` first")
+        sys.exit(f"error: family_trees: {path} not found; run `python experiments/family_trees.py` first")
     import numpy as np
     from matplotlib.figure import Figure
 
@@ -50,9 +51,11 @@ def main(argv=None) -> int:
 
     summary = json.loads(path.read_text())
     rows = summary["rows"]
-    row = next((r for r in rows if r["rule"] == args.rule and r["job_ids"]), None)
+    row = next((r for r in rows if r["rule"] == args.rule and r.get("weight_decay", 0.0) == args.weight_decay
+                and r["job_ids"]), None)
     if row is None:
-        sys.exit(f"error: no finished '{args.rule}' run in {path}; run `python experiments/family_trees.py`")
+        sys.exit(f"error: family_trees: no finished '{args.rule}' run with weight decay {args.weight_decay:g} in "
+                 f"{path}; run `python experiments/family_trees.py`")
     record = json.loads((path.parent / "runs" / f"{row['job_ids'][0]}.json").read_text())
     w = np.array(record["params"]["input->hidden1"])[:, :24]  # (hidden, 24 person inputs)
     people = family_tree_people()
@@ -89,27 +92,30 @@ def main(argv=None) -> int:
         ax.set_xticks(range(12), [f"{people[i].name} g{people[i].generation}" for i in order], fontsize=5,
                       rotation=90)
         ax.set_title(f"hidden unit {h + 1}", fontsize=8)
-    top.suptitle(f"{args.rule}, seed {record['job']['seed']}: weights person → first hidden layer "
+    top.suptitle(f"{row.get('label', args.rule)}, seed {record['job']['seed']}: weights person → first hidden layer "
                  f"(white +, black −, area ∝ |w|, max |w| = {wmax:.1f}); columns: English names (Italian row = "
                  "their isomorphic counterparts) by generation g1-g3, then branch\nmax |corr| of a unit's 24 "
                  "weights with a factor, learned (at init): "
                  + ", ".join(f"{k} {a:.2f} ({b:.2f})" for k, (a, b) in coding.items()), fontsize=9)
     ax = bottom.subplots()
-    names = [r["rule"] for r in rows]
+    names = [r.get("label", r["rule"]).replace(" ", "\n") for r in rows]
     test = [np.mean(r["test_correct"]) if r["test_correct"] else np.nan for r in rows]
     train = [np.mean(r["train_correct"]) / 25 if r["train_correct"] else np.nan for r in rows]
     x = np.arange(len(rows))
     ax.bar(x - 0.2, test, 0.4, label="test queries correct (of 4), mean over seeds")
     ax.bar(x + 0.2, train, 0.4, label="train queries correct (of 100) ÷ 25, mean over seeds")
     for xi, r, v in zip(x, rows, test):
-        ax.text(xi - 0.2, (0 if np.isnan(v) else v) + 0.08, "per seed\n" + " ".join(str(c) for c in r["test_correct"]),
-                fontsize=6, va="bottom", ha="center")
-    ax.set_xticks(x, names)
-    ax.set_ylim(0, 4.2)
+        per = [str(c) for c in r["test_correct"]]
+        lines = [" ".join(per[i:i + 5]) for i in range(0, len(per), 5)]
+        ax.text(xi - 0.2, (0 if np.isnan(v) else v) + 0.08,
+                f"{sum(r['test_correct'])}/{4 * len(per)}\n" + "\n".join(lines), fontsize=5.5, va="bottom",
+                ha="center")
+    ax.set_xticks(x, names, fontsize=7)
+    ax.set_ylim(0, 4.6)
     ax.set_xlim(-0.6, len(rows) + 1.9)
     ax.set_ylabel("queries correct (of 4)")
-    ax.set_title(f"36-12-12-24 sigmoid, Adam 0.02, {summary['epochs']} full-batch epochs; per-seed test counts "
-                 "printed on the bars", fontsize=9)
+    ax.set_title(f"36-12-12-24 sigmoid, Adam 0.02, {summary['epochs']} full-batch epochs; λ: weight decay "
+                 "(ΔW −= λW); test queries correct, total / possible and per seed, printed on the bars", fontsize=9)
     ax.legend(fontsize=7, loc="upper right")
     fig.savefig(args.out, dpi=130)
     print(f"wrote {args.out}")

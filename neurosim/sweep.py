@@ -72,11 +72,16 @@ JOB_DEFAULTS: dict[str, Any] = {
     "momentum": 0.9,
     "dtype": "float32",
     "align_samples": 256,
-    "stop": None,                # None, "sign" (every output on the target's side of 0.5) or "within_0.1"
+    "stop": None,                # None, a name of STOP_CRITERIA, or "all" (every one of them has held)
+    "bias_init_scale": None,     # None: Layer.bias_init; s: biases drawn U(-s, s) (RHW 1986: a bias is a weight)
+    "weight_decay": 0.0,         # lambda: the update of every weight gets the extra term -lambda * W
     "trace_outputs": False,      # record the outputs on every training pattern after every epoch
     "save_params": False,        # record the learned parameters (small networks)
 }
-STOP_CRITERIA = ("sign", "within_0.1")
+#: Convergence criteria recorded for regression tasks (first epoch each held): every output on
+#: its target's side of 0.5 / within 0.2 / within 0.1 of its target; the summed squared error
+#: over all patterns and outputs (RHW's E without the 1/2) below 0.04.
+STOP_CRITERIA = ("sign", "within_0.2", "within_0.1", "tss_0.04")
 #: Environment of local workers: one BLAS/OpenMP thread per process (a shared CPU with many
 #: multithreaded BLAS processes runs an order of magnitude slower).
 WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -116,17 +121,29 @@ def _complete(job: Mapping[str, Any]) -> dict:
     if not job.get("rule"):
         raise ConfigError("job 'rule': required (a registered rule name, see `neurosim rules`)")
     full = {**JOB_DEFAULTS, **job}
-    if full["stop"] is not None and full["stop"] not in STOP_CRITERIA:
-        raise ConfigError(f"job 'stop': expected None or one of {', '.join(STOP_CRITERIA)}, got {full['stop']!r}")
+    if full["stop"] is not None and full["stop"] not in (*STOP_CRITERIA, "all"):
+        raise ConfigError(f"job 'stop': expected None, 'all' or one of {', '.join(STOP_CRITERIA)}, got "
+                          f"{full['stop']!r}")
+    wd = full["weight_decay"]
+    if isinstance(wd, bool) or not isinstance(wd, (int, float)) or not 0 <= wd < 1:
+        raise ConfigError(f"job 'weight_decay': expected a number in [0, 1), got {wd!r}; e.g. 0.002")
+    bs = full["bias_init_scale"]
+    if bs is not None and (isinstance(bs, bool) or not isinstance(bs, (int, float)) or not 0 <= bs < np.inf):
+        raise ConfigError(f"job 'bias_init_scale': expected None or a finite number >= 0, got {bs!r}; e.g. 0.3")
     if full["network"] not in ("rule_default", "feedforward"):
         raise ConfigError(f"job 'network': expected 'rule_default' or 'feedforward', got {full['network']!r}")
     return full
 
 
 def _criteria(out: np.ndarray, target: np.ndarray) -> dict[str, bool]:
-    """Whether every output is on its target's side of 0.5 / within 0.1 of its target."""
+    """Which of :data:`STOP_CRITERIA` hold for outputs and targets of shape (n, n_out).
+
+    .. math:: \\text{sign}: \\max|r - t| < 0.5, \\quad \\text{within}_c: \\max|r - t| < c,
+              \\quad \\text{tss}_c: \\textstyle\\sum_{n,k} (r_{nk} - t_{nk})^2 < c
+    """
     err = np.abs(out - target)
-    return {"sign": bool(np.all(err < 0.5)), "within_0.1": bool(np.all(err < 0.1))}
+    return {"sign": bool(np.all(err < 0.5)), "within_0.2": bool(np.all(err < 0.2)),
+            "within_0.1": bool(np.all(err < 0.1)), "tss_0.04": bool(np.sum(err ** 2) < 0.04)}
 
 
 class _CriterionReached(Exception):
@@ -141,8 +158,9 @@ class _Monitor:
     can read the network's outputs without changing the training loop.
     """
 
-    def __init__(self, rule):
+    def __init__(self, rule, weight_decay: float = 0.0):
         self.rule = rule
+        self.weight_decay = float(weight_decay)
         self.params_: dict | None = None
 
     def __getattr__(self, name):
@@ -152,8 +170,20 @@ class _Monitor:
         return self.rule.prepare(network)
 
     def updates(self, network, params, x, target):
+        """The rule's update, plus the weight-decay term when asked for.
+
+        .. math:: \\Delta W \\leftarrow \\Delta W_{rule} - \\lambda W
+
+        on every weight matrix (not biases), i.e. gradient descent on
+        :math:`L + \\tfrac{\\lambda}{2}\\sum W^2` for backprop (Hinton 1986 decayed every weight
+        by a fixed fraction per sweep; with plain SGD the decay per step is :math:`\\eta\\lambda`).
+        """
         self.params_ = params
-        return self.rule.updates(network, params, x, target)
+        dw = self.rule.updates(network, params, x, target)
+        if self.weight_decay:
+            dw = {k: (v - self.weight_decay * params[k] if not k.endswith(".bias") and k in params else v)
+                  for k, v in dw.items()}
+        return dw
 
 
 def _build_network(job: dict, rule, sizes: list[int]):
@@ -185,9 +215,10 @@ def run_job(job: Mapping[str, Any]) -> dict:
         ``rule.predict`` when it has one -- EP's free fixed point -- with the feed-forward
         numbers kept as ``*_error_feedforward``), ``train_loss``, ``test_loss`` (the last
         evaluated epoch), ``curves`` (per epoch: ``epoch``, ``loss``,
-        ``train_error``, ``test_error``, ``alignment_cosine``, ``alignment_angle_deg``;
-        epoch 0 = the initial weights), ``criterion_epochs`` (first epoch at which
-        ``sign`` / ``within_0.1`` held on the training set, None if never; judged on
+        ``train_error``, ``test_error``, ``alignment_cosine``, ``alignment_angle_deg``, and
+        with ``align_samples`` ``alignment_projections`` = {projection: cosine per epoch};
+        epoch 0 = the initial weights), ``criterion_epochs`` (first epoch at which each of
+        :data:`STOP_CRITERIA` held on the training set, None if never; judged on
         ``rule.predict`` when the rule has one -- EP's free fixed point -- else on the
         feed-forward pass: ``criterion_readout``), ``outputs`` (``trace_outputs``:
         list over epochs 0.. of (n_train, n_out) lists), ``params`` (``save_params``),
@@ -215,7 +246,6 @@ def run_job(job: Mapping[str, Any]) -> dict:
 
 
 def _train_job(job: dict) -> dict:
-    from .params import init_params
     from .reference import forward
     from .rules import get_rule
     from .tasks import load_task
@@ -236,7 +266,16 @@ def _train_job(job: dict) -> dict:
     t_train = data.targets("train").astype(config.dtype)
     y_train = data.y_train if data.n_classes else None
     # The weights train() will draw: same seed, same generator, same network.
-    initial = init_params(network, int(job["seed"]), config.dtype)
+    initial = rule.init_params(network, int(job["seed"]), config.dtype)
+    start = None  # None: train() draws the same initial parameters itself
+    if job["bias_init_scale"] is not None:
+        # RHW (1986): "the bias ... can be learned just like any other weight" -- so drawn like one.
+        # A generator of its own (seed + 7919) keeps the weight draws identical to bias-free jobs.
+        brng = np.random.default_rng(int(job["seed"]) + 7919)
+        s_b = float(job["bias_init_scale"])
+        initial = {k: (brng.uniform(-s_b, s_b, v.shape).astype(v.dtype) if k.endswith(".bias") else v)
+                   for k, v in initial.items()}
+        start = initial
     loss0, err0 = evaluate(network, initial, x_train, y_train, t_train)
     entries: list[dict] = [{"epoch": 0, "loss": loss0, "train_error": err0}]
     outputs: list = []
@@ -256,10 +295,12 @@ def _train_job(job: dict) -> dict:
             for name, ok in _criteria(out, t_train).items():
                 if ok and first[name] is None:
                     first[name] = epoch
-        if job["stop"] is not None and first[job["stop"]] is not None:
+        if job["stop"] == "all" and all(v is not None for v in first.values()):
+            raise _CriterionReached
+        if job["stop"] not in (None, "all") and first[job["stop"]] is not None:
             raise _CriterionReached
 
-    monitor = _Monitor(rule)
+    monitor = _Monitor(rule, job["weight_decay"])
 
     def callback(entry: dict) -> None:
         entries.append(entry)
@@ -270,7 +311,7 @@ def _train_job(job: dict) -> dict:
     try:
         if watch:
             observe(0, initial)
-        result = train(network, monitor, data, config, progress=False, callback=callback)
+        result = train(network, monitor, data, config, params=start, progress=False, callback=callback)
         status, message, params = result.status, result.message, result.params
     except _CriterionReached:
         status, message, params = "stopped", f"stop criterion '{job['stop']}' reached", monitor.params_ or initial
@@ -282,6 +323,10 @@ def _train_job(job: dict) -> dict:
               "test_error": [e.get("test_error") for e in entries],
               "alignment_cosine": [e.get("alignment", {}).get("global") for e in entries],
               "alignment_angle_deg": [e.get("alignment", {}).get("global_angle_deg") for e in entries]}
+    names = sorted({k for e in entries for k in e.get("alignment", {}).get("projections", {})})
+    if names:  # per-projection cosine to backprop's update, per epoch (None at epoch 0)
+        curves["alignment_projections"] = {k: [e.get("alignment", {}).get("projections", {}).get(k)
+                                               for e in entries] for k in names}
     record = {"status": status, "message": message, "epochs": entries[-1]["epoch"], "sizes": sizes,
               "optimizer": optimizer, "learning_rate": float(lr), "batch_size": config.batch_size,
               "n_train": data.n_train, "n_test": data.n_test, "train_error": last.get("train_error"),

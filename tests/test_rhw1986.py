@@ -145,15 +145,92 @@ def test_load_task_falls_back_to_datasets_and_names_choices():
 @pytest.mark.slow
 def test_backprop_learns_mirror_symmetry_with_the_antisymmetric_structure():
     """RHW 1986: the learned hidden weights are antisymmetric about the middle.  3 seeds, up to 6000
-    sweeps; an antisymmetry error below 0.05 is 'antisymmetric' (a random w gives ~1.4 on average)."""
+    sweeps, the paper's set-up (biases U(-0.3, 0.3)); an antisymmetry error below 0.05 is
+    'antisymmetric' (a random w gives ~1.4 on average).  Some seeds end in a local minimum
+    (2 hidden units), so the structure is asserted on the solved ones and at least one must solve."""
     from neurosim.sweep import run_job
 
     mirror = _experiment("rhw1986_mirror")
+    solved = 0
     for job in mirror.jobs(["backprop"], 3, 6000):
         rec = run_job(job)
-        assert rec["status"] == "stopped", rec["message"]
-        for w in rec["params"]["input->hidden1"]:
-            assert mirror.structure(w)["antisymmetry_error"] < 0.05
+        assert rec["status"] in ("stopped", "completed"), rec["message"]
+        if rec["criterion_epochs"]["sign"] is not None:
+            solved += 1
+            for w in rec["params"]["input->hidden1"]:
+                assert mirror.structure(w)["antisymmetry_error"] < 0.05
+    assert solved >= 1
+
+
+def test_mirror_jobs_follow_the_paper():
+    """Summed-gradient ε = 0.1 over 64 patterns = 6.4 on the mean; α = 0.9; weights and biases U(-0.3, 0.3)."""
+    mirror = _experiment("rhw1986_mirror")
+    bp, fa = mirror.jobs(["backprop", "fa"], 1, 100, bio_seeds=1, bio_max_sweeps=50)
+    assert bp["learning_rate"] == pytest.approx(0.1 * len(mirror_symmetry(6).x_train))
+    assert (bp["momentum"], bp["init"], bp["init_scale"], bp["bias_init_scale"]) == (0.9, "uniform", 0.3, 0.3)
+    assert "batch_size" not in bp  # the sweep default: the whole training set, one update per sweep
+    assert (bp["epochs"], bp["align_samples"], fa["epochs"], fa["align_samples"]) == (100, 0, 50, 64)
+
+
+def test_censored_quantiles():
+    """Unsolved seeds are +inf: with more than half unsolved the median is beyond the budget."""
+    q = _experiment("rhw1986_mirror").quantiles
+    assert q([100, 200, 300, None]) == (175.0, 250.0, pytest.approx(np.inf))
+    assert q([100, None, None])[1] == np.inf
+    assert q([]) == (None, None, None)
+
+
+def test_feedback_diagnosis_reads_b_w2_and_the_hidden_alignment():
+    rec = {"job": {"seed": 7}, "train_loss": 0.0625,
+           "params": {"output->hidden1:fa": [[1.0], [-1.0]], "hidden1->output": [[-2.0, 2.0]], "output.bias": [-5.0],
+                      "input->hidden1": [[1.0, 2, 4, 4, 2, 1], [1.0, 2, 4, -4, -2, -1]], "hidden1.bias": [0.0, 0.0]},
+           "curves": {"alignment_projections": {"input->hidden1": [None, 0.5, -0.2, -0.4]}}}
+    d = _experiment("rhw1986_mirror").feedback_diagnosis(rec)
+    assert d["cos_W2_B"] == pytest.approx(-1.0)  # W2 = -2 B exactly
+    assert d["hidden_alignment_cos_at_epoch"] == {"1": 0.5, "3": -0.4}
+    assert d["fraction_epochs_hidden_update_against_gradient"] == pytest.approx(2 / 3)
+    assert d["hidden_antisymmetry_error"] == pytest.approx([2.0, 0.0])  # mirror-symmetric, antisymmetric
+    # Output bias -5 and |W2| = 2 keep every output below 0.5: the 8 palindromes wrong, the 56 others right.
+    assert (d["palindromes_wrong"], d["non_palindromes_wrong"]) == (8, 0)
+
+
+def test_family_trees_decay_jobs_leave_the_undecayed_jobs_unchanged():
+    """Runs without decay keep the job dict (and id) they had before the option existed."""
+    ft = _experiment("family_trees")
+    plain = ft.jobs(["backprop", "fa"], 2, 10)
+    both = ft.jobs(["backprop", "fa"], 2, 10, weight_decays=(0.003,), wd_rules=("backprop",), wd_seeds=3)
+    assert all("weight_decay" not in j for j in plain) and both[:4] == plain
+    # backprop seed 2 without decay (the extra wd seed), then 3 decayed seeds; nothing twice.
+    assert [(j["rule"], j["seed"], j.get("weight_decay")) for j in both[4:]] == [
+        ("backprop", 2, None), ("backprop", 0, 0.003), ("backprop", 1, 0.003), ("backprop", 2, 0.003)]
+
+
+def test_fashion_table_adds_rows_and_keeps_earlier_ones(tmp_path):
+    """A record already in runs/ at the same budget (a fake 'fa' row) stays in the table when another rule
+    is run; a record at another budget does not enter it; --rerun moves the rule's records aside."""
+    from neurosim.results import write_json
+
+    fat = _experiment("fashion_accuracy_table")
+    budget = (200, 200, 1, [784, 16, 10])
+    fake = fat.make_jobs(["fa"], 1, *budget)[0]
+    other = {**fake, "epochs": 2}
+    runs = tmp_path / "runs"
+    for job, err in ((fake, 0.5), (other, 0.1)):
+        from neurosim.sweep import job_id
+
+        write_json(runs / f"{job_id(job)}.json", {"job_id": job_id(job), "job": job, "status": "completed",
+                                                  "test_error": err, "curves": {"alignment_angle_deg": [None, 40.0]}})
+    argv = ["--rules", "backprop", "--seeds", "1", "--n-train", "200", "--n-test", "200", "--epochs", "1",
+            "--hidden", "16", "--workers", "0", "--out", str(tmp_path)]
+    assert fat.main(argv) == 0
+    import json
+
+    table = json.loads((tmp_path / "table.json").read_text())
+    rows = {r["rule"]: r for r in table["rows"]}
+    assert set(rows) == {"backprop", "fa"} and rows["fa"]["values"] == [0.5]
+    assert "fa" not in table["missing_rules"] and "dtp" in table["missing_rules"]
+    assert fat.main(argv[:1] + ["fa"] + argv[2:] + ["--rerun"]) == 0
+    assert (runs / "superseded" / f"{job_id(fake)}.json").exists() and (runs / f"{job_id(other)}.json").exists()
 
 
 @pytest.mark.parametrize("card, experiment", [("rhw1986_xor", "rhw1986_xor"), ("rhw1986_mirror", "rhw1986_mirror"),

@@ -236,3 +236,91 @@ def test_classification_error_of_a_rule_with_its_own_readout():
     data = load_task("xor")
     out = rule.predict(net, {k: np.array(v) for k, v in rec["params"].items()}, data.x_test.astype(float))
     assert rec["test_error"] == pytest.approx(np.mean(np.argmax(out, axis=1) != data.y_test), abs=0)
+
+
+# ---------------------------------------------------------------- weight decay, bias init, criteria, alignment
+def test_weight_decay_is_the_gradient_of_the_l2_penalty():
+    """Oracle: central finite differences of L + λ/2 Σ W² (weights only) -- the decayed backprop update
+    must equal minus that gradient; biases carry no penalty.  float64, eps 1e-6: FD error ~1e-9."""
+    from neurosim.network import Network
+    from neurosim.params import init_params
+    from neurosim.reference import loss_of
+    from neurosim.rules import get_rule
+    from neurosim.sweep import _Monitor
+
+    net = Network.feedforward([3, 4, 2], activation="tanh", loss="mse")
+    params = init_params(net, 3)
+    params = {k: v + (0.3 if k.endswith(".bias") else 0.0) for k, v in params.items()}  # nonzero biases
+    rng = np.random.default_rng(0)
+    x, t = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
+    lam = 0.05
+    dw = _Monitor(get_rule("backprop"), weight_decay=lam).updates(net, params, x, t)
+
+    def objective(p):
+        return loss_of(net, p, x, t) + lam / 2 * sum(np.sum(v ** 2) for k, v in p.items() if not k.endswith(".bias"))
+
+    eps = 1e-6
+    for key, value in params.items():
+        fd = np.zeros_like(value)
+        for i in np.ndindex(value.shape):
+            plus = {k: v.copy() for k, v in params.items()}
+            minus = {k: v.copy() for k, v in params.items()}
+            plus[key][i] += eps
+            minus[key][i] -= eps
+            fd[i] = (objective(plus) - objective(minus)) / (2 * eps)
+        np.testing.assert_allclose(dw[key], -fd, atol=1e-7, err_msg=key)
+    # And the penalty really changed the weights' update (the test could not pass with λ ignored).
+    plain = get_rule("backprop").updates(net, params, x, t)
+    np.testing.assert_allclose(dw["input->hidden1"] - plain["input->hidden1"], -lam * params["input->hidden1"])
+
+
+def test_bias_init_scale_draws_uniform_biases_and_keeps_the_weights():
+    """With η = 1e-12 (η = 0 is refused) the saved parameters are the initial ones to ~1e-12:
+    biases in [-s, s] and not all 0 (the default); weights equal to the same seed without the option."""
+    job = {**XOR_JOB, "rule": "backprop", "epochs": 1, "learning_rate": 1e-12, "save_params": True}
+    plain, drawn = run_job(job), run_job({**job, "bias_init_scale": 0.3})
+    assert plain["status"] == drawn["status"] == "completed"
+    for key in plain["params"]:
+        a, b = np.array(plain["params"][key]), np.array(drawn["params"][key])
+        if key.endswith(".bias"):
+            assert np.all(np.abs(a) < 1e-10) and np.all(np.abs(b) <= 0.3 + 1e-10) and np.max(np.abs(b)) > 1e-3
+        else:
+            np.testing.assert_allclose(a, b, atol=1e-10)
+
+
+@pytest.mark.parametrize("bad", [{"weight_decay": -0.1}, {"weight_decay": 1.5}, {"weight_decay": True},
+                                 {"bias_init_scale": -1.0}, {"stop": "tss"}])
+def test_bad_new_job_keys_are_reported(bad):
+    rec = run_job({**XOR_JOB, "rule": "backprop", **bad})
+    assert rec["status"] == "failed" and "ConfigError" in rec["message"] and next(iter(bad)) in rec["message"]
+
+
+def test_criteria_thresholds():
+    """sign: max |r - t| < 0.5; within_c: < c; tss_0.04: Σ (r - t)² < 0.04, checked at both sides of each edge."""
+    from neurosim.sweep import _criteria
+
+    t = np.array([[0.0], [1.0], [0.0], [1.0]])
+    assert _criteria(t + [[0.49], [-0.3], [0], [0]], t) == {"sign": True, "within_0.2": False, "within_0.1": False,
+                                                             "tss_0.04": False}
+    assert _criteria(t + [[0.19], [0], [0], [0]], t)["within_0.2"] is True
+    # Four errors of 0.099: every one within 0.1, but Σ e² = 0.0392 < 0.04; 0.11 each: 0.0484 and not within 0.1.
+    assert _criteria(t + 0.099 * np.array([[1], [-1], [1], [-1]]), t) == dict.fromkeys(
+        ("sign", "within_0.2", "within_0.1", "tss_0.04"), True)
+    assert _criteria(t + 0.11 * np.array([[1], [-1], [1], [-1]]), t)["tss_0.04"] is False
+
+
+def test_stop_all_waits_for_every_criterion():
+    rec = run_job({**XOR_JOB, "rule": "backprop", "epochs": 3000, "stop": "all", "learning_rate": 4.0, "seed": 1})
+    firsts = rec["criterion_epochs"]
+    assert rec["status"] == "stopped" and all(v is not None for v in firsts.values())
+    assert rec["epochs"] == max(firsts.values())
+
+
+def test_feedback_alignment_output_layer_is_exact_and_recorded_per_projection():
+    """Theory: FA's last-layer update is the delta rule, identical to backprop's (cosine 1); the hidden
+    layer's is not (|cos| < 1 somewhere), so the per-projection curve distinguishes them."""
+    rec = run_job({**XOR_JOB, "rule": "fa", "epochs": 20, "align_samples": 4})
+    proj = rec["curves"]["alignment_projections"]
+    assert proj["hidden1->output"][0] is None and len(proj["hidden1->output"]) == 21
+    np.testing.assert_allclose(proj["hidden1->output"][1:], 1.0, atol=1e-9)
+    assert min(abs(c) for c in proj["input->hidden1"][1:]) < 0.999
