@@ -19,6 +19,7 @@ It never simulates anything.
 from __future__ import annotations
 
 import argparse
+import sys
 import json
 import os
 from pathlib import Path
@@ -154,7 +155,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     runs, sample = load(Path(args.results))
     if not runs:
-        print(f"no results in {Path(args.results) / 'ep_spiking'}; run experiments/ep_spiking.py first")
+        print(f"no results in {Path(args.results) / 'ep_spiking'}; run experiments/ep_spiking.py first",
+              file=sys.stderr)
         return 1
     fig, axes = plt.subplots(2, 2, figsize=(12, 8.5))
     plot_cosine_vs_trials(runs, axes[0, 0])

@@ -9,7 +9,6 @@ weights within 10 % of 0 or w_max and the output rate against time.  Never simul
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from neurosim.plotting import read_results
 
 
 def main(argv=None) -> int:
@@ -24,7 +24,7 @@ def main(argv=None) -> int:
     p.add_argument("--results", default="results")
     p.add_argument("--out", default=str(Path(__file__).parent))
     args = p.parse_args(argv)
-    rec = json.loads((Path(args.results) / "stdp_song" / "run.json").read_text())
+    rec = read_results(args.results, "stdp_song")
     w_max = rec["config"]["rule"]["w_max"]
     w = np.array(rec["weights"]) / w_max
     t = np.array(rec["times_s"])

@@ -8,7 +8,6 @@ Reads ``results/stdp_window/run.json`` (``experiments/stdp_window.py``); writes
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from neurosim.plotting import read_results
 
 
 def plot_window(pair: dict, ax=None):
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     p.add_argument("--results", default="results")
     p.add_argument("--out", default=str(Path(__file__).parent))
     args = p.parse_args(argv)
-    record = json.loads((Path(args.results) / "stdp_window" / "run.json").read_text())
+    record = read_results(args.results, "stdp_window")
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
     plot_window(record["pair"], a)
     plot_triplet(record["triplet"], b)

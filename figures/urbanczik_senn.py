@@ -15,7 +15,6 @@ writes ``figures/urbanczik_senn.png`` beside this script, three panels:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from neurosim.plotting import read_results
 
 STYLE = {"learning": ("tab:blue", "teacher + plasticity"), "no_teacher": ("tab:red", "no teacher (g_som = 0)"),
          "frozen": ("tab:gray", "plasticity off (η = 0)")}
@@ -80,7 +80,7 @@ def main(argv=None):
     ap.add_argument("--results", default="results")
     args = ap.parse_args(argv)
     folder = Path(args.results) / "urbanczik_senn"
-    record = json.loads((folder / "run.json").read_text())
+    record = read_results(args.results, "urbanczik_senn")
     with np.load(folder / record["arrays"]) as npz:
         arrays = {k: npz[k] for k in npz.files}
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))

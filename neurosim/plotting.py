@@ -5,9 +5,22 @@ they work headless and in parallel processes.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
+
+
+def read_results(results: str | Path, experiment: str, name: str = "run.json") -> dict:
+    """``<results>/<experiment>/<name>`` as a dict, for a figure script.
+
+    A figure script only reads results; when they are missing it exits (``SystemExit``: a
+    one-line message, no traceback, non-zero status) naming the experiment that writes them.
+    """
+    path = Path(results) / experiment / name
+    if not path.exists():
+        raise SystemExit(f"{path}: no results; run python experiments/{experiment}.py first")
+    return json.loads(path.read_text())
 
 
 def _axes(ax):
