@@ -16,7 +16,6 @@ and writes ``figures/dendritic_alignment.png`` beside this script, three panels:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from neurosim.plotting import read_results
 
 
 def plot_scatter(scatter: dict, ax=None):
@@ -109,10 +109,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", default="results")
     args = ap.parse_args(argv)
-    path = Path(args.results) / "microcircuit_alignment" / "run.json"
-    if not path.exists():
-        raise SystemExit(f"{path} not found; run `python experiments/microcircuit_alignment.py` first")
-    record = json.loads(path.read_text())
+    record = read_results(args.results, "microcircuit_alignment")
     deep = "deep" in record
     fig, axes = plt.subplots(2, 2, figsize=(13, 10.5)) if deep else plt.subplots(1, 3, figsize=(17, 5.2))
     axes = np.ravel(axes)

@@ -12,12 +12,12 @@ Reads ``results/dendritic_fashion/run.json`` (``experiments/dendritic_fashion.py
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from neurosim.plotting import read_results
 
 COLORS = {"backprop": "k", "microcircuit": "tab:orange", "burstprop": "tab:purple"}
 LABELS = {"backprop": "backprop", "microcircuit": "microcircuit (Sacramento 2018)",
@@ -70,10 +70,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", default="results")
     args = ap.parse_args(argv)
-    path = Path(args.results) / "dendritic_fashion" / "run.json"
-    if not path.exists():
-        raise SystemExit(f"{path} not found; run `python experiments/dendritic_fashion.py` first")
-    record = json.loads(path.read_text())
+    record = read_results(args.results, "dendritic_fashion")
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
     plot_errors(record, axes[0])
     plot_angles(record, axes[1])
