@@ -4,10 +4,16 @@ Reads ``results/spiking_dendritic_xor/run.json`` (``experiments/spiking_dendriti
 writes ``figures/spiking_dendritic_xor.png`` beside this script:
 
 (a, b) cosine of the trial-averaged basal update with backprop against the number of trials
-       averaged, hidden (input->pyr1) and output (pyr1->output) projection, per output nudging
-       lambda; solid: spike signal S/r_max - phi(V*), dashed: rate signal phi(u) - phi(V*);
-       dotted horizontal: the rate rule's own cosine;
-(c)    XOR learning curves (rate-network mse) with the spiking update and with backprop,
+       averaged, hidden (input->pyr1) and output (pyr1->output) projection, one colour per
+       output nudging lambda; solid: spike signal S/r_max - phi(V*) with the free-phase
+       baseline (nudged - free copies, common random numbers); dashed: the same without
+       baseline (the original rule); dotted: phi(u) - phi(V*) signal with baseline; thin grey
+       band: above the cosine the trial noise alone predicts for the baselined spike update
+       (cos(rate rule, G) |rate| / sqrt(|rate|^2 + sum var / n)) at the smallest lambda;
+(c)    norm of the hidden-layer spike update relative to backprop's, against trials: the
+       free (teacher-less) copies' update levels off (a bias), the baselined one falls
+       towards the gradient's norm; grey: 1/sqrt(n) from the first point (pure noise);
+(d)    XOR learning curves (rate-network mse) with the spiking update and with backprop,
        if the run has them.
 
     python figures/spiking_dendritic_xor.py [--results results]
@@ -15,7 +21,6 @@ writes ``figures/spiking_dendritic_xor.png`` beside this script:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
@@ -23,26 +28,68 @@ import numpy as np
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from neurosim.plotting import read_results
 
 COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red")
+STYLES = {"baselined": dict(ls="-", marker="o", ms=4), "nudged": dict(ls="--", marker="x", ms=4),
+          "rate": dict(ls=":", marker="s", ms=3)}
+
+
+def _legend(ax, alignment: dict, variants: dict, loc: str) -> None:
+    """Two legends: colour = lambda, line style = variant."""
+    colors = [Line2D([], [], color=c, lw=2, label=f"λ = {row['lambda']:.2f}")
+              for row, c in zip(alignment.values(), COLORS)]
+    first = ax.legend(handles=colors, fontsize=7, loc="lower left")
+    ax.add_artist(first)
+    styles = [Line2D([], [], color="k", label=label, **STYLES[key]) for key, label in variants.items()]
+    ax.legend(handles=styles, fontsize=7, loc=loc)
 
 
 def plot_alignment(alignment: dict, projection: str, ax=None):
     """Cosine with backprop vs trials averaged for one projection; returns the Axes."""
     ax = ax or plt.gca()
+    first = next(iter(alignment.values()))["projections"][projection]["spike"]["baselined"]
+    ax.fill_between(next(iter(alignment.values()))["n"], first["noise_predicted_cosine"], 1.0, color="0.85",
+                    lw=0, zorder=0)
     for row, color in zip(alignment.values(), COLORS):
         d = row["projections"][projection]
-        ax.semilogx(row["n"], d["spike"]["vs_backprop"], "o-", color=color,
-                    label=f"λ = {row['lambda']:.2f} spikes")
-        ax.semilogx(row["n"], d["rate"]["vs_backprop"], "s--", color=color, ms=3, alpha=0.8,
-                    label=f"λ = {row['lambda']:.2f} φ(u) signal")
-        ax.axhline(row["rate_rule_vs_backprop"][projection], color=color, ls=":", lw=1)
+        ax.semilogx(row["n"], d["spike"]["baselined"]["vs_backprop"], color=color, **STYLES["baselined"])
+        ax.semilogx(row["n"], d["spike"]["nudged"]["vs_backprop"], color=color, alpha=0.7, **STYLES["nudged"])
+        ax.semilogx(row["n"], d["rate"]["baselined"]["vs_backprop"], color=color, alpha=0.7, **STYLES["rate"])
     ax.axhline(0, color="k", lw=0.5)
+    ax.axhline(0.9, color="k", lw=0.5, ls=":")
     ax.set_xlabel("trials averaged (presentations of each XOR sample, 1 s each)")
     ax.set_ylabel("cosine with backprop −dL/dW")
     ax.set_ylim(-1.05, 1.05)
-    ax.set_title(f"{projection}\n(dotted: rate rule microcircuit, same λ)", fontsize=10)
-    ax.legend(fontsize=7, ncol=2, loc="lower right")
+    ax.set_title(f"{projection}: cosine with backprop\n"
+                 "(grey: above the trial-noise prediction, smallest λ, baselined spikes)", fontsize=10)
+    _legend(ax, alignment, {"baselined": "spikes, free baseline", "nudged": "spikes, no baseline",
+                            "rate": "φ(u) signal, free baseline"}, "lower right")
+    return ax
+
+
+def plot_bias(alignment: dict, projection: str, ax=None):
+    """Norm of the spike update / norm of backprop's vs trials; returns the Axes."""
+    ax = ax or plt.gca()
+    for row, color in zip(alignment.values(), COLORS):
+        d = row["projections"][projection]["spike"]
+        n = np.asarray(row["n"], dtype=float)
+        ax.loglog(n, d["free"]["norm_ratio"], color=color, ls="--", marker="x", ms=4)
+        ax.loglog(n, d["baselined"]["norm_ratio"], color=color, ls="-", marker="o", ms=4)
+        ax.loglog(n, d["free"]["norm_ratio"][0] / np.sqrt(n), color="0.6", lw=0.8)
+    ax.axhline(1.0, color="k", lw=0.5)
+    ax.set_xlabel("trials averaged")
+    ax.set_ylabel("‖update‖ / ‖backprop −dL/dW‖")
+    ax.set_title(f"{projection}, spike signal: bias vs noise\n(grey: 1/√n from one trial = pure noise)",
+                 fontsize=10)
+    colors = [Line2D([], [], color=c, lw=2, label=f"λ = {row['lambda']:.2f}")
+              for row, c in zip(alignment.values(), COLORS)]
+    first = ax.legend(handles=colors, fontsize=7, loc="lower left")
+    ax.add_artist(first)
+    ax.legend(handles=[Line2D([], [], color="k", ls="--", marker="x", label="free copies (no teacher)"),
+                       Line2D([], [], color="k", ls="-", marker="o", label="nudged − free (baselined)")],
+              fontsize=7, loc="upper right")
     return ax
 
 
@@ -57,8 +104,8 @@ def plot_learning(learning: dict, ax=None):
     ax.set_xlabel(f"epoch (full batch, SGD lr {learning['lr']:g}; {learning['n_trials']} trials / epoch)")
     ax.set_ylabel("XOR loss (mse of the rate network)")
     ax.set_ylim(bottom=0)
-    ax.set_title(f"XOR learning, {len(learning['runs'])} seeds, g_som_out = {learning['g_som_out']:g}",
-                 fontsize=10)
+    ax.set_title(f"XOR learning, {len(learning['runs'])} seeds, g_som_out = {learning['g_som_out']:g}, "
+                 f"baseline {learning.get('baseline', 'none')}", fontsize=10)
     ax.legend(fontsize=8)
     return ax
 
@@ -67,13 +114,14 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--results", default="results")
     args = ap.parse_args(argv)
-    record = json.loads((Path(args.results) / "spiking_dendritic_xor" / "run.json").read_text())
-    panels = 3 if "learning" in record else 2
-    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4.8))
+    record = read_results(args.results, "spiking_dendritic_xor")
+    panels = 4 if "learning" in record else 3
+    fig, axes = plt.subplots(1, panels, figsize=(5.3 * panels, 5.0))
     plot_alignment(record["alignment"], "input->pyr1", axes[0])
     plot_alignment(record["alignment"], "pyr1->output", axes[1])
-    if panels == 3:
-        plot_learning(record["learning"], axes[2])
+    plot_bias(record["alignment"], "input->pyr1", axes[2])
+    if panels == 4:
+        plot_learning(record["learning"], axes[3])
     fig.suptitle(f"Spiking dendritic microcircuit (brian2, Poisson two-compartment neurons, r_max "
                  f"{record['r_max_hz']:g} Hz), XOR {'-'.join(map(str, record['sizes']))}, symmetric top-down",
                  fontsize=11)

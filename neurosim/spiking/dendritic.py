@@ -364,12 +364,20 @@ class MicrocircuitSpikes:
         batch and trial mean, divided by the layer factor :math:`s_l` of the rate rule (so
         that both approach :math:`-\\partial L/\\partial W` as :math:`\\lambda\\to 0`).  ``spike``:
         the error is the neuron's own spike train, :math:`S(t)/r_{max} - \\phi(V^*)`; ``rate``:
-        its expectation given the soma, :math:`\\phi(U) - \\phi(V^*)` (lower variance).
+        its expectation given the soma, :math:`\\phi(U) - \\phi(V^*)` (lower variance).  With
+        ``baseline = "free"`` these are the nudged copies' plasticity minus the free copies'
+        (:class:`SpikingMicrocircuit`); with ``"none"`` the nudged copies' alone.
     per_trial_spike, per_trial_rate : dict of str to ndarray (n_trials, post, pre)
         The same before averaging over trials (batch mean per trial): measures trial noise.
     output_rate : ndarray (n_trials, batch, n_out)
-        Output spike count / (window r_max), rate-side units.
+        Output spike count of the nudged copies / (window r_max), rate-side units.
     timings : dict
+    free_per_trial_spike, free_per_trial_rate : dict of str to ndarray (n_trials, post, pre) or None
+        ``baseline = "free"`` only: the free (teacher-less) copies' plasticity, same scaling; the
+        unbaselined nudged update is ``per_trial + free_per_trial``.
+    free_output_rate : ndarray (n_trials, batch, n_out) or None
+        ``baseline = "free"`` only: the free copies' output spike count / (window r_max) -- the
+        network's prediction, uncontaminated by the teacher.
     """
 
     spike_updates: dict
@@ -378,6 +386,21 @@ class MicrocircuitSpikes:
     per_trial_rate: dict
     output_rate: np.ndarray
     timings: dict = field(default_factory=dict)
+    free_per_trial_spike: dict | None = None
+    free_per_trial_rate: dict | None = None
+    free_output_rate: np.ndarray | None = None
+
+    @property
+    def free_spike_updates(self) -> dict | None:
+        """Trial mean of ``free_per_trial_spike`` (None without a free phase)."""
+        return None if self.free_per_trial_spike is None else {
+            k: v.mean(axis=0) for k, v in self.free_per_trial_spike.items()}
+
+    @property
+    def free_rate_updates(self) -> dict | None:
+        """Trial mean of ``free_per_trial_rate`` (None without a free phase)."""
+        return None if self.free_per_trial_rate is None else {
+            k: v.mean(axis=0) for k, v in self.free_per_trial_rate.items()}
 
 
 class SpikingMicrocircuit:
@@ -423,6 +446,31 @@ class SpikingMicrocircuit:
     ``c = trial * batch + sample`` presents one sample, so one ``brian2`` run gives every
     trial.  Weights can be changed between runs (:meth:`set_params`) without recompiling.
 
+    *Free-phase baseline* (``baseline = "free"``, the default).  Without a teacher the
+    spiking circuit's hidden-layer plasticity does not vanish: its mean is 25-50x the
+    gradient's norm on XOR (spike signal; 3-5x for the :math:`\\phi(u)` signal; README).  The
+    hidden layer's raw teacher signal is attenuated by :math:`s_1 = \\lambda a (1-\\lambda_I)`
+    and is ~0.1 % of :math:`\\phi\\,\\psi`, so any per-cent-level systematic error swamps it:
+    Jensen's :math:`E[\\phi(u)] \\ne \\phi(V^*)` under the spike-driven fluctuations of
+    :math:`a\\,v_A` (zero only in the mean in the self-predicting state; :math:`V^*` does not
+    see them) and the :math:`O(dt/\\tau_\\psi)` timing of spike and trace (the output layer's
+    teacher-less bias vanishes within noise at dt = 0.05 ms).  The circuit is therefore
+    simulated twice in the same run -- ``n_copies`` nudged copies and ``n_copies`` free
+    copies (:math:`\\lambda = 0` at the output) -- with *common random numbers*: copy ``c``
+    of both phases draws its spikes from the same uniform :math:`\\xi_i(t)` per neuron and
+    step (spike iff :math:`\\xi_i(t) < r_{max}\\phi(u_i)\\,dt`; brian2 variable ``unif``), so
+    the two phases share every input spike and differ only where the teacher moved a rate
+    across :math:`\\xi`.  The update is the difference
+
+    .. math::
+        \\Delta W_l = \\Delta W_l^{nudged} - \\Delta W_l^{free},
+
+    the spiking analogue of the rate rule's ``basal_baseline = "free"``
+    (:math:`\\phi(u) - \\phi(\\hat v_B + a v_A^{free})`) and of burstprop's :math:`p - \\bar p`:
+    its expectation is the teacher-induced change of the plasticity, and the shared noise
+    cancels to first order.  ``baseline = "none"`` simulates the nudged copies alone (the
+    original rule, half the cost).
+
     Parameters
     ----------
     network : Network
@@ -437,11 +485,14 @@ class SpikingMicrocircuit:
     dt_ms, settle_ms, window_ms : float
         Step, settling time (not counted), counting window.
     target : {"auto", "cython", "numpy"}
+    baseline : {"free", "none"}
+        Subtract the free copies' plasticity (common random numbers), or not.
     """
 
     def __init__(self, network: Network, params: dict, rule, *, batch: int, n_trials: int = 10,
                  r_max_hz: float = 200.0, tau_psi_ms: float = 20.0, tau_soma_ms: float = 5.0, dt_ms: float = 0.2,
-                 settle_ms: float = 200.0, window_ms: float = 1000.0, target: str = "auto"):
+                 settle_ms: float = 200.0, window_ms: float = 1000.0, target: str = "auto",
+                 baseline: str = "free"):
         from ..rules.dendritic import Microcircuit
 
         owner = "SpikingMicrocircuit"
@@ -452,6 +503,8 @@ class SpikingMicrocircuit:
             raise ConfigError(f"{owner}: network expected a neurosim Network, got {type(network).__name__}")
         _positive(owner, "batch", batch, integer=True)
         _positive(owner, "n_trials", n_trials, integer=True)
+        if baseline not in ("free", "none"):
+            raise ConfigError(f"{owner}: baseline expected 'free' or 'none', got {baseline!r}")
         for name, value in (("r_max_hz", r_max_hz), ("tau_psi_ms", tau_psi_ms), ("tau_soma_ms", tau_soma_ms),
                             ("dt_ms", dt_ms), ("settle_ms", settle_ms), ("window_ms", window_ms)):
             _positive(owner, name, value)
@@ -470,6 +523,10 @@ class SpikingMicrocircuit:
         self.network, self.rule = network, rule
         self.batch, self.n_trials = int(batch), int(n_trials)
         self.n_copies = self.batch * self.n_trials
+        self.baseline = baseline
+        # phase 0: nudged copies, phase 1 (baseline "free"): the same copies without teacher
+        self.n_phases = 2 if baseline == "free" else 1
+        self.n_total = self.n_phases * self.n_copies
         self.r_max_hz, self.tau_psi_ms, self.tau_soma_ms = float(r_max_hz), float(tau_psi_ms), float(tau_soma_ms)
         self.dt_ms, self.settle_ms, self.window_ms = float(dt_ms), float(settle_ms), float(window_ms)
         self.target = codegen.resolve_target(target)
@@ -481,7 +538,7 @@ class SpikingMicrocircuit:
     # ------------------------------------------------------------------ construction
     def _block(self, pre_size: int, post_size: int):
         """Pre/post indices of block-diagonal all-to-all synapses, ordered (copy, post, pre)."""
-        c, post, pre = np.meshgrid(np.arange(self.n_copies), np.arange(post_size), np.arange(pre_size),
+        c, post, pre = np.meshgrid(np.arange(self.n_total), np.arange(post_size), np.arange(pre_size),
                                    indexing="ij")
         return (c * pre_size + pre).ravel(), (c * post_size + post).ravel()
 
@@ -492,12 +549,14 @@ class SpikingMicrocircuit:
         rule = self.rule
         ns = {"r_max": self.r_max_hz * Hz, "tau_psi": self.tau_psi_ms * ms, "tau": self.tau_soma_ms * ms,
               "a_api": rule.apical_coupling, "lam": rule.nudging, "lam_I": rule.inter_nudging, "T_unit": second}
-        trace = "dpsi/dt = -psi / tau_psi : 1\n"
-        spike = dict(threshold="rand() < r_max * phi_u * dt", reset="psi += 1 / (r_max * tau_psi)")
-        self.groups, self.syn = {}, {}
+        # every spiking neuron compares its rate with a uniform xi drawn once per step in a
+        # separate group; both phases of a copy link to the same xi (common random numbers)
+        trace = "dpsi/dt = -psi / tau_psi : 1\nunif : 1 (linked)\n"
+        spike = dict(threshold="unif < r_max * phi_u * dt", reset="psi += 1 / (r_max * tau_psi)")
+        self.groups, self.syn, self.noise = {}, {}, {}
         inp = net.input_layer
         self.groups[inp.name] = brian2.NeuronGroup(
-            self.n_copies * inp.size, trace + "x_in : 1\nphi_u = x_in : 1", method="exact", dt=dt, namespace=ns,
+            self.n_total * inp.size, trace + "x_in : 1\nphi_u = x_in : 1", method="exact", dt=dt, namespace=ns,
             name="mc_input", codeobj_class=cls, **spike)
         out = chain[-1].post
         pyr_names = [p.post for p in chain]
@@ -509,11 +568,13 @@ class SpikingMicrocircuit:
                            "dberr_rate/dt = (phi_u - phi_star) / T_unit : 1\n"
                            "dberr_spike/dt = -phi_star / T_unit : 1\n")
             if name == out:
-                eqs += "t_out : 1\ndu/dt = (-u + vB_hat - lam * (1 / (1 + exp(-vB_hat)) - t_out)) / tau : 1\n"
+                # nudge = 1 in the nudged copies, 0 in the free ones
+                eqs += ("t_out : 1\nnudge : 1\n"
+                        "du/dt = (-u + vB_hat - nudge * lam * (1 / (1 + exp(-vB_hat)) - t_out)) / tau : 1\n")
             else:
                 eqs += "vA_td : 1\nvA_pi : 1\ndu/dt = (-u + vB_hat + a_api * (vA_td + vA_pi)) / tau : 1\n"
             self.groups[name] = brian2.NeuronGroup(
-                self.n_copies * size, eqs, threshold=spike["threshold"],
+                self.n_total * size, eqs, threshold=spike["threshold"],
                 reset=spike["reset"] + "\nberr_spike += 1 / (r_max * T_unit)", method="euler", dt=dt,
                 namespace=ns, name=f"mc_pyr{k}", codeobj_class=cls)
         for k, s in enumerate(stages):
@@ -521,10 +582,17 @@ class SpikingMicrocircuit:
             eqs = trace + ("vI_syn : 1\nb : 1\nvI_hat = vI_syn + b : 1\nu_upper : 1 (linked)\n"
                            "du/dt = (-u + (1 - lam_I) * vI_hat + lam_I * u_upper) / tau : 1\n"
                            "phi_u = 1 / (1 + exp(-u)) : 1\n")
-            group = brian2.NeuronGroup(self.n_copies * size, eqs, method="euler", dt=dt, namespace=ns,
+            group = brian2.NeuronGroup(self.n_total * size, eqs, method="euler", dt=dt, namespace=ns,
                                        name=f"mc_inter{k}", codeobj_class=cls, **spike)
             group.u_upper = brian2.linked_var(self.groups[s.upper], "u")
             self.groups[s.inter] = group
+        for k, (name, group) in enumerate(self.groups.items()):
+            per_phase = self.n_copies * net.layer(name).size
+            noise = brian2.NeuronGroup(per_phase, "unif : 1", dt=dt, namespace=ns, name=f"mc_noise{k}",
+                                       codeobj_class=cls)
+            noise.run_regularly("unif = rand()", when="before_thresholds", codeobj_class=cls)
+            group.unif = brian2.linked_var(noise, "unif", index=np.tile(np.arange(per_phase), self.n_phases))
+            self.noise[name] = noise
         # plastic feed-forward synapses: accumulate both error signals, weights fixed in a run
         for k, p in enumerate(chain):
             pre_g, post_g = self.groups[p.pre], self.groups[p.post]
@@ -549,12 +617,12 @@ class SpikingMicrocircuit:
                 self.syn[proj.name] = syn
         self.spikes_out = brian2.SpikeMonitor(self.groups[out], record=True, name="mc_out_spikes",
                                               codeobj_class=cls)
-        self.net = brian2.Network(*self.groups.values(), *self.syn.values(), self.spikes_out,
-                                  name="spiking_microcircuit")
+        self.net = brian2.Network(*self.noise.values(), *self.groups.values(), *self.syn.values(),
+                                  self.spikes_out, name="spiking_microcircuit")
         self.net.store("initial")
 
     def _syn_index(self, proj):
-        """(copy, post unit, pre unit) of every synapse of ``proj``, in brian2's synapse order."""
+        """(copy over all phases, post unit, pre unit) of every synapse of ``proj``, in brian2's order."""
         syn = self.syn[proj.name]
         pre_size, post_size = self.network.layer(proj.pre).size, self.network.layer(proj.post).size
         i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])
@@ -572,11 +640,11 @@ class SpikingMicrocircuit:
         for p in self.chain:
             layer = net.layer(p.post)
             b = params[bias_key(layer.name)] if layer.bias else np.zeros(layer.size)
-            self.groups[layer.name].b[:] = np.tile(b, self.n_copies)
+            self.groups[layer.name].b[:] = np.tile(b, self.n_total)
         for s in self.stages:
             layer = net.layer(s.inter)
             b = params[bias_key(layer.name)] if layer.bias else np.zeros(layer.size)
-            self.groups[layer.name].b[:] = np.tile(b, self.n_copies)
+            self.groups[layer.name].b[:] = np.tile(b, self.n_total)
         self.params = {k: np.array(v, copy=True) for k, v in params.items()}
         self.net.store("initial")
 
@@ -609,8 +677,11 @@ class SpikingMicrocircuit:
         net, chain = self.network, self.chain
         out = chain[-1].post
         self.net.restore("initial")
-        self.groups[net.input_layer.name].x_in[:] = np.tile(x, (self.n_trials, 1)).ravel()
-        self.groups[out].t_out[:] = np.tile(t, (self.n_trials, 1)).ravel()
+        reps = self.n_phases * self.n_trials
+        self.groups[net.input_layer.name].x_in[:] = np.tile(x, (reps, 1)).ravel()
+        self.groups[out].t_out[:] = np.tile(t, (reps, 1)).ravel()
+        n_out_unit = self.n_copies * net.layer(out).size
+        self.groups[out].nudge[:] = np.repeat([1.0, 0.0][:self.n_phases], n_out_unit)
         saved = np.random.get_state()
         try:
             brian2.seed(int(seed))
@@ -631,28 +702,33 @@ class SpikingMicrocircuit:
             np.random.set_state(saved)
         window = self.window_ms * 1e-3
         n_chain = len(chain)
-        per_trial = {"spike": {}, "rate": {}}
+        shape = (self.n_phases, self.n_trials, self.batch)
+        # phases[kind][key]: (n_phases, n_trials, post[, pre]), batch mean, scaled by 1/(s_l T)
+        phases = {"spike": {}, "rate": {}}
         for depth, p in zip(range(n_chain - 1, -1, -1), chain):
             scale = 1.0 / (self.rule.layer_factor(depth) * window)
             post, pre = net.layer(p.post).size, net.layer(p.pre).size
             for kind in ("spike", "rate"):
-                acc = np.zeros((self.n_copies, post, pre))
+                acc = np.zeros((self.n_total, post, pre))
                 acc[self._syn_index(p)] = np.asarray(getattr(self.syn[p.name], f"acc_{kind}")[:])
-                acc = acc.reshape(self.n_trials, self.batch, post, pre)
-                per_trial[kind][p.name] = acc.mean(axis=1) * scale
+                phases[kind][p.name] = acc.reshape(*shape, post, pre).mean(axis=2) * scale
                 if net.layer(p.post).bias:
-                    berr = np.asarray(getattr(self.groups[p.post], f"berr_{kind}")[:]).reshape(
-                        self.n_trials, self.batch, post)
-                    per_trial[kind][bias_key(p.post)] = berr.mean(axis=1) * scale
+                    berr = np.asarray(getattr(self.groups[p.post], f"berr_{kind}")[:]).reshape(*shape, post)
+                    phases[kind][bias_key(p.post)] = berr.mean(axis=2) * scale
         idx = np.asarray(self.spikes_out.i[first:])
-        counts = np.bincount(idx, minlength=self.n_copies * net.layer(out).size)
-        output_rate = counts.reshape(self.n_trials, self.batch, -1) / (window * self.r_max_hz)
+        counts = np.bincount(idx, minlength=self.n_total * net.layer(out).size)
+        rates = counts.reshape(*shape, -1) / (window * self.r_max_hz)
+        free = self.n_phases == 2
+        per_trial = {kind: {k: v[0] - v[1] if free else v[0] for k, v in d.items()} for kind, d in phases.items()}
         return MicrocircuitSpikes(
             spike_updates={k: v.mean(axis=0) for k, v in per_trial["spike"].items()},
             rate_updates={k: v.mean(axis=0) for k, v in per_trial["rate"].items()},
-            per_trial_spike=per_trial["spike"], per_trial_rate=per_trial["rate"], output_rate=output_rate,
+            per_trial_spike=per_trial["spike"], per_trial_rate=per_trial["rate"], output_rate=rates[0],
             timings={"target": self.target, "compile_s": wall - loop, "simulate_s": loop,
-                     "biological_s": (self.settle_ms + self.window_ms) * 1e-3})
+                     "biological_s": (self.settle_ms + self.window_ms) * 1e-3},
+            free_per_trial_spike={k: v[1] for k, v in phases["spike"].items()} if free else None,
+            free_per_trial_rate={k: v[1] for k, v in phases["rate"].items()} if free else None,
+            free_output_rate=rates[1] if free else None)
 
 
 def _model_for(network, params, rule, x, n_trials, target, model_options) -> SpikingMicrocircuit:
@@ -709,6 +785,8 @@ def spiking_microcircuit_align(network: Network, params: dict, x, target, *, rul
     with the rate rule ``microcircuit`` (same conductances) globally and per projection,
     the per-projection cosine of the ``rate`` signal, and the trial noise: the cosine of
     each single trial's update with backprop (mean and standard deviation over trials).
+    With the model's ``baseline = "free"`` (default) the update is nudged minus free copies
+    and ``extra["free_phase"]`` reports the removed teacher-less update (cosine, norm ratio).
 
     Returns
     -------
@@ -735,18 +813,29 @@ def spiking_microcircuit_align(network: Network, params: dict, x, target, *, rul
     vs_rate = AlignmentReport.compare(dw, rate_dw, names=names)
     other = AlignmentReport.compare(spikes.rate_updates if signal == "spike" else spikes.spike_updates,
                                     reference, names=names)
+    # a baselined single trial can be exactly zero (no spike moved by the teacher): no cosine
     trial_cos = {name: [AlignmentReport.compare({name: per_trial[name][k]}, reference, names=[name]).global_cosine
-                        for k in range(model.n_trials)] for name in names}
+                        for k in range(model.n_trials) if np.any(per_trial[name][k])] for name in names}
     extra = {"signal": signal, "n_trials": int(model.n_trials), "seed": int(seed),
              "rate_rule_cosine": float(vs_rate.global_cosine),
              "rate_rule_projections": [{"name": r.name, "cosine": float(r.cosine)} for r in vs_rate.projections],
              "other_signal": {"signal": "rate" if signal == "spike" else "spike",
                               "global_cosine": float(other.global_cosine),
                               "projections": [{"name": r.name, "cosine": float(r.cosine)} for r in other.projections]},
-             "single_trial_cosine": {name: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1))
-                                            if len(v) > 1 else float("nan")} for name, v in trial_cos.items()},
+             "single_trial_cosine": {name: {"mean": float(np.mean(v)) if v else float("nan"),
+                                            "std": float(np.std(v, ddof=1)) if len(v) > 1 else float("nan"),
+                                            "zero_trials": int(model.n_trials - len(v))}
+                                     for name, v in trial_cos.items()},
+             "baseline": model.baseline,
              "nudging": rule.nudging, "r_max_hz": model.r_max_hz, "window_ms": model.window_ms,
              "timings": spikes.timings}
+    if model.baseline == "free":
+        # the teacher-less plasticity that the baseline removed (a bias, not noise: README)
+        free_dw = spikes.free_spike_updates if signal == "spike" else spikes.free_rate_updates
+        free = AlignmentReport.compare(free_dw, reference, names=names)
+        extra["free_phase"] = {"global_cosine": float(free.global_cosine),
+                               "projections": [{"name": r.name, "cosine": float(r.cosine),
+                                                "norm_ratio": float(r.norm_ratio)} for r in free.projections]}
     return AlignmentReport.compare(dw, reference, names=names, rule=rule.name, backend="spiking",
                                    reference_name=rule.reference, extra=extra)
 
@@ -769,7 +858,8 @@ def train_spiking_microcircuit(network: Network, params: dict, x, target, *, epo
     history : list of dict
         Per epoch (before its update): ``loss`` (mse of the rate network),
         ``error`` (fraction of samples whose rate-network output is on the wrong side of 0.5),
-        ``spike_error`` (the same from the output spike counts of the nudged run).
+        ``spike_error`` (the same from the output spike counts of the free copies -- the
+        network's own prediction -- or, with ``baseline = "none"``, of the nudged ones).
     """
     from ..reference import forward, loss_value
     from ..rules.dendritic import self_predicting_params
@@ -789,11 +879,11 @@ def train_spiking_microcircuit(network: Network, params: dict, x, target, *, epo
     for epoch in range(epochs):
         model.set_params(params)
         spikes = model.run(x, t, seed=int(seed) + epoch)
+        predicted = spikes.free_output_rate if spikes.free_output_rate is not None else spikes.output_rate
         out = forward(network, params, x).output
         history.append({"epoch": epoch, "loss": float(loss_value(network, out, t)),
                         "error": float(np.mean(np.any((out > 0.5) != (t > 0.5), axis=1))),
-                        "spike_error": float(np.mean(np.any((spikes.output_rate.mean(axis=0) > 0.5) != (t > 0.5),
-                                                            axis=1)))})
+                        "spike_error": float(np.mean(np.any((predicted.mean(axis=0) > 0.5) != (t > 0.5), axis=1)))})
         dw = spikes.spike_updates if signal == "spike" else spikes.rate_updates
         for key, value in dw.items():
             params[key] = params[key] + learning_rate * value
