@@ -47,14 +47,26 @@ def test_ep_test_error_is_within_a_point_of_backprop_at_the_same_budget():
     assert abs(ep_run.test_error - bp_run.test_error) <= MARGIN, (ep_run.test_error, bp_run.test_error)
     # and learning happened at all: chance is 90 %; every seed measured ended below 29 %
     assert ep_run.test_error < 0.35
-    assert np.isfinite(ep.relaxation_stats_["max_residual"]) and ep.relaxation_stats_["phases"] > 0
+    # every epoch's relaxation diagnostics are in the history (the rule's counters restart per epoch)
+    stats = [entry["relaxation"] for entry in ep_run.history]
+    assert len(stats) == 3
+    assert all(np.isfinite(s["max_residual"]) and s["phases"] > 0 for s in stats), stats
 
 
-@pytest.mark.xfail(strict=True, reason="known defect: with two recurrent hidden layers (digits 64-64-64-10, "
-                   "defaults) the free fixed point jumps between epochs (multi-stable energy); see README, EP")
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="known defect: with two recurrent hidden layers (digits 64-64-64-10, defaults) one "
+                          "update near a marginally stable free fixed point wrecks the weights; see README, EP "
+                          "and experiments/ep_jumps.py")
 def test_ep_digits_defaults_train_without_jumps():
     """Training a convergent rule should not lose more than 10 points of test error from one
-    epoch to the next; measured: 8.9 % at epoch 7, 32 % at epoch 8 (seed 0)."""
+    epoch to the next; measured: 8.9 % at epoch 7, 32 % at epoch 8 (seed 0).
+
+    Diagnosis (``experiments/ep_jumps.py``): the test error is that of the weights (a float64
+    relaxation to 1e-9 from the zero or the feed-forward state classifies identically), and the
+    exact implicit gradient from the same start jumps too (6.7 -> 16.7 % at epoch 12); EP's
+    batch 99 holds a sample whose free fixed point is nearly marginal (stability margin 0.006
+    vs a median 0.17), where the implicit gradient is 416x the median and EP's beta = 0.001
+    estimate is 18x too large again (cosine 0.74)."""
     rule = get_rule("ep")
     data = load_dataset("digits", seed=0)
     net = type(rule).default_network([64, 64, 64, 10])
