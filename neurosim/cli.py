@@ -202,7 +202,8 @@ def cmd_train(args) -> int:
                          optimizer=pick("optimizer", args.optimizer, "adam"),
                          learning_rate=float(pick("learning_rate", args.lr, 1e-3)),
                          momentum=float(pick("momentum", args.momentum, 0.9)), seed=args.seed,
-                         dtype=args.dtype, align_samples=args.align_samples)
+                         dtype=args.dtype, align_samples=args.align_samples,
+                         clip_norm=pick("clip_norm", args.clip_norm, None))
     out = Path(args.out) if args.out else None
 
     def report(entry):
@@ -344,6 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--optimizer", choices=["adam", "sgd"], default=None)
     s.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3)")
     s.add_argument("--momentum", type=float, default=None)
+    s.add_argument("--clip-norm", type=float, default=None,
+                   help="rescale each batch update to at most this global norm (default: no clipping)")
     s.add_argument("--batch-size", type=int, default=None)
     s.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     s.add_argument("--align-samples", type=int, default=256,

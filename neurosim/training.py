@@ -116,6 +116,18 @@ def make_optimizer(name: str, learning_rate: float, momentum: float = 0.9, scale
     return SGD(learning_rate, momentum, scales) if name == "sgd" else Adam(learning_rate, scales=scales)
 
 
+def clip_update(dw: dict, max_norm: float) -> tuple[dict, bool]:
+    """``dw`` rescaled to global norm ``max_norm`` if it is longer (norm over every entry).
+
+    Returns ``(update, clipped)``; the arrays keep their dtype (the norm is summed in float64).
+    """
+    norm = math.sqrt(sum(float(np.vdot(v, v).real) for v in (np.asarray(a, dtype=np.float64) for a in dw.values())))
+    if norm <= max_norm:
+        return dw, False
+    factor = max_norm / norm
+    return {k: (np.asarray(v) * factor).astype(np.asarray(v).dtype, copy=False) for k, v in dw.items()}, True
+
+
 # --------------------------------------------------------------------------- config & result
 @dataclass(frozen=True)
 class TrainConfig:
@@ -137,6 +149,10 @@ class TrainConfig:
         after each epoch (0 disables it).
     eval_every : int
         Evaluate train/test error every this many epochs (and always at the end).
+    clip_norm : float or None
+        If set, every batch update the rule proposes is rescaled so that its global norm (over
+        every parameter) is at most this, before the optimiser sees it; the number of rescaled
+        updates is reported per epoch in the history as ``clipped``.  ``None``: no clipping.
     """
 
     epochs: int = 10
@@ -148,6 +164,7 @@ class TrainConfig:
     dtype: str = "float32"
     align_samples: int = 256
     eval_every: int = 1
+    clip_norm: float | None = None
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "eval_every"):
@@ -157,6 +174,11 @@ class TrainConfig:
         if isinstance(self.align_samples, bool) or not isinstance(self.align_samples, int) \
                 or self.align_samples < 0:
             raise ConfigError(f"TrainConfig.align_samples: expected an integer >= 0, got {self.align_samples!r}")
+        if self.clip_norm is not None and (isinstance(self.clip_norm, bool)
+                                           or not isinstance(self.clip_norm, (int, float))
+                                           or not math.isfinite(self.clip_norm) or self.clip_norm <= 0):
+            raise ConfigError(f"TrainConfig.clip_norm: expected a positive number or None (no clipping), got "
+                              f"{self.clip_norm!r}")
         make_optimizer(self.optimizer, self.learning_rate, self.momentum)
         resolve_dtype(self.dtype)
         as_generator(self.seed)
@@ -325,6 +347,7 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
 
                 batches = tqdm(batches, desc=f"{rule.name} epoch {epoch}/{config.epochs}", unit="batch",
                                leave=False, file=sys.stderr)
+            clipped = 0
             for start_i in batches:
                 idx = order[start_i:start_i + config.batch_size]
                 dw = rule.updates(network, params, x_train[idx], t_train[idx])
@@ -333,8 +356,13 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
                         raise ConvergenceError(f"rule '{rule.name}' proposed a non-finite update for '{key}' in "
                                                f"epoch {epoch}; lower the learning rate (now "
                                                f"{config.learning_rate:g})")
+                if config.clip_norm is not None:
+                    dw, was_clipped = clip_update(dw, config.clip_norm)
+                    clipped += was_clipped
                 optimizer.step(params, dw)
             entry: dict[str, Any] = {"epoch": epoch, "train_seconds": time.perf_counter() - t0}
+            if config.clip_norm is not None:
+                entry["clipped"] = clipped
             if epoch % config.eval_every == 0 or epoch == config.epochs:
                 train_loss, train_err = evaluate(network, params, x_train, y_train, t_train, rule)
                 test_loss, test_err = evaluate(network, params, x_test, y_test, t_test, rule)

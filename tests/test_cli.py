@@ -91,6 +91,7 @@ def test_gradcheck_model_card(capsys, tmp_path):
     (["align", "--rule", "fa", "--layers", "100,10"], "64 features"),
     (["train", "--rule", "fa", "--dataset", "fashon-mnist"], "Did you mean 'fashion-mnist'"),
     (["train", "--rule", "fa", "--lr", "-1"], "learning rate"),
+    (["train", "--rule", "fa", "--clip-norm", "0"], "clip_norm"),
     (["align", "--rule", "fa", "--set", "bogus=1"], "unknown hyper-parameter 'bogus'"),
     (["align", "--rule", "fa", "--model", "/nonexistent/model.toml"], "does not exist"),
     (["align", "--rule", "pc", "--backend", "spiking"], "has no spiking backend"),

@@ -121,6 +121,29 @@ def test_divergence_is_reported_and_keeps_finished_epochs():
     assert all(np.all(np.isfinite(v)) for v in res.params.values())
 
 
+@pytest.mark.parametrize("clip_norm", [1e-3, 1e3])
+def test_clip_norm_against_the_reference_gradient(clip_norm):
+    """One full-batch SGD step (momentum 0) moves the parameters by lr * clip(-grad): the gradient
+    from the reference backprop, rescaled to norm clip_norm only when it is longer."""
+    from neurosim import init_params
+    from neurosim.reference import backprop
+
+    data = load_dataset("digits", n_train=64, n_test=32)
+    net = Network.feedforward([64, 12, 10], loss="cross_entropy")
+    p0 = init_params(net, 3, dtype="float64")
+    lr = 0.5
+    cfg = TrainConfig(epochs=1, batch_size=64, optimizer="sgd", learning_rate=lr, momentum=0.0, dtype="float64",
+                      align_samples=0, clip_norm=clip_norm)
+    res = train(net, "backprop", data, cfg, params=p0, progress=False)
+    g = backprop(net, p0, data.x_train, data.targets("train")).descent()
+    norm = np.sqrt(sum(np.sum(v ** 2) for v in g.values()))
+    assert 1e-3 < norm < 1e3   # so that the two settings are one clipped and one untouched step
+    scale = min(1.0, clip_norm / norm)
+    for k in p0:
+        np.testing.assert_allclose(res.params[k] - p0[k], lr * scale * g[k], rtol=1e-9, atol=1e-12)
+    assert res.history[0]["clipped"] == (1 if clip_norm < norm else 0)
+
+
 def test_history_tracks_alignment_and_errors():
     data = load_dataset("digits", n_train=200, n_test=100)
     net = Network.feedforward([64, 16, 10], loss="cross_entropy")
@@ -134,6 +157,7 @@ def test_history_tracks_alignment_and_errors():
 @pytest.mark.parametrize("kwargs, fragment", [
     ({"epochs": -1}, "epochs"), ({"batch_size": 0}, "batch_size"), ({"optimizer": "adagrad"}, "optimizer"),
     ({"learning_rate": -1.0}, "learning rate"), ({"dtype": "float16"}, "dtype"), ({"seed": -3}, "seed"),
+    ({"clip_norm": 0.0}, "clip_norm"), ({"clip_norm": float("nan")}, "clip_norm"), ({"clip_norm": True}, "clip_norm"),
 ])
 def test_bad_config(kwargs, fragment):
     with pytest.raises(ConfigError, match=fragment):
