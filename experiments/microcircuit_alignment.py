@@ -40,7 +40,7 @@ from neurosim.training import TrainConfig, train
 
 
 def apical_scatter(data, seed: int) -> dict:
-    rule = get_rule("microcircuit")
+    rule = get_rule("microcircuit", topdown="symmetric")
     net = rule.default_network([64, 30, 20, 10], topdown="symmetric")
     params = self_predicting_params(net, init_params(net, seed))
     x, t = data.x_train[:128].astype(float), data.targets("train")[:128]

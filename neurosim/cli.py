@@ -102,7 +102,7 @@ def _resolve(args, *, dataset_default="digits"):
         sizes = _parse_layers(args.layers) if args.layers else [data.n_features, 64, 64,
                                                                   max(data.n_classes, 1)]
         if args.activation is None:
-            network = klass.default_network(sizes)
+            network = rule.build_default_network(sizes)
         else:
             network = Network.feedforward(sizes, activation=args.activation, loss=klass.losses[0])
     if args.loss:
@@ -148,7 +148,8 @@ def cmd_align(args) -> int:
 
         # a spiking rule with a network of its own (EP: LIF energy net with tied feedback) builds it
         make = getattr(SPIKING_RULES.get(rule.name), "default_network", None)
-        network = make(network.sizes) if make else default_network(network.sizes, loss=args.loss or "mse")
+        network = make(network.sizes, **rule.network_options(make)) if make else \
+            default_network(network.sizes, loss=args.loss or "mse")
     check_fits(network, data)
     network = rule.prepare(network)
     rng = np.random.default_rng(args.seed)

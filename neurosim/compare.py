@@ -53,7 +53,7 @@ def run_compare(dataset: str = "digits", epochs: int = 20, rules: list[str] | No
                "hyper": dict(rule.hyper)}
         t0 = time.perf_counter()
         try:
-            network = rule.prepare(klass.default_network(sizes))
+            network = rule.prepare(rule.build_default_network(sizes))
             row["loss"] = network.loss
             params = rule.init_params(network, seed)
             row["initial_alignment"] = rule.align(network, params, x_align, t_align).to_dict()
@@ -89,7 +89,7 @@ def _spiking_rows(names, sizes, x, t, seed) -> list[dict]:
         from .spiking import spiking_align
 
         rule = klass()
-        network = rule.prepare(klass.default_network(sizes))
+        network = rule.prepare(rule.build_default_network(sizes))
         params = rule.init_params(network, seed)
         try:
             rows.append(spiking_align(name, network, params, x, t, seed=seed).to_dict())

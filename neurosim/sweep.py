@@ -190,7 +190,7 @@ def _build_network(job: dict, rule, sizes: list[int]):
     from .network import Network
 
     if job["network"] == "rule_default":
-        network = type(rule).default_network(sizes)
+        network = rule.build_default_network(sizes)
     else:
         network = Network.feedforward(sizes, activation=job["activation"], output_activation=job["output_activation"],
                                       loss=job["loss"], init=job["init"], init_scale=float(job["init_scale"]),

@@ -115,3 +115,18 @@ def test_console_script_exit_code_without_traceback():
         proc = subprocess.run([sys.executable, "-m", "neurosim.cli", *argv], capture_output=True, text=True)
         assert proc.returncode == 2, (argv, proc.stderr)
         assert "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") <= 1 or argv == ["nosuchcommand"]
+
+
+@pytest.mark.parametrize("rule, setting", [("microcircuit", "topdown=symmetric"), ("burstprop", "feedback=symmetric")])
+def test_set_reaches_the_default_network(capsys, rule, setting):
+    """--set of a network-shaping hyper-parameter builds the network it names: with top-down weights
+    tied to the forward transposes and weak nudging the hidden updates follow backprop (theory:
+    cosine -> 1 as the nudging -> 0; > 0.99 at the defaults), while the default random feedback is
+    feedback alignment at initialisation (hidden cosine ~ 0)."""
+    code, out, _ = run(capsys, "align", "--rule", rule, "--set", setting, "--json")
+    assert code == 0
+    tied = json.loads(out)
+    code, out, _ = run(capsys, "align", "--rule", rule, "--json")
+    random_fb = json.loads(out)
+    assert min(p["cosine"] for p in tied["projections"]) > 0.99
+    assert min(p["cosine"] for p in random_fb["projections"]) < 0.5

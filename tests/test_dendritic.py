@@ -337,7 +337,8 @@ def test_microcircuit_learns_digits_from_the_self_predicting_state():
     data = load_dataset("digits")
     from neurosim.training import TrainConfig, train
 
-    rule = get_rule("microcircuit", g_som_out=0.8, tolerance=1e-8, n_steps=30, on_nonconvergence="record")
+    rule = get_rule("microcircuit", topdown="symmetric", g_som_out=0.8, tolerance=1e-8, n_steps=30,
+                    on_nonconvergence="record")
     net = rule.default_network([64, 32, 10], topdown="symmetric")
     params = self_predicting_params(net, init_params(net, 0))
     result = train(net, rule, data, TrainConfig(epochs=20, batch_size=32, learning_rate=3e-3, dtype="float64",
@@ -412,3 +413,16 @@ def test_float32_parameters_keep_the_deep_layers_teacher_signal():
     d64 = rule.updates(net, p64, x.astype(np.float32).astype(np.float64), t.astype(np.float32).astype(np.float64))
     assert all(v.dtype == np.float32 for v in d32.values())
     assert max(_rel(d32[k].astype(np.float64), d64[k]) for k in d64 if np.linalg.norm(d64[k]) > 0) < 1e-6
+
+
+@pytest.mark.parametrize("rule, tied, setting", [("microcircuit", "symmetric", {"topdown": "random"}),
+                                                 ("microcircuit", "random", {"topdown": "symmetric"}),
+                                                 ("burstprop", "symmetric", {"feedback": "random"})])
+def test_prepare_refuses_feedback_that_contradicts_the_rule(rule, tied, setting):
+    """A network whose top-down weights are tied (or random) is not silently kept when the rule
+    was asked for the other kind: prepare() says so in one line."""
+    key = "topdown" if rule == "microcircuit" else "feedback"
+    net = get_rule(rule).default_network([6, 5, 3], **{key: tied})
+    with pytest.raises(ConfigError, match=f"{key}='{setting[key]}'"):
+        get_rule(rule, **setting).prepare(net)
+    assert get_rule(rule, **{key: tied}).prepare(net) == net   # consistent: idempotent

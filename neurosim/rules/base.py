@@ -102,6 +102,22 @@ class Rule:
         """
         return Network.feedforward(list(sizes), activation=activation, loss=cls.losses[0], name=name)
 
+    def build_default_network(self, sizes) -> Network:
+        """:meth:`default_network` for ``sizes`` built with this instance's settings.
+
+        Keyword options of ``default_network`` that are also hyper-parameters of the rule
+        (burstprop's ``feedback``, the microcircuit's ``topdown``) take the instance's values,
+        so ``--set feedback=symmetric`` reaches the network the CLI builds.
+        """
+        return type(self).default_network(sizes, **self.network_options(type(self).default_network))
+
+    def network_options(self, builder) -> dict:
+        """This rule's hyper-parameters that ``builder`` (a network constructor) takes as keywords."""
+        import inspect
+
+        params = inspect.signature(builder).parameters
+        return {k: self.hyper[k] for k in params if k in self.hyper and k not in ("sizes", "activation", "name")}
+
     def prepare(self, network: Network) -> Network:
         """Return ``network`` with whatever the rule needs added (feedback pathways...).
 

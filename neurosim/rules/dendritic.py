@@ -253,7 +253,12 @@ def microcircuit_network(network: Network, *, topdown: str = "random", topdown_i
             inter = ip[0].post
             if not network.select("lateral", pre=inter, post=pyr, target="apical"):
                 add.append(Projection(inter, pyr, kind="lateral", target="apical"))
-        if not network.select("feedback", pre=up.name, post=pyr, target="apical"):
+        present = network.select("feedback", pre=up.name, post=pyr, target="apical")
+        if present and (present[0].tied_to is not None) != (topdown == "symmetric"):
+            raise ConfigError(f"microcircuit: network '{network.name}' already has "
+                              f"{'tied' if present[0].tied_to else 'random'} top-down weights '{present[0].name}' "
+                              f"but topdown='{topdown}'; build it with default_network(sizes, topdown='{topdown}')")
+        if not present:
             tie = upper.name if topdown == "symmetric" else None
             add.append(Projection(up.name, pyr, name=f"{up.name}->{pyr}:topdown", kind="feedback",
                                   target="apical", init=topdown_init, init_scale=topdown_scale,
@@ -276,6 +281,12 @@ def burstprop_network(network: Network, *, feedback: str = "random", feedback_in
     add = []
     for lower, upper in zip(chain[:-1], chain[1:]):
         pyr, up = lower.post, upper.post
+        existing = f"{up}->{pyr}:burst"
+        if network.has_projection(existing) and \
+                (network.projection(existing).tied_to is not None) != (feedback == "symmetric"):
+            raise ConfigError(f"burstprop: network '{network.name}' already has "
+                              f"{'tied' if network.projection(existing).tied_to else 'random'} feedback '{existing}' "
+                              f"but feedback='{feedback}'; build it with default_network(sizes, feedback='{feedback}')")
         if not network.has_projection(f"{up}->{pyr}:burst"):
             add.append(Projection(up, pyr, name=f"{up}->{pyr}:burst", kind="feedback", target="apical",
                                   init=feedback_init, init_scale=feedback_scale, plastic=False,

@@ -906,11 +906,11 @@ class SpikingMicrocircuitRule(SpikingRule):
     rate_rules = ("microcircuit",)
 
     @staticmethod
-    def default_network(sizes) -> Network:
+    def default_network(sizes, topdown: str = "random") -> Network:
         """The rate rule's sigmoid two-compartment circuit (what the spiking one simulates)."""
         from ..rules.dendritic import Microcircuit
 
-        return Microcircuit.default_network(sizes)
+        return Microcircuit.default_network(sizes, topdown=topdown)
 
     def spiking_align(self, network: Network, params: dict, x, target, *, n_trials: int = 10, seed: int = 0,
                       rule_hyper=None, codegen_target: str = "auto", **options) -> AlignmentReport:
