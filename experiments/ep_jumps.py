@@ -34,7 +34,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from neurosim import get_rule  # noqa: E402
 from neurosim.alignment import cosine  # noqa: E402
 from neurosim.datasets import load_dataset  # noqa: E402
-from neurosim.energy import _drives, _gather, _output, _relax, _symmetric_coupling, layered_energy  # noqa: E402
+from neurosim.energy import (_gather, _linearisation, _output, _relax, _state_list, _top_eigenvalues,  # noqa: E402
+                             layered_energy)
+from neurosim.reference import forward  # noqa: E402
 from neurosim.results import save_run  # noqa: E402
 from neurosim.training import TrainConfig, train  # noqa: E402
 
@@ -49,13 +51,9 @@ def tight_errors(le, params, x, y) -> dict:
     """Test error at the float64 free fixed point (residual 1e-9) from two starts."""
     A = _gather(le, params, np.float64)
     x = x.astype(np.float64)
-    starts = {"zero": [np.zeros((len(x), w.shape[0])) for w in A.W]}
-    h, ff = x, []
-    for l in range(len(A.W)):          # the bottom-up pass, ignoring top-down input
-        a = h @ A.W[l].T + (A.b[l] if A.b[l] is not None else 0.0)
-        h = A.rho[l](a)
-        ff.append(h)
-    starts["feedforward"] = ff
+    bottom_up = forward(le.network, {k: np.asarray(v, np.float64) for k, v in params.items()}, x).r
+    starts = {"zero": _state_list(le, None, len(x), np.float64),
+              "feedforward": [bottom_up[name] for name in le.names]}   # ignoring top-down input
     out, states = {}, {}
     for name, s0 in starts.items():
         s, steps, res, _ = _relax(A, x, None, s0, beta=0.0, step_size=1.0, tolerance=1e-9, max_steps=20000,
@@ -71,13 +69,9 @@ def stability_margin(le, params, x) -> np.ndarray:
     """Per sample, 1 - the largest eigenvalue of D^1/2 W D^1/2 at the free fixed point."""
     A = _gather(le, params, np.float64)
     x = x.astype(np.float64)
-    s, *_ = _relax(A, x, None, [np.zeros((len(x), w.shape[0])) for w in A.W], beta=0.0, step_size=1.0,
+    s, *_ = _relax(A, x, None, _state_list(le, None, len(x), np.float64), beta=0.0, step_size=1.0,
                    tolerance=1e-10, max_steps=20000, phase="free, margin", check=False, schedule="alternating")
-    a = _drives(A, x, s)
-    D = np.concatenate([A.rho[l].derivative(a[l]) for l in range(len(s))], axis=1)
-    W = _symmetric_coupling(A)
-    root = np.sqrt(D)
-    return 1.0 - np.linalg.eigvalsh(root[:, :, None] * W[None] * root[:, None, :])[:, -1]
+    return 1.0 - _top_eigenvalues(*_linearisation(A, x, s))
 
 
 def run(mode: str, epochs: int, seed: int, data, spike_samples: int) -> dict:

@@ -632,6 +632,21 @@ def _symmetric_coupling(A: _Arrays) -> np.ndarray:
     return M
 
 
+def _linearisation(A: _Arrays, x, s: list) -> tuple[np.ndarray, np.ndarray]:
+    """``(D, W)`` at the state ``s``: the slopes :math:`\rho'(a(s))`, shape (batch, n), and the
+    symmetric coupling :math:`W`, shape (n, n); the fixed-point map's Jacobian is :math:`DW`."""
+    a = _drives(A, x, s)
+    D = np.concatenate([A.rho[l].derivative(a[l]) for l in range(len(s))], axis=1)
+    return D, _symmetric_coupling(A)
+
+
+def _top_eigenvalues(D: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """Per sample, the largest eigenvalue of :math:`DW` (computed on the similar symmetric
+    :math:`D^{1/2} W D^{1/2}`), shape (batch,); a fixed point is a stable minimum only below 1."""
+    root = np.sqrt(D)
+    return np.linalg.eigvalsh(root[:, :, None] * W[None] * root[:, None, :])[:, -1]
+
+
 def _energy_param_grads(le: LayeredEnergy, A: _Arrays, x, s, e) -> dict:
     """Batch mean of :math:`(\\partial a/\\partial\\theta)^\\top e`: the chain rule through the drives.
 
@@ -704,11 +719,9 @@ def implicit_gradient(network: Network, params: Params, x, target, *, state: dic
     batch = x.shape[0]
     sizes = le.sizes
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-    a = _drives(A, x, s)
-    D = np.concatenate([A.rho[l].derivative(a[l]) for l in range(len(s))], axis=1)   # (batch, n)
+    D, W = _linearisation(A, x, s)   # D: (batch, n)
     g = np.zeros_like(D)
     g[:, offsets[-2]:] = _cost_grad_top(A, s, t)
-    W = _symmetric_coupling(A)
     n = W.shape[0]
     if method == "auto":
         method = "direct" if batch * n * n <= 4e7 else "iterative"
@@ -734,8 +747,7 @@ def implicit_gradient(network: Network, params: Params, x, target, *, state: dic
         # A saddle of F also solves the linear system, but the dynamics never settle there: the
         # fixed point is a stable minimum only if every eigenvalue of D W (similar to the
         # symmetric D^1/2 W D^1/2) is below 1.
-        root = np.sqrt(D)
-        top_eig = float(np.max(np.linalg.eigvalsh(root[:, :, None] * W[None] * root[:, None, :])[:, -1]))
+        top_eig = float(np.max(_top_eigenvalues(D, W)))
         if top_eig >= 1.0:
             raise ConvergenceError(f"implicit gradient: the free fixed point is not a stable minimum (largest "
                                    f"eigenvalue of D W is {top_eig:.3g} >= 1); shrink the weights")

@@ -254,11 +254,9 @@ def microcircuit_network(network: Network, *, topdown: str = "random", topdown_i
             if not network.select("lateral", pre=inter, post=pyr, target="apical"):
                 add.append(Projection(inter, pyr, kind="lateral", target="apical"))
         present = network.select("feedback", pre=up.name, post=pyr, target="apical")
-        if present and (present[0].tied_to is not None) != (topdown == "symmetric"):
-            raise ConfigError(f"microcircuit: network '{network.name}' already has "
-                              f"{'tied' if present[0].tied_to else 'random'} top-down weights '{present[0].name}' "
-                              f"but topdown='{topdown}'; build it with default_network(sizes, topdown='{topdown}')")
-        if not present:
+        if present:
+            _refuse_contradicting_feedback(network, present[0], "microcircuit", "topdown", topdown)
+        else:
             tie = upper.name if topdown == "symmetric" else None
             add.append(Projection(up.name, pyr, name=f"{up.name}->{pyr}:topdown", kind="feedback",
                                   target="apical", init=topdown_init, init_scale=topdown_scale,
@@ -281,13 +279,10 @@ def burstprop_network(network: Network, *, feedback: str = "random", feedback_in
     add = []
     for lower, upper in zip(chain[:-1], chain[1:]):
         pyr, up = lower.post, upper.post
-        existing = f"{up}->{pyr}:burst"
-        if network.has_projection(existing) and \
-                (network.projection(existing).tied_to is not None) != (feedback == "symmetric"):
-            raise ConfigError(f"burstprop: network '{network.name}' already has "
-                              f"{'tied' if network.projection(existing).tied_to else 'random'} feedback '{existing}' "
-                              f"but feedback='{feedback}'; build it with default_network(sizes, feedback='{feedback}')")
-        if not network.has_projection(f"{up}->{pyr}:burst"):
+        if network.has_projection(f"{up}->{pyr}:burst"):
+            _refuse_contradicting_feedback(network, network.projection(f"{up}->{pyr}:burst"), "burstprop",
+                                           "feedback", feedback)
+        else:
             add.append(Projection(up, pyr, name=f"{up}->{pyr}:burst", kind="feedback", target="apical",
                                   init=feedback_init, init_scale=feedback_scale, plastic=False,
                                   tied_to=upper.name if feedback == "symmetric" else None))
@@ -295,6 +290,14 @@ def burstprop_network(network: Network, *, feedback: str = "random", feedback_in
             add.append(Projection(up, pyr, name=f"{up}->{pyr}:event", kind="feedback", target="apical",
                                   init="zeros"))
     return network.add(*add) if add else network
+
+
+def _refuse_contradicting_feedback(network: Network, proj: Projection, rule: str, key: str, value: str) -> None:
+    """One-line ConfigError when ``proj`` is tied (random) but the rule's ``key`` asks for the other."""
+    if (proj.tied_to is not None) != (value == "symmetric"):
+        raise ConfigError(f"{rule}: network '{network.name}' already has {'tied' if proj.tied_to else 'random'} "
+                          f"{'top-down weights' if key == 'topdown' else 'feedback'} '{proj.name}' but "
+                          f"{key}='{value}'; build it with default_network(sizes, {key}='{value}')")
 
 
 def _as_dtype(dw: dict, params: dict) -> dict:

@@ -736,6 +736,23 @@ def _model_for(network, params, rule, x, n_trials, target, model_options) -> Spi
                                target=target, **model_options)
 
 
+def _rule_and_model(caller: str, network, params, x, rule, n_trials, signal, codegen_target, model, model_options):
+    """The checks and set-up shared by the spiking microcircuit's updates and align: ``signal``
+    checked, ``rule`` defaulted to ``get_rule("microcircuit")``, a model built for these shapes or
+    the given one loaded with ``params``."""
+    if signal not in ("spike", "rate"):
+        raise ConfigError(f"{caller}: signal expected 'spike' or 'rate', got {signal!r}")
+    if rule is None:
+        from ..rules import get_rule
+
+        rule = get_rule("microcircuit")
+    if model is None:
+        model = _model_for(network, params, rule, x, n_trials, codegen_target, model_options)
+    else:
+        model.set_params(params)
+    return rule, model
+
+
 def spiking_microcircuit_updates(network: Network, params: dict, x, target, *, rule=None, n_trials: int = 10,
                                  seed: int = 0, signal: str = "spike", codegen_target: str = "auto",
                                  model: SpikingMicrocircuit | None = None, **model_options) -> dict:
@@ -761,16 +778,8 @@ def spiking_microcircuit_updates(network: Network, params: dict, x, target, *, r
     dict
         Feed-forward weights ``(post, pre)`` and pyramidal biases, batch and trial mean.
     """
-    if signal not in ("spike", "rate"):
-        raise ConfigError(f"spiking_microcircuit_updates: signal expected 'spike' or 'rate', got {signal!r}")
-    if rule is None:
-        from ..rules import get_rule
-
-        rule = get_rule("microcircuit")
-    if model is None:
-        model = _model_for(network, params, rule, x, n_trials, codegen_target, model_options)
-    else:
-        model.set_params(params)
+    rule, model = _rule_and_model("spiking_microcircuit_updates", network, params, x, rule, n_trials, signal,
+                                  codegen_target, model, model_options)
     spikes = model.run(x, target, seed=seed)
     return spikes.spike_updates if signal == "spike" else spikes.rate_updates
 
@@ -793,16 +802,8 @@ def spiking_microcircuit_align(network: Network, params: dict, x, target, *, rul
     AlignmentReport
         ``rule = "microcircuit"``, ``backend = "spiking"``; feed-forward weights only.
     """
-    if signal not in ("spike", "rate"):
-        raise ConfigError(f"spiking_microcircuit_align: signal expected 'spike' or 'rate', got {signal!r}")
-    if rule is None:
-        from ..rules import get_rule
-
-        rule = get_rule("microcircuit")
-    if model is None:
-        model = _model_for(network, params, rule, x, n_trials, codegen_target, model_options)
-    else:
-        model.set_params(params)
+    rule, model = _rule_and_model("spiking_microcircuit_align", network, params, x, rule, n_trials, signal,
+                                  codegen_target, model, model_options)
     x, t = check_batch(network, x, target)
     spikes = model.run(x, t, seed=seed)
     dw = spikes.spike_updates if signal == "spike" else spikes.rate_updates
