@@ -250,6 +250,7 @@ def _train_job(job: dict) -> dict:
     from .rules import get_rule
     from .tasks import load_task
     from .training import TrainConfig, evaluate, train
+    from .training import predict as feedforward_predict
 
     data = load_task(job["dataset"], seed=int(job["seed"]), **job["dataset_options"])
     rule = get_rule(job["rule"], **job["hyper"])
@@ -276,7 +277,7 @@ def _train_job(job: dict) -> dict:
         initial = {k: (brng.uniform(-s_b, s_b, v.shape).astype(v.dtype) if k.endswith(".bias") else v)
                    for k, v in initial.items()}
         start = initial
-    loss0, err0 = evaluate(network, initial, x_train, y_train, t_train)
+    loss0, err0 = evaluate(network, initial, x_train, y_train, t_train, rule)   # scored as train() scores
     entries: list[dict] = [{"epoch": 0, "loss": loss0, "train_error": err0}]
     outputs: list = []
     first: dict[str, int | None] = {c: None for c in STOP_CRITERIA}
@@ -334,13 +335,13 @@ def _train_job(job: dict) -> dict:
               "test_loss": last.get("test_loss"), "curves": curves, "criterion_epochs": first,
               "criterion_readout": readout if watch else None}
     if callable(predict) and data.n_classes and params is not None:
-        # train() scores the feed-forward pass; a rule with its own read-out is scored on that.
-        record["train_error_feedforward"], record["test_error_feedforward"] = record["train_error"], \
-            record["test_error"]
+        # train() already scored a rule with its own read-out on it (training.evaluate); the
+        # feed-forward pass of the same weights is recorded beside it, for comparison.
         for split in ("train", "test"):
             x = getattr(data, f"x_{split}").astype(config.dtype)
-            out = np.concatenate([predict(network, params, x[i:i + 1024]) for i in range(0, len(x), 1024)])
-            record[f"{split}_error"] = float(np.mean(np.argmax(out, axis=1) != getattr(data, f"y_{split}")))
+            out = feedforward_predict(network, params, x)
+            record[f"{split}_error_feedforward"] = float(np.mean(np.argmax(out, axis=1)
+                                                                 != getattr(data, f"y_{split}")))
         record["error_readout"] = "rule.predict"
     if job["trace_outputs"]:
         record["outputs"] = outputs
