@@ -446,3 +446,20 @@ def test_model_cards_load_and_name_a_symmetric_ep_net(card):
     errors = published.get("test_error_range", [published.get("test_error")])
     assert all(0 < e < 1 for e in errors) and published["source"]
     assert model.training["dataset"] in ("mnist", "fashion-mnist")
+
+
+def test_relaxation_stats_count_training_phases_only():
+    """Each epoch's ``relaxation`` entry counts the phases of the updates (free + 2 nudged per
+    batch with symmetric nudging), not the relaxations of the evaluation (``predict``)."""
+    from neurosim.datasets import load_dataset
+    from neurosim.training import TrainConfig, train
+
+    rule = get_rule("ep")
+    data = load_dataset("digits", n_train=256, n_test=128)
+    net = type(rule).default_network([64, 16, 10])
+    result = train(net, rule, data, TrainConfig(epochs=1, batch_size=64, align_samples=0), progress=False)
+    n_batches = -(-data.n_train // 64)
+    assert result.history[0]["relaxation"]["phases"] == 3 * n_batches
+    before = dict(rule.relaxation_stats_)
+    rule.predict(net, result.params, data.x_test)
+    assert rule.relaxation_stats_ == before

@@ -133,8 +133,9 @@ class EquilibriumPropagation(Rule):
         Diagnostics of the last :meth:`updates` call: ``{"free": {...}, "nudged": [{...}]}``,
         each with ``beta``, ``steps``, ``residual``, ``converged``, ``tolerance``.
     relaxation_stats_ : dict
-        Running totals since construction or :meth:`reset_stats`: ``phases``, ``unconverged``
-        (phases that stopped at their cap above ``tolerance``), ``max_residual``, ``steps``.
+        Running totals of the training phases (:meth:`updates`; :meth:`predict` is not counted)
+        since construction or :meth:`reset_stats`: ``phases``, ``unconverged`` (phases that
+        stopped at their cap above ``tolerance``), ``max_residual``, ``steps``.
     """
 
     name = "ep"
@@ -230,11 +231,6 @@ class EquilibriumPropagation(Rule):
             A, x, t, list(state) if state is not None else _state_list_like(A, x),
             beta=beta, step_size=h["step_size"], tolerance=h["tolerance"], max_steps=max_steps, phase=phase,
             check=h["on_unconverged"] == "raise", schedule=h["schedule"], inp=inp)
-        stats = self.relaxation_stats_
-        stats["phases"] += 1
-        stats["steps"] += steps
-        stats["unconverged"] += int(h["tolerance"] > 0 and not converged)
-        stats["max_residual"] = max(stats["max_residual"], residual)
         return {"state": s, "beta": float(beta), "steps": steps, "residual": residual, "converged": converged,
                 "tolerance": float(h["tolerance"])}
 
@@ -259,6 +255,13 @@ class EquilibriumPropagation(Rule):
         nudged = [self._relax(A, x, t, inp, beta=b, state=free["state"], max_steps=h["n_nudged_steps"],
                               phase="nudged") for b in betas]
         self.last_relaxation_ = {"free": _diag(free), "nudged": [_diag(n) for n in nudged]}
+        # training phases only: predict's relaxations (evaluation) are not counted
+        stats = self.relaxation_stats_
+        for phase in (free, *nudged):
+            stats["phases"] += 1
+            stats["steps"] += phase["steps"]
+            stats["unconverged"] += int(phase["tolerance"] > 0 and not phase["converged"])
+            stats["max_residual"] = max(stats["max_residual"], phase["residual"])
         return free, nudged
 
     def updates(self, network: Network, params: dict, x, target) -> dict:
