@@ -637,15 +637,10 @@ class SpikingMicrocircuit:
             proj = net.projection(proj_name)
             _, post, pre = self._syn_index(proj)
             syn.W[:] = weight(net, params, proj)[post, pre]
-        for p in self.chain:
-            layer = net.layer(p.post)
+        for name in [p.post for p in self.chain] + [s.inter for s in self.stages]:
+            layer = net.layer(name)
             b = params[bias_key(layer.name)] if layer.bias else np.zeros(layer.size)
             self.groups[layer.name].b[:] = np.tile(b, self.n_total)
-        for s in self.stages:
-            layer = net.layer(s.inter)
-            b = params[bias_key(layer.name)] if layer.bias else np.zeros(layer.size)
-            self.groups[layer.name].b[:] = np.tile(b, self.n_total)
-        self.params = {k: np.array(v, copy=True) for k, v in params.items()}
         self.net.store("initial")
 
     # ------------------------------------------------------------------ running
