@@ -151,3 +151,71 @@ class AlignmentReport:
                          f"{r.sign_agreement:>6.3f}")
         lines.append(f"{'global':<28} {self.global_cosine:>9.5f} {self.global_angle_deg:>7.2f}°")
         return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- the measurement
+def _scalars(aux: dict, prefix: str = "") -> dict:
+    """The JSON-friendly scalar diagnostics of a rule's ``aux`` (nested dicts flattened with '.')."""
+    out = {}
+    for key, value in (aux or {}).items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_scalars(value, name + "."))
+        elif isinstance(value, (bool, int, float, str, np.integer, np.floating)):
+            out[name] = value.item() if isinstance(value, np.generic) else value
+    return out
+
+
+def align(rule, network, params: dict, x, target, state=None, *, seed: int = 0,
+          backend: str = "rate") -> AlignmentReport:
+    """How well ``rule``'s update agrees with its reference gradient, at one state and batch.
+
+    .. math:: \\cos\\theta = \\frac{\\langle \\Delta W, -\\partial L/\\partial W\\rangle}
+              {\\lVert\\Delta W\\rVert\\,\\lVert\\partial L/\\partial W\\rVert}
+
+    Parameters
+    ----------
+    rule : Rule or str
+        A rule instance or registered name.
+    network : Network
+        The description (``rule.network`` adds the rule's pathways; idempotent).
+    params : dict
+        Parameters (not modified).
+    x : ndarray of shape (batch, n_input)
+    target : ndarray of shape (batch, n_output) or None
+    state : optional
+        The rule's state (e.g. the training state at this epoch); default
+        ``rule.init(network, params, seed)``.  Never modified: ``updates`` is pure and the
+        state it returns is discarded, so measuring during training cannot change training.
+    seed : int
+        Seeds the initial state when ``state`` is None.
+
+    Returns
+    -------
+    AlignmentReport
+        Against the oracle ``ORACLES[rule.info.reference]``.  The headline is the update the
+        rule *applies* (for AGREL/BrainProp: one sampled action per sample); a rule with an
+        ``info.expectation`` also reports ``expected_global_cosine`` and
+        ``expected_projections`` (the update averaged over its randomness).  ``extra`` holds
+        the scalar diagnostics of ``aux`` (inference steps, relaxation counts).
+    """
+    from .oracles import get_oracle
+    from .rules import get_rule
+
+    rule = get_rule(rule) if isinstance(rule, str) else rule
+    network = rule.network(network)
+    if state is None:
+        state = rule.init(network, params, seed)
+    measured = rule.replace(**rule.info.measure) if rule.info.measure else rule
+    dw, _, aux = measured.updates(network, params, state, x, target)
+    ref = get_oracle(rule.info.reference)(rule, network, params, x, target)
+    extra = _scalars(aux)
+    if rule.info.expectation:
+        expected = rule.replace(**{**dict(rule.info.measure), **dict(rule.info.expectation)})
+        dwe, _, _ = expected.updates(network, params, state, x, target)
+        rep = AlignmentReport.compare(dwe, ref)
+        extra.update(update="applied (one sampled trial per sample)",
+                     expected_global_cosine=_json_float(rep.global_cosine),
+                     expected_projections={r.name: _json_float(r.cosine) for r in rep.projections})
+    return AlignmentReport.compare(dw, ref, rule=rule.name, backend=backend, reference_name=rule.info.reference,
+                                   extra=extra)

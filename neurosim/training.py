@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .alignment import align
 from .errors import ConfigError, ConvergenceError, ShapeError
 from .network import Network
 from .params import all_finite, as_generator, resolve_dtype
@@ -246,18 +247,37 @@ def predict(network: Network, params: dict, x: np.ndarray, chunk: int = 8192) ->
 
 
 def evaluate(network: Network, params: dict, x: np.ndarray, labels: np.ndarray | None,
-             targets: np.ndarray, rule: Rule | None = None) -> tuple[float, float]:
+             targets: np.ndarray, rule: Rule | None = None, chunk: int = 8192) -> tuple[float, float]:
     """``(loss, error)``: batch-mean loss and, for classification, the fraction misclassified.
 
-    A rule with a ``predict`` of its own (EP: the free-phase fixed point) is scored on it;
-    otherwise on the feed-forward pass.  For regression (``labels`` is None) the error is the loss.
+    Scored on ``rule.predict`` (EP: the free-phase fixed point; most rules: the feed-forward
+    pass), in chunks of ``chunk`` samples.  For regression (``labels`` is None) the error is the loss.
     """
-    own = getattr(rule, "predict", None)
-    out = own(network, params, x) if own is not None else predict(network, params, x)
+    if rule is None:
+        out = predict(network, params, x, chunk)
+    else:
+        parts = [rule.predict(network, params, x[i:i + chunk]) for i in range(0, len(x), chunk)]
+        out = np.concatenate(parts) if parts else np.zeros((0, network.output_layer.size))
     loss = loss_value(network, out, targets)
     if labels is None:
         return loss, loss
     return loss, float(np.mean(np.argmax(out, axis=1) != labels))
+
+
+def add_relaxation(total: dict | None, part: dict | None) -> dict | None:
+    """Sum a rule's per-call relaxation counters (``aux["relaxation"]``) over an epoch.
+
+    Counts add up; entries named ``max_*`` keep the maximum.
+    """
+    if not part:
+        return total
+    total = dict(total or {})
+    for key, value in part.items():
+        if key.startswith("max_"):
+            total[key] = max(total.get(key, value), value)
+        else:
+            total[key] = total.get(key, 0) + value
+    return total
 
 
 # --------------------------------------------------------------------------- the loop
@@ -280,7 +300,7 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
     Parameters
     ----------
     network : Network
-        The description; ``rule.prepare`` adds what the rule needs (feedback pathways).
+        The description; ``rule.network`` adds what the rule needs (feedback pathways).
     rule : Rule or str
         A rule instance or a registered name.
     dataset : neurosim.datasets.Dataset
@@ -302,7 +322,7 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
     """
     config = config or TrainConfig()
     rule = get_rule(rule) if isinstance(rule, str) else rule
-    network = rule.prepare(network)
+    network = rule.network(network)
     dtype = resolve_dtype(config.dtype)
     n_out = network.output_layer.size
     check_fits(network, dataset)
@@ -322,6 +342,7 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
         params = rule.init_params(network, rng, dtype)
     else:
         params = {k: np.array(v, dtype=dtype, copy=True) for k, v in params.items()}
+    state = rule.init(network, params, config.seed)
     optimizer = make_optimizer(config.optimizer, config.learning_rate, config.momentum,
                                rule.learning_rate_scales(network))
     n_align = min(config.align_samples, len(x_train))
@@ -348,9 +369,11 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
                 batches = tqdm(batches, desc=f"{rule.name} epoch {epoch}/{config.epochs}", unit="batch",
                                leave=False, file=sys.stderr)
             clipped = 0
+            relaxation = None
             for start_i in batches:
                 idx = order[start_i:start_i + config.batch_size]
-                dw = rule.updates(network, params, x_train[idx], t_train[idx])
+                dw, state, aux = rule.updates(network, params, state, x_train[idx], t_train[idx])
+                relaxation = add_relaxation(relaxation, aux.get("relaxation"))
                 for key, value in dw.items():
                     if not all_finite(value):
                         raise ConvergenceError(f"rule '{rule.name}' proposed a non-finite update for '{key}' in "
@@ -373,15 +396,13 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
             else:
                 entry.update(loss=None, test_loss=None, train_error=None, test_error=None)
             if align_idx is not None:
-                report = rule.align(network, params, x_train[align_idx], t_train[align_idx])
+                report = align(rule, network, params, x_train[align_idx], t_train[align_idx], state)
                 entry["alignment"] = {"global": report.global_cosine,
                                       "global_angle_deg": report.global_angle_deg,
                                       "projections": {r.name: r.cosine for r in report.projections}}
             entry["seconds"] = time.perf_counter() - t0
-            stats = getattr(rule, "relaxation_stats_", None)
-            if stats is not None:  # rules that relax to a fixed point report its statistics per epoch
-                entry["relaxation"] = dict(stats)
-                rule.reset_stats()
+            if relaxation is not None:  # rules that relax to a fixed point report its statistics per epoch
+                entry["relaxation"] = relaxation
             result.history.append(entry)
             result.seconds = time.perf_counter() - start
             if out_dir is not None:

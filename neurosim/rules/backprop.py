@@ -9,16 +9,15 @@ baseline every other rule is trained beside.
 from __future__ import annotations
 
 from ..reference import backprop
-from .base import Rule, register
+from .base import Rule, RuleInfo, register
 
 
 @register
 class Backprop(Rule):
     name = "backprop"
     family = "backprop"
-    backends = ("rate", "spiking")
     citation = "Rumelhart, Hinton & Williams (1986). Learning representations by back-propagating errors."
-    aliases = ("bp",)
+    info = RuleInfo(aliases=("bp",), backends=("rate", "spiking"))
 
-    def updates(self, network, params, x, target):
-        return backprop(network, params, x, target).descent()
+    def updates(self, network, params, state, x, target):
+        return backprop(network, params, x, target).descent(), state, {}

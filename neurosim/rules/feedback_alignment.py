@@ -12,18 +12,20 @@ backwards through fixed random matrices instead of the transposed forward weight
 
 The matrices :math:`B` are ordinary ``kind = "feedback"`` projections of the shared
 :class:`~neurosim.network.Network` (``plastic = false``); :meth:`prepare` adds them when
-the network does not already have them, so a model card may also declare them -- for
+the network does not already have them (in :meth:`network`), so a model card may also declare them -- for
 instance ``tied_to`` the forward projection, which makes FA equal to backprop exactly.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..errors import ConfigError
-from ..network import Network, Projection
+from ..network import INITS, Network, Projection
 from ..params import bias_key, check_params, weight
 from ..reference import check_batch, derivative, forward, output_delta
-from .base import Rule, register
+from .base import Hyper, Rule, RuleInfo, param, register
 
 
 def _feedback_projection(network: Network, pre: str, post: str, canonical: str) -> Projection | None:
@@ -41,9 +43,14 @@ def _feedback_target(network: Network, layer: str) -> str:
     return "apical" if "apical" in network.layer(layer).compartments else "soma"
 
 
+@dataclass(frozen=True)
+class FeedbackHyper(Hyper):
+    feedback_init: str = param("xavier_uniform", choices=INITS, doc="initialisation of the fixed feedback B")
+    feedback_scale: float = param(1.0, gt=0, doc="scale of B's initialisation (init_scale)")
+
+
 class _FeedbackRule(Rule):
-    defaults = {"feedback_init": "xavier_uniform", "feedback_scale": 1.0}
-    backends = ("rate", "spiking")  # spiking version: neurosim.spiking.plasticity
+    Hyper = FeedbackHyper
     suffix = ""
 
     def pairs(self, network: Network) -> list[tuple[str, str]]:
@@ -53,7 +60,9 @@ class _FeedbackRule(Rule):
     def canonical(self, pre: str, post: str) -> str:
         return f"{pre}->{post}:{self.suffix}"
 
-    def prepare(self, network: Network) -> Network:
+    def network(self, spec, **kw) -> Network:
+        """The chain (default or given) with a fixed feedback projection per pair that lacks one."""
+        network = super().network(spec, **kw)
         missing = []
         for pre, post in self.pairs(network):
             if _feedback_projection(network, pre, post, self.canonical(pre, post)) is None:
@@ -67,13 +76,13 @@ class _FeedbackRule(Rule):
         proj = _feedback_projection(network, pre, post, self.canonical(pre, post))
         if proj is None:
             raise ConfigError(f"rule '{self.name}': network '{network.name}' has no feedback projection "
-                              f"{pre}->{post}; call rule.prepare(network) before init_params")
+                              f"{pre}->{post}; build it with rule.network(network) before init_params")
         return weight(network, params, proj)
 
     def hidden_deltas(self, network, params, fp, delta_out, chain) -> dict:
         raise NotImplementedError
 
-    def updates(self, network, params, x, target):
+    def updates(self, network, params, state, x, target):
         check_params(network, params)
         x, t = check_batch(network, x, target)
         chain = network.chain()
@@ -86,7 +95,7 @@ class _FeedbackRule(Rule):
             dw[proj.name] = delta.T @ fp.r[proj.pre]
             if network.layer(proj.post).bias:
                 dw[bias_key(proj.post)] = delta.sum(axis=0)
-        return dw
+        return dw, state, {}
 
 
 @register
@@ -94,7 +103,7 @@ class FeedbackAlignment(_FeedbackRule):
     name = "fa"
     family = "feedback_alignment"
     suffix = "fa"
-    aliases = ("feedback-alignment",)
+    info = RuleInfo(aliases=("feedback-alignment",), backends=("rate", "spiking"))
     citation = ("Lillicrap, Cownden, Tweed & Akerman (2016). Random synaptic feedback weights support "
                 "error backpropagation for deep learning. Nat. Commun. 7, 13276.")
 
@@ -115,7 +124,7 @@ class DirectFeedbackAlignment(_FeedbackRule):
     name = "dfa"
     family = "feedback_alignment"
     suffix = "dfa"
-    aliases = ("direct-feedback-alignment",)
+    info = RuleInfo(aliases=("direct-feedback-alignment",), backends=("rate", "spiking"))
     citation = ("Nøkland (2016). Direct feedback alignment provides learning in deep neural networks. "
                 "NeurIPS 29.")
 
