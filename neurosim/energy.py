@@ -77,6 +77,16 @@ dict of layer name to ``(batch, size)`` arrays over the energy layers
 (:attr:`LayeredEnergy.layers`).  Everything is vectorised over the batch; the only
 Python loops run over time steps and layers.
 
+The kernel
+----------
+:class:`EnergyKernel` holds the numbers of one net in one dtype (gathered once per batch)
+and every piece of the maths above as a method: the drives, the fixed-point map, the cost
+gradient, the read-out, the linearisation and :meth:`EnergyKernel.relax`, the relaxation
+loop (one update of preallocated buffers per step, its convergence judged by the shared
+:class:`neurosim.relaxation.Monitor`).  The EP rule, the oracles below, the experiments and
+the benchmarks all use it; the module-level functions (:func:`relax`,
+:func:`implicit_gradient`, :func:`bptt`...) validate their arguments and call it.
+
 References
 ----------
 Scellier & Bengio (2017), Front. Comput. Neurosci. 11:24.  Ernoult et al. (2019), NeurIPS 32.
@@ -92,11 +102,17 @@ import numpy as np
 
 from .errors import ConfigError, ConvergenceError, ShapeError
 from .network import Layer, Network, Projection
-from .neurons import get_activation
+from .neurons import Activation, get_activation
 from .params import Params, bias_key, check_params
 from .reference import check_batch, loss_value, softmax
+from .relaxation import ON_UNCONVERGED, Convergence, Monitor
 
-#: Suffix of the tied feedback projections that :meth:`EquilibriumPropagation.prepare` adds.
+__all__ = ["SCHEDULES", "TIE_SUFFIX", "BPTTResult", "EnergyKernel", "ImplicitGradient", "LayeredEnergy",
+           "Relaxation", "bptt", "cost", "energy", "fixed_point_loss", "implicit_gradient", "kernel_for_batch",
+           "layered_energy", "loss_after_steps", "missing_ties", "relax", "tie_name", "top_eigenvalues",
+           "total_energy", "unroll"]
+
+#: Suffix of the tied feedback projections that the EP rule's :meth:`network` adds.
 TIE_SUFFIX = "ep"
 
 
@@ -160,7 +176,7 @@ def layered_energy(network: Network) -> LayeredEnergy:
     ------
     ConfigError
         If the feedforward projections are not a chain, a coupling between two energy
-        layers has no tied feedback projection (call the EP rule's ``prepare``), a
+        layers has no tied feedback projection (call the EP rule's ``network``), a
         feedback projection is not tied (asymmetric weights have no energy), there are
         lateral projections, or a ``cross_entropy`` net has no hidden layer.
     """
@@ -182,7 +198,7 @@ def layered_energy(network: Network) -> LayeredEnergy:
         if p.tied_to is None:
             raise ConfigError(f"Network '{name}': feedback projection '{p.name}' is not tied_to a feedforward "
                               "projection; equilibrium propagation needs symmetric weights (set tied_to, or "
-                              "remove it and let the rule's prepare() add the tie)")
+                              "remove it and let the rule's network() add the tie)")
         if p.tied_to not in coupling_names:
             raise ConfigError(f"Network '{name}': feedback projection '{p.name}' is tied to '{p.tied_to}', which "
                               "is not a coupling of the energy (with cross_entropy the read-out has no "
@@ -192,161 +208,384 @@ def layered_energy(network: Network) -> LayeredEnergy:
         p = network.projection(lacking[0].tied_to)
         raise ConfigError(f"Network '{name}': equilibrium propagation needs symmetric weights, but feedforward "
                           f"projection '{p.name}' has no feedback projection {p.post}->{p.pre} tied_to it; call "
-                          f"get_rule('ep').prepare(network), which adds '{tie_name(p)}'")
+                          f"get_rule('ep').network(network), which adds '{tie_name(p)}'")
     layers = tuple(network.layer(p.post) for p in couplings)
     return LayeredEnergy(network=network, layers=layers, couplings=tuple(couplings), readout=readout)
 
 
-@dataclass
-class _Arrays:
-    """The numbers of one energy-based net, gathered once per call (internal)."""
 
-    W: list            # W[l] of shape (n_l, n_{l-1}); W[0] reads the input
-    b: list            # b[l] of shape (n_l,) or None
-    rho: list          # Activation of each energy layer
-    loss: str
+
+#: Layer update orders of a relaxation (module docstring).
+SCHEDULES = ("alternating", "synchronous")
+
+
+# --------------------------------------------------------------------------- the kernel
+def _is(act: Activation | None, name: str) -> bool:
+    return act is not None and act.name == name
+
+
+@dataclass
+class EnergyKernel:
+    """The numbers of one layered energy-based net in one dtype, and its maths as methods.
+
+    Build it with :meth:`gather` (or :func:`kernel_for_batch`, which also validates a
+    batch).  A *state* here is a list of ``(batch, n_l)`` arrays, bottom-up over
+    :attr:`LayeredEnergy.layers` (:meth:`as_dict` names them).
+
+    Attributes
+    ----------
+    structure : LayeredEnergy
+    W : list of ndarray
+        ``W[l]`` of shape ``(n_l, n_{l-1})``; ``W[0]`` reads the input.
+    b : list of ndarray or None
+        ``b[l]`` of shape ``(n_l,)``.
+    rho : list of Activation
+        Transfer function of each energy layer.
+    W_out, b_out, phi_out
+        The read-out of the ``cross_entropy`` formulation (None for ``mse``).
+    dtype : numpy dtype
+    """
+
+    structure: LayeredEnergy
+    W: list
+    b: list
+    rho: list
     W_out: np.ndarray | None = None
     b_out: np.ndarray | None = None
-    phi_out: object = None
+    phi_out: Activation | None = None
     dtype: np.dtype = field(default_factory=lambda: np.dtype(np.float64))
 
+    @classmethod
+    def gather(cls, network: Network, params: Params, dtype=np.float64) -> "EnergyKernel":
+        """The kernel of ``network`` (validated by :func:`layered_energy`) with ``params`` in ``dtype``.
 
-def _gather(le: LayeredEnergy, params: Params, dtype) -> _Arrays:
-    W = [np.asarray(params[p.name], dtype=dtype) for p in le.couplings]
-    b = [np.asarray(params[bias_key(layer.name)], dtype=dtype) if layer.bias else None for layer in le.layers]
-    rho = [get_activation(layer.activation) for layer in le.layers]
-    arrays = _Arrays(W=W, b=b, rho=rho, loss=le.network.loss, dtype=np.dtype(dtype))
-    if le.readout is not None:
-        out = le.network.layer(le.readout.post)
-        arrays.W_out = np.asarray(params[le.readout.name], dtype=dtype)
-        arrays.b_out = np.asarray(params[bias_key(out.name)], dtype=dtype) if out.bias else None
-        arrays.phi_out = get_activation(out.activation)
-    return arrays
+        ``params`` are read, not checked (:func:`kernel_for_batch` checks them).
+        """
+        le = layered_energy(network)
+        W = [np.asarray(params[p.name], dtype=dtype) for p in le.couplings]
+        b = [np.asarray(params[bias_key(layer.name)], dtype=dtype) if layer.bias else None for layer in le.layers]
+        rho = [get_activation(layer.activation) for layer in le.layers]
+        kernel = cls(structure=le, W=W, b=b, rho=rho, dtype=np.dtype(dtype))
+        if le.readout is not None:
+            out = network.layer(le.readout.post)
+            kernel.W_out = np.asarray(params[le.readout.name], dtype=dtype)
+            kernel.b_out = np.asarray(params[bias_key(out.name)], dtype=dtype) if out.bias else None
+            kernel.phi_out = get_activation(out.activation)
+        return kernel
+
+    @property
+    def loss(self) -> str:
+        return self.structure.network.loss
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.W)
+
+    # ------------------------------------------------------------------ states
+    def zero_state(self, batch: int) -> list:
+        """The zero state (the free phase's start), one ``(batch, n_l)`` array per layer."""
+        return [np.zeros((batch, w.shape[0]), dtype=self.dtype) for w in self.W]
+
+    def state_list(self, state: dict | None, batch: int) -> list:
+        """A state dict as a list of fresh arrays in the kernel's dtype (zeros when None); shapes checked."""
+        if state is None:
+            return self.zero_state(batch)
+        le = self.structure
+        out = []
+        for layer in le.layers:
+            if layer.name not in state:
+                raise ShapeError(f"state: no entry for energy layer '{layer.name}'; expected keys "
+                                 f"{', '.join(le.names)}")
+            s = np.asarray(state[layer.name], dtype=self.dtype)
+            if s.shape != (batch, layer.size):
+                raise ShapeError(f"state['{layer.name}']: expected shape ({batch}, {layer.size}), got {s.shape}")
+            out.append(s.copy())
+        return out
+
+    def as_dict(self, s: list) -> dict:
+        """A state list as ``{layer name: array}``."""
+        return dict(zip(self.structure.names, s))
+
+    # ------------------------------------------------------------------ the maths
+    def input_drive(self, x: np.ndarray) -> np.ndarray:
+        """The constant part of the first layer's drive, :math:`W_1 x + b_1`, shape (batch, n_1).
+
+        The input is clamped during every phase, so this (the largest matrix product of a
+        relaxation step when the input is wide: 784 x 500 for MNIST) is computed once per batch
+        and shared by the free and nudged phases.
+        """
+        acc = x @ self.W[0].T
+        if self.b[0] is not None:
+            acc += self.b[0]
+        return acc
+
+    def drives(self, x: np.ndarray, s: list, which=None, inp: np.ndarray | None = None) -> list:
+        """:math:`a_l = W_l s_{l-1} + W_{l+1}^\\top s_{l+1} + b_l`, shape (batch, n_l), for the layers ``which``.
+
+        ``inp`` is :meth:`input_drive` (computed from ``x`` when not given).
+        """
+        a = []
+        n = len(s)
+        for l in range(n) if which is None else which:
+            if l == 0:
+                base = self.input_drive(x) if inp is None else inp
+                acc = base + s[1] @ self.W[1] if n > 1 else base.copy()
+            else:
+                acc = s[l - 1] @ self.W[l].T
+                if l + 1 < n:
+                    acc += s[l + 1] @ self.W[l + 1]
+                if self.b[l] is not None:
+                    acc += self.b[l]
+            a.append(acc)
+        return a
+
+    def fixed_point_map(self, x, s: list, beta: float = 0.0, t=None, which=None, inp=None) -> list:
+        """:math:`s \\mapsto \\rho(a(s) - \\beta\\,\\partial C/\\partial s)` for the layers ``which`` (default all).
+
+        The allocating reference form; :meth:`relax` computes the same numbers in place.
+        """
+        which = range(len(s)) if which is None else which
+        a = self.drives(x, s, which, inp)
+        out = []
+        for l, a_l in zip(which, a):
+            if beta != 0.0 and l == len(s) - 1:
+                a_l -= beta * self.cost_grad_top(s, t)
+            out.append(self.rho[l](a_l))
+        return out
+
+    def readout(self, top: np.ndarray):
+        """Read-out pre-activation and rates ``(z, r)`` (cross_entropy formulation)."""
+        z = top @ self.W_out.T
+        if self.b_out is not None:
+            z = z + self.b_out
+        return z, self.phi_out(z)
+
+    def output(self, s: list) -> np.ndarray:
+        """The rates the loss is computed on: :math:`s_L` (mse) or the read-out rates (CE)."""
+        return s[-1] if self.W_out is None else self.readout(s[-1])[1]
+
+    def cost_per_sample(self, s: list, t: np.ndarray) -> np.ndarray:
+        """The cost :math:`C` of each sample, shape (batch,)."""
+        if self.W_out is None:
+            return 0.5 * np.sum((s[-1] - t) ** 2, axis=1)
+        r = self.readout(s[-1])[1]
+        zr = r - r.max(axis=1, keepdims=True)
+        log_p = zr - np.log(np.exp(zr).sum(axis=1, keepdims=True))
+        return -np.sum(t * log_p, axis=1)
+
+    def readout_delta(self, top: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Per-sample :math:`\\partial C/\\partial z = (\\mathrm{softmax}(r) - t) \\odot \\phi'(z)`, (batch, n_out)."""
+        z, r = self.readout(top)
+        return (softmax(r) - t) * self.phi_out.derivative(z)
+
+    def cost_grad_top(self, s: list, t: np.ndarray) -> np.ndarray:
+        """:math:`\\partial C/\\partial s_L` per sample (the only layer the cost touches)."""
+        if self.W_out is None:
+            return s[-1] - t
+        return self.readout_delta(s[-1], t) @ self.W_out
+
+    def readout_grads(self, top: np.ndarray, t: np.ndarray) -> dict:
+        """Batch-mean :math:`\\partial C/\\partial W_{out}` and :math:`\\partial C/\\partial b_{out}` (CE only; else ``{}``)."""
+        if self.W_out is None:
+            return {}
+        le = self.structure
+        delta = self.readout_delta(top, t)
+        grads = {le.readout.name: delta.T @ top / top.shape[0]}
+        if self.b_out is not None:
+            grads[bias_key(le.readout.post)] = delta.mean(axis=0)
+        return grads
+
+    def symmetric_coupling(self) -> np.ndarray:
+        """The dense symmetric matrix :math:`W` with :math:`a = W s + \\dots`, shape (n, n), n = sum of sizes."""
+        sizes = [w.shape[0] for w in self.W]
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        n = int(offsets[-1])
+        M = np.zeros((n, n), dtype=self.dtype)
+        for l in range(1, len(sizes)):
+            lo, hi = slice(offsets[l], offsets[l + 1]), slice(offsets[l - 1], offsets[l])
+            M[lo, hi] = self.W[l]
+            M[hi, lo] = self.W[l].T
+        return M
+
+    def linearisation(self, x, s: list) -> tuple[np.ndarray, np.ndarray]:
+        """``(D, W)`` at the state ``s``: the slopes :math:`\\rho'(a(s))`, shape (batch, n), and the
+        symmetric coupling :math:`W`, shape (n, n); the fixed-point map's Jacobian is :math:`DW`."""
+        a = self.drives(x, s)
+        D = np.concatenate([self.rho[l].derivative(a[l]) for l in range(len(s))], axis=1)
+        return D, self.symmetric_coupling()
+
+    def energy_param_grads(self, x, s: list, e: list) -> dict:
+        """Batch mean of :math:`(\\partial a/\\partial\\theta)^\\top e`: the chain rule through the drives.
+
+        :math:`a_l` holds :math:`W_l` twice (bottom-up in :math:`a_l`, top-down in :math:`a_{l-1}`),
+        so :math:`\\partial/\\partial W_l = e_l s_{l-1}^\\top + s_l e_{l-1}^\\top` and
+        :math:`\\partial/\\partial b_l = e_l`.
+        """
+        le = self.structure
+        batch = x.shape[0]
+        grads = {}
+        for l, (proj, layer) in enumerate(zip(le.couplings, le.layers)):
+            below = x if l == 0 else s[l - 1]
+            g = e[l].T @ below
+            if l > 0:
+                g = g + s[l].T @ e[l - 1]
+            grads[proj.name] = g / batch
+            if self.b[l] is not None:
+                grads[bias_key(layer.name)] = e[l].sum(axis=0) / batch
+        return grads
+
+    # ------------------------------------------------------------------ the relaxation
+    def relax(self, x: np.ndarray, t: np.ndarray | None, s0: list | None, *, beta: float = 0.0,
+              step_size: float = 1.0, tolerance: float = 1e-6, max_steps: int = 1000,
+              schedule: str = "alternating", on_unconverged: str = "raise", inp: np.ndarray | None = None,
+              owner: str = "relax", phase: str | None = None, cap_name: str = "max_steps") -> tuple[list, Convergence]:
+        """Relax from ``s0`` (zeros when None) to a fixed point of :math:`F = E + \\beta C`.
+
+        .. math::  s \\leftarrow (1-\\epsilon)\\, s + \\epsilon\\, \\rho\\big(a(s) - \\beta\\,\\partial C/\\partial s\\big)
+
+        No validation (:func:`relax` validates); ``s0`` is never written into, so one free
+        state can start several nudged phases.  ``inp`` is the batch's :meth:`input_drive`,
+        shared by the phases of one batch.  ``alternating`` updates the even-indexed layers,
+        then the odd-indexed ones from the fresh even ones (layers of one parity do not
+        interact: exact block-coordinate descent on :math:`E` for :math:`\\epsilon = 1`);
+        ``synchronous`` updates all at once (Ernoult et al. 2019).
+
+        The convergence test is the shared :class:`~neurosim.relaxation.Monitor`, with the
+        residual :math:`\\max |\\rho(a(s) - \\beta\\partial C/\\partial s) - s|` (0 at a fixed point):
+        stop at ``tolerance`` or after ``max_steps`` updates; ``tolerance = 0`` runs exactly
+        ``max_steps`` updates and evaluates the residual at the first and last state only.
+        Divergence raises :class:`~neurosim.errors.ConvergenceError` whatever
+        ``on_unconverged`` says: a non-finite state, or a residual at the cap more than twice
+        the initial one (+1e-6), which a relaxation towards a stable fixed point never shows.
+
+        Cost of a step: every array operation writes into buffers allocated once per call
+        (state, map and scratch buffers are swapped, not copied, when ``step_size = 1``), so a
+        step is the matrix products of the drives plus a few element-wise passes; the
+        numbers are those of :meth:`fixed_point_map` to the last bit.
+
+        Returns
+        -------
+        state : list of ndarray
+            The final state (fresh arrays owned by the caller).
+        convergence : Convergence
+        """
+        n = len(self.W)
+        batch = x.shape[0]
+        if inp is None:
+            inp = self.input_drive(x)
+        S = self.zero_state(batch) if s0 is None else [np.array(a, dtype=self.dtype, copy=True) for a in s0]
+        N = [np.empty_like(a) for a in S]       # the map at S
+        tmp = [np.empty_like(a) for a in S]     # scratch: partial drives, residuals, the cost gradient
+        nudged = beta != 0.0
+        ce = nudged and self.W_out is not None
+        if ce:
+            z = np.empty((batch, self.W_out.shape[0]), dtype=self.dtype)
+            p = np.empty_like(z)
+            linear_out = _is(self.phi_out, "linear")
+        W, b, rho = self.W, self.b, self.rho
+        hard = [_is(r, "hard_sigmoid") for r in rho]
+        top = n - 1
+
+        def fmap(which) -> None:
+            """N[l] <- rho(a_l(S) - beta dC/ds_l) for l in which (same operations as fixed_point_map)."""
+            for l in which:
+                out = N[l]
+                if l == 0:
+                    if n > 1:
+                        np.matmul(S[1], W[1], out=out)
+                        out += inp
+                    else:
+                        np.copyto(out, inp)
+                else:
+                    np.matmul(S[l - 1], W[l].T, out=out)
+                    if l + 1 < n:
+                        np.matmul(S[l + 1], W[l + 1], out=tmp[l])
+                        out += tmp[l]
+                    if b[l] is not None:
+                        out += b[l]
+                if nudged and l == top:
+                    g = tmp[top]
+                    if ce:  # dC/ds_L = ((softmax(phi(z)) - t) * phi'(z)) W_out, z = W_out s_L + b_out
+                        np.matmul(S[top], self.W_out.T, out=z)
+                        if self.b_out is not None:
+                            np.add(z, self.b_out, out=z)
+                        r = z if linear_out else self.phi_out(z)
+                        np.subtract(r, r.max(axis=-1, keepdims=True), out=p)
+                        np.exp(p, out=p)
+                        np.divide(p, p.sum(axis=-1, keepdims=True), out=p)
+                        np.subtract(p, t, out=p)
+                        if not linear_out:  # the linear read-out's derivative is 1: no pass needed
+                            np.multiply(p, self.phi_out.derivative(z), out=p)
+                        np.matmul(p, self.W_out, out=g)
+                    else:
+                        np.subtract(S[top], t, out=g)
+                    g *= beta
+                    out -= g
+                if hard[l]:
+                    np.clip(out, 0.0, 1.0, out=out)
+                else:
+                    N[l] = rho[l](out)
+
+        def blend(which) -> None:
+            for l in which:
+                if step_size == 1.0:
+                    S[l], N[l] = N[l], S[l]
+                else:  # S + step_size (N - S), in place
+                    np.subtract(N[l], S[l], out=N[l])
+                    N[l] *= step_size
+                    S[l] += N[l]
+
+        def residual() -> float:
+            worst = 0.0
+            for l in range(n):
+                d = tmp[l]
+                np.subtract(N[l], S[l], out=d)
+                np.abs(d, out=d)
+                worst = max(worst, float(d.max()))
+            return worst
+
+        everything = range(n)
+        even, odd = range(0, n, 2), range(1, n, 2)
+        alternating = schedule == "alternating" and n > 1
+        monitor = Monitor(owner, max_steps=max_steps, tolerance=tolerance, on_unconverged=on_unconverged,
+                          phase=phase or ("free phase" if not nudged else f"nudged phase (beta={beta:g})"),
+                          cap_name=cap_name, growth=2.0, growth_floor=1e-6,
+                          hint="lower step_size or the weights' scale")
+        fmap(everything)
+        while not monitor.stop(residual() if monitor.needs_residual else None):
+            if alternating:
+                blend(even)
+                fmap(odd)
+                blend(odd)
+            else:
+                blend(everything)
+            fmap(everything)
+        return S, monitor.finish()
 
 
-def _prepare(network: Network, params: Params, x, target, dtype=None):
-    le = layered_energy(network)
+def kernel_for_batch(network: Network, params: Params, x, target=None, dtype=None):
+    """Validate a batch for a layered energy net: ``(kernel, x, t)`` in one dtype.
+
+    ``dtype`` defaults to that of ``x`` and the weights (float32 stays float32).
+    """
+    layered_energy(network)
     check_params(network, params)
     x, t = check_batch(network, x, target)
     if dtype is None:
         dtype = np.result_type(x.dtype, *(np.asarray(params[p.name]).dtype for p in network.chain()))
     x = x.astype(dtype, copy=False)
     t = None if t is None else t.astype(dtype, copy=False)
-    return le, _gather(le, params, dtype), x, t
+    return EnergyKernel.gather(network, params, dtype), x, t
 
 
-def _state_list(le: LayeredEnergy, state, batch: int, dtype) -> list:
-    if state is None:
-        return [np.zeros((batch, n), dtype=dtype) for n in le.sizes]
-    out = []
-    for layer in le.layers:
-        if layer.name not in state:
-            raise ShapeError(f"state: no entry for energy layer '{layer.name}'; expected keys "
-                             f"{', '.join(le.names)}")
-        s = np.asarray(state[layer.name], dtype=dtype)
-        if s.shape != (batch, layer.size):
-            raise ShapeError(f"state['{layer.name}']: expected shape ({batch}, {layer.size}), got {s.shape}")
-        out.append(s.copy())
-    return out
+def top_eigenvalues(D: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """Per sample, the largest eigenvalue of :math:`DW` (computed on the similar symmetric
+    :math:`D^{1/2} W D^{1/2}`), shape (batch,); a fixed point is a stable minimum only below 1."""
+    root = np.sqrt(D)
+    return np.linalg.eigvalsh(root[:, :, None] * W[None] * root[:, None, :])[:, -1]
 
 
-def _as_dict(le: LayeredEnergy, states: list) -> dict:
-    return dict(zip(le.names, states))
-
-
-# --------------------------------------------------------------------------- the maths
-def _input_drive(A: _Arrays, x: np.ndarray) -> np.ndarray:
-    """The constant part of the first layer's drive, :math:`W_1 x + b_1`, shape (batch, n_1).
-
-    The input is clamped during every phase, so this (the largest matrix product of a
-    relaxation step when the input is wide: 784 x 500 for MNIST) is computed once per batch
-    and shared by the free and nudged phases.
-    """
-    acc = x @ A.W[0].T
-    if A.b[0] is not None:
-        acc += A.b[0]
-    return acc
-
-
-def _drives(A: _Arrays, x: np.ndarray, s: list, which=None, inp: np.ndarray | None = None) -> list:
-    """:math:`a_l = W_l s_{l-1} + W_{l+1}^\\top s_{l+1} + b_l`, shape (batch, n_l), for the layers ``which``.
-
-    ``inp`` is :func:`_input_drive` (computed from ``x`` when not given).
-    """
-    a = []
-    n = len(s)
-    for l in range(n) if which is None else which:
-        if l == 0:
-            base = _input_drive(A, x) if inp is None else inp
-            acc = base + s[1] @ A.W[1] if n > 1 else base.copy()
-        else:
-            acc = s[l - 1] @ A.W[l].T
-            if l + 1 < n:
-                acc += s[l + 1] @ A.W[l + 1]
-            if A.b[l] is not None:
-                acc += A.b[l]
-        a.append(acc)
-    return a
-
-
-def _readout(A: _Arrays, top: np.ndarray):
-    """Read-out pre-activation and rates (cross_entropy formulation)."""
-    z = top @ A.W_out.T
-    if A.b_out is not None:
-        z = z + A.b_out
-    return z, A.phi_out(z)
-
-
-def _output(A: _Arrays, s: list) -> np.ndarray:
-    """The rates the loss is computed on: :math:`s_L` (mse) or the read-out rates (CE)."""
-    return s[-1] if A.W_out is None else _readout(A, s[-1])[1]
-
-
-def _cost_per_sample(A: _Arrays, s: list, t: np.ndarray) -> np.ndarray:
-    if A.W_out is None:
-        return 0.5 * np.sum((s[-1] - t) ** 2, axis=1)
-    r = _readout(A, s[-1])[1]
-    zr = r - r.max(axis=1, keepdims=True)
-    log_p = zr - np.log(np.exp(zr).sum(axis=1, keepdims=True))
-    return -np.sum(t * log_p, axis=1)
-
-
-def _readout_delta(A: _Arrays, top: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Per-sample :math:`\\partial C/\\partial z = (\\mathrm{softmax}(r) - t) \\odot \\phi'(z)`, (batch, n_out)."""
-    z, r = _readout(A, top)
-    return (softmax(r) - t) * A.phi_out.derivative(z)
-
-
-def _cost_grad_top(A: _Arrays, s: list, t: np.ndarray) -> np.ndarray:
-    """:math:`\\partial C/\\partial s_L` per sample (the only layer the cost touches)."""
-    if A.W_out is None:
-        return s[-1] - t
-    return _readout_delta(A, s[-1], t) @ A.W_out
-
-
-def _readout_grads(le: LayeredEnergy, A: _Arrays, top: np.ndarray, t: np.ndarray) -> dict:
-    """Batch-mean :math:`\\partial C/\\partial W_{out}` and :math:`\\partial C/\\partial b_{out}` (CE only)."""
-    if A.W_out is None:
-        return {}
-    delta = _readout_delta(A, top, t)
-    grads = {le.readout.name: delta.T @ top / top.shape[0]}
-    if A.b_out is not None:
-        grads[bias_key(le.readout.post)] = delta.mean(axis=0)
-    return grads
-
-
-def _map(A: _Arrays, x, s, beta, t, which=None, inp=None) -> list:
-    """:math:`s \\mapsto \\rho(a(s) - \\beta\\,\\partial C/\\partial s)` for the layers ``which`` (default all)."""
-    which = range(len(s)) if which is None else which
-    a = _drives(A, x, s, which, inp)
-    out = []
-    for l, a_l in zip(which, a):
-        if beta != 0.0 and l == len(s) - 1:
-            a_l -= beta * _cost_grad_top(A, s, t)
-        out.append(A.rho[l](a_l))
-    return out
-
-
+# --------------------------------------------------------------------------- energy and cost
 def _G(activation: str, s: np.ndarray) -> np.ndarray:
     """:math:`G(s) = \\int \\rho^{-1}`: the single-unit term of the Hopfield energy."""
     if activation in ("hard_sigmoid", "relu", "linear"):
@@ -377,25 +616,23 @@ def energy(network: Network, params: Params, x, state: dict) -> np.ndarray:
     -------
     ndarray of shape (batch,)
     """
-    le, A, x, _ = _prepare(network, params, x, None)
-    s = _state_list(le, state, x.shape[0], A.dtype)
-    e = np.zeros(x.shape[0], dtype=A.dtype)
-    for l, layer in enumerate(le.layers):
+    K, x, _ = kernel_for_batch(network, params, x)
+    s = K.state_list(state, x.shape[0])
+    e = np.zeros(x.shape[0], dtype=K.dtype)
+    for l, layer in enumerate(K.structure.layers):
         below = x if l == 0 else s[l - 1]
         e += _G(layer.activation, s[l]).sum(axis=1)
-        e -= np.sum((below @ A.W[l].T) * s[l], axis=1)
-        if A.b[l] is not None:
-            e -= s[l] @ A.b[l]
+        e -= np.sum((below @ K.W[l].T) * s[l], axis=1)
+        if K.b[l] is not None:
+            e -= s[l] @ K.b[l]
     return e
 
 
 def cost(network: Network, params: Params, state: dict, target) -> np.ndarray:
     """The cost :math:`C` of each sample at ``state``, shape (batch,) (module docstring)."""
-    le = layered_energy(network)
     t = np.asarray(target, dtype=np.float64)
-    A = _gather(le, params, np.float64)
-    s = _state_list(le, state, t.shape[0], np.float64)
-    return _cost_per_sample(A, s, t)
+    K = EnergyKernel.gather(network, params, np.float64)
+    return K.cost_per_sample(K.state_list(state, t.shape[0]), t)
 
 
 def total_energy(network: Network, params: Params, x, state: dict, target, beta: float) -> np.ndarray:
@@ -436,75 +673,33 @@ class Relaxation:
                 "converged": self.converged, "tolerance": self.tolerance}
 
 
-SCHEDULES = ("alternating", "synchronous")
+def check_relaxation(owner: str, *, step_size, tolerance, max_steps, schedule="alternating",
+                     on_unconverged="raise") -> None:
+    """One-line :class:`ConfigError` unless the relaxation settings are valid (the rule's Hyper checks the same)."""
+    if not (isinstance(step_size, (int, float)) and 0.0 < step_size <= 1.0):
+        raise ConfigError(f"{owner}: 'step_size' must be a number > 0 and <= 1, got {step_size!r}")
+    if not (isinstance(tolerance, (int, float)) and tolerance >= 0.0):
+        raise ConfigError(f"{owner}: 'tolerance' must be a number >= 0, got {tolerance!r}")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
+        raise ConfigError(f"{owner}: 'max_steps' must be an integer >= 1, got {max_steps!r}")
+    if schedule not in SCHEDULES:
+        raise ConfigError(f"{owner}: 'schedule' must be one of {', '.join(map(repr, SCHEDULES))}, got {schedule!r}")
+    if on_unconverged not in ON_UNCONVERGED:
+        raise ConfigError(f"{owner}: 'on_unconverged' must be one of {', '.join(map(repr, ON_UNCONVERGED))}, "
+                          f"got {on_unconverged!r}")
 
 
-def _residual(new: list, s: list) -> float:
-    return max(float(np.max(np.abs(nw - c))) for nw, c in zip(new, s))
-
-
-def _relax(A: _Arrays, x, t, s, *, beta, step_size, tolerance, max_steps, phase, check, schedule, inp=None):
-    """The relaxation loop of :func:`relax` on gathered arrays (no validation; internal).
-
-    ``inp`` is the batch's constant input drive :math:`W_1 x + b_1` (:func:`_input_drive`),
-    shared by the phases of one batch.  With ``tolerance = 0`` the loop runs exactly
-    ``max_steps`` updates and reduces the residual once, at the end.
-
-    Returns ``(s, steps, residual, converged)``; raises :class:`ConvergenceError` when the
-    state becomes non-finite or the relaxation is unstable (the residual at the cap is more
-    than twice the residual of the initial state), and, if ``check``, when ``tolerance > 0``
-    is not reached within ``max_steps``.
-    """
-    n = len(s)
-    if inp is None:
-        inp = _input_drive(A, x)
-    # Layers of one parity do not interact, so updating the even-indexed layers and then the
-    # odd-indexed ones from the fresh even ones is exact block-coordinate descent on E for
-    # step_size = 1 (Scellier's "asynchronous" mode); the synchronous update of every layer at
-    # once (Ernoult et al. 2019) can fall into a period-2 cycle when E has several minima.
-    odd = list(range(1, n, 2))
-    alternating = schedule == "alternating" and bool(odd)
-    fixed = tolerance == 0.0
-
-    def blend(nw, c):
-        return nw if step_size == 1.0 else c + step_size * (nw - c)
-
-    new = _map(A, x, s, beta, t, inp=inp)
-    initial = residual = _residual(new, s)
-    steps = 0
-    while True:
-        if not np.isfinite(residual):
-            raise ConvergenceError(f"relaxation ({phase}, beta={beta:g}): the state became NaN or inf after "
-                                   f"{steps} steps; lower step_size or the weights' scale")
-        if (not fixed and residual <= tolerance) or steps >= max_steps:
-            break
-        if alternating:
-            s = [blend(nw, c) if l % 2 == 0 else c for l, (nw, c) in enumerate(zip(new, s))]
-            for l, nw in zip(odd, _map(A, x, s, beta, t, odd, inp=inp)):
-                s[l] = blend(nw, s[l])
-        else:
-            s = [blend(nw, c) for nw, c in zip(new, s)]
-        steps += 1
-        new = _map(A, x, s, beta, t, inp=inp)
-        if not fixed or steps >= max_steps:
-            residual = _residual(new, s)
-    converged = residual <= tolerance
-    if not converged and residual > 2.0 * initial + 1e-6:
-        # A relaxation towards a stable fixed point does not move away from it; a residual
-        # that grew is an unstable (diverging) dynamics, not a slow one.
-        raise ConvergenceError(f"relaxation ({phase}, beta={beta:g}): unstable, the fixed-point residual grew "
-                               f"from {initial:.3g} to {residual:.3g} in {steps} steps; lower step_size or the "
-                               "weights' scale")
-    if check and tolerance > 0 and not converged:
-        raise ConvergenceError(f"relaxation ({phase}, beta={beta:g}): residual {residual:.3g} > tolerance "
-                               f"{tolerance:g} after {steps} steps; raise the step cap (n_free_steps / "
-                               "n_nudged_steps / max_steps), lower step_size, or set tolerance = 0 to run a "
-                               "fixed number of steps")
-    return s, steps, residual, converged
+def check_nudge_stability(owner: str, network: Network, step_size: float, beta: float) -> None:
+    """The squared-error nudge feeds each output back on itself with gain :math:`-\\beta`, so the
+    iteration's factor :math:`1 - \\epsilon(1 + \\beta)` must stay above -1."""
+    if network.loss == "mse" and step_size * (1.0 + beta) >= 2.0:
+        raise ConfigError(f"{owner}: with the squared-error cost the nudged iteration oscillates unless "
+                          f"step_size * (1 + beta) < 2; got step_size={step_size:g}, beta={beta:g} (lower "
+                          "step_size, e.g. 0.5 as in Scellier & Bengio 2017, or beta)")
 
 
 def relax(network: Network, params: Params, x, target=None, *, beta: float = 0.0, state: dict | None = None,
-          step_size: float = 1.0, tolerance: float = 1e-6, max_steps: int = 1000, check: bool = True,
+          step_size: float = 1.0, tolerance: float = 1e-6, max_steps: int = 1000, on_unconverged: str = "raise",
           schedule: str = "alternating", dtype=None, phase: str = "") -> Relaxation:
     """Relax the state to a fixed point of :math:`F = E + \\beta C` (module docstring).
 
@@ -529,10 +724,9 @@ def relax(network: Network, params: Params, x, target=None, *, beta: float = 0.0
         then evaluated once, at the end, and recorded, not checked.
     max_steps : int
         Cap on the number of updates.
-    check : bool
-        Raise :class:`ConvergenceError` when ``tolerance > 0`` is not reached within
-        ``max_steps`` (``False``: stop at the cap and record ``residual`` / ``converged``,
-        the training mode of the EP rule, ``on_unconverged = "record"``).
+    on_unconverged : {"raise", "warn", "record"}
+        What missing ``tolerance > 0`` within ``max_steps`` does (the shared vocabulary of
+        :mod:`neurosim.relaxation`; ``"record"`` is the EP rule's training default).
     schedule : {"alternating", "synchronous"}
         ``synchronous`` updates every layer from the previous state (the discrete-time
         setting of Ernoult et al. 2019 when ``step_size = 1``); ``alternating`` updates the
@@ -549,36 +743,20 @@ def relax(network: Network, params: Params, x, target=None, *, beta: float = 0.0
     ------
     ConvergenceError
         Always when the dynamics diverge: a non-finite state, or a residual at the cap more
-        than twice that of the initial state (an unstable fixed point); with ``check`` also
-        when a ``tolerance > 0`` is missed within ``max_steps``.
+        than twice that of the initial state (an unstable fixed point); with
+        ``on_unconverged="raise"`` also when a ``tolerance > 0`` is missed within ``max_steps``.
     """
     if beta != 0.0 and target is None:
         raise ConfigError("relax: a nudged phase (beta != 0) needs the target")
-    _check_relax_args(step_size, tolerance, max_steps)
-    if schedule not in SCHEDULES:
-        raise ConfigError(f"relax schedule: expected one of {', '.join(SCHEDULES)}, got {schedule!r}")
-    if network.loss == "mse" and step_size * (1.0 + beta) >= 2.0:
-        # the squared-error nudge feeds each output back on itself with gain -beta, so the
-        # iteration's factor 1 - step_size (1 + beta) must stay above -1
-        raise ConfigError(f"relax: with the squared-error cost the nudged iteration oscillates unless "
-                          f"step_size * (1 + beta) < 2; got step_size={step_size:g}, beta={beta:g} (lower "
-                          "step_size, e.g. 0.5 as in Scellier & Bengio 2017, or beta)")
-    le, A, x, t = _prepare(network, params, x, target, dtype)
-    s = _state_list(le, state, x.shape[0], A.dtype)
-    s, steps, residual, converged = _relax(A, x, t, s, beta=float(beta), step_size=step_size, tolerance=tolerance,
-                                           max_steps=max_steps, phase=phase or ("free" if beta == 0 else "nudged"),
-                                           check=check, schedule=schedule)
-    return Relaxation(state=_as_dict(le, s), beta=float(beta), steps=steps, residual=residual, converged=converged,
-                      tolerance=float(tolerance))
-
-
-def _check_relax_args(step_size, tolerance, max_steps):
-    if not (0.0 < step_size <= 1.0):
-        raise ConfigError(f"step_size: expected a number in (0, 1], got {step_size!r}")
-    if not tolerance >= 0.0:
-        raise ConfigError(f"tolerance: expected a number >= 0, got {tolerance!r}")
-    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
-        raise ConfigError(f"max_steps: expected a positive integer, got {max_steps!r}")
+    check_relaxation("relax", step_size=step_size, tolerance=tolerance, max_steps=max_steps, schedule=schedule,
+                     on_unconverged=on_unconverged)
+    check_nudge_stability("relax", network, step_size, beta)
+    K, x, t = kernel_for_batch(network, params, x, target, dtype)
+    s0 = K.state_list(state, x.shape[0])
+    s, conv = K.relax(x, t, s0, beta=float(beta), step_size=step_size, tolerance=tolerance, max_steps=max_steps,
+                      schedule=schedule, on_unconverged=on_unconverged, owner="relax", phase=phase or None)
+    return Relaxation(state=K.as_dict(s), beta=float(beta), steps=conv.steps, residual=conv.residual,
+                      converged=conv.converged, tolerance=float(tolerance))
 
 
 def fixed_point_loss(network: Network, params: Params, x, target, **relax_kwargs) -> float:
@@ -586,10 +764,9 @@ def fixed_point_loss(network: Network, params: Params, x, target, **relax_kwargs
 
     The function the implicit gradient differentiates; ``relax_kwargs`` go to :func:`relax`.
     """
-    le, A, x, t = _prepare(network, params, x, target)
+    K, x, t = kernel_for_batch(network, params, x, target)
     free = relax(network, params, x, **relax_kwargs)
-    s = [free.state[n] for n in le.names]
-    return loss_value(network, _output(A, s), t)
+    return loss_value(network, K.output(K.state_list(free.state, x.shape[0])), t)
 
 
 # --------------------------------------------------------------------------- implicit gradient
@@ -619,54 +796,6 @@ class ImplicitGradient:
         return {k: -g for k, g in self.grads.items()}
 
 
-def _symmetric_coupling(A: _Arrays) -> np.ndarray:
-    """The dense symmetric matrix :math:`W` with :math:`a = W s + \\dots`, shape (n, n), n = sum of sizes."""
-    sizes = [w.shape[0] for w in A.W]
-    offsets = np.concatenate([[0], np.cumsum(sizes)])
-    n = int(offsets[-1])
-    M = np.zeros((n, n), dtype=A.dtype)
-    for l in range(1, len(sizes)):
-        lo, hi = slice(offsets[l], offsets[l + 1]), slice(offsets[l - 1], offsets[l])
-        M[lo, hi] = A.W[l]
-        M[hi, lo] = A.W[l].T
-    return M
-
-
-def _linearisation(A: _Arrays, x, s: list) -> tuple[np.ndarray, np.ndarray]:
-    """``(D, W)`` at the state ``s``: the slopes :math:`\rho'(a(s))`, shape (batch, n), and the
-    symmetric coupling :math:`W`, shape (n, n); the fixed-point map's Jacobian is :math:`DW`."""
-    a = _drives(A, x, s)
-    D = np.concatenate([A.rho[l].derivative(a[l]) for l in range(len(s))], axis=1)
-    return D, _symmetric_coupling(A)
-
-
-def _top_eigenvalues(D: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """Per sample, the largest eigenvalue of :math:`DW` (computed on the similar symmetric
-    :math:`D^{1/2} W D^{1/2}`), shape (batch,); a fixed point is a stable minimum only below 1."""
-    root = np.sqrt(D)
-    return np.linalg.eigvalsh(root[:, :, None] * W[None] * root[:, None, :])[:, -1]
-
-
-def _energy_param_grads(le: LayeredEnergy, A: _Arrays, x, s, e) -> dict:
-    """Batch mean of :math:`(\\partial a/\\partial\\theta)^\\top e`: the chain rule through the drives.
-
-    :math:`a_l` holds :math:`W_l` twice (bottom-up in :math:`a_l`, top-down in :math:`a_{l-1}`),
-    so :math:`\\partial/\\partial W_l = e_l s_{l-1}^\\top + s_l e_{l-1}^\\top` and
-    :math:`\\partial/\\partial b_l = e_l`.
-    """
-    batch = x.shape[0]
-    grads = {}
-    for l, (proj, layer) in enumerate(zip(le.couplings, le.layers)):
-        below = x if l == 0 else s[l - 1]
-        g = e[l].T @ below
-        if l > 0:
-            g = g + s[l].T @ e[l - 1]
-        grads[proj.name] = g / batch
-        if A.b[l] is not None:
-            grads[bias_key(layer.name)] = e[l].sum(axis=0) / batch
-    return grads
-
-
 def implicit_gradient(network: Network, params: Params, x, target, *, state: dict | None = None,
                       method: str = "auto", step_size: float = 1.0, tolerance: float = 1e-10,
                       max_steps: int = 10000, schedule: str = "alternating") -> ImplicitGradient:
@@ -694,7 +823,10 @@ def implicit_gradient(network: Network, params: Params, x, target, *, state: dic
     method : {"auto", "direct", "iterative"}
         ``direct`` solves the batched (batch, n, n) linear systems; ``iterative`` runs the
         damped fixed-point iteration of :math:`\\delta` (recurrent backprop, same
-        ``step_size``); ``auto`` picks ``direct`` when ``batch * n**2 <= 4e7``.
+        ``step_size``; its convergence judged by the shared
+        :class:`~neurosim.relaxation.Monitor`, residual
+        :math:`\\max|D(g + W\\delta) - \\delta| / \\max(1, \\max|\\delta|)`); ``auto`` picks
+        ``direct`` when ``batch * n**2 <= 4e7``.
     step_size, tolerance, max_steps, schedule
         Of the free relaxation (:func:`relax`; step size and cap also of the iterative
         solve); the tolerance is tight by default because the oracle must sit at the
@@ -711,17 +843,17 @@ def implicit_gradient(network: Network, params: Params, x, target, *, state: dic
         indefinite :math:`I - DW`) or the iterative solve does not converge.
     """
     if method not in ("auto", "direct", "iterative"):
-        raise ConfigError(f"implicit_gradient method: expected 'auto', 'direct' or 'iterative', got {method!r}")
-    le, A, x, t = _prepare(network, params, x, target, np.float64)
+        raise ConfigError(f"implicit_gradient: 'method' must be one of 'auto', 'direct', 'iterative', got {method!r}")
+    K, x, t = kernel_for_batch(network, params, x, target, np.float64)
     free = relax(network, params, x, state=state, step_size=step_size, tolerance=tolerance,
-                 max_steps=max_steps, schedule=schedule, dtype=np.float64, phase="free, implicit-gradient oracle")
-    s = [free.state[n] for n in le.names]
+                 max_steps=max_steps, schedule=schedule, dtype=np.float64, phase="free phase of the implicit gradient")
+    s = K.state_list(free.state, x.shape[0])
     batch = x.shape[0]
-    sizes = le.sizes
+    sizes = K.structure.sizes
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-    D, W = _linearisation(A, x, s)   # D: (batch, n)
+    D, W = K.linearisation(x, s)   # D: (batch, n)
     g = np.zeros_like(D)
-    g[:, offsets[-2]:] = _cost_grad_top(A, s, t)
+    g[:, offsets[-2]:] = K.cost_grad_top(s, t)
     n = W.shape[0]
     if method == "auto":
         method = "direct" if batch * n * n <= 4e7 else "iterative"
@@ -732,30 +864,27 @@ def implicit_gradient(network: Network, params: Params, x, target, *, state: dic
         except np.linalg.LinAlgError:
             raise ConvergenceError("implicit gradient: I - D W is singular at the free fixed point (the fixed "
                                    "point is not an isolated minimum); shrink the weights") from None
-    else:
-        delta = np.zeros_like(g)
-        for _ in range(max_steps):
-            new = D * (g + delta @ W)
-            change = float(np.max(np.abs(new - delta)))
-            delta = delta + step_size * (new - delta)
-            if change <= tolerance * max(1.0, float(np.max(np.abs(delta)))):
-                break
-        else:
-            raise ConvergenceError(f"implicit gradient (iterative): no convergence in {max_steps} steps "
-                                   f"(last change {change:.3g}); use method='direct' or raise max_steps")
-    if method == "direct":
         # A saddle of F also solves the linear system, but the dynamics never settle there: the
         # fixed point is a stable minimum only if every eigenvalue of D W (similar to the
         # symmetric D^1/2 W D^1/2) is below 1.
-        top_eig = float(np.max(_top_eigenvalues(D, W)))
+        top_eig = float(np.max(top_eigenvalues(D, W)))
         if top_eig >= 1.0:
             raise ConvergenceError(f"implicit gradient: the free fixed point is not a stable minimum (largest "
                                    f"eigenvalue of D W is {top_eig:.3g} >= 1); shrink the weights")
+    else:
+        delta = np.zeros_like(g)
+        new = D * g
+        monitor = Monitor("implicit gradient", max_steps=max_steps, tolerance=tolerance, on_unconverged="raise",
+                          phase="iterative solve", hint="use method='direct'")
+        while not monitor.stop(float(np.max(np.abs(new - delta))) / max(1.0, float(np.max(np.abs(delta))))):
+            delta = delta + step_size * (new - delta)
+            new = D * (g + delta @ W)
+        monitor.finish()
     e = [delta[:, offsets[l]:offsets[l + 1]] for l in range(len(s))]
-    grads = _energy_param_grads(le, A, x, s, e)
-    grads.update(_readout_grads(le, A, s[-1], t))
-    loss = loss_value(network, _output(A, s), t)
-    return ImplicitGradient(grads=grads, deltas=_as_dict(le, e), loss=loss, free=free)
+    grads = K.energy_param_grads(x, s, e)
+    grads.update(K.readout_grads(s[-1], t))
+    loss = loss_value(network, K.output(s), t)
+    return ImplicitGradient(grads=grads, deltas=K.as_dict(e), loss=loss, free=free)
 
 
 # --------------------------------------------------------------------------- BPTT
@@ -792,7 +921,7 @@ class BPTTResult:
 
 def unroll(network: Network, params: Params, x, n_steps: int, *, target=None, beta: float = 0.0,
            state: dict | None = None, step_size: float = 1.0, dtype=None) -> list:
-    """The discrete-time trajectory :math:`s_0 \\dots s_T` of exactly ``n_steps`` updates.
+    """The discrete-time trajectory :math:`s_0 \\dots s_T` of exactly ``n_steps`` synchronous updates.
 
     .. math::  s_{t+1} = (1-\\epsilon)\\, s_t
                + \\epsilon\\, \\rho\\big(a(s_t) - \\beta\\,\\partial C/\\partial s(s_t)\\big)
@@ -804,23 +933,23 @@ def unroll(network: Network, params: Params, x, n_steps: int, *, target=None, be
     """
     if beta != 0.0 and target is None:
         raise ConfigError("unroll: a nudged trajectory (beta != 0) needs the target")
-    _check_relax_args(step_size, 0.0, max(int(n_steps), 1))
-    le, A, x, t = _prepare(network, params, x, target, dtype)
-    s = _state_list(le, state, x.shape[0], A.dtype)
-    traj = [_as_dict(le, s)]
+    check_relaxation("unroll", step_size=step_size, tolerance=0.0, max_steps=max(int(n_steps), 1))
+    K, x, t = kernel_for_batch(network, params, x, target, dtype)
+    s = K.state_list(state, x.shape[0])
+    traj = [K.as_dict(s)]
     for _ in range(int(n_steps)):
-        new = _map(A, x, s, float(beta), t)
+        new = K.fixed_point_map(x, s, float(beta), t)
         s = [c + step_size * (nw - c) for nw, c in zip(new, s)]
-        traj.append(_as_dict(le, s))
+        traj.append(K.as_dict(s))
     return traj
 
 
 def loss_after_steps(network: Network, params: Params, x, target, n_steps: int, *, state: dict | None = None,
                      step_size: float = 1.0) -> float:
     """Batch-mean loss at :math:`s_T` of the free discrete-time dynamics (what :func:`bptt` differentiates)."""
-    le, A, x, t = _prepare(network, params, x, target)
+    K, x, t = kernel_for_batch(network, params, x, target)
     last = unroll(network, params, x, n_steps, state=state, step_size=step_size)[-1]
-    return loss_value(network, _output(A, [last[n] for n in le.names]), t)
+    return loss_value(network, K.output(K.state_list(last, x.shape[0])), t)
 
 
 def bptt(network: Network, params: Params, x, target, n_steps: int, *, state: dict | None = None,
@@ -838,22 +967,23 @@ def bptt(network: Network, params: Params, x, target, n_steps: int, *, state: di
     the gradient (Ernoult et al. 2019, Sec. 3).  Computed in float64.
     """
     if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-        raise ConfigError(f"bptt n_steps: expected a positive integer, got {n_steps!r}")
-    le, A, x, t = _prepare(network, params, x, target, np.float64)
+        raise ConfigError(f"bptt: 'n_steps' must be an integer >= 1, got {n_steps!r}")
+    K, x, t = kernel_for_batch(network, params, x, target, np.float64)
     traj = unroll(network, params, x, n_steps, state=state, step_size=step_size, dtype=np.float64)
-    states = [[st[n] for n in le.names] for st in traj]
+    names = K.structure.names
+    states = [[st[n] for n in names] for st in traj]
     top = states[-1][-1]
     lam = [np.zeros_like(v) for v in states[-1]]
-    lam[-1] = _cost_grad_top(A, states[-1], t)
+    lam[-1] = K.cost_grad_top(states[-1], t)
     grads: dict = {}
     step_grads, step_deltas = [], []
     for k in range(1, n_steps + 1):
         s = states[n_steps - k]
-        u = _drives(A, x, s)
-        e = [step_size * A.rho[l].derivative(u[l]) * lam[l] for l in range(len(s))]
-        g = _energy_param_grads(le, A, x, s, e)
+        u = K.drives(x, s)
+        e = [step_size * K.rho[l].derivative(u[l]) * lam[l] for l in range(len(s))]
+        g = K.energy_param_grads(x, s, e)
         step_grads.append(g)
-        step_deltas.append(_as_dict(le, e))
+        step_deltas.append(K.as_dict(e))
         for key, v in g.items():
             grads[key] = grads[key] + v if key in grads else v
         # lambda_t = (1 - eps) lambda_{t+1} + W e_t, with W e_t computed layer by layer
@@ -861,11 +991,11 @@ def bptt(network: Network, params: Params, x, target, n_steps: int, *, state: di
         for l in range(len(s)):
             acc = (1.0 - step_size) * lam[l]
             if l + 1 < len(s):
-                acc = acc + e[l + 1] @ A.W[l + 1]
+                acc = acc + e[l + 1] @ K.W[l + 1]
             if l > 0:
-                acc = acc + e[l - 1] @ A.W[l].T
+                acc = acc + e[l - 1] @ K.W[l].T
             back.append(acc)
         lam = back
-    grads.update(_readout_grads(le, A, top, t))
-    loss = loss_value(network, _output(A, states[-1]), t)
+    grads.update(K.readout_grads(top, t))
+    loss = loss_value(network, K.output(states[-1]), t)
     return BPTTResult(grads=grads, step_grads=step_grads, step_deltas=step_deltas, loss=loss, trajectory=traj)

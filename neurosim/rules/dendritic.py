@@ -5,7 +5,7 @@ pyramidal layer ``l`` is the reference potential :math:`\\hat v_{B,l} = W_l r_{l
 (:mod:`neurosim.reference`) -- and carry the error top-down into a separate *apical*
 compartment, so that a purely local plasticity rule at the basal synapses approximates
 backprop.  Every population and projection lives in the shared
-:class:`~neurosim.network.Network`; :meth:`Microcircuit.prepare` / :meth:`Burstprop.prepare`
+:class:`~neurosim.network.Network`; :meth:`Microcircuit.network` / :meth:`Burstprop.network`
 add what is missing (interneurons, apical feedback) to a plain feed-forward chain.
 
 Dendritic cortical microcircuit (``microcircuit``)
@@ -109,20 +109,21 @@ synaptic plasticity can coordinate learning in hierarchical circuits. Nat. Neuro
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..alignment import AlignmentReport
-from ..errors import ConfigError, ConvergenceError
+from ..errors import ConfigError
 from ..network import Layer, Network, Projection
 from ..neurons import get_activation
 from ..params import bias_key, check_params, copy_params, weight
 from ..reference import check_batch, output_error
-from .base import Rule, register
+from ..relaxation import (Convergence, Monitor, RelaxationHyper, max_steps_param, on_unconverged_param,
+                          step_size_param, summarise, tolerance_param)
+from .base import Hyper, Rule, RuleInfo, param, register
 
-__all__ = ["Microcircuit", "MicrocircuitState", "Burstprop", "BurstState", "self_predicting_params",
+__all__ = ["Microcircuit", "MicrocircuitHyper", "MicrocircuitState", "Burstprop", "BurstpropHyper", "BurstState",
+           "self_predicting_params",
            "burst_cancelling_params", "learn_self_predicting", "microcircuit_network", "burstprop_network"]
 
 _RATE_NEURONS = ("rate", "rate_two_compartment")
@@ -136,7 +137,7 @@ def _pyramidal_layers(network: Network, rule: str) -> tuple[Projection, ...]:
         layer = network.layer(proj.post)
         if layer.neuron not in _RATE_NEURONS:
             raise ConfigError(f"rule '{rule}': layer '{layer.name}'.neuron is '{layer.neuron}'; the rate rule "
-                              "needs 'rate_two_compartment' (or 'rate', converted by prepare); use the spiking "
+                              "needs 'rate_two_compartment' (or 'rate', converted by rule.network); use the spiking "
                               "backend for LIF layers")
     return chain
 
@@ -187,7 +188,7 @@ class _Stage:
 
 
 def _stages(network: Network, chain) -> list[_Stage] | None:
-    """Find the microcircuit's stages; None when anything is missing (prepare adds it)."""
+    """Find the microcircuit's stages; None when anything is missing (rule.network adds it)."""
     stages = []
     for lower, upper in zip(chain[:-1], chain[1:]):
         pyr = lower.post
@@ -297,7 +298,7 @@ def _refuse_contradicting_feedback(network: Network, proj: Projection, rule: str
     if (proj.tied_to is not None) != (value == "symmetric"):
         raise ConfigError(f"{rule}: network '{network.name}' already has {'tied' if proj.tied_to else 'random'} "
                           f"{'top-down weights' if key == 'topdown' else 'feedback'} '{proj.name}' but "
-                          f"{key}='{value}'; build it with default_network(sizes, {key}='{value}')")
+                          f"{key}='{value}'; build it with get_rule('{rule}', {key}='{value}').network(sizes)")
 
 
 def _as_dtype(dw: dict, params: dict) -> dict:
@@ -327,6 +328,10 @@ class MicrocircuitState:
     residual : float
         Largest change of any potential in the last sweep, relative to ``1 + max|u|``.
     converged : bool
+    history : list of float
+        The residual of every sweep.
+    convergence : Convergence
+        The record of :class:`neurosim.relaxation.Monitor` (steps, residual, converged, tolerance).
     """
 
     basal: dict
@@ -340,13 +345,59 @@ class MicrocircuitState:
     residual: float = 0.0
     converged: bool = True
     history: list = field(default_factory=list)
+    convergence: Convergence | None = None
+
+    def apical_rms(self) -> float:
+        """RMS apical potential over every hidden layer and the batch (0 without hidden layers)."""
+        return _rms(self.apical)
+
+
+def _rms(arrays: dict) -> float:
+    """Root mean square over all entries of ``arrays`` (0 when empty)."""
+    if not arrays:
+        return 0.0
+    return float(np.sqrt(np.mean(np.concatenate([np.ravel(v) ** 2 for v in arrays.values()]))))
+
+
+@dataclass(frozen=True)
+class MicrocircuitHyper(RelaxationHyper):
+    """Hyper-parameters of :class:`Microcircuit` (the relaxation vocabulary of
+    :mod:`neurosim.relaxation` for its steady state)."""
+
+    g_lk: float = param(0.1, ge=0, doc="leak conductance")
+    g_B: float = param(1.0, gt=0, doc="basal conductance")
+    g_A: float = param(0.8, ge=0, doc="apical conductance (a = g_A / (g_lk + g_B + g_A))")
+    g_D: float = param(1.0, gt=0, doc="interneuron dendritic conductance")
+    g_som: float = param(0.8, ge=0, doc="somatic nudging conductance of the interneurons (lambda_I)")
+    g_som_out: float = param(0.05, gt=0, doc="teacher conductance at the output (lambda; > 0: without a teacher "
+                                             "there is nothing to learn, use steady_state(..., target=None) for the "
+                                             "free state)")
+    max_steps: int = max_steps_param(100, doc="cap on the Gauss-Seidel sweeps of the steady state")
+    step_size: float = step_size_param(1.0, le=1, doc="damping of a sweep, u <- u + step_size (u_new - u); 1: the "
+                                                      "plain Gauss-Seidel sweep")
+    tolerance: float = tolerance_param(1e-10, doc="stop when the largest potential change of a sweep is "
+                                                  "<= tolerance (1 + max|u|)")
+    on_unconverged: str = on_unconverged_param("raise")
+    normalise: bool = param(True, doc="divide the basal updates by the theory's layer factor s_l")
+    lr_ip: float = param(1.0, doc="relative learning rate of W^IP (multiplies its update)")
+    lr_pi: float = param(1.0, doc="relative learning rate of W^PI (multiplies its update)")
+    topdown: str = param("random", choices=("random", "symmetric"),
+                         doc="what network() adds as top-down weights when the network has none")
+    lateral_phase: str = param("free", choices=("free", "nudged"),
+                               doc="where the interneuron plasticity is evaluated: steady state without teacher "
+                                   "or the nudged one")
+    lateral_lr_scale: float = param(1.0, ge=0, doc="optimiser learning-rate factor of the lateral weights and "
+                                                   "interneuron biases")
+    basal_baseline: str = param("dendrite", choices=("dendrite", "free"),
+                                doc="what the somatic rate is compared with in the basal rule: phi(vB) (the "
+                                    "paper) or phi(vB + a v_A^free)")
 
 
 @register
 class Microcircuit(Rule):
     """Dendritic cortical microcircuit (Sacramento et al. 2018), steady-state rate model.
 
-    See the module docstring for the equations.
+    See the module docstring for the equations.  Hyper-parameters: :class:`MicrocircuitHyper`.
 
     Hyper-parameters
     ----------------
@@ -356,17 +407,18 @@ class Microcircuit(Rule):
     g_som_out : float
         Teacher conductance at the output (:math:`\\lambda`); default 0.05, weak nudging
         (:math:`\\lambda = 0.043`), where the update approximates backprop.
-    n_steps, tolerance : int, float
-        Relaxation: Gauss-Seidel sweeps until the largest potential change falls below
-        ``tolerance * (1 + max|u|)``.  The circuit is relaxed in float64 whatever the
-        parameters' dtype (the updates are returned in it).
-    on_nonconvergence : {"raise", "warn", "record"}
+    max_steps, step_size, tolerance, on_unconverged
+        The steady state (the shared vocabulary of :mod:`neurosim.relaxation`): Gauss-Seidel
+        sweeps, each damped by ``step_size``, until the largest potential change falls below
+        ``tolerance * (1 + max|u|)``; judged by :class:`neurosim.relaxation.Monitor`.  The
+        circuit is relaxed in float64 whatever the parameters' dtype (the updates are
+        returned in it).
     normalise : bool
         Divide basal updates by the theory's layer factor :math:`s_l` (default True).
     lr_ip, lr_pi : float
         Relative learning rates of :math:`W^{IP}` and :math:`W^{PI}` (multiply their updates).
     topdown : {"random", "symmetric"}
-        What :meth:`prepare` adds as top-down weights when the network has none.
+        What :meth:`network` adds as top-down weights when the network has none.
     lateral_phase : {"free", "nudged"}
         Where the interneuron plasticity is evaluated: at the steady state without teacher
         (default; one extra relaxation, which the self-predicting state makes one sweep long)
@@ -388,58 +440,36 @@ class Microcircuit(Rule):
         ``"dendrite"`` at full size while the teacher's signal is only
         :math:`s_l\\delta_l` (:math:`s_l \\approx 2.6\\cdot10^{-3}` two layers below the output
         at the defaults), so deep circuits trained with Adam -- which keeps the lateral weights
-        jittering around the self-predicting state -- need ``"free"`` (``compare_hyper``).
+        jittering around the self-predicting state -- need ``"free"``
+        (``models/presets/microcircuit-compare.toml``).
     lateral_lr_scale : float
         Optimiser learning-rate factor of the lateral weights :math:`W^{IP}, W^{PI}` and the
         interneuron biases (:meth:`learning_rate_scales`); unlike ``lr_ip``/``lr_pi`` it
         survives Adam's normalisation.  Default 1.
+
+    Notes
+    -----
+    ``aux`` of :meth:`updates`: ``"relaxation"`` (``phases``, ``unconverged``, ``steps``,
+    ``max_residual`` over the free and nudged steady states of the call),
+    ``"relaxation_steps"`` (sweeps of the nudged state) and, where the free state is computed
+    (``lateral_phase = "free"`` or ``basal_baseline = "free"``), ``"apical_rms_free"``: the RMS
+    apical potential without a teacher (0 in the self-predicting state).
+
+    Deep circuits (digits 64-64-64-10): Adam keeps the lateral weights jittering around the
+    self-predicting state (relative W^IP mismatch ~10 % during training); the free apical
+    potential this leaves is 70-1000x the teacher's in the first layer, which basal_baseline =
+    "free" cancels.  Sigmoid/mse chains need Adam 5e-3 to leave the plateau within 20 epochs
+    (FA alike): ``models/presets/microcircuit-*.toml``.  Measured:
+    experiments/microcircuit_alignment.py ("deep") and the README.
     """
 
     name = "microcircuit"
-    backends = ("rate", "spiking")  # spiking version: neurosim.spiking.dendritic
     family = "dendritic"
-    aliases = ("sacramento2018",)
     citation = ("Sacramento, Ponte Costa, Bengio & Senn (2018). Dendritic cortical microcircuits "
                 "approximate the backpropagation algorithm. NeurIPS 31.")
-    losses = ("mse", "cross_entropy")
-    defaults = {"g_lk": 0.1, "g_B": 1.0, "g_A": 0.8, "g_D": 1.0, "g_som": 0.8, "g_som_out": 0.05,
-                "n_steps": 100, "tolerance": 1e-10, "on_nonconvergence": "raise", "normalise": True,
-                "lr_ip": 1.0, "lr_pi": 1.0, "topdown": "random", "lateral_phase": "free",
-                "lateral_lr_scale": 1.0, "basal_baseline": "dendrite"}
-    # Deep circuits (digits 64-64-64-10): Adam keeps the lateral weights jittering around the
-    # self-predicting state (relative W^IP mismatch ~10 % during training); the free apical
-    # potential this leaves is 70-1000x the teacher's in the first layer, which basal_baseline =
-    # "free" cancels.  Sigmoid/mse chains need Adam 5e-3 to leave the plateau within 20 epochs
-    # (FA alike).  Measured: experiments/microcircuit_alignment.py ("deep") and the README.
-    compare_hyper = {"n_steps": 30, "tolerance": 1e-6, "on_nonconvergence": "record", "basal_baseline": "free"}
-    train_defaults = {"optimizer": "adam", "learning_rate": 5e-3}
-
-    def __init__(self, **hyper):
-        super().__init__(**hyper)
-        h = self.hyper
-        for key in ("g_lk", "g_B", "g_A", "g_D", "g_som", "g_som_out"):
-            if h[key] < 0 or (key in ("g_B", "g_D") and h[key] == 0):
-                raise ConfigError(f"rule 'microcircuit': hyper-parameter '{key}' must be "
-                                  f"{'> 0' if key in ('g_B', 'g_D') else '>= 0'} (a conductance), got {h[key]!r}")
-        if h["g_som_out"] == 0:
-            raise ConfigError("rule 'microcircuit': hyper-parameter 'g_som_out' must be > 0 (without a teacher "
-                              "there is nothing to learn); use steady_state(..., target=None) for the free state")
-        if not isinstance(h["n_steps"], int) or h["n_steps"] < 1:
-            raise ConfigError(f"rule 'microcircuit': hyper-parameter 'n_steps' must be a positive integer, "
-                              f"got {h['n_steps']!r}")
-        if h["on_nonconvergence"] not in ("raise", "warn", "record"):
-            raise ConfigError(f"rule 'microcircuit': on_nonconvergence must be raise, warn or record, got "
-                              f"{h['on_nonconvergence']!r}")
-        if h["lateral_phase"] not in ("free", "nudged"):
-            raise ConfigError(f"rule 'microcircuit': lateral_phase must be 'free' or 'nudged', got "
-                              f"{h['lateral_phase']!r}")
-        if h["basal_baseline"] not in ("dendrite", "free"):
-            raise ConfigError(f"rule 'microcircuit': basal_baseline must be 'dendrite' or 'free', got "
-                              f"{h['basal_baseline']!r}")
-        if h["topdown"] not in ("random", "symmetric"):
-            raise ConfigError(f"rule 'microcircuit': topdown must be 'random' or 'symmetric', got "
-                              f"{h['topdown']!r}")
-        self.last_state_: MicrocircuitState | None = None
+    info = RuleInfo(losses=("mse", "cross_entropy"), aliases=("sacramento2018",), activation="sigmoid",
+                    backends=("rate", "spiking"))  # spiking version: neurosim.spiking.dendritic
+    Hyper = MicrocircuitHyper
 
     def learning_rate_scales(self, network: Network) -> dict:
         """``lateral_lr_scale`` for every plastic interneuron weight and bias; basal ones keep 1.
@@ -484,33 +514,44 @@ class Microcircuit(Rule):
         return self.nudging * (1.0 - self.inter_nudging) ** k * self.apical_coupling ** (k - 1)
 
     # ---------------------------------------------------------------- description
-    @classmethod
-    def default_network(cls, sizes, *, activation: str = "sigmoid", name: str = "microcircuit",
-                        topdown: str = "random") -> Network:
-        """Pyramidal layers ``pyr1..`` + ``output`` (sigmoid, mse) with interneurons ``inter1..``."""
-        sizes = list(sizes)
-        base = Network.feedforward(sizes, activation=activation, loss=cls.losses[0], neuron="rate", name=name)
-        rename = {f"hidden{i}": f"pyr{i}" for i in range(1, len(sizes) - 1)}
-        layers = tuple(Layer(rename.get(lay.name, lay.name), lay.size, lay.activation, lay.neuron, lay.role,
-                             lay.bias, lay.params, lay.bias_init) for lay in base.layers)
-        projections = tuple(Projection(rename.get(p.pre, p.pre), rename.get(p.post, p.post))
-                            for p in base.projections)
-        return microcircuit_network(Network(layers, projections, name=name, loss=base.loss), topdown=topdown)
+    def network(self, spec, *, activation: str | None = None, loss: str | None = None,
+                name: str | None = None) -> Network:
+        """The microcircuit on ``spec`` (:func:`microcircuit_network` with the rule's ``topdown``); idempotent.
 
-    def prepare(self, network: Network) -> Network:
-        return microcircuit_network(network, topdown=self.hyper["topdown"])
+        For layer sizes: pyramidal layers ``pyr1..`` + ``output`` (sigmoid, mse) with
+        interneurons ``inter1..``.
+        """
+        if not isinstance(spec, Network):
+            base = super().network(spec, activation=activation, loss=loss, name=name or "microcircuit")
+            base = Network.feedforward(list(base.sizes), activation=activation or self.info.activation,
+                                       loss=base.loss, neuron="rate", name=base.name)
+            n_hidden = len(base.sizes) - 2
+            rename = {f"hidden{i}": f"pyr{i}" for i in range(1, n_hidden + 1)}
+            layers = tuple(Layer(rename.get(lay.name, lay.name), lay.size, lay.activation, lay.neuron, lay.role,
+                                 lay.bias, lay.params, lay.bias_init) for lay in base.layers)
+            projections = tuple(Projection(rename.get(p.pre, p.pre), rename.get(p.post, p.post))
+                                for p in base.projections)
+            spec = Network(layers, projections, name=base.name, loss=base.loss)
+        return microcircuit_network(spec, topdown=self.hyper["topdown"])
 
     def _circuit(self, network: Network):
         chain = _pyramidal_layers(network, self.name)
         stages = _stages(network, chain)
         if stages is None:
             raise ConfigError(f"rule 'microcircuit': network '{network.name}' lacks interneurons or top-down "
-                              "apical projections; call rule.prepare(network) before init_params")
+                              "apical projections; build it with rule.network(network) before init_params")
         return chain, stages
 
     # ---------------------------------------------------------------- dynamics
     def steady_state(self, network: Network, params: dict, x, target=None) -> MicrocircuitState:
         """Relax the circuit to its steady state (Gauss-Seidel sweeps from the feed-forward pass).
+
+        Pure: the state is returned, nothing is kept on the rule.  Each sweep updates the
+        layers bottom-up, :math:`u_l \\leftarrow u_l + \\epsilon(\\hat v_{B,l} + a v_{A,l} - u_l)`
+        (``step_size`` :math:`\\epsilon`; the output: its nudged potential); its residual is
+        the largest change of a potential relative to :math:`1 + \\max|u|`, judged by the
+        shared :class:`~neurosim.relaxation.Monitor` (``max_steps``, ``tolerance``,
+        ``on_unconverged``).
 
         Parameters
         ----------
@@ -521,7 +562,7 @@ class Microcircuit(Rule):
         Raises
         ------
         ConvergenceError
-            On a non-finite state, or (``on_nonconvergence="raise"``) when ``n_steps`` sweeps do
+            On a non-finite state, or (``on_unconverged="raise"``) when ``max_steps`` sweeps do
             not reach the tolerance.
         """
         chain, stages = self._circuit(network)
@@ -533,6 +574,7 @@ class Microcircuit(Rule):
         x = x.astype(np.float64)
         t = None if t is None else t.astype(np.float64)
         a, lam, lam_i = self.apical_coupling, self.nudging, self.inter_nudging
+        eps = float(self.hyper["step_size"])
         out = chain[-1].post
         phi = {p.post: get_activation(network.layer(p.post).activation) for p in chain}
         w = {p.post: np.asarray(weight(network, params, p), dtype=np.float64) for p in chain}
@@ -549,16 +591,16 @@ class Microcircuit(Rule):
             basal[p.post] = basal_of(p.post, r[p.pre])
             u[p.post] = basal[p.post]
             r[p.post] = phi[p.post](u[p.post])
+
         def f64(m):
             return None if m is None else np.asarray(m, dtype=np.float64)
 
         mats = {s.pyr: (f64(weight(network, params, s.ip)), f64(params.get(bias_key(s.inter))),
                         f64(weight(network, params, s.pi)), f64(weight(network, params, s.topdown))) for s in stages}
         inter_basal, inter_u, inter_r, apical = {}, {}, {}, {}
-        tol = float(self.hyper["tolerance"])
-        history = []
-        residual, step = np.inf, 0
-        for step in range(1, self.hyper["n_steps"] + 1):
+
+        def sweep() -> float:
+            """One Gauss-Seidel sweep; its largest potential change relative to 1 + max|u|."""
             change, scale = 0.0, 1.0
             for i, p in enumerate(chain):
                 layer = p.post
@@ -577,29 +619,26 @@ class Microcircuit(Rule):
                     inter_r[s.inter] = phi[s.upper](inter_u[s.inter])
                     apical[layer] = r[s.upper] @ b_td.T + inter_r[s.inter] @ w_pi.T
                     new_u = basal[layer] + a * apical[layer]
+                if eps != 1.0:
+                    new_u = u[layer] + eps * (new_u - u[layer])
                 change = max(change, float(np.max(np.abs(new_u - u[layer]))))
                 scale = max(scale, 1.0 + float(np.max(np.abs(new_u))))
                 u[layer] = new_u
                 r[layer] = phi[layer](new_u)
-            residual = change / scale
+            return change / scale
+
+        monitor = Monitor(f"rule '{self.name}'", max_steps=self.hyper["max_steps"],
+                          tolerance=self.hyper["tolerance"], on_unconverged=self.hyper["on_unconverged"],
+                          phase="steady state" + (" (with teacher)" if t is not None else " (without teacher)"),
+                          hint="lower g_A, step_size or the top-down weight scale")
+        history = []
+        residual = None  # a sweep's residual is the change it makes: unknown before the first one
+        while not monitor.stop(residual):
+            residual = sweep()
             history.append(residual)
-            if not np.isfinite(residual):
-                raise ConvergenceError(f"rule 'microcircuit': the steady state diverged (non-finite potentials "
-                                       f"at sweep {step}); lower g_A or the top-down weight scale")
-            if residual <= tol:
-                break
-        converged = residual <= tol
-        state = MicrocircuitState(basal, apical, u, r, inter_basal, inter_u, inter_r, step, residual, converged,
-                                  history)
-        self.last_state_ = state
-        if not converged:
-            msg = (f"rule 'microcircuit': steady state not reached in n_steps={self.hyper['n_steps']} sweeps "
-                   f"(residual {residual:.3g} > tolerance {tol:.3g}); raise n_steps or lower g_A")
-            if self.hyper["on_nonconvergence"] == "raise":
-                raise ConvergenceError(msg)
-            if self.hyper["on_nonconvergence"] == "warn":
-                warnings.warn(msg, RuntimeWarning, stacklevel=2)
-        return state
+        conv = monitor.finish()
+        return MicrocircuitState(basal, apical, u, r, inter_basal, inter_u, inter_r, conv.steps, conv.residual,
+                                 conv.converged, history, conv)
 
     # ---------------------------------------------------------------- plasticity
     def init_params(self, network, seed=0, dtype="float64"):
@@ -612,30 +651,44 @@ class Microcircuit(Rule):
         """
         return self_predicting_params(network, super().init_params(network, seed, dtype))
 
-    def updates(self, network, params, x, target):
+    def updates(self, network, params, state, x, target):
         """Basal, interneuron and interneuron->pyramid updates at the nudged steady state.
 
-        Returns ``dW`` (batch mean) for every feed-forward weight and bias, every plastic
-        ``pyr->inter`` weight (+ interneuron bias) and every plastic ``inter->pyr`` weight.
+        Returns
+        -------
+        dW : dict
+            Batch means for every feed-forward weight and bias, every plastic
+            ``pyr->inter`` weight (+ interneuron bias) and every plastic ``inter->pyr`` weight,
+            in the dtype of ``params``.
+        state
+            Unchanged (the circuit is relaxed afresh for every batch).
+        aux : dict
+            ``relaxation``, ``relaxation_steps`` and ``apical_rms_free`` (class docstring).
         """
         chain, stages = self._circuit(network)
+        h = self.hyper
         free = None
-        if self.hyper["lateral_phase"] == "free" or self.hyper["basal_baseline"] == "free":
+        if h["lateral_phase"] == "free" or h["basal_baseline"] == "free":
             free = self.steady_state(network, params, x, None)
-        state = self.steady_state(network, params, x, target)
-        baseline = free if self.hyper["basal_baseline"] == "free" else None
-        if self.hyper["lateral_phase"] == "free":
-            dw = self._plasticity(network, chain, stages, state, basal=True, lateral=False, baseline=baseline)
+        nudged = self.steady_state(network, params, x, target)
+        baseline = free if h["basal_baseline"] == "free" else None
+        if h["lateral_phase"] == "free":
+            dw = self._plasticity(network, chain, stages, nudged, basal=True, lateral=False, baseline=baseline)
             dw.update(self._plasticity(network, chain, stages, free, basal=False, lateral=True))
-            return _as_dtype(dw, params)
-        return _as_dtype(self._plasticity(network, chain, stages, state, basal=True, lateral=True,
-                                          baseline=baseline), params)
+        else:
+            dw = self._plasticity(network, chain, stages, nudged, basal=True, lateral=True, baseline=baseline)
+        phases = (nudged.convergence,) if free is None else (free.convergence, nudged.convergence)
+        aux = {"relaxation": summarise(*phases), "relaxation_steps": nudged.n_steps}
+        if free is not None:
+            aux["apical_rms_free"] = free.apical_rms()
+        return _as_dtype(dw, params), state, aux
 
-    def lateral_updates(self, network, params, x) -> dict:
-        """Only the interneuron plasticity, at the steady state without teacher (the self-predicting phase)."""
+    def lateral_updates(self, network, params, x) -> tuple[dict, MicrocircuitState]:
+        """Only the interneuron plasticity, at the steady state without teacher (the self-predicting
+        phase): ``(dW, free steady state)``."""
         chain, stages = self._circuit(network)
-        state = self.steady_state(network, params, x, None)
-        return _as_dtype(self._plasticity(network, chain, stages, state, basal=False, lateral=True), params)
+        free = self.steady_state(network, params, x, None)
+        return _as_dtype(self._plasticity(network, chain, stages, free, basal=False, lateral=True), params), free
 
     def _plasticity(self, network, chain, stages, state, *, basal: bool, lateral: bool, baseline=None) -> dict:
         batch = state.r[chain[0].pre].shape[0]
@@ -675,21 +728,6 @@ class Microcircuit(Rule):
                                   "by rule 'microcircuit'; set plastic = false or tie it to the forward weights")
         return dw
 
-    def align(self, network, params, x, target) -> AlignmentReport:
-        """As :meth:`Rule.align`, plus how far the circuit is from the self-predicting state.
-
-        ``extra["apical_rms_free"]``: RMS apical potential without a teacher (0 in the
-        self-predicting state); ``extra["relaxation_steps"]``: sweeps of the nudged state.
-        """
-        report = super().align(network, params, x, target)
-        steps = self.last_state_.n_steps
-        free = self.steady_state(network, params, x, None)
-        rms = float(np.sqrt(np.mean(np.concatenate([v.ravel() ** 2 for v in free.apical.values()])))) \
-            if free.apical else 0.0
-        return AlignmentReport(report.rule, report.backend, report.reference, report.projections,
-                               report.global_cosine, report.global_angle_deg,
-                               {**report.extra, "apical_rms_free": rms, "relaxation_steps": steps})
-
 
 def self_predicting_params(network: Network, params: dict) -> dict:
     """Parameters with every microcircuit stage set to the self-predicting state.
@@ -701,7 +739,7 @@ def self_predicting_params(network: Network, params: dict) -> dict:
     stages = _stages(network, chain)
     if stages is None:
         raise ConfigError(f"self_predicting_params: network '{network.name}' has no microcircuit; call "
-                          "get_rule('microcircuit').prepare(network) first")
+                          "get_rule('microcircuit').network(network) first")
     out = copy_params(params)
     for s, upper in zip(stages, chain[1:]):
         if s.ip.tied_to is not None or s.pi.tied_to is not None:
@@ -737,9 +775,8 @@ def learn_self_predicting(rule: Microcircuit, network: Network, params: dict, in
     rms = []
     for _ in range(n_updates + 1):
         xb = inputs[rng.choice(len(inputs), min(batch_size, len(inputs)), replace=False)]
-        dw = rule.lateral_updates(network, params, xb)
-        state = rule.last_state_
-        rms.append(float(np.sqrt(np.mean(np.concatenate([v.ravel() ** 2 for v in state.apical.values()])))))
+        dw, free = rule.lateral_updates(network, params, xb)
+        rms.append(free.apical_rms())
         if len(rms) == n_updates + 1:
             break
         for key, value in dw.items():
@@ -765,14 +802,27 @@ class BurstState:
     apical_bar: dict
 
 
+@dataclass(frozen=True)
+class BurstpropHyper(Hyper):
+    """Hyper-parameters of :class:`Burstprop`."""
+
+    p_baseline: float = param(0.2, gt=0, lt=1, doc="bar p_0: burst probability without apical drive")
+    apical_gain: float = param(1.0, gt=0, doc="beta: slope of the burst probability in the apical potential")
+    nudging: float = param(0.05, gt=0, doc="lambda: how strongly the teacher modulates output bursting")
+    normalise: bool = param(True, doc="divide the updates by the theory's layer factor s_l")
+    lr_z: float = param(1.0, doc="relative learning rate of the inhibitory event feedback Z")
+    feedback: str = param("random", choices=("random", "symmetric"),
+                          doc="what network() adds as Y when the network has none")
+
+
 @register
 class Burstprop(Rule):
     """Burst-dependent plasticity (Payeur et al. 2021), ensemble rate form.
 
     See the module docstring for the equations.
 
-    Hyper-parameters
-    ----------------
+    Hyper-parameters (:class:`BurstpropHyper`)
+    ------------------------------------------
     p_baseline : float
         :math:`\\bar p_0`, burst probability without apical drive (0.2).
     apical_gain : float
@@ -784,49 +834,39 @@ class Burstprop(Rule):
     lr_z : float
         Relative learning rate of the inhibitory event feedback :math:`Z`.
     feedback : {"random", "symmetric"}
-        What :meth:`prepare` adds as :math:`Y` when the network has none.
+        What :meth:`network` adds as :math:`Y` when the network has none.
+
+    Notes
+    -----
+    ``aux`` of :meth:`updates`: ``"apical_rms_free"``, the RMS apical potential without
+    teacher (0 when :math:`Z = \\bar p_0 Y`).  Sigmoid/mse chains sit on a plateau at Adam 1e-3
+    for the 20-epoch compare budget (FA on the same net: 67 % test error, like burstprop; at
+    5e-3 both learn): ``models/presets/burstprop-*.toml``.
     """
 
     name = "burstprop"
     family = "dendritic"
-    aliases = ("payeur2021",)
     citation = ("Payeur, Guerguiev, Zenke, Richards & Naud (2021). Burst-dependent synaptic plasticity can "
                 "coordinate learning in hierarchical circuits. Nat. Neurosci. 24, 1010-1019.")
-    losses = ("mse", "cross_entropy")
-    defaults = {"p_baseline": 0.2, "apical_gain": 1.0, "nudging": 0.05, "normalise": True, "lr_z": 1.0,
-                "feedback": "random"}
-    # sigmoid/mse chains sit on a plateau at Adam 1e-3 for the 20-epoch compare budget (FA on
-    # the same net: 67 % test error, like burstprop; at 5e-3 both learn)
-    train_defaults = {"optimizer": "adam", "learning_rate": 5e-3}
-
-    def __init__(self, **hyper):
-        super().__init__(**hyper)
-        h = self.hyper
-        if not 0 < h["p_baseline"] < 1:
-            raise ConfigError(f"rule 'burstprop': p_baseline must lie in (0, 1) (a probability), got "
-                              f"{h['p_baseline']!r}")
-        if h["nudging"] <= 0 or h["apical_gain"] <= 0:
-            raise ConfigError("rule 'burstprop': nudging and apical_gain must be > 0, got "
-                              f"{h['nudging']!r} and {h['apical_gain']!r}")
-        if h["feedback"] not in ("random", "symmetric"):
-            raise ConfigError(f"rule 'burstprop': feedback must be 'random' or 'symmetric', got {h['feedback']!r}")
-        self.last_state_: BurstState | None = None
+    info = RuleInfo(losses=("mse", "cross_entropy"), aliases=("payeur2021",), activation="sigmoid")
+    Hyper = BurstpropHyper
 
     def layer_factor(self, depth_below_output: int) -> float:
         """:math:`s_l = \\lambda[\\beta\\bar p_0(1-\\bar p_0)]^{N-l}`."""
         p0 = self.hyper["p_baseline"]
         return self.hyper["nudging"] * (self.hyper["apical_gain"] * p0 * (1 - p0)) ** depth_below_output
 
-    @classmethod
-    def default_network(cls, sizes, *, activation: str = "sigmoid", name: str = "burstprop",
-                        feedback: str = "random") -> Network:
-        """A sigmoid chain (event rates must be positive), mse, with ``:burst``/``:event`` feedback."""
-        net = Network.feedforward(list(sizes), activation="sigmoid", output_activation="sigmoid",
-                                  loss=cls.losses[0], name=name)
-        return burstprop_network(net, feedback=feedback)
-
-    def prepare(self, network: Network) -> Network:
-        return burstprop_network(network, feedback=self.hyper["feedback"])
+    def network(self, spec, *, activation: str | None = None, loss: str | None = None,
+                name: str | None = None) -> Network:
+        """``spec`` with ``:burst``/``:event`` feedback (:func:`burstprop_network` with the rule's
+        ``feedback``); idempotent.  For layer sizes: a sigmoid chain (event rates must be
+        positive), mse, sigmoid output."""
+        if not isinstance(spec, Network):
+            base = super().network(spec, activation=activation, loss=loss, name=name or "burstprop")
+            act = activation or self.info.activation
+            spec = Network.feedforward(list(base.sizes), activation=act, output_activation=act, loss=base.loss,
+                                       name=base.name)
+        return burstprop_network(spec, feedback=self.hyper["feedback"])
 
     def _chain(self, network: Network):
         chain = _pyramidal_layers(network, self.name)
@@ -839,12 +879,12 @@ class Burstprop(Rule):
             for suffix in ("burst", "event"):
                 if not network.has_projection(f"{upper.post}->{lower.post}:{suffix}"):
                     raise ConfigError(f"rule 'burstprop': network '{network.name}' has no projection "
-                                      f"'{upper.post}->{lower.post}:{suffix}'; call rule.prepare(network) "
+                                      f"'{upper.post}->{lower.post}:{suffix}'; build it with rule.network(network) "
                                       "before init_params")
         return chain
 
     def bursts(self, network: Network, params: dict, x, target) -> BurstState:
-        """Event rates (one feed-forward pass) and burst probabilities with and without teacher."""
+        """Event rates (one feed-forward pass) and burst probabilities with and without teacher (pure)."""
         chain = self._chain(network)
         check_params(network, params)
         x, t = check_batch(network, x, target)
@@ -871,18 +911,18 @@ class Burstprop(Rule):
             for probs, ap in ((p_bar, apical_bar), (p_teach, apical)):
                 ap[lay] = h[lay] * ((probs[up] * e[up]) @ y.T - inhib)
                 probs[lay] = sigmoid(beta * ap[lay] + alpha)
-        state = BurstState(e, v, p_teach, p_bar, apical, apical_bar)
-        self.last_state_ = state
-        return state
+        return BurstState(e, v, p_teach, p_bar, apical, apical_bar)
 
     def init_params(self, network, seed=0, dtype="float64"):
         """Random weights with :math:`Z = \\bar p_0 Y`, the state the :math:`Z` plasticity converges to."""
         return burst_cancelling_params(network, super().init_params(network, seed, dtype), self.hyper["p_baseline"])
 
-    def updates(self, network, params, x, target):
+    def updates(self, network, params, state, x, target):
         """Burst-dependent updates of W and b (divided by :math:`s_l`) and the Z updates.
 
         .. math:: \\Delta W_l = \\langle((p_l-\\bar p_l)\\odot e_l)\\,e_{l-1}^\\top\\rangle / s_l
+
+        Returns ``(dW, state, aux)``: ``state`` unchanged, ``aux["apical_rms_free"]``.
         """
         chain = self._chain(network)
         st = self.bursts(network, params, x, target)
@@ -912,7 +952,7 @@ class Burstprop(Rule):
                 resid = (st.p_bar[up] * st.e[up]) @ weight(network, params, yproj).T \
                     - st.e[up] @ weight(network, params, zproj).T
                 dw[zproj.name] = (resid * (self.hyper["lr_z"] / batch)).T @ st.e[up]
-        return dw
+        return dw, state, {"apical_rms_free": _rms(st.apical_bar)}
 
 
 def burst_cancelling_params(network: Network, params: dict, p_baseline: float = 0.2) -> dict:

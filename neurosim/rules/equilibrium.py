@@ -4,10 +4,10 @@ Scellier & Bengio (2017) train a symmetric, layered Hopfield-like network (the e
 :math:`E` and cost :math:`C` of :mod:`neurosim.energy`) in two phases:
 
 1. **free phase**: with the input clamped, relax to a fixed point :math:`s^0` of
-   :math:`F = E` (``n_free_steps``, ``tolerance``);
+   :math:`F = E` (``max_steps``, ``tolerance``);
 2. **nudged phase**: from :math:`s^0`, relax to a fixed point :math:`s^\\beta` of
    :math:`F = E + \\beta C`, which pulls the output towards the target
-   (``n_nudged_steps``).
+   (``nudged_max_steps``).
 
 Because :math:`\\partial E/\\partial W_l = -s_l s_{l-1}^\\top`, the EP theorem
 :math:`\\frac{d}{d\\theta} C(s^0) = \\lim_{\\beta\\to0}\\frac1\\beta\\big(
@@ -41,26 +41,58 @@ Output variants (the network's ``loss``):
 
 Every update is a batch mean with the sign convention of :mod:`neurosim.rules.base`: as
 :math:`\\beta \\to 0` it tends to :math:`-dL/d\\theta`, the implicit gradient of the batch-mean
-loss at the free fixed point (:func:`neurosim.energy.implicit_gradient`), which is what
-:meth:`EquilibriumPropagation.reference_updates` returns.
+loss at the free fixed point (:func:`neurosim.energy.implicit_gradient`): the oracle
+``"implicit"`` registered here, which :func:`neurosim.align` scores EP against.
+
+Both phases run on the shared relaxation engine (:meth:`neurosim.energy.EnergyKernel.relax`,
+judged by :class:`neurosim.relaxation.Monitor`), with the shared vocabulary ``max_steps``,
+``step_size``, ``tolerance``, ``on_unconverged`` and ``nudged_max_steps`` for the nudged
+phases.  Each call reports its phases in ``aux["relaxation"]`` (summed per epoch by
+:func:`neurosim.training.train`) and per phase in ``aux["free"]`` / ``aux["nudged"]``.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
 import numpy as np
 
-from ..energy import (SCHEDULES, _gather, _input_drive, _output, _readout_grads, _relax,
-                      implicit_gradient, layered_energy, missing_ties)
+from ..energy import (SCHEDULES, EnergyKernel, check_nudge_stability, implicit_gradient, kernel_for_batch,
+                      layered_energy, missing_ties)
 from ..errors import ConfigError
 from ..network import Network
-from ..params import bias_key, check_params
-from ..reference import check_batch
-from .base import Rule, register
+from ..oracles import register_oracle
+from ..params import bias_key
+from ..randomness import RngState
+from ..relaxation import (RelaxationHyper, max_steps_param, on_unconverged_param, step_size_param, summarise,
+                          tolerance_param)
+from ..validation import check
+from .base import Rule, RuleInfo, param, register
 
 NUDGING = ("symmetric", "one-sided", "random-sign")
-ON_UNCONVERGED = ("record", "raise")
 #: Samples per relaxation in :meth:`EquilibriumPropagation.predict` (bounds the memory of a
 #: 60,000-image evaluation; the result does not depend on it).
 PREDICT_CHUNK = 8192
+
+
+def _contrastive(K: EnergyKernel, x: np.ndarray, a: list, b: list, scale: float) -> dict:
+    """:func:`contrastive_update` on state lists (the rule's inner loop)."""
+    le = K.structure
+    batch = x.shape[0]
+    factor = scale / batch
+    dw = {}
+    for l, (proj, layer) in enumerate(zip(le.couplings, le.layers)):
+        if l == 0:
+            # the clamped input is the same in both states: one (n_1, n_0) product, not two
+            g = (a[0] - b[0]).T @ x
+        else:
+            g = a[l].T @ a[l - 1] - b[l].T @ b[l - 1]
+        g *= factor  # in place: the scaled product without a second (n_l, n_{l-1}) array
+        dw[proj.name] = g
+        if layer.bias:
+            dw[bias_key(layer.name)] = scale * (a[l] - b[l]).sum(axis=0) / batch
+    return dw
 
 
 def contrastive_update(network: Network, x: np.ndarray, state_a: dict, state_b: dict, scale: float) -> dict:
@@ -72,128 +104,131 @@ def contrastive_update(network: Network, x: np.ndarray, state_a: dict, state_b: 
 
     Parameters
     ----------
+    network : Network
+        A layered energy net (:func:`neurosim.energy.layered_energy`).
     x : ndarray of shape (batch, n_input)
     state_a, state_b : dict of str to ndarray (batch, n_l)
     scale : float
         ``1/beta`` (one-sided) or ``1/(2 beta)`` (symmetric).
     """
     le = layered_energy(network)
-    batch = x.shape[0]
-    dw = {}
-    for l, (proj, layer) in enumerate(zip(le.couplings, le.layers)):
-        a, b = state_a[layer.name], state_b[layer.name]
-        if l == 0:
-            # the clamped input is the same in both states: one (n_1, n_0) product, not two
-            dw[proj.name] = (scale / batch) * ((a - b).T @ x)
-        else:
-            a_below, b_below = state_a[le.layers[l - 1].name], state_b[le.layers[l - 1].name]
-            dw[proj.name] = (scale / batch) * (a.T @ a_below - b.T @ b_below)
-        if layer.bias:
-            dw[bias_key(layer.name)] = scale * (a - b).sum(axis=0) / batch
-    return dw
+    names = le.names
+    K = EnergyKernel(structure=le, W=[], b=[], rho=[])
+    return _contrastive(K, x, [state_a[n] for n in names], [state_b[n] for n in names], scale)
+
+
+@dataclass(frozen=True)
+class EPHyper(RelaxationHyper):
+    """Hyper-parameters of :class:`EquilibriumPropagation` (the relaxation vocabulary of
+    :mod:`neurosim.relaxation`, plus ``nudged_max_steps`` for the nudged phases)."""
+
+    beta: float = param(0.001, gt=0, doc="nudging strength beta (the EP estimate's error is O(beta) one-sided, "
+                                          "O(beta^2) symmetric)")
+    nudging: str = param("symmetric", choices=NUDGING,
+                         doc="symmetric (+beta and -beta), one-sided (+beta) or random-sign (one phase, the sign "
+                             "drawn per batch from the state)")
+    max_steps: int = max_steps_param(1000, doc="cap on the free phase's updates (the exact count when "
+                                               "tolerance = 0)")
+    nudged_max_steps: int = max_steps_param(1000, doc="cap on each nudged phase's updates (the exact count when "
+                                                      "tolerance = 0); Scellier & Bengio (2017) use fewer nudged "
+                                                      "than free steps")
+    step_size: float = step_size_param(1.0, le=1, doc="epsilon of s <- (1 - eps) s + eps rho(a(s) - beta dC/ds); "
+                                                      "1: the discrete-time setting of Ernoult et al. (2019)")
+    schedule: str = param("alternating", choices=SCHEDULES,
+                          doc="layer update order: alternating (even layers, then odd ones: block-coordinate "
+                              "descent on E, no period-2 cycles) or synchronous")
+    tolerance: float = tolerance_param(1e-6, allow_zero=True,
+                                       doc="a phase stops when max |rho(a - beta dC/ds) - s| <= tolerance; 0 runs "
+                                           "exactly the caps (Scellier & Bengio's fixed-step protocol)")
+    on_unconverged: str = on_unconverged_param(
+        "record", doc="a phase that misses tolerance > 0 within its cap: record (training: stop at the cap like "
+                      "published EP code and count it in aux['relaxation']), warn, or raise (theory checks); "
+                      "divergence always raises")
+    learning_rate_scales: Mapping = param(default_factory=dict, kind="mapping",
+                                          doc="per-parameter factors of the optimiser's learning rate (keys like "
+                                              "params), e.g. Scellier & Bengio's per-layer rates")
+
+    removed: ClassVar[Mapping[str, str]] = {
+        "seed": "random-sign nudging draws its signs from the rule's state, seeded by "
+                "rule.init(network, params, seed) (the run's seed)"}
+
+    def __post_init__(self):
+        super().__post_init__()
+        object.__setattr__(self, "learning_rate_scales",
+                           _checked_scales(type(self).__name__, self.learning_rate_scales))
+
+    @classmethod
+    def create(cls, owner: str, values: Mapping[str, Any] | None = None) -> "EPHyper":
+        values = dict(values or {})
+        if isinstance(values.get("learning_rate_scales"), Mapping):
+            _checked_scales(owner, values["learning_rate_scales"])  # the owner's name in the message
+        return super().create(owner, values)
+
+
+def _checked_scales(owner: str, scales: Mapping) -> dict:
+    out = {}
+    for key, value in scales.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"{owner}: 'learning_rate_scales' keys must be parameter names, got {key!r}")
+        out[key] = float(check(owner, f"learning_rate_scales['{key}']", value, "number", gt=0,
+                               hint="learning_rate_scales maps parameter names to positive numbers."))
+    return out
 
 
 @register
 class EquilibriumPropagation(Rule):
     """Equilibrium propagation on a symmetric layered Hopfield net (module docstring).
 
-    Hyper-parameters
-    ----------------
-    beta : float > 0
-        Nudging strength :math:`\\beta`.
-    nudging : {"symmetric", "one-sided", "random-sign"}
-    n_free_steps, n_nudged_steps : int
-        Step caps of the two phases (exact step counts when ``tolerance = 0``).
-    step_size : float in (0, 1]
-        :math:`\\epsilon` of the relaxation.
-    schedule : {"alternating", "synchronous"}
-        Layer update order of the relaxation (:func:`neurosim.energy.relax`):
-        ``synchronous`` with ``step_size = 1`` is the discrete-time setting of Ernoult et
-        al. (2019); ``alternating`` (even layers, then odd ones) is block-coordinate
-        descent on the energy and avoids the period-2 cycles of synchronous updates.
-    tolerance : float >= 0
-        Fixed-point residual at which a phase stops early.  ``0`` runs exactly the step caps
-        (Scellier & Bengio's fixed-step protocol) and evaluates the residual once, at the end.
-    on_unconverged : {"record", "raise"}
-        What a phase that misses ``tolerance > 0`` within its cap does.  ``"record"`` (the
-        default; training) stops at the cap like the fixed-step protocol of published EP code
-        (Scellier & Bengio 2017; Laborieux et al. 2021) and records the residual in
-        :attr:`last_relaxation_` and :attr:`relaxation_stats_`; ``"raise"`` (theory checks)
-        raises :class:`~neurosim.errors.ConvergenceError`.  True divergence -- a non-finite
-        state, or a residual that grew to more than twice its start value -- raises in both.
-    learning_rate_scales : dict of str to float
-        Per-parameter factors of the optimiser's learning rate (keys like ``params``), e.g.
-        Scellier & Bengio's per-layer rates; see :meth:`learning_rate_scales`.
-    seed : int
-        Seed of the sign draws of ``random-sign`` nudging.
+    Hyper-parameters: :class:`EPHyper`.  The state holds the random-number position of
+    ``random-sign`` nudging (``{"rng": RngState}``); ``aux`` holds
 
-    Attributes
-    ----------
-    last_relaxation_ : dict
-        Diagnostics of the last :meth:`updates` call: ``{"free": {...}, "nudged": [{...}]}``,
-        each with ``beta``, ``steps``, ``residual``, ``converged``, ``tolerance``.
-    relaxation_stats_ : dict
-        Running totals of the training phases (:meth:`updates`; :meth:`predict` is not counted)
-        since construction or :meth:`reset_stats`: ``phases``, ``unconverged`` (phases that
-        stopped at their cap above ``tolerance``), ``max_residual``, ``steps``.
+    * ``"relaxation"``: ``{"phases", "unconverged", "steps", "max_residual"}`` of this call
+      (:func:`neurosim.relaxation.summarise`; the training loop sums it per epoch);
+    * ``"free"``: ``{"steps", "residual", "converged", "tolerance"}`` of the free phase;
+    * ``"nudged"``: the same per nudged phase, with its ``"beta"``.
+
+    Only :meth:`updates` counts phases: :meth:`predict` (evaluation) reports nothing.
     """
 
     name = "ep"
-    backends = ("rate", "spiking")  # spiking version: neurosim.spiking.equilibrium
     family = "equilibrium"
-    reference = "implicit"
-    losses = ("mse", "cross_entropy")
-    aliases = ("equilibrium-propagation",)
     citation = ("Scellier & Bengio (2017). Equilibrium propagation: bridging the gap between energy-based "
                 "models and backpropagation. Front. Comput. Neurosci. 11:24; symmetric nudging: Laborieux "
                 "et al. (2021), Front. Neurosci. 15:633674.")
-    defaults = {"beta": 0.001, "nudging": "symmetric", "n_free_steps": 1000, "n_nudged_steps": 1000,
-                "step_size": 1.0, "schedule": "alternating", "tolerance": 1e-6, "on_unconverged": "record",
-                "learning_rate_scales": {}, "seed": 0}
+    info = RuleInfo(reference="implicit", losses=("mse", "cross_entropy"), aliases=("equilibrium-propagation",),
+                    activation="hard_sigmoid", backends=("rate", "spiking"))  # spiking: neurosim.spiking.equilibrium
+    Hyper = EPHyper
 
-    def __init__(self, **hyper):
-        super().__init__(**hyper)
-        h = self.hyper
-        if not h["beta"] > 0:
-            raise ConfigError(f"rule 'ep': hyper-parameter 'beta' must be > 0 (the nudging strength), got "
-                              f"{h['beta']!r}")
-        if h["nudging"] not in NUDGING:
-            raise ConfigError(f"rule 'ep': hyper-parameter 'nudging' must be one of {', '.join(NUDGING)}, got "
-                              f"{h['nudging']!r}")
-        for key in ("n_free_steps", "n_nudged_steps", "seed"):
-            value = h[key]
-            if isinstance(value, bool) or not float(value).is_integer() or value < (0 if key == "seed" else 1):
-                raise ConfigError(f"rule 'ep': hyper-parameter '{key}' must be a "
-                                  f"{'non-negative' if key == 'seed' else 'positive'} integer, got {value!r}")
-            h[key] = int(value)
-        if not 0 < h["step_size"] <= 1:
-            raise ConfigError(f"rule 'ep': hyper-parameter 'step_size' must be in (0, 1], got {h['step_size']!r}")
-        if h["schedule"] not in SCHEDULES:
-            raise ConfigError(f"rule 'ep': hyper-parameter 'schedule' must be one of {', '.join(SCHEDULES)}, got "
-                              f"{h['schedule']!r}")
-        if not h["tolerance"] >= 0:
-            raise ConfigError(f"rule 'ep': hyper-parameter 'tolerance' must be >= 0, got {h['tolerance']!r}")
-        if h["on_unconverged"] not in ON_UNCONVERGED:
-            raise ConfigError(f"rule 'ep': hyper-parameter 'on_unconverged' must be one of "
-                              f"{', '.join(ON_UNCONVERGED)}, got {h['on_unconverged']!r}")
-        scales = h["learning_rate_scales"]
-        if not isinstance(scales, dict) or not all(
-                isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
-                for k, v in scales.items()):
-            raise ConfigError(f"rule 'ep': hyper-parameter 'learning_rate_scales' must map parameter names to "
-                              f"positive numbers, got {scales!r}")
-        h["learning_rate_scales"] = {k: float(v) for k, v in scales.items()}
-        self.rng_ = np.random.default_rng(h["seed"])
-        self.last_relaxation_: dict = {}
-        self.reset_stats()
+    # ------------------------------------------------------------------ description
+    def network(self, spec, *, activation: str | None = None, loss: str | None = None,
+                name: str | None = None) -> Network:
+        """A symmetric layered net: ``spec`` with a ``kind = "feedback"`` projection ``tied_to`` each
+        coupling between energy layers (no new parameters), validated; idempotent.
 
-    def reset_stats(self) -> None:
-        """Zero :attr:`relaxation_stats_`."""
-        self.relaxation_stats_ = {"phases": 0, "unconverged": 0, "max_residual": 0.0, "steps": 0}
+        For layer sizes: Scellier & Bengio (2017)'s net -- hard sigmoid everywhere, squared
+        error (``loss="cross_entropy"``: a linear read-out outside the energy, Laborieux et al.
+        2021), Xavier initialisation x 0.5 (at full Xavier scale the free fixed point of a
+        64-wide net is nearly marginal: slow relaxation, hard-sigmoid kinks crossed already at
+        beta ~ 1e-3).
+        """
+        if not isinstance(spec, Network):
+            plain = super().network(spec, activation=activation, loss=loss or "mse", name=name or "ep")
+            act = activation or self.info.activation
+            spec = Network.feedforward(list(plain.sizes), activation=act,
+                                       output_activation=act if plain.loss == "mse" else "linear",
+                                       loss=plain.loss, init_scale=0.5, name=plain.name)
+        lacking = missing_ties(spec)
+        out = spec.add(*lacking) if lacking else spec
+        layered_energy(out)  # validate now, where the user built the network
+        return out
+
+    def init(self, network: Network, params: dict, seed: int = 0) -> dict:
+        """``{"rng": RngState}``: the sign draws of ``random-sign`` nudging (``default_rng(seed)``'s numbers)."""
+        return {"rng": RngState.from_seed(seed)}
 
     def learning_rate_scales(self, network: Network) -> dict:
         """The ``learning_rate_scales`` hyper-parameter, checked against ``network``'s parameters."""
-        scales = self.hyper["learning_rate_scales"]
+        scales = self.hyper.learning_rate_scales
         if scales:
             known = {p.name for p in network.chain()} | {bias_key(layer.name) for layer in network.layers
                                                           if layer.bias and layer.role != "input"}
@@ -203,136 +238,96 @@ class EquilibriumPropagation(Rule):
                                       f"of network '{network.name}'; expected one of {', '.join(sorted(known))}")
         return dict(scales)
 
-    @classmethod
-    def default_network(cls, sizes, *, activation: str = "hard_sigmoid", name: str = "ep") -> Network:
-        """Scellier & Bengio (2017)'s net: hard sigmoid everywhere, squared error, tied feedback."""
-        # Xavier x 0.5: at full Xavier scale the free fixed point of a 64-wide net is nearly
-        # marginal (slow relaxation, hard-sigmoid kinks crossed already at beta ~ 1e-3).
-        net = Network.feedforward(list(sizes), activation=activation, output_activation=activation, loss="mse",
-                                  init_scale=0.5, name=name)
-        return cls().prepare(net)
-
-    def prepare(self, network: Network) -> Network:
-        """Add a ``kind = "feedback"`` projection ``tied_to`` each coupling between energy layers.
-
-        Idempotent; the transposed weights make the interaction symmetric (no new parameters).
-        """
-        lacking = missing_ties(network)
-        out = network.add(*lacking) if lacking else network
-        layered_energy(out)  # validate now, where the user built the network
-        return out
-
     # ------------------------------------------------------------------ the two phases
-    def _relax(self, A, x, t, inp, *, beta, state, max_steps, phase):
-        """One phase on gathered arrays (no validation), with the rule's settings; returns a dict."""
-        h = self.hyper
-        s, steps, residual, converged = _relax(
-            # _relax never writes into the arrays it is given, so the free state is shared
-            A, x, t, list(state) if state is not None else _state_list_like(A, x),
-            beta=beta, step_size=h["step_size"], tolerance=h["tolerance"], max_steps=max_steps, phase=phase,
-            check=h["on_unconverged"] == "raise", schedule=h["schedule"], inp=inp)
-        return {"state": s, "beta": float(beta), "steps": steps, "residual": residual, "converged": converged,
-                "tolerance": float(h["tolerance"])}
+    def _nudges(self, state) -> tuple[tuple[float, ...], Any]:
+        """The nudging strengths of this batch and the next state."""
+        beta = float(self.hyper.beta)
+        if self.hyper.nudging == "symmetric":
+            return (beta, -beta), state
+        if self.hyper.nudging == "one-sided":
+            return (beta,), state
+        if not isinstance(state, Mapping) or not isinstance(state.get("rng"), RngState):
+            raise ConfigError(f"rule '{self.name}': random-sign nudging needs the state from "
+                              f"rule.init(network, params, seed), got {state!r}")
+        rng = state["rng"].generator()
+        sign = beta if rng.random() < 0.5 else -beta
+        return (sign,), {**state, "rng": RngState.of(rng)}
 
-    def _phases(self, A, x, t):
-        """Free phase and nudged phase(s) of one batch; the input drive is computed once."""
+    def _relax(self, K: EnergyKernel, x, t, inp, s0, beta: float):
+        """One phase with the rule's relaxation settings: ``(state list, Convergence)``."""
         h = self.hyper
-        if A.loss == "mse" and h["step_size"] * (1.0 + h["beta"]) >= 2.0:
-            # as in neurosim.energy.relax: the squared-error nudge feeds each output back on
-            # itself with gain -beta
-            raise ConfigError(f"rule 'ep': with the squared-error cost the nudged phase oscillates unless "
-                              f"step_size * (1 + beta) < 2; got step_size={h['step_size']:g}, beta={h['beta']:g} "
-                              "(lower step_size or beta)")
-        inp = _input_drive(A, x)
-        free = self._relax(A, x, t, inp, beta=0.0, state=None, max_steps=h["n_free_steps"], phase="free")
-        beta = float(h["beta"])
-        if h["nudging"] == "symmetric":
-            betas = (beta, -beta)
-        elif h["nudging"] == "one-sided":
-            betas = (beta,)
-        else:
-            betas = (beta if self.rng_.random() < 0.5 else -beta,)
-        nudged = [self._relax(A, x, t, inp, beta=b, state=free["state"], max_steps=h["n_nudged_steps"],
-                              phase="nudged") for b in betas]
-        self.last_relaxation_ = {"free": _diag(free), "nudged": [_diag(n) for n in nudged]}
-        # training phases only: predict's relaxations (evaluation) are not counted
-        stats = self.relaxation_stats_
-        for phase in (free, *nudged):
-            stats["phases"] += 1
-            stats["steps"] += phase["steps"]
-            stats["unconverged"] += int(phase["tolerance"] > 0 and not phase["converged"])
-            stats["max_residual"] = max(stats["max_residual"], phase["residual"])
-        return free, nudged
+        nudged = beta != 0.0
+        return K.relax(x, t, s0, beta=beta, step_size=h.step_size, tolerance=h.tolerance,
+                       max_steps=h.nudged_max_steps if nudged else h.max_steps, schedule=h.schedule,
+                       on_unconverged=h.on_unconverged, inp=inp, owner=f"rule '{self.name}'",
+                       phase=f"nudged phase (beta={beta:g})" if nudged else "free phase",
+                       cap_name="nudged_max_steps" if nudged else "max_steps")
 
-    def updates(self, network: Network, params: dict, x, target) -> dict:
+    def updates(self, network: Network, params: dict, state, x, target):
         """EP's weight and bias changes for one batch (batch mean), keyed like ``params``.
 
         Parameters
         ----------
+        network : Network
+            A symmetric layered net (:meth:`network`).
+        params : dict
+            Not modified.
+        state : dict
+            :meth:`init`'s state (its generator is advanced only by random-sign nudging).
         x : ndarray of shape (batch, n_input)
         target : ndarray of shape (batch, n_output)
 
         Returns
         -------
-        dict of str to ndarray
+        dW : dict of str to ndarray
             In the dtype of ``x`` and the weights (float32 stays float32).
+        state : dict
+        aux : dict
+            ``relaxation``, ``free``, ``nudged`` (class docstring).
         """
-        le = layered_energy(network)
-        check_params(network, params)
-        x, t = check_batch(network, x, target)
-        dtype = np.result_type(x.dtype, *(np.asarray(params[p.name]).dtype for p in network.chain()))
-        x, t = x.astype(dtype, copy=False), t.astype(dtype, copy=False)
-        A = _gather(le, params, dtype)
-        free, nudged = self._phases(A, x, t)
-        names = le.names
+        K, x, t = kernel_for_batch(network, params, x, target)
+        if t is None:
+            raise ConfigError(f"rule '{self.name}': updates needs the target (the nudged phases pull towards it)")
+        check_nudge_stability(f"rule '{self.name}'", network, self.hyper.step_size, self.hyper.beta)
+        inp = K.input_drive(x)  # the input is clamped: computed once, shared by every phase
+        free, free_conv = self._relax(K, x, t, inp, None, 0.0)
+        betas, state = self._nudges(state)
+        nudged = [self._relax(K, x, t, inp, free, b) for b in betas]
         if len(nudged) == 2:
-            plus, minus = nudged
-            dw = contrastive_update(network, x, dict(zip(names, plus["state"])), dict(zip(names, minus["state"])),
-                                    1.0 / (2.0 * plus["beta"]))
+            dw = _contrastive(K, x, nudged[0][0], nudged[1][0], 1.0 / (2.0 * betas[0]))
         else:
-            one = nudged[0]
-            dw = contrastive_update(network, x, dict(zip(names, one["state"])), dict(zip(names, free["state"])),
-                                    1.0 / one["beta"])
-        if le.readout is not None:
-            grads = [_readout_grads(le, A, n["state"][-1], t) for n in nudged]
+            dw = _contrastive(K, x, nudged[0][0], free, 1.0 / betas[0])
+        if K.W_out is not None:
+            grads = [K.readout_grads(s[-1], t) for s, _ in nudged]
             for key in grads[0]:
                 dw[key] = -sum(g[key] for g in grads) / len(grads)
-        return {k: v.astype(dtype, copy=False) for k, v in dw.items()}
+        aux = {"relaxation": summarise(free_conv, *(c for _, c in nudged)), "free": free_conv.to_dict(),
+               "nudged": [{"beta": b, **c.to_dict()} for b, (_, c) in zip(betas, nudged)]}
+        return {k: v.astype(K.dtype, copy=False) for k, v in dw.items()}, state, aux
 
     def predict(self, network: Network, params: dict, x) -> np.ndarray:
         """Output rates at the free fixed point, shape (batch, n_output) (read-out rates for CE).
 
         Relaxes ``PREDICT_CHUNK`` samples at a time (samples do not interact).
         """
-        le = layered_energy(network)
-        x, _ = check_batch(network, x)
-        dtype = np.result_type(x.dtype, *(np.asarray(params[p.name]).dtype for p in network.chain()))
-        x = x.astype(dtype, copy=False)
-        A = _gather(le, params, dtype)
+        K, x, _ = kernel_for_batch(network, params, x)
         out = []
         for i in range(0, max(len(x), 1), PREDICT_CHUNK):
             xc = x[i:i + PREDICT_CHUNK]
-            free = self._relax(A, xc, None, _input_drive(A, xc), beta=0.0, state=None,
-                               max_steps=self.hyper["n_free_steps"], phase="free, predict")
-            out.append(_output(A, free["state"]))
+            s, _ = self._relax(K, xc, None, K.input_drive(xc), None, 0.0)
+            out.append(K.output(s))
         return np.concatenate(out, axis=0)
 
-    def reference_updates(self, network: Network, params: dict, x, target) -> dict:
-        """:math:`-dL/d\\theta` at the free fixed point, by implicit differentiation (float64).
 
-        The oracle relaxes on its own, to a tight tolerance (1e-10, up to
-        ``max(10000, n_free_steps)`` steps), so a truncated free phase of the rule is scored
-        against the true fixed point.
-        """
-        h = self.hyper
-        return implicit_gradient(network, params, x, target, step_size=h["step_size"], tolerance=1e-10,
-                                 max_steps=max(10000, h["n_free_steps"]), schedule=h["schedule"]).descent()
+@register_oracle("implicit")
+def implicit_oracle(rule: Rule, network: Network, params: dict, x, target) -> dict:
+    """:math:`-dL/d\\theta` at the free fixed point, by implicit differentiation (float64).
 
-
-def _state_list_like(A, x) -> list:
-    """The zero initial state of the energy layers for the batch ``x`` (the free phase's start)."""
-    return [np.zeros((x.shape[0], w.shape[0]), dtype=A.dtype) for w in A.W]
-
-
-def _diag(phase: dict) -> dict:
-    return {k: v for k, v in phase.items() if k != "state"}
+    The reference of :class:`EquilibriumPropagation`, with its relaxation hyper-parameters
+    (``step_size``, ``schedule``) but its own tight convergence: tolerance 1e-10 and up to
+    ``max(10000, max_steps)`` steps, so a truncated free phase of the rule is scored against
+    the true fixed point (:func:`neurosim.energy.implicit_gradient`).
+    """
+    h = rule.hyper
+    return implicit_gradient(network, params, x, target, step_size=h["step_size"], tolerance=1e-10,
+                             max_steps=max(10000, h["max_steps"]), schedule=h["schedule"]).descent()

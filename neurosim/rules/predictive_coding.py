@@ -68,18 +68,25 @@ Variants (one registered rule each):
   still hold their feed-forward values, so the update equals backprop's exactly after
   :math:`L-1` steps.
 
-Every inference run is checked: a non-finite state, or (for the gradient-descent variants)
-an energy that rises above its running minimum, raises
-:class:`~neurosim.errors.ConvergenceError` (divergence: lower ``inference_rate``); reaching
-``n_inference_steps`` before the relative residual falls below ``tolerance`` raises, warns,
-or is recorded, as ``on_nonconvergence`` says.  Either way ``rule.last_inference_`` holds
-an :class:`InferenceResult` and :meth:`PredictiveCoding.align` adds it to the report.
+Inference runs on the shared relaxation engine (:mod:`neurosim.relaxation`): the
+hyper-parameters are ``max_steps`` (the cap), ``step_size`` (:math:`\eta`), ``tolerance``
+(on the relative residual :math:`\lVert\partial F/\partial v\rVert/\lVert e_L\rVert`) and
+``on_unconverged``, and every run is judged by :class:`neurosim.relaxation.Monitor`: a
+non-finite state, or (for the gradient-descent variants) an energy that rises above its
+running minimum, raises :class:`~neurosim.errors.ConvergenceError` (divergence: lower
+``step_size``); reaching ``max_steps`` before the tolerance raises, warns
+(:class:`~neurosim.relaxation.RelaxationWarning`) or is recorded, as ``on_unconverged``
+says.  Either way ``updates`` returns the diagnostics in ``aux``: ``aux["relaxation"]``
+(``phases``, ``unconverged``, ``steps``, ``max_residual``; summed per epoch by
+:func:`neurosim.training.train`) and ``aux["inference"]`` (steps, residual, tolerance,
+energy), which :func:`neurosim.align` reports; :meth:`PredictiveCoding.infer` returns the
+whole :class:`InferenceResult` (error units, values, energy trace).
 
-Training uses truncated inference (``PredictiveCoding.train_hyper``, the pcx practice of a
+Training uses truncated inference (``models/presets/pc-train.toml``, the pcx practice of a
 fixed small budget: T = 20 steps at rate 0.05): reaching the cap is then the design, so it is
 recorded, not warned about on every mini-batch; divergence still raises, and
 :func:`neurosim.training.train` ends the run with status ``"diverged"`` and the message.
-``defaults`` (a cap of 2000 steps, tolerance 1e-6, raise) remain the equilibrium setting of
+The defaults (a cap of 2000 steps, tolerance 1e-6, raise) remain the equilibrium setting of
 ``align``.  A step costs one forward and one backward product per projection *above* the
 input: the bottom prediction :math:`W_1 x + b_1` is constant while the input is clamped and
 is computed once per batch, so T steps cost far less than T forward-backward passes
@@ -103,39 +110,29 @@ Pinchetti, L. et al. (2024/2025). Benchmarking predictive coding networks -- mad
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 import numpy as np
 
-from ..alignment import AlignmentReport
-from ..errors import ConfigError, ConvergenceError
 from ..network import Network
 from ..neurons import get_activation
 from ..params import bias_key, check_params, weight
 from ..reference import check_batch
-from .base import Rule, register
+from ..relaxation import (Convergence, Monitor, RelaxationHyper, max_steps_param, on_unconverged_param,
+                          step_size_param, summarise, tolerance_param)
+from .base import Rule, RuleInfo, param, register
 
-#: A rise of the energy above its running minimum by more than this fraction means the
-#: Euler step overshoots (for gradient descent with a stable step the energy never rises).
-ENERGY_RISE_RTOL = 1e-3
-#: A relative residual this many times its initial value means the dynamics blow up.
+#: A relative residual this many times its initial value at the cap means the dynamics blow up.
 RESIDUAL_BLOWUP = 1e6
 #: The tolerance is floored at this many machine epsilons of the working dtype: the
 #: residual cannot be resolved below rounding (float32: 3.1e-5, float64: 5.7e-14).  64 eps
 #: was too tight: float32 training stalled at a residual of 8e-6 on digits.
 TOLERANCE_FLOOR_EPS = 256
-ON_NONCONVERGENCE = ("raise", "warn", "record")
-
-
-class InferenceWarning(UserWarning):
-    """Inference stopped at its step cap before reaching its tolerance (``on_nonconvergence="warn"``)."""
 
 
 @dataclass
 class InferenceResult:
-    """What one inference run did (``rule.last_inference_``).
+    """What one inference run did (:meth:`PredictiveCoding.infer`).
 
     Attributes
     ----------
@@ -179,13 +176,20 @@ class InferenceResult:
     energy_trace: np.ndarray = field(repr=False)
 
     def summary(self) -> dict:
-        """JSON-ready diagnostics (added to ``align --json`` under ``"inference"``)."""
-        def finite(value):  # strict JSON: an undefined number is null
+        """JSON-ready scalar diagnostics (``aux["inference"]``; an undefined number is ``None``)."""
+        def finite(value):
             return float(value) if math.isfinite(value) else None
 
-        return {"rule": self.rule, "steps": self.steps, "converged": self.converged,
-                "residual": finite(self.residual), "tolerance": finite(self.tolerance),
-                "energy": finite(self.energy), "energy_initial": finite(self.energy_trace[0])}
+        return {"steps": self.steps, "converged": self.converged, "residual": finite(self.residual),
+                "tolerance": finite(self.tolerance), "energy": finite(self.energy),
+                "energy_initial": finite(self.energy_trace[0])}
+
+    def relaxation(self) -> dict:
+        """The ``aux["relaxation"]`` entry (:func:`neurosim.relaxation.summarise`); ``pc-zil``'s has no
+        ``max_residual`` (its residual is not a convergence measure) and never counts as unconverged."""
+        if not math.isfinite(self.tolerance):
+            return {"phases": 1, "unconverged": 0, "steps": self.steps}
+        return summarise(Convergence(self.steps, self.residual, self.converged, self.tolerance))
 
 
 # --------------------------------------------------------------------------- the chain
@@ -261,7 +265,7 @@ def _sumsq(arrays) -> float:
 
     Used every inference step; float32 arrays accumulate in float32, whose relative
     rounding (~1e-6 for the sizes here) is far below the tolerance floor of
-    :data:`TOLERANCE_FLOOR_EPS` float32 epsilons and the :data:`ENERGY_RISE_RTOL` test.
+    :data:`TOLERANCE_FLOOR_EPS` float32 epsilons and the energy-rise test of the monitor.
     """
     total = 0.0
     for a in arrays:
@@ -278,24 +282,41 @@ def _relative(num_sq: float, den_sq: float) -> float:
     return math.sqrt(num_sq) / max(math.sqrt(den_sq), 1e-300)
 
 
-class _Monitor:
-    """Divergence test of one inference run in O(1) per step: running minimum of the energy,
-    first residual, and the energy trace (see :meth:`PredictiveCoding._check_divergence`)."""
+# --------------------------------------------------------------------------- hyper-parameters
+@dataclass(frozen=True)
+class PCHyper(RelaxationHyper):
+    """Hyper-parameters of standard PC: the relaxation vocabulary (:mod:`neurosim.relaxation`)
+    and the output precision.  The defaults relax to equilibrium (what ``align`` measures)."""
 
-    __slots__ = ("rule", "trace", "lowest", "first_residual")
+    max_steps: int = max_steps_param(2000, doc="cap on the inference steps")
+    step_size: float = step_size_param(0.1, doc="Euler step eta of the value dynamics v <- v - eta dF/dv")
+    tolerance: float = tolerance_param(1e-6, doc="stop when |dF/dv| <= tolerance |e_L| (relative residual; "
+                                                 "floored at 256 machine epsilons)")
+    output_precision: float = param(1.0, gt=0, doc="gamma: output precision relative to the hidden ones (= the "
+                                                   "nudging strength beta); -> 0 is the backprop limit")
+    on_unconverged: str = on_unconverged_param("raise", doc="inference that reaches max_steps above the "
+                                                            "tolerance: raise, warn or record (truncated "
+                                                            "inference); divergence always raises")
 
-    def __init__(self, rule):
-        self.rule = rule
-        self.trace: list = []
-        self.lowest = math.inf
-        self.first_residual = None
 
-    def check(self, energy: float, residual: float, step: int) -> None:
-        self.trace.append(energy)
-        if self.first_residual is None:
-            self.first_residual = residual
-        self.lowest = min(self.lowest, energy) if math.isfinite(energy) else self.lowest
-        self.rule._diverged(energy, residual, step, min(self.lowest, energy), self.first_residual)
+@dataclass(frozen=True)
+class FPAHyper(PCHyper):
+    """Hyper-parameters of ``pc-fpa``: the linear iteration contracts by :math:`|1 - \\eta|`, so
+    ``step_size`` must lie in (0, 2)."""
+
+    max_steps: int = max_steps_param(1000, doc="cap on the inference steps")
+    step_size: float = step_size_param(0.1, lt=2, doc="Euler step eta of the error dynamics; the fixed-prediction "
+                                                      "iteration contracts by |1 - eta|, so 0 < eta < 2 (1: exact "
+                                                      "after one step per layer)")
+    tolerance: float = tolerance_param(1e-12, doc="stop when |dF/dv| <= tolerance |e_L| (relative residual; "
+                                                  "floored at 256 machine epsilons)")
+
+
+@dataclass(frozen=True)
+class ZILHyper(RelaxationHyper):
+    """Hyper-parameters of ``pc-zil``: none of the relaxation vocabulary (its schedule is fixed)."""
+
+    output_precision: float = param(1.0, gt=0, doc="gamma (the result does not depend on it, up to rounding)")
 
 
 # --------------------------------------------------------------------------- the rules
@@ -303,11 +324,11 @@ class _Monitor:
 class PredictiveCoding(Rule):
     """Standard rate predictive coding (Whittington & Bogacz 2017); see the module docstring.
 
-    Parameters
-    ----------
-    n_inference_steps : int
+    Hyper-parameters (:class:`PCHyper`)
+    -----------------------------------
+    max_steps : int
         Step cap of the inference (> 0).
-    inference_rate : float
+    step_size : float
         Euler step :math:`\\eta` of the value dynamics (> 0).
     tolerance : float
         Inference stops when :math:`\\lVert\\partial F/\\partial v\\rVert \\le`
@@ -316,74 +337,38 @@ class PredictiveCoding(Rule):
         :math:`\\gamma` (> 0): the output precision relative to the hidden ones, equal to the
         nudging strength :math:`\\beta`.  ``1`` is the plain clamped network; ``-> 0`` is
         the limit in which PC computes backprop.
-    on_nonconvergence : {"raise", "warn", "record"}
-        What reaching the step cap does: raise :class:`ConvergenceError`, warn with
-        :class:`InferenceWarning`, or only record it in ``last_inference_`` (for truncated
-        inference, e.g. a fixed 20-step budget).  Divergence always raises.
-
-    Attributes
-    ----------
-    last_inference_ : InferenceResult or None
-        Diagnostics of the most recent :meth:`infer` / :meth:`updates` call.
+    on_unconverged : {"raise", "warn", "record"}
+        What reaching the step cap does: raise :class:`~neurosim.errors.ConvergenceError`, warn
+        with :class:`~neurosim.relaxation.RelaxationWarning`, or only record it in ``aux`` (for
+        truncated inference, e.g. a fixed 20-step budget).  Divergence always raises.
 
     Notes
     -----
-    ``defaults`` relax to equilibrium (what ``align`` measures); ``train_hyper`` is the
-    truncated setting used to train (T = 20 steps at rate 0.05, the cap recorded).  Use
-    ``get_rule("pc", **rule_class("pc").train_hyper)`` to train with it.
+    The defaults relax to equilibrium (what ``align`` measures); ``models/presets/pc-train.toml``
+    is the truncated setting used to train (pcx practice, Pinchetti et al. 2025; Whittington &
+    Bogacz 2017 also used 20 steps): T = 20 steps at rate 0.05, the cap recorded.  The stable
+    rate shrinks as the weights grow (:math:`\\eta < 2/\\lambda_{max}` of the Hessian of F, and
+    :math:`\\lambda_{max}` grows with :math:`|W|^2`): on Fashion-MNIST 784-128-128-128-10 relu
+    with Adam 1e-3, rate 0.5 made the energy rise within 10 steps at initialisation; rate 0.2
+    within the first epoch on 60,000 images in all of 3 seeds, and rate 0.1 in the third epoch
+    (seed 0).  ``models/presets/pc-compare.toml`` (20 steps at the default rate 0.1, recorded)
+    is the short-budget comparison, stable on its tanh networks.
     """
 
     name = "pc"
     family = "predictive_coding"
-    aliases = ("predictive-coding",)
     citation = ("Whittington & Bogacz (2017). An approximation of the error backpropagation algorithm in a "
                 "predictive coding network with local Hebbian synaptic plasticity. Neural Comput. 29, 1229.")
-    defaults: ClassVar[dict] = {"n_inference_steps": 2000, "inference_rate": 0.1, "tolerance": 1e-6,
-                                "output_precision": 1.0, "on_nonconvergence": "raise"}
-    #: Hyper-parameters for training (pcx practice, Pinchetti et al. 2025; Whittington & Bogacz
-    #: 2017 also used 20 steps): a fixed budget of T = 20 inference steps at rate 0.05.  The
-    #: stable rate shrinks as the weights grow (eta < 2/lambda_max of the Hessian of F, and
-    #: lambda_max grows with |W|^2): on Fashion-MNIST 784-128-128-128-10 relu with Adam 1e-3,
-    #: rate 0.5 made the energy rise within 10 steps at initialisation; rate 0.2 made it rise
-    #: (a slowly growing mode, +0.1-0.3 % by steps 18-20) within the first epoch on 60,000
-    #: images in all of 3 seeds, and rate 0.1 in the third epoch (seed 0).  Truncated
-    #: inference is the point, so reaching the cap is recorded in ``last_inference_`` (no
-    #: warning per mini-batch); divergence still raises :class:`ConvergenceError`, which
-    #: :func:`neurosim.training.train` turns into a run with status "diverged".  ``defaults``
-    #: stay the equilibrium setting used by ``align``.
-    train_hyper: ClassVar[dict] = {"n_inference_steps": 20, "inference_rate": 0.05, "on_nonconvergence": "record"}
-    #: Whittington & Bogacz (2017) trained with 20 inference steps: the short-budget comparison
-    #: does the same (truncated inference, recorded rather than raised) at the default rate 0.1,
-    #: which is stable on its tanh networks (``neurosim compare``'s numbers were measured so).
-    compare_hyper: ClassVar[dict] = {"n_inference_steps": 20, "on_nonconvergence": "record"}
+    info = RuleInfo(aliases=("predictive-coding",))
+    Hyper = PCHyper
     #: Whether the energy must not rise (inference is gradient descent on F).
-    _monotone_energy = True
-    #: Whether a residual growing by RESIDUAL_BLOWUP counts as divergence.
-    _check_residual_growth = True
-
-    def __init__(self, **hyper):
-        super().__init__(**hyper)
-        self._validate()
-        self.last_inference_: InferenceResult | None = None
-
-    def _validate(self) -> None:
-        h = self.hyper
-        owner = f"rule '{self.name}'"
-        if "n_inference_steps" in h:
-            n = h["n_inference_steps"]
-            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-                raise ConfigError(f"{owner}: hyper-parameter 'n_inference_steps' must be an integer >= 1, "
-                                  f"got {n!r}")
-        for key in ("inference_rate", "tolerance", "output_precision"):
-            if key in h and not h[key] > 0:
-                raise ConfigError(f"{owner}: hyper-parameter '{key}' must be > 0, got {h[key]!r}")
-        if "on_nonconvergence" in h and h["on_nonconvergence"] not in ON_NONCONVERGENCE:
-            raise ConfigError(f"{owner}: hyper-parameter 'on_nonconvergence' must be one of "
-                              f"{', '.join(ON_NONCONVERGENCE)}, got {h['on_nonconvergence']!r}")
+    monotone_energy = True
+    #: Whether a residual that ended RESIDUAL_BLOWUP times above its start counts as divergence.
+    check_residual_growth = True
 
     # ------------------------------------------------------------------ inference
     def infer(self, network: Network, params: dict, x, target) -> InferenceResult:
-        """Relax the value nodes for one batch; also stored as ``last_inference_``.
+        """Relax the value nodes for one batch (pure: nothing is kept on the rule).
 
         Parameters
         ----------
@@ -401,7 +386,7 @@ class PredictiveCoding(Rule):
         Raises
         ------
         ConvergenceError
-            On divergence, or at the step cap when ``on_nonconvergence = "raise"``.
+            On divergence, or at the step cap when ``on_unconverged = "raise"``.
         """
         check_params(network, params)
         x, t = check_batch(network, x, target)
@@ -409,12 +394,19 @@ class PredictiveCoding(Rule):
         dtype = np.result_type(x.dtype, *(np.asarray(weight(network, params, p)).dtype for p in c0))
         c = _chain(network, params, dtype)
         x, t = x.astype(dtype, copy=False), t.astype(dtype, copy=False)
-        tol = max(float(self.hyper.get("tolerance", 0.0)), TOLERANCE_FLOOR_EPS * float(np.finfo(dtype).eps))
+        floor = TOLERANCE_FLOOR_EPS * float(np.finfo(dtype).eps)
+        tol = max(float(self.hyper["tolerance"]), floor) if "tolerance" in self.hyper else math.nan
         with np.errstate(over="ignore", invalid="ignore"):
-            # overflow is detected below as a non-finite state and reported with context
-            result = self._relax(c, x, t, tol)
-        self.last_inference_ = result
-        return result
+            # overflow is detected by the monitor as a non-finite state and reported with context
+            return self._relax(c, x, t, tol)
+
+    def _monitor(self, tol: float, max_steps: int | None = None) -> Monitor:
+        """The shared convergence monitor with this rule's settings."""
+        h = self.hyper
+        return Monitor(f"rule '{self.name}'", max_steps=h["max_steps"] if max_steps is None else max_steps,
+                       tolerance=tol, on_unconverged=h["on_unconverged"], phase="inference",
+                       hint=f"lower step_size (now {h['step_size']:g})", monotone_energy=self.monotone_energy,
+                       growth=RESIDUAL_BLOWUP if self.check_residual_growth else None, keep_trace=True)
 
     def _relax(self, c: _Chain, x: np.ndarray, t: np.ndarray, tol: float) -> InferenceResult:
         """Standard PC: gradient descent on F in all hidden values at once.
@@ -429,8 +421,7 @@ class PredictiveCoding(Rule):
         pass through the network.
         """
         gamma = float(self.hyper["output_precision"])
-        eta = float(self.hyper["inference_rate"])
-        cap = int(self.hyper["n_inference_steps"])
+        eta = float(self.hyper["step_size"])
         n_hidden = len(c.names) - 1
         batch = x.shape[0]
         acts, weights = c.acts, c.weights
@@ -439,8 +430,7 @@ class PredictiveCoding(Rule):
         v = [mu_bottom.copy()] if n_hidden else []
         for l in range(1, n_hidden):
             v.append(_predict(c, l, acts[l - 1](v[-1])))
-        monitor = _Monitor(self)
-        step = 0
+        monitor = self._monitor(tol)
         while True:
             r = [x] + [acts[l](v[l]) for l in range(n_hidden)]
             eps = [v[l] - (mu_bottom if l == 0 else _predict(c, l, r[l])) for l in range(n_hidden)]
@@ -448,73 +438,39 @@ class PredictiveCoding(Rule):
             e = eps + [gamma * eps_out]
             energy = (0.5 * _sumsq(eps) + gamma * float(np.sum(loss, dtype=np.float64))) / batch
             grad = [e[l] - acts[l].derivative(v[l]) * (e[l + 1] @ weights[l + 1]) for l in range(n_hidden)]
-            residual = _relative(_sumsq(grad), _sumsq([e[-1]]))
-            monitor.check(energy, residual, step)
-            if residual <= tol or step == cap:
+            if monitor.stop(_relative(_sumsq(grad), _sumsq([e[-1]])), energy):
                 break
             for l in range(n_hidden):
                 v[l] -= eta * grad[l]
-            step += 1
-        return self._finish(c, e, r, v, step, residual <= tol, residual, tol, monitor.trace)
+        return self._finish(c, e, r, v, monitor)
 
-    # ------------------------------------------------------------------ shared checks
-    @staticmethod
-    def _residual(grad: list, drive: np.ndarray) -> float:
-        num = math.sqrt(_norm2(grad))
-        if num == 0.0:
-            return 0.0
-        # an output drive of exactly zero with hidden errors left is a degenerate but finite case
-        return num / max(math.sqrt(_norm2([drive])), 1e-300)
-
-    def _check_divergence(self, trace: list, residuals: list, step: int) -> None:
-        """Raise :class:`ConvergenceError` on a non-finite state, a rising energy (gradient-descent
-        variants) or a residual that grew by :data:`RESIDUAL_BLOWUP`."""
-        self._diverged(trace[-1], residuals[-1], step, min(trace), residuals[0])
-
-    def _diverged(self, energy: float, residual: float, step: int, lowest: float, first_residual: float) -> None:
-        """:meth:`_check_divergence` given the running minimum of the energy and the first residual."""
-        rate = self.hyper.get("inference_rate", 1.0)
-        if not (math.isfinite(energy) and math.isfinite(residual)):
-            raise ConvergenceError(f"rule '{self.name}': inference diverged at step {step} (non-finite state, "
-                                   f"energy {energy:.3g}); lower inference_rate (now {rate})")
-        if self._monotone_energy and energy > lowest * (1 + ENERGY_RISE_RTOL) + 1e-300:
-            raise ConvergenceError(f"rule '{self.name}': inference diverged at step {step}: the energy rose "
-                                   f"from {lowest:.6g} to {energy:.6g} (gradient descent on F must not raise "
-                                   f"it); lower inference_rate (now {rate})")
-        if self._check_residual_growth and residual > RESIDUAL_BLOWUP * max(first_residual, 1e-300):
-            raise ConvergenceError(f"rule '{self.name}': inference diverged at step {step}: the residual grew "
-                                   f"from {first_residual:.3g} to {residual:.3g}; lower inference_rate "
-                                   f"(now {rate})")
-
-    def _finish(self, c, e, r_pre, v, steps, converged, residual, tol, trace) -> InferenceResult:
+    def _finish(self, c, e, r_pre, v, monitor: Monitor, converged: bool | None = None) -> InferenceResult:
+        """The result, after the monitor's divergence test and ``on_unconverged`` policy."""
+        conv = monitor.finish(converged)
         gamma = float(self.hyper["output_precision"])
-        result = InferenceResult(
+        zil = converged is not None  # a fixed schedule: no residual criterion
+        return InferenceResult(
             rule=self.name, errors={n: e[l] / gamma for l, n in enumerate(c.names)},
             presynaptic={n: r_pre[l] for l, n in enumerate(c.names)},
-            values={n: v[l] for l, n in enumerate(c.names[:-1])}, steps=steps, converged=bool(converged),
-            residual=float(residual), tolerance=tol, energy=float(trace[-1]), energy_trace=np.asarray(trace))
-        if not converged:
-            self.last_inference_ = result
-            msg = (f"rule '{self.name}': inference did not converge in n_inference_steps={steps} (relative "
-                   f"residual {residual:.3g} > tolerance {tol:.3g}); raise n_inference_steps or inference_rate, "
-                   "or set on_nonconvergence='record' for deliberately truncated inference")
-            policy = self.hyper.get("on_nonconvergence", "raise")
-            if policy == "raise":
-                raise ConvergenceError(msg)
-            if policy == "warn":
-                warnings.warn(msg, InferenceWarning, stacklevel=4)
-        return result
+            values={n: v[l] for l, n in enumerate(c.names[:-1])}, steps=conv.steps, converged=conv.converged,
+            residual=math.nan if zil else conv.residual, tolerance=math.nan if zil else conv.tolerance,
+            energy=float(monitor.trace[-1]), energy_trace=np.asarray(monitor.trace))
 
     # ------------------------------------------------------------------ the rule interface
-    def updates(self, network: Network, params: dict, x, target) -> dict:
+    def updates(self, network: Network, params: dict, state, x, target):
         """Local updates :math:`\\Delta W_l = \\langle\\hat\\varepsilon_l\\,\\phi_{l-1}(v_{l-1})^\\top\\rangle`,
         :math:`\\Delta b_l = \\langle\\hat\\varepsilon_l\\rangle` after :meth:`infer` (batch mean).
 
         Returns
         -------
-        dict of str to ndarray
+        dW : dict of str to ndarray
             Keyed like ``params`` (a projection tied to another one updates the owner,
             transposed).  Same dtype as the computation (float32 in, float32 out).
+        state
+            Unchanged (PC carries nothing between batches).
+        aux : dict
+            ``"relaxation"`` (``phases``, ``unconverged``, ``steps``, ``max_residual``) and
+            ``"inference"`` (:meth:`InferenceResult.summary`).
         """
         res = self.infer(network, params, x, target)
         c = network.chain()
@@ -528,13 +484,7 @@ class PredictiveCoding(Rule):
             dw[key] = dw[key] + g if key in dw else g
             if network.layer(proj.post).bias:
                 dw[bias_key(proj.post)] = err.sum(axis=0) / batch
-        return dw
-
-    def align(self, network: Network, params: dict, x, target) -> AlignmentReport:
-        """Alignment with backprop, with the inference diagnostics under ``extra["inference"]``."""
-        report = super().align(network, params, x, target)
-        report.extra["inference"] = self.last_inference_.summary()
-        return report
+        return dw, state, {"relaxation": res.relaxation(), "inference": res.summary()}
 
 
 @register
@@ -550,33 +500,22 @@ class FixedPredictionPC(PredictiveCoding):
     a linear iteration whose matrix has every eigenvalue equal to :math:`1 - \\eta`, so it
     converges iff :math:`0 < \\eta < 2`, to :math:`\\hat\\varepsilon_l = -\\delta_l`: backprop.
     The energy is not descended (it grows from the output inwards), so divergence is
-    detected from the residual.  Parameters as :class:`PredictiveCoding`.
+    detected from the residual.  Hyper-parameters: :class:`FPAHyper`.  With the predictions
+    fixed the dynamics are a Jacobi sweep: at rate 1 they are exact after one step per layer,
+    so the training and comparison presets (``models/presets/pc-fpa-*.toml``) use that
+    instead of 20 steps at 0.1.
     """
 
     name = "pc-fpa"
-    aliases = ("pc-fixed-prediction",)
-    backends = ("rate", "spiking")  # spiking version: neurosim.spiking.predictive_coding
     citation = ("Millidge, Tschantz & Buckley (2022). Predictive coding approximates backprop along arbitrary "
                 "computation graphs. Neural Comput. 34, 1329.")
-    #: With the predictions fixed the dynamics are a Jacobi sweep: at rate 1 they are exact after
-    #: one step per layer, so the short comparison uses that instead of 20 steps at 0.1.
-    compare_hyper: ClassVar[dict] = {"inference_rate": 1.0}
-    train_hyper: ClassVar[dict] = compare_hyper
-    defaults: ClassVar[dict] = {"n_inference_steps": 1000, "inference_rate": 0.1, "tolerance": 1e-12,
-                                "output_precision": 1.0, "on_nonconvergence": "raise"}
-    _monotone_energy = False
-
-    def _validate(self) -> None:
-        super()._validate()
-        if not self.hyper["inference_rate"] < 2:
-            raise ConfigError(f"rule '{self.name}': hyper-parameter 'inference_rate' must lie in (0, 2) (the "
-                              f"fixed-prediction iteration contracts by |1 - rate|), got "
-                              f"{self.hyper['inference_rate']!r}")
+    info = RuleInfo(aliases=("pc-fixed-prediction",), backends=("rate", "spiking"))  # neurosim.spiking.predictive_coding
+    Hyper = FPAHyper
+    monotone_energy = False
 
     def _relax(self, c: _Chain, x, t, tol) -> InferenceResult:
         gamma = float(self.hyper["output_precision"])
-        eta = float(self.hyper["inference_rate"])
-        cap = int(self.hyper["n_inference_steps"])
+        eta = float(self.hyper["step_size"])
         n_layers = len(c.names)
         batch = x.shape[0]
         u, r = [], [x]
@@ -586,22 +525,21 @@ class FixedPredictionPC(PredictiveCoding):
         slope = [c.acts[l].derivative(u[l]) for l in range(n_layers - 1)]
         eps_out, loss = output_error(c, u[-1], t)
         out_energy = gamma * float(np.sum(loss, dtype=np.float64))
+        e_out = gamma * eps_out
+        out_sq = _norm2([e_out])
         eps = [np.zeros_like(u[l]) for l in range(n_layers - 1)]
-        trace, residuals = [], []
-        step = 0
+        monitor = self._monitor(tol)
         while True:
-            e = eps + [gamma * eps_out]
+            e = eps + [e_out]
             grad = [e[l] - slope[l] * (e[l + 1] @ c.weights[l + 1]) for l in range(n_layers - 1)]
-            residual = self._residual(grad, e[-1])
-            trace.append((0.5 * _norm2(eps) + out_energy) / batch)
-            residuals.append(residual)
-            self._check_divergence(trace, residuals, step)
-            if residual <= tol or step == cap:
+            num = math.sqrt(_norm2(grad))
+            # an output drive of exactly zero with hidden errors left is a degenerate but finite case
+            residual = 0.0 if num == 0.0 else num / max(math.sqrt(out_sq), 1e-300)
+            if monitor.stop(residual, (0.5 * _norm2(eps) + out_energy) / batch):
                 break
             eps = [eps[l] - eta * grad[l] for l in range(n_layers - 1)]
-            step += 1
         values = [u[l] + eps[l] for l in range(n_layers - 1)]
-        return self._finish(c, e, r[:-1], values, step, residual <= tol, residual, tol, trace)
+        return self._finish(c, e, r[:-1], values, monitor)
 
 
 @register
@@ -617,26 +555,20 @@ class ZeroDivergenceIL(PredictiveCoding):
     By induction, at step :math:`L - l` the values below layer ``l`` are still feed-forward
     and :math:`\\hat\\varepsilon_l = \\phi_l'(u_l)\\odot W_{l+1}^\\top\\hat\\varepsilon_{l+1} = -\\delta_l`,
     so the update is backprop's exactly, for any depth, activation and output precision.
-    The schedule is fixed (``L - 1`` steps), so there is no step cap or tolerance; a
-    non-finite state raises :class:`ConvergenceError`.
-
-    Parameters
-    ----------
-    output_precision : float
-        :math:`\\gamma` (> 0); the result does not depend on it (up to rounding).
+    The schedule is fixed (``L - 1`` steps), so there is no step cap or tolerance
+    (:class:`ZILHyper`); a non-finite state raises :class:`~neurosim.errors.ConvergenceError`.
+    ``aux["relaxation"]`` counts one phase of ``L - 1`` steps, without ``max_residual``.
     """
 
     name = "pc-zil"
-    aliases = ("z-il", "zil")
     citation = ("Song, Lukasiewicz, Xu & Bogacz (2020). Can the brain do backpropagation? Exact implementation "
                 "of backpropagation in predictive coding networks. NeurIPS 33.")
-    compare_hyper: ClassVar[dict] = {}
-    train_hyper: ClassVar[dict] = {}
-    defaults: ClassVar[dict] = {"output_precision": 1.0}
+    info = RuleInfo(aliases=("z-il", "zil"))
+    Hyper = ZILHyper
     # eta = 1 is not a stable step for gradient descent on F in general; Z-IL stops after
     # L - 1 steps, before that matters, so the energy may rise.
-    _monotone_energy = False
-    _check_residual_growth = False
+    monotone_energy = False
+    check_residual_growth = False
 
     def _relax(self, c: _Chain, x, t, tol) -> InferenceResult:
         gamma = float(self.hyper["output_precision"])
@@ -648,23 +580,24 @@ class ZeroDivergenceIL(PredictiveCoding):
             r.append(c.acts[l](v[-1]))
         read_err = [None] * n_layers
         read_pre = [None] * n_layers
-        trace, residuals = [], []
-        for step in range(n_layers):
+        monitor = Monitor(f"rule '{self.name}'", max_steps=n_layers - 1, tolerance=0.0, phase="inference",
+                          hint="the state overflowed; shrink the weights or the inputs", keep_trace=True)
+        step = 0
+        while True:
             r = [x] + [c.acts[l](v[l]) for l in range(n_layers - 1)]
             eps = [v[l] - _predict(c, l, r[l]) for l in range(n_layers - 1)]
             eps_out, loss = output_error(c, _predict(c, n_layers - 1, r[-1]), t)
             e = eps + [gamma * eps_out]
-            trace.append((0.5 * _norm2(eps) + gamma * float(np.sum(loss, dtype=np.float64))) / batch)
-            grad = [e[l] - c.acts[l].derivative(v[l]) * (e[l + 1] @ c.weights[l + 1])
-                    for l in range(n_layers - 1)]
-            residual = self._residual(grad, e[-1])
-            residuals.append(residual)
-            self._check_divergence(trace, residuals, step)
+            energy = (0.5 * _norm2(eps) + gamma * float(np.sum(loss, dtype=np.float64))) / batch
+            grad = [e[l] - c.acts[l].derivative(v[l]) * (e[l + 1] @ c.weights[l + 1]) for l in range(n_layers - 1)]
+            num = math.sqrt(_norm2(grad))
+            residual = 0.0 if num == 0.0 else num / max(math.sqrt(_norm2([e[-1]])), 1e-300)
             layer = n_layers - 1 - step  # the layer whose error arrived at this step
             read_err[layer], read_pre[layer] = e[layer], r[layer]
-            if step < n_layers - 1:
-                for l in range(n_layers - 1):
-                    v[l] = v[l] - grad[l]  # eta = 1
+            if monitor.stop(residual, energy):
+                break
+            step += 1
+            for l in range(n_layers - 1):
+                v[l] = v[l] - grad[l]  # eta = 1
         # the residual is not a convergence measure here (Z-IL never relaxes to equilibrium)
-        return self._finish(c, read_err, read_pre, v, n_layers - 1, True, math.nan, math.nan, trace)
-
+        return self._finish(c, read_err, read_pre, v, monitor, converged=True)
