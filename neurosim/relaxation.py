@@ -259,7 +259,10 @@ class Monitor:
     def stop(self, residual: float | None, energy: float | None = None) -> bool:
         """Record the state reached after :attr:`steps` updates; whether to stop here.
 
-        ``residual`` may be ``None`` only where :attr:`needs_residual` is false.
+        ``residual`` may be ``None`` where it is not needed (:attr:`needs_residual` false) or
+        not known: a relaxation whose residual is the change an update makes (the
+        microcircuit's sweeps) passes ``None`` for its start state and then, after each
+        update, the change it made.
         """
         if residual is not None:
             if not math.isfinite(residual):

@@ -27,7 +27,7 @@ import pytest
 
 from conftest import random_batch, random_params
 from neurosim import Network, backprop, get_rule, init_params
-from neurosim.alignment import cosine
+from neurosim.alignment import align, cosine
 from neurosim.datasets import load_dataset
 from neurosim.errors import ConfigError, ConvergenceError
 from neurosim.network import Layer, Projection
@@ -45,7 +45,9 @@ def _g_som_out(lam):
 
 
 def _circuit(sizes, act, loss, topdown, seed, lam):
-    rule = get_rule("microcircuit", g_som_out=_g_som_out(lam))
+    # the rule's topdown must describe the network: align() passes it through rule.network(),
+    # which refuses top-down weights of the other kind
+    rule = get_rule("microcircuit", g_som_out=_g_som_out(lam), topdown=topdown)
     net = microcircuit_network(Network.feedforward(sizes, activation=act, loss=loss), topdown=topdown)
     rng = np.random.default_rng(seed)
     params = self_predicting_params(net, random_params(net, rng))
@@ -59,7 +61,7 @@ def _rel(a, b):
 
 # ------------------------------------------------------------------ description
 def test_default_network_expresses_the_microcircuit_and_round_trips():
-    net = get_rule("microcircuit").default_network([8, 6, 5, 3])
+    net = get_rule("microcircuit").network([8, 6, 5, 3])
     names = {p.name: p for p in net.projections}
     assert [lay.name for lay in net.layers if lay.role == "interneuron"] == ["inter1", "inter2"]
     assert net.layer("inter1").size == 5 and net.layer("inter2").size == 3  # one per unit of layer l+1
@@ -70,17 +72,17 @@ def test_default_network_expresses_the_microcircuit_and_round_trips():
     td = names["pyr2->pyr1:topdown"]
     assert (td.kind, td.target, td.plastic) == ("feedback", "apical", False)
     assert Network.from_toml(net.to_toml()) == net
-    burst = get_rule("burstprop").default_network([8, 6, 3], feedback="symmetric")
+    burst = get_rule("burstprop", feedback="symmetric").network([8, 6, 3])
     assert burst.projection("output->hidden1:burst").tied_to == "hidden1->output"
     assert Network.from_toml(burst.to_toml()) == burst
 
 
 @pytest.mark.parametrize("name", ["microcircuit", "burstprop"])
-def test_prepare_converts_a_plain_chain_keeps_its_parameters_and_is_idempotent(name):
+def test_network_converts_a_plain_chain_keeps_its_parameters_and_is_idempotent(name):
     rule = get_rule(name)
     plain = Network.feedforward([5, 4, 4, 3], activation="sigmoid", output_activation="sigmoid")
-    net = rule.prepare(plain)
-    assert rule.prepare(net) == net
+    net = rule.network(plain)
+    assert rule.network(net) == net
     assert net.layer("hidden1").neuron == "rate_two_compartment"
     assert all(p.target == "basal" for p in net.select("feedforward"))
     # the feed-forward pathway is unchanged: same keys, same reference forward pass
@@ -153,14 +155,15 @@ def test_apical_potentials_are_scaled_backprop_deltas(sizes, act, loss):
 @pytest.mark.parametrize("sizes, act, loss", NETS)
 def test_symmetric_microcircuit_updates_align_with_backprop(sizes, act, loss):
     rule, net, params, x, t = _circuit(sizes, act, loss, "symmetric", 3, 0.05)  # default-like lambda
-    report = rule.align(net, params, x, t)
+    report = align(rule, net, params, x, t)
     for row in report.projections:
         assert row.cosine > 0.99, row
         assert abs(row.norm_ratio - 1) < 0.2, row  # normalised by s_l: right size to O(lambda)
     assert report.extra["apical_rms_free"] < 1e-12
+    assert report.extra["relaxation_steps"] == rule.steady_state(net, params, x, t).n_steps
     # and exact in the limit: relative error O(lambda)
     rule, net, params, x, t = _circuit(sizes, act, loss, "symmetric", 3, 1e-4)
-    dw, ref = rule.updates(net, params, x, t), backprop(net, params, x, t).descent()
+    dw, ref = rule.step(net, params, x, t), backprop(net, params, x, t).descent()
     assert max(_rel(dw[k], ref[k]) for k in ref) < 20 * 1e-4
 
 
@@ -169,11 +172,11 @@ def test_random_topdown_microcircuit_is_feedback_alignment(sizes, act, loss):
     """With fixed random B the microcircuit's updates converge to FA's with feedback matrices B."""
     rule, net, params, x, t = _circuit(sizes, act, loss, "random", 4, 1e-4)
     fa = get_rule("fa")
-    fa_net = fa.prepare(Network.feedforward(sizes, activation=act, loss=loss))
+    fa_net = fa.network(Network.feedforward(sizes, activation=act, loss=loss))
     fa_params = {k: params[k] for k in init_params(fa_net, 0) if k in params}
     for proj in fa_net.select("feedback"):  # "pyr{l+1}->pyr{l}:fa" has the shape of B_l
         fa_params[proj.name] = params[f"{proj.pre}->{proj.post}:topdown"]
-    dw, dfa = rule.updates(net, params, x, t), fa.updates(fa_net, fa_params, x, t)
+    dw, dfa = rule.step(net, params, x, t), fa.step(fa_net, fa_params, x, t)
     assert max(_rel(dw[k], dfa[k]) for k in dfa) < 20 * 1e-4
     # FA-like, not backprop: the first layer's update is far from the gradient at random B
     ref = backprop(net, params, x, t).descent()
@@ -191,7 +194,7 @@ def test_lateral_plasticity_reaches_the_self_predicting_state():
     """
     data = load_dataset("digits")
     rule = get_rule("microcircuit")
-    net = rule.default_network([64, 20, 10])
+    net = rule.network([64, 20, 10])
     params = init_params(net, 0)
     learned, rms = learn_self_predicting(rule, net, params, data.x_train.astype(float), n_updates=400,
                                          learning_rate=0.5, seed=0)
@@ -208,7 +211,7 @@ BURST_NETS = [([6, 7, 5, 4], "mse"), ([5, 6, 4, 3], "cross_entropy"), ([4, 6, 3]
 
 def _burst(sizes, loss, feedback, seed, lam):
     rule = get_rule("burstprop", nudging=lam, feedback=feedback)
-    net = rule.prepare(Network.feedforward(sizes, activation="sigmoid", output_activation="sigmoid", loss=loss))
+    net = rule.network(Network.feedforward(sizes, activation="sigmoid", output_activation="sigmoid", loss=loss))
     rng = np.random.default_rng(seed)
     params = burst_cancelling_params(net, random_params(net, rng))
     x, t = random_batch(net, rng)
@@ -221,27 +224,28 @@ def test_burstprop_with_symmetric_feedback_is_backprop_in_the_small_burst_limit(
     for lam in (1e-3, 1e-4):
         rule, net, params, x, t = _burst(sizes, loss, "symmetric", 5, lam)
         assert net.projection(f"{net.chain()[1].post}->{net.chain()[1].pre}:burst").tied_to is not None
-        dw, ref = rule.updates(net, params, x, t), backprop(net, params, x, t).descent()
+        dw, ref = rule.step(net, params, x, t), backprop(net, params, x, t).descent()
         errors.append(max(_rel(dw[k], ref[k]) for k in ref))
-        st = rule.last_state_
+        st = rule.bursts(net, params, x, t)
         for u in st.apical_bar.values():  # Z = pbar Y: no apical drive without teacher
             assert np.max(np.abs(u)) < 1e-12
     assert errors[0] < 20 * 1e-3
     assert 0.05 < errors[1] / errors[0] < 0.2
-    rule = get_rule("burstprop")  # default nudging 0.05: still cosine > 0.99 on every projection
-    report = rule.align(net, params, x, t)
+    rule = get_rule("burstprop", feedback="symmetric")  # default nudging 0.05: still cosine > 0.99 everywhere
+    report = align(rule, net, params, x, t)
     assert all(row.cosine > 0.99 for row in report.projections), report.table()
+    assert report.extra["apical_rms_free"] < 1e-12
 
 
 @pytest.mark.parametrize("sizes, loss", BURST_NETS)
 def test_burstprop_with_random_feedback_is_feedback_alignment(sizes, loss):
     rule, net, params, x, t = _burst(sizes, loss, "random", 6, 1e-4)
     fa = get_rule("fa")
-    fa_net = fa.prepare(Network.feedforward(sizes, activation="sigmoid", output_activation="sigmoid", loss=loss))
+    fa_net = fa.network(Network.feedforward(sizes, activation="sigmoid", output_activation="sigmoid", loss=loss))
     fa_params = {k: params[k] for k in init_params(fa_net, 0) if k in params}
     for proj in fa_net.select("feedback"):
         fa_params[proj.name] = params[f"{proj.pre}->{proj.post}:burst"]
-    dw, dfa = rule.updates(net, params, x, t), fa.updates(fa_net, fa_params, x, t)
+    dw, dfa = rule.step(net, params, x, t), fa.step(fa_net, fa_params, x, t)
     assert max(_rel(dw[k], dfa[k]) for k in dfa) < 20 * 1e-4
 
 
@@ -258,17 +262,17 @@ def test_event_feedback_plasticity_cancels_the_apical_drive():
     """
     data = load_dataset("digits")
     rule = get_rule("burstprop")
-    net = rule.default_network([64, 20, 10])
+    net = rule.network([64, 20, 10])
     params = init_params(net, 0)
     x, t = data.x_train[:64].astype(float), data.targets("train")[:64]
     before = None
     for _ in range(300):
-        dw = rule.updates(net, params, x, t)
-        drive = np.sqrt(np.mean(rule.last_state_.apical_bar["hidden1"] ** 2))
+        dw, _, aux = rule.updates(net, params, {}, x, t)
+        drive = np.sqrt(np.mean(rule.bursts(net, params, x, t).apical_bar["hidden1"] ** 2))
+        assert aux["apical_rms_free"] == drive  # one hidden layer: the aux scalar is this RMS
         before = drive if before is None else before
         params["output->hidden1:event"] += 0.5 * dw["output->hidden1:event"]
-    rule.updates(net, params, x, t)
-    after = np.sqrt(np.mean(rule.last_state_.apical_bar["hidden1"] ** 2))
+    after = np.sqrt(np.mean(rule.bursts(net, params, x, t).apical_bar["hidden1"] ** 2))
     assert after < before / 10
     goal = 0.2 * params["output->hidden1:burst"]
     assert np.linalg.norm(params["output->hidden1:event"] - goal) < np.linalg.norm(goal)  # started at Z = 0
@@ -280,39 +284,65 @@ def test_bad_configuration_fails_early_with_a_clear_message():
         get_rule("microcircuit", g_B=0.0)
     with pytest.raises(ConfigError, match="p_baseline"):
         get_rule("burstprop", p_baseline=1.5)
-    with pytest.raises(ConfigError, match="prepare"):
+    with pytest.raises(ConfigError, match=r"rule.network\(network\)"):
         rule = get_rule("microcircuit")
         net = Network.feedforward([4, 5, 3], activation="sigmoid")
-        rule.updates(net, init_params(net, 0), np.zeros((2, 4)), np.zeros((2, 3)))
+        rule.step(net, init_params(net, 0), np.zeros((2, 4)), np.zeros((2, 3)))
     with pytest.raises(ConfigError, match="sigmoid"):
         rule = get_rule("burstprop")
-        net = rule.prepare(Network.feedforward([4, 5, 3], activation="tanh"))
-        rule.updates(net, init_params(net, 0), np.zeros((2, 4)), np.zeros((2, 3)))
+        net = rule.network(Network.feedforward([4, 5, 3], activation="tanh"))
+        rule.step(net, init_params(net, 0), np.zeros((2, 4)), np.zeros((2, 3)))
     with pytest.raises(ConfigError, match="lif"):
         rule = get_rule("microcircuit")
-        net = rule.prepare(Network.feedforward([4, 5, 3], activation="sigmoid", neuron="lif"))
-        rule.updates(net, init_params(net, 0), np.zeros((2, 4)), np.zeros((2, 3)))
-    net = get_rule("microcircuit").default_network([4, 5, 3])
+        net = rule.network(Network.feedforward([4, 5, 3], activation="sigmoid", neuron="lif"))
+        rule.step(net, init_params(net, 0), np.zeros((2, 4)), np.zeros((2, 3)))
+    net = get_rule("microcircuit").network([4, 5, 3])
     bad = net.replace(layers=tuple(Layer("inter1", 4, "sigmoid", "rate_two_compartment", "interneuron")
                                    if lay.name == "inter1" else lay for lay in net.layers))
     with pytest.raises(ConfigError, match="inter1"):
-        get_rule("microcircuit").updates(bad, init_params(bad, 0), np.zeros((2, 4)), np.zeros((2, 3)))
+        get_rule("microcircuit").step(bad, init_params(bad, 0), np.zeros((2, 4)), np.zeros((2, 3)))
     plastic = net.replace(projections=tuple(
         Projection(p.pre, p.post, p.name, p.kind, p.target) if p.name.endswith(":topdown") else p
         for p in net.projections))
     with pytest.raises(ConfigError, match="top-down learning"):
-        get_rule("microcircuit").updates(plastic, init_params(plastic, 0), np.ones((2, 4)), np.zeros((2, 3)))
+        get_rule("microcircuit").step(plastic, init_params(plastic, 0), np.ones((2, 4)), np.zeros((2, 3)))
 
 
 def test_non_convergence_raises_or_is_recorded():
-    net = get_rule("microcircuit").default_network([6, 7, 5, 4])
+    """Random (not self-predicting) lateral weights: 2 sweeps reach neither steady state."""
+    net = get_rule("microcircuit").network([6, 7, 5, 4])
     rng = np.random.default_rng(8)
     params, (x, t) = random_params(net, rng), random_batch(net, rng)
-    with pytest.raises(ConvergenceError, match="n_steps"):
-        get_rule("microcircuit", n_steps=2).updates(net, params, x, t)
-    rule = get_rule("microcircuit", n_steps=2, on_nonconvergence="record")
-    rule.updates(net, params, x, t)
-    assert not rule.last_state_.converged and rule.last_state_.n_steps == 2
+    with pytest.raises(ConvergenceError, match="steady state .* did not converge in max_steps=2"):
+        get_rule("microcircuit", max_steps=2).step(net, params, x, t)
+    rule = get_rule("microcircuit", max_steps=2, on_unconverged="record")
+    state = rule.steady_state(net, params, x, t)
+    assert not state.converged and state.n_steps == 2 and len(state.history) == 2
+    _, _, aux = rule.updates(net, params, rule.init(net, params, 0), x, t)
+    # free and nudged steady states (lateral_phase = "free"), both stopped at the cap
+    assert aux["relaxation"] == {"phases": 2, "unconverged": 2, "steps": 4,
+                                 "max_residual": max(state.residual,
+                                                     rule.steady_state(net, params, x, None).residual)}
+    assert aux["relaxation_steps"] == 2 and aux["apical_rms_free"] > 0
+
+
+@pytest.mark.parametrize("old, new", [("n_steps", "max_steps"), ("on_nonconvergence", "on_unconverged")])
+def test_first_edition_names_are_rejected_with_the_new_one(old, new):
+    with pytest.raises(ConfigError, match=f"'{old}' was renamed '{new}'"):
+        get_rule("microcircuit", **{old: 3})
+
+
+def test_damped_sweeps_reach_the_same_steady_state():
+    """step_size < 1 damps each sweep (u <- u + eps (u_new - u)); the fixed point is the same.
+    Random circuit (apical potentials O(1)), tolerance 1e-12: the two states agree to ~1e-10."""
+    net = get_rule("microcircuit").network([6, 7, 5, 4])
+    rng = np.random.default_rng(9)
+    params, (x, t) = random_params(net, rng), random_batch(net, rng)
+    plain = get_rule("microcircuit", tolerance=1e-12, max_steps=1000).steady_state(net, params, x, t)
+    damped = get_rule("microcircuit", tolerance=1e-12, max_steps=1000, step_size=0.5).steady_state(net, params, x, t)
+    assert plain.converged and damped.converged and damped.n_steps > plain.n_steps
+    for layer in plain.u:
+        np.testing.assert_allclose(damped.u[layer], plain.u[layer], rtol=0, atol=1e-9)
 
 
 @pytest.mark.parametrize("name", ["microcircuit", "burstprop"])
@@ -337,9 +367,9 @@ def test_microcircuit_learns_digits_from_the_self_predicting_state():
     data = load_dataset("digits")
     from neurosim.training import TrainConfig, train
 
-    rule = get_rule("microcircuit", topdown="symmetric", g_som_out=0.8, tolerance=1e-8, n_steps=30,
-                    on_nonconvergence="record")
-    net = rule.default_network([64, 32, 10], topdown="symmetric")
+    rule = get_rule("microcircuit", topdown="symmetric", g_som_out=0.8, tolerance=1e-8, max_steps=30,
+                    on_unconverged="record")
+    net = rule.network([64, 32, 10])
     params = self_predicting_params(net, init_params(net, 0))
     result = train(net, rule, data, TrainConfig(epochs=20, batch_size=32, learning_rate=3e-3, dtype="float64",
                                                 align_samples=0), params=params)
@@ -350,7 +380,7 @@ def test_microcircuit_learns_digits_from_the_self_predicting_state():
 def _mismatched(base, eps, seed=5, lam=1e-3):
     """A 6-7-5-4 sigmoid/mse circuit, symmetric B, every W^IP off the self-predicting state by a relative eps."""
     rule, net, params, x, t = _circuit([6, 7, 5, 4], "sigmoid", "mse", "symmetric", seed, lam)
-    rule = get_rule("microcircuit", g_som_out=_g_som_out(lam), basal_baseline=base)
+    rule = get_rule("microcircuit", g_som_out=_g_som_out(lam), basal_baseline=base, topdown="symmetric")
     rng = np.random.default_rng(seed + 100)
     for proj in net.select("lateral"):
         if proj.target == "basal":
@@ -363,7 +393,7 @@ def test_free_baseline_is_the_paper_rule_in_the_self_predicting_state(sizes, act
     """v_A^free = 0 there, so phi(vB + a v_A^free) = phi(vB): both baselines give the same updates."""
     rule, net, params, x, t = _circuit(sizes, act, loss, "random", 11, 0.05)
     free = get_rule("microcircuit", g_som_out=_g_som_out(0.05), basal_baseline="free")
-    dw, dw_free = rule.updates(net, params, x, t), free.updates(net, params, x, t)
+    dw, dw_free = rule.step(net, params, x, t), free.step(net, params, x, t)
     assert dw.keys() == dw_free.keys()
     # relaxation tolerance 1e-10 relative: the free apical potential is 0 to ~1e-10, the
     # basal errors are ~lambda s_l |delta| >= 1e-6, so 1e-6 relative is far above round-off
@@ -383,7 +413,7 @@ def test_free_baseline_cancels_interneuron_mismatch_the_paper_rule_amplifies_it(
     for base in ("dendrite", "free"):
         for eps in (1e-2, 1e-3):
             rule, net, params, x, t = _mismatched(base, eps)
-            dw, ref = rule.updates(net, params, x, t), backprop(net, params, x, t).descent()
+            dw, ref = rule.step(net, params, x, t), backprop(net, params, x, t).descent()
             first = net.chain()[0].name
             errs[base, eps] = _rel(dw[first], ref[first])
     assert errs["dendrite", 1e-2] > 1.0 and errs["dendrite", 1e-3] > 1.0
@@ -392,7 +422,7 @@ def test_free_baseline_cancels_interneuron_mismatch_the_paper_rule_amplifies_it(
 
 
 def test_lateral_learning_rate_scale_reaches_the_optimiser():
-    net = get_rule("microcircuit").default_network([6, 7, 5, 4])
+    net = get_rule("microcircuit").network([6, 7, 5, 4])
     assert get_rule("microcircuit").learning_rate_scales(net) == {}
     scales = get_rule("microcircuit", lateral_lr_scale=10.0).learning_rate_scales(net)
     lateral = {p.name for p in net.select("lateral")} | {"inter1.bias", "inter2.bias"}
@@ -408,9 +438,9 @@ def test_float32_parameters_keep_the_deep_layers_teacher_signal():
     the float64 updates (to float32 rounding of the result), returned as float32."""
     rule, net, params, x, t = _circuit([6, 7, 5, 4], "sigmoid", "mse", "random", 12, 1e-5)
     p32 = {k: v.astype(np.float32) for k, v in params.items()}
-    d32 = rule.updates(net, p32, x.astype(np.float32), t.astype(np.float32))
+    d32 = rule.step(net, p32, x.astype(np.float32), t.astype(np.float32))
     p64 = {k: v.astype(np.float64) for k, v in p32.items()}  # the same (rounded) weights in float64
-    d64 = rule.updates(net, p64, x.astype(np.float32).astype(np.float64), t.astype(np.float32).astype(np.float64))
+    d64 = rule.step(net, p64, x.astype(np.float32).astype(np.float64), t.astype(np.float32).astype(np.float64))
     assert all(v.dtype == np.float32 for v in d32.values())
     assert max(_rel(d32[k].astype(np.float64), d64[k]) for k in d64 if np.linalg.norm(d64[k]) > 0) < 1e-6
 
@@ -418,11 +448,11 @@ def test_float32_parameters_keep_the_deep_layers_teacher_signal():
 @pytest.mark.parametrize("rule, tied, setting", [("microcircuit", "symmetric", {"topdown": "random"}),
                                                  ("microcircuit", "random", {"topdown": "symmetric"}),
                                                  ("burstprop", "symmetric", {"feedback": "random"})])
-def test_prepare_refuses_feedback_that_contradicts_the_rule(rule, tied, setting):
+def test_network_refuses_feedback_that_contradicts_the_rule(rule, tied, setting):
     """A network whose top-down weights are tied (or random) is not silently kept when the rule
-    was asked for the other kind: prepare() says so in one line."""
+    was asked for the other kind: network() says so in one line."""
     key = "topdown" if rule == "microcircuit" else "feedback"
-    net = get_rule(rule).default_network([6, 5, 3], **{key: tied})
+    net = get_rule(rule, **{key: tied}).network([6, 5, 3])
     with pytest.raises(ConfigError, match=f"{key}='{setting[key]}'"):
-        get_rule(rule, **setting).prepare(net)
-    assert get_rule(rule, **{key: tied}).prepare(net) == net   # consistent: idempotent
+        get_rule(rule, **setting).network(net)
+    assert get_rule(rule, **{key: tied}).network(net) == net   # consistent: idempotent

@@ -5,7 +5,7 @@ Two set-ups, both with two hidden layers, where the rules failed before the
 on digits at the compare budget):
 
 1. ``neurosim compare``'s budget on digits (64-64-64-10, 20 epochs, batch 32, each rule's
-   ``compare_hyper``/``train_defaults``/``default_network``, seed 0).  Measured (this file's
+   ``models/presets/<rule>-compare.toml`` and ``rule.network(sizes)``, seed 0).  Measured (this file's
    set-up, float32): backprop 3.9 %, microcircuit 6.9 %, burstprop 6.7 % (FA on the same
    sigmoid/mse net at the same rate: 8.9 %).  Bound: 15 % for the dendritic rules -- chance
    is 90 %, and FA-level learning (the theory's limit with random top-down weights) sits far
@@ -18,23 +18,33 @@ on digits at the compare budget):
 import numpy as np
 import pytest
 
+import tomllib
+from pathlib import Path
+
 from neurosim import Network
 from neurosim.datasets import load_dataset
-from neurosim.rules import rule_class
+from neurosim.rules import get_rule
 from neurosim.training import TrainConfig, train
 
 pytestmark = pytest.mark.slow
+PRESETS = Path(__file__).resolve().parents[1] / "models" / "presets"
+
+
+def preset(name: str) -> tuple[dict, dict]:
+    """``(rule hyper-parameters, training)`` of ``models/presets/<name>.toml``."""
+    with open(PRESETS / f"{name}.toml", "rb") as fh:
+        card = tomllib.load(fh)
+    return {k: v for k, v in card["rule"].items() if k != "name"}, card["training"]
 
 FASHION = {"sizes": [784, 100, 100, 10], "n_train": 3000, "n_test": 1000, "epochs": 10, "learning_rate": 2e-3}
 
 
 def build(name: str, sizes):
-    """The rule with its compare hyper-parameters and its network (backprop: the plain sigmoid/mse chain)."""
-    klass = rule_class(name)
-    rule = klass(**klass.compare_hyper)
+    """The rule with its compare preset and its network (backprop: the plain sigmoid/mse chain)."""
+    rule = get_rule(name, **(preset(f"{name}-compare")[0] if name != "backprop" else {}))
     net = (Network.feedforward(list(sizes), activation="sigmoid", loss="mse") if name == "backprop"
-           else klass.default_network(list(sizes)))
-    return rule, rule.prepare(net)
+           else rule.network(list(sizes)))
+    return rule, rule.network(net)
 
 
 def fashion_error(name: str, seed: int) -> float:
@@ -50,12 +60,12 @@ def fashion_error(name: str, seed: int) -> float:
 
 @pytest.mark.parametrize("name", ["microcircuit", "burstprop"])
 def test_compare_defaults_give_a_deep_circuit_that_learns_digits(name):
-    klass = rule_class(name)
+    hyper, training = preset(f"{name}-compare")
     data = load_dataset("digits", seed=0)
-    rule = klass(**klass.compare_hyper)
-    net = rule.prepare(klass.default_network([data.n_features, 64, 64, data.n_classes]))
-    config = TrainConfig(epochs=20, batch_size=32, seed=0, optimizer=klass.train_defaults["optimizer"],
-                         learning_rate=klass.train_defaults["learning_rate"], align_samples=0)
+    rule = get_rule(name, **hyper)
+    net = rule.network([data.n_features, 64, 64, data.n_classes])
+    config = TrainConfig(epochs=20, batch_size=32, seed=0, optimizer=training["optimizer"],
+                         learning_rate=training["learning_rate"], align_samples=0)
     result = train(net, rule, data, config, params=rule.init_params(net, 0), progress=False)
     assert result.status == "completed" and result.test_error < 0.15
 

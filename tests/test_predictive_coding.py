@@ -20,14 +20,23 @@ import numpy as np
 import pytest
 
 from neurosim import Layer, Network, Projection, backprop, get_rule, init_params, list_rules
+from neurosim.alignment import align
 from neurosim.errors import ConfigError, ConvergenceError
 from neurosim.network import ModelCard
 from neurosim.reference import relative_error
+from neurosim.relaxation import RelaxationWarning
 from neurosim.results import to_json
 from neurosim.rules import rule_class
-from neurosim.rules.predictive_coding import InferenceWarning
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
+def preset(name: str) -> dict:
+    """The [rule] hyper-parameters of ``models/presets/<name>.toml`` (without the name)."""
+    import tomllib
+
+    with open(MODELS / "presets" / f"{name}.toml", "rb") as fh:
+        return {k: v for k, v in tomllib.load(fh)["rule"].items() if k != "name"}
 EXACT_RULES = ("pc-fpa", "pc-zil")
 # float64 rounding of a few chained matrix products is ~1e-15; 1e-8 is the issue's bar and
 # leaves room for the FPA iteration, which stops at a relative residual of 1e-12.
@@ -72,11 +81,11 @@ def test_exact_variants_reproduce_backprop(rule_name, depth, activation, loss):
     net, params, x, t = _problem(DEPTHS[depth], activation, loss, seed=depth)
     ref = backprop(net, params, x, t)
     rule = get_rule(rule_name)
-    dw = rule.updates(net, params, x, t)
+    dw = rule.step(net, params, x, t)
     assert set(dw) == set(ref.grads)
     for key, g in ref.descent().items():
         assert relative_error(dw[key], g) < EXACT_RTOL, key
-    inference = rule.last_inference_
+    inference = rule.infer(net, params, x, t)
     assert inference.converged
     for layer, delta in ref.deltas.items():
         assert relative_error(inference.errors[layer], -delta) < EXACT_RTOL, layer
@@ -88,7 +97,7 @@ def test_exact_variants_do_not_depend_on_output_precision(rule_name):
     net, params, x, t = _problem(DEPTHS[3], "tanh", "mse", seed=3)
     ref = backprop(net, params, x, t).descent()
     for gamma in (1e-3, 10.0):
-        dw = get_rule(rule_name, output_precision=gamma).updates(net, params, x, t)
+        dw = get_rule(rule_name, output_precision=gamma).step(net, params, x, t)
         for key in ref:
             assert relative_error(dw[key], ref[key]) < EXACT_RTOL
 
@@ -98,8 +107,9 @@ def test_zil_takes_exactly_depth_minus_one_steps():
     for depth, sizes in DEPTHS.items():
         net, params, x, t = _problem(sizes, "tanh", "mse", seed=4)
         rule = get_rule("pc-zil")
-        rule.updates(net, params, x, t)
-        assert rule.last_inference_.steps == depth - 1
+        assert rule.infer(net, params, x, t).steps == depth - 1
+        _, _, aux = rule.updates(net, params, rule.init(net, params, 0), x, t)
+        assert aux["relaxation"] == {"phases": 1, "unconverged": 0, "steps": depth - 1}
 
 
 def test_zil_needs_its_schedule():
@@ -109,12 +119,11 @@ def test_zil_needs_its_schedule():
     net = Network.feedforward(DEPTHS[3], "tanh", output_activation="linear", loss="mse")
     _, params, x, t = _problem(DEPTHS[3], "tanh", "mse", seed=5)
     ref = backprop(net, params, x, t)
-    rule = get_rule("pc-zil")
-    rule.infer(net, params, x, t)
-    v_top = rule.last_inference_.values["hidden2"]
+    result = get_rule("pc-zil").infer(net, params, x, t)
+    v_top = result.values["hidden2"]
     mu_out = np.tanh(v_top) @ params["hidden2->output"].T + params["output.bias"]
     assert relative_error(t - mu_out, -ref.deltas["output"]) > 1e-3
-    assert relative_error(rule.last_inference_.errors["output"], -ref.deltas["output"]) < EXACT_RTOL
+    assert relative_error(result.errors["output"], -ref.deltas["output"]) < EXACT_RTOL
 
 
 # --------------------------------------------------------------------------- standard PC
@@ -133,12 +142,12 @@ def test_standard_pc_approaches_backprop_as_output_precision_shrinks(loss, activ
     ref = backprop(net, params, x, t)
     cosines, ratio_gaps, delta_errors = [], [], []
     for gamma in GAMMAS:
-        rule = get_rule("pc", output_precision=gamma, inference_rate=0.2, tolerance=1e-10,
-                        n_inference_steps=20000)
-        report = rule.align(net, params, x, t)
+        rule = get_rule("pc", output_precision=gamma, step_size=0.2, tolerance=1e-10, max_steps=20000)
+        report = align(rule, net, params, x, t)
         cosines.append(report.global_cosine)
         ratio_gaps.append(max(abs(p.norm_ratio - 1.0) for p in report.projections))
-        delta_errors.append(max(relative_error(rule.last_inference_.errors[k], -d) for k, d in ref.deltas.items()))
+        errors = rule.infer(net, params, x, t).errors
+        delta_errors.append(max(relative_error(errors[k], -d) for k, d in ref.deltas.items()))
     print(f"\n{loss}/{activation}: gamma -> global cosine", dict(zip(GAMMAS, np.round(cosines, 7))))
     assert np.all(np.diff(cosines) > 0), cosines
     assert cosines[-1] > 0.999
@@ -159,8 +168,8 @@ def test_standard_pc_update_is_the_gradient_of_the_relaxed_energy(loss, gamma):
     derivative and the relaxed energy is accurate to O(residual^2) (tolerance 1e-12), so
     a relative tolerance of 1e-6 is generous."""
     net, params, x, t = _problem([4, 5, 4, 3], "tanh", loss, seed=6, batch=5)
-    hyper = {"output_precision": gamma, "inference_rate": 0.2, "tolerance": 1e-12, "n_inference_steps": 20000}
-    dw = get_rule("pc", **hyper).updates(net, params, x, t)
+    hyper = {"output_precision": gamma, "step_size": 0.2, "tolerance": 1e-12, "max_steps": 20000}
+    dw = get_rule("pc", **hyper).step(net, params, x, t)
 
     def relaxed_energy(p):
         return get_rule("pc", **hyper).infer(net, p, x, t).energy
@@ -192,7 +201,7 @@ def test_single_layer_pc_is_the_delta_rule(rule_name):
     backprop exactly, at any output precision (seed 8)."""
     net, params, x, t = _problem(DEPTHS[1], "sigmoid", "mse", seed=8)
     ref = backprop(net, params, x, t).descent()
-    dw = get_rule(rule_name, output_precision=0.5).updates(net, params, x, t)
+    dw = get_rule(rule_name, output_precision=0.5).step(net, params, x, t)
     for key in ref:
         assert relative_error(dw[key], ref[key]) < 1e-14
 
@@ -204,8 +213,9 @@ def test_perfect_prediction_gives_no_update():
     t = backprop(net, params, x, np.zeros((x.shape[0], 3))).forward.output
     for name in ("pc", "pc-fpa"):
         rule = get_rule(name)
-        dw = rule.updates(net, params, x, t)
-        assert rule.last_inference_.steps == 0 and rule.last_inference_.converged
+        dw = rule.step(net, params, x, t)
+        result = rule.infer(net, params, x, t)
+        assert result.steps == 0 and result.converged
         assert all(np.all(v == 0) for v in dw.values())
 
 
@@ -215,9 +225,9 @@ def test_batch_update_is_the_mean_of_per_sample_updates(rule_name):
     """Inference decouples across samples, so the batch update is the mean of single-sample
     updates (tight tolerance so the batch-wide stopping criterion does not matter; seed 10)."""
     net, params, x, t = _problem(DEPTHS[3], "tanh", "cross_entropy", seed=10, batch=6)
-    hyper = {} if rule_name == "pc-zil" else {"tolerance": 1e-12, "n_inference_steps": 20000}
-    batch = get_rule(rule_name, **hyper).updates(net, params, x, t)
-    singles = [get_rule(rule_name, **hyper).updates(net, params, x[i:i + 1], t[i:i + 1]) for i in range(6)]
+    hyper = {} if rule_name == "pc-zil" else {"tolerance": 1e-12, "max_steps": 20000}
+    batch = get_rule(rule_name, **hyper).step(net, params, x, t)
+    singles = [get_rule(rule_name, **hyper).step(net, params, x[i:i + 1], t[i:i + 1]) for i in range(6)]
     for key in batch:
         mean = np.mean([s[key] for s in singles], axis=0)
         assert relative_error(batch[key], mean) < 1e-9, key
@@ -231,8 +241,8 @@ def test_float32_inputs_and_params(rule_name):
     to float64 is ~1e-5; 1e-3 leaves room for error amplification through 3 layers."""
     net, params, x, t = _problem(DEPTHS[3], "sigmoid", "mse", seed=11)
     p32 = {k: v.astype(np.float32) for k, v in params.items()}
-    dw32 = get_rule(rule_name).updates(net, p32, x.astype(np.float32), t.astype(np.float32))
-    dw64 = get_rule(rule_name, **({} if rule_name == "pc-zil" else {"tolerance": 1e-8})).updates(
+    dw32 = get_rule(rule_name).step(net, p32, x.astype(np.float32), t.astype(np.float32))
+    dw64 = get_rule(rule_name, **({} if rule_name == "pc-zil" else {"tolerance": 1e-8})).step(
         net, params, x, t)
     for key in dw64:
         assert dw32[key].dtype == np.float32, key
@@ -244,50 +254,66 @@ def test_divergence_raises():
     """A step far beyond the stability limit 2/lambda_max makes the energy rise: reported (seed 12)."""
     net, params, x, t = _problem(DEPTHS[3], "tanh", "mse", seed=12)
     with pytest.raises(ConvergenceError, match="diverged"):
-        get_rule("pc", inference_rate=5.0).updates(net, params, x, t)
+        get_rule("pc", step_size=5.0).step(net, params, x, t)
 
 
 def test_fpa_rejects_unstable_rate():
-    with pytest.raises(ConfigError, match=r"inference_rate.*\(0, 2\)"):
-        get_rule("pc-fpa", inference_rate=2.5)
+    with pytest.raises(ConfigError, match=r"rule 'pc-fpa': 'step_size' must be a number > 0 and < 2"):
+        get_rule("pc-fpa", step_size=2.5)
 
 
 def test_nonconvergence_raises_by_default():
     net, params, x, t = _problem(DEPTHS[3], "tanh", "mse", seed=13)
-    rule = get_rule("pc", n_inference_steps=3)
-    with pytest.raises(ConvergenceError, match="did not converge in n_inference_steps=3"):
-        rule.updates(net, params, x, t)
-    assert rule.last_inference_.converged is False and rule.last_inference_.steps == 3
+    with pytest.raises(ConvergenceError, match="rule 'pc': inference did not converge in max_steps=3"):
+        get_rule("pc", max_steps=3).step(net, params, x, t)
+    result = get_rule("pc", max_steps=3, on_unconverged="record").infer(net, params, x, t)
+    assert result.converged is False and result.steps == 3
 
 
 def test_nonconvergence_warns_or_records_when_asked():
+    """The three policies; "record" puts the shortfall in aux, which align reports (flattened)."""
     net, params, x, t = _problem(DEPTHS[3], "tanh", "mse", seed=13)
-    with pytest.warns(InferenceWarning, match="did not converge"):
-        get_rule("pc", n_inference_steps=3, on_nonconvergence="warn").updates(net, params, x, t)
-    rule = get_rule("pc", n_inference_steps=3, on_nonconvergence="record")
+    with pytest.warns(RelaxationWarning, match="did not converge"):
+        get_rule("pc", max_steps=3, on_unconverged="warn").step(net, params, x, t)
+    rule = get_rule("pc", max_steps=3, on_unconverged="record")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        report = rule.align(net, params, x, t)
-    info = report.to_dict()["inference"]
-    assert info["converged"] is False and info["steps"] == 3 and info["residual"] > info["tolerance"]
-    json.loads(to_json(report.to_dict()))
-    zil = get_rule("pc-zil").align(net, params, x, t).to_dict()["inference"]
-    assert zil["residual"] is None and zil["steps"] == 2  # Z-IL: no residual criterion, L - 1 = 2 steps
+        _, _, aux = rule.updates(net, params, rule.init(net, params, 0), x, t)
+        report = align(rule, net, params, x, t)
+    result = rule.infer(net, params, x, t)
+    assert aux["relaxation"] == {"phases": 1, "unconverged": 1, "steps": 3, "max_residual": result.residual}
+    info = report.to_dict()
+    assert info["inference.converged"] is False and info["inference.steps"] == 3
+    assert info["inference.residual"] > info["inference.tolerance"]
+    assert info["relaxation.unconverged"] == 1
+    json.loads(to_json(info))
+    zil = align(get_rule("pc-zil"), net, params, x, t).to_dict()
+    # Z-IL: no residual criterion (no residual reported), L - 1 = 2 steps
+    assert "inference.residual" not in zil and zil["inference.steps"] == 2
     json.dumps(zil, allow_nan=False)
 
 
 @pytest.mark.parametrize("hyper, match", [
-    ({"n_inference_steps": 0}, "n_inference_steps"),
-    ({"n_inference_steps": 2.5}, "n_inference_steps"),
-    ({"inference_rate": -0.1}, "inference_rate"),
-    ({"tolerance": 0.0}, "tolerance"),
-    ({"output_precision": 0.0}, "output_precision"),
-    ({"on_nonconvergence": "ignore"}, "on_nonconvergence"),
-    ({"n_inference_step": 10}, "Did you mean 'n_inference_steps'"),
+    ({"max_steps": 0}, "'max_steps' must be an integer >= 1"),
+    ({"max_steps": 2.5}, "'max_steps' must be an integer >= 1"),
+    ({"step_size": -0.1}, "'step_size' must be a number > 0"),
+    ({"tolerance": 0.0}, "'tolerance' must be a number > 0"),
+    ({"output_precision": 0.0}, "'output_precision' must be a number > 0"),
+    ({"on_unconverged": "ignore"}, "'on_unconverged' must be one of 'raise', 'warn', 'record'"),
+    ({"max_step": 10}, "Did you mean 'max_steps'"),
+    # the first edition's names: rejected with the new one
+    ({"n_inference_steps": 10}, "'n_inference_steps' was renamed 'max_steps'"),
+    ({"inference_rate": 0.1}, "'inference_rate' was renamed 'step_size'"),
+    ({"on_nonconvergence": "record"}, "'on_nonconvergence' was renamed 'on_unconverged'"),
 ])
 def test_bad_hyper_parameters_fail_early(hyper, match):
     with pytest.raises(ConfigError, match=match):
         get_rule("pc", **hyper)
+
+
+def test_zil_has_no_relaxation_hyper_parameters():
+    with pytest.raises(ConfigError, match="unknown hyper-parameter 'max_steps'"):
+        get_rule("pc-zil", max_steps=3)
 
 
 def test_non_chain_network_is_rejected():
@@ -298,7 +324,7 @@ def test_non_chain_network_is_rejected():
     net = Network(layers, projs)
     params = init_params(net, 0)
     with pytest.raises(ConfigError, match="layered chain"):
-        get_rule("pc").updates(net, params, np.ones((2, 3)), np.ones((2, 2)))
+        get_rule("pc").step(net, params, np.ones((2, 3)), np.ones((2, 2)))
 
 
 # --------------------------------------------------------------------------- model cards
@@ -321,7 +347,7 @@ def test_model_card_loads_and_its_rule_exists(card_name):
     if card_name == "pcx_mlp.toml":
         assert card.training["epochs"] == 25 and card.training["batch_size"] == 128
     if card_name == "whittington2017.toml":
-        assert rule.hyper["n_inference_steps"] == 20 and card.network.layer("hidden1").activation == "sigmoid"
+        assert rule.hyper["max_steps"] == 20 and card.network.layer("hidden1").activation == "sigmoid"
 
 
 @pytest.mark.slow
@@ -335,7 +361,7 @@ def test_exact_card_rules_are_exact_on_the_card_network():
         rng = np.random.default_rng(14)
         x = rng.uniform(size=(4, 784))
         t = np.eye(10)[rng.integers(0, 10, 4)]
-        report = rule.align(card.network, params, x, t)
+        report = align(rule, card.network, params, x, t)
         assert all(abs(p.cosine - 1) < 1e-12 and abs(p.norm_ratio - 1) < EXACT_RTOL for p in report.projections)
 
 
@@ -375,8 +401,7 @@ def test_truncated_inference_is_euler_descent_on_the_energy(activation, loss):
     sizes, gamma, eta, steps = [5, 6, 4, 3], 0.7, 0.15, 4
     net = Network.feedforward(sizes, activation, output_activation="linear", loss=loss)
     _, params, x, t = _problem(sizes, activation, loss, seed=21, batch=4)
-    rule = get_rule("pc", n_inference_steps=steps, inference_rate=eta, output_precision=gamma,
-                    on_nonconvergence="record")
+    rule = get_rule("pc", max_steps=steps, step_size=eta, output_precision=gamma, on_unconverged="record")
     result = rule.infer(net, params, x, t)
     hidden = [p.post for p in net.chain()[:-1]]
     # the feed-forward pass: all hidden errors zero
@@ -408,22 +433,21 @@ def test_truncated_inference_is_euler_descent_on_the_energy(activation, loss):
     np.testing.assert_allclose(result.energy_trace, expected_trace, rtol=1e-9)
 
 
-def test_training_hyper_records_truncation_and_still_raises_on_divergence():
-    """``train_hyper`` (T = 20 at rate 0.05, pcx practice) stops at the cap without a warning
-    and says so in ``last_inference_``; a diverging rate still raises (seed 22)."""
-    from neurosim.rules import rule_class
-
-    hyper = rule_class("pc").train_hyper
-    assert hyper["n_inference_steps"] == 20 and hyper["on_nonconvergence"] == "record"
+def test_training_preset_records_truncation_and_still_raises_on_divergence():
+    """``models/presets/pc-train.toml`` (T = 20 at rate 0.05, pcx practice) stops at the cap without
+    a warning and says so in ``aux``; a diverging rate still raises (seed 22)."""
+    hyper = preset("pc-train")
+    assert hyper == {"max_steps": 20, "step_size": 0.05, "on_unconverged": "record"}
     net, params, x, t = _problem(DEPTHS[3], "tanh", "cross_entropy", seed=22)
     rule = get_rule("pc", **hyper)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        rule.updates(net, params, x, t)
-    info = rule.last_inference_
-    assert info.steps == 20 and not info.converged and info.residual > info.tolerance
-    with pytest.raises(ConvergenceError, match="diverged"):
-        get_rule("pc", **{**hyper, "inference_rate": 5.0}).updates(net, params, x, t)
+        _, _, aux = rule.updates(net, params, rule.init(net, params, 0), x, t)
+    info = aux["inference"]
+    assert info["steps"] == 20 and not info["converged"] and info["residual"] > info["tolerance"]
+    assert aux["relaxation"]["unconverged"] == 1
+    with pytest.raises(ConvergenceError, match="inference diverged"):
+        get_rule("pc", **{**hyper, "step_size": 5.0}).step(net, params, x, t)
 
 
 def test_training_stops_with_status_diverged_when_inference_diverges():
@@ -435,7 +459,7 @@ def test_training_stops_with_status_diverged_when_inference_diverges():
 
     data = load_dataset("xor")
     net = Network.feedforward([data.n_features, 4, 2], "tanh", loss="cross_entropy")
-    rule = get_rule("pc", n_inference_steps=20, inference_rate=50.0, on_nonconvergence="record")
+    rule = get_rule("pc", max_steps=20, step_size=50.0, on_unconverged="record")
     result = train(net, rule, data, TrainConfig(epochs=2, batch_size=4, seed=23, align_samples=0), progress=False)
     assert result.status == "diverged" and "inference diverged" in result.message
 

@@ -137,7 +137,7 @@ def test_teacher_task_is_reproducible():
 # ------------------------------------------------------------------ microcircuit
 def _circuit(g_som_out=0.8, topdown="symmetric", seed=0):
     rule = get_rule("microcircuit", g_som_out=g_som_out, topdown=topdown)
-    net = rule.default_network([2, 4, 1], topdown=topdown)
+    net = rule.network([2, 4, 1])
     return rule, net, rule.init_params(net, seed=seed)
 
 
@@ -150,7 +150,7 @@ def test_microcircuit_rejects_bad_inputs():
         SpikingMicrocircuit(net, params, rule, batch=4, n_trials=0, target="numpy")
     with pytest.raises(ConfigError, match="baseline"):
         SpikingMicrocircuit(net, params, rule, batch=4, baseline="mean", target="numpy")
-    tanh = rule.default_network([2, 4, 1], activation="tanh", topdown="symmetric")
+    tanh = rule.network([2, 4, 1], activation="tanh")
     with pytest.raises(ConfigError, match="sigmoid"):
         SpikingMicrocircuit(tanh, rule.init_params(tanh, seed=0), rule, batch=4, target="numpy")
     model = SpikingMicrocircuit(net, params, rule, batch=4, n_trials=1, target="numpy", window_ms=10.0,
@@ -199,7 +199,7 @@ def _noise_model(per_trial, rate, ref, n_draws=4000, seed=0):
 def test_microcircuit_update_aligns_as_predicted_by_trial_noise(xor_run, signal, name):
     rule, net, params, spikes = xor_run
     bp = backprop(net, params, X1, T1).descent()
-    rate = rule.updates(net, params, X1, T1)
+    rate = rule.step(net, params, X1, T1)
     per = spikes.per_trial_spike if signal == "spike" else spikes.per_trial_rate
     mean = spikes.spike_updates if signal == "spike" else spikes.rate_updates
     # the rate rule itself must be aligned (the oracle the spiking mean scatters around)
@@ -219,7 +219,7 @@ def test_microcircuit_update_aligns_as_predicted_by_trial_noise(xor_run, signal,
 def test_microcircuit_64_trials_are_signal_dominated(xor_run, signal, name):
     rule, net, params, spikes = xor_run
     per = spikes.per_trial_spike if signal == "spike" else spikes.per_trial_rate
-    rate = rule.updates(net, params, X1, T1)
+    rate = rule.step(net, params, X1, T1)
     predicted, _ = _noise_model(per[name], rate[name], backprop(net, params, X1, T1).descent()[name])
     # signal dominated: |rate update|^2 > 3 x the summed noise variance of the 64-trial mean
     # (cos(rate, G) > 0.95 asserted above), i.e. a noise-model cosine > 0.95 * sqrt(3/4) = 0.82

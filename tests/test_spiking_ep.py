@@ -83,9 +83,9 @@ def test_contrastive_update_on_fixed_points_equals_rate_rule(rate_side, nudging)
     assert set(ours) == set(theirs)
     for k in theirs:
         np.testing.assert_allclose(ours[k], theirs[k], rtol=1e-12, atol=1e-14)
-    rule = get_rule("ep", beta=BETA, nudging=nudging, tolerance=1e-10, n_free_steps=10000, n_nudged_steps=10000,
+    rule = get_rule("ep", beta=BETA, nudging=nudging, tolerance=1e-10, max_steps=10000, nudged_max_steps=10000,
                     step_size=0.5)
-    full = rule.updates(lif.rate_equivalent(net), params, x, t)
+    full = rule.step(lif.rate_equivalent(net), params, x, t)
     for k in full:
         np.testing.assert_allclose(ours[k], full[k], rtol=0, atol=1e-7)
 
@@ -128,7 +128,7 @@ def test_bad_inputs_fail_early():
         srule.simulate(net, params, -x, t, n_trials=1)
     with pytest.raises(ConfigError, match="n_trials"):
         srule.simulate(net, params, x, t, n_trials=0)
-    ce = get_rule("ep").prepare(Network.feedforward([6, 8, 3], activation="lif", output_activation="lif",
+    ce = get_rule("ep").network(Network.feedforward([6, 8, 3], activation="lif", output_activation="lif",
                                                     loss="cross_entropy", bias_init=2.0, name="ce"))
     with pytest.raises(ConfigError, match="mse"):
         srule.simulate(ce, init_params(ce, seed=0), x, t, n_trials=1)

@@ -69,8 +69,8 @@ Variants (one registered rule each):
   :math:`L-1` steps.
 
 Inference runs on the shared relaxation engine (:mod:`neurosim.relaxation`): the
-hyper-parameters are ``max_steps`` (the cap), ``step_size`` (:math:`\eta`), ``tolerance``
-(on the relative residual :math:`\lVert\partial F/\partial v\rVert/\lVert e_L\rVert`) and
+hyper-parameters are ``max_steps`` (the cap), ``step_size`` (:math:`\\eta`), ``tolerance``
+(on the relative residual :math:`\\lVert\\partial F/\\partial v\\rVert/\\lVert e_L\\rVert`) and
 ``on_unconverged``, and every run is judged by :class:`neurosim.relaxation.Monitor`: a
 non-finite state, or (for the gradient-descent variants) an energy that rises above its
 running minimum, raises :class:`~neurosim.errors.ConvergenceError` (divergence: lower

@@ -70,6 +70,7 @@ from brian2 import Hz, mV, ms, second
 from ..alignment import AlignmentReport
 from ..errors import ConfigError, ShapeError
 from ..network import Network
+from ..oracles import get_oracle
 from ..params import bias_key, check_params, weight
 from ..reference import check_batch
 from . import codegen
@@ -474,7 +475,7 @@ class SpikingMicrocircuit:
     Parameters
     ----------
     network : Network
-        A microcircuit (``get_rule("microcircuit").prepare(chain)``), sigmoid layers, mse.
+        A microcircuit (``get_rule("microcircuit").network(chain)``), sigmoid layers, mse.
     params : dict
         Its parameters (``rule.init_params``: self-predicting lateral weights).
     rule : Microcircuit
@@ -803,8 +804,8 @@ def spiking_microcircuit_align(network: Network, params: dict, x, target, *, rul
     spikes = model.run(x, t, seed=seed)
     dw = spikes.spike_updates if signal == "spike" else spikes.rate_updates
     per_trial = spikes.per_trial_spike if signal == "spike" else spikes.per_trial_rate
-    reference = rule.reference_updates(network, params, x, t)
-    rate_dw = rule.updates(network, params, x, t)
+    reference = get_oracle(rule.info.reference)(rule, network, params, x, t)
+    rate_dw = rule.step(network, params, x, t)
     names = [p.name for p in model.chain]
     vs_rate = AlignmentReport.compare(dw, rate_dw, names=names)
     other = AlignmentReport.compare(spikes.rate_updates if signal == "spike" else spikes.spike_updates,
@@ -833,7 +834,7 @@ def spiking_microcircuit_align(network: Network, params: dict, x, target, *, rul
                                "projections": [{"name": r.name, "cosine": float(r.cosine),
                                                 "norm_ratio": float(r.norm_ratio)} for r in free.projections]}
     return AlignmentReport.compare(dw, reference, names=names, rule=rule.name, backend="spiking",
-                                   reference_name=rule.reference, extra=extra)
+                                   reference_name=rule.info.reference, extra=extra)
 
 
 def train_spiking_microcircuit(network: Network, params: dict, x, target, *, epochs: int, learning_rate: float,
@@ -906,7 +907,7 @@ class SpikingMicrocircuitRule(SpikingRule):
         """The rate rule's sigmoid two-compartment circuit (what the spiking one simulates)."""
         from ..rules.dendritic import Microcircuit
 
-        return Microcircuit.default_network(sizes, topdown=topdown)
+        return Microcircuit(topdown=topdown).network(sizes)
 
     def spiking_align(self, network: Network, params: dict, x, target, *, n_trials: int = 10, seed: int = 0,
                       rule_hyper=None, codegen_target: str = "auto", **options) -> AlignmentReport:

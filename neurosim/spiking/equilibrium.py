@@ -67,6 +67,7 @@ from ..alignment import AlignmentReport
 from ..energy import layered_energy
 from ..errors import ConfigError
 from ..network import Network
+from ..oracles import get_oracle
 from ..neurons import RATE_SCALE_HZ, LIFParameters
 from ..params import bias_key, check_params
 from ..reference import check_batch
@@ -91,7 +92,7 @@ def default_network(sizes, *, init_scale: float = 0.5, bias_init: float = 2.0, n
     """
     net = Network.feedforward(list(sizes), activation="lif", output_activation="lif", loss="mse",
                               bias_init=bias_init, init_scale=init_scale, name=name)
-    return get_rule("ep").prepare(net)
+    return get_rule("ep").network(net)
 
 
 @dataclass
@@ -184,7 +185,7 @@ class SpikingEquilibriumPropagation(SpikingRule):
     Parameters
     ----------
     rate_rule : Rule
-        The rate ``ep`` rule (its ``prepare``; its ``nudging`` picks the spiking contrast
+        The rate ``ep`` rule (its ``network``; its ``nudging`` picks the spiking contrast
         when it is ``symmetric`` or ``one-sided``; ``random-sign`` is read as one-sided).
     beta : float > 0
         Nudging strength of the spiking phases (default 0.5; see the README for the
@@ -231,7 +232,7 @@ class SpikingEquilibriumPropagation(SpikingRule):
         self.beta = float(beta)
         self.dt, self.phase, self.settle, self.tau_trace = dt, phase, settle, tau_trace
         self.codegen_target = codegen.resolve_target(codegen_target)
-        nudging = rate_rule.hyper.get("nudging", "symmetric")
+        nudging = rate_rule.hyper["nudging"]
         self.nudging = "symmetric" if nudging == "symmetric" else "one-sided"
 
     @property
@@ -428,10 +429,10 @@ def rate_references(equivalent: Network, params: dict, x, target, *, beta: float
     """
     from ..energy import relax
 
-    rule = get_rule("ep", beta=beta, nudging=nudging, tolerance=1e-10, n_free_steps=10000,
-                    n_nudged_steps=10000, step_size=0.5)
-    out = {"implicit": rule.reference_updates(equivalent, params, x, target),
-           "rate_ep": rule.updates(equivalent, params, x, target)}
+    rule = get_rule("ep", beta=beta, nudging=nudging, tolerance=1e-10, max_steps=10000,
+                    nudged_max_steps=10000, step_size=0.5)
+    out = {"implicit": get_oracle(rule.info.reference)(rule, equivalent, params, x, target),
+           "rate_ep": rule.step(equivalent, params, x, target)}
     free = relax(equivalent, params, x, tolerance=1e-10, max_steps=10000, step_size=0.5)
     out["free_state"] = free.state
     for name, sign in (("plus", 1.0), ("minus", -1.0)):
@@ -454,7 +455,7 @@ def spiking_ep_align(network: Network, params: dict, x, target, *, n_trials: int
         spiking_options["beta"] = hyper["beta"]
     srule = SpikingEquilibriumPropagation(get_rule("ep", **hyper), codegen_target=codegen_target,
                                           **spiking_options)
-    return srule.align(srule.prepare(network), params, x, target, n_trials=n_trials, seed=seed)
+    return srule.align(srule.rate_rule.network(network), params, x, target, n_trials=n_trials, seed=seed)
 
 
 def _json(value):

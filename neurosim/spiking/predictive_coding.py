@@ -91,6 +91,7 @@ from brian2.units.fundamentalunits import Quantity, have_same_dimensions
 from ..alignment import AlignmentReport
 from ..errors import ConfigError
 from ..network import Network
+from ..oracles import get_oracle
 from ..neurons import RATE_SCALE_HZ, LIFParameters, get_activation
 from ..params import bias_key, check_params, weight
 from ..reference import check_batch
@@ -571,8 +572,8 @@ def spiking_pc_align(network: Network, params: dict, x, target, *, n_trials: int
     per_trial = trial_updates(equivalent, spikes)
     dw = {k: v.mean(axis=0) for k, v in per_trial.items()}
     x, t = spikes.inputs, spikes.target
-    reference = rule.reference_updates(equivalent, params, x, t)
-    rate_dw = rule.updates(equivalent, params, x, t)
+    reference = get_oracle(rule.info.reference)(rule, equivalent, params, x, t)
+    rate_dw = rule.step(equivalent, params, x, t)
     names = [k for k in reference if not k.endswith(".bias") and k in dw]
     vs_rate = AlignmentReport.compare(dw, rate_dw, names=names)
     vs_limit = AlignmentReport.compare(dw, finite_nudge_updates(equivalent, params, x, t, nudge=nudge), names=names)
@@ -584,4 +585,4 @@ def spiking_pc_align(network: Network, params: dict, x, target, *, n_trials: int
              "nudge": float(nudge), "timings": {k: (round(v, 6) if isinstance(v, float) else v)
                                                 for k, v in spikes.timings.items()}}
     return AlignmentReport.compare(dw, reference, names=names, rule=rule.name, backend="spiking",
-                                   reference_name=rule.reference, extra=extra)
+                                   reference_name=rule.info.reference, extra=extra)
