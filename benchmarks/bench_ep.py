@@ -7,16 +7,24 @@ no alignment probes); they take turns and each rule's fastest epoch counts, so a
 from another process does not land on one rule only.  The mini-batch loop alone is timed
 (``train_seconds``; evaluation excluded).
 
-The breakdown re-runs EP's ``updates`` on the same batches piece by piece: validation and
-gathering, the constant input drive :math:`W_1 x + b_1` (once per batch), the free phase, the
-two nudged phases and the update (contrastive term and read-out gradient).  The FLOP model
+The breakdown re-runs EP's ``updates`` on the same batches piece by piece, with the public
+kernel (:class:`neurosim.energy.EnergyKernel`): validation and gathering, the constant input
+drive :math:`W_1 x + b_1` (once per batch), the free phase, the two nudged phases and the
+update (contrastive term and read-out gradient).  The FLOP model
 explains the ratio: per sample backprop costs about :math:`6 N_W` (forward 2, input-layer
 weight gradient 2, read-out delta and gradient 2 per weight), EP the same :math:`W_1`
 products (input drive 2, contrastive update 2 per weight of :math:`W_1`) plus, per relaxation
 step, a read-out forward and backward pass (:math:`4 N_{out}`) -- so EP's FLOP ratio is close
 to 1 and the rest of the measured ratio is per-step Python and element-wise overhead.
 
+A second measurement is EP's share of ``neurosim compare`` (the main job): the digits set,
+EP's default network 64-64-64-10 (three energy layers: the relaxation dominates), 20 epochs,
+batch 32, Adam 1e-3, alignment on 256 samples after every epoch, beside backprop on its own
+default network; whole ``train`` calls (evaluation and alignment included), the faster of
+``--repeats`` turns each.
+
     OPENBLAS_NUM_THREADS=1 python benchmarks/bench_ep.py [--n-train 10000] [--repeats 3] [--json]
+        [--compare-epochs 20]
 
 Writes ``benchmarks/out/bench_ep.json``.
 """
@@ -35,9 +43,7 @@ from bench_training import matmul_flops  # noqa: E402
 
 from neurosim import ModelCard, get_rule  # noqa: E402
 from neurosim.datasets import load_dataset  # noqa: E402
-from neurosim.energy import _gather, _input_drive, _readout_grads, layered_energy  # noqa: E402
-from neurosim.params import check_params  # noqa: E402
-from neurosim.reference import check_batch  # noqa: E402
+from neurosim.energy import kernel_for_batch  # noqa: E402
 from neurosim.results import provenance, write_json  # noqa: E402
 from neurosim.rules.equilibrium import contrastive_update  # noqa: E402
 from neurosim.training import TrainConfig, train  # noqa: E402
@@ -53,34 +59,31 @@ def ep_rule(card):
 def breakdown(card, params, x_all, t_all, batch: int = BATCH) -> dict:
     """Seconds per piece of EP's update, summed over the batches of ``x_all``, and mean steps."""
     rule = ep_rule(card)
-    net = rule.prepare(card.network)
-    le = layered_energy(net)
+    net = rule.network(card.network)
     h = rule.hyper
+    relax = {"step_size": h.step_size, "tolerance": h.tolerance, "schedule": h.schedule,
+             "on_unconverged": h.on_unconverged}
     clock = dict.fromkeys(("validate", "input_drive", "free", "nudged", "update"), 0.0)
     steps = {"free": 0, "nudged": 0}
     n_batches = 0
     for i in range(0, len(x_all), batch):
         t0 = time.perf_counter()
-        check_params(net, params)
-        x, t = check_batch(net, x_all[i:i + batch], t_all[i:i + batch])
-        A = _gather(le, params, x.dtype)
+        K, x, t = kernel_for_batch(net, params, x_all[i:i + batch], t_all[i:i + batch])
         t1 = time.perf_counter()
-        inp = _input_drive(A, x)
+        inp = K.input_drive(x)
         t2 = time.perf_counter()
-        free = rule._relax(A, x, t, inp, beta=0.0, state=None, max_steps=h["n_free_steps"], phase="free")
+        free, free_conv = K.relax(x, t, None, beta=0.0, max_steps=h.max_steps, inp=inp, **relax)
         t3 = time.perf_counter()
-        nudged = [rule._relax(A, x, t, inp, beta=b, state=free["state"], max_steps=h["n_nudged_steps"],
-                              phase="nudged") for b in (h["beta"], -h["beta"])]
+        nudged = [K.relax(x, t, free, beta=b, max_steps=h.nudged_max_steps, inp=inp, **relax)
+                  for b in (h.beta, -h.beta)]
         t4 = time.perf_counter()
-        names = le.names
-        contrastive_update(net, x, dict(zip(names, nudged[0]["state"])), dict(zip(names, nudged[1]["state"])),
-                           1.0 / (2.0 * h["beta"]))
-        [_readout_grads(le, A, n["state"][-1], t) for n in nudged]
+        contrastive_update(net, x, K.as_dict(nudged[0][0]), K.as_dict(nudged[1][0]), 1.0 / (2.0 * h.beta))
+        [K.readout_grads(s[-1], t) for s, _ in nudged]
         t5 = time.perf_counter()
         for key, (a, b) in zip(clock, ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5))):
             clock[key] += b - a
-        steps["free"] += free["steps"]
-        steps["nudged"] += sum(n["steps"] for n in nudged)
+        steps["free"] += free_conv.steps
+        steps["nudged"] += sum(c.steps for _, c in nudged)
         n_batches += 1
     return {"seconds": clock, "mean_free_steps": steps["free"] / n_batches,
             "mean_nudged_steps_per_phase": steps["nudged"] / (2 * n_batches), "n_batches": n_batches}
@@ -99,10 +102,32 @@ def flop_per_sample(sizes, free_steps: float, nudged_steps: float) -> dict:
     return {"backprop": backprop, "ep": ep, "ratio": ep / backprop}
 
 
+def compare_budget(epochs: int, repeats: int) -> dict:
+    """Seconds of EP's and backprop's ``neurosim compare`` runs (module docstring), fastest of ``repeats``."""
+    data = load_dataset("digits", seed=0)
+    sizes = [data.n_features, 64, 64, data.n_classes]
+    best: dict[str, dict] = {}
+    for _ in range(repeats):
+        for name in ("ep", "backprop"):
+            rule = get_rule(name)
+            net = rule.network(sizes)
+            cfg = TrainConfig(epochs=epochs, batch_size=32, optimizer="adam", learning_rate=1e-3, seed=0)
+            wall, cpu = time.perf_counter(), time.process_time()
+            res = train(net, rule, data, cfg, params=rule.init_params(net, 0), progress=False)
+            row = {"seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu,
+                   "train_seconds": sum(e["train_seconds"] for e in res.history), "test_error": res.test_error,
+                   "relaxation_last_epoch": res.history[-1].get("relaxation")}
+            if name not in best or row["seconds"] < best[name]["seconds"]:
+                best[name] = row
+    return {"dataset": "digits", "sizes": sizes, "epochs": epochs, "batch_size": 32, "align_samples": 256,
+            "runs": best}
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n-train", type=int, default=10000)
     p.add_argument("--repeats", type=int, default=3, help="epochs per rule; the fastest one counts")
+    p.add_argument("--compare-epochs", type=int, default=20, help="epochs of the compare-budget run (0: skip)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--out", default=str(Path(__file__).parent / "out" / "bench_ep.json"))
     args = p.parse_args(argv)
@@ -136,6 +161,7 @@ def main(argv=None) -> dict:
            "ep_mean_nudged_steps_per_phase": parts["mean_nudged_steps_per_phase"],
            "flop_per_sample": flop, "matmul_gflops_peak": peak / 1e9,
            "flop_bound_seconds": {k: flop[k] * n / peak for k in ("ep", "backprop")},
+           "compare_budget": compare_budget(args.compare_epochs, args.repeats) if args.compare_epochs else None,
            "provenance": provenance()}
     write_json(args.out, out)
     if args.json:
@@ -151,6 +177,12 @@ def main(argv=None) -> dict:
           f"{parts['mean_nudged_steps_per_phase']:.1f} per phase):")
     for key, sec in parts["seconds"].items():
         print(f"  {key:<12} {sec:.3f} s  {100 * sec / total:5.1f} %")
+    if out["compare_budget"]:
+        cb = out["compare_budget"]
+        print(f"compare budget (digits {'-'.join(map(str, cb['sizes']))}, {cb['epochs']} epochs, batch 32, align 256):")
+        for name, row in cb["runs"].items():
+            print(f"  {name:<9} {row['seconds']:.2f} s (CPU {row['cpu_seconds']:.2f} s; mini-batch loop "
+                  f"{row['train_seconds']:.2f} s), test error {row['test_error']:.4f}")
     return out
 
 

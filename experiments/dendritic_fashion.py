@@ -4,7 +4,7 @@ Three rules train the same two-hidden-layer sigmoid/mse chain (``784-500-500-10`
 the size of Sacramento et al.'s and Payeur et al.'s MNIST networks) at the same budget:
 
 * ``backprop`` on the plain chain (:meth:`Network.feedforward`, sigmoid, mse): the reference;
-* ``microcircuit`` (Sacramento et al. 2018) with its ``compare_hyper`` (basal rule compared
+* ``microcircuit`` (Sacramento et al. 2018) with ``models/presets/microcircuit-compare.toml`` (basal rule compared
   with the dendritic prediction plus the apical potential without teacher, 30 relaxation
   sweeps), random top-down weights, lateral weights starting in the self-predicting state;
 * ``burstprop`` (Payeur et al. 2021) with fixed random burst feedback :math:`Y` and
@@ -38,22 +38,33 @@ from pathlib import Path
 from neurosim import Network
 from neurosim.datasets import load_dataset
 from neurosim.results import provenance, write_json
-from neurosim.rules import rule_class
+from neurosim.rules import get_rule
 from neurosim.training import TrainConfig, train
 
 LEARNING_RATE = 1e-3
 
 
+def preset(name: str) -> tuple[dict, dict]:
+    """``(rule hyper-parameters, training)`` of ``models/presets/<name>.toml`` (``({}, {})`` without one)."""
+    import tomllib
+
+    path = Path(__file__).resolve().parents[1] / "models" / "presets" / f"{name}.toml"
+    if not path.exists():
+        return {}, {}
+    with open(path, "rb") as fh:
+        card = tomllib.load(fh)
+    return {k: v for k, v in card["rule"].items() if k != "name"}, card.get("training", {})
+
+
 def build(name: str, sizes):
-    """The rule (with its compare hyper-parameters) and its network for ``sizes``."""
-    klass = rule_class(name)
-    rule = klass(**klass.compare_hyper)
+    """The rule (with its compare preset's hyper-parameters) and its network for ``sizes``."""
+    rule = get_rule(name, **preset(f"{name}-compare")[0])
     if name == "backprop":
         # the dendritic rules' feed-forward pathway exactly: sigmoid layers, mse
         net = Network.feedforward(list(sizes), activation="sigmoid", loss="mse", name="mlp")
     else:
-        net = klass.default_network(list(sizes))
-    return rule, rule.prepare(net)
+        net = rule.network(list(sizes))
+    return rule, rule.network(net)
 
 
 def hidden_angles(network, projections: dict) -> dict:

@@ -47,7 +47,7 @@ def kink_crossings(net, params, x, t, free, beta, tol):
 
 def sweep(loss: str, sizes, x, t, seed: int, init_scale: float) -> dict:
     out_act = "hard_sigmoid" if loss == "mse" else "linear"
-    net = get_rule("ep").prepare(Network.feedforward(sizes, activation="hard_sigmoid", output_activation=out_act,
+    net = get_rule("ep").network(Network.feedforward(sizes, activation="hard_sigmoid", output_activation=out_act,
                                                      loss=loss, init_scale=init_scale, name=f"ep-digits-{loss}"))
     params = init_params(net, seed)
     oracle = implicit_gradient(net, params, x, t, tolerance=RELAX_TOL, max_steps=20000)
@@ -59,13 +59,13 @@ def sweep(loss: str, sizes, x, t, seed: int, init_scale: float) -> dict:
     for nudging in rows:
         for beta in BETAS:
             # on_unconverged = "raise": a slope measured off the fixed points would be meaningless
-            rule = get_rule("ep", beta=float(beta), nudging=nudging, tolerance=RELAX_TOL, n_free_steps=20000,
-                            n_nudged_steps=20000, on_unconverged="raise")
-            dw = rule.updates(net, params, x, t)
+            rule = get_rule("ep", beta=float(beta), nudging=nudging, tolerance=RELAX_TOL, max_steps=20000,
+                            nudged_max_steps=20000, on_unconverged="raise")
+            dw, _, aux = rule.updates(net, params, rule.init(net, params, seed), x, t)
             u = np.concatenate([dw[k].ravel() for k in keys])
             rows[nudging].append({"beta": float(beta), "cosine": cosine(u, g), "relative_error": relative_error(u, g),
                                   "norm_ratio": float(np.linalg.norm(u) / np.linalg.norm(g)),
-                                  "nudged_steps": [n["steps"] for n in rule.last_relaxation_["nudged"]]})
+                                  "nudged_steps": [n["steps"] for n in aux["nudged"]]})
     crossings = {sign: [kink_crossings(net, params, x, t, free, sign * float(b), RELAX_TOL) for b in BETAS]
                  for sign in (1, -1)}
     # The Taylor expansion behind the slopes holds only while no unit crosses a kink: fit over

@@ -34,13 +34,16 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from neurosim import get_rule  # noqa: E402
 from neurosim.alignment import cosine  # noqa: E402
 from neurosim.datasets import load_dataset  # noqa: E402
-from neurosim.energy import (_gather, _linearisation, _output, _relax, _state_list, _top_eigenvalues,  # noqa: E402
-                             layered_energy)
+from neurosim.energy import EnergyKernel, layered_energy, top_eigenvalues  # noqa: E402
+from neurosim.oracles import get_oracle  # noqa: E402
 from neurosim.reference import forward  # noqa: E402
 from neurosim.results import save_run  # noqa: E402
 from neurosim.training import TrainConfig, train  # noqa: E402
 
 SIZES = [64, 64, 64, 10]
+#: ``neurosim train --rule ep``'s set-up (ep has no preset: the base Adam 1e-3).  No alignment
+#: probes: the recorded batch indices count training batches only.
+TRAINING = {"optimizer": "adam", "learning_rate": 1e-3, "align_samples": 0}
 
 
 def _flat(d: dict, keys) -> np.ndarray:
@@ -49,17 +52,18 @@ def _flat(d: dict, keys) -> np.ndarray:
 
 def tight_errors(le, params, x, y) -> dict:
     """Test error at the float64 free fixed point (residual 1e-9) from two starts."""
-    A = _gather(le, params, np.float64)
+    K = EnergyKernel.gather(le.network, params, np.float64)
     x = x.astype(np.float64)
     bottom_up = forward(le.network, {k: np.asarray(v, np.float64) for k, v in params.items()}, x).r
-    starts = {"zero": _state_list(le, None, len(x), np.float64),
+    starts = {"zero": K.zero_state(len(x)),
               "feedforward": [bottom_up[name] for name in le.names]}   # ignoring top-down input
     out, states = {}, {}
     for name, s0 in starts.items():
-        s, steps, res, _ = _relax(A, x, None, s0, beta=0.0, step_size=1.0, tolerance=1e-9, max_steps=20000,
-                                  phase=f"free, {name} start", check=False, schedule="alternating")
+        s, conv = K.relax(x, None, s0, step_size=1.0, tolerance=1e-9, max_steps=20000, schedule="alternating",
+                          on_unconverged="record", owner="ep_jumps", phase=f"free phase, {name} start")
         states[name] = s
-        out[name] = {"error": float(np.mean(_output(A, s).argmax(1) != y)), "steps": steps, "residual": res}
+        out[name] = {"error": float(np.mean(K.output(s).argmax(1) != y)), "steps": conv.steps,
+                     "residual": conv.residual}
     out["max_state_difference"] = float(max(np.abs(a - b).max() for a, b in zip(states["zero"],
                                                                                 states["feedforward"])))
     return out
@@ -67,21 +71,22 @@ def tight_errors(le, params, x, y) -> dict:
 
 def stability_margin(le, params, x) -> np.ndarray:
     """Per sample, 1 - the largest eigenvalue of D^1/2 W D^1/2 at the free fixed point."""
-    A = _gather(le, params, np.float64)
+    K = EnergyKernel.gather(le.network, params, np.float64)
     x = x.astype(np.float64)
-    s, *_ = _relax(A, x, None, _state_list(le, None, len(x), np.float64), beta=0.0, step_size=1.0,
-                   tolerance=1e-10, max_steps=20000, phase="free, margin", check=False, schedule="alternating")
-    return 1.0 - _top_eigenvalues(*_linearisation(A, x, s))
+    s, _ = K.relax(x, None, None, step_size=1.0, tolerance=1e-10, max_steps=20000, schedule="alternating",
+                   on_unconverged="record", owner="ep_jumps", phase="free phase, margin")
+    return 1.0 - top_eigenvalues(*K.linearisation(x, s))
 
 
 def run(mode: str, epochs: int, seed: int, data, spike_samples: int) -> dict:
     rule = get_rule("ep")
-    net = type(rule).default_network(SIZES)
+    clean = get_rule("ep")  # not instrumented: the per-sample analysis below
+    implicit = get_oracle("implicit")
+    net = rule.network(SIZES)
     le = layered_energy(net)
     if mode == "backprop":
         start = time.time()
-        result = train(net, "backprop", data, TrainConfig(epochs=epochs, seed=seed, **rule.train_defaults),
-                       progress=False)
+        result = train(net, "backprop", data, TrainConfig(epochs=epochs, seed=seed, **TRAINING), progress=False)
         return {"mode": mode, "seed": seed, "seconds": time.time() - start, "test_error": result.test_error,
                 "epochs": [{"epoch": e["epoch"], "test_error": e["test_error"], "train_error": e["train_error"]}
                            for e in result.history]}
@@ -89,22 +94,23 @@ def run(mode: str, epochs: int, seed: int, data, spike_samples: int) -> dict:
     batches: list = []
     spikes: list = []
 
-    def updates(network, params, x, t):
+    def updates(network, params, state, x, t):
+        aux = {}
         if mode == "implicit":
             p64 = {k: np.asarray(v, np.float64) for k, v in params.items()}
-            dw = rule.reference_updates(network, p64, x.astype(np.float64), t.astype(np.float64))
+            dw = implicit(clean, network, p64, x.astype(np.float64), t.astype(np.float64))
             dw = {k: v.astype(x.dtype) for k, v in dw.items()}
         else:
-            dw = ep_updates(network, params, x, t)
+            dw, state, aux = ep_updates(network, params, state, x, t)
         batches.append(float(np.linalg.norm(_flat(dw, sorted(dw)))))
         if mode == "ep":
             spikes.append((batches[-1], len(batches) - 1, {k: np.array(v) for k, v in params.items()},
                            x.copy(), t.copy()))
             spikes.sort(key=lambda r: -r[0])
             del spikes[spike_samples:]
-        return dw
+        return dw, state, aux
 
-    rule.updates = updates
+    rule.updates = updates  # instrumented instance (an experiment, not a rule)
     rule_predict = rule.predict
     tight: list = []
 
@@ -123,7 +129,7 @@ def run(mode: str, epochs: int, seed: int, data, spike_samples: int) -> dict:
                            "train_error": entry.get("train_error"), "tight": tight[-1] if tight else None})
 
     start = time.time()
-    result = train(net, rule, data, TrainConfig(epochs=epochs, seed=seed, **rule.train_defaults), progress=False,
+    result = train(net, rule, data, TrainConfig(epochs=epochs, seed=seed, **TRAINING), progress=False,
                    callback=on_epoch)
     seconds = time.time() - start
     # largest gap, over epochs, between the rule's test error and a tight float64 relaxation
@@ -140,13 +146,13 @@ def run(mode: str, epochs: int, seed: int, data, spike_samples: int) -> dict:
             p64 = {k: np.asarray(v, np.float64) for k, v in params.items()}
             x64, t64 = x.astype(np.float64), t.astype(np.float64)
             keys = sorted(params)
-            ref = _flat(rule.reference_updates(net, p64, x64, t64), keys)
-            est = _flat(ep_updates(net, p64, x64, t64), keys)
+            ref = _flat(implicit(clean, net, p64, x64, t64), keys)
+            est = _flat(clean.step(net, p64, x64, t64), keys)
             margins = stability_margin(le, p64, x64)
             per = []
             for j in range(len(x)):
-                r = _flat(rule.reference_updates(net, p64, x64[j:j + 1], t64[j:j + 1]), keys)
-                e = _flat(ep_updates(net, p64, x64[j:j + 1], t64[j:j + 1]), keys)
+                r = _flat(implicit(clean, net, p64, x64[j:j + 1], t64[j:j + 1]), keys)
+                e = _flat(clean.step(net, p64, x64[j:j + 1], t64[j:j + 1]), keys)
                 per.append({"implicit_norm": float(np.linalg.norm(r)), "ep_norm": float(np.linalg.norm(e)),
                             "cosine": cosine(e, r), "margin": float(margins[j])})
             rows.append({"seed": seed, "batch": index, "epoch": index // out["batches_per_epoch"] + 1, "ep_norm": norm,
@@ -170,7 +176,7 @@ def main(argv=None) -> int:
         data = load_dataset("digits", seed=seed)
         runs += [run(mode, args.epochs, seed, data, args.spikes) for mode in ("ep", "implicit", "backprop")]
     record = {"experiment": "ep_jumps", "dataset": "digits", "sizes": SIZES, "seeds": seeds,
-              "epochs": args.epochs, "train_defaults": dict(get_rule("ep").train_defaults), "runs": runs,
+              "epochs": args.epochs, "train_defaults": dict(TRAINING), "runs": runs,  # key read by figures/ep_jumps.py
               "seconds": time.time() - start,
               "command": f"python experiments/ep_jumps.py --epochs {args.epochs} --seeds {args.seeds}"}
     path = save_run(args.out, record)

@@ -79,8 +79,8 @@ def analyse(net, params, activity, refs, names, nudging) -> dict:
     g = flat(refs["implicit"], names)
     # rate EP with the same beta and nudging on the rate-equivalent net (references as in rate_references)
     rate_dw = refs["rate_ep"] if nudging == "symmetric" else get_rule(
-        "ep", beta=activity.beta, nudging=nudging, tolerance=1e-10, n_free_steps=10000, n_nudged_steps=10000,
-        step_size=0.5).updates(lif.rate_equivalent(net), params, activity.x, activity.target)
+        "ep", beta=activity.beta, nudging=nudging, tolerance=1e-10, max_steps=10000, nudged_max_steps=10000,
+        step_size=0.5).step(lif.rate_equivalent(net), params, activity.x, activity.target)
     r = flat(rate_dw, names)
     rows = []
     for k in trial_counts(n):

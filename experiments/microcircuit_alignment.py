@@ -16,7 +16,7 @@ draws them.
    the self-predicting state) and burstprop (symmetric and random Y, from Z = pbar_0 Y); the
    angle of the hidden-layer update to backprop's after every epoch, and the test error.
 4. *Deep circuit at the compare budget* (``neurosim compare``: digits 64-64-64-10, 20 epochs,
-   batch 32, the rule's ``compare_hyper`` and ``train_defaults``, Adam 5e-3, float32): microcircuit
+   batch 32, ``models/presets/microcircuit-compare.toml``, Adam 5e-3, float32): microcircuit
    with the paper's basal baseline (``basal_baseline="dendrite"``) and with the free-apical
    one (``"free"``, the compare default); per-epoch test error and angle of each hidden
    layer's update to backprop, and at the end the RMS apical potential without teacher
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -39,9 +40,21 @@ from neurosim.rules.dendritic import burst_cancelling_params, learn_self_predict
 from neurosim.training import TrainConfig, train
 
 
+def preset(name: str) -> tuple[dict, dict]:
+    """``(rule hyper-parameters, training)`` of ``models/presets/<name>.toml`` (``({}, {})`` without one)."""
+    import tomllib
+
+    path = Path(__file__).resolve().parents[1] / "models" / "presets" / f"{name}.toml"
+    if not path.exists():
+        return {}, {}
+    with open(path, "rb") as fh:
+        card = tomllib.load(fh)
+    return {k: v for k, v in card["rule"].items() if k != "name"}, card.get("training", {})
+
+
 def apical_scatter(data, seed: int) -> dict:
     rule = get_rule("microcircuit", topdown="symmetric")
-    net = rule.default_network([64, 30, 20, 10], topdown="symmetric")
+    net = rule.network([64, 30, 20, 10])
     params = self_predicting_params(net, init_params(net, seed))
     x, t = data.x_train[:128].astype(float), data.targets("train")[:128]
     state = rule.steady_state(net, params, x, t)
@@ -62,10 +75,10 @@ def apical_scatter(data, seed: int) -> dict:
 
 def self_predicting_curves(data, seed: int, n_updates: int = 400) -> dict:
     # SGD rate 0.2: at 0.5 the lateral weights of the 3-stage circuit overshoot and diverge
-    rule = get_rule("microcircuit", n_steps=200, on_nonconvergence="record")
+    rule = get_rule("microcircuit", max_steps=200, on_unconverged="record")
     curves = {}
     for sizes in ([64, 20, 10], [64, 30, 20, 10]):
-        net = rule.default_network(sizes)
+        net = rule.network(sizes)
         _, rms = learn_self_predicting(rule, net, init_params(net, seed), data.x_train.astype(float),
                                        n_updates=n_updates, learning_rate=0.2, seed=seed)
         curves["-".join(map(str, sizes))] = rms.tolist()
@@ -75,7 +88,7 @@ def self_predicting_curves(data, seed: int, n_updates: int = 400) -> dict:
 def training_angles(data, seed: int, epochs: int) -> dict:
     sizes = [64, 32, 10]
     runs = {}
-    mc = {"g_som_out": 0.8, "tolerance": 1e-8, "n_steps": 30, "on_nonconvergence": "record"}
+    mc = {"g_som_out": 0.8, "tolerance": 1e-8, "max_steps": 30, "on_unconverged": "record"}
     setups = [("backprop", "backprop", {}, None), ("fa", "fa", {}, None),
               ("microcircuit (symmetric B)", "microcircuit", {**mc, "topdown": "symmetric"}, "sp"),
               ("microcircuit (random B)", "microcircuit", {**mc, "topdown": "random"}, "sp"),
@@ -84,7 +97,7 @@ def training_angles(data, seed: int, epochs: int) -> dict:
     for label, name, hyper, init in setups:
         rule = get_rule(name, **hyper)
         base = Network.feedforward(sizes, activation="sigmoid", output_activation="sigmoid", loss="mse")
-        net = rule.prepare(base)
+        net = rule.network(base)
         params = init_params(net, seed)
         if init == "sp":
             params = self_predicting_params(net, params)
@@ -109,16 +122,16 @@ def training_angles(data, seed: int, epochs: int) -> dict:
 
 def deep_circuit(data, seed: int, epochs: int) -> dict:
     sizes = [64, 64, 64, 10]
-    klass = type(get_rule("microcircuit"))
+    hyper, training = preset("microcircuit-compare")
     idx = np.random.default_rng(seed).choice(len(data.x_train), 256, replace=False)
     x, t = data.x_train[idx].astype(float), data.targets("train")[idx].astype(float)
     runs = {}
     for baseline in ("dendrite", "free"):
-        rule = get_rule("microcircuit", **{**klass.compare_hyper, "basal_baseline": baseline})
-        net = rule.prepare(klass.default_network(sizes))
+        rule = get_rule("microcircuit", **{**hyper, "basal_baseline": baseline})
+        net = rule.network(sizes)
         t0 = time.perf_counter()
         result = train(net, rule, data, TrainConfig(epochs=epochs, batch_size=32, seed=seed,
-                                                    learning_rate=klass.train_defaults["learning_rate"]),
+                                                    learning_rate=training["learning_rate"]),
                        params=rule.init_params(net, seed))
         params = {k: v.astype(float) for k, v in result.params.items()}
         free, nudged = rule.steady_state(net, params, x, None), rule.steady_state(net, params, x, t)
@@ -135,7 +148,7 @@ def deep_circuit(data, seed: int, epochs: int) -> dict:
         print(f"deep microcircuit, basal_baseline={baseline}: test error {r['test_error'][-1]:.4f}, apical RMS "
               f"free {r['apical_rms_free']} vs teacher {r['apical_rms_teacher']}", flush=True)
     return {"sizes": sizes, "epochs": epochs, "optimizer": "adam",
-            "learning_rate": klass.train_defaults["learning_rate"], "batch_size": 32, "runs": runs}
+            "learning_rate": training["learning_rate"], "batch_size": 32, "runs": runs}
 
 
 def main(argv=None) -> None:

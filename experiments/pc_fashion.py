@@ -7,7 +7,7 @@ cross-entropy output energy).  Budget, identical for every rule: ``--epochs`` (5
 order and, for subsets, the class-balanced subset).  Test error on ``--n-test`` images
 (default: all 10,000), after every epoch.
 
-Rules and their inference settings (``Rule.train_hyper``):
+Rules and their inference settings (the training presets ``models/presets/<rule>-train.toml``):
 
 * ``backprop`` -- the reference;
 * ``pc`` -- standard PC (Whittington & Bogacz 2017) with truncated inference, T = 20 steps
@@ -18,7 +18,8 @@ Rules and their inference settings (``Rule.train_hyper``):
 
 Each epoch also records the cosine between the rule's update and backprop's on a fixed
 batch of 256 training images (``history[i]["alignment"]``, global and per projection) and,
-for PC, the inference diagnostics of that batch (``history[i]["inference"]``).
+for PC, the inference diagnostics of the epoch's training batches (``history[i]["relaxation"]``:
+phases, unconverged phases, steps, largest final residual; summed by ``train`` from ``aux``).
 
 Writes ``<out>/runs/<rule>_seed<k>.json`` per run (a rerun skips finished runs) and
 ``<out>/summary.json`` (mean and sd over seeds of the final test error, per rule), read by
@@ -42,26 +43,34 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def train_preset(rule_name: str) -> dict:
+    """The [rule] hyper-parameters of ``models/presets/<rule>-train.toml`` ({} without a preset)."""
+    import tomllib
+
+    path = ROOT / "models" / "presets" / f"{rule_name}-train.toml"
+    if not path.exists():
+        return {}
+    with open(path, "rb") as fh:
+        return {k: v for k, v in tomllib.load(fh)["rule"].items() if k != "name"}
+
+
 def run_one(rule_name: str, seed: int, args) -> dict:
     """Train one rule with one seed at the shared budget; returns the JSON record."""
     import numpy as np
 
     from neurosim.datasets import load_dataset
     from neurosim.network import ModelCard
-    from neurosim.rules import get_rule, rule_class
+    from neurosim.rules import get_rule
     from neurosim.training import TrainConfig, train
 
     card = ModelCard.load(ROOT / "models" / "pcx_mlp.toml")
     data = load_dataset("fashion-mnist", n_train=args.n_train, n_test=args.n_test, seed=seed)
-    hyper = dict(getattr(rule_class(rule_name), "train_hyper", {}))
+    hyper = train_preset(rule_name)
     rule = get_rule(rule_name, **hyper)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer="adam",
                          learning_rate=args.lr, seed=seed, dtype="float32", align_samples=256)
 
     def diagnostics(entry):
-        info = getattr(rule, "last_inference_", None)  # the alignment batch's inference
-        if info is not None:
-            entry["inference"] = info.summary()
         print(f"{rule_name:<9} seed {seed} epoch {entry['epoch']:>2}  test error {entry['test_error']:.4f}  "
               f"cos {entry['alignment']['global']:.3f}  ({entry['train_seconds']:.1f} s)", flush=True)
 
@@ -93,7 +102,6 @@ def main(argv=None) -> int:
     import numpy as np
 
     from neurosim.results import provenance, write_json
-    from neurosim.rules import rule_class
 
     out = Path(args.out)
     records = []
@@ -103,7 +111,7 @@ def main(argv=None) -> int:
             path = out / "runs" / f"{rule_name}_seed{seed}.json"
             job = {"rule": rule_name, "seed": seed, "epochs": args.epochs, "n_train": args.n_train,
                    "n_test": args.n_test, "batch_size": args.batch_size, "lr": args.lr,
-                   "hyper": dict(getattr(rule_class(rule_name), "train_hyper", {}))}
+                   "hyper": train_preset(rule_name)}
             if path.exists():  # resumable: a finished run of the same job is kept
                 old = json.loads(path.read_text())
                 if old.get("job") == job:

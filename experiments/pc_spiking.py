@@ -35,6 +35,7 @@ import numpy as np
 from brian2 import ms
 
 from neurosim import get_rule, init_params
+from neurosim.oracles import get_oracle
 from neurosim.alignment import AlignmentReport
 from neurosim.spiking import default_network, rate_equivalent
 from neurosim.spiking.predictive_coding import (DEFAULTS, finite_nudge_updates, noise_limited_cosine,
@@ -67,8 +68,8 @@ def run(args) -> dict:
     for seed in args.seeds:
         net, params, x, t = _problem(args.sizes, args.batch, seed)
         eq = rate_equivalent(net)
-        backprop = rule.reference_updates(eq, params, x, t)
-        rate_pc = rule.updates(eq, params, x, t)
+        backprop = get_oracle("backprop")(rule, eq, params, x, t)
+        rate_pc = rule.step(eq, params, x, t)
         names = [k for k in backprop if not k.endswith(".bias")]
         fp = forward(eq, params, x)
         exactness.append({"seed": seed, "rate_pc_vs_backprop": _cosines(rate_pc, backprop, names)["global"],
@@ -104,7 +105,7 @@ def run(args) -> dict:
     for seed in args.seeds[:args.nudge_seeds]:
         net, params, x, t = _problem(args.sizes, args.batch, seed)
         eq = rate_equivalent(net)
-        backprop = rule.reference_updates(eq, params, x, t)
+        backprop = get_oracle("backprop")(rule, eq, params, x, t)
         names = [k for k in backprop if not k.endswith(".bias")]
         for h in args.nudges:
             spikes = simulate_pc(net, params, x, t, n_trials=args.nudge_trials, seed=seed, nudge=h)

@@ -53,7 +53,7 @@ SIZES = [2, 4, 1]
 
 def circuit(g_som_out: float, seed: int):
     rule = get_rule("microcircuit", g_som_out=g_som_out, topdown="symmetric")
-    net = rule.default_network(SIZES, topdown="symmetric")
+    net = rule.network(SIZES)
     return rule, net, rule.init_params(net, seed=seed)
 
 
@@ -86,7 +86,7 @@ def alignment(g_values, n_trials: int, seed: int, target: str) -> dict:
         spikes = model.run(X, T, seed=seed + 1)
         wall = time.perf_counter() - started
         bp = backprop(net, params, X, T).descent()
-        rate = rule.updates(net, params, X, T)
+        rate = rule.step(net, params, X, T)
         names = [p.name for p in model.chain]
         counts = [n for n in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024) if n <= n_trials]
         row = {"lambda": rule.nudging, "n": counts, "wall_s": wall, "timings": spikes.timings,
