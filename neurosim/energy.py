@@ -220,6 +220,12 @@ SCHEDULES = ("alternating", "synchronous")
 
 
 # --------------------------------------------------------------------------- the kernel
+try:  # the clip ufunc itself: np.clip adds ~4 us of Python per call, once per layer and step
+    from numpy._core.umath import clip as _CLIP
+except ImportError:  # pragma: no cover - numpy < 2
+    from numpy.core.umath import clip as _CLIP
+
+
 def _is(act: Activation | None, name: str) -> bool:
     return act is not None and act.name == name
 
@@ -475,91 +481,113 @@ class EnergyKernel:
             inp = self.input_drive(x)
         S = self.zero_state(batch) if s0 is None else [np.array(a, dtype=self.dtype, copy=True) for a in s0]
         N = [np.empty_like(a) for a in S]       # the map at S
-        tmp = [np.empty_like(a) for a in S]     # scratch: partial drives, residuals, the cost gradient
+        T = [np.empty_like(a) for a in S]       # scratch: partial drives, residuals, the cost gradient
+        top = n - 1
         nudged = beta != 0.0
         ce = nudged and self.W_out is not None
         if ce:
-            z = np.empty((batch, self.W_out.shape[0]), dtype=self.dtype)
+            W_out, W_out_T, b_out, phi_out = self.W_out, self.W_out.T, self.b_out, self.phi_out
+            z = np.empty((batch, W_out.shape[0]), dtype=self.dtype)
             p = np.empty_like(z)
-            linear_out = _is(self.phi_out, "linear")
+            linear_out = _is(phi_out, "linear")
         W, b, rho = self.W, self.b, self.rho
-        hard = [_is(r, "hard_sigmoid") for r in rho]
-        top = n - 1
+        # one plan per layer: (index, W_l^T, W_{l+1}, b_l (l > 0), hard sigmoid?, nudged?)
+        plans = [(l, W[l].T, W[l + 1] if l + 1 < n else None, b[l] if l > 0 else None, _is(rho[l], "hard_sigmoid"),
+                  nudged and l == top) for l in range(n)]
+        matmul, add, subtract, multiply = np.matmul, np.add, np.subtract, np.multiply
+        absolute, exp, divide, clip = np.absolute, np.exp, np.divide, _CLIP
+        max_reduce, sum_reduce = np.maximum.reduce, np.add.reduce
 
-        def fmap(which) -> None:
-            """N[l] <- rho(a_l(S) - beta dC/ds_l) for l in which (same operations as fixed_point_map)."""
-            for l in which:
+        def cost_gradient(g) -> None:
+            """g <- dC/ds_L at S (same operations as :meth:`cost_grad_top`)."""
+            if ce:  # ((softmax(phi(z)) - t) * phi'(z)) W_out, z = W_out s_L + b_out
+                matmul(S[top], W_out_T, out=z)
+                if b_out is not None:
+                    add(z, b_out, out=z)
+                r = z if linear_out else phi_out(z)
+                subtract(r, max_reduce(r, axis=-1, keepdims=True), out=p)
+                exp(p, out=p)
+                divide(p, sum_reduce(p, axis=-1, keepdims=True), out=p)
+                subtract(p, t, out=p)
+                if not linear_out:  # the linear read-out's derivative is 1: no pass needed
+                    multiply(p, phi_out.derivative(z), out=p)
+                matmul(p, W_out, out=g)
+            else:
+                subtract(S[top], t, out=g)
+
+        def fmap(group) -> None:
+            """N[l] <- rho(a_l(S) - beta dC/ds_l) for the layers of ``group`` (as fixed_point_map)."""
+            for l, w_below_t, w_above, bias, hard, nudge in group:
                 out = N[l]
-                if l == 0:
-                    if n > 1:
-                        np.matmul(S[1], W[1], out=out)
-                        out += inp
+                if l == 0 and w_above is None:  # one energy layer: a = W_1 x + b_1 (- beta dC/ds)
+                    if nudge:
+                        g = T[0]
+                        cost_gradient(g)
+                        multiply(g, beta, out=g)
+                        subtract(inp, g, out=out)
+                    elif hard:  # the free map is constant: rho(W_1 x + b_1)
+                        clip(inp, 0.0, 1.0, out=out)
+                        continue
                     else:
                         np.copyto(out, inp)
                 else:
-                    np.matmul(S[l - 1], W[l].T, out=out)
-                    if l + 1 < n:
-                        np.matmul(S[l + 1], W[l + 1], out=tmp[l])
-                        out += tmp[l]
-                    if b[l] is not None:
-                        out += b[l]
-                if nudged and l == top:
-                    g = tmp[top]
-                    if ce:  # dC/ds_L = ((softmax(phi(z)) - t) * phi'(z)) W_out, z = W_out s_L + b_out
-                        np.matmul(S[top], self.W_out.T, out=z)
-                        if self.b_out is not None:
-                            np.add(z, self.b_out, out=z)
-                        r = z if linear_out else self.phi_out(z)
-                        np.subtract(r, r.max(axis=-1, keepdims=True), out=p)
-                        np.exp(p, out=p)
-                        np.divide(p, p.sum(axis=-1, keepdims=True), out=p)
-                        np.subtract(p, t, out=p)
-                        if not linear_out:  # the linear read-out's derivative is 1: no pass needed
-                            np.multiply(p, self.phi_out.derivative(z), out=p)
-                        np.matmul(p, self.W_out, out=g)
+                    if l == 0:
+                        matmul(S[1], w_above, out=out)
+                        add(out, inp, out=out)
                     else:
-                        np.subtract(S[top], t, out=g)
-                    g *= beta
-                    out -= g
-                if hard[l]:
-                    np.clip(out, 0.0, 1.0, out=out)
+                        matmul(S[l - 1], w_below_t, out=out)
+                        if w_above is not None:
+                            matmul(S[l + 1], w_above, out=T[l])
+                            add(out, T[l], out=out)
+                        if bias is not None:
+                            add(out, bias, out=out)
+                    if nudge:
+                        g = T[l]
+                        cost_gradient(g)
+                        multiply(g, beta, out=g)
+                        subtract(out, g, out=out)
+                if hard:
+                    clip(out, 0.0, 1.0, out=out)
                 else:
                     N[l] = rho[l](out)
 
-        def blend(which) -> None:
-            for l in which:
+        def blend(group) -> None:
+            for plan in group:
+                l = plan[0]
                 if step_size == 1.0:
                     S[l], N[l] = N[l], S[l]
                 else:  # S + step_size (N - S), in place
-                    np.subtract(N[l], S[l], out=N[l])
-                    N[l] *= step_size
-                    S[l] += N[l]
+                    subtract(N[l], S[l], out=N[l])
+                    multiply(N[l], step_size, out=N[l])
+                    add(S[l], N[l], out=S[l])
 
         def residual() -> float:
+            """max |N - S| over layers, batch and units."""
             worst = 0.0
             for l in range(n):
-                d = tmp[l]
-                np.subtract(N[l], S[l], out=d)
-                np.abs(d, out=d)
-                worst = max(worst, float(d.max()))
+                d = T[l]
+                subtract(N[l], S[l], out=d)
+                absolute(d, out=d)
+                m = float(max_reduce(d, axis=None))
+                if not m <= worst:  # NaN propagates (the monitor reports it)
+                    worst = m
             return worst
 
-        everything = range(n)
-        even, odd = range(0, n, 2), range(1, n, 2)
         alternating = schedule == "alternating" and n > 1
+        even, odd = plans[0::2], plans[1::2]
         monitor = Monitor(owner, max_steps=max_steps, tolerance=tolerance, on_unconverged=on_unconverged,
                           phase=phase or ("free phase" if not nudged else f"nudged phase (beta={beta:g})"),
                           cap_name=cap_name, growth=2.0, growth_floor=1e-6,
                           hint="lower step_size or the weights' scale")
-        fmap(everything)
+        fmap(plans)
         while not monitor.stop(residual() if monitor.needs_residual else None):
             if alternating:
                 blend(even)
                 fmap(odd)
                 blend(odd)
             else:
-                blend(everything)
-            fmap(everything)
+                blend(plans)
+            fmap(plans)
         return S, monitor.finish()
 
 
@@ -867,10 +895,16 @@ def implicit_gradient(network: Network, params: Params, x, target, *, state: dic
         # A saddle of F also solves the linear system, but the dynamics never settle there: the
         # fixed point is a stable minimum only if every eigenvalue of D W (similar to the
         # symmetric D^1/2 W D^1/2) is below 1.
-        top_eig = float(np.max(top_eigenvalues(D, W)))
-        if top_eig >= 1.0:
-            raise ConvergenceError(f"implicit gradient: the free fixed point is not a stable minimum (largest "
-                                   f"eigenvalue of D W is {top_eig:.3g} >= 1); shrink the weights")
+        # Tested by a Cholesky factorisation of I - D^1/2 W D^1/2 (positive definite exactly then), a
+        # fraction of the cost of the eigenvalues, which are computed only for the message.
+        root = np.sqrt(D)
+        try:
+            np.linalg.cholesky(np.eye(n)[None] - root[:, :, None] * W[None] * root[:, None, :])
+        except np.linalg.LinAlgError:
+            top_eig = float(np.max(top_eigenvalues(D, W)))
+            if top_eig >= 1.0:  # (a factorisation that failed by rounding at an eigenvalue just below 1 passes)
+                raise ConvergenceError(f"implicit gradient: the free fixed point is not a stable minimum (largest "
+                                       f"eigenvalue of D W is {top_eig:.3g} >= 1); shrink the weights") from None
     else:
         delta = np.zeros_like(g)
         new = D * g

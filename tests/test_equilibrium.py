@@ -329,6 +329,21 @@ def test_implicit_gradient_matches_finite_differences(loss, activation, method):
     assert relative_error(flat(exact.grads, params), flat(numeric, params)) < 1e-6
 
 
+def test_implicit_gradient_refuses_a_saddle():
+    """A fixed point that is not a minimum: 1-1-1 chain, W_2 = 2, biases -1/2, input weight 0.  The
+    state s = (1/2, 1/2) is a fixed point (a_1 = -1/2 + 2 s_2 = 1/2, a_2 = 2 s_1 - 1/2 = 1/2) where
+    both units are unsaturated (D = I), and D W = [[0, 2], [2, 0]] has eigenvalues +-2: a saddle of
+    E, which the dynamics never settle in.  Started exactly there the relaxation stays (residual
+    0), and the oracle must refuse it, naming the largest eigenvalue, 2."""
+    net = get_rule("ep").network(Network.feedforward([1, 1, 1], activation="hard_sigmoid",
+                                                     output_activation="hard_sigmoid", loss="mse"))
+    params = {"input->hidden1": np.zeros((1, 1)), "hidden1->output": np.full((1, 1), 2.0),
+              "hidden1.bias": np.full(1, -0.5), "output.bias": np.full(1, -0.5)}
+    saddle = {"hidden1": np.full((1, 1), 0.5), "output": np.full((1, 1), 0.5)}
+    with pytest.raises(ConvergenceError, match="not a stable minimum \\(largest eigenvalue of D W is 2 >= 1\\)"):
+        implicit_gradient(net, params, np.ones((1, 1)), np.zeros((1, 1)), state=saddle, method="direct")
+
+
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
 @pytest.mark.parametrize("step_size", [1.0, 0.5])
 def test_bptt_matches_finite_differences_of_the_T_step_loss(loss, step_size):

@@ -526,16 +526,14 @@ class FixedPredictionPC(PredictiveCoding):
         eps_out, loss = output_error(c, u[-1], t)
         out_energy = gamma * float(np.sum(loss, dtype=np.float64))
         e_out = gamma * eps_out
-        out_sq = _norm2([e_out])
+        out_sq = _sumsq([e_out])
         eps = [np.zeros_like(u[l]) for l in range(n_layers - 1)]
         monitor = self._monitor(tol)
         while True:
             e = eps + [e_out]
             grad = [e[l] - slope[l] * (e[l + 1] @ c.weights[l + 1]) for l in range(n_layers - 1)]
-            num = math.sqrt(_norm2(grad))
-            # an output drive of exactly zero with hidden errors left is a degenerate but finite case
-            residual = 0.0 if num == 0.0 else num / max(math.sqrt(out_sq), 1e-300)
-            if monitor.stop(residual, (0.5 * _norm2(eps) + out_energy) / batch):
+            # residual and energy by BLAS dot products, as standard PC (_sumsq)
+            if monitor.stop(_relative(_sumsq(grad), out_sq), (0.5 * _sumsq(eps) + out_energy) / batch):
                 break
             eps = [eps[l] - eta * grad[l] for l in range(n_layers - 1)]
         values = [u[l] + eps[l] for l in range(n_layers - 1)]
@@ -588,10 +586,9 @@ class ZeroDivergenceIL(PredictiveCoding):
             eps = [v[l] - _predict(c, l, r[l]) for l in range(n_layers - 1)]
             eps_out, loss = output_error(c, _predict(c, n_layers - 1, r[-1]), t)
             e = eps + [gamma * eps_out]
-            energy = (0.5 * _norm2(eps) + gamma * float(np.sum(loss, dtype=np.float64))) / batch
+            energy = (0.5 * _sumsq(eps) + gamma * float(np.sum(loss, dtype=np.float64))) / batch
             grad = [e[l] - c.acts[l].derivative(v[l]) * (e[l + 1] @ c.weights[l + 1]) for l in range(n_layers - 1)]
-            num = math.sqrt(_norm2(grad))
-            residual = 0.0 if num == 0.0 else num / max(math.sqrt(_norm2([e[-1]])), 1e-300)
+            residual = _relative(_sumsq(grad), _sumsq([e[-1]]))
             layer = n_layers - 1 - step  # the layer whose error arrived at this step
             read_err[layer], read_pre[layer] = e[layer], r[layer]
             if monitor.stop(residual, energy):
