@@ -84,16 +84,16 @@ def method_setup(method: str, args) -> tuple[str, dict, float]:
 def run_method(method: str, args, data) -> dict:
     import numpy as np
 
-    from neurosim import Network, get_rule, init_params
+    from neurosim import Network, get_rule
     from neurosim.training import TrainConfig, train
 
     rule_name, hyper, lr = method_setup(method, args)
     rule = get_rule(rule_name, **hyper)
     sizes = [data.n_features, 256, 256, 256, 256, 256, data.n_classes]
-    network = rule.prepare(Network.feedforward(sizes, activation="tanh", loss="cross_entropy",
+    network = rule.network(Network.feedforward(sizes, activation="tanh", loss="cross_entropy",
                                                name=f"bartunov_{method}"))
-    params = init_params(network, args.seed, dtype="float32")
-    recon = hasattr(rule, "reconstruction_error")  # the TP family: how well the inverses invert
+    params = rule.init_params(network, args.seed, dtype="float32")
+    recon = rule.family == "target_propagation"  # how well the inverses invert
     x_probe = data.x_train[:1000].astype(np.float32)
     recon_initial = rule.reconstruction_error(network, params, x_probe) if recon else None
 

@@ -328,3 +328,19 @@ def test_train_runs_krotov_hopfield_end_to_end():
     res = train(rule.network([64, 100, 10]), rule, data,
                 TrainConfig(epochs=2, batch_size=32, optimizer="sgd", learning_rate=0.02, momentum=0.0))
     assert res.status == "completed" and res.test_error < 0.5
+
+
+@pytest.mark.parametrize("name", ["bcm", "oja"])
+def test_training_with_and_without_alignment_is_bit_identical(name):
+    """train() measures alignment with the epoch's state (BCM's thresholds); it must not change them."""
+    from neurosim.datasets import load_dataset
+    from neurosim.training import TrainConfig, train
+
+    rule = get_rule(name)
+    data = load_dataset("digits", n_train=96, n_test=32, seed=0)
+    runs = [train(rule.network([64, 12, 10]), rule, data,
+                  TrainConfig(epochs=2, batch_size=32, optimizer="sgd", learning_rate=0.003, momentum=0.0,
+                              seed=1, dtype="float64", align_samples=n), progress=False) for n in (0, 32)]
+    for key in runs[0].params:
+        np.testing.assert_array_equal(runs[0].params[key], runs[1].params[key])
+    assert [e["loss"] for e in runs[0].history] == [e["loss"] for e in runs[1].history]

@@ -25,7 +25,7 @@ import pytest
 
 from conftest import random_batch, random_params
 from neurosim import ModelCard, Network, Projection, backprop, get_rule, init_params
-from neurosim.alignment import align
+from neurosim.alignment import align, cosine
 from neurosim.datasets import load_dataset
 from neurosim.errors import ConfigError, ShapeError
 from neurosim.reference import forward, softmax
@@ -332,15 +332,9 @@ def test_align_does_not_change_the_phase_sequence_or_the_noise(name):
     fwd = {k for k in backprop(net, params, x, t).grads if not k.endswith(".bias")}
     assert {p.name for p in report.projections} == fwd
     forward_only = rule.forward_updates(net, params, x, t)
+    ref = backprop(net, params, x, t).descent()
     for row in report.projections:
-        assert row.cosine == pytest.approx(align_cosine(forward_only, backprop(net, params, x, t).descent(),
-                                                        row.name), abs=1e-12)
-
-
-def align_cosine(dw, ref, key):
-    from neurosim.alignment import cosine
-
-    return cosine(dw[key], ref[key])
+        assert row.cosine == pytest.approx(cosine(forward_only[row.name], ref[row.name]), abs=1e-12)
 
 
 def test_same_state_same_update_and_the_state_moves_on():
@@ -486,3 +480,17 @@ def test_dtp_trains_on_fashion_mnist():
     result = train(net, "dtp", data, TrainConfig(epochs=3, batch_size=128, seed=0), progress=False)
     assert result.status == "completed"
     assert result.test_error < 0.20
+
+
+@pytest.mark.parametrize("name", TP_RULES)
+def test_training_with_and_without_alignment_is_bit_identical(name):
+    """train() measures alignment with the epoch's state; it must not move the schedule or the noise."""
+    data = load_dataset("digits", n_train=96, n_test=32, seed=0)
+    rule = make(name, schedule="alternating")
+    net = rule.network(Network.feedforward([64, 12, 12, 10], loss="cross_entropy"))
+    runs = [train(net, rule, data, TrainConfig(epochs=2, batch_size=32, seed=1, dtype="float64",
+                                               align_samples=n), progress=False) for n in (0, 32)]
+    assert "alignment" in runs[1].history[0] and "alignment" not in runs[0].history[0]
+    for key in runs[0].params:
+        np.testing.assert_array_equal(runs[0].params[key], runs[1].params[key])
+    assert [e["loss"] for e in runs[0].history] == [e["loss"] for e in runs[1].history]
