@@ -75,39 +75,60 @@ def _add_model_args(p: argparse.ArgumentParser, *, dataset_default: str = "digit
     p.add_argument("--json", action="store_true", help="print one JSON object (DESIGN.md contract)")
 
 
-def _resolve(args, *, dataset_default="digits"):
-    """Model card / layers + dataset + rule from the command line."""
-    from .rules import rule_class
-    from .tasks import load_task
+def _spec(args, purpose: str | None = None):
+    """The :class:`~neurosim.runspec.RunSpec` the command line describes.
 
-    card = ModelCard.load(args.model) if args.model else None
-    rule_name = getattr(args, "rule", None) or (card.rule.get("name") if card else None)
-    if not rule_name:
+    A model card (``--model``) or, without one, the rule's preset for ``purpose`` (``train``:
+    its training setting; None: its plain defaults), then every flag given on the command line.
+    """
+    from .rules import rule_class
+    from .runspec import RunSpec
+
+    rule_name = getattr(args, "rule", None)
+    if args.model:
+        spec = RunSpec.load(args.model)
+        if rule_name and rule_class(rule_name).name != spec.rule:
+            spec = spec.replace(rule=rule_class(rule_name).name)  # the card's hyper-parameters were for its rule
+    elif not rule_name:
         raise ConfigError("--rule: no rule given; pass --rule NAME (see `neurosim rules`)")
-    klass = rule_class(rule_name)
-    hyper = {k: v for k, v in (card.rule.items() if card else []) if k != "name"} if card and \
-        card.rule.get("name", rule_name) == rule_name else {}
-    hyper.update(_parse_set(args.set))
-    rule = klass(**hyper)
-    training = dict(card.training) if card else {}
-    dataset_name = args.dataset or training.get("dataset") or dataset_default
-    # toy tasks (rhw-xor, mirror-symmetry, family-trees) take no subset sizes: pass only what was given
-    sizes = {k: v for k, v in (("n_train", args.n_train), ("n_test", args.n_test)) if v is not None}
-    data = load_task(dataset_name, seed=args.seed, **sizes)
-    if card is not None:
-        if args.layers:
-            raise ConfigError("give either --model or --layers, not both")
-        network = card.network
     else:
-        sizes = _parse_layers(args.layers) if args.layers else [data.n_features, 64, 64,
-                                                                  max(data.n_classes, 1)]
-        if args.activation is None:
-            network = rule.build_default_network(sizes)
-        else:
-            network = Network.feedforward(sizes, activation=args.activation, loss=klass.losses[0])
+        spec = RunSpec.preset(rule_name, purpose) if purpose else RunSpec(rule=rule_class(rule_name).name)
+    changes: dict = {}
+    hyper = _parse_set(args.set)
+    if hyper:
+        changes["hyper"] = hyper
+    if args.dataset is not None:
+        changes["dataset"] = args.dataset
+    for key in ("n_train", "n_test"):
+        if getattr(args, key) is not None:
+            changes[key] = getattr(args, key)
+    changes["seed"] = args.seed
+    if args.layers:
+        if spec.network is not None:
+            raise ConfigError("give either --model (a card with its own network) or --layers, not both")
+        changes["layers"] = tuple(_parse_layers(args.layers))
+    if args.activation is not None:
+        if spec.network is not None:
+            raise ConfigError("--activation applies to the rule's default network; the model card defines its "
+                              "own network (edit its [network] table)")
+        changes["activation"] = args.activation
     if args.loss:
-        network = network.replace(loss=args.loss)
-    return rule, network, data, training
+        changes["loss"] = args.loss
+    for flag, key in (("epochs", "epochs"), ("optimizer", "optimizer"), ("lr", "learning_rate"),
+                      ("momentum", "momentum"), ("clip_norm", "clip_norm"), ("batch_size", "batch_size"),
+                      ("dtype", "dtype"), ("align_samples", "align_samples")):
+        if getattr(args, flag, None) is not None and not (purpose is None and flag == "batch_size"):
+            changes[key] = getattr(args, flag)
+    return spec.replace(**changes)
+
+
+def _resolve(args, *, purpose: str | None = None):
+    """RunSpec, rule, network (prepared by the rule) and data set from the command line."""
+    spec = _spec(args, purpose)
+    rule = spec.make_rule()
+    data = spec.load_data()
+    network = spec.build_network(data, rule)
+    return spec, rule, network, data
 
 
 def _targets(data, split="train"):
@@ -142,16 +163,15 @@ def cmd_rules(args) -> int:
 def cmd_align(args) -> int:
     from .training import check_fits
 
-    rule, network, data, _ = _resolve(args)
+    spec, rule, network, data = _resolve(args)
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ConfigError(f"--batch-size: expected a positive integer, got {args.batch_size}")
     if args.backend == "spiking" and not (args.model or args.layers or args.activation):
-        from .spiking import SPIKING_RULES, default_network
+        from .spiking import spiking_default_network
 
         # a spiking rule with a network of its own (EP: LIF energy net with tied feedback) builds it
-        make = getattr(SPIKING_RULES.get(rule.name), "default_network", None)
-        network = make(network.sizes, **rule.network_options(make)) if make else \
-            default_network(network.sizes, loss=args.loss or "mse")
+        network = rule.network(spiking_default_network(rule, network.sizes, loss=args.loss))
     check_fits(network, data)
-    network = rule.prepare(network)
     rng = np.random.default_rng(args.seed)
     params = rule.init_params(network, rng)
     if args.weights:
@@ -164,7 +184,7 @@ def cmd_align(args) -> int:
             raise ConfigError(f"--weights {args.weights}: has no '{missing[0]}'; it was saved for another "
                               "network")
         params = {k: np.asarray(arrays[k], dtype=np.float64) for k in params}
-    n = min(args.batch_size, len(data.x_train))
+    n = min(args.batch_size or 128, len(data.x_train))
     idx = rng.choice(len(data.x_train), n, replace=False)
     x = data.x_train[idx].astype(np.float64)
     t = _targets(data)[idx].astype(np.float64)
@@ -180,31 +200,18 @@ def cmd_align(args) -> int:
         report = spiking_align(rule.name, network, params, x, t, n_trials=args.trials, seed=args.seed,
                                rule_hyper=_parse_set(args.set))
     else:
-        report = rule.align(network, params, x, t)
+        from .alignment import align
+
+        report = align(rule, network, params, x, t, seed=args.seed)
     _emit(args, report.to_dict(), report.table())
     return 0
 
 
 def cmd_train(args) -> int:
-    from .training import TrainConfig, train
+    from .training import train
 
-    rule, network, data, training = _resolve(args)
-    if not args.model and type(rule).train_hyper:
-        # the rule's training setting (pc: truncated inference, T = 20); --set still overrides
-        rule = type(rule)(**{**type(rule).train_hyper, **_parse_set(args.set)})
-
-    def pick(key, arg, default):
-        """Command line, else the model card's [training], else the rule's defaults, else ``default``."""
-        if arg is not None:
-            return arg
-        return training.get(key, rule.train_defaults.get(key, default))
-
-    config = TrainConfig(epochs=pick("epochs", args.epochs, 10), batch_size=pick("batch_size", args.batch_size, 128),
-                         optimizer=pick("optimizer", args.optimizer, "adam"),
-                         learning_rate=float(pick("learning_rate", args.lr, 1e-3)),
-                         momentum=float(pick("momentum", args.momentum, 0.9)), seed=args.seed,
-                         dtype=args.dtype, align_samples=args.align_samples,
-                         clip_norm=pick("clip_norm", args.clip_norm, None))
+    spec, rule, network, data = _resolve(args, purpose="train")
+    config = spec.config()
     out = Path(args.out) if args.out else None
 
     def report(entry):
@@ -334,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rule", help="rule name (see `neurosim rules`)")
     _add_model_args(s)
     s.add_argument("--backend", choices=["rate", "spiking"], default="rate")
-    s.add_argument("--batch-size", type=int, default=128, help="samples in the compared batch")
+    s.add_argument("--batch-size", type=int, default=None, help="samples in the compared batch (default 128)")
     s.add_argument("--trials", type=int, default=20, help="spiking backend: trials to average")
     s.add_argument("--weights", help="params .npz or run folder to align at (default: fresh init)")
     s.set_defaults(func=cmd_align)
@@ -349,9 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--clip-norm", type=float, default=None,
                    help="rescale each batch update to at most this global norm (default: no clipping)")
     s.add_argument("--batch-size", type=int, default=None)
-    s.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    s.add_argument("--align-samples", type=int, default=256,
-                   help="batch on which alignment with backprop is tracked each epoch (0: off)")
+    s.add_argument("--dtype", choices=["float32", "float64"], default=None, help="default float32")
+    s.add_argument("--align-samples", type=int, default=None,
+                   help="batch on which alignment with backprop is tracked each epoch (0: off; default 256)")
     s.add_argument("--out", help="folder for run.json / run.npz (written after every epoch)")
     s.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     s.set_defaults(func=cmd_train)

@@ -154,6 +154,16 @@ class TrainConfig:
         If set, every batch update the rule proposes is rescaled so that its global norm (over
         every parameter) is at most this, before the optimiser sees it; the number of rescaled
         updates is reported per epoch in the history as ``clipped``.  ``None``: no clipping.
+    weight_decay : float
+        :math:`\lambda \in [0, 1)`: every weight matrix's update gets the extra term
+        :math:`-\lambda W` (biases do not), i.e. descent on :math:`L + \tfrac{\lambda}{2}\sum W^2`
+        for backprop.  Alignment is measured on the rule's own update, without it.
+    schedule : {"constant", "cosine"}
+        Learning rate per epoch: constant, or :math:`\eta_e = \tfrac{\eta}{2}(1 + \cos(\pi (e-1)/E))`
+        (cosine annealing without restarts, Loshchilov & Hutter 2017).
+
+    A :class:`~neurosim.runspec.RunSpec` holds these and more (rule, network, data); this is
+    the part the training loop reads (``spec.config(seed)``).
     """
 
     epochs: int = 10
@@ -166,12 +176,22 @@ class TrainConfig:
     align_samples: int = 256
     eval_every: int = 1
     clip_norm: float | None = None
+    weight_decay: float = 0.0
+    schedule: str = "constant"
 
     def __post_init__(self):
+        from .validation import check
+
         for name in ("epochs", "batch_size", "eval_every"):
             value = getattr(self, name)
+            if name == "batch_size" and value is None:
+                continue  # the whole training set
             if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "epochs" else 1):
                 raise ConfigError(f"TrainConfig.{name}: expected a positive integer, got {value!r}")
+        check("TrainConfig", "weight_decay", self.weight_decay, ge=0, lt=1)
+        check("TrainConfig", "schedule", self.schedule, choices=("constant", "cosine"))
+        check("TrainConfig", "momentum", self.momentum, ge=0, lt=1,
+              hint="Heavy-ball momentum must lie in [0, 1) for SGD to converge.")
         if isinstance(self.align_samples, bool) or not isinstance(self.align_samples, int) \
                 or self.align_samples < 0:
             raise ConfigError(f"TrainConfig.align_samples: expected an integer >= 0, got {self.align_samples!r}")
@@ -202,6 +222,8 @@ class TrainResult:
     status : {"completed", "interrupted", "diverged"}
     message : str
         Why it stopped early (empty when completed).
+    state : object
+        The rule's state after the last finished batch (``rule.init`` before any).
     """
 
     rule: str
@@ -213,6 +235,7 @@ class TrainResult:
     status: str = "completed"
     message: str = ""
     seconds: float = 0.0
+    state: Any = None
 
     @property
     def epochs_completed(self) -> int:
@@ -281,6 +304,18 @@ def add_relaxation(total: dict | None, part: dict | None) -> dict | None:
 
 
 # --------------------------------------------------------------------------- the loop
+def alignment_indices(n_train: int, config: TrainConfig) -> np.ndarray | None:
+    """The fixed training samples on which :func:`train` measures alignment each epoch.
+
+    ``align_samples`` indices drawn without replacement by a generator of their own
+    (``seed + 1``), so measuring never shifts the batch order; None when alignment is off.
+    """
+    n_align = min(config.align_samples, n_train)
+    if not n_align:
+        return None
+    return np.random.default_rng(config.seed + 1).choice(n_train, n_align, replace=False)
+
+
 def check_fits(network: Network, dataset) -> None:
     """Raise :class:`ShapeError` unless the network's input/output sizes fit the data set."""
     if dataset.n_features != network.input_layer.size:
@@ -294,7 +329,8 @@ def check_fits(network: Network, dataset) -> None:
 
 def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | None = None, *,
           params: dict | None = None, out_dir: str | Path | None = None, progress: bool | None = None,
-          callback: Callable[[dict], Any] | None = None) -> TrainResult:
+          callback: Callable[[dict], Any] | None = None,
+          observe: Callable[[int, dict], Any] | None = None) -> TrainResult:
     """Train ``network`` with ``rule`` on ``dataset``.
 
     Parameters
@@ -314,6 +350,9 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
         tqdm progress bar; default on only when stderr is a terminal.
     callback : callable, optional
         Called with each epoch's history entry.
+    observe : callable, optional
+        Called as ``observe(epoch, params)`` after each epoch with the live parameters (read
+        them, do not modify them).
 
     Returns
     -------
@@ -345,13 +384,12 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
     state = rule.init(network, params, config.seed)
     optimizer = make_optimizer(config.optimizer, config.learning_rate, config.momentum,
                                rule.learning_rate_scales(network))
-    n_align = min(config.align_samples, len(x_train))
-    align_idx = np.random.default_rng(config.seed + 1).choice(len(x_train), n_align, replace=False) \
-        if n_align else None
+    align_idx = alignment_indices(len(x_train), config)
     if progress is None:
         progress = sys.stderr.isatty()
 
-    result = TrainResult(rule=rule.name, dataset=dataset.name, config=config, network=network, params=params)
+    result = TrainResult(rule=rule.name, dataset=dataset.name, config=config, network=network, params=params,
+                         state=state)
     start = time.perf_counter()
     n = len(x_train)
     # Overflow is detected explicitly below (non-finite updates or loss stop the run with a
@@ -359,10 +397,14 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
     errstate = np.errstate(over="ignore", invalid="ignore")
     errstate.__enter__()
     try:
+        batch_size = config.batch_size or n
         for epoch in range(1, config.epochs + 1):
             t0 = time.perf_counter()
+            if config.schedule == "cosine":
+                optimizer.learning_rate = 0.5 * config.learning_rate * (1 + math.cos(math.pi * (epoch - 1)
+                                                                                     / config.epochs))
             order = rng.permutation(n)
-            batches = range(0, n, config.batch_size)
+            batches = range(0, n, batch_size)
             if progress:
                 from tqdm.auto import tqdm
 
@@ -371,7 +413,7 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
             clipped = 0
             relaxation = None
             for start_i in batches:
-                idx = order[start_i:start_i + config.batch_size]
+                idx = order[start_i:start_i + batch_size]
                 dw, state, aux = rule.updates(network, params, state, x_train[idx], t_train[idx])
                 relaxation = add_relaxation(relaxation, aux.get("relaxation"))
                 for key, value in dw.items():
@@ -379,6 +421,9 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
                         raise ConvergenceError(f"rule '{rule.name}' proposed a non-finite update for '{key}' in "
                                                f"epoch {epoch}; lower the learning rate (now "
                                                f"{config.learning_rate:g})")
+                if config.weight_decay:
+                    dw = {k: (v - config.weight_decay * params[k] if k in params and not k.endswith(".bias")
+                              else v) for k, v in dw.items()}
                 if config.clip_norm is not None:
                     dw, was_clipped = clip_update(dw, config.clip_norm)
                     clipped += was_clipped
@@ -404,11 +449,14 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
             if relaxation is not None:  # rules that relax to a fixed point report its statistics per epoch
                 entry["relaxation"] = relaxation
             result.history.append(entry)
+            result.state = state
             result.seconds = time.perf_counter() - start
             if out_dir is not None:
                 result.save(out_dir)
             if callback is not None:
                 callback(entry)
+            if observe is not None:
+                observe(epoch, params)
     except KeyboardInterrupt:
         result.status = "interrupted"
         result.message = f"interrupted by the user after {result.epochs_completed} finished epoch(s)"
