@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError, NeurosimError
-from .network import ModelCard, Network, parse_toml
+from .network import Network, parse_toml
 
 EXIT_USAGE = 2
 
@@ -166,6 +166,12 @@ def cmd_align(args) -> int:
     spec, rule, network, data = _resolve(args)
     if args.batch_size is not None and args.batch_size < 1:
         raise ConfigError(f"--batch-size: expected a positive integer, got {args.batch_size}")
+    if args.backend == "spiking" and "spiking" not in rule.info.backends:
+        from .rules import list_rules
+
+        have = [r["name"] for r in list_rules() if "spiking" in r["backends"]]
+        raise ConfigError(f"rule '{rule.name}' has no spiking backend; rules with one: "
+                          f"{', '.join(have) or 'none yet'}")
     if args.backend == "spiking" and not (args.model or args.layers or args.activation):
         from .spiking import spiking_default_network
 
@@ -189,12 +195,6 @@ def cmd_align(args) -> int:
     x = data.x_train[idx].astype(np.float64)
     t = _targets(data)[idx].astype(np.float64)
     if args.backend == "spiking":
-        if "spiking" not in rule.backends:
-            from .rules import list_rules
-
-            have = [r["name"] for r in list_rules() if "spiking" in r["backends"]]
-            raise ConfigError(f"rule '{rule.name}' has no spiking backend; rules with one: "
-                              f"{', '.join(have) or 'none yet'}")
         from .spiking import spiking_align
 
         report = spiking_align(rule.name, network, params, x, t, n_trials=args.trials, seed=args.seed,
@@ -272,33 +272,50 @@ def _gradcheck_suite(seed: int) -> list[tuple[str, Network]]:
 def cmd_gradcheck(args) -> int:
     from .params import init_params
     from .reference import gradcheck
+    from .runspec import RunSpec
+    from .validation import check
 
+    check("--batch-size", "batch_size", args.batch_size, "int", ge=1)
+    check("--max-entries", "max_entries", args.max_entries, "int", ge=1)
+    check("--seed", "seed", args.seed, "int", ge=0)
+    check("--tolerance", "tolerance", args.tolerance, gt=0)
     if args.model or args.layers:
-        net = ModelCard.load(args.model).network if args.model else Network.feedforward(
+        net = RunSpec.load(args.model).build_network() if args.model else Network.feedforward(
             _parse_layers(args.layers), activation=args.activation, loss=args.loss or "mse")
         nets = [(net.name, net)]
     else:
         nets = _gradcheck_suite(args.seed)
     rows = []
+    silent = []
     for i, (name, net) in enumerate(nets):
         rng = np.random.default_rng(args.seed + i)
         params = init_params(net, rng)
+        act = {layer.name: layer.activation for layer in net.layers}
         for k in params:  # non-zero biases so every term of the gradient is exercised
             if k.endswith(".bias"):
-                params[k] = rng.normal(0, 0.5, params[k].shape)
+                # LIF units are silent below threshold 1 and ReLUs below 0: drive them into their
+                # active range, or a whole net checks zero against zero
+                kind = act[k[:-len(".bias")]]
+                params[k] = rng.uniform(1.5, 2.5, params[k].shape) if kind == "lif" else \
+                    rng.uniform(0.2, 1.0, params[k].shape) if kind == "relu" else rng.normal(0, 0.5, params[k].shape)
         x = rng.normal(0, 1, (args.batch_size, net.input_layer.size))
         n_out = net.output_layer.size
         t = np.eye(n_out)[rng.integers(0, n_out, args.batch_size)] if net.loss == "cross_entropy" else \
             rng.normal(0, 1, (args.batch_size, n_out))
         res = gradcheck(net, params, x, t, max_entries=args.max_entries, seed=args.seed)
         rows.extend({"network": name, **r} for r in res["projections"])
+        silent += [f"{name}:{r['name']}" for r in res["projections"] if r["gradient_norm"] == 0]
     worst = max(r["relative_error"] for r in rows)
-    out = {"max_relative_error": worst, "n_networks": len(nets), "projections": rows}
-    lines = [f"{'network':<30} {'parameter':<22} {'rel. error':>11}"]
-    lines += [f"{r['network']:<30} {r['name']:<22} {r['relative_error']:>11.2e}" for r in rows]
+    out = {"max_relative_error": worst, "n_networks": len(nets), "zero_gradients": silent, "projections": rows}
+    lines = [f"{'network':<30} {'parameter':<22} {'rel. error':>11} {'|grad|':>10}"]
+    lines += [f"{r['network']:<30} {r['name']:<22} {r['relative_error']:>11.2e} {r['gradient_norm']:>10.2e}"
+              for r in rows]
     lines.append(f"max relative error over {len(nets)} network(s): {worst:.2e}")
+    if silent:
+        lines.append(f"FAILED: {len(silent)} parameter(s) have an exactly zero gradient (nothing was checked): "
+                     f"{', '.join(silent[:5])}{' ...' if len(silent) > 5 else ''}")
     _emit(args, out, "\n".join(lines))
-    return 0 if worst < args.tolerance else 1
+    return 0 if worst < args.tolerance and not silent else 1
 
 
 def cmd_figures(args) -> int:

@@ -182,7 +182,7 @@ class RunSpec:
             if "seeds" in changes:
                 raise ConfigError("RunSpec.replace: give 'seed' or 'seeds', not both")
             changes["seeds"] = (check_seed("RunSpec", changes.pop("seed")),)
-        check_keys("RunSpec", changes, self.fields_() + ("source",), what="field")
+        check_keys("RunSpec", changes, self.fields_() + ("source", "seed"), what="field")
         if "hyper" in changes and changes.get("rule", self.rule) == self.rule:
             changes["hyper"] = {**self.hyper, **dict(check("RunSpec", "hyper", changes["hyper"], "mapping"))}
         elif "rule" in changes and changes["rule"] != self.rule and "hyper" not in changes:

@@ -38,7 +38,6 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import json
 import os
@@ -77,6 +76,13 @@ def job_spec(job: Mapping[str, Any]):
         raise ConfigError(f"job: expected a dict of RunSpec fields, got {type(job).__name__}")
     if not job.get("rule"):
         raise ConfigError("job 'rule': required (a registered rule name, see `neurosim rules`)")
+    if isinstance(job.get("network"), str):
+        raise ConfigError(f"job 'network': expected a network description, got {job['network']!r}; the first "
+                          "edition's 'feedforward' / 'rule_default' are now builder = 'feedforward' / 'rule'")
+    if isinstance(job.get("network"), Mapping):
+        from .network import Network
+
+        job = {**job, "network": Network.from_dict(job["network"], source="job 'network'")}
     preset = RunSpec.preset(job["rule"], "train")
     plain = RunSpec(rule=preset.rule)
     from_preset = {k: getattr(preset, k) for k in RunSpec.fields_()
@@ -92,11 +98,20 @@ def job_id(job: Mapping[str, Any]) -> str:
     the same job.  (Records written before the RunSpec -- ids of the raw job dict -- do not
     resume; they stay in the folder.)
     """
+    raw_job_id(job)  # plain JSON values only
+    return job_spec(job).id()
+
+
+def raw_job_id(job: Mapping[str, Any]) -> str:
+    """16 hex digits of SHA-256 of the job dict's own canonical JSON (for custom runners whose
+    jobs are not RunSpecs; ``run_sweep(..., id_of=raw_job_id)``)."""
+    import hashlib
+
     try:
-        json.dumps(job, sort_keys=True, allow_nan=False)
+        text = json.dumps(job, sort_keys=True, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as err:
         raise ConfigError(f"job: expected a JSON-serialisable dict of plain values, got {job!r} ({err})") from None
-    return job_spec(job).id()
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def grid(base: Mapping[str, Any], **axes: Iterable[Any]) -> list[dict]:
@@ -173,13 +188,14 @@ def run_job(job: Mapping[str, Any]) -> dict:
 
 def _train_job(spec) -> dict:
     from .reference import forward
-    from .training import evaluate, train
+    from .training import check_fits, evaluate, train
     from .training import predict as feedforward_predict
 
     seed = spec.seeds[0]
     data = spec.load_data(seed)
     rule = spec.make_rule()
     network = spec.build_network(data, rule)
+    check_fits(network, data)
     sizes = list(network.sizes)
     config = spec.config(seed)
     optimizer, lr = spec.optimizer, spec.learning_rate
@@ -311,10 +327,10 @@ def _read(path: Path) -> dict | None:
         return None  # absent or unreadable: the job has to run (again)
 
 
-def _failed_record(job: Mapping, err: BaseException) -> dict:
+def _failed_record(jid: str, job: Mapping, err: BaseException) -> dict:
     from .results import provenance
 
-    return {"job_id": job_id(job), "job": dict(job), "status": "failed", "message": f"{type(err).__name__}: {err}",
+    return {"job_id": jid, "job": dict(job), "status": "failed", "message": f"{type(err).__name__}: {err}",
             "error": "".join(traceback.format_exception(err)), "provenance": provenance()}
 
 
@@ -335,13 +351,13 @@ def _environment(values: Mapping[str, str]):
 
 def run_sweep(jobs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike, *, workers: int | None = None,
               scheduler: Any = None, runner: Callable[[dict], dict] = run_job, retry_failed: bool = False,
-              progress: bool = True) -> SweepResult:
+              progress: bool = True, id_of: Callable[[Mapping], str] = job_id) -> SweepResult:
     """Run every job whose record is missing from ``out_dir``, in parallel; resumable.
 
     Parameters
     ----------
     jobs : iterable of dict
-        Duplicates (same :func:`job_id`) run once.
+        Duplicates (same ``id_of``) run once.
     out_dir : path
         One ``<job_id>.json`` per finished job, written atomically as soon as it finishes.
     workers : int, optional
@@ -356,6 +372,9 @@ def run_sweep(jobs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike, *, 
         Run again the jobs recorded as ``failed`` (default: keep their record).
     progress : bool
         One line per finished job on stderr.
+    id_of : callable
+        ``job -> id`` naming its record file: :func:`job_id` (the RunSpec's id) for
+        :func:`run_job`; :func:`raw_job_id` for custom runners whose jobs are other dicts.
 
     Returns
     -------
@@ -372,7 +391,7 @@ def run_sweep(jobs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike, *, 
     out_dir.mkdir(parents=True, exist_ok=True)
     ordered: dict[str, dict] = {}
     for job in jobs:
-        ordered.setdefault(job_id(job), dict(job))
+        ordered.setdefault(id_of(job), dict(job))
     result = SweepResult()
     todo = []
     for jid, job in ordered.items():
@@ -402,7 +421,7 @@ def run_sweep(jobs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike, *, 
                 try:
                     rec = runner(job)
                 except Exception as err:
-                    rec = _failed_record(job, err)
+                    rec = _failed_record(jid, job, err)
                 finish(jid, rec)
         else:
             _run_local(todo, workers or os.cpu_count() or 1, runner, finish)
@@ -451,7 +470,7 @@ def _run_local(todo, workers: int, runner, finish) -> None:
                 elif isinstance(err, BrokenProcessPool):
                     lost.append(jid)  # a worker died: no record, so a rerun runs it
                 elif err is not None:
-                    finish(jid, _failed_record(jobs[jid], err))
+                    finish(jid, _failed_record(jid, jobs[jid], err))
                 else:
                     finish(jid, fut.result())
     finally:
@@ -489,7 +508,7 @@ def _run_dask(todo, scheduler, runner, finish) -> None:
                         if not other.done():
                             other.cancel()
                     continue
-                finish(jid, _failed_record(jobs[jid], err))
+                finish(jid, _failed_record(jid, jobs[jid], err))
             else:
                 finish(jid, fut.result())
     if interrupted is not None:

@@ -155,11 +155,11 @@ class TrainConfig:
         every parameter) is at most this, before the optimiser sees it; the number of rescaled
         updates is reported per epoch in the history as ``clipped``.  ``None``: no clipping.
     weight_decay : float
-        :math:`\lambda \in [0, 1)`: every weight matrix's update gets the extra term
-        :math:`-\lambda W` (biases do not), i.e. descent on :math:`L + \tfrac{\lambda}{2}\sum W^2`
+        :math:`\\lambda \\in [0, 1)`: every weight matrix's update gets the extra term
+        :math:`-\\lambda W` (biases do not), i.e. descent on :math:`L + \\tfrac{\\lambda}{2}\\sum W^2`
         for backprop.  Alignment is measured on the rule's own update, without it.
     schedule : {"constant", "cosine"}
-        Learning rate per epoch: constant, or :math:`\eta_e = \tfrac{\eta}{2}(1 + \cos(\pi (e-1)/E))`
+        Learning rate per epoch: constant, or :math:`\\eta_e = \\tfrac{\\eta}{2}(1 + \\cos(\\pi (e-1)/E))`
         (cosine annealing without restarts, Loshchilov & Hutter 2017).
 
     A :class:`~neurosim.runspec.RunSpec` holds these and more (rule, network, data); this is
