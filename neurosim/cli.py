@@ -36,7 +36,7 @@ class _Parser(argparse.ArgumentParser):
 # --------------------------------------------------------------------------- argument helpers
 def _parse_layers(text: str) -> list[int]:
     try:
-        sizes = [int(s) for s in text.replace(" ", "").split(",") if s]
+        sizes = [int(s) for s in text.replace(" ", "").split(",")]
     except ValueError:
         raise ConfigError(f"--layers: expected comma-separated integers like 784,256,10, got '{text}'") from None
     if len(sizes) < 2 or min(sizes) <= 0:
@@ -103,7 +103,7 @@ def _spec(args, purpose: str | None = None):
         if getattr(args, key) is not None:
             changes[key] = getattr(args, key)
     changes["seed"] = args.seed
-    if args.layers:
+    if args.layers is not None:
         if spec.network is not None:
             raise ConfigError("give either --model (a card with its own network) or --layers, not both")
         changes["layers"] = tuple(_parse_layers(args.layers))
@@ -128,7 +128,23 @@ def _resolve(args, *, purpose: str | None = None):
     rule = spec.make_rule()
     data = spec.load_data()
     network = spec.build_network(data, rule)
+    _check_memory(network)
     return spec, rule, network, data
+
+
+def _check_memory(network: Network) -> None:
+    """Refuse, before allocating, a network whose weights (x4: parameters, update, optimiser
+    moments) would not fit in the memory available now."""
+    n = sum(network.layer(p.post).size * network.layer(p.pre).size for p in network.projections
+            if p.tied_to is None)
+    need = 4 * 8 * n
+    try:
+        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not available on this platform
+        return
+    if need > avail:
+        raise ConfigError(f"network '{network.name}': {n:,} weights need about {need / 2**30:.1f} GiB, more than "
+                          f"the {avail / 2**30:.1f} GiB available; use smaller layers")
 
 
 def _targets(data, split="train"):
@@ -213,19 +229,29 @@ def cmd_train(args) -> int:
     spec, rule, network, data = _resolve(args, purpose="train")
     config = spec.config()
     out = Path(args.out) if args.out else None
+    if out is not None:
+        _check_out_dir(out, overwrite=args.overwrite)
+
+    def pct(x):
+        return "n/a" if x is None else f"{100 * x:.2f} %"
 
     def report(entry):
-        if not args.json and not args.quiet:
-            align = entry.get("alignment", {}).get("global")
-            tail = f"  cos(dW, -grad) {align:.3f}" if align is not None else ""
-            print(f"epoch {entry['epoch']:>3}  loss {entry['loss']:.4f}  train error {entry['train_error']:.4f}  "
-                  f"test error {entry['test_error']:.4f}  ({entry['seconds']:.1f} s){tail}", flush=True)
+        if args.quiet:
+            return
+        align = entry.get("alignment", {}).get("global")
+        tail = f"  cos(dW, -grad) {align:.3f}" if align is not None else ""
+        loss = "n/a" if entry.get("loss") is None else f"{entry['loss']:.4f}"
+        # under --json the progress goes to stderr so stdout stays one JSON object
+        print(f"epoch {entry['epoch']:>3}  loss {loss}  train error {pct(entry.get('train_error'))}  "
+              f"test error {pct(entry.get('test_error'))}  ({entry['seconds']:.1f} s){tail}",
+              file=sys.stderr if args.json else sys.stdout, flush=True)
 
-    result = train(network, rule, data, config, out_dir=out, progress=not (args.quiet or args.json),
-                   callback=report)
+    with _terminate_as_interrupt():
+        result = train(network, rule, data, config, out_dir=out, progress=not (args.quiet or args.json),
+                       callback=report)
     summary = result.summary()
     text = (f"{result.rule} on {result.dataset}: {result.epochs_completed} epochs, train error "
-            f"{result.train_error}, test error {result.test_error}, {result.seconds:.1f} s"
+            f"{pct(result.train_error)}, test error {pct(result.test_error)}, {result.seconds:.1f} s"
             + (f" [{result.status}: {result.message}]" if result.status != "completed" else "")
             + (f"\nresults in {out}" if out else ""))
     _emit(args, summary, text)
@@ -235,6 +261,50 @@ def cmd_train(args) -> int:
         print(f"neurosim train: error: {result.message}", file=sys.stderr)
         return EXIT_USAGE
     return 0
+
+
+def _check_out_dir(out: Path, *, overwrite: bool) -> None:
+    """Refuse an ``--out`` that is a file or already holds another run (unless ``--overwrite``)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a folder; pass a folder path")
+    if (out / "run.json").exists() and not overwrite:
+        raise ConfigError(f"--out {out}: already holds a run (run.json); pass --overwrite to replace it or "
+                          "choose another folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".neurosim-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(f"--out {out}: cannot write there ({err.strerror or err}); choose a writable folder") \
+            from None
+
+
+class _terminate_as_interrupt:
+    """SIGTERM / SIGHUP end a run like Ctrl-C: finished epochs kept, record says 'interrupted'."""
+
+    def __enter__(self):
+        import signal
+
+        def handler(signum, frame):
+            raise KeyboardInterrupt(f"signal {signum}")
+
+        self._old = {}
+        for name in ("SIGTERM", "SIGHUP"):
+            sig = getattr(signal, name, None)
+            if sig is not None:
+                try:
+                    self._old[sig] = signal.signal(sig, handler)
+                except ValueError:  # not the main thread
+                    pass
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
 
 
 def cmd_compare(args) -> int:
@@ -377,6 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--align-samples", type=int, default=None,
                    help="batch on which alignment with backprop is tracked each epoch (0: off; default 256)")
     s.add_argument("--out", help="folder for run.json / run.npz (written after every epoch)")
+    s.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     s.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     s.set_defaults(func=cmd_train)
 
@@ -423,6 +494,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"neurosim {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `neurosim ... --json | head`: the reader left; not an error of ours
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        return 0
+    except MemoryError:
+        print(f"neurosim {args.command}: error: out of memory; use a smaller network (--layers) or batch",
+              file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":  # pragma: no cover

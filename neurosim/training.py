@@ -27,7 +27,7 @@ from .errors import ConfigError, ConvergenceError, ShapeError
 from .network import Network
 from .params import all_finite, as_generator, resolve_dtype
 from .reference import forward, loss_value
-from .results import save_run, write_npz
+from .results import save_run
 from .rules import Rule, get_rule
 
 
@@ -158,6 +158,11 @@ class TrainConfig:
         :math:`\\lambda \\in [0, 1)`: every weight matrix's update gets the extra term
         :math:`-\\lambda W` (biases do not), i.e. descent on :math:`L + \\tfrac{\\lambda}{2}\\sum W^2`
         for backprop.  Alignment is measured on the rule's own update, without it.
+    divergence_factor : float
+        The run ends as ``diverged`` when an evaluated training loss exceeds this factor times
+        the loss of the initial weights (measured before the first batch), or when a
+        parameter or update becomes non-finite.  Default 10: a learning rate that blows up
+        the loss is caught long before it overflows.
     schedule : {"constant", "cosine"}
         Learning rate per epoch: constant, or :math:`\\eta_e = \\tfrac{\\eta}{2}(1 + \\cos(\\pi (e-1)/E))`
         (cosine annealing without restarts, Loshchilov & Hutter 2017).
@@ -178,6 +183,7 @@ class TrainConfig:
     clip_norm: float | None = None
     weight_decay: float = 0.0
     schedule: str = "constant"
+    divergence_factor: float = 10.0
 
     def __post_init__(self):
         from .validation import check
@@ -190,6 +196,7 @@ class TrainConfig:
                 raise ConfigError(f"TrainConfig.{name}: expected a positive integer, got {value!r}")
         check("TrainConfig", "weight_decay", self.weight_decay, ge=0, lt=1)
         check("TrainConfig", "schedule", self.schedule, choices=("constant", "cosine"))
+        check("TrainConfig", "divergence_factor", self.divergence_factor, gt=1)
         check("TrainConfig", "momentum", self.momentum, ge=0, lt=1,
               hint="Heavy-ball momentum must lie in [0, 1) for SGD to converge.")
         if isinstance(self.align_samples, bool) or not isinstance(self.align_samples, int) \
@@ -219,7 +226,9 @@ class TrainResult:
         One entry per finished epoch: ``epoch, loss, train_error, test_error, seconds``
         (``train_seconds``: the mini-batch loop alone, without evaluation) and ``alignment``
         (``{"global": cos, "projections": {name: cos}}``).
-    status : {"completed", "interrupted", "diverged"}
+    status : {"running", "completed", "interrupted", "diverged"}
+        ``running`` while the run is in progress (what its checkpoints say; a record still
+        ``running`` after its process died was killed); ``completed`` only at the end.
     message : str
         Why it stopped early (empty when completed).
     state : object
@@ -232,10 +241,11 @@ class TrainResult:
     network: Network
     params: dict
     history: list = field(default_factory=list)
-    status: str = "completed"
+    status: str = "running"
     message: str = ""
     seconds: float = 0.0
     state: Any = None
+    initial_loss: float | None = None
 
     @property
     def epochs_completed(self) -> int:
@@ -254,11 +264,14 @@ class TrainResult:
         return {"rule": self.rule, "dataset": self.dataset, "epochs": self.epochs_completed,
                 "train_error": self.train_error, "test_error": self.test_error,
                 "seconds": round(self.seconds, 3), "history": self.history, "status": self.status,
-                "message": self.message}
+                "message": self.message, "initial_loss": self.initial_loss}
 
     def save(self, out_dir: str | Path) -> Path:
         """Write ``run.json`` (summary, config, network, provenance) and ``run.npz`` (params)."""
-        record = {**self.summary(), "config": asdict(self.config), "network": self.network.to_dict()}
+        import os
+
+        record = {**self.summary(), "config": asdict(self.config), "network": self.network.to_dict(),
+                  "pid": os.getpid()}
         return save_run(out_dir, record, self.params)
 
 
@@ -397,6 +410,9 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
     errstate = np.errstate(over="ignore", invalid="ignore")
     errstate.__enter__()
     try:
+        if config.epochs:
+            result.initial_loss, _ = evaluate(network, params, x_train, y_train, t_train, rule)
+        reference_loss = result.initial_loss
         batch_size = config.batch_size or n
         for epoch in range(1, config.epochs + 1):
             t0 = time.perf_counter()
@@ -428,6 +444,10 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
                     dw, was_clipped = clip_update(dw, config.clip_norm)
                     clipped += was_clipped
                 optimizer.step(params, dw)
+            for key, value in params.items():
+                if not all_finite(value):
+                    raise ConvergenceError(f"parameter '{key}' became non-finite in epoch {epoch}; lower the "
+                                           f"learning rate (now {config.learning_rate:g})")
             entry: dict[str, Any] = {"epoch": epoch, "train_seconds": time.perf_counter() - t0}
             if config.clip_norm is not None:
                 entry["clipped"] = clipped
@@ -437,6 +457,13 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
                 if not math.isfinite(train_loss):
                     raise ConvergenceError(f"training loss became {train_loss} in epoch {epoch}; lower the "
                                            f"learning rate (now {config.learning_rate:g})")
+                if reference_loss is not None and math.isfinite(reference_loss) and reference_loss > 0 \
+                        and train_loss > config.divergence_factor * reference_loss:
+                    entry.update(loss=train_loss, test_loss=test_loss, train_error=train_err, test_error=test_err)
+                    result.history.append({**entry, "seconds": time.perf_counter() - t0})
+                    raise ConvergenceError(f"training loss grew to {train_loss:.3g} in epoch {epoch}, more than "
+                                           f"{config.divergence_factor:g}x the initial {reference_loss:.3g}; lower "
+                                           f"the learning rate (now {config.learning_rate:g})")
                 entry.update(loss=train_loss, test_loss=test_loss, train_error=train_err, test_error=test_err)
             else:
                 entry.update(loss=None, test_loss=None, train_error=None, test_error=None)
@@ -465,8 +492,9 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
         result.message = str(err)
     finally:
         errstate.__exit__(None, None, None)
+    if result.status == "running":
+        result.status = "completed"
     result.seconds = time.perf_counter() - start
     if out_dir is not None:
         result.save(out_dir)
-        write_npz(Path(out_dir) / "params.npz", result.params)
     return result

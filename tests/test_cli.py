@@ -115,6 +115,57 @@ def test_bad_input_one_line_exit_2(capsys, argv, fragment):
     assert fragment in err and err.count("\n") == 1 and "Traceback" not in err
 
 
+@pytest.mark.parametrize("argv, fragment", [
+    (["align", "--rule", "fa", "--layers", "64,,10"], "--layers"),
+    (["align", "--rule", "fa", "--layers", "64,10,"], "--layers"),
+    (["align", "--rule", "fa", "--layers", ""], "--layers"),
+    (["align", "--rule", "fa", "--layers", "64,1000000000,10"], "GiB"),
+    (["align", "--rule", "fa", "--dataset", ""], "'dataset' must name a data set"),
+    (["align", "--rule", "fa", "--batch-size", "0"], "--batch-size"),
+    (["train", "--rule", "fa", "--momentum", "-5"], "'momentum' must be a number >= 0 and < 1"),
+    (["train", "--rule", "fa", "--momentum", "nan"], "'momentum'"),
+    (["train", "--rule", "fa", "--momentum", "2"], "'momentum'"),
+    (["gradcheck", "--batch-size", "0"], "'batch_size' must be an integer >= 1"),
+    (["gradcheck", "--max-entries", "0"], "'max_entries'"),
+    (["gradcheck", "--seed", "-1"], "'seed'"),
+])
+def test_silently_accepted_input_is_now_refused(capsys, argv, fragment):
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and fragment in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("argv", [["--lr", "1000", "--optimizer", "sgd"], ["--lr", "1e6"]])
+def test_divergence_ends_the_run_as_diverged(capsys, argv):
+    """A loss that grows past 10x the initial one is divergence, long before NaN (exit 2, status diverged)."""
+    code, out, err = run(capsys, "train", "--rule", "backprop", "--epochs", "5", "--json", *argv)
+    d = json.loads(out)
+    assert code == 2 and d["status"] == "diverged" and "lower the learning rate" in d["message"]
+    assert d["history"][-1]["loss"] > 10 * d["initial_loss"]
+
+
+def test_out_refuses_another_run_and_a_file(capsys, tmp_path):
+    out = tmp_path / "run"
+    assert run(capsys, "train", "--rule", "fa", "--epochs", "1", "--out", str(out), "--json")[0] == 0
+    first = json.loads((out / "run.json").read_text())
+    assert first["status"] == "completed" and first["epochs"] == 1
+    code, _, err = run(capsys, "train", "--rule", "dfa", "--epochs", "1", "--out", str(out))
+    assert code == 2 and "--overwrite" in err
+    assert json.loads((out / "run.json").read_text())["rule"] == "fa"  # untouched
+    assert run(capsys, "train", "--rule", "dfa", "--epochs", "1", "--out", str(out), "--overwrite")[0] == 0
+    assert json.loads((out / "run.json").read_text())["rule"] == "dfa"
+    afile = tmp_path / "f"
+    afile.write_text("x")
+    code, _, err = run(capsys, "train", "--rule", "fa", "--epochs", "1", "--out", str(afile))
+    assert code == 2 and "not a folder" in err
+    assert not (out / "params.npz").exists()  # run.npz only
+
+
+def test_json_into_a_closed_pipe_is_quiet():
+    proc = subprocess.run(f"{sys.executable} -m neurosim.cli rules --json | head -c 10", shell=True,
+                          capture_output=True, text=True)
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
 def test_malformed_toml_exit_2(capsys, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[network\nsizes = [")
