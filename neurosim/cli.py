@@ -9,7 +9,7 @@
     neurosim gradcheck [...]              reference gradients vs central finite differences
     neurosim figures                      regenerate every figure from results/
 
-Machine-readable output (``--json``) follows the contract in DESIGN.md.  Bad input
+Machine-readable output (``--json``) follows the contract in docs/design.md.  Bad input
 prints one line on stderr and exits with status 2 (no traceback).
 """
 from __future__ import annotations
@@ -72,7 +72,7 @@ def _add_model_args(p: argparse.ArgumentParser, *, dataset_default: str = "digit
     p.add_argument("--n-test", type=int, default=None, help="use a random subset of the test set")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="rule hyper-parameter (repeatable)")
-    p.add_argument("--json", action="store_true", help="print one JSON object (DESIGN.md contract)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (docs/design.md contract)")
 
 
 def _spec(args, purpose: str | None = None):

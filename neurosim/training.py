@@ -260,7 +260,7 @@ class TrainResult:
         return self.history[-1]["test_error"] if self.history else None
 
     def summary(self) -> dict:
-        """The ``train --json`` object (DESIGN.md contract) plus status."""
+        """The ``train --json`` object (docs/design.md contract) plus status."""
         return {"rule": self.rule, "dataset": self.dataset, "epochs": self.epochs_completed,
                 "train_error": self.train_error, "test_error": self.test_error,
                 "seconds": round(self.seconds, 3), "history": self.history, "status": self.status,

@@ -73,7 +73,7 @@ def test_run_job_matches_train_directly():
                                                            learning_rate=2.0, momentum=0.9, seed=3,
                                                            dtype="float64", align_samples=0), progress=False)
     assert rec["status"] == "completed" and rec["epochs"] == 20
-    # Same seed, same numbers (DESIGN.md): exactly equal, not approximately.
+    # Same seed, same numbers (docs/design.md): exactly equal, not approximately.
     assert rec["curves"]["loss"][1:] == [e["loss"] for e in direct.history]
     assert rec["train_loss"] == direct.history[-1]["loss"]
 
