@@ -308,11 +308,16 @@ class _terminate_as_interrupt:
 
 
 def cmd_compare(args) -> int:
-    from .compare import format_table, run_compare
+    from .compare import compare_stem, format_table, run_compare
+    from .validation import check
 
-    rules = [r.strip() for r in args.rules.split(",")] if args.rules else None
+    check("--epochs", "epochs", args.epochs, "int", ge=1)
+    rules = [r.strip() for r in args.rules.split(",")] if args.rules is not None else None
+    if rules is not None and not all(rules):
+        raise ConfigError(f"--rules: expected comma-separated rule names like fa,dfa, got '{args.rules}'")
+    stem = compare_stem(rules)
     record = run_compare(dataset=args.dataset, epochs=args.epochs, rules=rules, seed=args.seed,
-                         out_dir=Path(args.out), spiking=args.spiking, progress=not args.json)
+                         out_dir=Path(args.out), spiking=args.spiking, progress=True, stem=stem)
     written = []
     if not args.no_figures:
         from .plotting import compare_figure
@@ -320,7 +325,7 @@ def cmd_compare(args) -> int:
         written = [str(p) for p in compare_figure(record, Path(args.figures))]
     _emit(args, {**record, "figures": written},
           format_table(record) + (f"\nfigures: {', '.join(written)}" if written else "")
-          + f"\nresults: {Path(args.out) / 'compare.json'}")
+          + f"\nresults: {Path(args.out) / f'{stem}.json'}")
     return 0
 
 

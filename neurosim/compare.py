@@ -61,7 +61,7 @@ def run_compare(dataset: str = "digits", epochs: int = 20, rules: list[str] | No
     record = {"dataset": data.name, "n_train": len(data.x_train), "n_test": len(data.x_test), "sizes": sizes,
               "epochs": epochs, "batch_size": batch_size, "seed": seed, "rows": [],
               "alignment_batch": f"{len(idx)} training samples, the batch train() tracks alignment on",
-              "provenance": provenance()}
+              "status": "running", "provenance": provenance()}
     out_dir = Path(out_dir)
     for spec in specs:
         rule = spec.make_rule()
@@ -85,6 +85,15 @@ def run_compare(dataset: str = "digits", epochs: int = 20, rules: list[str] | No
                        train_error=result.train_error, history=result.history)
         except NeurosimError as err:
             row.update(status="failed", message=str(err))
+        except KeyboardInterrupt:
+            row.update(status="interrupted", message="interrupted by the user")
+        if row["status"] == "interrupted":  # Ctrl-C stops the comparison, keeping the finished rules
+            row["seconds"] = time.perf_counter() - t0
+            record["rows"].append(row)
+            record["status"] = "interrupted"
+            write_json(out_dir / f"{stem}.json", record)
+            raise KeyboardInterrupt(f"compare interrupted during '{klass.name}'; finished rules are in "
+                                    f"{out_dir / f'{stem}.json'}")
         row["seconds"] = time.perf_counter() - t0
         if progress:
             import sys
@@ -97,8 +106,17 @@ def run_compare(dataset: str = "digits", epochs: int = 20, rules: list[str] | No
         write_json(out_dir / f"{stem}.json", record)
     if spiking:
         record["spiking"] = _spiking_rows(names, sizes, x_align[:32], t_align[:32], seed)
-        write_json(out_dir / f"{stem}.json", record)
+    record["status"] = "completed"
+    write_json(out_dir / f"{stem}.json", record)
     return record
+
+
+def compare_stem(rules: list[str] | None) -> str:
+    """File stem of a comparison: ``compare`` for every rule, ``compare-a+b`` for a subset (so a
+    subset never overwrites the headline record and figure)."""
+    if not rules:
+        return "compare"
+    return "compare-" + "+".join(rule_class(r).name for r in rules)
 
 
 def _spiking_rows(names, sizes, x, t, seed) -> list[dict]:

@@ -327,6 +327,30 @@ def _read(path: Path) -> dict | None:
         return None  # absent or unreadable: the job has to run (again)
 
 
+def supersede(out_dir: str | os.PathLike, jid: str) -> Path | None:
+    """Move ``<jid>.json`` to ``superseded/<jid>.<k>.json`` (first free k): kept, never overwritten.
+
+    Returns the new path, or None when there was no record.
+    """
+    out_dir = Path(out_dir)
+    src = _record_path(out_dir, jid)
+    if not src.exists():
+        return None
+    old = out_dir / "superseded"
+    old.mkdir(parents=True, exist_ok=True)
+    k = 0
+    while True:
+        dst = old / f"{jid}.{k}.json"
+        try:
+            fd = os.open(dst, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # claim the name atomically
+        except FileExistsError:
+            k += 1
+            continue
+        os.close(fd)
+        os.replace(src, dst)
+        return dst
+
+
 def _failed_record(jid: str, job: Mapping, err: BaseException) -> dict:
     from .results import provenance
 
@@ -350,7 +374,7 @@ def _environment(values: Mapping[str, str]):
 
 
 def run_sweep(jobs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike, *, workers: int | None = None,
-              scheduler: Any = None, runner: Callable[[dict], dict] = run_job, retry_failed: bool = False,
+              scheduler: Any = None, runner: Callable[[dict], dict] = run_job, retry_failed: bool = True,
               progress: bool = True, id_of: Callable[[Mapping], str] = job_id) -> SweepResult:
     """Run every job whose record is missing from ``out_dir``, in parallel; resumable.
 
@@ -369,7 +393,8 @@ def run_sweep(jobs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike, *, 
     runner : callable
         ``job -> record``; must be importable by the workers (a module-level function).
     retry_failed : bool
-        Run again the jobs recorded as ``failed`` (default: keep their record).
+        Run again the jobs recorded as ``failed`` (default True: a failure is usually fixed
+        before the next run).  Their old record is kept under ``superseded/`` (:func:`supersede`).
     progress : bool
         One line per finished job on stderr.
     id_of : callable
@@ -399,6 +424,8 @@ def run_sweep(jobs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike, *, 
         if rec is not None and not (retry_failed and rec.get("status") == "failed"):
             result.skipped.append(jid)
         else:
+            if rec is not None:
+                supersede(out_dir, jid)
             todo.append((jid, job))
 
     def finish(jid: str, rec: dict) -> None:
@@ -435,6 +462,36 @@ def run_sweep(jobs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike, *, 
     return result
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """Worker initialiser: end this worker when the sweep's process goes away.
+
+    On Linux the kernel sends SIGTERM when the parent dies (``prctl(PR_SET_PDEATHSIG)``);
+    elsewhere (and as a second guard) a daemon thread checks every second whether the parent
+    is still this process's parent.  Without it, killing a sweep left its workers running.
+    """
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            pass
+
+    def watch():
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent_pid:
+                os._exit(143)
+
+    threading.Thread(target=watch, daemon=True, name="neurosim-parent-watch").start()
+    if os.getppid() != parent_pid:  # the parent died before the guard was set
+        os._exit(143)
+
+
 def _run_local(todo, workers: int, runner, finish) -> None:
     import multiprocessing
 
@@ -444,7 +501,8 @@ def _run_local(todo, workers: int, runner, finish) -> None:
     # Spawned workers copy this process's environment when they start (at the first submit).
     env = _environment(WORKER_ENV)
     env.__enter__()
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_die_with_parent, initargs=(os.getpid(),))
     try:
         pending = {pool.submit(runner, job): jid for jid, job in todo}
         while pending:

@@ -195,3 +195,27 @@ def test_set_reaches_the_default_network(capsys, rule, setting):
     random_fb = json.loads(out)
     assert min(p["cosine"] for p in tied["projections"]) > 0.99
     assert min(p["cosine"] for p in random_fb["projections"]) < 0.5
+
+
+def test_ctrl_c_stops_compare_keeping_finished_rules(capsys, tmp_path, monkeypatch):
+    """Ctrl-C during the second rule: exit 130, no further rule runs, the record keeps the first
+    rule and says 'interrupted' (it used to go on with the next rules and exit 0)."""
+    import neurosim.compare as compare
+
+    real = compare.train
+    calls = []
+
+    def train(network, rule, *a, **k):
+        calls.append(rule.name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(network, rule, *a, **k)
+
+    monkeypatch.setattr(compare, "train", train)
+    code, _, err = run(capsys, "compare", "--rules", "backprop,fa,dfa", "--epochs", "1", "--out", str(tmp_path),
+                       "--no-figures")
+    assert code == 130 and "Traceback" not in err
+    record = json.loads((tmp_path / "compare-backprop+fa+dfa.json").read_text())
+    assert calls == ["backprop", "fa"] and record["status"] == "interrupted"
+    assert [r["status"] for r in record["rows"]] == ["completed", "interrupted"]
+    assert not (tmp_path / "compare.json").exists()  # a subset never overwrites the headline record

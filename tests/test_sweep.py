@@ -138,10 +138,15 @@ def test_a_failing_job_is_recorded_and_the_sweep_goes_on(tmp_path):
     res = run_sweep(jobs, tmp_path, workers=1, runner=echo_runner, id_of=raw_job_id, progress=False)
     assert [r["status"] for r in res.records] == ["completed", "failed", "completed"]
     assert "fails on purpose" in res.failed[0]["message"]
-    again = run_sweep(jobs, tmp_path, workers=1, runner=echo_runner, id_of=raw_job_id, progress=False)
-    assert again.ran == []  # a failure is a finished job ...
-    retry = run_sweep(jobs, tmp_path, workers=0, runner=echo_runner, id_of=raw_job_id, progress=False, retry_failed=True)
-    assert retry.ran == [raw_job_id(jobs[1])]  # ... unless asked to retry it
+    kept = run_sweep(jobs, tmp_path, workers=1, runner=echo_runner, id_of=raw_job_id, progress=False,
+                     retry_failed=False)
+    assert kept.ran == []  # a failure is a finished job when told to keep it ...
+    for k in range(2):  # ... and is retried by default, its old record kept (never overwritten)
+        retry = run_sweep(jobs, tmp_path, workers=0, runner=echo_runner, id_of=raw_job_id, progress=False)
+        assert retry.ran == [raw_job_id(jobs[1])]
+        kept_files = sorted(p.name for p in (tmp_path / "superseded").iterdir())
+        assert kept_files == [f"{raw_job_id(jobs[1])}.{i}.json" for i in range(k + 1)]
+    assert all(json.loads(p.read_text())["status"] == "failed" for p in (tmp_path / "superseded").iterdir())
 
 
 def test_an_interrupted_sweep_keeps_finished_jobs_and_resumes(tmp_path):
@@ -198,7 +203,7 @@ def test_sweep_on_a_dask_local_cluster(tmp_path):
         res = run_sweep(jobs, tmp_path, scheduler=cl.scheduler_address, progress=False)
         assert [r["status"] for r in res.records] == ["completed", "completed", "failed"]
         (tmp_path / f"{job_id(jobs[0])}.json").unlink()
-        again = run_sweep(jobs, tmp_path, scheduler=cl.scheduler_address, progress=False)
+        again = run_sweep(jobs, tmp_path, scheduler=cl.scheduler_address, progress=False, retry_failed=False)
     assert again.ran == [job_id(jobs[0])]
     # The cluster computes the same numbers as this process (same seed, same numbers).
     assert again.records[0]["curves"]["loss"] == run_job(jobs[0])["curves"]["loss"]
@@ -342,3 +347,44 @@ def test_feedback_alignment_output_layer_is_exact_and_recorded_per_projection():
     assert proj["hidden1->output"][0] is None and len(proj["hidden1->output"]) == 21
     np.testing.assert_allclose(proj["hidden1->output"][1:], 1.0, atol=1e-9)
     assert min(abs(c) for c in proj["input->hidden1"][1:]) < 0.999
+
+
+def test_killing_the_sweep_kills_its_workers(tmp_path):
+    """SIGKILL of the sweep's process: its local workers end within seconds (they used to run on)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "sleepy.py").write_text(
+        "import os, time\n"
+        "def runner(job):\n"
+        f"    open(os.path.join({str(tmp_path)!r}, f'pid{{job[\"i\"]}}'), 'w').write(str(os.getpid()))\n"
+        "    time.sleep(120)\n"
+        "    return {'job_id': 'x'}\n")
+    script = ("import sys\nsys.path.insert(0, %r)\nimport sleepy\nfrom neurosim.sweep import run_sweep, raw_job_id\n"
+              "run_sweep([{'i': 0}, {'i': 1}], %r, workers=2, runner=sleepy.runner, id_of=raw_job_id, progress=False)\n"
+              % (str(tmp_path), str(tmp_path / "out")))
+    proc = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    deadline = time.time() + 60
+    while time.time() < deadline and not all((tmp_path / f"pid{i}").exists() for i in range(2)):
+        time.sleep(0.2)
+    pids = [int((tmp_path / f"pid{i}").read_text()) for i in range(2)]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    def alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        try:  # a zombie waiting for a reaper is dead too
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().split(")")[-1].split()[0] != "Z"
+        except OSError:
+            return True
+
+    deadline = time.time() + 10
+    while time.time() < deadline and any(alive(p) for p in pids):
+        time.sleep(0.2)
+    assert not any(alive(p) for p in pids), "workers outlived the sweep"
