@@ -197,14 +197,17 @@ def cmd_align(args) -> int:
     rng = np.random.default_rng(args.seed)
     params = rule.init_params(network, rng)
     if args.weights:
-        from .results import load_run
+        from .results import load_run, read_npz
 
-        _, arrays = load_run(args.weights) if Path(args.weights).suffix != ".npz" else \
-            (None, dict(np.load(args.weights)))
+        arrays = read_npz(args.weights) if Path(args.weights).suffix == ".npz" else load_run(args.weights)[1]
         missing = [k for k in params if k not in arrays]
         if missing:
             raise ConfigError(f"--weights {args.weights}: has no '{missing[0]}'; it was saved for another "
                               "network")
+        for k in params:
+            if np.shape(arrays[k]) != np.shape(params[k]):
+                raise ConfigError(f"--weights {args.weights}: '{k}' has shape {np.shape(arrays[k])}, the network "
+                                  f"needs {np.shape(params[k])}; it was saved for another network")
         params = {k: np.asarray(arrays[k], dtype=np.float64) for k in params}
     n = min(args.batch_size or 128, len(data.x_train))
     idx = rng.choice(len(data.x_train), n, replace=False)
@@ -394,7 +397,9 @@ def cmd_gradcheck(args) -> int:
 
 
 def cmd_figures(args) -> int:
-    folder = Path(args.figures)
+    # Only the package's own figure scripts run unless a folder is named explicitly: running every
+    # *.py of ./figures in whatever directory the user happens to be in would execute anything.
+    folder = Path(args.figures) if args.figures else Path(__file__).resolve().parents[1] / "figures"
     scripts = sorted(p for p in folder.glob("*.py") if not p.name.startswith("_"))
     if not scripts:
         raise ConfigError(f"figures: no figure scripts in '{folder}'; run from the neurosim checkout or pass "
@@ -483,7 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("figures", help="regenerate every figure from results/")
     s.add_argument("--results", default="results")
-    s.add_argument("--figures", default="figures", help="folder holding the figure scripts")
+    s.add_argument("--figures", default=None, help="folder holding the figure scripts (default: neurosim's own, "
+                   "next to the installed package in a checkout)")
     s.set_defaults(func=cmd_figures)
     return p
 
