@@ -2,7 +2,7 @@
 
 The rate side imports no simulator; ``neurosim.spiking`` (brian2) is imported only on use.
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 from .errors import ConfigError, NeurosimError, ShapeError  # noqa: E402
 from .network import Layer, Network, Projection  # noqa: E402

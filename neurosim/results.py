@@ -97,9 +97,10 @@ def git_sha(path: str | os.PathLike | None = None) -> str | None:
 def versions() -> dict[str, str | None]:
     """Versions of Python and the packages a result depends on (brian2 is not imported)."""
     out: dict[str, str | None] = {"python": platform.python_version()}
-    for pkg in ("neurosim", "numpy", "brian2", "matplotlib"):
+    for pkg, dist in (("neurosim", "neurosim-lab"), ("numpy", "numpy"), ("brian2", "brian2"),
+                      ("matplotlib", "matplotlib")):
         try:
-            out[pkg] = metadata.version(pkg)
+            out[pkg] = metadata.version(dist)  # neurosim's distribution is neurosim-lab (the PyPI name)
         except metadata.PackageNotFoundError:
             out[pkg] = None
     if out["neurosim"] is None:
