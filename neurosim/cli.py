@@ -168,10 +168,18 @@ def cmd_rules(args) -> int:
         names = available_datasets()
         _emit(args, names, "\n".join(names))
         return 0
-    lines = [f"{'rule':<14} {'family':<20} {'backends':<14} {'reference':<10} citation"]
+    widths = {k: max([len(k)] + [len(",".join(r[k])) if k == "backends" else len(str(r[k])) for r in rows])
+              for k in ("name", "family", "backends", "reference")}
+    head = (f"{'rule':<{widths['name']}}  {'family':<{widths['family']}}  {'backends':<{widths['backends']}}  "
+            f"{'reference':<{widths['reference']}}  citation")
+    lines = [head]
     for r in rows:
-        lines.append(f"{r['name']:<14} {r['family']:<20} {','.join(r['backends']):<14} {r['reference']:<10} "
-                     f"{r['citation'][:60]}")
+        cite = r["citation"]
+        if len(cite) > 60:  # cut at a word boundary, never mid-word
+            cite = cite[:60].rsplit(" ", 1)[0].rstrip(",;:.") + " ..."
+        lines.append(f"{r['name']:<{widths['name']}}  {r['family']:<{widths['family']}}  "
+                     f"{','.join(r['backends']):<{widths['backends']}}  {r['reference']:<{widths['reference']}}  "
+                     f"{cite}")
     _emit(args, rows, "\n".join(lines))
     return 0
 
@@ -230,7 +238,7 @@ def cmd_train(args) -> int:
     from .training import train
 
     spec, rule, network, data = _resolve(args, purpose="train")
-    config = spec.config()
+    config = spec.config(n_train=len(data.x_train))
     out = Path(args.out) if args.out else None
     if out is not None:
         _check_out_dir(out, overwrite=args.overwrite)

@@ -15,7 +15,7 @@ TOML layout (every table optional except ``[rule]``; unknown keys are errors)::
                   network: hidden = [64, 64], activation, loss, output_activation, init,
                   init_scale, builder = "rule" | "feedforward"
     [data]        dataset = "digits", n_train, n_test, options = {...}
-    [training]    epochs, batch_size, optimizer, learning_rate, momentum, schedule,
+    [training]    epochs, batch_size ("auto", "full" or a number), optimizer, learning_rate, momentum, schedule,
                   weight_decay, clip_norm, dtype, seeds = [0, 1], align_samples,
                   eval_every, bias_init_scale, stop
     [record]      trace_outputs, save_params
@@ -93,7 +93,7 @@ class RunSpec:
     dataset_options: Mapping[str, Any] = field(default_factory=dict)
     # training
     epochs: int = 10
-    batch_size: int | None = 128
+    batch_size: int | str = "auto"
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     momentum: float = 0.9
@@ -152,8 +152,12 @@ class RunSpec:
             set_(name, check(owner, name, getattr(self, name), "int", ge=1, allow_none=True))
         set_("dataset_options", dict(check(owner, "dataset_options", self.dataset_options, "mapping")))
         set_("epochs", check(owner, "epochs", self.epochs, "int", ge=0))
-        set_("batch_size", check(owner, "batch_size", self.batch_size, "int", ge=1, allow_none=True,
-                                 hint="None means the whole training set."))
+        if self.batch_size is None:
+            set_("batch_size", "full")
+        if not (isinstance(self.batch_size, str) and self.batch_size in ("auto", "full")):
+            set_("batch_size", check(owner, "batch_size", self.batch_size, "int", ge=1,
+                                     hint='Or "auto" (default: 128, fewer for small data sets) or "full" '
+                                          "(the whole training set)."))
         check(owner, "optimizer", self.optimizer, choices=OPTIMIZERS)
         set_("learning_rate", float(check(owner, "learning_rate", self.learning_rate, gt=0)))
         set_("momentum", float(check(owner, "momentum", self.momentum, ge=0, lt=1)))
@@ -333,11 +337,25 @@ class RunSpec:
             net = net.replace(loss=self.loss)
         return rule.network(net)
 
-    def config(self, seed: int | None = None):
-        """The :class:`~neurosim.training.TrainConfig` of one seed (default the first)."""
+    def resolved_batch_size(self, n_train: int | None) -> int | None:
+        """The batch size for a training set of ``n_train`` samples (None: the whole set).
+
+        ``"auto"`` is 128, but at most ``n_train // 100`` and at least 16, so a small data set
+        still gets ~100 updates per epoch (digits, 1,437 training images: 16; Fashion-MNIST: 128).
+        """
+        if self.batch_size == "full":
+            return None
+        if self.batch_size == "auto":
+            return 128 if n_train is None else int(min(128, max(16, n_train // 100)))
+        return int(self.batch_size)
+
+    def config(self, seed: int | None = None, n_train: int | None = None):
+        """The :class:`~neurosim.training.TrainConfig` of one seed (default the first) for a
+        training set of ``n_train`` samples (resolves ``batch_size = "auto"``)."""
         from .training import TrainConfig
 
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, optimizer=self.optimizer,
+        return TrainConfig(epochs=self.epochs, batch_size=self.resolved_batch_size(n_train),
+                           optimizer=self.optimizer,
                            learning_rate=self.learning_rate, momentum=self.momentum, schedule=self.schedule,
                            weight_decay=self.weight_decay, clip_norm=self.clip_norm, dtype=self.dtype,
                            seed=self.seeds[0] if seed is None else seed, align_samples=self.align_samples,

@@ -57,7 +57,7 @@ __all__ = ["SWEEP_BASE", "SweepResult", "grid", "job_id", "job_spec", "load_reco
            "summarize"]
 
 #: What a sweep job starts from before the rule's preset and the job's own keys.
-SWEEP_BASE: dict[str, Any] = {"epochs": 5, "batch_size": None}
+SWEEP_BASE: dict[str, Any] = {"epochs": 5, "batch_size": "full"}
 #: Convergence criteria recorded for regression tasks (first epoch each held): every output on
 #: its target's side of 0.5 / within 0.2 / within 0.1 of its target; the summed squared error
 #: over all patterns and outputs (RHW's E without the 1/2) below 0.04.
@@ -197,7 +197,7 @@ def _train_job(spec) -> dict:
     network = spec.build_network(data, rule)
     check_fits(network, data)
     sizes = list(network.sizes)
-    config = spec.config(seed)
+    config = spec.config(seed, data.n_train)
     optimizer, lr = spec.optimizer, spec.learning_rate
     x_train = data.x_train.astype(config.dtype)
     t_train = data.targets("train").astype(config.dtype)

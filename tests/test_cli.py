@@ -219,3 +219,11 @@ def test_ctrl_c_stops_compare_keeping_finished_rules(capsys, tmp_path, monkeypat
     assert calls == ["backprop", "fa"] and record["status"] == "interrupted"
     assert [r["status"] for r in record["rows"]] == ["completed", "interrupted"]
     assert not (tmp_path / "compare.json").exists()  # a subset never overwrites the headline record
+
+
+def test_defaults_give_a_sane_result_on_a_small_data_set(capsys):
+    """`train --rule fa --dataset digits --epochs 3` used to end at 75 % test error (batch 128 =
+    12 updates per epoch on 1,437 images); the "auto" batch (16 here: ~90 updates per epoch)
+    must learn: <= 15 % (chance is 90 %)."""
+    code, out, _ = run(capsys, "train", "--rule", "fa", "--dataset", "digits", "--epochs", "3", "--json")
+    assert code == 0 and json.loads(out)["test_error"] <= 0.15
