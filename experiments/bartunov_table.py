@@ -71,14 +71,14 @@ def parse_args(argv=None):
 
 def method_setup(method: str, args) -> tuple[str, dict, float]:
     """``(rule name, hyper-parameters, learning rate)`` of a method, from its model card."""
-    from neurosim import ModelCard
+    from neurosim import RunSpec
 
-    card = ModelCard.load(ROOT / "models" / f"bartunov2018_{method}.toml")
-    hyper = {k: v for k, v in card.rule.items() if k != "name"}
+    card = RunSpec.load(ROOT / "models" / f"bartunov2018_{method}.toml")
+    hyper = dict(card.hyper)
     if hyper.get("schedule") == "alternating":
         hyper["alternate_every"] = 1
-    lr = float(card.training["learning_rate"]) if args.card_lr else args.lr
-    return card.rule["name"], hyper, lr
+    lr = float(card.learning_rate) if args.card_lr else args.lr
+    return card.rule, hyper, lr
 
 
 def run_method(method: str, args, data) -> dict:
@@ -110,7 +110,7 @@ def run_method(method: str, args, data) -> dict:
     recon_final = rule.reconstruction_error(network, result.params, x_probe) if recon else None
     tests = [e["test_error"] for e in history if e.get("test_error") is not None]
     best = int(np.argmin(tests)) if tests else None
-    return {"method": method, "rule": rule_name, "hyper": rule.hyper, "learning_rate": lr,
+    return {"method": method, "rule": rule_name, "hyper": dict(rule.hyper), "learning_rate": lr,
             "status": result.status, "message": result.message, "epochs": result.epochs_completed,
             "train_error": result.train_error, "test_error": result.test_error,
             "best_test_error": tests[best] if tests else None,

@@ -338,15 +338,15 @@ def test_unprepared_network_and_bad_state_fail_with_the_fix():
 
 
 def test_model_cards_declare_their_feedback():
-    from neurosim.network import ModelCard
+    from pathlib import Path
 
-    for path, rule_name in (("models/roelfsema2005_agrel.toml", "agrel"),
-                            ("models/pozzi2020_brainprop.toml", "brainprop")):
-        card = ModelCard.load(path)
-        assert card.rule["name"] == rule_name
-        rule = get_rule(rule_name, **{k: v for k, v in card.rule.items() if k != "name"})
-        net = rule.network(card.network)
-        assert net.select("feedback")
+    from neurosim import RunSpec
+
+    models = Path(__file__).resolve().parents[1] / "models"
+    for path, rule_name in (("roelfsema2005_agrel.toml", "agrel"), ("pozzi2020_brainprop.toml", "brainprop")):
+        card = RunSpec.load(models / path)
+        assert card.rule == rule_name
+        assert card.build_network().select("feedback")
 
 
 @pytest.mark.parametrize("name", RULES)

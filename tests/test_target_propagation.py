@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from conftest import random_batch, random_params
-from neurosim import ModelCard, Network, Projection, backprop, get_rule, init_params
+from neurosim import Network, Projection, RunSpec, backprop, get_rule, init_params
 from neurosim.alignment import align, cosine
 from neurosim.datasets import load_dataset
 from neurosim.errors import ConfigError, ShapeError
@@ -460,11 +460,11 @@ PUBLISHED_MNIST = {  # Bartunov et al. (2018), Table 1, MNIST fully connected, t
 def test_bartunov_model_cards(method):
     from pathlib import Path
 
-    card = ModelCard.load(Path(__file__).parents[1] / "models" / f"bartunov2018_{method}.toml")
+    card = RunSpec.load(Path(__file__).parents[1] / "models" / f"bartunov2018_{method}.toml")
     assert card.network.sizes == (784, 256, 256, 256, 256, 256, 10)
-    assert card.network.loss == "cross_entropy" and card.training["optimizer"] == "adam"
-    rule = get_rule(card.rule["name"], **{k: v for k, v in card.rule.items() if k != "name"})
-    rule.network(card.network)
+    assert card.network.loss == "cross_entropy" and card.optimizer == "adam"
+    net = card.build_network()  # the rule's pathways added to the card's chain
+    assert card.rule not in TP_RULES or net.select("feedback")
     assert card.published["test_error"] == pytest.approx(PUBLISHED_MNIST[method] / 100)
 
 
