@@ -18,7 +18,7 @@ from dataclasses import asdict, fields
 
 import numpy as np
 
-from neurosim.datasets import load_dataset
+from neurosim.data import load_dataset
 from neurosim.network import ModelCard
 from neurosim.results import provenance, write_json, write_npz
 from neurosim.spiking.stdp import DiehlCook, DiehlCookConfig

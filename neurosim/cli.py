@@ -78,7 +78,7 @@ def _add_model_args(p: argparse.ArgumentParser, *, dataset_default: str = "digit
 def _resolve(args, *, dataset_default="digits"):
     """Model card / layers + dataset + rule from the command line."""
     from .rules import rule_class
-    from .tasks import load_task
+    from .data import load_dataset as load_task
 
     card = ModelCard.load(args.model) if args.model else None
     rule_name = getattr(args, "rule", None) or (card.rule.get("name") if card else None)
@@ -126,7 +126,7 @@ def cmd_rules(args) -> int:
 
     rows = list_rules()
     if args.datasets:
-        from .datasets import available_datasets
+        from .data import available_datasets
 
         names = available_datasets()
         _emit(args, names, "\n".join(names))

@@ -248,7 +248,7 @@ def run_job(job: Mapping[str, Any]) -> dict:
 def _train_job(job: dict) -> dict:
     from .reference import forward
     from .rules import get_rule
-    from .tasks import load_task
+    from .data import load_dataset as load_task
     from .training import TrainConfig, evaluate, train
     from .training import predict as feedforward_predict
 

@@ -297,7 +297,7 @@ def test_cli_align_reports_the_expected_update(capsys, name):
 
 @pytest.mark.parametrize("name", RULES)
 def test_learns_digits_from_reward_alone(name):
-    from neurosim.datasets import load_dataset
+    from neurosim.data import load_dataset
     from neurosim.training import TrainConfig, train
 
     data = load_dataset("digits")

@@ -239,7 +239,7 @@ def test_bad_hyper_parameters_fail_with_the_name(hyper):
 
 def test_train_runs_krotov_hopfield_end_to_end():
     """The `neurosim train --rule krotov-hopfield` path: 2 epochs on digits beat chance (error 0.9) by far."""
-    from neurosim.datasets import load_dataset
+    from neurosim.data import load_dataset
     from neurosim.training import TrainConfig, train
 
     rule = get_rule("krotov-hopfield")

@@ -23,7 +23,7 @@ import pytest
 
 from conftest import random_batch, random_params
 from neurosim import ModelCard, Network, Projection, backprop, get_rule, init_params
-from neurosim.datasets import load_dataset
+from neurosim.data import load_dataset
 from neurosim.errors import ConfigError
 from neurosim.reference import forward, softmax
 from neurosim.rules import rule_class
