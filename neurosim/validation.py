@@ -11,7 +11,7 @@ message adds how to fix it where the constraint allows (the choices, a did-you-m
 Errors are :class:`~neurosim.errors.ConfigError` (a ``ValueError``); arrays are checked by
 :func:`check_array` with the same template and raise :class:`~neurosim.errors.ShapeError`::
 
-    Dataset 'toy': 'x_train' must be a finite array of shape (n_samples, n_features), got 1 NaN/inf value (first at index (0, 1)).
+    Dataset 'toy': 'y_train' must be an integer array of shape (4,) with values in 0..1, got values in 1..2.
 
 The module also holds the few helpers every writer of results needs, so that no module
 keeps its own copy: :func:`finite_or_none` and :func:`to_json` (NaN/inf become JSON
