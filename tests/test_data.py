@@ -312,6 +312,16 @@ def fake_mirror(src: Path, served: list[str], corrupt: bool = False):
     return urlopen
 
 
+def serve_broken_then_good(monkeypatch, src: Path) -> list[str]:
+    """Mirrors "broken" (serves truncated files) and "good"; returns the list of URLs served."""
+    served: list[str] = []
+    good = fake_mirror(src, served)
+    bad = fake_mirror(src, served, corrupt=True)
+    monkeypatch.setattr(urllib.request, "urlopen", lambda request, timeout: (
+        bad if "broken" in request.full_url else good)(request, timeout))
+    return served
+
+
 def test_download_fills_the_cache_after_checking(tmp_path, monkeypatch, offline):
     arrays = write_fake_mnist(tmp_path / "upstream", seed=5)
     spec = dataclasses.replace(
@@ -319,11 +329,7 @@ def test_download_fills_the_cache_after_checking(tmp_path, monkeypatch, offline)
         md5_gz={role: md5(tmp_path / "upstream" / f"{stem}.gz") for role, stem in STEMS.items()},
         sha256_payload={}, mirrors=("https://broken.invalid/", "https://good.invalid/"))
     monkeypatch.setitem(idx.IDX_SETS, "mnist", spec)
-    served: list[str] = []
-    good = fake_mirror(tmp_path / "upstream", served)
-    bad = fake_mirror(tmp_path / "upstream", served, corrupt=True)
-    monkeypatch.setattr(urllib.request, "urlopen", lambda request, timeout: (
-        bad if "broken" in request.full_url else good)(request, timeout))
+    served = serve_broken_then_good(monkeypatch, tmp_path / "upstream")
 
     ds = load_dataset("mnist")
     assert_array_equal(ds.y_test, arrays["test_labels"])
@@ -838,11 +844,7 @@ def test_cifar_download_is_checked_then_cached(tmp_path, monkeypatch, offline):
                                urls=("https://broken.invalid/cifar-10-binary.tar.gz",
                                      "https://good.invalid/cifar-10-binary.tar.gz"))
     monkeypatch.setitem(cifar.CIFAR_SETS, "cifar-10", spec)
-    served: list[str] = []
-    good = fake_mirror(tmp_path / "upstream", served)
-    bad = fake_mirror(tmp_path / "upstream", served, corrupt=True)
-    monkeypatch.setattr(urllib.request, "urlopen", lambda request, timeout: (
-        bad if "broken" in request.full_url else good)(request, timeout))
+    served = serve_broken_then_good(monkeypatch, tmp_path / "upstream")
     assert_array_equal(load_dataset("cifar-10").y_train, y_train)
     assert [p.name for p in (offline / "cifar-10").iterdir()] == ["cifar-10-binary.tar.gz"]
     assert len(served) == 2

@@ -118,16 +118,6 @@ def _read_records(path: Path, spec: CifarSet) -> dict[str, np.ndarray]:
     return out
 
 
-def _stat_key(path: Path) -> tuple:
-    # The stat fields are part of the cache keys so that a file replaced on disk is read again.
-    path = path.resolve()
-    try:
-        st = path.stat()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read the archive ({exc.strerror or exc})") from exc
-    return str(path), st.st_mtime_ns, st.st_size, st.st_ino
-
-
 @functools.lru_cache(maxsize=8)
 def _cached_md5(path: str, mtime_ns: int, size: int, inode: int) -> str:
     return files.md5_file(Path(path))
@@ -189,7 +179,7 @@ def find_cifar_archive(name: str, data_dir: str | os.PathLike | None = None, dow
         raise files.not_found(spec.name, f"{spec.name} ({spec.citation})", tried,
                               f"the binary archive {spec.archive} (from https://www.cs.toronto.edu/~kriz/cifar.html)")
     if verify:
-        problem = _md5_problem(spec, _cached_md5(*_stat_key(found)))
+        problem = _md5_problem(spec, _cached_md5(*files.stat_key(found, "the archive")))
         if problem is not None:
             raise DataError(f"{found}: checksum mismatch for {spec.name} {spec.archive}: {problem}; the file is "
                             "corrupt or not the official one: delete it and download it again, or pass "
@@ -200,7 +190,7 @@ def find_cifar_archive(name: str, data_dir: str | os.PathLike | None = None, dow
 def _load_cifar(spec: CifarSet, data_dir, download: bool, verify: bool, labels: str = "fine") -> Dataset:
     labels = check(f"load_dataset('{spec.name}')", "labels", labels, choices=tuple(spec.n_classes))
     path = find_cifar_archive(spec.name, data_dir, download, verify=verify)
-    records = _cached_records(*_stat_key(path), spec.name)
+    records = _cached_records(*files.stat_key(path, "the archive"), spec.name)
     column = spec.label_bytes - 1 if labels == "fine" else 0
     n_classes = spec.n_classes[labels]
     arrays = {}

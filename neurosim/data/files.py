@@ -30,11 +30,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from ..errors import DataNotFoundError
+from ..errors import DataError, DataNotFoundError
 from ..validation import atomic_writer
 
 __all__ = ["DOWNLOAD_TIMEOUT_S", "cache_root", "candidate_dirs", "download", "md5_bytes", "md5_file", "not_found",
-           "search"]
+           "search", "stat_key"]
 
 #: Seconds a download may wait on the network before the next mirror is tried.
 DOWNLOAD_TIMEOUT_S = 30.0
@@ -54,6 +54,19 @@ def md5_file(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def stat_key(path: Path, what: str) -> tuple[str, int, int, int]:
+    """(resolved path, mtime, size, inode): the key of an in-memory cache of a parsed file.
+
+    The stat fields are part of the key so that a file replaced on disk is read again.
+    """
+    path = path.resolve()
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read {what} ({exc.strerror or exc})") from exc
+    return str(path), st.st_mtime_ns, st.st_size, st.st_ino
 
 
 def cache_root() -> Path:

@@ -187,17 +187,11 @@ class _IdxRecord:
 
 @functools.lru_cache(maxsize=8)
 def _cached_record(path: str, mtime_ns: int, size: int, inode: int) -> _IdxRecord:
-    # The stat fields are part of the key so that a file replaced on disk is re-read.
     return _IdxRecord(Path(path))
 
 
 def _read_record(path: Path) -> _IdxRecord:
-    path = path.resolve()
-    try:
-        st = path.stat()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read IDX file ({exc.strerror or exc})") from exc
-    return _cached_record(str(path), st.st_mtime_ns, st.st_size, st.st_ino)
+    return _cached_record(*files.stat_key(path, "IDX file"))
 
 
 # --------------------------------------------------------------------------- the MNIST-like sets
