@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -77,7 +76,7 @@ def main(argv=None) -> int:
     from neurosim.errors import ConfigError
     from neurosim.results import provenance, write_json
     from neurosim.rules import rule_class
-    from neurosim.sweep import load_records, run_sweep, summarize
+    from neurosim.sweep import load_records, run_sweep, summarize, supersede
 
     supervised = default_rules()
     rules = (list(FAST_RULES) if args.rules == "fast" else args.rules.split(",")) if args.rules else supervised
@@ -89,11 +88,9 @@ def main(argv=None) -> int:
     budget = (args.n_train, args.n_test, args.epochs, layers)
     runs = Path(args.out) / "runs"
     if args.rerun:
-        old = runs / "superseded"
         for rec in load_records(runs):
             if rec["job"].get("rule") in rules and same_budget(rec["job"], *budget):
-                old.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(runs / f"{rec['job_id']}.json"), str(old / f"{rec['job_id']}.json"))
+                supersede(runs, rec["job_id"])  # runs/superseded/<id>.<k>.json: never overwritten
     res = run_sweep(make_jobs(rules, args.seeds, *budget), runs, workers=args.workers, scheduler=args.scheduler)
     # Every record at this budget, from this call or an earlier one: rows are added, never dropped.
     records = [r for r in load_records(runs) if same_budget(r["job"], *budget) and r["job"]["seed"] < args.seeds]

@@ -75,6 +75,8 @@ def _freeze_params(owner: str, params: Any) -> tuple[tuple[str, Any], ...]:
 def _check_name(owner: str, name: Any) -> None:
     if not isinstance(name, str) or not name or name != name.strip():
         raise ConfigError(f"{owner}.name: expected a non-empty string without surrounding spaces, got {name!r}")
+    if not name.isprintable():  # control characters would not survive a TOML / JSON / terminal round trip
+        raise ConfigError(f"{owner}.name: expected printable characters only, got {name!r}")
 
 
 @dataclass(frozen=True)
@@ -501,6 +503,11 @@ class Network:
         name = head.get("name", "network")
         loss = head.get("loss", "mse")
         if "sizes" in head:
+            sizes = head["sizes"]
+            if isinstance(sizes, (str, bytes, Mapping)) or not isinstance(sizes, (list, tuple)) or not all(
+                    isinstance(v, int) and not isinstance(v, bool) for v in sizes):
+                raise ConfigError(f"{source} [network].sizes: expected a list of layer sizes like [784, 256, 10], "
+                                  f"got {sizes!r}")
             if "layers" in data or "projections" in data:
                 raise ConfigError(f"{source}: give either [network] sizes = [...] or [[layers]] and "
                                   "[[projections]] tables, not both")
@@ -550,7 +557,13 @@ def _read_text(path: str | os.PathLike) -> str:
     if not path.is_file():
         raise ConfigError(f"model file '{path}' does not exist; pass the path of a .toml model card "
                           "(see models/)")
-    return path.read_text()
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"model file '{path}': not UTF-8 TOML text (a binary, gzip or Latin-1 file?); pass a "
+                          ".toml model card (see models/)") from None
+    except OSError as err:
+        raise ConfigError(f"model file '{path}': cannot be read ({err.strerror or err})") from None
 
 
 def parse_toml(text: str, source: str = "TOML text") -> dict[str, Any]:
@@ -606,40 +619,3 @@ def dumps_toml(data: Mapping[str, Any]) -> str:
     return "\n".join(lines).lstrip("\n") + "\n"
 
 
-# ---------------------------------------------------------------------- model cards
-@dataclass(frozen=True)
-class ModelCard:
-    """A published model: its network plus the rule, training set-up and published result.
-
-    ``models/*.toml`` files hold, besides the ``[network]``/``[[layers]]``/``[[projections]]``
-    tables of a :class:`Network`, the tables ``[rule]`` (``name`` plus hyper-parameters),
-    ``[training]`` (``dataset``, ``epochs``, ``optimizer``, ``learning_rate``, ``batch_size``...),
-    and ``[published]`` (the number to compare against, with ``source``).
-    """
-
-    network: Network
-    rule: Mapping[str, Any]
-    training: Mapping[str, Any]
-    published: Mapping[str, Any]
-    path: str = ""
-    description: str = ""
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "ModelCard":
-        text = _read_text(path)
-        data = parse_toml(text, str(path))
-        known = {"network", "layers", "projections", "rule", "training", "published"}
-        for key in data:
-            if key not in known:
-                raise ConfigError(f"{path}: unknown top-level key '{key}'; known: {', '.join(sorted(known))}."
-                                  f"{did_you_mean(key, known)}")
-        for key in ("rule", "training", "published"):
-            if key in data and not isinstance(data[key], Mapping):
-                raise ConfigError(f"{path}: '{key}' must be a table ([{key}]), got {type(data[key]).__name__}")
-        net_data = {k: data[k] for k in ("network", "layers", "projections") if k in data}
-        head = dict(net_data.get("network", {}))
-        description = head.pop("description", "")
-        net_data["network"] = head
-        return cls(network=Network.from_dict(net_data, source=str(path)), rule=dict(data.get("rule", {})),
-                   training=dict(data.get("training", {})), published=dict(data.get("published", {})),
-                   path=str(path), description=description)

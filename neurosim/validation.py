@@ -291,13 +291,17 @@ def atomic_writer(path: str | os.PathLike, *, fsync: bool = True) -> Iterator[IO
     """Open a temporary file beside ``path`` for writing; rename it to ``path`` if the block succeeds.
 
     A reader never sees half a file and an exception (a failed checksum, Ctrl-C) leaves
-    nothing behind: the temporary file is deleted. The parent folder is created if needed.
+    nothing behind: the temporary file is deleted. The parent folder is created if needed;
+    the file gets the permissions the umask gives an ordinary file (not mkstemp's 0600).
     The handle's ``name`` is the temporary path (for checks before the rename).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600; a record is an ordinary file
+    finally:
+        os.close(fd)
     try:
         with open(tmp, "wb") as handle:  # (not os.fdopen: the handle's name must be the path)
             yield handle
@@ -308,6 +312,12 @@ def atomic_writer(path: str | os.PathLike, *, fsync: bool = True) -> Iterator[IO
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
