@@ -243,8 +243,8 @@ def cmd_train(args) -> int:
     if out is not None:
         _check_out_dir(out, overwrite=args.overwrite)
 
-    def pct(x):
-        return "n/a" if x is None else f"{100 * x:.2f} %"
+    def pct(x):  # classification: % misclassified; regression: the error is the loss
+        return "n/a" if x is None else f"{100 * x:.2f} %" if data.n_classes else f"{x:.4g} (loss)"
 
     def report(entry):
         if args.quiet:
