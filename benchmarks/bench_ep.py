@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_training import matmul_flops  # noqa: E402
 
 from neurosim import ModelCard, get_rule  # noqa: E402
-from neurosim.datasets import load_dataset  # noqa: E402
+from neurosim.data import load_dataset  # noqa: E402
 from neurosim.energy import _gather, _input_drive, _readout_grads, layered_energy  # noqa: E402
 from neurosim.params import check_params  # noqa: E402
 from neurosim.reference import check_batch  # noqa: E402

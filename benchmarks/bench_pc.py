@@ -61,7 +61,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-    from neurosim.datasets import load_dataset
+    from neurosim.data import load_dataset
     from neurosim.network import ModelCard
     from neurosim.results import provenance, write_json
     from neurosim.rules import get_rule, rule_class

@@ -22,7 +22,7 @@ import argparse
 import time
 
 from neurosim import Network, get_rule
-from neurosim.datasets import load_dataset
+from neurosim.data import load_dataset
 from neurosim.results import provenance, save_run
 from neurosim.training import TrainConfig, train
 

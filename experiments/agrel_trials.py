@@ -32,7 +32,7 @@ import numpy as np
 
 from neurosim import get_rule, init_params
 from neurosim.alignment import AlignmentReport
-from neurosim.datasets import load_dataset
+from neurosim.data import load_dataset
 from neurosim.oracles import get_oracle
 from neurosim.reference import forward
 from neurosim.results import provenance, save_run

@@ -129,7 +129,7 @@ def main(argv=None) -> int:
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, str(args.threads))  # before NumPy loads its BLAS
 
-    from neurosim.datasets import load_dataset
+    from neurosim.data import load_dataset
     from neurosim.results import provenance, write_json
 
     out = Path(args.out) / ("quick.json" if args.quick else "table.json")

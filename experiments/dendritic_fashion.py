@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 from neurosim import Network
-from neurosim.datasets import load_dataset
+from neurosim.data import load_dataset
 from neurosim.results import provenance, write_json
 from neurosim.rules import rule_class
 from neurosim.training import TrainConfig, train

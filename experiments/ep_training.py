@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import ModelCard, get_rule
-from neurosim.datasets import load_dataset
+from neurosim.data import load_dataset
 from neurosim.results import provenance, save_run, write_json
 from neurosim.training import TrainConfig, train
 

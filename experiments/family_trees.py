@@ -79,7 +79,7 @@ def score(record) -> tuple[int, int]:
 
     from neurosim.network import Network
     from neurosim.rules import get_rule
-    from neurosim.tasks import family_trees, queries_correct
+    from neurosim.data import family_trees, queries_correct
 
     job = record["job"]
     task = family_trees(seed=job["seed"])

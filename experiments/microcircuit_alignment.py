@@ -32,7 +32,7 @@ import time
 import numpy as np
 
 from neurosim import Network, backprop, get_rule, init_params
-from neurosim.datasets import load_dataset
+from neurosim.data import load_dataset
 from neurosim.reference import forward
 from neurosim.results import save_run
 from neurosim.rules.dendritic import burst_cancelling_params, learn_self_predicting, self_predicting_params

@@ -46,7 +46,7 @@ def run_one(rule_name: str, seed: int, args) -> dict:
     """Train one rule with one seed at the shared budget; returns the JSON record."""
     import numpy as np
 
-    from neurosim.datasets import load_dataset
+    from neurosim.data import load_dataset
     from neurosim.network import ModelCard
     from neurosim.rules import get_rule, rule_class
     from neurosim.training import TrainConfig, train

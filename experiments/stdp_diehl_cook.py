@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim.datasets import load_dataset
+from neurosim.data import load_dataset
 from neurosim.errors import ConfigError
 from neurosim.network import Network
 from neurosim.results import provenance, write_json, write_npz

@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     import numpy as np
     from matplotlib.figure import Figure
 
-    from neurosim.tasks import family_tree_people
+    from neurosim.data import family_tree_people
 
     summary = json.loads(path.read_text())
     rows = summary["rows"]

@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     import numpy as np
     from matplotlib.figure import Figure
 
-    from neurosim.tasks import rhw_xor
+    from neurosim.data import rhw_xor
 
     fig = Figure(figsize=(12, 5.4), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2, width_ratios=[1.4, 1])

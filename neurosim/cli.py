@@ -163,7 +163,7 @@ def cmd_rules(args) -> int:
 
     rows = list_rules()
     if args.datasets:
-        from .datasets import available_datasets
+        from .data import available_datasets
 
         names = available_datasets()
         _emit(args, names, "\n".join(names))
@@ -243,8 +243,8 @@ def cmd_train(args) -> int:
     if out is not None:
         _check_out_dir(out, overwrite=args.overwrite)
 
-    def pct(x):
-        return "n/a" if x is None else f"{100 * x:.2f} %"
+    def pct(x):  # classification: % misclassified; regression: the error is the loss
+        return "n/a" if x is None else f"{100 * x:.2f} %" if data.n_classes else f"{x:.4g} (loss)"
 
     def report(entry):
         if args.quiet:

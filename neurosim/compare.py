@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import load_dataset
+from .data import load_dataset
 from .errors import NeurosimError
 from .results import provenance, write_json
 from .alignment import align

@@ -34,7 +34,8 @@ import numpy as np
 from .errors import ConfigError, ShapeError
 from .network import Network
 from .neurons import get_activation
-from .params import Params, all_finite, bias_key, check_params, weight
+from .params import Params, bias_key, check_params, weight
+from .validation import all_finite
 
 
 @dataclass

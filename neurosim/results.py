@@ -2,16 +2,15 @@
 
 Both are written atomically (to a temporary file in the same folder, then
 ``os.replace``), so an interrupted run never leaves a half-written record, and a
-reader never sees one.
+reader never sees one. The JSON and file helpers live in :mod:`neurosim.validation`
+(``to_json``, ``write_json``, ``atomic_write_bytes``) and are importable from here too.
 """
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import subprocess
-import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -19,58 +18,14 @@ from typing import Any
 
 import numpy as np
 
+from .validation import atomic_write_bytes, to_json, write_json
 
-def _clean(obj: Any) -> Any:
-    """Make ``obj`` JSON-safe: numpy scalars to Python, NaN/inf to None."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _clean(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-def to_json(obj: Any, **kwargs) -> str:
-    """Strict JSON (no NaN): the machine-readable output of the CLI."""
-    return json.dumps(_clean(obj), allow_nan=False, **kwargs)
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600; a record is an ordinary file
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    return atomic_write_bytes(path, (to_json(obj, indent=2) + "\n").encode())
+__all__ = ["atomic_write_bytes", "git_sha", "load_run", "locate_result", "provenance", "save_run", "to_json",
+           "versions", "write_json", "write_npz"]
 
 
 def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``arrays`` to a compressed NPZ file, atomically."""
     import io
 
     buf = io.BytesIO()

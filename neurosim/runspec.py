@@ -302,10 +302,10 @@ class RunSpec:
 
     def load_data(self, seed: int | None = None):
         """The data set (``seed``: of the subset/split draw; default the first seed)."""
-        from .tasks import load_task
+        from .data import load_dataset
 
         sizes = {k: v for k, v in (("n_train", self.n_train), ("n_test", self.n_test)) if v is not None}
-        return load_task(self.dataset, seed=self.seeds[0] if seed is None else seed, **sizes,
+        return load_dataset(self.dataset, seed=self.seeds[0] if seed is None else seed, **sizes,
                          **self.dataset_options)
 
     def build_network(self, data=None, rule=None) -> Network:
@@ -332,7 +332,9 @@ class RunSpec:
                     if getattr(self, key) is not None:
                         raise ConfigError(f"RunSpec: '{key}' applies to builder = \"feedforward\" only; the rule's "
                                           "default network takes hidden, activation and loss")
-                net = rule.network(sizes, activation=self.activation, loss=self.loss)
+                # a regression task (no classes) defaults to the squared error, whatever the rule prefers
+                loss = self.loss or ("mse" if data is not None and data.n_classes == 0 else None)
+                net = rule.network(sizes, activation=self.activation, loss=loss)
         if self.network is not None and self.loss is not None:
             net = net.replace(loss=self.loss)
         return rule.network(net)

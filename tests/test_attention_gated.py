@@ -362,7 +362,7 @@ def test_cli_align_reports_the_applied_and_the_expected_update(capsys, name):
 
 @pytest.mark.parametrize("name", RULES)
 def test_learns_digits_from_reward_alone(name):
-    from neurosim.datasets import load_dataset
+    from neurosim.data import load_dataset
     from neurosim.training import TrainConfig, train
 
     data = load_dataset("digits")
@@ -377,7 +377,7 @@ def test_learns_digits_from_reward_alone(name):
 @pytest.mark.parametrize("name", RULES)
 def test_training_with_and_without_alignment_is_bit_identical(name):
     """train() measures alignment with the epoch's state; it must not change the actions training draws."""
-    from neurosim.datasets import load_dataset
+    from neurosim.data import load_dataset
     from neurosim.training import TrainConfig, train
 
     rule = get_rule(name)

@@ -194,7 +194,7 @@ def test_align_never_changes_the_state(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_training_with_and_without_alignment_is_bit_identical(name):
-    from neurosim.datasets import Dataset
+    from neurosim.data import Dataset
     from neurosim.training import TrainConfig, train
 
     rng = np.random.default_rng(5)

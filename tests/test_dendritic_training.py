@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from neurosim import Network
-from neurosim.datasets import load_dataset
+from neurosim.data import load_dataset
 from neurosim.rules import rule_class
 from neurosim.training import TrainConfig, train
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from neurosim import ModelCard, get_rule
-from neurosim.datasets import load_dataset
+from neurosim.data import load_dataset
 from neurosim.training import TrainConfig, train
 
 MARGIN = 0.01

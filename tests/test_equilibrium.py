@@ -242,7 +242,7 @@ def test_relaxation_with_the_precomputed_input_drive_is_the_plain_iteration():
 def test_training_does_not_stop_on_a_missed_tolerance():
     """Known problem (a): a relaxation that misses its tolerance used to end training as
     "diverged"; with on_unconverged = "record" it runs every epoch and counts the misses."""
-    from neurosim.datasets import load_dataset
+    from neurosim.data import load_dataset
     from neurosim.training import TrainConfig, train
 
     data = load_dataset("digits", n_train=128, n_test=64, seed=0)
@@ -451,7 +451,7 @@ def test_model_cards_load_and_name_a_symmetric_ep_net(card):
 def test_relaxation_stats_count_training_phases_only():
     """Each epoch's ``relaxation`` entry counts the phases of the updates (free + 2 nudged per
     batch with symmetric nudging), not the relaxations of the evaluation (``predict``)."""
-    from neurosim.datasets import load_dataset
+    from neurosim.data import load_dataset
     from neurosim.training import TrainConfig, train
 
     rule = get_rule("ep")

@@ -89,7 +89,7 @@ def test_prepare_adds_fixed_feedback_and_is_idempotent():
 
 def test_fa_training_brings_hidden_updates_below_90_degrees():
     """Lillicrap et al. 2016: the forward weights come to align with B, so the angle drops."""
-    from neurosim.datasets import load_dataset
+    from neurosim.data import load_dataset
     from neurosim.training import TrainConfig, train
 
     data = load_dataset("digits")

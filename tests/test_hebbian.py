@@ -320,7 +320,7 @@ def test_default_networks_follow_the_theory_neuron():
 
 def test_train_runs_krotov_hopfield_end_to_end():
     """The `neurosim train --rule krotov-hopfield` path: 2 epochs on digits beat chance (error 0.9) by far."""
-    from neurosim.datasets import load_dataset
+    from neurosim.data import load_dataset
     from neurosim.training import TrainConfig, train
 
     rule = get_rule("krotov-hopfield")
@@ -333,7 +333,7 @@ def test_train_runs_krotov_hopfield_end_to_end():
 @pytest.mark.parametrize("name", ["bcm", "oja"])
 def test_training_with_and_without_alignment_is_bit_identical(name):
     """train() measures alignment with the epoch's state (BCM's thresholds); it must not change them."""
-    from neurosim.datasets import load_dataset
+    from neurosim.data import load_dataset
     from neurosim.training import TrainConfig, train
 
     rule = get_rule(name)

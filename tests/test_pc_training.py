@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurosim.datasets import load_dataset
+from neurosim.data import load_dataset
 from neurosim.network import ModelCard
 from neurosim.rules import get_rule, rule_class
 from neurosim.training import TrainConfig, train

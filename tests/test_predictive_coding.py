@@ -430,7 +430,7 @@ def test_training_stops_with_status_diverged_when_inference_diverges():
     """A training step whose inference diverges ends the run with status "diverged" and the
     rule's message (neurosim.training catches the ConvergenceError); nothing is returned
     silently.  XOR, 2-4-1 tanh, seed 23; rate 50 is far past the stability limit."""
-    from neurosim.datasets import load_dataset
+    from neurosim.data import load_dataset
     from neurosim.training import TrainConfig, train
 
     data = load_dataset("xor")

@@ -14,8 +14,9 @@ import pytest
 
 from neurosim.network import Network
 from neurosim.reference import forward
-from neurosim.tasks import (RELATIONS, family_tree_people, family_tree_queries, family_trees, load_task,
-                            mirror_symmetry, queries_correct, rhw_xor)
+from neurosim.data import (RELATIONS, family_tree_people, family_tree_queries, family_trees,
+                           mirror_symmetry, queries_correct, rhw_xor)
+from neurosim.data import load_dataset as load_task
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -98,7 +98,7 @@ def test_weight_decay_is_descent_on_the_decayed_loss():
     """One full-batch SGD step without momentum with weight decay lambda equals
     W + lr * (-dL/dW - lambda W) (biases undecayed): closed form from the reference gradient."""
     from neurosim import backprop, get_rule
-    from neurosim.datasets import Dataset
+    from neurosim.data import Dataset
     from neurosim.training import TrainConfig, train
 
     rng = np.random.default_rng(0)
@@ -122,7 +122,7 @@ def test_cosine_schedule_rates():
     """Epoch e of E uses lr/2 (1 + cos(pi (e-1)/E)): with SGD on a zero-gradient-free linear problem
     each epoch's single full-batch step is lr_e times the gradient -- check epoch 2 of 2 (lr/2)."""
     from neurosim import backprop, get_rule
-    from neurosim.datasets import Dataset
+    from neurosim.data import Dataset
     from neurosim.training import TrainConfig, train
 
     rng = np.random.default_rng(1)

@@ -252,9 +252,9 @@ def test_model_card_runs_as_spiking_network_with_one_call():
     """
     from pathlib import Path
 
-    from neurosim import ModelCard
+    from neurosim import RunSpec
 
-    card = ModelCard.load(Path(__file__).resolve().parents[1] / "models" / "lif_mlp_fashion.toml")
+    card = RunSpec.load(Path(__file__).resolve().parents[1] / "models" / "lif_mlp_fashion.toml")
     net = card.network
     assert net.layer("hidden1").neuron == "lif"
     params = init_params(net, 0)

@@ -63,7 +63,7 @@ def test_grid_is_the_cartesian_product():
 def test_run_job_matches_train_directly():
     """The record's numbers are those of neurosim.training.train with the same config (the oracle)."""
     from neurosim.network import Network
-    from neurosim.tasks import rhw_xor
+    from neurosim.data import rhw_xor
     from neurosim.training import TrainConfig, train
 
     rec = run_job({**XOR_JOB, "rule": "backprop", "seed": 3, "epochs": 20})
@@ -227,7 +227,7 @@ def test_stop_criterion_uses_the_rules_own_prediction():
     from neurosim.network import Network
     from neurosim.reference import forward
     from neurosim.rules import get_rule
-    from neurosim.tasks import rhw_xor
+    from neurosim.data import rhw_xor
 
     rec = run_job({**XOR_JOB, "rule": "ep", "seed": 0, "epochs": 3, "trace_outputs": True, "save_params": True})
     assert rec["status"] == "completed" and rec["criterion_readout"] == "rule.predict"
@@ -245,7 +245,7 @@ def test_stop_criterion_uses_the_rules_own_prediction():
 def test_classification_error_of_a_rule_with_its_own_readout():
     """For EP the recorded test error is that of EquilibriumPropagation.predict (recomputed here)."""
     from neurosim.rules import get_rule
-    from neurosim.tasks import load_task
+    from neurosim.data import load_dataset as load_task
 
     job = {"rule": "ep", "seed": 0, "dataset": "xor", "layers": [2, 3, 2], "epochs": 2, "batch_size": 4,
            "save_params": True, "dtype": "float64", "align_samples": 0}
@@ -265,7 +265,7 @@ def test_weight_decay_is_the_gradient_of_the_l2_penalty():
     no penalty.  float64, eps 1e-6: FD error ~1e-9."""
     from neurosim.reference import loss_of
     from neurosim.sweep import job_spec
-    from neurosim.tasks import load_task
+    from neurosim.data import load_dataset as load_task
 
     lam, lr = 0.05, 0.5
     job = {**XOR_JOB, "rule": "backprop", "epochs": 1, "learning_rate": lr, "momentum": 0.0, "weight_decay": lam,

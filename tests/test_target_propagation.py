@@ -26,7 +26,7 @@ import pytest
 from conftest import random_batch, random_params
 from neurosim import Network, Projection, RunSpec, backprop, get_rule, init_params
 from neurosim.alignment import align, cosine
-from neurosim.datasets import load_dataset
+from neurosim.data import load_dataset
 from neurosim.errors import ConfigError, ShapeError
 from neurosim.reference import forward, softmax
 from neurosim.rules import rule_class
