@@ -231,7 +231,7 @@ def test_fashion_table_adds_rows_and_keeps_earlier_ones(tmp_path):
     assert set(rows) == {"backprop", "fa"} and rows["fa"]["values"] == [0.5]
     assert "fa" not in table["missing_rules"] and "dtp" in table["missing_rules"]
     assert fat.main(argv[:1] + ["fa"] + argv[2:] + ["--rerun"]) == 0
-    assert (runs / "superseded" / f"{job_id(fake)}.json").exists() and (runs / f"{job_id(other)}.json").exists()
+    assert (runs / "superseded" / f"{job_id(fake)}.0.json").exists() and (runs / f"{job_id(other)}.json").exists()
 
 
 @pytest.mark.parametrize("card, experiment", [("rhw1986_xor", "rhw1986_xor"), ("rhw1986_mirror", "rhw1986_mirror"),
