@@ -17,6 +17,7 @@ from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
 from neurosim.plotting import read_results
 
 COLORS = {"backprop": "k", "microcircuit": "tab:orange", "burstprop": "tab:purple"}

@@ -19,9 +19,9 @@ It never simulates anything.
 from __future__ import annotations
 
 import argparse
-import sys
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np

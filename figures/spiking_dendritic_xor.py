@@ -29,6 +29,7 @@ import numpy as np
 os.environ.setdefault("MPLBACKEND", "Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+
 from neurosim.plotting import read_results
 
 COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red")

@@ -16,6 +16,7 @@ import numpy as np
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
 from neurosim.plotting import read_results
 
 
