@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurosim.plotting import (PALETTE, figure, figure_data, figure_parser, guide, panel, save, source, style)
+from neurosim.plotting import PALETTE, figure, figure_data, figure_parser, guide, panel, save, source, style
 
 RULES = ("backprop", "fa", "dfa", "dtp", "pc", "pc-fpa", "ep")
 NOTES = {"dfa": "= fa here", "pc-fpa": "= backprop"}
@@ -120,7 +120,8 @@ def main(argv=None) -> int:
         key = fig.add_subplot(grid[1, 3])
         key.axis("off")
         key.plot([], [], color="k", lw=1.2, label="one seed that solves XOR")
-        key.plot([], [], color="none", label="numbers: seeds solved, median\nsweeps until all outputs are on\nthe right side of 0.5")
+        key.plot([], [], color="none", label="numbers: seeds solved, median\nsweeps until all outputs are on\n"
+                                             "the right side of 0.5")
         key.plot([], [], color="0.55", lw=1.0, ls="--", label=f"one seed unsolved\nafter {data['max_sweeps']} sweeps")
         key.legend(loc="center left", frameon=False, title="in a–g:", alignment="left")
         if data["backprop_outputs"]:

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurosim.plotting import (BLUE, VERMILLION, band, figure, figure_data, figure_parser, panel, save, source,
-                               style)
+from neurosim.plotting import BLUE, VERMILLION, band, figure, figure_data, figure_parser, panel, save, source, style
 
 STYLE = {"learning": (BLUE, "teacher + plasticity"), "no_teacher": (VERMILLION, "no teacher (g_som = 0)"),
          "frozen": ("0.5", "plasticity off (η = 0)")}

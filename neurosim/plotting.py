@@ -259,7 +259,8 @@ def layout_problems(fig, display_px: float = README_PX, min_px: float = MIN_DISP
     ticks = {id(t) for ax in fig.get_axes() for axis in (ax.xaxis, ax.yaxis)
              for tick in axis.get_major_ticks() + axis.get_minor_ticks() for t in (tick.label1, tick.label2)}
     for text in fig.findobj(lambda a: a.__class__.__name__ in ("Text", "Annotation")):
-        if not text.get_visible() or not text.get_text().strip():
+        if not text.get_visible() or not text.get_text().strip() or (text.axes is not None
+                                                                      and not text.axes.get_visible()):
             continue
         ext = text.get_window_extent(renderer)
         if ext.width == 0 or ext.height == 0:
@@ -587,8 +588,10 @@ def compare_figure(record: dict, folder: Path | str, name: str = "compare.png") 
             panel(ax, letters[k], FAMILY_NAMES.get(fam, fam))
         for ax in axes[len(families):]:
             ax.set_visible(False)
-        for ax in axes[(nrows - 1) * ncols:]:
-            ax.set_xlabel("epoch")
+        for k, ax in enumerate(axes[:len(families)]):
+            if k + ncols >= len(families):  # nothing below it: it carries the x label
+                ax.set_xlabel("epoch")
+                ax.tick_params(labelbottom=True)
         for ax in axes[::ncols]:
             ax.set_ylabel("cosine with −∂L/∂W")
         top.suptitle(f"Update vs the exact gradient during training ({record['dataset']}, layers "
