@@ -25,6 +25,7 @@ from neurosim.plotting import (BLUE, ORANGE, PALETTE, figure, figure_data, figur
                                panel, save, style, whole_record)
 
 ROOT = Path(__file__).resolve().parents[1]
+COLORS = {"fa": PALETTE[1], "dfa": PALETTE[5], "dtp": PALETTE[2], "sdtp": PALETTE[3], "aosdtp": PALETTE[4]}
 METHODS = ("bp", "fa", "dfa", "dtp_parallel", "dtp_alternating", "sdtp_parallel", "sdtp_alternating",
            "aosdtp_parallel", "aosdtp_alternating")
 LABELS = {"bp": "BP", "fa": "FA", "dfa": "DFA", "dtp_parallel": "DTP par.", "dtp_alternating": "DTP alt.",
@@ -66,10 +67,11 @@ def plot_error_bars(rows: dict, methods, *, ax=None, legend: bool = True):
 
 def plot_angles(rows: dict, methods, ax=None):
     """Angle between each method's forward update and backprop's, per epoch; returns the Axes."""
-    for i, m in enumerate(x for x in methods if x in rows and x != "bp"):
+    for m in (x for x in methods if x in rows and x != "bp"):
         h = rows[m]["history"]
+        base = m.split("_")[0]
         ax.plot([e["epoch"] for e in h], [e["angle_deg"] for e in h], ls="--" if m.endswith("alternating") else "-",
-                marker="osD^v"[i % 5], color=PALETTE[1 + (i // 2 if "tp" in m else i) % 7], label=LABELS[m])
+                marker="s" if m.endswith("alternating") else "o", color=COLORS[base], label=LABELS[m])
     integer_axis(ax)
     guide(ax, y=90, label="90° (orthogonal)", ls=":")
     ax.set_xlabel("epoch")
@@ -107,15 +109,14 @@ def main(argv=None) -> int:
     ours = {m: r for m, r in record["methods"].items() if r.get("status") == "completed"}
     with style():
         fig, (ax1, ax2, ax3) = figure(1, 3, height=4.6)
-        panel(plot_error_bars(pub, METHODS, ax=ax1, legend=False), "a", "published, MNIST")
-        panel(plot_error_bars(ours, METHODS, ax=ax2), "b", "ours, Fashion-MNIST")
+        panel(plot_error_bars(pub, METHODS, ax=ax1), "a", "published, MNIST")
+        panel(plot_error_bars(ours, METHODS, ax=ax2, legend=False), "b", "ours, Fashion-MNIST")
         ax2.tick_params(labelleft=False)
         panel(plot_angles(ours, METHODS, ax=ax3), "c", "ours: alignment with backprop")
         n = cfg["n_train"] or 60000
-        fig.suptitle("784-256×5-10 tanh, softmax, Adam.  a: Bartunov et al. 2018, Table 1, best within 500 epochs, "
-                     "60 draws per method;\n"
-                     f"b, c: this run, {n} training images, {cfg['epochs']} epochs, one setting per method "
-                     "(final errors).  Compare orderings, not values")
+        fig.suptitle("784-256×5-10 tanh, softmax, Adam; compare orderings, not values.\n"
+                     "a: Bartunov et al. 2018, Table 1, best in 500 epochs, 60 hyper-parameter draws per method;\n"
+                     f"b, c: this run, {n} training images, {cfg['epochs']} epochs, one setting each, final errors")
         print(markdown(record, pub))
         print(save(fig, args.out))
     return 0

@@ -23,7 +23,7 @@ from neurosim.plotting import (
     GREEN,
     MARKERS,
     ORANGE,
-    PALETTE,
+    LINE_COLORS,
     VERMILLION,
     figure,
     figure_data,
@@ -93,9 +93,9 @@ def plot_training_angles(training: dict, ax=None):
         twin = next((k for k in list(runs)[:i] if np.max(np.abs(curves[k] - y)) < 1.0), None)
         err = f"{100 * run['test_error'][-1]:.1f} %"
         if twin is None:
-            ax.plot(epochs, y, color=PALETTE[1 + i % 7], marker=MARKERS[i], label=f"{label}: {err}")
+            ax.plot(epochs, y, color=LINE_COLORS[1 + i % 6], marker=MARKERS[i], label=f"{label}: {err}")
         else:  # the same curve as an earlier series: open markers on it, said in the legend
-            ax.plot(epochs, y, ls="none", marker="o", ms=8, mfc="none", mew=1.3, color=PALETTE[1 + i % 7],
+            ax.plot(epochs, y, ls="none", marker="o", ms=8, mfc="none", mew=1.3, color=LINE_COLORS[1 + i % 6],
                     label=f"{label}: {err} (within 1° of {twin})")
     guide(ax, y=90, label="90° (orthogonal)", ls=":")
     ax.set_xlabel("epoch")

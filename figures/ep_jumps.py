@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.lines import Line2D
 
-from neurosim.plotting import (BLUE, VERMILLION, figure, figure_data, figure_parser, integer_axis, panel, save,
-                               source, style)
+from neurosim.plotting import (BLUE, VERMILLION, figure, figure_data, figure_parser, integer_axis, panel,
+                               plain_log_axis, save, source, style)
 
 STYLE = {"ep": {"color": BLUE, "label": "EP (symmetric, β = 0.001)"},
          "implicit": {"color": VERMILLION, "label": "exact implicit gradient"},
@@ -43,10 +43,6 @@ def plot_errors(record: dict, ax=None):
         rows = [e for e in run["epochs"] if e["test_error"] is not None]
         ax.plot([e["epoch"] for e in rows], [100 * e["test_error"] for e in rows],
                 SEED_STYLE[seeds.index(run["seed"]) % 4], marker="o", ms=3, lw=1.3, color=STYLE[run["mode"]]["color"])
-    handles = [Line2D([], [], color=st["color"], lw=2.5, label=st["label"]) for st in STYLE.values()]
-    handles += [Line2D([], [], color="k", ls=SEED_STYLE[i % 4], lw=1.3, label=f"seed {seed}")
-                for i, seed in enumerate(seeds)]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0, -0.17), ncols=2, fontsize=8)
     ax.set_xlabel("epoch")
     ax.set_ylabel("test error (%)")
     ax.set_ylim(0, 80)
@@ -63,11 +59,20 @@ def plot_norms(record: dict, ax=None):
         norms = np.asarray(run["batch_update_norms"], dtype=float)
         ax.plot(np.arange(1, len(norms) + 1) / run["batches_per_epoch"], norms, color=STYLE[run["mode"]]["color"],
                 lw=0.9, label=STYLE[run["mode"]]["label"])
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch")
+    plain_log_axis(ax, "y")
+    ax.set_xlabel(f"epoch (seed {seed})")
     ax.set_ylabel("update norm per batch")
     integer_axis(ax)
-    ax.legend(loc="upper left", bbox_to_anchor=(0, -0.17), fontsize=8, title=f"seed {seed}")
+    return ax
+
+
+def key(record: dict, ax):
+    """The shared legend of (a) and (b): colour = training, line style = seed."""
+    handles = [Line2D([], [], color=st["color"], lw=2.5, label=st["label"]) for st in STYLE.values()]
+    handles += [Line2D([], [], color="k", ls=SEED_STYLE[i % 4], lw=1.3, label=f"seed {seed} (in a)")
+                for i, seed in enumerate(record["seeds"])]
+    ax.axis("off")
+    ax.legend(handles=handles, loc="center", title="a, b: colour = how the net is trained", frameon=False)
     return ax
 
 
@@ -85,8 +90,8 @@ def plot_largest(record: dict, ax=None):
     sc = ax.scatter(ref, est, c=np.log10(margin), cmap="viridis", s=18)
     lo, hi = min(ref.min(), est.min()) * 0.7, max(ref.max(), est.max()) * 1.4
     ax.plot([lo, hi], [lo, hi], "k:", lw=1, label="EP = exact")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    plain_log_axis(ax, "x")
+    plain_log_axis(ax, "y")
     ax.set_xlabel("‖implicit gradient‖ of one sample")
     ax.set_ylabel("‖EP update‖ of the same sample")
     hidden = len(samples) - len(shown)
@@ -100,14 +105,15 @@ def main(argv=None) -> int:
     args = figure_parser(__file__, __doc__).parse_args(argv)
     record = figure_data(args, collect)
     with style():
-        fig, axes = figure(1, 3, height=5.4)
+        fig, axes = figure(2, 2, height=8.6)
         lr = record["train_defaults"].get("learning_rate", "")
-        panel(plot_errors(record, axes[0]), "a", "test error, same start")
-        panel(plot_norms(record, axes[1]), "b", "size of every batch update")
-        ax, sc = plot_largest(record, axes[2])
+        panel(plot_errors(record, axes[0, 0]), "a", "test error, same start")
+        panel(plot_norms(record, axes[0, 1]), "b", "size of every batch update")
+        ax, sc = plot_largest(record, axes[1, 0])
         panel(ax, "c", "EP's largest batch, per sample")
-        cb = fig.colorbar(sc, ax=ax, location="bottom", shrink=0.9)
-        cb.set_label("log₁₀ stability margin 1 − λ_max(D^½ W D^½)")
+        cb = fig.colorbar(sc, ax=ax)
+        cb.set_label("log₁₀ stability margin 1 − λ_max")
+        key(record, axes[1, 1])
         fig.suptitle(f"Equilibrium propagation with two recurrent hidden layers: digits "
                      f"{'-'.join(map(str, record['sizes']))}, Adam {lr}")
         print(save(fig, args.out))

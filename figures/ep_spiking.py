@@ -26,7 +26,7 @@ from neurosim.plotting import (
     BLUE,
     GREEN,
     ORANGE,
-    PALETTE,
+    LINE_COLORS,
     PURPLE,
     VERMILLION,
     figure,
@@ -34,6 +34,7 @@ from neurosim.plotting import (
     figure_parser,
     guide,
     panel,
+    plain_log_axis,
     save,
     source,
     style,
@@ -58,7 +59,7 @@ def collect(results) -> dict:
 
 def plot_trials(runs, ax=None, nudging="symmetric"):
     """Panel (a): cosine with the implicit gradient vs trials averaged, per beta; returns the Axes."""
-    for run, color in zip(runs, PALETTE[1:]):
+    for run, color in zip(runs, LINE_COLORS[1:]):
         rows = run["nudgings"][nudging]["rows"]
         k = np.array([r["trials"] for r in rows])
         mean = np.array([r["implicit_cosine_mean"] for r in rows])
@@ -91,7 +92,7 @@ def plot_beta_tradeoff(runs, ax=None, nudging="symmetric"):
         ax.plot(beta[hidden], noise[hidden], "o", mfc="none", color=ORANGE, label="spiking bias below the noise")
     ax.plot(beta, rate_bias, "^:", color="0.4", label="bias of rate EP")
     ax.set_xscale("log")
-    ax.set_yscale("log")
+    plain_log_axis(ax, "y")
     ax.set_xticks(beta, [f"{b:g}" for b in beta])
     ax.minorticks_off()
     ax.set_xlabel("β (nudging strength, rate units)")
@@ -99,14 +100,14 @@ def plot_beta_tradeoff(runs, ax=None, nudging="symmetric"):
     ax2 = ax.twinx()
     for name, marker in zip(nd[0]["all_trials"]["per_projection"], ("v", "D")):
         c = [d["all_trials"]["per_projection"][name]["implicit_cosine"] for d in nd]
-        ax2.plot(beta, c, marker=marker, ls="--", color=GREEN, label=f"cosine, {name} (right axis)")
+        ax2.plot(beta, c, marker=marker, ls="--", color=GREEN, label=f"cosine {name} (right)")
     ax2.set_ylim(0, 1.02)
     ax2.set_ylabel("cosine over all trials", color=GREEN)
     ax2.grid(False)
     ax2.spines["right"].set_visible(True)
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, loc="upper left", bbox_to_anchor=(0, -0.17), fontsize=8, ncols=2)
+    ax.legend(h1 + h2, l1 + l2, loc="upper left", bbox_to_anchor=(0, -0.17), fontsize=8, ncols=1)
     return ax
 
 
@@ -124,18 +125,23 @@ def plot_sample_rates(sample, ax=None):
         for layer in layers:
             xs = offsets[layer] + np.arange(len(sample["rates"][phase][layer])) + (j - 1) * 0.27
             fixed = np.array(sample["rate_fixed_points"][phase][layer]) * 100
-            ax.bar(xs, fixed, width=0.27, color=PHASE_COLORS[phase], alpha=0.3,
-                   label=f"rate fixed point, {PHASE_LABELS[phase]}" if layer == layers[0] else None)
+            ax.bar(xs, fixed, width=0.27, color=PHASE_COLORS[phase], alpha=0.3)
             ax.errorbar(xs, np.array(sample["rates"][phase][layer]) * 100,
                         yerr=np.array(sample["rates_sem"][phase][layer]) * 100, fmt="o", ms=3.5,
-                        color=PHASE_COLORS[phase],
-                        label=f"spiking, {PHASE_LABELS[phase]}" if layer == layers[0] else None)
+                        color=PHASE_COLORS[phase])
     ax.set_xticks(ticks, labels, fontsize=8.5)
     ax.set_xlabel("unit (h: hidden, o: output)")
     ax.set_ylabel("firing rate (Hz)")
     ax.set_ylim(0, 150)
     ax.grid(axis="x", visible=False)
-    ax.legend(fontsize=8, ncols=2, loc="upper left")
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Line2D([], [], marker="o", ls="none", color=PHASE_COLORS[p], label=PHASE_LABELS[p])
+               for p in PHASE_COLORS]
+    handles += [Patch(color=PHASE_COLORS[p], alpha=0.3, label=PHASE_LABELS[p]) for p in PHASE_COLORS]
+    ax.legend(handles=handles, fontsize=8, ncols=2, loc="upper left",
+              title="dots: spiking (± s.e.m.); bars: rate fixed point")
     return ax
 
 
@@ -160,7 +166,7 @@ def plot_raster(sample, ax=None):
     ax.set_ylim(-1, row)
     ax.grid(False)
     ax.set_xlabel("time (ms)")
-    ax.legend(loc="upper left", bbox_to_anchor=(0, -0.17), fontsize=8, ncols=2)
+    ax.legend(loc="upper left", bbox_to_anchor=(0, -0.17), fontsize=8, ncols=1)
     return ax
 
 

@@ -4,7 +4,7 @@ Reads ``<results>/ep_training/*_seed*.json`` and ``run.json`` (written by
 ``experiments/ep_training.py``) and writes ``figures/ep_training.png``:
 
 (a) test error (solid, markers) and train error (dotted) per epoch for both rules: the mean
-    over seeds, the shaded band spanning the seeds' minimum to maximum, with the published
+    over seeds, the shaded band spanning the seeds' minimum to maximum test error, with the published
     EP / backprop test errors (Scellier's code) as labelled reference lines;
 (b) the cosine between EP's update and the implicit gradient on a fixed probe batch, per
     projection and over all parameters (mean over seeds).
@@ -69,11 +69,11 @@ def plot_errors(runs: list, published: dict, ax=None):
             epochs, values = curves(runs, rule, key)
             ax.plot(epochs, 100 * values.mean(axis=0), ls=ls, color=st["color"], marker="o" if what == "test" else None,
                     label=f"{st['label']}, {what}")
-            if len(values) > 1:
-                band(ax, epochs, 100 * values.min(axis=0), 100 * values.max(axis=0), color=st["color"], alpha=0.15,
+            if len(values) > 1 and what == "test":
+                band(ax, epochs, 100 * values.min(axis=0), 100 * values.max(axis=0), color=st["color"], alpha=0.18,
                      label=None)
     if n_seeds > 1:
-        band(ax, [], [], [], color="0.5", label=f"min–max over {n_seeds} seeds")
+        band(ax, [], [], [], color="0.5", label=f"test error, min–max over {n_seeds} seeds")
     for rule, st in STYLE.items():
         if rule in published:
             guide(ax, y=100 * published[rule], color=st["color"], lw=1,

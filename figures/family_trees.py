@@ -22,8 +22,8 @@ import json
 
 import numpy as np
 
-from neurosim.plotting import (BLUE, ORANGE, figure, figure_data, figure_parser, hinton, missing, panel, save,
-                               source, style)
+from neurosim.plotting import (BLUE, ORANGE, figure, figure_data, figure_parser, hinton, missing,
+                               panel, save, source, style)
 
 FACTORS = ("nationality", "generation", "branch")
 
@@ -75,7 +75,10 @@ def plot_units(data: dict, axes):
         ax.set_xticks(range(12), [f"{people[i]['name']} ({people[i]['generation']})" for i in order]
                       if last_row else [""] * 12, rotation=90, fontsize=8.5)
         ax.tick_params(length=0)
-        ax.text(-0.9, -0.9, str(h + 1), fontsize=9, ha="right", va="bottom", color="0.3")
+        if h:
+            ax.set_title(f"unit {h + 1}", loc="left", fontsize=9, pad=2)
+        else:
+            panel(ax, "a", "unit 1")
     factors = {"nationality": [p["nationality"] == "English" for p in people],
                "generation": [p["generation"] for p in people], "branch": [p["branch"] for p in people]}
     init = data["drawn"]["initial"]
@@ -93,8 +96,10 @@ def plot_queries(rows: list, key: str, of: int, ax=None, color=BLUE):
         ax.plot(v, yi + rng.uniform(-0.18, 0.18, len(v)), "o", color="k", mfc="white", ms=3.5, mew=0.9,
                 label="one seed" if yi == 0 else None)
     ax.set_yticks(y, [r["label"].replace("λ=", "λ = ") for r in rows])
-    ax.invert_yaxis()
+    if not ax.yaxis_inverted():  # first row on top (the y axis may be shared with a panel that did it)
+        ax.invert_yaxis()
     ax.set_xlim(-0.03 * of, of * 1.03)
+    ax.set_xticks(np.linspace(0, of, 5))
     ax.set_xlabel(f"queries answered correctly (of {of})")
     ax.grid(axis="y", visible=False)
     return ax
@@ -108,12 +113,11 @@ def main(argv=None) -> int:
     data = figure_data(args, lambda res: collect(res, args.rule, args.weight_decay))
     rows = data["rows"]
     with style():
-        fig, _ = figure(0, height=10.0)
-        top, bottom = fig.subfigures(2, 1, height_ratios=[1.05, 1])
+        fig, _ = figure(0, height=8.4)
+        top, bottom = fig.subfigures(2, 1, height_ratios=[0.78, 1])
         n_hidden = len(data["drawn"]["weights"])
         axes = top.subplots(-(-n_hidden // 4), 4)
         coding = plot_units(data, axes)
-        panel(axes[0, 0], "a", "")
         learned = ", ".join(f"{k} {a:.2f}" + ("" if b is None else f" (init {b:.2f})") for k, (a, b) in coding.items())
         top.suptitle(f"{data['drawn']['label']}, seed {data['drawn']['seed']}: weights person → each of the "
                      f"{n_hidden} first-layer hidden units (white +, black −, area ∝ |w|)\nnames in generation "

@@ -52,7 +52,7 @@ def main(argv=None) -> int:
         missing("fashion_accuracy_table has no rows; run `python experiments/fashion_accuracy_table.py --rules fast`")
     missing_rules = table.get("missing_rules", [])
     with style():
-        fig, ax = figure(1, 1, height=0.36 * len(rows) + 2.2)
+        fig, ax = figure(1, 1, height=0.36 * len(rows) + 2.6)
         y = np.arange(len(rows))
         means = np.array([np.nan if r["mean"] is None else 100 * r["mean"] for r in rows])
         sds = np.array([0.0 if r["sd"] is None else 100 * r["sd"] for r in rows])
@@ -62,12 +62,13 @@ def main(argv=None) -> int:
             values = [100 * v for v in r["values"]]
             ax.plot(values, [yi] * len(values), "o", color="k", ms=3.5, mfc="white", mew=1, zorder=3)
             top = max([m, *values]) if np.isfinite(m) else 0
-            ax.text(top + 1.2, yi, "failed" if np.isnan(m) else f"{m:.1f} ± {s:.1f}", va="center", fontsize=9)
+            ax.text(top + 2.5, yi, "failed" if np.isnan(m) else f"{m:.1f} ± {s:.1f}", va="center", fontsize=9)
         ax.plot([], [], "o", color="k", ms=3.5, mfc="white", mew=1, label="one seed")
         ax.set_yticks(y, [r["rule"] for r in rows])
         ax.invert_yaxis()
         ax.set_xlabel(f"test error (%) on {table['n_test']} test images: bar = mean over seeds, text = mean ± sd")
-        ax.set_xlim(0, 100)
+        ax.set_xlim(0, 112)
+        ax.set_xticks(range(0, 101, 20))
         ax.grid(axis="y", visible=False)
         guide(ax, x=90, label="chance (90 %)", ls=":")
         from matplotlib.patches import Patch
@@ -76,14 +77,17 @@ def main(argv=None) -> int:
         handles, labels = ax.get_legend_handles_labels()
         handles += [Patch(color=FAMILY_COLORS.get(f, "0.6"), alpha=0.75) for f in families]
         labels += [FAMILY_NAMES.get(f, f) for f in families]
-        ax.legend(handles, labels, loc="lower right")
+        fig.legend(handles, labels, loc="outside lower center", ncols=4)
         ax.set_title(f"Fashion-MNIST, {table['n_train']} training images, {table['epochs']} epochs, batch "
                        f"{table['batch_size']}, up to {table['seeds']} seeds, layers "
                        f"{'-'.join(map(str, table['layers']))}")
         note = (f"no row yet at this budget: {', '.join(missing_rules)}" if missing_rules
                 else "every supervised rule has a row")
-        ax.set_xlabel(ax.get_xlabel() + f"\n{note}; each rule's default network and short-budget settings, "
-                      "ep scored on its free fixed point", fontsize=9)
+        import textwrap
+
+        note = textwrap.fill(f"{note}; each rule's default network and short-budget settings, ep scored on its "
+                             "free fixed point", 105)
+        ax.set_xlabel(ax.get_xlabel() + "\n" + note, fontsize=9)
         print(markdown(table))
         print(save(fig, args.out))
     return 0

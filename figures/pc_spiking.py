@@ -26,7 +26,7 @@ from neurosim.plotting import (
     BLUE,
     GREEN,
     ORANGE,
-    PALETTE,
+    LINE_COLORS,
     PURPLE,
     VERMILLION,
     figure,
@@ -77,7 +77,7 @@ def plot_nudges(record, ax):
     """Panel (b): global cosine against the nudge h, spiking and the noise-free rate limit; returns the Axes."""
     rows = record["nudges"]
     seeds = sorted({r["seed"] for r in rows})
-    for seed, colour in zip(seeds, PALETTE[1:]):
+    for seed, colour in zip(seeds, LINE_COLORS[1:]):
         mine = [r for r in rows if r["seed"] == seed]
         h = [r["nudge"] for r in mine]
         ax.plot(h, [r["vs_backprop"]["global"] for r in mine], "o-", color=colour, label=f"seed {seed}")
@@ -91,7 +91,7 @@ def plot_nudges(record, ax):
     ax.minorticks_off()
     ax.set_xlabel("nudge h of the error pair (threshold units)")
     ax.set_ylabel("cosine with backprop")
-    ax.legend(loc="lower left", fontsize=8, ncols=2)
+    ax.legend(loc="upper left", bbox_to_anchor=(0, -0.16), fontsize=8, ncols=2)
     return ax
 
 
@@ -133,7 +133,7 @@ def plot_errors(record, ax):
         eps = (np.asarray(rates[f"{layer}/error+"]) - np.asarray(rates[f"{layer}/error-"])) / (2 * h)
         ref = np.asarray(course["rate_pc_errors"][layer])
         for i in range(min(3, eps.shape[1])):
-            colour = PALETTE[1 + k % 7]
+            colour = LINE_COLORS[1 + k % 6]
             ax.plot(t_ms, eps[:, i], "-", color=colour, lw=1.3, label=f"{layer}[{i}]")
             ax.axhline(ref[i], color=colour, ls="--", lw=1)
             k += 1
@@ -141,7 +141,7 @@ def plot_errors(record, ax):
     guide(ax, x=course["settle_s"] * 1e3, label="counting starts", color="k", ls="-.")
     ax.set_xlabel("time in the presentation (ms)")
     ax.set_ylabel("(ρ(E+) − ρ(E−)) / 2h  (100 Hz per threshold)")
-    ax.legend(loc="lower right", fontsize=8, ncols=2)
+    ax.legend(loc="upper left", bbox_to_anchor=(0, -0.16), fontsize=8, ncols=3)
     return ax
 
 
@@ -150,7 +150,7 @@ def main(argv=None) -> int:
     record = figure_data(args, whole_record("pc_spiking"))
     cfg = record["config"]
     with style():
-        fig, axes = figure(2, 2, height=8.8)
+        fig, axes = figure(2, 2, height=10.2)
         seeds = len({r["seed"] for r in record["trials"]})
         panel(plot_trials(record, axes[0, 0]), "a", f"alignment vs trials ({seeds} seeds, h = {cfg['nudge']:g})")
         panel(plot_nudges(record, axes[0, 1]), "b", "alignment vs nudge: bias and noise")

@@ -21,7 +21,7 @@ from neurosim.plotting import (
     BLUE,
     GREEN,
     ORANGE,
-    PALETTE,
+    LINE_COLORS,
     band,
     figure,
     figure_data,
@@ -69,7 +69,7 @@ def plot_test_error(runs: dict, ax=None):
     ax.set_xlabel("epoch")
     ax.set_ylabel("test error (%)")
     integer_axis(ax)
-    ax.legend(loc="upper right", title="final test error, mean ± sd over seeds")
+    ax.legend(loc="upper left", bbox_to_anchor=(0, -0.17), title="final test error, mean ± sd over seeds")
     return ax
 
 
@@ -83,7 +83,7 @@ def plot_pc_alignment(recs: list, ax=None):
     lowest = 1.0
     for i, (name, get) in enumerate(series):
         y = np.array([[get(h) for h in rec["history"][:n]] for rec in recs])
-        color = BLACK if name == "all projections" else PALETTE[(4 + i) % 8]
+        color = BLACK if name == "all projections" else LINE_COLORS[1 + (3 + i) % 6]
         lowest = min(lowest, float(y.min()))
         ax.plot(epochs, y.mean(0), color=color, lw=2.2 if name == "all projections" else 1.4, marker="osD^v"[i % 5],
                 label=name)
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     runs = data["runs"]
     has_pc = "pc" in runs and (runs["pc"][0]["history"][0].get("alignment") is not None)
     with style():
-        fig, axes = figure(1, 2 if has_pc else 1, height=4.8, squeeze=False)
+        fig, axes = figure(1, 2 if has_pc else 1, height=5.6, squeeze=False)
         panel(plot_test_error(runs, axes[0, 0]), "a", "test error")
         if has_pc:
             panel(plot_pc_alignment(runs["pc"], axes[0, 1]), "b", "PC's update vs backprop's (256 fixed images)")

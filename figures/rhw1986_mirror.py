@@ -19,8 +19,8 @@ import json
 
 import numpy as np
 
-from neurosim.plotting import (BLUE, ORANGE, PALETTE, VERMILLION, figure, figure_data, figure_parser, guide, panel,
-                               save, source, style)
+from neurosim.plotting import (BLUE, LINE_COLORS, ORANGE, VERMILLION, figure, figure_data, figure_parser, guide,
+                               panel, plain_log_axis, save, source, style)
 
 CRITERION_LABELS = {"sign": "right side\nof 0.5", "within_0.2": "within\n0.2", "within_0.1": "within\n0.1",
                     "tss_0.04": "Σ err²\n< 0.04"}
@@ -62,7 +62,7 @@ def plot_sweeps(data: dict, ax=None):
     rows = [r for r in data["rows"] if any(v["n_solved"] for v in r["criteria"].values())]
     top = max(r["max_sweeps"] for r in rows)
     for k, row in enumerate(rows):
-        color = PALETTE[1 + k]
+        color = LINE_COLORS[1 + k]
         for c in data["criteria"]:
             sweeps = row["criteria"][c]["sweeps"]
             solved = [s for s in sweeps if s is not None]
@@ -83,7 +83,7 @@ def plot_sweeps(data: dict, ax=None):
     ax.set_ylim(0, top * 1.15)
     ax.set_ylabel("sweeps until the criterion first holds")
     ax.grid(axis="x", visible=False)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8.5)
+    ax.legend(loc="lower right", fontsize=8.5)
     return ax
 
 
@@ -98,23 +98,23 @@ def plot_units(bp: dict, ax=None):
     ax.set_xticks(range(1, 7))
     ax.set_xlabel("input position")
     ax.set_ylabel("weight input → hidden unit")
-    lim = 1.7 * np.abs(bp["hidden_units"][0]["weights"]).max()
+    lim = 1.15 * max(np.abs(u["weights"]).max() for u in bp["hidden_units"])
     ax.set_ylim(-lim, lim)
     ax.grid(axis="x", visible=False)
     r = bp["median_ratio_sorted"]
-    ax.legend(loc="upper left", fontsize=8, title=f"pair ratio, median over solved seeds:\n"
-                                                   f"{r[0]:.1f} : {r[1]:.1f} : {r[2]:.1f} (RHW: 1 : 2 : 4)")
+    ax.legend(loc="upper left", bbox_to_anchor=(0, -0.2), fontsize=8,
+              title=f"pair ratio, median over solved seeds:\n{r[0]:.1f} : {r[1]:.1f} : {r[2]:.1f} (RHW: 1 : 2 : 4)")
     return ax
 
 
 def plot_feedback(fa: dict, ax=None):
     """Panel (c): cosine of FA's hidden-layer update with backprop's per seed; returns the Axes."""
-    for curve, d, color in zip(fa["alignment_curves"], fa["feedback_diagnosis"], PALETTE[1:]):
+    for curve, d, color in zip(fa["alignment_curves"], fa["feedback_diagnosis"], LINE_COLORS[1:]):
         ax.plot(curve["sweep"], curve["cosine"], lw=1.1, color=color,
                 label=f"seed {d['seed']}: B = ({d['feedback_B'][0]:+.2f}, {d['feedback_B'][1]:+.2f}), "
                       f"loss {d['final_loss']:.3f}")
     ax.axhline(0, color="k", lw=0.6)
-    ax.set_xscale("log")
+    plain_log_axis(ax, "x")
     ax.set_ylim(-1.05, 1.05)
     ax.set_xlabel("sweep")
     ax.set_ylabel("cosine with backprop's hidden update")
@@ -135,7 +135,7 @@ def main(argv=None) -> int:
         a = fig.add_subplot(grid[0, :])
         panel(plot_sweeps(data, a), "a", "sweeps to solve, by stopping criterion")
         if bp:
-            panel(plot_units(bp, fig.add_subplot(grid[1, 0])), "b", "backprop's hidden units: w_i ≈ −w_(7−i)")
+            panel(plot_units(bp, fig.add_subplot(grid[1, 0])), "b", "backprop's hidden units: wᵢ ≈ −w₇₋ᵢ")
         if fa:
             n_solved = fa["criteria"][data["criteria"][0]]["n_solved"]
             panel(plot_feedback(fa, fig.add_subplot(grid[1, 1])), "c",

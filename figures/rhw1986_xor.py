@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurosim.plotting import PALETTE, figure, figure_data, figure_parser, guide, panel, save, source, style
+from neurosim.plotting import LINE_COLORS, figure, figure_data, figure_parser, guide, panel, save, source, style
 
 RULES = ("backprop", "fa", "dfa", "dtp", "pc", "pc-fpa", "ep")
 NOTES = {"dfa": "= fa here", "pc-fpa": "= backprop"}
@@ -81,7 +81,7 @@ def plot_outputs(outputs: dict, ax=None):
     out, x = np.asarray(outputs["outputs"]), outputs["inputs"]
     for k in range(len(out)):
         t = int(x[k][0]) ^ int(x[k][1])
-        ax.plot(outputs["sweeps"], out[k], color=PALETTE[1 + k], ls="-" if t else "--",
+        ax.plot(outputs["sweeps"], out[k], color=LINE_COLORS[1 + k], ls="-" if t else "--",
                 label=f"input ({x[k][0]}, {x[k][1]}), target {t}")
     guide(ax, y=0.5, label="0.5 (the output's side decides)", ls=":")
     if outputs["solved"] is not None:
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
             ax.sharex(axes[0])
             ax.sharey(axes[0])
         for i, (ax, rule) in enumerate(zip(axes, rules)):
-            plot_rule(data, rule, PALETTE[i % 7], ax, NOTES.get(rule, ""))
+            plot_rule(data, rule, LINE_COLORS[i % 7], ax, NOTES.get(rule, ""))
             ax.set_xscale("log")
             ax.set_xticks([1, 10, 100, 1000], ["1", "10", "100", "1k"])
             ax.set_yticks([0, 0.1, 0.2, 0.3])

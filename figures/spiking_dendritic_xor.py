@@ -23,10 +23,10 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.lines import Line2D
 
-from neurosim.plotting import (BLACK, BLUE, PALETTE, band, figure, figure_data, figure_parser, guide, panel,
-                               plain_log_axis, save, style, whole_record)
+from neurosim.plotting import (BLACK, BLUE, LINE_COLORS, band, figure, figure_data, figure_parser, guide,
+                               integer_axis, panel, plain_log_axis, save, style, whole_record)
 
-COLORS = PALETTE[1:]
+COLORS = LINE_COLORS[1:]
 STYLES = {"baselined": dict(ls="-", marker="o", ms=4), "nudged": dict(ls="--", marker="x", ms=5),
           "rate": dict(ls=":", marker="s", ms=3.5)}
 VARIANTS = {"baselined": "spikes, free baseline", "nudged": "spikes, no baseline", "rate": "φ(u) signal, free baseline"}
@@ -66,7 +66,7 @@ def plot_bias(alignment: dict, projection: str, ax=None):
         ax.plot(n, d["free"]["norm_ratio"][0] / np.sqrt(n), color="0.6", lw=0.9)
     ax.axhline(1.0, color="k", lw=0.6)
     plain_log_axis(ax, "x", base=2)
-    ax.set_yscale("log")
+    plain_log_axis(ax, "y")
     ax.set_xlabel("trials averaged")
     ax.set_ylabel("‖update‖ / ‖backprop −dL/dW‖")
     handles = _lambda_handles(alignment) + [
@@ -87,7 +87,9 @@ def plot_learning(learning: dict, ax=None):
     ax.set_xlabel(f"epoch (full batch, SGD {learning['lr']:g}; {learning['n_trials']} trials per epoch)")
     ax.set_ylabel("XOR loss (mse of the rate network)")
     ax.set_ylim(bottom=0)
-    ax.legend(loc="upper right", title=f"{len(learning['runs'])} seeds, one line each")
+    integer_axis(ax)
+    n = len(learning["runs"])
+    ax.legend(loc="upper right", title=f"{n} seed{'s' if n > 1 else ''}, one line each")
     return ax
 
 
@@ -96,13 +98,13 @@ def main(argv=None) -> int:
     record = figure_data(args, whole_record("spiking_dendritic_xor"))
     al = record["alignment"]
     with style():
-        fig, axes = figure(2, 2, height=9.4)
+        fig, axes = figure(2, 2, height=10.4)
         panel(plot_alignment(al, "input->pyr1", axes[0, 0]), "a", "hidden projection input→pyr1")
         panel(plot_alignment(al, "pyr1->output", axes[0, 1]), "b", "output projection pyr1→output")
         handles = _lambda_handles(al) + [Line2D([], [], color="k", label=label, **STYLES[key])
                                          for key, label in VARIANTS.items()]
         h, _ = axes[0, 0].get_legend_handles_labels()
-        axes[0, 0].legend(handles=handles + h, loc="lower left", fontsize=8, ncols=2)
+        axes[0, 0].legend(handles=handles + h, loc="upper left", bbox_to_anchor=(0, -0.17), fontsize=8, ncols=2)
         panel(plot_bias(al, "input->pyr1", axes[1, 0]), "c", "input→pyr1, spike signal: bias vs noise")
         if "learning" in record:
             lr = record["learning"]
@@ -110,8 +112,8 @@ def main(argv=None) -> int:
                                                       f"baseline {lr.get('baseline', 'none')}")
         else:
             axes[1, 1].set_visible(False)
-        fig.suptitle(f"Spiking dendritic microcircuit (brian2, Poisson two-compartment neurons, r_max "
-                     f"{record['r_max_hz']:g} Hz), XOR {'-'.join(map(str, record['sizes']))}, symmetric top-down")
+        fig.suptitle(f"Spiking dendritic microcircuit on XOR {'-'.join(map(str, record['sizes']))}, symmetric "
+                     f"top-down weights\n(brian2, Poisson two-compartment neurons, r_max {record['r_max_hz']:g} Hz)")
         print(save(fig, args.out))
     return 0
 

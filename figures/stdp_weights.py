@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurosim.plotting import (BLUE, ORANGE, PALETTE, VERMILLION, figure, figure_data, figure_parser, panel, save,
+from neurosim.plotting import (BLUE, ORANGE, LINE_COLORS, VERMILLION, figure, figure_data, figure_parser, panel, save,
                                source, style)
 
 BINS = 25
@@ -36,12 +36,12 @@ def main(argv=None) -> int:
     d = figure_data(args, collect)
     t = np.array(d["times_s"])
     with style():
-        fig, (a, b) = figure(1, 2, height=4.2)
-        for h, color in zip(d["histograms"], PALETTE[1:]):
+        fig, (a, b) = figure(1, 2, height=4.8)
+        for h, color in zip(d["histograms"], LINE_COLORS[1:]):
             a.stairs(h["counts"], d["edges"], lw=1.8, color=color, label=f"t = {h['t']:g} s")
         a.set_xlabel("weight w / w_max")
         a.set_ylabel(f"synapses (of {d['n_synapses']})")
-        a.legend(loc="upper center")
+        a.legend(loc="upper center", title="biological time")
         panel(a, "a", "weight distribution, additive STDP")
         b.plot(t, 100 * np.array(d["edge_fraction"]), "o-", ms=3, color=VERMILLION,
                label="within 10 % of 0 or w_max")
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
         b2.spines["right"].set_visible(True)
         h1, l1 = b.get_legend_handles_labels()
         h2, l2 = b2.get_legend_handles_labels()
-        b.legend(h1 + h2, l1 + l2, loc="upper left")
+        b.legend(h1 + h2, l1 + l2, loc="upper left", bbox_to_anchor=(0, -0.18), ncols=2, fontsize=8)
         panel(b, "b", f"{d['n_inputs']} Poisson inputs at {d['input_rate_hz']:g} Hz → 1 LIF")
         fig.suptitle("Song, Miller & Abbott (2000) in brian2")
         print(save(fig, args.out))

@@ -6,9 +6,9 @@ Every figure of the project is drawn inside :func:`style` and saved with :func:`
   PNG about 700 px wide, so a font of *s* points appears at ``s * 700 / (72 * WIDTH)`` px.
   :func:`save` warns (:class:`FigureLayoutWarning`) when a text would appear smaller than
   :data:`MIN_DISPLAY_PX` or when a text sticks out of the canvas (a clipped title).
-* **Colours.** The Okabe & Ito (2008) colour-blind-safe palette, :data:`PALETTE`; above eight
-  series :func:`series_style` varies line style and marker as well, so no two series share all
-  three.
+* **Colours.** The Okabe & Ito (2008) colour-blind-safe palette, :data:`PALETTE` (lines use
+  :data:`LINE_COLORS`, without the pale yellow); above seven series :func:`series_style`
+  varies line style and marker as well, so no two series share all three.
 * **Panels.** :func:`panel` writes the panel letter (bold a, b, c ...) at the top left of
   every panel, followed by the panel's title.
 * **Guides.** Reference lines (:func:`guide`) and bands (:func:`band`) always carry a label,
@@ -43,6 +43,8 @@ import numpy as np
 #: Okabe & Ito (2008): black, blue, orange, bluish green, vermillion, sky blue, reddish purple, yellow.
 PALETTE = ("#000000", "#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442")
 BLACK, BLUE, ORANGE, GREEN, VERMILLION, SKY, PURPLE, YELLOW = PALETTE
+#: colours for lines and markers: the palette without its yellow, too pale on white for a thin line.
+LINE_COLORS = PALETTE[:7]
 #: colour of guide lines (reference values, chance, zero); always labelled in the legend.
 GUIDE = "0.45"
 LINESTYLES = ("-", "--", "-.", ":")
@@ -100,7 +102,7 @@ def style():
     import matplotlib
     from cycler import cycler
 
-    rc = {**RC, "axes.prop_cycle": cycler(color=PALETTE[1:] + PALETTE[:1])}
+    rc = {**RC, "axes.prop_cycle": cycler(color=LINE_COLORS[1:] + LINE_COLORS[:1])}
     with matplotlib.rc_context(rc):
         yield
 
@@ -119,13 +121,15 @@ def figure(nrows: int = 1, ncols: int = 1, *, height: float = 4.0, width: float 
     return fig, fig.subplots(nrows, ncols, **subplots)
 
 
-def series_style(i: int, n: int | None = None) -> dict:
-    """Colour, line style and marker of series ``i``: distinct for every ``i``.
+def series_style(i: int) -> dict:
+    """Colour, line style and marker of series ``i``: distinct for every ``i`` < 28.
 
-    The first eight series differ in colour (:data:`PALETTE`); beyond eight the line style
-    and the marker change too, so series ``i`` and ``i + 8`` are still told apart.
+    The first seven series differ in colour (:data:`LINE_COLORS`); beyond seven the line style
+    changes too (and the marker cycles over eight), so series ``i`` and ``i + 7`` are still
+    told apart.
     """
-    return {"color": PALETTE[i % len(PALETTE)], "ls": LINESTYLES[(i // len(PALETTE)) % len(LINESTYLES)],
+    n = len(LINE_COLORS)
+    return {"color": LINE_COLORS[i % n], "ls": LINESTYLES[(i // n) % len(LINESTYLES)],
             "marker": MARKERS[i % len(MARKERS)]}
 
 
@@ -160,7 +164,9 @@ def plain_log_axis(ax, axis: str = "x", base: float = 10):
 
     which = ax.xaxis if axis == "x" else ax.yaxis
     (ax.set_xscale if axis == "x" else ax.set_yscale)("log", base=base)
-    which.set_major_locator(LogLocator(base=base, numticks=12))
+    lo, hi = ax.get_xlim() if axis == "x" else ax.get_ylim()
+    narrow = base == 10 and lo > 0 and np.log10(hi / lo) < 2.5  # few decades: label 1, 2, 5 of each
+    which.set_major_locator(LogLocator(base=base, subs=(1.0, 2.0, 5.0) if narrow else (1.0,), numticks=12))
     which.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     which.set_minor_formatter(NullFormatter())
     return ax
@@ -172,11 +178,6 @@ def integer_axis(ax, axis: str = "x"):
 
     (ax.xaxis if axis == "x" else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
     return ax
-
-
-def percent(fraction) -> str:
-    """A fraction as a percentage with one decimal ('3.9 %'); figures and tables print %."""
-    return f"{100 * fraction:.1f} %"
 
 
 def _axes(ax):
@@ -375,10 +376,12 @@ def figure_data(args, collect) -> dict:
     return data
 
 
-def source(record: dict, experiment: str) -> dict:
-    """Where a figure's data came from: the experiment and its record's provenance (command, sha)."""
+def source(record: dict, experiment: str, command: str | None = None) -> dict:
+    """Where a figure's data came from: the experiment, the command (the record's own when it
+    has one, else ``command``, else ``python experiments/<experiment>.py``) and its provenance."""
     prov = record.get("provenance") or {}
-    return {"experiment": experiment, "command": record.get("command"), "git_sha": prov.get("git_sha"),
+    command = record.get("command") or command or f"python experiments/{experiment}.py"
+    return {"experiment": experiment, "command": command, "git_sha": prov.get("git_sha"),
             "created": prov.get("created"), "versions": prov.get("versions")}
 
 
@@ -389,17 +392,10 @@ def whole_record(experiment: str, name: str = "run.json", *, command: str | None
 
     def collect(results: Results) -> dict:
         record = results.json(experiment, name, command=command)
-        return {**{k: v for k, v in record.items() if k != "provenance"}, "source": source(record, experiment)}
+        return {**{k: v for k, v in record.items() if k != "provenance"},
+                "source": source(record, experiment, command)}
 
     return collect
-
-
-def read_results(results: str | Path, experiment: str, name: str = "run.json") -> dict:
-    """``<results>/<experiment>/<name>`` as a dict; stops in one line when it is missing."""
-    try:
-        return Results(results).json(experiment, name, command=f"python experiments/{experiment}.py")
-    except MissingResults as exc:
-        missing(str(exc))
 
 
 # --------------------------------------------------------------------------- the compare figure
@@ -545,7 +541,7 @@ def compare_data(record: dict) -> dict:
                      "history": [{"epoch": h["epoch"], "test_error": h.get("test_error"),
                                   "alignment": h.get("alignment")} for h in row.get("history") or []]})
     return {**{k: record.get(k) for k in ("dataset", "n_train", "n_test", "sizes", "epochs", "batch_size", "seed")},
-            "rows": rows, "source": source(record, "compare")}
+            "rows": rows, "source": source(record, "compare", "neurosim compare")}
 
 
 def compare_colors(record: dict) -> dict:
@@ -558,7 +554,7 @@ def compare_colors(record: dict) -> dict:
             continue
         k = seen.get(fam, 0)
         seen[fam] = k + 1
-        out[row["rule"]] = PALETTE[1:][k % (len(PALETTE) - 2)]  # skip black and the pale yellow
+        out[row["rule"]] = LINE_COLORS[1:][k % (len(LINE_COLORS) - 1)]  # black is backprop's
     return out
 
 

@@ -17,12 +17,13 @@ def test_palette_is_okabe_ito():
                                              "#cc79a7", "#f0e442"]
 
 
-def test_series_styles_distinct_beyond_eight():
-    styles = [P.series_style(i) for i in range(24)]
+def test_series_styles_distinct_beyond_the_palette():
+    styles = [P.series_style(i) for i in range(28)]
     keys = {(s["color"], s["ls"], s["marker"]) for s in styles}
-    assert len(keys) == 24
-    # the first eight differ in colour alone
-    assert len({s["color"] for s in styles[:8]}) == 8
+    assert len(keys) == 28
+    # the first seven differ in colour alone, and none is the pale yellow
+    assert len({s["color"] for s in styles[:7]}) == 7
+    assert P.YELLOW not in {s["color"] for s in styles}
 
 
 def test_rc_fonts_readable_at_readme_width():
