@@ -30,7 +30,7 @@ FACTORS = ("nationality", "generation", "branch")
 
 def collect(results, rule: str = "backprop", weight_decay: float = 0.0) -> dict:
     """The summary rows, the people, and the first-layer weights of ``rule``'s first seed."""
-    from neurosim.tasks import family_tree_people
+    from neurosim.data import family_tree_people
 
     summary = results.json("family_trees", "summary.json", command="python experiments/family_trees.py")
     folder = results.folder("family_trees", "python experiments/family_trees.py", "summary.json")

@@ -33,7 +33,7 @@ def _thin(n: int) -> np.ndarray:
 def collect(results) -> dict:
     """Per rule and seed: the sweep at which XOR is solved and the loss curve; backprop's outputs."""
     from neurosim.sweep import load_records
-    from neurosim.tasks import rhw_xor
+    from neurosim.data import rhw_xor
 
     folder = results.folder("rhw1986_xor", "python experiments/rhw1986_xor.py", "runs/*.json")
     records = [r for r in load_records(folder / "runs") if r.get("status") != "failed"]
