@@ -333,7 +333,7 @@ def cmd_compare(args) -> int:
     if not args.no_figures:
         from .plotting import compare_figure
 
-        written = [str(p) for p in compare_figure(record, Path(args.figures))]
+        written = [str(p) for p in compare_figure(record, Path(args.figures), name=f"{stem}.png")]
     _emit(args, {**record, "figures": written},
           format_table(record) + (f"\nfigures: {', '.join(written)}" if written else "")
           + f"\nresults: {Path(args.out) / f'{stem}.json'}")

@@ -420,12 +420,16 @@ def _cosines(row: dict) -> tuple[np.ndarray, np.ndarray]:
     return np.array(epochs), np.array([np.nan if c is None else c for c in cos], dtype=float)
 
 
-def _applied(row: dict) -> np.ndarray | None:
-    """The cosine of the update a stochastic rule *applied* (``alignment.applied_global``), if recorded."""
-    values = [(h.get("alignment") or {}).get("applied_global") for h in row["history"]]
+def _expected(row: dict) -> np.ndarray | None:
+    """The cosine of a stochastic rule's *expected* update (``alignment.expected_global``), if recorded.
+
+    The main curve of such a rule (AGREL, BrainProp) is the update it applies (one sampled
+    action per sample); its expectation over actions is drawn beside it.
+    """
+    values = [(h.get("alignment") or {}).get("expected_global") for h in row["history"]]
     if all(v is None for v in values):
         return None
-    first = (row["initial_alignment"].get("applied") or {}).get("global", {}).get("cosine")
+    first = row["initial_alignment"].get("expected_global_cosine")
     return np.array([np.nan if v is None else v for v in [first, *values]], dtype=float)
 
 
@@ -485,10 +489,10 @@ def plot_family_alignment(record: dict, family: str, ax=None, *, colors: dict | 
         name = row["rule"] + ("" if ref == "backprop" else f"\n(vs {ref})")
         color = colors.get(row["rule"], series_style(i)["color"])
         x, cos = _cosines(row)
-        applied = _applied(row)
-        if applied is not None:
-            ax.plot(x, applied, color=color, ls=":", lw=1.4, marker="x", ms=3.5)
-            ends.append((applied[np.isfinite(applied)][-1], row["rule"] + ", applied", color))
+        expected = _expected(row)
+        if expected is not None:
+            ax.plot(x, expected, color=color, ls=":", lw=1.4, marker="x", ms=3.5)
+            ends.append((expected[np.isfinite(expected)][-1], row["rule"] + ", expected", color))
         if identical_to_reference(row):
             same.append(name.replace("\n", " "))
             continue
@@ -537,7 +541,7 @@ def compare_data(record: dict) -> dict:
     for row in record["rows"]:
         init = row.get("initial_alignment") or {}
         rows.append({**{k: row.get(k) for k in keep},
-                     "initial_alignment": {k: init[k] for k in ("global", "applied") if k in init},
+                     "initial_alignment": {k: init[k] for k in ("global", "expected_global_cosine") if k in init},
                      "history": [{"epoch": h["epoch"], "test_error": h.get("test_error"),
                                   "alignment": h.get("alignment")} for h in row.get("history") or []]})
     return {**{k: record.get(k) for k in ("dataset", "n_train", "n_test", "sizes", "epochs", "batch_size", "seed")},

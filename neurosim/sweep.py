@@ -162,7 +162,8 @@ def run_job(job: Mapping[str, Any]) -> dict:
         :data:`STOP_CRITERIA` held on the training set, None if never; judged on
         ``rule.predict`` when the rule has one -- EP's free fixed point -- else on the
         feed-forward pass: ``criterion_readout``), ``outputs`` (``trace_outputs``:
-        list over epochs 0.. of (n_train, n_out) lists), ``params`` (``save_params``),
+        list over epochs 0.. of (n_train, n_out) lists), ``params`` and ``params_initial``
+        (``save_params``),
         ``seconds``, ``provenance``.  Errors are fractions in [0, 1] for classification
         and the batch-mean loss for regression tasks (the training loop's convention).
 
@@ -285,6 +286,8 @@ def _train_job(spec) -> dict:
         record["outputs"] = outputs
     if spec.save_params and params is not None:
         record["params"] = {k: np.asarray(v, dtype=np.float64).tolist() for k, v in params.items()}
+        # the starting weights too, so a figure can compare before/after without rebuilding them
+        record["params_initial"] = {k: np.asarray(v, dtype=np.float64).tolist() for k, v in initial.items()}
     return record
 
 

@@ -472,6 +472,8 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
                 entry["alignment"] = {"global": report.global_cosine,
                                       "global_angle_deg": report.global_angle_deg,
                                       "projections": {r.name: r.cosine for r in report.projections}}
+                if "expected_global_cosine" in report.extra:  # a stochastic rule: its expectation too
+                    entry["alignment"]["expected_global"] = report.extra["expected_global_cosine"]
             entry["seconds"] = time.perf_counter() - t0
             if relaxation is not None:  # rules that relax to a fixed point report its statistics per epoch
                 entry["relaxation"] = relaxation
