@@ -41,8 +41,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_training import matmul_flops  # noqa: E402
 
-from neurosim import ModelCard, get_rule  # noqa: E402
-from neurosim.datasets import load_dataset  # noqa: E402
+from neurosim import RunSpec, get_rule  # noqa: E402
+from neurosim.data import load_dataset  # noqa: E402
 from neurosim.energy import kernel_for_batch  # noqa: E402
 from neurosim.results import provenance, write_json  # noqa: E402
 from neurosim.rules.equilibrium import contrastive_update  # noqa: E402
@@ -53,7 +53,7 @@ BATCH = 32
 
 
 def ep_rule(card):
-    return get_rule("ep", **{k: v for k, v in card.rule.items() if k != "name"})
+    return card.make_rule()
 
 
 def breakdown(card, params, x_all, t_all, batch: int = BATCH) -> dict:
@@ -132,7 +132,7 @@ def main(argv=None) -> dict:
     p.add_argument("--out", default=str(Path(__file__).parent / "out" / "bench_ep.json"))
     args = p.parse_args(argv)
 
-    card = ModelCard.load(CARD)
+    card = RunSpec.load(CARD)
     data = load_dataset("fashion-mnist", n_train=args.n_train, n_test=100, seed=0)
     cfg = TrainConfig(epochs=1, batch_size=BATCH, optimizer="sgd", learning_rate=0.1, momentum=0.0,
                       dtype="float32", align_samples=0, seed=0)
@@ -152,7 +152,7 @@ def main(argv=None) -> dict:
     flop = flop_per_sample(card.network.sizes, parts["mean_free_steps"], parts["mean_nudged_steps_per_phase"])
     peak = matmul_flops(np.float32)
     out = {"dataset": data.name, "n_train": n, "sizes": list(card.network.sizes), "batch_size": BATCH,
-           "dtype": "float32", "rule_hyper": {k: v for k, v in card.rule.items() if k != "name"},
+           "dtype": "float32", "rule_hyper": dict(card.hyper),
            "epoch_seconds": best, "samples_per_second": {k: n / v for k, v in best.items()},
            "ratio_ep_to_backprop_seconds": best["ep"] / best["backprop"],
            "ep_breakdown_seconds": parts["seconds"],

@@ -4,7 +4,8 @@ Fashion-MNIST, the pcx MLP card (``models/pcx_mlp.toml``: 784-128-128-128-10 rel
 cross-entropy), batch 128, Adam, float32, one epoch over ``--n-train`` images per
 measurement.  Backprop, standard ``pc`` at each T (its training preset
 ``models/presets/pc-train.toml``: rate 0.05, truncated inference recorded, ``max_steps = T``)
-and ``pc-fpa`` at rate 1 (``models/presets/pc-fpa-train.toml``: exact after L - 1 = 3 steps) take turns, ``--repeats`` times, and
+and ``pc-fpa`` at rate 1 (``models/presets/pc-fpa-train.toml``: exact after L - 1 = 3 steps) take
+turns, ``--repeats`` times, and
 the fastest epoch of each counts, so a burst of load from another process lands on no rule
 in particular.  Ratio = PC epoch seconds / backprop epoch seconds, measured in the same run.
 
@@ -51,14 +52,6 @@ def flop_model(sizes, n_steps: int | None) -> float:
     return 2 * w1 + 2 * sum(w) + 2 * whh + 4 * (n_steps + 1) * whh
 
 
-def train_preset(rule: str) -> dict:
-    """The [rule] hyper-parameters of ``models/presets/<rule>-train.toml``."""
-    import tomllib
-
-    with open(ROOT / "models" / "presets" / f"{rule}-train.toml", "rb") as fh:
-        return {k: v for k, v in tomllib.load(fh)["rule"].items() if k != "name"}
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n-train", type=int, default=10000, help="training images per timed epoch")
@@ -70,18 +63,18 @@ def main(argv=None):
     args = p.parse_args(argv)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-    from neurosim.datasets import load_dataset
-    from neurosim.network import ModelCard
+    from neurosim.data import load_dataset
+    from neurosim import RunSpec
     from neurosim.results import provenance, write_json
     from neurosim.rules import get_rule
     from neurosim.training import TrainConfig, train
 
-    card = ModelCard.load(ROOT / "models" / "pcx_mlp.toml")
+    card = RunSpec.load(ROOT / "models" / "pcx_mlp.toml")
     sizes = [la.size for la in card.network.layers]
     data = load_dataset("fashion-mnist", n_train=args.n_train, n_test=100, seed=0)
-    pc_hyper = train_preset("pc")
+    pc_hyper = dict(RunSpec.preset("pc", "train").hyper)
     variants = {"backprop": ("backprop", {}, None),
-                "pc-fpa": ("pc-fpa", train_preset("pc-fpa"), len(sizes) - 2)}
+                "pc-fpa": ("pc-fpa", dict(RunSpec.preset("pc-fpa", "train").hyper), len(sizes) - 2)}
     for t in (int(s) for s in args.steps.split(",")):
         variants[f"pc T={t}"] = ("pc", {**pc_hyper, "max_steps": t}, t)
     cfg = TrainConfig(epochs=1, batch_size=args.batch_size, optimizer="adam", dtype="float32", align_samples=0)

@@ -87,7 +87,7 @@ def stdp_case(target: str, seconds: float, seed: int = 0) -> dict:
 def fashion_images(n: int) -> np.ndarray:
     """The first ``n`` Fashion-MNIST test images as rates in [0, 1], shape (n, 784)."""
     try:
-        from neurosim.datasets import load_dataset
+        from neurosim.data import load_dataset
 
         data = load_dataset("fashion-mnist")
         x = np.asarray(data.x_test[:n], dtype=np.float64)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from neurosim import Network
-from neurosim.datasets import load_dataset
+from neurosim.data import load_dataset
 from neurosim.results import provenance, write_json
 from neurosim.training import TrainConfig, train
 

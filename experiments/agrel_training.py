@@ -22,7 +22,7 @@ import argparse
 import time
 
 from neurosim import Network, get_rule
-from neurosim.datasets import load_dataset
+from neurosim.data import load_dataset
 from neurosim.results import provenance, save_run
 from neurosim.training import TrainConfig, train
 
@@ -32,7 +32,7 @@ MILESTONES = (1, 2, 3, 5, 10)
 
 def network_for(rule_name: str, sizes) -> Network:
     if rule_name == "brainprop":
-        return get_rule("brainprop").default_network(sizes)
+        return get_rule("brainprop").network(sizes)
     return Network.feedforward(sizes, activation="tanh", loss="cross_entropy")
 
 
@@ -65,7 +65,7 @@ def main(argv=None) -> dict:
               "runs": {}, "provenance": provenance()}
     for name in RULES:
         t0 = time.perf_counter()
-        rule = get_rule(name, seed=args.seed) if name != "backprop" else get_rule(name)
+        rule = get_rule(name)  # train() seeds the rule's state (the action draws) with config.seed
         result = train(network_for(name, sizes), rule, data, config, progress=False)
         record["runs"][name] = {"loss": result.network.loss, "hyper": dict(rule.hyper),
                                 "status": result.status, "message": result.message,

@@ -2,9 +2,10 @@
 
 At the initial weights of a 64-64-10 tanh net on a batch of 64 embedded ``digits`` images
 (seed 0), each rule's update is averaged over N sampled trials per image (N = 1 ... 4096; an
-N-trial average is one call on the batch tiled N times) and compared with
-:meth:`reference_updates` (backprop of the rule's loss).  Every N is repeated ``--repeats``
-times with fresh actions; mean and standard deviation of the global cosine are recorded.
+N-trial average is one call on the batch tiled N times) and compared with the rule's
+reference oracle ``"policy"`` (backprop of the rule's loss).  Every N is repeated
+``--repeats`` times with fresh actions (the rule's state, seeded with ``--seed``, threaded
+through every call); mean and standard deviation of the global cosine are recorded.
 
 Theory curve: the sampled update is unbiased with exactly computable covariance (enumerate
 each image's actions), so with :math:`G` the gradient and :math:`V` the trace of the
@@ -31,7 +32,8 @@ import numpy as np
 
 from neurosim import get_rule, init_params
 from neurosim.alignment import AlignmentReport
-from neurosim.datasets import load_dataset
+from neurosim.data import load_dataset
+from neurosim.oracles import get_oracle
 from neurosim.reference import forward
 from neurosim.results import provenance, save_run
 
@@ -63,20 +65,23 @@ def rate_curves(seed: int, repeats: int) -> dict:
     t = data.targets("train")[idx].astype(np.float64)
     out = {}
     for name in RULES:
-        rule = get_rule(name, seed=seed)
-        net = rule.prepare(type(rule).default_network([64, 64, 10]))
+        rule = get_rule(name)
+        net = rule.network([64, 64, 10])
         params = init_params(net, seed)
-        ref = rule.reference_updates(net, params, x, t)
+        ref = get_oracle(rule.info.reference)(rule, net, params, x, t)
         names = [k for k in ref if not k.endswith(".bias")]
         g2 = float(sum(np.sum(ref[k] ** 2) for k in names))
-        expected = rule.expected_updates(net, params, x, t)
+        expected = rule.expected_updates(net, params, forward(net, params, x), t)
         exact = AlignmentReport.compare(expected, ref, names=names).global_cosine
         variance = single_trial_variance(rule, net, params, x, t)
         rows = []
+        state = rule.init(net, params, seed)
         for n_trials in TRIALS:
             xs, ts = np.tile(x, (n_trials, 1)), np.tile(t, (n_trials, 1))
-            cos = [AlignmentReport.compare(rule.sampled_updates(net, params, xs, ts), ref, names=names).global_cosine
-                   for _ in range(repeats)]
+            cos = []
+            for _ in range(repeats):
+                dw, state, _ = rule.updates(net, params, state, xs, ts)
+                cos.append(AlignmentReport.compare(dw, ref, names=names).global_cosine)
             rows.append({"trials": n_trials, "cosine_mean": float(np.mean(cos)), "cosine_std": float(np.std(cos)),
                          "theory": float(np.sqrt(g2 / (g2 + variance / n_trials)))})
             print(f"{name:<10} N={n_trials:<5} cos {np.mean(cos):.4f} +- {np.std(cos):.4f}  theory "
@@ -101,12 +106,12 @@ def spiking_rows(seed: int, trials=(10, 40)) -> list[dict]:
     rows = []
     for name, hyper in (("agrel", {}), ("brainprop", {}), ("brainprop", {"epsilon": 1.0})):
         for update, counts in (("expected", trials), ("sampled", trials[-1:])):
-            net = get_rule(name, **hyper).prepare(base)
+            net = get_rule(name, **hyper).network(base)
             params = init_params(net, seed + 3)
             for n_trials in counts:
                 t0 = time.perf_counter()
                 rep = spiking_align(name, net, params, x, t, n_trials=n_trials, seed=seed,
-                                    rule_hyper={"update": update, "seed": seed, **hyper})
+                                    rule_hyper={"update": update, **hyper})
                 rows.append({"rule": name, "hyper": hyper, "update": update, "trials": n_trials,
                              "cosine_gradient": rep.global_cosine, "cosine_rate_rule": rep.extra["rate_rule_cosine"],
                              "projections": {r.name: r.cosine for r in rep.projections},

@@ -71,29 +71,29 @@ def parse_args(argv=None):
 
 def method_setup(method: str, args) -> tuple[str, dict, float]:
     """``(rule name, hyper-parameters, learning rate)`` of a method, from its model card."""
-    from neurosim import ModelCard
+    from neurosim import RunSpec
 
-    card = ModelCard.load(ROOT / "models" / f"bartunov2018_{method}.toml")
-    hyper = {k: v for k, v in card.rule.items() if k != "name"}
+    card = RunSpec.load(ROOT / "models" / f"bartunov2018_{method}.toml")
+    hyper = dict(card.hyper)
     if hyper.get("schedule") == "alternating":
         hyper["alternate_every"] = 1
-    lr = float(card.training["learning_rate"]) if args.card_lr else args.lr
-    return card.rule["name"], hyper, lr
+    lr = float(card.learning_rate) if args.card_lr else args.lr
+    return card.rule, hyper, lr
 
 
 def run_method(method: str, args, data) -> dict:
     import numpy as np
 
-    from neurosim import Network, get_rule, init_params
+    from neurosim import Network, get_rule
     from neurosim.training import TrainConfig, train
 
     rule_name, hyper, lr = method_setup(method, args)
     rule = get_rule(rule_name, **hyper)
     sizes = [data.n_features, 256, 256, 256, 256, 256, data.n_classes]
-    network = rule.prepare(Network.feedforward(sizes, activation="tanh", loss="cross_entropy",
+    network = rule.network(Network.feedforward(sizes, activation="tanh", loss="cross_entropy",
                                                name=f"bartunov_{method}"))
-    params = init_params(network, args.seed, dtype="float32")
-    recon = hasattr(rule, "reconstruction_error")  # the TP family: how well the inverses invert
+    params = rule.init_params(network, args.seed, dtype="float32")
+    recon = rule.family == "target_propagation"  # how well the inverses invert
     x_probe = data.x_train[:1000].astype(np.float32)
     recon_initial = rule.reconstruction_error(network, params, x_probe) if recon else None
 
@@ -110,7 +110,7 @@ def run_method(method: str, args, data) -> dict:
     recon_final = rule.reconstruction_error(network, result.params, x_probe) if recon else None
     tests = [e["test_error"] for e in history if e.get("test_error") is not None]
     best = int(np.argmin(tests)) if tests else None
-    return {"method": method, "rule": rule_name, "hyper": rule.hyper, "learning_rate": lr,
+    return {"method": method, "rule": rule_name, "hyper": dict(rule.hyper), "learning_rate": lr,
             "status": result.status, "message": result.message, "epochs": result.epochs_completed,
             "train_error": result.train_error, "test_error": result.test_error,
             "best_test_error": tests[best] if tests else None,
@@ -129,7 +129,7 @@ def main(argv=None) -> int:
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, str(args.threads))  # before NumPy loads its BLAS
 
-    from neurosim.datasets import load_dataset
+    from neurosim.data import load_dataset
     from neurosim.results import provenance, write_json
 
     out = Path(args.out) / ("quick.json" if args.quick else "table.json")

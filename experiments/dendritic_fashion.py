@@ -35,30 +35,17 @@ import math
 import time
 from pathlib import Path
 
-from neurosim import Network
-from neurosim.datasets import load_dataset
+from neurosim import Network, RunSpec
+from neurosim.data import load_dataset
 from neurosim.results import provenance, write_json
-from neurosim.rules import get_rule
 from neurosim.training import TrainConfig, train
 
 LEARNING_RATE = 1e-3
 
 
-def preset(name: str) -> tuple[dict, dict]:
-    """``(rule hyper-parameters, training)`` of ``models/presets/<name>.toml`` (``({}, {})`` without one)."""
-    import tomllib
-
-    path = Path(__file__).resolve().parents[1] / "models" / "presets" / f"{name}.toml"
-    if not path.exists():
-        return {}, {}
-    with open(path, "rb") as fh:
-        card = tomllib.load(fh)
-    return {k: v for k, v in card["rule"].items() if k != "name"}, card.get("training", {})
-
-
 def build(name: str, sizes):
     """The rule (with its compare preset's hyper-parameters) and its network for ``sizes``."""
-    rule = get_rule(name, **preset(f"{name}-compare")[0])
+    rule = RunSpec.preset(name, "compare").make_rule()
     if name == "backprop":
         # the dendritic rules' feed-forward pathway exactly: sigmoid layers, mse
         net = Network.feedforward(list(sizes), activation="sigmoid", loss="mse", name="mlp")

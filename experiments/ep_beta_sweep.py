@@ -26,7 +26,7 @@ import numpy as np
 
 from neurosim import Network, get_rule, init_params
 from neurosim.alignment import cosine
-from neurosim.datasets import load_dataset
+from neurosim.data import load_dataset
 from neurosim.energy import implicit_gradient, relax
 from neurosim.reference import relative_error
 from neurosim.results import save_run

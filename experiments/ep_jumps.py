@@ -33,7 +33,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from neurosim import get_rule  # noqa: E402
 from neurosim.alignment import cosine  # noqa: E402
-from neurosim.datasets import load_dataset  # noqa: E402
+from neurosim.data import load_dataset  # noqa: E402
 from neurosim.energy import EnergyKernel, layered_energy, top_eigenvalues  # noqa: E402
 from neurosim.oracles import get_oracle  # noqa: E402
 from neurosim.reference import forward  # noqa: E402

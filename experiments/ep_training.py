@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosim import ModelCard, get_rule
-from neurosim.datasets import load_dataset
+from neurosim import RunSpec, get_rule
+from neurosim.data import load_dataset
 from neurosim.results import provenance, save_run, write_json
 from neurosim.training import TrainConfig, train
 
@@ -49,13 +49,13 @@ PUBLISHED = {"ep": 0.1038, "backprop": 0.1020,
 RULES = ("ep", "backprop")
 
 
-def make_rule(name: str, card: ModelCard):
+def make_rule(name: str, card: RunSpec):
     if name == "ep":
-        return get_rule("ep", **{k: v for k, v in card.rule.items() if k != "name"})
+        return card.make_rule()
     return get_rule(name)
 
 
-def run_one(rule_name: str, card: ModelCard, data, config: TrainConfig) -> dict:
+def run_one(rule_name: str, card: RunSpec, data, config: TrainConfig) -> dict:
     """Train one rule; returns the record with the per-epoch history (and EP's relaxation stats).
 
     ``train`` sums EP's ``aux["relaxation"]`` per epoch (the training phases only; the probe
@@ -87,7 +87,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--force", action="store_true", help="redo runs whose JSON exists")
     args = parser.parse_args(argv)
 
-    card = ModelCard.load(CARD)
+    card = RunSpec.load(CARD)
     out = Path(args.out)
     seeds = [int(s) for s in args.seeds.split(",")]
     runs = []

@@ -78,20 +78,18 @@ def score(record) -> tuple[int, int]:
     import numpy as np
 
     from neurosim.network import Network
-    from neurosim.reference import forward
     from neurosim.rules import get_rule
-    from neurosim.tasks import family_trees, queries_correct
+    from neurosim.data import family_trees, queries_correct
 
     job = record["job"]
     task = family_trees(seed=job["seed"])
     rule = get_rule(job["rule"], **job.get("hyper", {}))
-    net = rule.prepare(Network.feedforward(LAYERS, activation="sigmoid", output_activation="sigmoid", loss="mse",
+    net = rule.network(Network.feedforward(LAYERS, activation="sigmoid", output_activation="sigmoid", loss="mse",
                                            init="uniform", init_scale=0.3))
     params = {k: np.asarray(v) for k, v in record["params"].items()}
-    predict = getattr(rule, "predict", None)
 
     def out(x):
-        return predict(net, params, x) if callable(predict) else forward(net, params, x).output
+        return rule.predict(net, params, x)  # the feed-forward pass unless the rule has a read-out of its own
 
     d = task.dataset
     return (int(queries_correct(out(d.x_train.astype(float)), d.t_train).sum()),

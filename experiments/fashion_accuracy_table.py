@@ -2,7 +2,7 @@
 
 Every rule of :func:`neurosim.compare.default_rules` (supervised, rate backend) trains its
 own default network (:meth:`Rule.default_network`) for layer sizes 784-256-256-10, with its
-short-budget hyper-parameters (``compare_hyper`` updated by ``train_hyper``, e.g. pc: 20 inference
+short-budget hyper-parameters (its compare preset updated by its train preset, e.g. pc: 20 inference
 steps at rate 0.05) and its own optimiser settings (``train_defaults``, Adam 1e-3 for most), batch 128, float32, on a
 class-balanced subset of ``--n-train`` (20,000) training images for ``--epochs`` (5), tested
 on a class-balanced subset of ``--n-test`` (10,000 = the whole test set) images.  The subsets
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -38,11 +37,14 @@ FAST_RULES = ("backprop", "fa", "dfa", "dtp", "sdtp", "aosdtp", "tp", "pc-fpa", 
 
 
 def make_jobs(rules, seeds, n_train, n_test, epochs, layers):
-    from neurosim.rules import rule_class
+    from neurosim.runspec import RunSpec
 
     # the rule's training setting where it has one (pc: T = 20 at rate 0.05; rate 0.1 diverges on
     # Fashion-MNIST as the weights grow), else its short-budget compare setting
-    return [{"rule": r, "hyper": {**rule_class(r).compare_hyper, **rule_class(r).train_hyper}, "seed": s,
+    def hyper(r):
+        return {**RunSpec.preset(r, "compare").hyper, **RunSpec.preset(r, "train").hyper}
+
+    return [{"rule": r, "hyper": hyper(r), "seed": s,
              "dataset": "fashion-mnist",
              "dataset_options": {"n_train": n_train, "n_test": n_test}, "layers": layers,
              "epochs": epochs, "batch_size": 128, "dtype": "float32", "align_samples": 256}
@@ -77,7 +79,7 @@ def main(argv=None) -> int:
     from neurosim.errors import ConfigError
     from neurosim.results import provenance, write_json
     from neurosim.rules import rule_class
-    from neurosim.sweep import load_records, run_sweep, summarize
+    from neurosim.sweep import load_records, run_sweep, summarize, supersede
 
     supervised = default_rules()
     rules = (list(FAST_RULES) if args.rules == "fast" else args.rules.split(",")) if args.rules else supervised
@@ -89,11 +91,9 @@ def main(argv=None) -> int:
     budget = (args.n_train, args.n_test, args.epochs, layers)
     runs = Path(args.out) / "runs"
     if args.rerun:
-        old = runs / "superseded"
         for rec in load_records(runs):
             if rec["job"].get("rule") in rules and same_budget(rec["job"], *budget):
-                old.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(runs / f"{rec['job_id']}.json"), str(old / f"{rec['job_id']}.json"))
+                supersede(runs, rec["job_id"])  # runs/superseded/<id>.<k>.json: never overwritten
     res = run_sweep(make_jobs(rules, args.seeds, *budget), runs, workers=args.workers, scheduler=args.scheduler)
     # Every record at this budget, from this call or an earlier one: rows are added, never dropped.
     records = [r for r in load_records(runs) if same_budget(r["job"], *budget) and r["job"]["seed"] < args.seeds]

@@ -28,28 +28,15 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 
-from neurosim import Network, backprop, get_rule, init_params
-from neurosim.datasets import load_dataset
+from neurosim import Network, RunSpec, backprop, get_rule, init_params
+from neurosim.data import load_dataset
 from neurosim.reference import forward
 from neurosim.results import save_run
 from neurosim.rules.dendritic import burst_cancelling_params, learn_self_predicting, self_predicting_params
 from neurosim.training import TrainConfig, train
-
-
-def preset(name: str) -> tuple[dict, dict]:
-    """``(rule hyper-parameters, training)`` of ``models/presets/<name>.toml`` (``({}, {})`` without one)."""
-    import tomllib
-
-    path = Path(__file__).resolve().parents[1] / "models" / "presets" / f"{name}.toml"
-    if not path.exists():
-        return {}, {}
-    with open(path, "rb") as fh:
-        card = tomllib.load(fh)
-    return {k: v for k, v in card["rule"].items() if k != "name"}, card.get("training", {})
 
 
 def apical_scatter(data, seed: int) -> dict:
@@ -122,16 +109,16 @@ def training_angles(data, seed: int, epochs: int) -> dict:
 
 def deep_circuit(data, seed: int, epochs: int) -> dict:
     sizes = [64, 64, 64, 10]
-    hyper, training = preset("microcircuit-compare")
+    spec = RunSpec.preset("microcircuit", "compare")
     idx = np.random.default_rng(seed).choice(len(data.x_train), 256, replace=False)
     x, t = data.x_train[idx].astype(float), data.targets("train")[idx].astype(float)
     runs = {}
     for baseline in ("dendrite", "free"):
-        rule = get_rule("microcircuit", **{**hyper, "basal_baseline": baseline})
+        rule = get_rule("microcircuit", **{**spec.hyper, "basal_baseline": baseline})
         net = rule.network(sizes)
         t0 = time.perf_counter()
         result = train(net, rule, data, TrainConfig(epochs=epochs, batch_size=32, seed=seed,
-                                                    learning_rate=training["learning_rate"]),
+                                                    learning_rate=spec.learning_rate),
                        params=rule.init_params(net, seed))
         params = {k: v.astype(float) for k, v in result.params.items()}
         free, nudged = rule.steady_state(net, params, x, None), rule.steady_state(net, params, x, t)
@@ -148,7 +135,7 @@ def deep_circuit(data, seed: int, epochs: int) -> dict:
         print(f"deep microcircuit, basal_baseline={baseline}: test error {r['test_error'][-1]:.4f}, apical RMS "
               f"free {r['apical_rms_free']} vs teacher {r['apical_rms_teacher']}", flush=True)
     return {"sizes": sizes, "epochs": epochs, "optimizer": "adam",
-            "learning_rate": training["learning_rate"], "batch_size": 32, "runs": runs}
+            "learning_rate": spec.learning_rate, "batch_size": 32, "runs": runs}
 
 
 def main(argv=None) -> None:

@@ -44,28 +44,24 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def train_preset(rule_name: str) -> dict:
-    """The [rule] hyper-parameters of ``models/presets/<rule>-train.toml`` ({} without a preset)."""
-    import tomllib
+    """Every hyper-parameter of the rule's training preset (``models/presets/<rule>-train.toml``)."""
+    from neurosim import RunSpec
 
-    path = ROOT / "models" / "presets" / f"{rule_name}-train.toml"
-    if not path.exists():
-        return {}
-    with open(path, "rb") as fh:
-        return {k: v for k, v in tomllib.load(fh)["rule"].items() if k != "name"}
+    return dict(RunSpec.preset(rule_name, "train").hyper)
 
 
 def run_one(rule_name: str, seed: int, args) -> dict:
     """Train one rule with one seed at the shared budget; returns the JSON record."""
     import numpy as np
 
-    from neurosim.datasets import load_dataset
-    from neurosim.network import ModelCard
+    from neurosim.data import load_dataset
+    from neurosim import RunSpec
     from neurosim.rules import get_rule
     from neurosim.training import TrainConfig, train
 
-    card = ModelCard.load(ROOT / "models" / "pcx_mlp.toml")
+    card = RunSpec.load(ROOT / "models" / "pcx_mlp.toml")
     data = load_dataset("fashion-mnist", n_train=args.n_train, n_test=args.n_test, seed=seed)
-    hyper = train_preset(rule_name)
+    hyper = train_preset(rule_name)  # the rule's training preset (every hyper-parameter)
     rule = get_rule(rule_name, **hyper)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, optimizer="adam",
                          learning_rate=args.lr, seed=seed, dtype="float32", align_samples=256)

@@ -29,7 +29,7 @@ import numpy as np
 
 from neurosim import Network, get_rule, init_params
 from neurosim.alignment import align
-from neurosim.datasets import load_dataset
+from neurosim.data import load_dataset
 from neurosim.results import save_run
 
 STEPS = (1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)

@@ -100,7 +100,7 @@ def feedback_diagnosis(record) -> dict:
     """
     import numpy as np
 
-    from neurosim.tasks import mirror_symmetry
+    from neurosim.data import mirror_symmetry
 
     p = {k: np.asarray(v) for k, v in record["params"].items()}
     task = mirror_symmetry(6)

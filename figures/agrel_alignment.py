@@ -4,25 +4,34 @@ Reads ``results/agrel_trials/run.json`` (``experiments/agrel_trials.py``) and wr
 ``figures/agrel_alignment.png``; it never simulates anything.
 
 (a) global cosine between the N-trial average of the sampled update and -dL/dW, mean over
-    repeats (markers, bars: one standard deviation), with the theory curve
+    repeats (markers, error bars: one standard deviation), with the theory curve
     ||G|| / sqrt(||G||^2 + V/N) from the exactly enumerated single-trial variance V (lines);
     the exact expectation over actions is the cosine-1 limit.
 (b) 1 - cosine on a log scale: the error of the average falls as 1/N (slope -1).
+
+    python figures/agrel_alignment.py [--results results] [--out figures/agrel_alignment.png]
 """
 from __future__ import annotations
 
-import argparse
-import json
-from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
-COLORS = {"agrel": "tab:red", "brainprop": "tab:purple"}
-LABELS = {"agrel": "AGREL (softmax, f(δ) = R/π_s − 1)", "brainprop": "BrainProp (max-Boltzmann ε = 0.05, δ = R − Q_s)"}
+from neurosim.plotting import (
+    PURPLE,
+    VERMILLION,
+    figure,
+    figure_data,
+    figure_parser,
+    guide,
+    panel,
+    plain_log_axis,
+    plot_cosine_vs_trials,
+    save,
+    style,
+    whole_record,
+)
+
+COLORS = {"agrel": VERMILLION, "brainprop": PURPLE}
+LABELS = {"agrel": "AGREL", "brainprop": "BrainProp"}
 
 
 def _series(run):
@@ -35,54 +44,46 @@ def _series(run):
 
 def plot_cosine(record: dict, ax=None):
     """Panel (a): cosine vs trials per image.  Returns the Axes."""
-    ax = ax or plt.gca()
     for name, run in record["rate"].items():
         n, mean, std, theory = _series(run)
-        ax.errorbar(n, mean, yerr=std, fmt="o", ms=4, color=COLORS[name], label=f"{LABELS[name]}: sampled")
-        ax.plot(n, theory, "-", color=COLORS[name], alpha=0.7, label=f"{name}: theory ‖G‖/√(‖G‖²+V/N)")
-    ax.axhline(1.0, color="k", lw=0.8, ls=":", label="exact expectation over actions (cos = 1)")
-    ax.set_xscale("log", base=2)
+        plot_cosine_vs_trials(n, mean, spread=std, ax=ax, ls="none", color=COLORS[name], marker="o",
+                              label=f"{LABELS[name]}, sampled (mean ± sd)")
+        ax.plot(n, theory, "-", color=COLORS[name], lw=1.2, label=f"{LABELS[name]}, theory ‖G‖/√(‖G‖² + V/N)")
+    guide(ax, y=1.0, label="exact expectation over actions", ls=":")
     ax.set_xlabel("trials per image N (one sampled action each)")
-    ax.set_ylabel("global cosine with −dL/dW")
-    ax.set_title("(a) trial-averaged update vs gradient of the rule's loss")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.set_ylabel("cosine with −dL/dW")
+    ax.legend(loc="lower right")
     return ax
 
 
 def plot_error(record: dict, ax=None):
     """Panel (b): 1 - cosine vs trials (log-log).  Returns the Axes."""
-    ax = ax or plt.gca()
     for name, run in record["rate"].items():
         n, mean, _, theory = _series(run)
-        ax.loglog(n, np.maximum(1 - mean, 1e-12), "o", ms=4, color=COLORS[name], label=f"{name}: sampled")
-        ax.loglog(n, 1 - theory, "-", color=COLORS[name], alpha=0.7, label=f"{name}: theory")
+        ax.plot(n, np.maximum(1 - mean, 1e-12), "o", color=COLORS[name], label=f"{LABELS[name]}, sampled")
+        ax.plot(n, 1 - theory, "-", color=COLORS[name], lw=1.2, label=f"{LABELS[name]}, theory")
     n = np.array([1, 4096.0])
-    ax.loglog(n, 0.5 / n, "k--", lw=0.8, label="slope −1")
+    ax.plot(n, 0.5 / n, color="0.4", ls="--", lw=1, label="slope −1 (∝ 1/N)")
+    plain_log_axis(ax, "x", base=2)
+    ax.set_yscale("log")
     ax.set_xlabel("trials per image N")
     ax.set_ylabel("1 − cosine")
-    ax.set_title("(b) the gap closes as 1/N")
-    ax.legend(fontsize=7)
+    ax.legend(loc="lower left")
     return ax
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--results", default="results", help="results root (or the run.json file itself)")
-    p.add_argument("--out", default=str(Path(__file__).with_suffix(".png")))
-    args = p.parse_args(argv)
-    from neurosim.results import locate_result
-
-    path = locate_result(args.results, "agrel_trials/run.json", "python experiments/agrel_trials.py")
-    record = json.loads(Path(path).read_text())
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
-    plot_cosine(record, axes[0])
-    plot_error(record, axes[1])
-    fig.suptitle(f"64-64-10 tanh, {record['batch']} digits images, initial weights, seed {record['seed']}, "
-                 f"{record['repeats']} repeats per N", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(args.out, dpi=130)
-    print(args.out)
+def main(argv=None) -> int:
+    args = figure_parser(__file__, __doc__).parse_args(argv)
+    record = figure_data(args, whole_record("agrel_trials"))
+    with style():
+        fig, (a, b) = figure(1, 2, height=4.4)
+        panel(plot_cosine(record, a), "a", "trial-averaged update vs gradient")
+        panel(plot_error(record, b), "b", "the gap closes as 1/N")
+        fig.suptitle(f"AGREL and BrainProp, {'-'.join(map(str, record['sizes']))} tanh, {record['batch']} "
+                     f"{record['dataset']} images, initial weights, {record['repeats']} repeats per N")
+        print(save(fig, args.out))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

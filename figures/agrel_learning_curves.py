@@ -5,87 +5,88 @@ Reads ``results/agrel_training/run.json`` (``experiments/agrel_training.py``) an
 
 (a) test error (%) vs epoch for the three rules (same network size, optimiser and budget);
 (b) for backprop's test error after k epochs, the first epoch at which AGREL / BrainProp reach
-    it (a triangle at the top: not within the run), against the 1-3.5x band of Pozzi et al.
-    (2020); the note gives the lowest cosine of each rule's expected update with -dL/dW over
-    the epochs (tied feedback keeps it at 1 in the trained states too).
+    it (a downward triangle at the top: not reached within the run), against the 1-3.5x band
+    of Pozzi et al. (2020); the note gives the lowest cosine of each rule's expected update
+    with -dL/dW over the epochs (tied feedback keeps it at 1 in the trained states too).
+
+    python figures/agrel_learning_curves.py [--results results] [--out figures/agrel_learning_curves.png]
 """
 from __future__ import annotations
 
-import argparse
-import json
-from pathlib import Path
+from neurosim.plotting import (
+    BLACK,
+    PURPLE,
+    VERMILLION,
+    band,
+    figure,
+    figure_data,
+    figure_parser,
+    integer_axis,
+    panel,
+    save,
+    style,
+    whole_record,
+)
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-
-COLORS = {"backprop": "k", "agrel": "tab:red", "brainprop": "tab:purple"}
+COLORS = {"backprop": BLACK, "agrel": VERMILLION, "brainprop": PURPLE}
+MARKERS = {"backprop": "o", "agrel": "s", "brainprop": "D"}
 
 
 def plot_test_error(record: dict, ax=None):
     """Panel (a).  Returns the Axes."""
-    ax = ax or plt.gca()
     for name, run in record["runs"].items():
         hist = run["history"]
-        ax.plot([h["epoch"] for h in hist], [100 * h["test_error"] for h in hist], "-o", ms=3,
+        ax.plot([h["epoch"] for h in hist], [100 * h["test_error"] for h in hist], marker=MARKERS.get(name, "o"),
                 color=COLORS.get(name), label=f"{name} ({run['loss']}): {100 * run['test_error']:.2f} %")
     ax.set_xlabel("epoch")
     ax.set_ylabel("test error (%)")
-    ax.set_title("(a) Fashion-MNIST test error")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    integer_axis(ax)
+    ax.legend(loc="upper right", title="final test error")
     return ax
 
 
 def plot_slowdown(record: dict, ax=None):
     """Panel (b): epochs a rule needs to reach backprop's test error after k epochs.  Returns the Axes."""
-    ax = ax or plt.gca()
     horizon = record["config"]["epochs"]
-    ks = [1, max(r["bp_epochs"] for rows in record.get("slowdown", {}).values() for r in rows) + 1]
-    ax.fill_between(ks, ks, [3.5 * k for k in ks], color="0.85", label="Pozzi et al. 2020: 1–3.5× slower")
-    ax.plot(ks, ks, "k-", lw=0.8)
-    for name, rows in record.get("slowdown", {}).items():
+    slowdown = record.get("slowdown", {})
+    ks = [1, max(r["bp_epochs"] for rows in slowdown.values() for r in rows) + 1]
+    band(ax, ks, ks, [3.5 * k for k in ks], color="0.6", alpha=0.25, label="Pozzi et al. 2020: 1–3.5× slower")
+    ax.plot(ks, ks, color="0.3", lw=0.9, label="as fast as backprop")
+    for name, rows in slowdown.items():
         reached = [r for r in rows if r["rule_epochs"] is not None]
         missed = [r["bp_epochs"] for r in rows if r["rule_epochs"] is None]
-        label = name + (f" (never within {horizon} epochs for k = {', '.join(map(str, missed))})" if missed else "")
-        ax.plot([r["bp_epochs"] for r in reached], [r["rule_epochs"] for r in reached], "-o", color=COLORS[name],
-                label=label)
-        for k in missed:
-            ax.plot([k], [horizon], "v", color=COLORS[name], ms=8)
+        ax.plot([r["bp_epochs"] for r in reached], [r["rule_epochs"] for r in reached], marker=MARKERS.get(name, "o"),
+                color=COLORS[name], label=name)
+        if missed:
+            ax.plot(missed, [horizon] * len(missed), "v", ls="none", color=COLORS[name], ms=8,
+                    label=f"{name}: not reached in {horizon} epochs")
     mins = {n: min(h["alignment"]["global"] for h in run["history"] if h.get("alignment"))
             for n, run in record["runs"].items() if n != "backprop"}
-    ax.text(0.02, 0.02, "cos(expected update, −dL/dW) over all epochs ≥ "
-            + ", ".join(f"{n} {c:.6f}" for n, c in mins.items()), transform=ax.transAxes, fontsize=7, va="bottom")
+    ax.text(0.98, 0.03, "lowest cosine of the expected update\nwith −dL/dW over the epochs:\n"
+            + "\n".join(f"{n} {c:.6f}" for n, c in mins.items()), transform=ax.transAxes, fontsize=8.5,
+            va="bottom", ha="right")
     ax.set_xlabel("backprop epochs k")
-    ax.set_ylabel("epochs to reach backprop's test error at k")
+    ax.set_ylabel("epochs to reach backprop's error at k")
     ax.set_ylim(0, horizon + 2)
     ax.set_xlim(0, ks[1])
-    ax.set_title("(b) the epoch cost of learning from reward")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="center right")
+    integer_axis(ax)
+    ax.legend(loc="upper left", fontsize=8)
     return ax
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--results", default="results", help="results root (or the run.json file itself)")
-    p.add_argument("--out", default=str(Path(__file__).with_suffix(".png")))
-    args = p.parse_args(argv)
-    from neurosim.results import locate_result
-
-    path = locate_result(args.results, "agrel_training/run.json", "python experiments/agrel_training.py")
-    record = json.loads(Path(path).read_text())
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
-    plot_test_error(record, axes[0])
-    plot_slowdown(record, axes[1])
+def main(argv=None) -> int:
+    args = figure_parser(__file__, __doc__).parse_args(argv)
+    record = figure_data(args, whole_record("agrel_training"))
     c = record["config"]
-    fig.suptitle(f"{'-'.join(map(str, record['sizes']))} tanh, {record['n_train']} training images, Adam "
-                 f"{c['learning_rate']:g}, batch {c['batch_size']}, seed {c['seed']}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(args.out, dpi=130)
-    print(args.out)
+    with style():
+        fig, axes = figure(1, 2, height=4.6)
+        panel(plot_test_error(record, axes[0]), "a", "Fashion-MNIST test error")
+        panel(plot_slowdown(record, axes[1]), "b", "the epoch cost of learning from reward")
+        fig.suptitle(f"{'-'.join(map(str, record['sizes']))} tanh, {record['n_train']} training images, Adam "
+                     f"{c['learning_rate']:g}, batch {c['batch_size']}, seed {c['seed']}")
+        print(save(fig, args.out))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

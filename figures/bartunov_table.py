@@ -7,7 +7,8 @@ and the published numbers in ``models/bartunov2018_*.toml``; writes
 The two data sets differ (MNIST there, Fashion-MNIST here, which is harder: backprop MLPs
 reach ~1.5 % vs ~10 % test error), and so do the budgets (their 500 epochs after a
 60-draw search per method, our few epochs with one setting), so the panels have their own
-axes: compare the *ordering* of the methods, not the numbers.
+axes: compare the *ordering* of the methods, not the numbers.  Every bar is labelled with its
+value, so a zero error shows as "0.00" rather than as no bar.
 
 Usage::
 
@@ -16,11 +17,15 @@ Usage::
 """
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 
+import numpy as np
+
+from neurosim.plotting import (BLUE, ORANGE, PALETTE, figure, figure_data, figure_parser, guide, integer_axis,
+                               panel, save, style, whole_record)
+
 ROOT = Path(__file__).resolve().parents[1]
+COLORS = {"fa": PALETTE[1], "dfa": PALETTE[5], "dtp": PALETTE[2], "sdtp": PALETTE[3], "aosdtp": PALETTE[4]}
 METHODS = ("bp", "fa", "dfa", "dtp_parallel", "dtp_alternating", "sdtp_parallel", "sdtp_alternating",
            "aosdtp_parallel", "aosdtp_alternating")
 LABELS = {"bp": "BP", "fa": "FA", "dfa": "DFA", "dtp_parallel": "DTP par.", "dtp_alternating": "DTP alt.",
@@ -39,59 +44,47 @@ def published() -> dict:
     return out
 
 
-def plot_error_bars(rows: dict, methods, title: str, *, test_key="test_error", train_key="train_error", ax=None):
-    """Grouped bars of train and test error (%) per method; returns the Axes."""
-    import numpy as np
-
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        ax = plt.gca()
+def plot_error_bars(rows: dict, methods, *, ax=None, legend: bool = True):
+    """Grouped bars of test and train error (%) per method, each labelled with its value; returns the Axes."""
     y = np.arange(len(methods))
-    test = [100 * rows[m][test_key] if m in rows else np.nan for m in methods]
-    train = [100 * rows[m][train_key] if m in rows else np.nan for m in methods]
-    ax.barh(y - 0.2, test, 0.4, color="tab:blue", label="test")
-    ax.barh(y + 0.2, train, 0.4, color="tab:orange", label="train")
-    for yi, v in zip(y, test):
-        if np.isfinite(v):
-            ax.text(v, yi - 0.2, f" {v:.2f}", va="center", fontsize=7)
+    test = np.array([100 * rows[m]["test_error"] if m in rows else np.nan for m in methods])
+    train = np.array([100 * rows[m]["train_error"] if m in rows else np.nan for m in methods])
+    top = np.nanmax(np.concatenate([test, train]))
+    for values, dy, color, label in ((test, -0.2, BLUE, "test"), (train, 0.2, ORANGE, "train")):
+        ax.barh(y + dy, np.nan_to_num(values), 0.4, color=color, label=label)
+        for yi, v in zip(y, values):
+            ax.text(0 if np.isnan(v) else v + 0.01 * top, yi + dy, "not run" if np.isnan(v) else f"{v:.2f}",
+                    va="center", fontsize=8.5, color="0.25" if np.isnan(v) else "k")
     ax.set_yticks(y, [LABELS[m] for m in methods])
     ax.invert_yaxis()
     ax.set_xlabel("error (%)")
-    ax.set_title(title, fontsize=9)
-    ax.set_xlim(0, 1.15 * np.nanmax(test + train))
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
+    ax.set_xlim(0, 1.25 * top)
+    ax.grid(axis="y", visible=False)
+    if legend:
+        ax.legend(loc="lower right")
     return ax
 
 
 def plot_angles(rows: dict, methods, ax=None):
     """Angle between each method's forward update and backprop's, per epoch; returns the Axes."""
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        ax = plt.gca()
-    for m in methods:
-        if m in rows and m != "bp":
-            h = rows[m]["history"]
-            style = "--" if m.endswith("alternating") else "-"
-            ax.plot([e["epoch"] for e in h], [e["angle_deg"] for e in h], style, marker="o", ms=3,
-                    label=LABELS[m])
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.axhline(90, color="grey", lw=0.8, ls=":")
+    for m in (x for x in methods if x in rows and x != "bp"):
+        h = rows[m]["history"]
+        base = m.split("_")[0]
+        ax.plot([e["epoch"] for e in h], [e["angle_deg"] for e in h], ls="--" if m.endswith("alternating") else "-",
+                marker="s" if m.endswith("alternating") else "o", color=COLORS[base], label=LABELS[m])
+    integer_axis(ax)
+    guide(ax, y=90, label="90° (orthogonal)", ls=":")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("angle to backprop update (deg)")
+    ax.set_ylabel("angle to backprop's update (°)")
     ax.set_ylim(0, 100)
-    ax.set_title("ours: alignment with backprop (256 training samples)", fontsize=9)
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(loc="lower left", fontsize=8, ncols=2)
     return ax
 
 
 def markdown(record: dict, pub: dict) -> str:
     cfg = record["config"]
     head = ("| method | Bartunov et al. MNIST train / test (%) | ours Fashion-MNIST train / test (%) | "
-            "best test (epoch) | angle to BP (deg) |")
+            "best test (%, epoch) | angle to BP (deg) |")
     lines = [head, "|---|---|---|---|---|"]
     for m in METHODS:
         theirs = f"{100 * pub[m]['train_error']:.2f} / {100 * pub[m]['test_error']:.2f}"
@@ -108,35 +101,26 @@ def markdown(record: dict, pub: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--results", default=str(ROOT / "results"),
-                   help="results root (or the table.json file itself)")
-    p.add_argument("--out", default=str(Path(__file__).with_suffix(".png")))
-    args = p.parse_args(argv)
-    from matplotlib.figure import Figure
-
-    from neurosim.results import locate_result
-
-    path = locate_result(args.results, "bartunov_table/table.json", "python experiments/bartunov_table.py")
-    record = json.loads(path.read_text())
+def main(argv=None) -> int:
+    args = figure_parser(__file__, __doc__).parse_args(argv)
+    record = figure_data(args, whole_record("bartunov_table", "table.json"))
     pub = published()
     cfg = record["config"]
     ours = {m: r for m, r in record["methods"].items() if r.get("status") == "completed"}
-    fig = Figure(figsize=(13, 5.0), layout="constrained")
-    ax1, ax2, ax3 = fig.subplots(1, 3)
-    plot_error_bars(pub, METHODS, "Bartunov et al. 2018, Table 1 -- MNIST (published)\n"
-                    "best within 500 epochs, 60 hyper-parameter draws per method", ax=ax1)
-    n = cfg["n_train"] or "60000"
-    plot_error_bars(ours, METHODS, f"neurosim -- FASHION-MNIST (this run)\n{n} train samples, "
-                    f"{cfg['epochs']} epochs, one setting per method; final errors", ax=ax2)
-    plot_angles(ours, METHODS, ax=ax3)
-    fig.suptitle("784-256x5-10 tanh, softmax, Adam: different data sets and budgets -- compare orderings, "
-                 "not values", fontsize=10)
-    fig.savefig(args.out, dpi=130)
-    print(markdown(record, pub))
-    print(f"\nwrote {args.out}")
+    with style():
+        fig, (ax1, ax2, ax3) = figure(1, 3, height=4.6)
+        panel(plot_error_bars(pub, METHODS, ax=ax1), "a", "published, MNIST")
+        panel(plot_error_bars(ours, METHODS, ax=ax2, legend=False), "b", "ours, Fashion-MNIST")
+        ax2.tick_params(labelleft=False)
+        panel(plot_angles(ours, METHODS, ax=ax3), "c", "ours: alignment with backprop")
+        n = cfg["n_train"] or 60000
+        fig.suptitle("784-256×5-10 tanh, softmax, Adam; compare orderings, not values.\n"
+                     "a: Bartunov et al. 2018, Table 1, best in 500 epochs, 60 hyper-parameter draws per method;\n"
+                     f"b, c: this run, {n} training images, {cfg['epochs']} epochs, one setting each, final errors")
+        print(markdown(record, pub))
+        print(save(fig, args.out))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

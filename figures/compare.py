@@ -1,20 +1,25 @@
-"""Figure: alignment with backprop over training and test error, for every rule.
+"""Figure: every rule's update against the exact gradient over training, and its test error.
 
 Reads ``results/compare/compare.json`` (written by ``neurosim compare``) and writes
-``figures/compare.png``.  It never trains anything.
+``figures/compare.png`` with :func:`neurosim.plotting.compare_figure`: one panel per family
+(backprop the grey reference at cosine 1, rules identical to it named beside it), then the test
+error (%) of every rule.  It never trains anything.
+
+    python figures/compare.py [--results results] [--out figures/compare.png]
 """
-import argparse
-import json
 from pathlib import Path
 
-from neurosim.plotting import compare_figure
+from neurosim.plotting import compare_data, compare_figure, figure_data, figure_parser
+
+
+def main(argv=None) -> int:
+    args = figure_parser(__file__, __doc__).parse_args(argv)
+    record = figure_data(args, lambda res: compare_data(res.json("compare", "compare.json",
+                                                                  command="neurosim compare")))
+    out = Path(args.out)
+    print(*compare_figure(record, out.parent, out.name))
+    return 0
+
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--results", default="results")
-    p.add_argument("--out", default=str(Path(__file__).parent))
-    args = p.parse_args()
-    from neurosim.results import locate_result
-
-    record = json.loads(locate_result(args.results, "compare/compare.json", "neurosim compare").read_text())
-    print(*compare_figure(record, args.out))
+    raise SystemExit(main())

@@ -1,25 +1,23 @@
 """Figure: learned receptive fields -- Diehl & Cook STDP on Fashion-MNIST and Krotov-Hopfield on digits.
 
-Reads ``results/stdp_diehl_cook/weights.npz`` (``experiments/stdp_diehl_cook.py``) and
-``results/hebbian_compare/krotov-hopfield-100ep/params.npz`` plus its random-feature control
-(``experiments/hebbian_compare.py``); draws what exists into ``figures/receptive_fields.png``.
-Never simulates.
+Reads ``results/stdp_diehl_cook/weights.npz`` + ``run.json`` (``experiments/stdp_diehl_cook.py``)
+and ``results/hebbian_compare/krotov-hopfield-100ep/params.npz`` plus its random-feature
+control (``experiments/hebbian_compare.py``); draws what exists into
+``figures/receptive_fields.png``.  Each unit's input weights are scaled to its own range
+(dark = large); the titles give each model's test error.  Never simulates.
 
-    python figures/receptive_fields.py [--results results] [--out figures]
+    python figures/receptive_fields.py [--results results] [--out figures/receptive_fields.png]
 """
 from __future__ import annotations
 
-import argparse
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("MPLBACKEND", "Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from neurosim.plotting import MissingResults, figure, figure_data, figure_parser, panel, save, source, style
 
-CLASSES = ["T-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"]
+HEBBIAN = (("krotov-hopfield-100ep", "Krotov-Hopfield, digits, 100 epochs"),
+           ("krotov-hopfield-100ep-frozen", "control: same start, frozen"))
 
 
 def tile(weights: np.ndarray, side: int, n: int) -> np.ndarray:
@@ -35,39 +33,57 @@ def tile(weights: np.ndarray, side: int, n: int) -> np.ndarray:
     return img
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--results", default="results")
-    p.add_argument("--out", default=str(Path(__file__).parent))
-    args = p.parse_args(argv)
-    res = Path(args.results)
-    panels = []
-    dc = res / "stdp_diehl_cook" / "weights.npz"
-    if dc.exists():
-        rec = json.loads((res / "stdp_diehl_cook" / "run.json").read_text())
-        w = np.load(dc)["weights"].T
-        panels.append((tile(w, 28, 100), f"Diehl & Cook STDP, {rec['dataset']} ({rec['n_train']} images, "
-                                         f"{w.shape[0]} neurons)\ntest accuracy {100 * rec['test_accuracy']:.1f} %"))
-    for tag, title in (("krotov-hopfield-100ep", "Krotov-Hopfield, digits, 100 epochs"),
-                       ("krotov-hopfield-100ep-frozen", "control: same start, frozen (random features)")):
-        f = res / "hebbian_compare" / tag / "params.npz"
-        if f.exists():
-            run = json.loads((res / "hebbian_compare" / tag / "run.json").read_text())
-            panels.append((tile(np.load(f)["input->hidden1"], 8, 100),
-                           f"{title}\ntest error {100 * run['test_error']:.1f} %"))
+def encode(img: np.ndarray) -> list[str]:
+    """A [0, 1] image with NaN gaps as rows of hex bytes (0-254 = value, ff = gap): small to ship."""
+    q = np.where(np.isnan(img), 255, np.round(np.nan_to_num(img) * 254)).astype(np.uint8)
+    return [row.tobytes().hex() for row in q]
+
+
+def decode(rows: list[str]) -> np.ndarray:
+    q = np.array([np.frombuffer(bytes.fromhex(r), dtype=np.uint8) for r in rows], dtype=float)
+    return np.where(q == 255, np.nan, q / 254)
+
+
+def collect(results) -> dict:
+    """The tiled receptive fields of each model found, with its test error."""
+    panels, sources = [], []
+    try:
+        folder = results.folder("stdp_diehl_cook", "python experiments/stdp_diehl_cook.py", "weights.npz")
+        rec = json.loads((folder / "run.json").read_text())
+        w = np.load(folder / "weights.npz")["weights"].T
+        panels.append({"image": encode(tile(w, 28, 100)),
+                       "title": f"Diehl & Cook STDP, {rec['dataset']}\n{rec['n_train']} images, {w.shape[0]} neurons: "
+                                f"test error {100 * (1 - rec['test_accuracy']):.1f} %"})
+        sources.append(source(rec, "stdp_diehl_cook"))
+    except MissingResults:
+        pass
+    for tag, title in HEBBIAN:
+        try:
+            folder = results.folder(f"hebbian_compare/{tag}", "python experiments/hebbian_compare.py", "params.npz")
+        except MissingResults:
+            continue
+        run = json.loads((folder / "run.json").read_text())
+        panels.append({"image": encode(tile(np.load(folder / "params.npz")["input->hidden1"], 8, 100)),
+                       "title": f"{title}\ntest error {100 * run['test_error']:.1f} %"})
+        sources.append(source(run, "hebbian_compare"))
     if not panels:
-        raise SystemExit("receptive_fields: no results; run experiments/stdp_diehl_cook.py or "
-                         "experiments/hebbian_compare.py first")
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 5.3), layout="constrained")
-    for ax, (img, title) in zip(np.atleast_1d(axes), panels):
-        ax.imshow(img, cmap="gray_r", interpolation="nearest")
-        ax.set_title(title, fontsize=9)
-        ax.set_axis_off()
-    fig.suptitle("Learned receptive fields (input weights of each unit, each scaled to its own range; dark = large)",
-                 fontsize=10)
-    path = Path(args.out) / "receptive_fields.png"
-    fig.savefig(path, dpi=110)
-    print(path)
+        raise MissingResults("no receptive fields in " + str(results.root) + "; run `python experiments/"
+                             "stdp_diehl_cook.py` or `python experiments/hebbian_compare.py` first")
+    return {"panels": panels, "source": sources}
+
+
+def main(argv=None) -> int:
+    args = figure_parser(__file__, __doc__).parse_args(argv)
+    data = figure_data(args, collect)
+    panels = data["panels"]
+    with style():
+        fig, axes = figure(1, len(panels), height=3.9, squeeze=False)
+        for k, (ax, p) in enumerate(zip(axes[0], panels)):
+            ax.imshow(decode(p["image"]), cmap="gray_r", interpolation="nearest")
+            panel(ax, "abc"[k], p["title"])
+            ax.set_axis_off()
+        fig.suptitle("Learned receptive fields: input weights of each unit, scaled to its own range (dark = large)")
+        print(save(fig, args.out))
     return 0
 
 

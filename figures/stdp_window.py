@@ -1,47 +1,49 @@
-"""Figure: (a) the pair-STDP window measured in brian2 vs A+- exp(-|dt|/tau+-); (b) triplet STDP's BCM-like drift.
+"""Figure: (a) the pair-STDP window measured in brian2 vs A± exp(-|Δt|/τ±); (b) triplet STDP's BCM-like drift.
 
 Reads ``results/stdp_window/run.json`` (``experiments/stdp_window.py``); writes
 ``figures/stdp_window.png``.  Never simulates.
 
-    python figures/stdp_window.py [--results results] [--out figures]
+    python figures/stdp_window.py [--results results] [--out figures/stdp_window.png]
 """
 from __future__ import annotations
 
-import argparse
-import os
-from pathlib import Path
-
 import numpy as np
 
-os.environ.setdefault("MPLBACKEND", "Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from neurosim.plotting import read_results
+from neurosim.plotting import (
+    BLUE,
+    GREEN,
+    VERMILLION,
+    figure,
+    figure_data,
+    figure_parser,
+    panel,
+    save,
+    style,
+    whole_record,
+)
 
 
 def plot_window(pair: dict, ax=None):
-    ax = ax or plt.gca()
+    """Panel (a): Δw against Δt, theory line and brian2 points; returns the Axes."""
     dt = np.array(pair["delta_t_s"]) * 1e3
     fine = np.linspace(dt.min(), dt.max(), 400)
     r = pair["rule"]
     theory = np.where(fine > 0, r["a_plus"] * np.exp(-np.abs(fine) / (1e3 * r["tau_plus"])),
                       -r["a_minus"] * np.exp(-np.abs(fine) / (1e3 * r["tau_minus"])))
-    scale = 1.0 / r["w_max"]
-    label = r"theory $A_\pm e^{-|\Delta t|/\tau_\pm}$"
-    ax.plot(fine[fine < 0], theory[fine < 0] * scale * 100, color="0.5", lw=2, label=label)
-    ax.plot(fine[fine > 0], theory[fine > 0] * scale * 100, color="0.5", lw=2)
-    ax.plot(dt, np.array(pair["measured"]) * scale * 100, "o", color="tab:red", ms=4,
-            label="brian2, one pair per synapse")
+    scale = 100.0 / r["w_max"]
+    ax.plot(fine[fine < 0], theory[fine < 0] * scale, color="0.55", lw=3, label="theory A± exp(−|Δt|/τ±)")
+    ax.plot(fine[fine > 0], theory[fine > 0] * scale, color="0.55", lw=3)
+    ax.plot(dt, np.array(pair["measured"]) * scale, "o", color=VERMILLION, label="brian2, one pair per synapse")
     ax.axhline(0, color="k", lw=0.6)
     ax.axvline(0, color="k", lw=0.6)
-    ax.set_xlabel(r"$\Delta t = t_{post} - t_{pre}$ (ms)")
-    ax.set_ylabel(r"$\Delta w$ (% of $w_{max}$)")
-    ax.set_title(f"(a) pair STDP window (max |error| {pair['max_abs_error'] * scale * 100:.1e} %)")
-    ax.legend(fontsize=8)
+    ax.set_xlabel("Δt = t_post − t_pre (ms)")
+    ax.set_ylabel("Δw (% of w_max)")
+    ax.legend(loc="lower right", title=f"max |error| {pair['max_abs_error'] * scale:.1e} % of w_max")
     return ax
 
 
 def plot_triplet(tr: dict, ax=None):
-    ax = ax or plt.gca()
+    """Panel (b): drift of the mean weight against the post-synaptic rate; returns the Axes."""
     rates = np.array(tr["post_rates_hz"])
     fine = np.linspace(0, rates.max(), 200)
     r = tr["config"]["rule"]
@@ -49,33 +51,28 @@ def plot_triplet(tr: dict, ax=None):
     theory = (rx * fine * (r["a2_plus"] * r["tau_plus"] - r["a2_minus"] * r["tau_minus"])
               + r["a3_plus"] * r["tau_plus"] * r["tau_y"] * rx * fine ** 2
               - r["a3_minus"] * r["tau_minus"] * r["tau_x"] * rx ** 2 * fine)
-    ax.plot(fine, theory * 1e3, color="0.5", lw=2, label="closed form (independent Poisson)")
+    ax.plot(fine, theory * 1e3, color="0.55", lw=3, label="closed form (independent Poisson)")
     ax.errorbar(tr["measured_post_rate_hz"], np.array(tr["drift"]) * 1e3, yerr=2 * np.array(tr["sem"]) * 1e3,
-                fmt="o", color="tab:blue", ms=4, capsize=2,
-                label=f"brian2, {tr['config']['n_pairs']} synapses/rate (±2 SEM)")
+                fmt="o", color=BLUE, label=f"brian2, {tr['config']['n_pairs']} synapses per rate (± 2 s.e.m.)")
     ax.axhline(0, color="k", lw=0.6)
-    ax.axvline(tr["threshold_hz"], color="tab:green", ls="--", lw=1,
-               label=f"threshold θ = {tr['threshold_hz']:.1f} Hz")
+    ax.axvline(tr["threshold_hz"], color=GREEN, ls="--", lw=1.2,
+               label=f"threshold θ = {tr['threshold_hz']:.1f} Hz (drift changes sign)")
     ax.set_xlabel("post-synaptic rate (Hz)")
-    ax.set_ylabel(r"drift $d\langle w\rangle/dt$ ($10^{-3}$/s)")
-    ax.set_title(f"(b) triplet STDP, pre {rx:g} Hz, {tr['config']['duration_s']:g} s")
-    ax.legend(fontsize=8)
+    ax.set_ylabel("drift d⟨w⟩/dt (10⁻³ per s)")
+    ax.legend(loc="upper left")
     return ax
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--results", default="results")
-    p.add_argument("--out", default=str(Path(__file__).parent))
-    args = p.parse_args(argv)
-    record = read_results(args.results, "stdp_window")
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
-    plot_window(record["pair"], a)
-    plot_triplet(record["triplet"], b)
-    fig.tight_layout()
-    path = Path(args.out) / "stdp_window.png"
-    fig.savefig(path, dpi=120)
-    print(path)
+    args = figure_parser(__file__, __doc__).parse_args(argv)
+    record = figure_data(args, whole_record("stdp_window"))
+    tr = record["triplet"]
+    with style():
+        fig, (a, b) = figure(1, 2, height=4.2)
+        panel(plot_window(record["pair"], a), "a", "pair-STDP window")
+        panel(plot_triplet(tr, b), "b", f"triplet STDP, pre {tr['pre_rate_hz']:g} Hz, "
+                                        f"{tr['config']['duration_s']:g} s")
+        print(save(fig, args.out))
     return 0
 
 

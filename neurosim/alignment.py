@@ -134,7 +134,7 @@ class AlignmentReport:
         raise KeyError(f"no projection '{name}' in this report; it has {[r.name for r in self.projections]}")
 
     def to_dict(self) -> dict:
-        """The ``align --json`` object (DESIGN.md contract)."""
+        """The ``align --json`` object (docs/design.md contract)."""
         d = {"rule": self.rule, "backend": self.backend, "reference": self.reference,
              "projections": [row.to_dict() for row in self.projections],
              "global": {"cosine": _json_float(self.global_cosine),

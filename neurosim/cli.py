@@ -9,7 +9,7 @@
     neurosim gradcheck [...]              reference gradients vs central finite differences
     neurosim figures                      regenerate every figure from results/
 
-Machine-readable output (``--json``) follows the contract in DESIGN.md.  Bad input
+Machine-readable output (``--json``) follows the contract in docs/design.md.  Bad input
 prints one line on stderr and exits with status 2 (no traceback).
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError, NeurosimError
-from .network import ModelCard, Network, parse_toml
+from .network import Network, parse_toml
 
 EXIT_USAGE = 2
 
@@ -36,7 +36,7 @@ class _Parser(argparse.ArgumentParser):
 # --------------------------------------------------------------------------- argument helpers
 def _parse_layers(text: str) -> list[int]:
     try:
-        sizes = [int(s) for s in text.replace(" ", "").split(",") if s]
+        sizes = [int(s) for s in text.replace(" ", "").split(",")]
     except ValueError:
         raise ConfigError(f"--layers: expected comma-separated integers like 784,256,10, got '{text}'") from None
     if len(sizes) < 2 or min(sizes) <= 0:
@@ -72,42 +72,79 @@ def _add_model_args(p: argparse.ArgumentParser, *, dataset_default: str = "digit
     p.add_argument("--n-test", type=int, default=None, help="use a random subset of the test set")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="rule hyper-parameter (repeatable)")
-    p.add_argument("--json", action="store_true", help="print one JSON object (DESIGN.md contract)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (docs/design.md contract)")
 
 
-def _resolve(args, *, dataset_default="digits"):
-    """Model card / layers + dataset + rule from the command line."""
+def _spec(args, purpose: str | None = None):
+    """The :class:`~neurosim.runspec.RunSpec` the command line describes.
+
+    A model card (``--model``) or, without one, the rule's preset for ``purpose`` (``train``:
+    its training setting; None: its plain defaults), then every flag given on the command line.
+    """
     from .rules import rule_class
-    from .tasks import load_task
+    from .runspec import RunSpec
 
-    card = ModelCard.load(args.model) if args.model else None
-    rule_name = getattr(args, "rule", None) or (card.rule.get("name") if card else None)
-    if not rule_name:
+    rule_name = getattr(args, "rule", None)
+    if args.model:
+        spec = RunSpec.load(args.model)
+        if rule_name and rule_class(rule_name).name != spec.rule:
+            spec = spec.replace(rule=rule_class(rule_name).name)  # the card's hyper-parameters were for its rule
+    elif not rule_name:
         raise ConfigError("--rule: no rule given; pass --rule NAME (see `neurosim rules`)")
-    klass = rule_class(rule_name)
-    hyper = {k: v for k, v in (card.rule.items() if card else []) if k != "name"} if card and \
-        card.rule.get("name", rule_name) == rule_name else {}
-    hyper.update(_parse_set(args.set))
-    rule = klass(**hyper)
-    training = dict(card.training) if card else {}
-    dataset_name = args.dataset or training.get("dataset") or dataset_default
-    # toy tasks (rhw-xor, mirror-symmetry, family-trees) take no subset sizes: pass only what was given
-    sizes = {k: v for k, v in (("n_train", args.n_train), ("n_test", args.n_test)) if v is not None}
-    data = load_task(dataset_name, seed=args.seed, **sizes)
-    if card is not None:
-        if args.layers:
-            raise ConfigError("give either --model or --layers, not both")
-        network = card.network
     else:
-        sizes = _parse_layers(args.layers) if args.layers else [data.n_features, 64, 64,
-                                                                  max(data.n_classes, 1)]
-        if args.activation is None:
-            network = rule.build_default_network(sizes)
-        else:
-            network = Network.feedforward(sizes, activation=args.activation, loss=klass.losses[0])
+        spec = RunSpec.preset(rule_name, purpose) if purpose else RunSpec(rule=rule_class(rule_name).name)
+    changes: dict = {}
+    hyper = _parse_set(args.set)
+    if hyper:
+        changes["hyper"] = hyper
+    if args.dataset is not None:
+        changes["dataset"] = args.dataset
+    for key in ("n_train", "n_test"):
+        if getattr(args, key) is not None:
+            changes[key] = getattr(args, key)
+    changes["seed"] = args.seed
+    if args.layers is not None:
+        if spec.network is not None:
+            raise ConfigError("give either --model (a card with its own network) or --layers, not both")
+        changes["layers"] = tuple(_parse_layers(args.layers))
+    if args.activation is not None:
+        if spec.network is not None:
+            raise ConfigError("--activation applies to the rule's default network; the model card defines its "
+                              "own network (edit its [network] table)")
+        changes["activation"] = args.activation
     if args.loss:
-        network = network.replace(loss=args.loss)
-    return rule, network, data, training
+        changes["loss"] = args.loss
+    for flag, key in (("epochs", "epochs"), ("optimizer", "optimizer"), ("lr", "learning_rate"),
+                      ("momentum", "momentum"), ("clip_norm", "clip_norm"), ("batch_size", "batch_size"),
+                      ("dtype", "dtype"), ("align_samples", "align_samples")):
+        if getattr(args, flag, None) is not None and not (purpose is None and flag == "batch_size"):
+            changes[key] = getattr(args, flag)
+    return spec.replace(**changes)
+
+
+def _resolve(args, *, purpose: str | None = None):
+    """RunSpec, rule, network (prepared by the rule) and data set from the command line."""
+    spec = _spec(args, purpose)
+    rule = spec.make_rule()
+    data = spec.load_data()
+    network = spec.build_network(data, rule)
+    _check_memory(network)
+    return spec, rule, network, data
+
+
+def _check_memory(network: Network) -> None:
+    """Refuse, before allocating, a network whose weights (x4: parameters, update, optimiser
+    moments) would not fit in the memory available now."""
+    n = sum(network.layer(p.post).size * network.layer(p.pre).size for p in network.projections
+            if p.tied_to is None)
+    need = 4 * 8 * n
+    try:
+        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not available on this platform
+        return
+    if need > avail:
+        raise ConfigError(f"network '{network.name}': {n:,} weights need about {need / 2**30:.1f} GiB, more than "
+                          f"the {avail / 2**30:.1f} GiB available; use smaller layers")
 
 
 def _targets(data, split="train"):
@@ -126,15 +163,23 @@ def cmd_rules(args) -> int:
 
     rows = list_rules()
     if args.datasets:
-        from .datasets import available_datasets
+        from .data import available_datasets
 
         names = available_datasets()
         _emit(args, names, "\n".join(names))
         return 0
-    lines = [f"{'rule':<14} {'family':<20} {'backends':<14} {'reference':<10} citation"]
+    widths = {k: max([len(k)] + [len(",".join(r[k])) if k == "backends" else len(str(r[k])) for r in rows])
+              for k in ("name", "family", "backends", "reference")}
+    head = (f"{'rule':<{widths['name']}}  {'family':<{widths['family']}}  {'backends':<{widths['backends']}}  "
+            f"{'reference':<{widths['reference']}}  citation")
+    lines = [head]
     for r in rows:
-        lines.append(f"{r['name']:<14} {r['family']:<20} {','.join(r['backends']):<14} {r['reference']:<10} "
-                     f"{r['citation'][:60]}")
+        cite = r["citation"]
+        if len(cite) > 60:  # cut at a word boundary, never mid-word
+            cite = cite[:60].rsplit(" ", 1)[0].rstrip(",;:.") + " ..."
+        lines.append(f"{r['name']:<{widths['name']}}  {r['family']:<{widths['family']}}  "
+                     f"{','.join(r['backends']):<{widths['backends']}}  {r['reference']:<{widths['reference']}}  "
+                     f"{cite}")
     _emit(args, rows, "\n".join(lines))
     return 0
 
@@ -142,83 +187,82 @@ def cmd_rules(args) -> int:
 def cmd_align(args) -> int:
     from .training import check_fits
 
-    rule, network, data, _ = _resolve(args)
+    spec, rule, network, data = _resolve(args)
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ConfigError(f"--batch-size: expected a positive integer, got {args.batch_size}")
+    if args.backend == "spiking" and "spiking" not in rule.info.backends:
+        from .rules import list_rules
+
+        have = [r["name"] for r in list_rules() if "spiking" in r["backends"]]
+        raise ConfigError(f"rule '{rule.name}' has no spiking backend; rules with one: "
+                          f"{', '.join(have) or 'none yet'}")
     if args.backend == "spiking" and not (args.model or args.layers or args.activation):
-        from .spiking import SPIKING_RULES, default_network
+        from .spiking import spiking_default_network
 
         # a spiking rule with a network of its own (EP: LIF energy net with tied feedback) builds it
-        make = getattr(SPIKING_RULES.get(rule.name), "default_network", None)
-        network = make(network.sizes, **rule.network_options(make)) if make else \
-            default_network(network.sizes, loss=args.loss or "mse")
+        network = rule.network(spiking_default_network(rule, network.sizes, loss=args.loss))
     check_fits(network, data)
-    network = rule.prepare(network)
     rng = np.random.default_rng(args.seed)
     params = rule.init_params(network, rng)
     if args.weights:
-        from .results import load_run
+        from .results import load_run, read_npz
 
-        _, arrays = load_run(args.weights) if Path(args.weights).suffix != ".npz" else \
-            (None, dict(np.load(args.weights)))
+        arrays = read_npz(args.weights) if Path(args.weights).suffix == ".npz" else load_run(args.weights)[1]
         missing = [k for k in params if k not in arrays]
         if missing:
             raise ConfigError(f"--weights {args.weights}: has no '{missing[0]}'; it was saved for another "
                               "network")
+        for k in params:
+            if np.shape(arrays[k]) != np.shape(params[k]):
+                raise ConfigError(f"--weights {args.weights}: '{k}' has shape {np.shape(arrays[k])}, the network "
+                                  f"needs {np.shape(params[k])}; it was saved for another network")
         params = {k: np.asarray(arrays[k], dtype=np.float64) for k in params}
-    n = min(args.batch_size, len(data.x_train))
+    n = min(args.batch_size or 128, len(data.x_train))
     idx = rng.choice(len(data.x_train), n, replace=False)
     x = data.x_train[idx].astype(np.float64)
     t = _targets(data)[idx].astype(np.float64)
     if args.backend == "spiking":
-        if "spiking" not in rule.backends:
-            from .rules import list_rules
-
-            have = [r["name"] for r in list_rules() if "spiking" in r["backends"]]
-            raise ConfigError(f"rule '{rule.name}' has no spiking backend; rules with one: "
-                              f"{', '.join(have) or 'none yet'}")
         from .spiking import spiking_align
 
         report = spiking_align(rule.name, network, params, x, t, n_trials=args.trials, seed=args.seed,
                                rule_hyper=_parse_set(args.set))
     else:
-        report = rule.align(network, params, x, t)
+        from .alignment import align
+
+        report = align(rule, network, params, x, t, seed=args.seed)
     _emit(args, report.to_dict(), report.table())
     return 0
 
 
 def cmd_train(args) -> int:
-    from .training import TrainConfig, train
+    from .training import train
 
-    rule, network, data, training = _resolve(args)
-    if not args.model and type(rule).train_hyper:
-        # the rule's training setting (pc: truncated inference, T = 20); --set still overrides
-        rule = type(rule)(**{**type(rule).train_hyper, **_parse_set(args.set)})
-
-    def pick(key, arg, default):
-        """Command line, else the model card's [training], else the rule's defaults, else ``default``."""
-        if arg is not None:
-            return arg
-        return training.get(key, rule.train_defaults.get(key, default))
-
-    config = TrainConfig(epochs=pick("epochs", args.epochs, 10), batch_size=pick("batch_size", args.batch_size, 128),
-                         optimizer=pick("optimizer", args.optimizer, "adam"),
-                         learning_rate=float(pick("learning_rate", args.lr, 1e-3)),
-                         momentum=float(pick("momentum", args.momentum, 0.9)), seed=args.seed,
-                         dtype=args.dtype, align_samples=args.align_samples,
-                         clip_norm=pick("clip_norm", args.clip_norm, None))
+    spec, rule, network, data = _resolve(args, purpose="train")
+    config = spec.config(n_train=len(data.x_train))
     out = Path(args.out) if args.out else None
+    if out is not None:
+        _check_out_dir(out, overwrite=args.overwrite)
+
+    def pct(x):  # classification: % misclassified; regression: the error is the loss
+        return "n/a" if x is None else f"{100 * x:.2f} %" if data.n_classes else f"{x:.4g} (loss)"
 
     def report(entry):
-        if not args.json and not args.quiet:
-            align = entry.get("alignment", {}).get("global")
-            tail = f"  cos(dW, -grad) {align:.3f}" if align is not None else ""
-            print(f"epoch {entry['epoch']:>3}  loss {entry['loss']:.4f}  train error {entry['train_error']:.4f}  "
-                  f"test error {entry['test_error']:.4f}  ({entry['seconds']:.1f} s){tail}", flush=True)
+        if args.quiet:
+            return
+        align = entry.get("alignment", {}).get("global")
+        tail = f"  cos(dW, -grad) {align:.3f}" if align is not None else ""
+        loss = "n/a" if entry.get("loss") is None else f"{entry['loss']:.4f}"
+        # under --json the progress goes to stderr so stdout stays one JSON object
+        print(f"epoch {entry['epoch']:>3}  loss {loss}  train error {pct(entry.get('train_error'))}  "
+              f"test error {pct(entry.get('test_error'))}  ({entry['seconds']:.1f} s){tail}",
+              file=sys.stderr if args.json else sys.stdout, flush=True)
 
-    result = train(network, rule, data, config, out_dir=out, progress=not (args.quiet or args.json),
-                   callback=report)
+    with _terminate_as_interrupt():
+        result = train(network, rule, data, config, out_dir=out, progress=not (args.quiet or args.json),
+                       callback=report)
     summary = result.summary()
     text = (f"{result.rule} on {result.dataset}: {result.epochs_completed} epochs, train error "
-            f"{result.train_error}, test error {result.test_error}, {result.seconds:.1f} s"
+            f"{pct(result.train_error)}, test error {pct(result.test_error)}, {result.seconds:.1f} s"
             + (f" [{result.status}: {result.message}]" if result.status != "completed" else "")
             + (f"\nresults in {out}" if out else ""))
     _emit(args, summary, text)
@@ -230,20 +274,69 @@ def cmd_train(args) -> int:
     return 0
 
 
-def cmd_compare(args) -> int:
-    from .compare import format_table, run_compare
+def _check_out_dir(out: Path, *, overwrite: bool) -> None:
+    """Refuse an ``--out`` that is a file or already holds another run (unless ``--overwrite``)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a folder; pass a folder path")
+    if (out / "run.json").exists() and not overwrite:
+        raise ConfigError(f"--out {out}: already holds a run (run.json); pass --overwrite to replace it or "
+                          "choose another folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".neurosim-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(f"--out {out}: cannot write there ({err.strerror or err}); choose a writable folder") \
+            from None
 
-    rules = [r.strip() for r in args.rules.split(",")] if args.rules else None
+
+class _terminate_as_interrupt:
+    """SIGTERM / SIGHUP end a run like Ctrl-C: finished epochs kept, record says 'interrupted'."""
+
+    def __enter__(self):
+        import signal
+
+        def handler(signum, frame):
+            raise KeyboardInterrupt(f"signal {signum}")
+
+        self._old = {}
+        for name in ("SIGTERM", "SIGHUP"):
+            sig = getattr(signal, name, None)
+            if sig is not None:
+                try:
+                    self._old[sig] = signal.signal(sig, handler)
+                except ValueError:  # not the main thread
+                    pass
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
+
+
+def cmd_compare(args) -> int:
+    from .compare import compare_stem, format_table, run_compare
+    from .validation import check
+
+    check("--epochs", "epochs", args.epochs, "int", ge=1)
+    rules = [r.strip() for r in args.rules.split(",")] if args.rules is not None else None
+    if rules is not None and not all(rules):
+        raise ConfigError(f"--rules: expected comma-separated rule names like fa,dfa, got '{args.rules}'")
+    stem = compare_stem(rules)
     record = run_compare(dataset=args.dataset, epochs=args.epochs, rules=rules, seed=args.seed,
-                         out_dir=Path(args.out), spiking=args.spiking, progress=not args.json)
+                         out_dir=Path(args.out), spiking=args.spiking, progress=True, stem=stem)
     written = []
     if not args.no_figures:
         from .plotting import compare_figure
 
-        written = [str(p) for p in compare_figure(record, Path(args.figures))]
+        written = [str(p) for p in compare_figure(record, Path(args.figures), name=f"{stem}.png")]
     _emit(args, {**record, "figures": written},
           format_table(record) + (f"\nfigures: {', '.join(written)}" if written else "")
-          + f"\nresults: {Path(args.out) / 'compare.json'}")
+          + f"\nresults: {Path(args.out) / f'{stem}.json'}")
     return 0
 
 
@@ -265,37 +358,56 @@ def _gradcheck_suite(seed: int) -> list[tuple[str, Network]]:
 def cmd_gradcheck(args) -> int:
     from .params import init_params
     from .reference import gradcheck
+    from .runspec import RunSpec
+    from .validation import check
 
+    check("--batch-size", "batch_size", args.batch_size, "int", ge=1)
+    check("--max-entries", "max_entries", args.max_entries, "int", ge=1)
+    check("--seed", "seed", args.seed, "int", ge=0)
+    check("--tolerance", "tolerance", args.tolerance, gt=0)
     if args.model or args.layers:
-        net = ModelCard.load(args.model).network if args.model else Network.feedforward(
+        net = RunSpec.load(args.model).build_network() if args.model else Network.feedforward(
             _parse_layers(args.layers), activation=args.activation, loss=args.loss or "mse")
         nets = [(net.name, net)]
     else:
         nets = _gradcheck_suite(args.seed)
     rows = []
+    silent = []
     for i, (name, net) in enumerate(nets):
         rng = np.random.default_rng(args.seed + i)
         params = init_params(net, rng)
+        act = {layer.name: layer.activation for layer in net.layers}
         for k in params:  # non-zero biases so every term of the gradient is exercised
             if k.endswith(".bias"):
-                params[k] = rng.normal(0, 0.5, params[k].shape)
+                # LIF units are silent below threshold 1 and ReLUs below 0: drive them into their
+                # active range, or a whole net checks zero against zero
+                kind = act[k[:-len(".bias")]]
+                params[k] = rng.uniform(1.5, 2.5, params[k].shape) if kind == "lif" else \
+                    rng.uniform(0.2, 1.0, params[k].shape) if kind == "relu" else rng.normal(0, 0.5, params[k].shape)
         x = rng.normal(0, 1, (args.batch_size, net.input_layer.size))
         n_out = net.output_layer.size
         t = np.eye(n_out)[rng.integers(0, n_out, args.batch_size)] if net.loss == "cross_entropy" else \
             rng.normal(0, 1, (args.batch_size, n_out))
         res = gradcheck(net, params, x, t, max_entries=args.max_entries, seed=args.seed)
         rows.extend({"network": name, **r} for r in res["projections"])
+        silent += [f"{name}:{r['name']}" for r in res["projections"] if r["gradient_norm"] == 0]
     worst = max(r["relative_error"] for r in rows)
-    out = {"max_relative_error": worst, "n_networks": len(nets), "projections": rows}
-    lines = [f"{'network':<30} {'parameter':<22} {'rel. error':>11}"]
-    lines += [f"{r['network']:<30} {r['name']:<22} {r['relative_error']:>11.2e}" for r in rows]
+    out = {"max_relative_error": worst, "n_networks": len(nets), "zero_gradients": silent, "projections": rows}
+    lines = [f"{'network':<30} {'parameter':<22} {'rel. error':>11} {'|grad|':>10}"]
+    lines += [f"{r['network']:<30} {r['name']:<22} {r['relative_error']:>11.2e} {r['gradient_norm']:>10.2e}"
+              for r in rows]
     lines.append(f"max relative error over {len(nets)} network(s): {worst:.2e}")
+    if silent:
+        lines.append(f"FAILED: {len(silent)} parameter(s) have an exactly zero gradient (nothing was checked): "
+                     f"{', '.join(silent[:5])}{' ...' if len(silent) > 5 else ''}")
     _emit(args, out, "\n".join(lines))
-    return 0 if worst < args.tolerance else 1
+    return 0 if worst < args.tolerance and not silent else 1
 
 
 def cmd_figures(args) -> int:
-    folder = Path(args.figures)
+    # Only the package's own figure scripts run unless a folder is named explicitly: running every
+    # *.py of ./figures in whatever directory the user happens to be in would execute anything.
+    folder = Path(args.figures) if args.figures else Path(__file__).resolve().parents[1] / "figures"
     scripts = sorted(p for p in folder.glob("*.py") if not p.name.startswith("_"))
     if not scripts:
         raise ConfigError(f"figures: no figure scripts in '{folder}'; run from the neurosim checkout or pass "
@@ -334,7 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rule", help="rule name (see `neurosim rules`)")
     _add_model_args(s)
     s.add_argument("--backend", choices=["rate", "spiking"], default="rate")
-    s.add_argument("--batch-size", type=int, default=128, help="samples in the compared batch")
+    s.add_argument("--batch-size", type=int, default=None, help="samples in the compared batch (default 128)")
     s.add_argument("--trials", type=int, default=20, help="spiking backend: trials to average")
     s.add_argument("--weights", help="params .npz or run folder to align at (default: fresh init)")
     s.set_defaults(func=cmd_align)
@@ -349,10 +461,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--clip-norm", type=float, default=None,
                    help="rescale each batch update to at most this global norm (default: no clipping)")
     s.add_argument("--batch-size", type=int, default=None)
-    s.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    s.add_argument("--align-samples", type=int, default=256,
-                   help="batch on which alignment with backprop is tracked each epoch (0: off)")
+    s.add_argument("--dtype", choices=["float32", "float64"], default=None, help="default float32")
+    s.add_argument("--align-samples", type=int, default=None,
+                   help="batch on which alignment with backprop is tracked each epoch (0: off; default 256)")
     s.add_argument("--out", help="folder for run.json / run.npz (written after every epoch)")
+    s.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     s.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     s.set_defaults(func=cmd_train)
 
@@ -383,7 +496,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("figures", help="regenerate every figure from results/")
     s.add_argument("--results", default="results")
-    s.add_argument("--figures", default="figures", help="folder holding the figure scripts")
+    s.add_argument("--figures", default=None, help="folder holding the figure scripts (default: neurosim's own, "
+                   "next to the installed package in a checkout)")
     s.set_defaults(func=cmd_figures)
     return p
 
@@ -399,6 +513,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"neurosim {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `neurosim ... --json | head`: the reader left; not an error of ours
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        return 0
+    except MemoryError:
+        print(f"neurosim {args.command}: error: out of memory; use a smaller network (--layers) or batch",
+              file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,82 +14,121 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import load_dataset
+from .data import load_dataset
 from .errors import NeurosimError
 from .results import provenance, write_json
+from .alignment import align
 from .rules import RULES, rule_class
-from .training import TrainConfig, train
+from .runspec import RunSpec
+from .training import alignment_indices, train
 
 FAMILY_ORDER = ("backprop", "feedback_alignment", "target_propagation", "predictive_coding", "equilibrium",
-                "dendritic", "attention_gated", "hebbian")
+                "dendritic", "attention_gated", "synthetic_gradients", "hebbian")
 
 
 def default_rules() -> list[str]:
     """Every registered supervised rule with a rate backend, backprop first."""
-    klasses = [c for c in RULES.values() if c.supervised and "rate" in c.backends]
+    klasses = [c for c in RULES.values() if c.info.supervised and "rate" in c.info.backends]
     order = {f: i for i, f in enumerate(FAMILY_ORDER)}
     return [c.name for c in sorted(klasses, key=lambda c: (order.get(c.family, 99), c.name))]
 
 
+def compare_spec(rule: str, *, dataset: str = "digits", epochs: int = 20, seed: int = 0, hidden=(64, 64),
+                 batch_size: int = 32) -> RunSpec:
+    """The RunSpec ``neurosim compare`` trains ``rule`` with: its compare preset, the shared budget."""
+    return RunSpec.preset(rule, "compare").replace(dataset=dataset, epochs=epochs, seed=seed, hidden=tuple(hidden),
+                                                   batch_size=batch_size, dtype="float32", align_samples=256)
+
+
 def run_compare(dataset: str = "digits", epochs: int = 20, rules: list[str] | None = None, seed: int = 0,
                 out_dir: Path | str = "results/compare", spiking: bool = False, hidden=(64, 64),
-                batch_size: int = 32, progress: bool = True) -> dict:
-    """Run the comparison and return its record (also written to ``out_dir/compare.json``)."""
+                batch_size: int = 32, progress: bool = True, stem: str = "compare") -> dict:
+    """Run the comparison and return its record (also written to ``out_dir/<stem>.json``).
+
+    Every rule trains from its :func:`compare_spec`; the initial and final alignment are
+    measured on the batch on which training tracks alignment each epoch
+    (:func:`~neurosim.training.alignment_indices`), the final one at the trained weights and
+    the rule's final training state, so ``cos@end`` is the last point of the curve.
+    """
     data = load_dataset(dataset, seed=seed)
     names = rules or default_rules()
-    klasses = [rule_class(n) for n in names]  # fail early on an unknown name
+    specs = [compare_spec(n, dataset=dataset, epochs=epochs, seed=seed, hidden=hidden, batch_size=batch_size)
+             for n in names]  # fail early on an unknown name
     sizes = [data.n_features, *hidden, data.n_classes]
-    rng = np.random.default_rng(seed)
-    idx = rng.choice(len(data.x_train), min(256, len(data.x_train)), replace=False)
+    idx = alignment_indices(len(data.x_train), specs[0].config()) if specs else None
     x_align = data.x_train[idx].astype(np.float64)
     t_align = data.targets("train")[idx].astype(np.float64)
     record = {"dataset": data.name, "n_train": len(data.x_train), "n_test": len(data.x_test), "sizes": sizes,
               "epochs": epochs, "batch_size": batch_size, "seed": seed, "rows": [],
-              "provenance": provenance()}
+              "alignment_batch": f"{len(idx)} training samples, the batch train() tracks alignment on",
+              "status": "running", "provenance": provenance()}
     out_dir = Path(out_dir)
-    for klass in klasses:
-        rule = klass(**klass.compare_hyper)
-        row = {"rule": klass.name, "family": klass.family, "reference": klass.reference,
-               "hyper": dict(rule.hyper)}
+    for spec in specs:
+        rule = spec.make_rule()
+        klass = type(rule)
+        row = {"rule": klass.name, "family": klass.family, "reference": klass.info.reference,
+               "hyper": dict(rule.hyper), "spec": spec.to_dict()}
         t0 = time.perf_counter()
+        if progress:
+            import sys
+
+            print(f"  {klass.name:<12} training ({epochs} epochs)...", file=sys.stderr, flush=True)
         try:
-            network = rule.prepare(rule.build_default_network(sizes))
+            network = spec.build_network(data, rule)
             row["loss"] = network.loss
             params = rule.init_params(network, seed)
-            row["initial_alignment"] = rule.align(network, params, x_align, t_align).to_dict()
-            config = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed,
-                                 optimizer=klass.train_defaults.get("optimizer", "adam"),
-                                 learning_rate=klass.train_defaults.get("learning_rate", 1e-3))
-            result = train(network, rule, data, config, params=params, progress=False)
+            row["initial_alignment"] = align(rule, network, params, x_align, t_align, seed=seed).to_dict()
+            result = train(network, rule, data, spec.config(), params=params, progress=False)
             trained = {k: v.astype(np.float64) for k, v in result.params.items()}
-            row["final_alignment"] = rule.align(network, trained, x_align, t_align).to_dict()
+            row["final_alignment"] = align(rule, network, trained, x_align, t_align, result.state).to_dict()
             row.update(status=result.status, message=result.message, test_error=result.test_error,
                        train_error=result.train_error, history=result.history)
         except NeurosimError as err:
             row.update(status="failed", message=str(err))
+        except KeyboardInterrupt:
+            row.update(status="interrupted", message="interrupted by the user")
+        if row["status"] == "interrupted":  # Ctrl-C stops the comparison, keeping the finished rules
+            row["seconds"] = time.perf_counter() - t0
+            record["rows"].append(row)
+            record["status"] = "interrupted"
+            write_json(out_dir / f"{stem}.json", record)
+            raise KeyboardInterrupt(f"compare interrupted during '{klass.name}'; finished rules are in "
+                                    f"{out_dir / f'{stem}.json'}")
         row["seconds"] = time.perf_counter() - t0
         if progress:
             import sys
 
-            print(f"  {klass.name:<12} {row['status']:<10} {row['seconds']:6.1f} s", file=sys.stderr, flush=True)
+            err = row.get("test_error")
+            tail = f"test error {100 * err:5.1f} %" if err is not None else row.get("message", "")
+            print(f"  {klass.name:<12} {row['status']:<10} {row['seconds']:6.1f} s  {tail}", file=sys.stderr,
+                  flush=True)
         record["rows"].append(row)
-        write_json(out_dir / "compare.json", record)
+        write_json(out_dir / f"{stem}.json", record)
     if spiking:
         record["spiking"] = _spiking_rows(names, sizes, x_align[:32], t_align[:32], seed)
-        write_json(out_dir / "compare.json", record)
+    record["status"] = "completed"
+    write_json(out_dir / f"{stem}.json", record)
     return record
+
+
+def compare_stem(rules: list[str] | None) -> str:
+    """File stem of a comparison: ``compare`` for every rule, ``compare-a+b`` for a subset (so a
+    subset never overwrites the headline record and figure)."""
+    if not rules:
+        return "compare"
+    return "compare-" + "+".join(rule_class(r).name for r in rules)
 
 
 def _spiking_rows(names, sizes, x, t, seed) -> list[dict]:
     rows = []
     for name in names:
         klass = rule_class(name)
-        if "spiking" not in klass.backends:
+        if "spiking" not in klass.info.backends:
             continue
         from .spiking import spiking_align
 
         rule = klass()
-        network = rule.prepare(rule.build_default_network(sizes))
+        network = rule.network(sizes)
         params = rule.init_params(network, seed)
         try:
             rows.append(spiking_align(name, network, params, x, t, seed=seed).to_dict())
@@ -103,23 +142,34 @@ def _fmt(x, spec):
 
 
 def format_table(record: dict) -> str:
-    """The comparison as a fixed-width text table."""
+    """The comparison as a fixed-width text table (errors in %)."""
     head = (f"{'rule':<12} {'family':<19} {'reference':<9} {'cos@init':>9} {'angle@init':>10} {'cos@end':>8} "
-            f"{'test error':>10} {'time':>7}")
+            f"{'test err %':>10} {'time':>7}")
     lines = [f"neurosim compare: {record['dataset']} ({record['n_train']} train / {record['n_test']} test), "
              f"layers {'-'.join(map(str, record['sizes']))}, {record['epochs']} epochs, seed {record['seed']}",
              head, "-" * len(head)]
+    notes = []
     for row in record["rows"]:
         if row["status"] == "failed":
             lines.append(f"{row['rule']:<12} {row['family']:<19} failed: {row['message']}")
             continue
         ia, fa = row["initial_alignment"]["global"], row["final_alignment"]["global"]
+        err = row.get("test_error")
         lines.append(f"{row['rule']:<12} {row['family']:<19} {row['reference']:<9} {_fmt(ia['cosine'], '9.4f')} "
                      f"{_fmt(ia['angle_deg'], '9.1f')}° {_fmt(fa['cosine'], '8.4f')} "
-                     f"{_fmt(row['test_error'], '10.4f')} {row['seconds']:>6.1f}s"
+                     f"{_fmt(None if err is None else 100 * err, '10.2f')} {row['seconds']:>6.1f}s"
                      + ("" if row["status"] == "completed" else f"  [{row['status']}]"))
+        expected = row["final_alignment"].get("expected_global_cosine")
+        if expected is not None:
+            notes.append(f"{row['rule']}: cos is the applied update (one sampled action per sample); its "
+                         f"expectation over actions has cos@init "
+                         f"{_fmt(row['initial_alignment'].get('expected_global_cosine'), '.4f')}, "
+                         f"cos@end {_fmt(expected, '.4f')}")
     lines.append("cos = cosine between the rule's update and its reference -dL/dW (backprop; for ep the "
-                 "implicit gradient at the free fixed point), same weights and batch, global over all projections")
+                 "implicit gradient at the free fixed point), same weights and batch, global over all projections;")
+    lines.append(f"measured on {record.get('alignment_batch', 'a fixed training batch')} (cos@end is the last "
+                 "point of the figure's curve)")
+    lines.extend(notes)
     for row in record.get("spiking", []):
         if "global" in row:
             lines.append(f"spiking {row['rule']}: cos to backprop {_fmt(row['global']['cosine'], '.4f')}")

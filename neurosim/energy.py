@@ -391,7 +391,8 @@ class EnergyKernel:
         return self.readout_delta(s[-1], t) @ self.W_out
 
     def readout_grads(self, top: np.ndarray, t: np.ndarray) -> dict:
-        """Batch-mean :math:`\\partial C/\\partial W_{out}` and :math:`\\partial C/\\partial b_{out}` (CE only; else ``{}``)."""
+        """Batch-mean :math:`\\partial C/\\partial W_{out}` and :math:`\\partial C/\\partial b_{out}`
+        (cross-entropy read-out only; ``{}`` for mse)."""
         if self.W_out is None:
             return {}
         le = self.structure
@@ -447,7 +448,8 @@ class EnergyKernel:
               owner: str = "relax", phase: str | None = None, cap_name: str = "max_steps") -> tuple[list, Convergence]:
         """Relax from ``s0`` (zeros when None) to a fixed point of :math:`F = E + \\beta C`.
 
-        .. math::  s \\leftarrow (1-\\epsilon)\\, s + \\epsilon\\, \\rho\\big(a(s) - \\beta\\,\\partial C/\\partial s\\big)
+        .. math::  s \\leftarrow (1-\\epsilon)\\, s
+                   + \\epsilon\\, \\rho\\big(a(s) - \\beta\\,\\partial C/\\partial s\\big)
 
         No validation (:func:`relax` validates); ``s0`` is never written into, so one free
         state can start several nudged phases.  ``inp`` is the batch's :meth:`input_drive`,

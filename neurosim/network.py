@@ -41,6 +41,7 @@ from typing import Any, Iterable, Mapping
 
 from .errors import ConfigError, did_you_mean, unknown_name
 from .neurons import NEURON_MODELS, canonical_activation, check_neuron_model
+from .validation import check, check_keys
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -74,6 +75,8 @@ def _freeze_params(owner: str, params: Any) -> tuple[tuple[str, Any], ...]:
 def _check_name(owner: str, name: Any) -> None:
     if not isinstance(name, str) or not name or name != name.strip():
         raise ConfigError(f"{owner}.name: expected a non-empty string without surrounding spaces, got {name!r}")
+    if not name.isprintable():  # control characters would not survive a TOML / JSON / terminal round trip
+        raise ConfigError(f"{owner}.name: expected printable characters only, got {name!r}")
 
 
 @dataclass(frozen=True)
@@ -117,22 +120,15 @@ class Layer:
     def __post_init__(self):
         _check_name("Layer", self.name)
         owner = f"Layer '{self.name}'"
-        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size <= 0:
-            raise ConfigError(f"{owner}.size: expected a positive integer, got {self.size!r}")
+        object.__setattr__(self, "size", check(owner, "size", self.size, "int", gt=0))
         try:
             object.__setattr__(self, "activation", canonical_activation(self.activation))
             check_neuron_model(self.neuron)
         except KeyError as err:
             raise ConfigError(f"{owner}: {err}") from None
-        if self.role not in ROLES:
-            raise ConfigError(f"{owner}.role: expected one of {', '.join(ROLES)}, got "
-                              f"{self.role!r}.{did_you_mean(self.role, ROLES)}")
-        if not isinstance(self.bias, bool):
-            raise ConfigError(f"{owner}.bias: expected true or false, got {self.bias!r}")
-        b0 = self.bias_init
-        if isinstance(b0, bool) or not isinstance(b0, (int, float)) or not math.isfinite(b0):
-            raise ConfigError(f"{owner}.bias_init: expected a finite number, got {b0!r}")
-        object.__setattr__(self, "bias_init", float(b0))
+        check(owner, "role", self.role, choices=ROLES)
+        check(owner, "bias", self.bias, "bool")
+        object.__setattr__(self, "bias_init", float(check(owner, "bias_init", self.bias_init)))
         object.__setattr__(self, "params", _freeze_params(owner, self.params))
 
     @property
@@ -200,19 +196,10 @@ class Projection:
             value = getattr(self, fld)
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"{owner}.{fld}: expected a layer name, got {value!r}")
-        if self.kind not in KINDS:
-            raise ConfigError(f"{owner}.kind: expected one of {', '.join(KINDS)}, got "
-                              f"{self.kind!r}.{did_you_mean(self.kind, KINDS)}")
-        if self.init not in INITS:
-            raise ConfigError(f"{owner}.init: expected one of {', '.join(INITS)}, got "
-                              f"{self.init!r}.{did_you_mean(self.init, INITS)}")
-        scale = self.init_scale
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) \
-                or scale < 0:
-            raise ConfigError(f"{owner}.init_scale: expected a finite number >= 0, got {scale!r}")
-        object.__setattr__(self, "init_scale", float(scale))
-        if not isinstance(self.plastic, bool):
-            raise ConfigError(f"{owner}.plastic: expected true or false, got {self.plastic!r}")
+        check(owner, "kind", self.kind, choices=KINDS)
+        check(owner, "init", self.init, choices=INITS)
+        object.__setattr__(self, "init_scale", float(check(owner, "init_scale", self.init_scale, ge=0)))
+        check(owner, "plastic", self.plastic, "bool")
         if self.tied_to is not None and not isinstance(self.tied_to, str):
             raise ConfigError(f"{owner}.tied_to: expected a projection name, got {self.tied_to!r}")
 
@@ -268,9 +255,7 @@ class Network:
                                   f"{type(proj).__name__}")
         object.__setattr__(self, "layers", layers)
         object.__setattr__(self, "projections", projections)
-        if self.loss not in LOSSES:
-            raise ConfigError(f"Network '{self.name}'.loss: expected one of {', '.join(LOSSES)}, got "
-                              f"{self.loss!r}.{did_you_mean(self.loss, LOSSES)}")
+        check(f"Network '{self.name}'", "loss", self.loss, choices=LOSSES)
         if not layers:
             raise ConfigError(f"Network '{self.name}'.layers: a network needs at least an input and an "
                               "output layer, got none")
@@ -345,9 +330,8 @@ class Network:
         if len(sizes) < 2:
             raise ConfigError(f"Network.feedforward sizes: expected at least 2 layer sizes (input and "
                               f"output), got {sizes!r}")
-        for s in sizes:
-            if isinstance(s, bool) or not isinstance(s, int) or s <= 0:
-                raise ConfigError(f"Network.feedforward sizes: expected positive integers, got {sizes!r}")
+        sizes = [check("Network.feedforward", "sizes", s, "int", gt=0,
+                       hint=f"(in sizes {sizes!r})") for s in sizes]
         if output_activation is None:
             output_activation = "linear" if loss == "cross_entropy" else activation
         names = ["input"] + [f"hidden{i}" for i in range(1, len(sizes) - 1)] + ["output"]
@@ -410,8 +394,7 @@ class Network:
     def select(self, kind: str | None = None, *, pre: str | None = None, post: str | None = None,
                target: str | None = None) -> tuple[Projection, ...]:
         """Projections matching every given criterion, in declaration order."""
-        if kind is not None and kind not in KINDS:
-            raise ConfigError(f"Network.select kind: expected one of {', '.join(KINDS)}, got {kind!r}")
+        check("Network.select", "kind", kind, choices=KINDS, allow_none=True)
         return tuple(p for p in self.projections
                      if (kind is None or p.kind == kind) and (pre is None or p.pre == pre)
                      and (post is None or p.post == post) and (target is None or p.target == target))
@@ -516,13 +499,15 @@ class Network:
         head = dict(data.get("network", {}))
         known_head = {"name", "loss", "sizes", "activation", "output_activation", "init", "init_scale",
                       "bias", "bias_init", "neuron", "description"}
-        for key in head:
-            if key not in known_head:
-                raise ConfigError(f"{source} [network]: unknown key '{key}'; known keys: "
-                                  f"{', '.join(sorted(known_head))}.{did_you_mean(key, known_head)}")
+        check_keys(f"{source} [network]", head, known_head)
         name = head.get("name", "network")
         loss = head.get("loss", "mse")
         if "sizes" in head:
+            sizes = head["sizes"]
+            if isinstance(sizes, (str, bytes, Mapping)) or not isinstance(sizes, (list, tuple)) or not all(
+                    isinstance(v, int) and not isinstance(v, bool) for v in sizes):
+                raise ConfigError(f"{source} [network].sizes: expected a list of layer sizes like [784, 256, 10], "
+                                  f"got {sizes!r}")
             if "layers" in data or "projections" in data:
                 raise ConfigError(f"{source}: give either [network] sizes = [...] or [[layers]] and "
                                   "[[projections]] tables, not both")
@@ -560,10 +545,7 @@ def _build(klass, entry: Any, owner: str):
     if not isinstance(entry, Mapping):
         raise ConfigError(f"{owner}: expected a table, got {type(entry).__name__}")
     names = {f.name for f in dataclasses.fields(klass) if f.init}
-    for key in entry:
-        if key not in names:
-            raise ConfigError(f"{owner}: unknown key '{key}'; known keys: {', '.join(sorted(names))}."
-                              f"{did_you_mean(key, names)}")
+    check_keys(owner, entry, names)
     try:
         return klass(**entry)
     except TypeError as err:  # a required key is missing
@@ -575,7 +557,13 @@ def _read_text(path: str | os.PathLike) -> str:
     if not path.is_file():
         raise ConfigError(f"model file '{path}' does not exist; pass the path of a .toml model card "
                           "(see models/)")
-    return path.read_text()
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"model file '{path}': not UTF-8 TOML text (a binary, gzip or Latin-1 file?); pass a "
+                          ".toml model card (see models/)") from None
+    except OSError as err:
+        raise ConfigError(f"model file '{path}': cannot be read ({err.strerror or err})") from None
 
 
 def parse_toml(text: str, source: str = "TOML text") -> dict[str, Any]:
@@ -631,40 +619,3 @@ def dumps_toml(data: Mapping[str, Any]) -> str:
     return "\n".join(lines).lstrip("\n") + "\n"
 
 
-# ---------------------------------------------------------------------- model cards
-@dataclass(frozen=True)
-class ModelCard:
-    """A published model: its network plus the rule, training set-up and published result.
-
-    ``models/*.toml`` files hold, besides the ``[network]``/``[[layers]]``/``[[projections]]``
-    tables of a :class:`Network`, the tables ``[rule]`` (``name`` plus hyper-parameters),
-    ``[training]`` (``dataset``, ``epochs``, ``optimizer``, ``learning_rate``, ``batch_size``...),
-    and ``[published]`` (the number to compare against, with ``source``).
-    """
-
-    network: Network
-    rule: Mapping[str, Any]
-    training: Mapping[str, Any]
-    published: Mapping[str, Any]
-    path: str = ""
-    description: str = ""
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "ModelCard":
-        text = _read_text(path)
-        data = parse_toml(text, str(path))
-        known = {"network", "layers", "projections", "rule", "training", "published"}
-        for key in data:
-            if key not in known:
-                raise ConfigError(f"{path}: unknown top-level key '{key}'; known: {', '.join(sorted(known))}."
-                                  f"{did_you_mean(key, known)}")
-        for key in ("rule", "training", "published"):
-            if key in data and not isinstance(data[key], Mapping):
-                raise ConfigError(f"{path}: '{key}' must be a table ([{key}]), got {type(data[key]).__name__}")
-        net_data = {k: data[k] for k in ("network", "layers", "projections") if k in data}
-        head = dict(net_data.get("network", {}))
-        description = head.pop("description", "")
-        net_data["network"] = head
-        return cls(network=Network.from_dict(net_data, source=str(path)), rule=dict(data.get("rule", {})),
-                   training=dict(data.get("training", {})), published=dict(data.get("published", {})),
-                   path=str(path), description=description)

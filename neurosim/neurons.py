@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import ConfigError, unknown_name
+from .validation import check
 
 
 @dataclass(frozen=True)
@@ -190,19 +191,10 @@ class LIFParameters:
 
     def __post_init__(self):
         for name in ("tau_m", "v_threshold", "tau_syn", "tau_dend"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) \
-                    or value <= 0:
-                raise ConfigError(f"LIFParameters.{name}: expected a finite number > 0 in SI units (seconds "
-                                  f"or volts), got {value!r}")
+            check("LIFParameters", name, getattr(self, name), gt=0, hint="Plain SI units (seconds or volts).")
         for name in ("t_ref", "g_basal", "g_apical"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) \
-                    or value < 0:
-                raise ConfigError(f"LIFParameters.{name}: expected a finite number >= 0, got {value!r}")
-        if not isinstance(self.v_reset, (int, float)) or not self.v_reset < self.v_threshold:
-            raise ConfigError(f"LIFParameters.v_reset: expected a number below v_threshold = "
-                              f"{self.v_threshold!r} V, got {self.v_reset!r}")
+            check("LIFParameters", name, getattr(self, name), ge=0)
+        check("LIFParameters", "v_reset", self.v_reset, lt=self.v_threshold, hint="(below v_threshold, volts)")
 
     @classmethod
     def from_layer(cls, layer) -> LIFParameters:

@@ -15,6 +15,10 @@ import numpy as np
 
 from .errors import ConfigError, ShapeError
 from .network import Network, Projection
+from .validation import all_finite, check
+
+__all__ = ["Params", "all_finite", "as_generator", "bias_key", "check_params", "copy_params", "init_params",
+           "init_weight", "resolve_dtype", "weight"]
 
 Params = dict  # dict[str, np.ndarray]; an alias that documents intent
 
@@ -24,20 +28,21 @@ def bias_key(layer_name: str) -> str:
     return f"{layer_name}.bias"
 
 
-def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
+def as_generator(seed: int | np.random.Generator | None, owner: str = "random numbers") -> np.random.Generator:
     """Accept a seed or a Generator (never the hidden global NumPy state)."""
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is None or isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed: expected a non-negative integer or numpy Generator, got {seed!r}")
-    return np.random.default_rng(int(seed))
+    return np.random.default_rng(check(owner, "seed", seed, "int", ge=0,
+                                       hint="Pass an integer such as 0 or a numpy.random.Generator."))
 
 
-def resolve_dtype(dtype) -> np.dtype:
-    dt = np.dtype(dtype)
-    if dt not in (np.float32, np.float64):
-        raise ConfigError(f"dtype: expected float32 or float64, got {dt}")
-    return dt
+def resolve_dtype(dtype, owner: str = "arrays") -> np.dtype:
+    """``float32`` or ``float64`` as a numpy dtype (anything else is a one-line ConfigError)."""
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:  # not a dtype at all ("float33", 5)
+        name = dtype
+    return np.dtype(check(owner, "dtype", name, choices=("float32", "float64")))
 
 
 def init_weight(proj: Projection, n_post: int, n_pre: int, rng: np.random.Generator) -> np.ndarray:
@@ -86,8 +91,8 @@ def init_params(network: Network, seed: int | np.random.Generator = 0, dtype="fl
         See the module docstring for keys and shapes.  Biases start at ``Layer.bias_init``
         (zero by default).
     """
-    rng = as_generator(seed)
-    dt = resolve_dtype(dtype)
+    rng = as_generator(seed, "init_params")
+    dt = resolve_dtype(dtype, "init_params")
     params: Params = {}
     for proj in network.projections:
         if proj.tied_to is None:
@@ -106,15 +111,6 @@ def weight(network: Network, params: Params, proj: Projection | str) -> np.ndarr
     if proj.tied_to is not None:
         return params[proj.tied_to].T
     return params[proj.name]
-
-
-def all_finite(a: np.ndarray) -> bool:
-    """Whether every entry is finite, in one pass without a temporary array on the usual path.
-
-    A NaN or inf makes the sum non-finite; only then (or on an overflowing sum of huge
-    finite values) is the exact element-wise test run.
-    """
-    return bool(np.isfinite(np.sum(a))) or bool(np.all(np.isfinite(a)))
 
 
 def check_params(network: Network, params: Params) -> None:

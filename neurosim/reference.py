@@ -34,7 +34,8 @@ import numpy as np
 from .errors import ConfigError, ShapeError
 from .network import Network
 from .neurons import get_activation
-from .params import Params, all_finite, bias_key, check_params, weight
+from .params import Params, bias_key, check_params, weight
+from .validation import all_finite
 
 
 @dataclass
@@ -99,6 +100,8 @@ def check_batch(network: Network, x, target=None, *, dtype=None):
     if x.ndim != 2 or x.shape[1] != n_in:
         raise ShapeError(f"x: expected shape (batch, {n_in}) for input layer '{network.input_layer.name}', "
                          f"got {x.shape}")
+    if x.shape[0] == 0:
+        raise ShapeError("x: empty batch (0 samples); pass at least one sample")
     if not np.issubdtype(x.dtype, np.floating):
         x = x.astype(np.float64)
     if not all_finite(x):
@@ -300,8 +303,10 @@ def gradcheck(network: Network, params: Params, x, target, eps: float = 1e-5, *,
     -------
     dict
         ``{"max_relative_error": float, "projections": [{"name", "relative_error",
-        "max_abs_error", "n_entries"}...]}`` over weights and biases; the relative error
-        is :func:`relative_error` over the checked entries.
+        "max_abs_error", "n_entries", "gradient_norm"}...]}`` over weights and biases; the
+        relative error is :func:`relative_error` over the checked entries, ``gradient_norm``
+        the norm of the exact gradient there (a check of zero against zero proves nothing:
+        callers should refuse it).
     """
     params = {k: np.asarray(v, dtype=np.float64).copy() for k, v in params.items()}
     x, t = check_batch(network, x, target, dtype=np.float64)
@@ -314,5 +319,6 @@ def gradcheck(network: Network, params: Params, x, target, eps: float = 1e-5, *,
     for key, g in numeric.items():
         e = exact[key].reshape(-1)[entries[key]]
         rows.append({"name": key, "relative_error": relative_error(e, g),
-                     "max_abs_error": float(np.max(np.abs(e - g))), "n_entries": int(g.size)})
+                     "max_abs_error": float(np.max(np.abs(e - g))), "n_entries": int(g.size),
+                     "gradient_norm": float(np.linalg.norm(e))})
     return {"max_relative_error": max(r["relative_error"] for r in rows), "projections": rows}

@@ -2,16 +2,15 @@
 
 Both are written atomically (to a temporary file in the same folder, then
 ``os.replace``), so an interrupted run never leaves a half-written record, and a
-reader never sees one.
+reader never sees one. The JSON and file helpers live in :mod:`neurosim.validation`
+(``to_json``, ``write_json``, ``atomic_write_bytes``) and are importable from here too.
 """
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import subprocess
-import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -19,51 +18,14 @@ from typing import Any
 
 import numpy as np
 
+from .validation import atomic_write_bytes, to_json, write_json
 
-def _clean(obj: Any) -> Any:
-    """Make ``obj`` JSON-safe: numpy scalars to Python, NaN/inf to None."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _clean(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-def to_json(obj: Any, **kwargs) -> str:
-    """Strict JSON (no NaN): the machine-readable output of the CLI."""
-    return json.dumps(_clean(obj), allow_nan=False, **kwargs)
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    return atomic_write_bytes(path, (to_json(obj, indent=2) + "\n").encode())
+__all__ = ["atomic_write_bytes", "git_sha", "load_run", "locate_result", "provenance", "save_run", "to_json",
+           "versions", "write_json", "write_npz"]
 
 
 def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``arrays`` to a compressed NPZ file, atomically."""
     import io
 
     buf = io.BytesIO()
@@ -90,9 +52,10 @@ def git_sha(path: str | os.PathLike | None = None) -> str | None:
 def versions() -> dict[str, str | None]:
     """Versions of Python and the packages a result depends on (brian2 is not imported)."""
     out: dict[str, str | None] = {"python": platform.python_version()}
-    for pkg in ("neurosim", "numpy", "brian2", "matplotlib"):
+    for pkg, dist in (("neurosim", "neurosim-lab"), ("numpy", "numpy"), ("brian2", "brian2"),
+                      ("matplotlib", "matplotlib")):
         try:
-            out[pkg] = metadata.version(pkg)
+            out[pkg] = metadata.version(dist)  # neurosim's distribution is neurosim-lab (the PyPI name)
         except metadata.PackageNotFoundError:
             out[pkg] = None
     if out["neurosim"] is None:
@@ -112,27 +75,94 @@ def save_run(out_dir: str | os.PathLike, record: dict, arrays: dict[str, np.ndar
              *, stem: str = "run") -> Path:
     """Write ``<out_dir>/<stem>.json`` (+ ``<stem>.npz``) atomically; returns the JSON path.
 
-    ``record`` should hold the configuration and seed; provenance is added here.
+    ``record`` should hold the configuration and seed; provenance is added here.  The record
+    names the SHA-256 of the arrays file it belongs to (``arrays_sha256``), so a reader never
+    takes one checkpoint's weights with another checkpoint's record (a run killed between
+    the two writes is detected by :func:`load_run`).  Temporary files a killed writer left in
+    ``out_dir`` are removed.
     """
+    import hashlib
+    import io
+
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.glob(f".{stem}.*.tmp"):  # left by a writer that was killed mid-write
+        try:
+            stale.unlink()
+        except OSError:
+            pass
     record = {**record, "provenance": provenance()}
     if arrays:
-        write_npz(out_dir / f"{stem}.npz", arrays)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+        data = buf.getvalue()
+        atomic_write_bytes(out_dir / f"{stem}.npz", data)
         record["arrays"] = f"{stem}.npz"
+        record["arrays_sha256"] = hashlib.sha256(data).hexdigest()
     return write_json(out_dir / f"{stem}.json", record)
 
 
 def load_run(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
-    """Read a record written by :func:`save_run` (JSON path or its folder)."""
+    """Read a record written by :func:`save_run` (JSON path or its folder).
+
+    Raises :class:`~neurosim.errors.DataError` in one line when the record is not JSON, its
+    ``arrays`` entry points outside its folder, or the arrays file is missing, corrupt or
+    not the one the record names (checksum).
+    """
+    import hashlib
+
+    from .errors import DataError, DataNotFoundError
+
     path = Path(path)
     if path.is_dir():
         path = path / "run.json"
-    record = json.loads(path.read_text())
+    if not path.is_file():
+        raise DataNotFoundError(f"run record '{path}' does not exist; pass a run folder written by "
+                                "`neurosim train --out` or its run.json")
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise DataError(f"run record '{path}': not a readable JSON record ({type(err).__name__})") from None
+    if not isinstance(record, dict):
+        raise DataError(f"run record '{path}': expected a JSON object")
     arrays = {}
-    if record.get("arrays"):
-        with np.load(path.parent / record["arrays"]) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+    name = record.get("arrays")
+    if name:
+        folder = path.parent.resolve()
+        target = (folder / str(name)).resolve()
+        if not isinstance(name, str) or Path(name).is_absolute() or target.parent != folder:
+            raise DataError(f"run record '{path}': 'arrays' = {name!r} points outside the run folder; refusing "
+                            "to read it")
+        try:
+            data = target.read_bytes()
+        except OSError:
+            raise DataNotFoundError(f"run record '{path}': its arrays file '{target.name}' is missing") from None
+        want = record.get("arrays_sha256")
+        if want is not None and hashlib.sha256(data).hexdigest() != want:
+            raise DataError(f"run record '{path}': '{target.name}' is not the arrays file this record names "
+                            "(checksum differs: the run was killed between writing them); use an earlier copy")
+        arrays = read_npz(data, str(target))
     return record, arrays
+
+
+def read_npz(data: bytes | str | os.PathLike, source: str = "arrays file") -> dict[str, np.ndarray]:
+    """Arrays of an ``.npz`` (bytes or path), without pickles; one-line DataError otherwise."""
+    import io
+    import zipfile
+
+    from .errors import DataError, DataNotFoundError
+
+    try:
+        if not isinstance(data, bytes):
+            source = str(data)
+            data = Path(data).read_bytes()
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except FileNotFoundError:
+        raise DataNotFoundError(f"{source}: no such file") from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        raise DataError(f"{source}: not a readable .npz of arrays ({type(err).__name__}: "
+                        f"{str(err).splitlines()[0][:80] if str(err) else 'corrupt'})") from None
 
 
 def locate_result(results: str | os.PathLike, relative: str, command: str) -> Path:

@@ -1,11 +1,15 @@
 """Sweeps over rules x seeds x hyper-parameters: local processes or a dask cluster, resumable.
 
-A **job** is a plain, JSON-serialisable dict that says everything a training run needs::
+A **job** is a :class:`~neurosim.runspec.RunSpec` plus overrides, written as a plain,
+JSON-serialisable dict of RunSpec fields (``seed`` for one seed)::
 
     {"rule": "fa", "seed": 0, "dataset": "digits", "layers": [64, 64, 10], "epochs": 5}
 
-Every other key has a default (:data:`JOB_DEFAULTS`).  :func:`run_job` turns one job into
-one **record** (a dict: the job, status, errors, learning curves, timing, provenance) by
+:func:`job_spec` turns it into the RunSpec: the defaults, then the sweep's own base
+(:data:`SWEEP_BASE`: 5 epochs, full batch), then the rule's training preset
+(``RunSpec.preset(rule, "train")``: the optimiser and settings the rule trains with
+everywhere else), then the job's keys.  Unknown keys are errors.  :func:`run_job` turns one
+job into one **record** (a dict: the job, status, errors, learning curves, timing, provenance) by
 training with :func:`neurosim.training.train`.  :func:`run_sweep` runs many jobs
 
 * locally in parallel processes (``concurrent.futures.ProcessPoolExecutor``, *spawn*
@@ -16,7 +20,8 @@ training with :func:`neurosim.training.train`.  :func:`run_sweep` runs many jobs
   ``OPENBLAS_NUM_THREADS=1`` in their environment for the same reason.
 
 Each finished job is written atomically to ``out_dir/<job_id>.json`` (``job_id`` = a hash of
-the job dict, so the same job always has the same file) by the process that submitted the
+the job's canonical RunSpec, so the same run always has the same file, however its dict was
+written) by the process that submitted the
 sweep, the moment it finishes.  Rerunning a sweep therefore skips the jobs whose record
 exists: an interrupted sweep resumes where it stopped and never loses a finished run.  A job
 that raises is recorded with ``status = "failed"`` and its error, and the sweep goes on; one
@@ -33,7 +38,6 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import json
 import os
@@ -49,35 +53,11 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["JOB_DEFAULTS", "SweepResult", "grid", "job_id", "load_records", "run_job", "run_sweep", "summarize"]
+__all__ = ["SWEEP_BASE", "SweepResult", "grid", "job_id", "job_spec", "load_records", "run_job", "run_sweep",
+           "summarize"]
 
-#: Every key a job may hold and its default (None: not used / the rule's own choice).
-JOB_DEFAULTS: dict[str, Any] = {
-    "rule": None,                # registered rule name (required)
-    "hyper": {},                 # rule hyper-parameters
-    "seed": 0,                   # weights, batch order, stochastic rules, data subset/split
-    "dataset": "digits",         # a neurosim.tasks task or a load_dataset name
-    "dataset_options": {},       # n_train, n_test, n_bits...
-    "layers": None,              # layer sizes; None: [n_features, 64, 64, n_outputs]
-    "network": "rule_default",   # "rule_default" (Rule.default_network) or "feedforward" (the keys below)
-    "activation": "tanh",        # feedforward network only
-    "output_activation": None,
-    "loss": "mse",
-    "init": "xavier_uniform",
-    "init_scale": 1.0,
-    "epochs": 5,
-    "batch_size": None,          # None: the whole training set (full batch)
-    "optimizer": None,           # None: the rule's train_defaults
-    "learning_rate": None,
-    "momentum": 0.9,
-    "dtype": "float32",
-    "align_samples": 256,
-    "stop": None,                # None, a name of STOP_CRITERIA, or "all" (every one of them has held)
-    "bias_init_scale": None,     # None: Layer.bias_init; s: biases drawn U(-s, s) (RHW 1986: a bias is a weight)
-    "weight_decay": 0.0,         # lambda: the update of every weight gets the extra term -lambda * W
-    "trace_outputs": False,      # record the outputs on every training pattern after every epoch
-    "save_params": False,        # record the learned parameters (small networks)
-}
+#: What a sweep job starts from before the rule's preset and the job's own keys.
+SWEEP_BASE: dict[str, Any] = {"epochs": 5, "batch_size": "full"}
 #: Convergence criteria recorded for regression tasks (first epoch each held): every output on
 #: its target's side of 0.5 / within 0.2 / within 0.1 of its target; the summed squared error
 #: over all patterns and outputs (RHW's E without the 1/2) below 0.04.
@@ -88,12 +68,45 @@ WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THRE
 
 
 # --------------------------------------------------------------------------- jobs
-def job_id(job: Mapping[str, Any]) -> str:
-    """A stable 16-hex-digit id of a job: SHA-256 of its canonical JSON (sorted keys).
+def job_spec(job: Mapping[str, Any]):
+    """The :class:`~neurosim.runspec.RunSpec` of a job (see the module docstring for the order)."""
+    from .runspec import RunSpec
 
-    The same dict gives the same id in every process and Python version; defaults are
-    *not* filled in first, so ``{"rule": "fa"}`` and ``{"rule": "fa", "seed": 0}`` are two jobs.
+    if not isinstance(job, Mapping):
+        raise ConfigError(f"job: expected a dict of RunSpec fields, got {type(job).__name__}")
+    if not job.get("rule"):
+        raise ConfigError("job 'rule': required (a registered rule name, see `neurosim rules`)")
+    if isinstance(job.get("network"), str):
+        raise ConfigError(f"job 'network': expected a network description, got {job['network']!r}; the first "
+                          "edition's 'feedforward' / 'rule_default' are now builder = 'feedforward' / 'rule'")
+    if isinstance(job.get("network"), Mapping):
+        from .network import Network
+
+        job = {**job, "network": Network.from_dict(job["network"], source="job 'network'")}
+    preset = RunSpec.preset(job["rule"], "train")
+    plain = RunSpec(rule=preset.rule)
+    from_preset = {k: getattr(preset, k) for k in RunSpec.fields_()
+                   if k not in ("published", "description", "name") and getattr(preset, k) != getattr(plain, k)}
+    changes = {k: (tuple(v) if isinstance(v, list) else v) for k, v in job.items() if k != "rule"}
+    return plain.replace(**SWEEP_BASE).replace(**from_preset).replace(**changes)
+
+
+def job_id(job: Mapping[str, Any]) -> str:
+    """A stable 16-hex-digit id of a job: SHA-256 of its RunSpec's canonical JSON.
+
+    Defaults are filled in first, so ``{"rule": "fa"}`` and ``{"rule": "fa", "seed": 0}`` are
+    the same job.  (Records written before the RunSpec -- ids of the raw job dict -- do not
+    resume; they stay in the folder.)
     """
+    raw_job_id(job)  # plain JSON values only
+    return job_spec(job).id()
+
+
+def raw_job_id(job: Mapping[str, Any]) -> str:
+    """16 hex digits of SHA-256 of the job dict's own canonical JSON (for custom runners whose
+    jobs are not RunSpecs; ``run_sweep(..., id_of=raw_job_id)``)."""
+    import hashlib
+
     try:
         text = json.dumps(job, sort_keys=True, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as err:
@@ -111,30 +124,6 @@ def grid(base: Mapping[str, Any], **axes: Iterable[Any]) -> list[dict]:
     return [{**base, **dict(zip(keys, combo))} for combo in itertools.product(*(list(axes[k]) for k in keys))]
 
 
-def _complete(job: Mapping[str, Any]) -> dict:
-    unknown = sorted(set(job) - set(JOB_DEFAULTS))
-    if unknown:
-        from .errors import did_you_mean
-
-        raise ConfigError(f"job key '{unknown[0]}': unknown; known keys: {', '.join(JOB_DEFAULTS)}."
-                          f"{did_you_mean(unknown[0], JOB_DEFAULTS)}")
-    if not job.get("rule"):
-        raise ConfigError("job 'rule': required (a registered rule name, see `neurosim rules`)")
-    full = {**JOB_DEFAULTS, **job}
-    if full["stop"] is not None and full["stop"] not in (*STOP_CRITERIA, "all"):
-        raise ConfigError(f"job 'stop': expected None, 'all' or one of {', '.join(STOP_CRITERIA)}, got "
-                          f"{full['stop']!r}")
-    wd = full["weight_decay"]
-    if isinstance(wd, bool) or not isinstance(wd, (int, float)) or not 0 <= wd < 1:
-        raise ConfigError(f"job 'weight_decay': expected a number in [0, 1), got {wd!r}; e.g. 0.002")
-    bs = full["bias_init_scale"]
-    if bs is not None and (isinstance(bs, bool) or not isinstance(bs, (int, float)) or not 0 <= bs < np.inf):
-        raise ConfigError(f"job 'bias_init_scale': expected None or a finite number >= 0, got {bs!r}; e.g. 0.3")
-    if full["network"] not in ("rule_default", "feedforward"):
-        raise ConfigError(f"job 'network': expected 'rule_default' or 'feedforward', got {full['network']!r}")
-    return full
-
-
 def _criteria(out: np.ndarray, target: np.ndarray) -> dict[str, bool]:
     """Which of :data:`STOP_CRITERIA` hold for outputs and targets of shape (n, n_out).
 
@@ -150,61 +139,13 @@ class _CriterionReached(Exception):
     """Raised by the epoch callback to end a run once the job's stop criterion holds."""
 
 
-class _Monitor:
-    """A rule seen through a window: forwards everything, remembers the live parameters.
-
-    ``train`` copies the initial parameters and updates its copy in place; the monitor
-    keeps a reference to that copy (from the first ``updates`` call) so the epoch callback
-    can read the network's outputs without changing the training loop.
-    """
-
-    def __init__(self, rule, weight_decay: float = 0.0):
-        self.rule = rule
-        self.weight_decay = float(weight_decay)
-        self.params_: dict | None = None
-
-    def __getattr__(self, name):
-        return getattr(self.rule, name)
-
-    def prepare(self, network):
-        return self.rule.prepare(network)
-
-    def updates(self, network, params, x, target):
-        """The rule's update, plus the weight-decay term when asked for.
-
-        .. math:: \\Delta W \\leftarrow \\Delta W_{rule} - \\lambda W
-
-        on every weight matrix (not biases), i.e. gradient descent on
-        :math:`L + \\tfrac{\\lambda}{2}\\sum W^2` for backprop (Hinton 1986 decayed every weight
-        by a fixed fraction per sweep; with plain SGD the decay per step is :math:`\\eta\\lambda`).
-        """
-        self.params_ = params
-        dw = self.rule.updates(network, params, x, target)
-        if self.weight_decay:
-            dw = {k: (v - self.weight_decay * params[k] if not k.endswith(".bias") and k in params else v)
-                  for k, v in dw.items()}
-        return dw
-
-
-def _build_network(job: dict, rule, sizes: list[int]):
-    from .network import Network
-
-    if job["network"] == "rule_default":
-        network = rule.build_default_network(sizes)
-    else:
-        network = Network.feedforward(sizes, activation=job["activation"], output_activation=job["output_activation"],
-                                      loss=job["loss"], init=job["init"], init_scale=float(job["init_scale"]),
-                                      name=f"{job['dataset']}-net")
-    return rule.prepare(network)
-
-
 def run_job(job: Mapping[str, Any]) -> dict:
     """Train one job and return its record.
 
     Parameters
     ----------
     job : dict
-        Keys of :data:`JOB_DEFAULTS` (``rule`` is required).
+        RunSpec fields (``rule`` is required; ``seed`` for one seed).
 
     Returns
     -------
@@ -221,7 +162,8 @@ def run_job(job: Mapping[str, Any]) -> dict:
         :data:`STOP_CRITERIA` held on the training set, None if never; judged on
         ``rule.predict`` when the rule has one -- EP's free fixed point -- else on the
         feed-forward pass: ``criterion_readout``), ``outputs`` (``trace_outputs``:
-        list over epochs 0.. of (n_train, n_out) lists), ``params`` (``save_params``),
+        list over epochs 0.. of (n_train, n_out) lists), ``params`` and ``params_initial``
+        (``save_params``),
         ``seconds``, ``provenance``.  Errors are fractions in [0, 1] for classification
         and the batch-mean loss for regression tasks (the training loop's convention).
 
@@ -235,7 +177,7 @@ def run_job(job: Mapping[str, Any]) -> dict:
     t0 = time.perf_counter()
     record: dict[str, Any] = {"job_id": job_id(job), "job": dict(job)}
     try:
-        record.update(_train_job(_complete(job)))
+        record.update(_train_job(job_spec(job)))
     except KeyboardInterrupt:
         raise
     except Exception as err:  # a failing job is a result too: record it, let the sweep go on
@@ -245,35 +187,30 @@ def run_job(job: Mapping[str, Any]) -> dict:
     return record
 
 
-def _train_job(job: dict) -> dict:
+def _train_job(spec) -> dict:
     from .reference import forward
-    from .rules import get_rule
-    from .tasks import load_task
-    from .training import TrainConfig, evaluate, train
+    from .training import check_fits, evaluate, train
     from .training import predict as feedforward_predict
 
-    data = load_task(job["dataset"], seed=int(job["seed"]), **job["dataset_options"])
-    rule = get_rule(job["rule"], **job["hyper"])
-    n_out = data.n_classes or data.t_train.shape[1]
-    sizes = list(job["layers"]) if job["layers"] else [data.n_features, 64, 64, n_out]
-    network = _build_network(job, rule, sizes)
-    klass = type(rule)
-    optimizer = job["optimizer"] or klass.train_defaults.get("optimizer", "adam")
-    lr = job["learning_rate"] if job["learning_rate"] is not None else klass.train_defaults.get("learning_rate", 1e-3)
-    config = TrainConfig(epochs=int(job["epochs"]), batch_size=int(job["batch_size"] or data.n_train),
-                         optimizer=optimizer, learning_rate=float(lr), momentum=float(job["momentum"]),
-                         seed=int(job["seed"]), dtype=job["dtype"], align_samples=int(job["align_samples"]))
+    seed = spec.seeds[0]
+    data = spec.load_data(seed)
+    rule = spec.make_rule()
+    network = spec.build_network(data, rule)
+    check_fits(network, data)
+    sizes = list(network.sizes)
+    config = spec.config(seed, data.n_train)
+    optimizer, lr = spec.optimizer, spec.learning_rate
     x_train = data.x_train.astype(config.dtype)
     t_train = data.targets("train").astype(config.dtype)
     y_train = data.y_train if data.n_classes else None
     # The weights train() will draw: same seed, same generator, same network.
-    initial = rule.init_params(network, int(job["seed"]), config.dtype)
+    initial = rule.init_params(network, seed, config.dtype)
     start = None  # None: train() draws the same initial parameters itself
-    if job["bias_init_scale"] is not None:
+    if spec.bias_init_scale is not None:
         # RHW (1986): "the bias ... can be learned just like any other weight" -- so drawn like one.
         # A generator of its own (seed + 7919) keeps the weight draws identical to bias-free jobs.
-        brng = np.random.default_rng(int(job["seed"]) + 7919)
-        s_b = float(job["bias_init_scale"])
+        brng = np.random.default_rng(seed + 7919)
+        s_b = float(spec.bias_init_scale)
         initial = {k: (brng.uniform(-s_b, s_b, v.shape).astype(v.dtype) if k.endswith(".bias") else v)
                    for k, v in initial.items()}
         start = initial
@@ -281,41 +218,42 @@ def _train_job(job: dict) -> dict:
     entries: list[dict] = [{"epoch": 0, "loss": loss0, "train_error": err0}]
     outputs: list = []
     first: dict[str, int | None] = {c: None for c in STOP_CRITERIA}
-    watch = job["trace_outputs"] or job["stop"] is not None or data.n_classes == 0
+    watch = spec.trace_outputs or spec.stop is not None or data.n_classes == 0
 
     # A rule whose prediction is not the feed-forward pass (EP: the free-phase fixed point)
     # is judged on its own prediction.
-    predict = getattr(rule, "predict", None)
-    readout = "rule.predict" if callable(predict) else "forward"
+    own = rule.has_own_readout
+    readout = "rule.predict" if own else "forward"
 
     def observe(epoch: int, params: dict) -> None:
-        out = predict(network, params, x_train) if callable(predict) else forward(network, params, x_train).output
-        if job["trace_outputs"]:
+        out = rule.predict(network, params, x_train) if own else forward(network, params, x_train).output
+        if spec.trace_outputs:
             outputs.append(np.round(out, 5).tolist())
         if data.n_classes == 0:
             for name, ok in _criteria(out, t_train).items():
                 if ok and first[name] is None:
                     first[name] = epoch
-        if job["stop"] == "all" and all(v is not None for v in first.values()):
+        if spec.stop == "all" and all(v is not None for v in first.values()):
             raise _CriterionReached
-        if job["stop"] not in (None, "all") and first[job["stop"]] is not None:
+        if spec.stop not in (None, "all") and first[spec.stop] is not None:
             raise _CriterionReached
 
-    monitor = _Monitor(rule, job["weight_decay"])
+    live: dict = {}
 
-    def callback(entry: dict) -> None:
-        entries.append(entry)
-        if watch and monitor.params_ is not None:
-            observe(entry["epoch"], monitor.params_)
+    def on_epoch(epoch: int, params: dict) -> None:
+        live["params"] = params
+        if watch:
+            observe(epoch, params)
 
     status, message, params = "completed", "", None
     try:
         if watch:
             observe(0, initial)
-        result = train(network, monitor, data, config, params=start, progress=False, callback=callback)
+        result = train(network, rule, data, config, params=start, progress=False, callback=entries.append,
+                       observe=on_epoch)
         status, message, params = result.status, result.message, result.params
     except _CriterionReached:
-        status, message, params = "stopped", f"stop criterion '{job['stop']}' reached", monitor.params_ or initial
+        status, message, params = "stopped", f"stop criterion '{spec.stop}' reached", live.get("params", initial)
     if status == "interrupted":
         raise KeyboardInterrupt(message)
     last = next((e for e in reversed(entries) if e.get("loss") is not None), entries[0])
@@ -328,13 +266,14 @@ def _train_job(job: dict) -> dict:
     if names:  # per-projection cosine to backprop's update, per epoch (None at epoch 0)
         curves["alignment_projections"] = {k: [e.get("alignment", {}).get("projections", {}).get(k)
                                                for e in entries] for k in names}
-    record = {"status": status, "message": message, "epochs": entries[-1]["epoch"], "sizes": sizes,
+    record = {"spec": spec.to_dict(), "status": status, "message": message, "epochs": entries[-1]["epoch"],
+              "sizes": sizes,
               "optimizer": optimizer, "learning_rate": float(lr), "batch_size": config.batch_size,
               "n_train": data.n_train, "n_test": data.n_test, "train_error": last.get("train_error"),
               "test_error": last.get("test_error"), "train_loss": last.get("loss"),
               "test_loss": last.get("test_loss"), "curves": curves, "criterion_epochs": first,
               "criterion_readout": readout if watch else None}
-    if callable(predict) and data.n_classes and params is not None:
+    if own and data.n_classes and params is not None:
         # train() already scored a rule with its own read-out on it (training.evaluate); the
         # feed-forward pass of the same weights is recorded beside it, for comparison.
         for split in ("train", "test"):
@@ -343,10 +282,12 @@ def _train_job(job: dict) -> dict:
             record[f"{split}_error_feedforward"] = float(np.mean(np.argmax(out, axis=1)
                                                                  != getattr(data, f"y_{split}")))
         record["error_readout"] = "rule.predict"
-    if job["trace_outputs"]:
+    if spec.trace_outputs:
         record["outputs"] = outputs
-    if job["save_params"] and params is not None:
+    if spec.save_params and params is not None:
         record["params"] = {k: np.asarray(v, dtype=np.float64).tolist() for k, v in params.items()}
+        # the starting weights too, so a figure can compare before/after without rebuilding them
+        record["params_initial"] = {k: np.asarray(v, dtype=np.float64).tolist() for k, v in initial.items()}
     return record
 
 
@@ -389,10 +330,34 @@ def _read(path: Path) -> dict | None:
         return None  # absent or unreadable: the job has to run (again)
 
 
-def _failed_record(job: Mapping, err: BaseException) -> dict:
+def supersede(out_dir: str | os.PathLike, jid: str) -> Path | None:
+    """Move ``<jid>.json`` to ``superseded/<jid>.<k>.json`` (first free k): kept, never overwritten.
+
+    Returns the new path, or None when there was no record.
+    """
+    out_dir = Path(out_dir)
+    src = _record_path(out_dir, jid)
+    if not src.exists():
+        return None
+    old = out_dir / "superseded"
+    old.mkdir(parents=True, exist_ok=True)
+    k = 0
+    while True:
+        dst = old / f"{jid}.{k}.json"
+        try:
+            fd = os.open(dst, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # claim the name atomically
+        except FileExistsError:
+            k += 1
+            continue
+        os.close(fd)
+        os.replace(src, dst)
+        return dst
+
+
+def _failed_record(jid: str, job: Mapping, err: BaseException) -> dict:
     from .results import provenance
 
-    return {"job_id": job_id(job), "job": dict(job), "status": "failed", "message": f"{type(err).__name__}: {err}",
+    return {"job_id": jid, "job": dict(job), "status": "failed", "message": f"{type(err).__name__}: {err}",
             "error": "".join(traceback.format_exception(err)), "provenance": provenance()}
 
 
@@ -412,14 +377,14 @@ def _environment(values: Mapping[str, str]):
 
 
 def run_sweep(jobs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike, *, workers: int | None = None,
-              scheduler: Any = None, runner: Callable[[dict], dict] = run_job, retry_failed: bool = False,
-              progress: bool = True) -> SweepResult:
+              scheduler: Any = None, runner: Callable[[dict], dict] = run_job, retry_failed: bool = True,
+              progress: bool = True, id_of: Callable[[Mapping], str] = job_id) -> SweepResult:
     """Run every job whose record is missing from ``out_dir``, in parallel; resumable.
 
     Parameters
     ----------
     jobs : iterable of dict
-        Duplicates (same :func:`job_id`) run once.
+        Duplicates (same ``id_of``) run once.
     out_dir : path
         One ``<job_id>.json`` per finished job, written atomically as soon as it finishes.
     workers : int, optional
@@ -431,9 +396,13 @@ def run_sweep(jobs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike, *, 
     runner : callable
         ``job -> record``; must be importable by the workers (a module-level function).
     retry_failed : bool
-        Run again the jobs recorded as ``failed`` (default: keep their record).
+        Run again the jobs recorded as ``failed`` (default True: a failure is usually fixed
+        before the next run).  Their old record is kept under ``superseded/`` (:func:`supersede`).
     progress : bool
         One line per finished job on stderr.
+    id_of : callable
+        ``job -> id`` naming its record file: :func:`job_id` (the RunSpec's id) for
+        :func:`run_job`; :func:`raw_job_id` for custom runners whose jobs are other dicts.
 
     Returns
     -------
@@ -450,7 +419,7 @@ def run_sweep(jobs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike, *, 
     out_dir.mkdir(parents=True, exist_ok=True)
     ordered: dict[str, dict] = {}
     for job in jobs:
-        ordered.setdefault(job_id(job), dict(job))
+        ordered.setdefault(id_of(job), dict(job))
     result = SweepResult()
     todo = []
     for jid, job in ordered.items():
@@ -458,6 +427,8 @@ def run_sweep(jobs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike, *, 
         if rec is not None and not (retry_failed and rec.get("status") == "failed"):
             result.skipped.append(jid)
         else:
+            if rec is not None:
+                supersede(out_dir, jid)
             todo.append((jid, job))
 
     def finish(jid: str, rec: dict) -> None:
@@ -480,7 +451,7 @@ def run_sweep(jobs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike, *, 
                 try:
                     rec = runner(job)
                 except Exception as err:
-                    rec = _failed_record(job, err)
+                    rec = _failed_record(jid, job, err)
                 finish(jid, rec)
         else:
             _run_local(todo, workers or os.cpu_count() or 1, runner, finish)
@@ -494,6 +465,36 @@ def run_sweep(jobs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike, *, 
     return result
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """Worker initialiser: end this worker when the sweep's process goes away.
+
+    On Linux the kernel sends SIGTERM when the parent dies (``prctl(PR_SET_PDEATHSIG)``);
+    elsewhere (and as a second guard) a daemon thread checks every second whether the parent
+    is still this process's parent.  Without it, killing a sweep left its workers running.
+    """
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):
+            pass
+
+    def watch():
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent_pid:
+                os._exit(143)
+
+    threading.Thread(target=watch, daemon=True, name="neurosim-parent-watch").start()
+    if os.getppid() != parent_pid:  # the parent died before the guard was set
+        os._exit(143)
+
+
 def _run_local(todo, workers: int, runner, finish) -> None:
     import multiprocessing
 
@@ -503,7 +504,8 @@ def _run_local(todo, workers: int, runner, finish) -> None:
     # Spawned workers copy this process's environment when they start (at the first submit).
     env = _environment(WORKER_ENV)
     env.__enter__()
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_die_with_parent, initargs=(os.getpid(),))
     try:
         pending = {pool.submit(runner, job): jid for jid, job in todo}
         while pending:
@@ -529,7 +531,7 @@ def _run_local(todo, workers: int, runner, finish) -> None:
                 elif isinstance(err, BrokenProcessPool):
                     lost.append(jid)  # a worker died: no record, so a rerun runs it
                 elif err is not None:
-                    finish(jid, _failed_record(jobs[jid], err))
+                    finish(jid, _failed_record(jid, jobs[jid], err))
                 else:
                     finish(jid, fut.result())
     finally:
@@ -567,7 +569,7 @@ def _run_dask(todo, scheduler, runner, finish) -> None:
                         if not other.done():
                             other.cancel()
                     continue
-                finish(jid, _failed_record(jobs[jid], err))
+                finish(jid, _failed_record(jid, jobs[jid], err))
             else:
                 finish(jid, fut.result())
     if interrupted is not None:

@@ -27,7 +27,7 @@ from .errors import ConfigError, ConvergenceError, ShapeError
 from .network import Network
 from .params import all_finite, as_generator, resolve_dtype
 from .reference import forward, loss_value
-from .results import save_run, write_npz
+from .results import save_run
 from .rules import Rule, get_rule
 
 
@@ -154,6 +154,21 @@ class TrainConfig:
         If set, every batch update the rule proposes is rescaled so that its global norm (over
         every parameter) is at most this, before the optimiser sees it; the number of rescaled
         updates is reported per epoch in the history as ``clipped``.  ``None``: no clipping.
+    weight_decay : float
+        :math:`\\lambda \\in [0, 1)`: every weight matrix's update gets the extra term
+        :math:`-\\lambda W` (biases do not), i.e. descent on :math:`L + \\tfrac{\\lambda}{2}\\sum W^2`
+        for backprop.  Alignment is measured on the rule's own update, without it.
+    divergence_factor : float
+        The run ends as ``diverged`` when an evaluated training loss exceeds this factor times
+        the loss of the initial weights (measured before the first batch), or when a
+        parameter or update becomes non-finite.  Default 10: a learning rate that blows up
+        the loss is caught long before it overflows.
+    schedule : {"constant", "cosine"}
+        Learning rate per epoch: constant, or :math:`\\eta_e = \\tfrac{\\eta}{2}(1 + \\cos(\\pi (e-1)/E))`
+        (cosine annealing without restarts, Loshchilov & Hutter 2017).
+
+    A :class:`~neurosim.runspec.RunSpec` holds these and more (rule, network, data); this is
+    the part the training loop reads (``spec.config(seed)``).
     """
 
     epochs: int = 10
@@ -166,12 +181,24 @@ class TrainConfig:
     align_samples: int = 256
     eval_every: int = 1
     clip_norm: float | None = None
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    divergence_factor: float = 10.0
 
     def __post_init__(self):
+        from .validation import check
+
         for name in ("epochs", "batch_size", "eval_every"):
             value = getattr(self, name)
+            if name == "batch_size" and value is None:
+                continue  # the whole training set
             if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "epochs" else 1):
                 raise ConfigError(f"TrainConfig.{name}: expected a positive integer, got {value!r}")
+        check("TrainConfig", "weight_decay", self.weight_decay, ge=0, lt=1)
+        check("TrainConfig", "schedule", self.schedule, choices=("constant", "cosine"))
+        check("TrainConfig", "divergence_factor", self.divergence_factor, gt=1)
+        check("TrainConfig", "momentum", self.momentum, ge=0, lt=1,
+              hint="Heavy-ball momentum must lie in [0, 1) for SGD to converge.")
         if isinstance(self.align_samples, bool) or not isinstance(self.align_samples, int) \
                 or self.align_samples < 0:
             raise ConfigError(f"TrainConfig.align_samples: expected an integer >= 0, got {self.align_samples!r}")
@@ -199,9 +226,13 @@ class TrainResult:
         One entry per finished epoch: ``epoch, loss, train_error, test_error, seconds``
         (``train_seconds``: the mini-batch loop alone, without evaluation) and ``alignment``
         (``{"global": cos, "projections": {name: cos}}``).
-    status : {"completed", "interrupted", "diverged"}
+    status : {"running", "completed", "interrupted", "diverged"}
+        ``running`` while the run is in progress (what its checkpoints say; a record still
+        ``running`` after its process died was killed); ``completed`` only at the end.
     message : str
         Why it stopped early (empty when completed).
+    state : object
+        The rule's state after the last finished batch (``rule.init`` before any).
     """
 
     rule: str
@@ -210,9 +241,11 @@ class TrainResult:
     network: Network
     params: dict
     history: list = field(default_factory=list)
-    status: str = "completed"
+    status: str = "running"
     message: str = ""
     seconds: float = 0.0
+    state: Any = None
+    initial_loss: float | None = None
 
     @property
     def epochs_completed(self) -> int:
@@ -227,15 +260,18 @@ class TrainResult:
         return self.history[-1]["test_error"] if self.history else None
 
     def summary(self) -> dict:
-        """The ``train --json`` object (DESIGN.md contract) plus status."""
+        """The ``train --json`` object (docs/design.md contract) plus status."""
         return {"rule": self.rule, "dataset": self.dataset, "epochs": self.epochs_completed,
                 "train_error": self.train_error, "test_error": self.test_error,
                 "seconds": round(self.seconds, 3), "history": self.history, "status": self.status,
-                "message": self.message}
+                "message": self.message, "initial_loss": self.initial_loss}
 
     def save(self, out_dir: str | Path) -> Path:
         """Write ``run.json`` (summary, config, network, provenance) and ``run.npz`` (params)."""
-        record = {**self.summary(), "config": asdict(self.config), "network": self.network.to_dict()}
+        import os
+
+        record = {**self.summary(), "config": asdict(self.config), "network": self.network.to_dict(),
+                  "pid": os.getpid()}
         return save_run(out_dir, record, self.params)
 
 
@@ -281,6 +317,18 @@ def add_relaxation(total: dict | None, part: dict | None) -> dict | None:
 
 
 # --------------------------------------------------------------------------- the loop
+def alignment_indices(n_train: int, config: TrainConfig) -> np.ndarray | None:
+    """The fixed training samples on which :func:`train` measures alignment each epoch.
+
+    ``align_samples`` indices drawn without replacement by a generator of their own
+    (``seed + 1``), so measuring never shifts the batch order; None when alignment is off.
+    """
+    n_align = min(config.align_samples, n_train)
+    if not n_align:
+        return None
+    return np.random.default_rng(config.seed + 1).choice(n_train, n_align, replace=False)
+
+
 def check_fits(network: Network, dataset) -> None:
     """Raise :class:`ShapeError` unless the network's input/output sizes fit the data set."""
     if dataset.n_features != network.input_layer.size:
@@ -294,7 +342,8 @@ def check_fits(network: Network, dataset) -> None:
 
 def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | None = None, *,
           params: dict | None = None, out_dir: str | Path | None = None, progress: bool | None = None,
-          callback: Callable[[dict], Any] | None = None) -> TrainResult:
+          callback: Callable[[dict], Any] | None = None,
+          observe: Callable[[int, dict], Any] | None = None) -> TrainResult:
     """Train ``network`` with ``rule`` on ``dataset``.
 
     Parameters
@@ -314,6 +363,9 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
         tqdm progress bar; default on only when stderr is a terminal.
     callback : callable, optional
         Called with each epoch's history entry.
+    observe : callable, optional
+        Called as ``observe(epoch, params)`` after each epoch with the live parameters (read
+        them, do not modify them).
 
     Returns
     -------
@@ -345,13 +397,12 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
     state = rule.init(network, params, config.seed)
     optimizer = make_optimizer(config.optimizer, config.learning_rate, config.momentum,
                                rule.learning_rate_scales(network))
-    n_align = min(config.align_samples, len(x_train))
-    align_idx = np.random.default_rng(config.seed + 1).choice(len(x_train), n_align, replace=False) \
-        if n_align else None
+    align_idx = alignment_indices(len(x_train), config)
     if progress is None:
         progress = sys.stderr.isatty()
 
-    result = TrainResult(rule=rule.name, dataset=dataset.name, config=config, network=network, params=params)
+    result = TrainResult(rule=rule.name, dataset=dataset.name, config=config, network=network, params=params,
+                         state=state)
     start = time.perf_counter()
     n = len(x_train)
     # Overflow is detected explicitly below (non-finite updates or loss stop the run with a
@@ -359,10 +410,17 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
     errstate = np.errstate(over="ignore", invalid="ignore")
     errstate.__enter__()
     try:
+        if config.epochs:
+            result.initial_loss, _ = evaluate(network, params, x_train, y_train, t_train, rule)
+        reference_loss = result.initial_loss
+        batch_size = config.batch_size or n
         for epoch in range(1, config.epochs + 1):
             t0 = time.perf_counter()
+            if config.schedule == "cosine":
+                optimizer.learning_rate = 0.5 * config.learning_rate * (1 + math.cos(math.pi * (epoch - 1)
+                                                                                     / config.epochs))
             order = rng.permutation(n)
-            batches = range(0, n, config.batch_size)
+            batches = range(0, n, batch_size)
             if progress:
                 from tqdm.auto import tqdm
 
@@ -371,7 +429,7 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
             clipped = 0
             relaxation = None
             for start_i in batches:
-                idx = order[start_i:start_i + config.batch_size]
+                idx = order[start_i:start_i + batch_size]
                 dw, state, aux = rule.updates(network, params, state, x_train[idx], t_train[idx])
                 relaxation = add_relaxation(relaxation, aux.get("relaxation"))
                 for key, value in dw.items():
@@ -379,10 +437,17 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
                         raise ConvergenceError(f"rule '{rule.name}' proposed a non-finite update for '{key}' in "
                                                f"epoch {epoch}; lower the learning rate (now "
                                                f"{config.learning_rate:g})")
+                if config.weight_decay:
+                    dw = {k: (v - config.weight_decay * params[k] if k in params and not k.endswith(".bias")
+                              else v) for k, v in dw.items()}
                 if config.clip_norm is not None:
                     dw, was_clipped = clip_update(dw, config.clip_norm)
                     clipped += was_clipped
                 optimizer.step(params, dw)
+            for key, value in params.items():
+                if not all_finite(value):
+                    raise ConvergenceError(f"parameter '{key}' became non-finite in epoch {epoch}; lower the "
+                                           f"learning rate (now {config.learning_rate:g})")
             entry: dict[str, Any] = {"epoch": epoch, "train_seconds": time.perf_counter() - t0}
             if config.clip_norm is not None:
                 entry["clipped"] = clipped
@@ -392,6 +457,13 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
                 if not math.isfinite(train_loss):
                     raise ConvergenceError(f"training loss became {train_loss} in epoch {epoch}; lower the "
                                            f"learning rate (now {config.learning_rate:g})")
+                if reference_loss is not None and math.isfinite(reference_loss) and reference_loss > 0 \
+                        and train_loss > config.divergence_factor * reference_loss:
+                    entry.update(loss=train_loss, test_loss=test_loss, train_error=train_err, test_error=test_err)
+                    result.history.append({**entry, "seconds": time.perf_counter() - t0})
+                    raise ConvergenceError(f"training loss grew to {train_loss:.3g} in epoch {epoch}, more than "
+                                           f"{config.divergence_factor:g}x the initial {reference_loss:.3g}; lower "
+                                           f"the learning rate (now {config.learning_rate:g})")
                 entry.update(loss=train_loss, test_loss=test_loss, train_error=train_err, test_error=test_err)
             else:
                 entry.update(loss=None, test_loss=None, train_error=None, test_error=None)
@@ -400,15 +472,20 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
                 entry["alignment"] = {"global": report.global_cosine,
                                       "global_angle_deg": report.global_angle_deg,
                                       "projections": {r.name: r.cosine for r in report.projections}}
+                if "expected_global_cosine" in report.extra:  # a stochastic rule: its expectation too
+                    entry["alignment"]["expected_global"] = report.extra["expected_global_cosine"]
             entry["seconds"] = time.perf_counter() - t0
             if relaxation is not None:  # rules that relax to a fixed point report its statistics per epoch
                 entry["relaxation"] = relaxation
             result.history.append(entry)
+            result.state = state
             result.seconds = time.perf_counter() - start
             if out_dir is not None:
                 result.save(out_dir)
             if callback is not None:
                 callback(entry)
+            if observe is not None:
+                observe(epoch, params)
     except KeyboardInterrupt:
         result.status = "interrupted"
         result.message = f"interrupted by the user after {result.epochs_completed} finished epoch(s)"
@@ -417,8 +494,9 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
         result.message = str(err)
     finally:
         errstate.__exit__(None, None, None)
+    if result.status == "running":
+        result.status = "completed"
     result.seconds = time.perf_counter() - start
     if out_dir is not None:
         result.save(out_dir)
-        write_npz(Path(out_dir) / "params.npz", result.params)
     return result

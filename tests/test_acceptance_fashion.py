@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.slow,
 
 @pytest.fixture(scope="module")
 def fashion():
-    from neurosim.datasets import load_dataset
+    from neurosim.data import load_dataset
 
     return load_dataset("fashion-mnist")
 

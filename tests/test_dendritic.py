@@ -28,7 +28,7 @@ import pytest
 from conftest import random_batch, random_params
 from neurosim import Network, backprop, get_rule, init_params
 from neurosim.alignment import align, cosine
-from neurosim.datasets import load_dataset
+from neurosim.data import load_dataset
 from neurosim.errors import ConfigError, ConvergenceError
 from neurosim.network import Layer, Projection
 from neurosim.reference import forward

@@ -18,30 +18,18 @@ on digits at the compare budget):
 import numpy as np
 import pytest
 
-import tomllib
-from pathlib import Path
-
-from neurosim import Network
-from neurosim.datasets import load_dataset
-from neurosim.rules import get_rule
+from neurosim import Network, RunSpec
+from neurosim.data import load_dataset
 from neurosim.training import TrainConfig, train
 
 pytestmark = pytest.mark.slow
-PRESETS = Path(__file__).resolve().parents[1] / "models" / "presets"
-
-
-def preset(name: str) -> tuple[dict, dict]:
-    """``(rule hyper-parameters, training)`` of ``models/presets/<name>.toml``."""
-    with open(PRESETS / f"{name}.toml", "rb") as fh:
-        card = tomllib.load(fh)
-    return {k: v for k, v in card["rule"].items() if k != "name"}, card["training"]
 
 FASHION = {"sizes": [784, 100, 100, 10], "n_train": 3000, "n_test": 1000, "epochs": 10, "learning_rate": 2e-3}
 
 
 def build(name: str, sizes):
     """The rule with its compare preset and its network (backprop: the plain sigmoid/mse chain)."""
-    rule = get_rule(name, **(preset(f"{name}-compare")[0] if name != "backprop" else {}))
+    rule = RunSpec.preset(name, "compare").make_rule()
     net = (Network.feedforward(list(sizes), activation="sigmoid", loss="mse") if name == "backprop"
            else rule.network(list(sizes)))
     return rule, rule.network(net)
@@ -60,12 +48,12 @@ def fashion_error(name: str, seed: int) -> float:
 
 @pytest.mark.parametrize("name", ["microcircuit", "burstprop"])
 def test_compare_defaults_give_a_deep_circuit_that_learns_digits(name):
-    hyper, training = preset(f"{name}-compare")
+    spec = RunSpec.preset(name, "compare")
     data = load_dataset("digits", seed=0)
-    rule = get_rule(name, **hyper)
+    rule = spec.make_rule()
     net = rule.network([data.n_features, 64, 64, data.n_classes])
-    config = TrainConfig(epochs=20, batch_size=32, seed=0, optimizer=training["optimizer"],
-                         learning_rate=training["learning_rate"], align_samples=0)
+    config = TrainConfig(epochs=20, batch_size=32, seed=0, optimizer=spec.optimizer,
+                         learning_rate=spec.learning_rate, align_samples=0)
     result = train(net, rule, data, config, params=rule.init_params(net, 0), progress=False)
     assert result.status == "completed" and result.test_error < 0.15
 

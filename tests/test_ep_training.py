@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurosim import ModelCard, get_rule
-from neurosim.datasets import load_dataset
+from neurosim import RunSpec, get_rule
+from neurosim.data import load_dataset
 from neurosim.training import TrainConfig, train
 
 MARGIN = 0.01
@@ -33,11 +33,11 @@ pytestmark = [pytest.mark.slow,
 
 
 def test_ep_test_error_is_within_a_point_of_backprop_at_the_same_budget():
-    card = ModelCard.load(CARD)
+    card = RunSpec.load(CARD)
     data = load_dataset("fashion-mnist", n_train=6000, n_test=2000, seed=0)
     config = TrainConfig(epochs=3, batch_size=32, optimizer="sgd", learning_rate=0.1, momentum=0.0,
                          dtype="float32", align_samples=0, seed=0)
-    ep = get_rule("ep", **{k: v for k, v in card.rule.items() if k != "name"})
+    ep = card.make_rule()
     assert ep.hyper["nudging"] == "symmetric" and ep.hyper["on_unconverged"] == "record"
     ep_run = train(card.network, ep, data, config, progress=False)
     bp_run = train(card.network, "backprop", data, config, progress=False)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurosim import ModelCard, Network, Projection, get_rule, init_params, list_rules
+from neurosim import Network, Projection, RunSpec, get_rule, init_params, list_rules
 from neurosim.alignment import align, cosine
 from neurosim.energy import (bptt, energy, fixed_point_loss, implicit_gradient, layered_energy,
                              loss_after_steps, relax, unroll)
@@ -199,7 +199,7 @@ def test_non_convergence_is_reported_never_silent():
         get_rule("ep", nudged_max_steps=2, tolerance=1e-12, on_unconverged="raise").step(net, params, x, t)
     from neurosim.relaxation import RelaxationWarning
 
-    with pytest.warns(RelaxationWarning, match="did not converge in max_steps=2"):
+    with pytest.warns(RelaxationWarning, match="did not converge in (nudged_)?max_steps=2"):
         get_rule("ep", max_steps=2, nudged_max_steps=2, tolerance=1e-12, on_unconverged="warn").step(
             net, params, x, t)
     rule = get_rule("ep", max_steps=3, nudged_max_steps=2, tolerance=0.0)  # fixed-step protocol
@@ -273,7 +273,7 @@ def test_training_does_not_stop_on_a_missed_tolerance():
     each with a free and two nudged phases (symmetric nudging) = 12 phases per epoch; a cap of 2
     steps cannot reach 1e-12 on a net with recurrence (64-16-10: two energy layers), so every
     phase runs its 2 steps and is unconverged: 24 steps, 12 unconverged."""
-    from neurosim.datasets import load_dataset
+    from neurosim.data import load_dataset
     from neurosim.training import TrainConfig, train
 
     data = load_dataset("digits", n_train=128, n_test=64, seed=0)
@@ -310,7 +310,8 @@ def test_learning_rate_scales_are_checked_against_the_network():
     assert get_rule("ep", learning_rate_scales={first: 2}).learning_rate_scales(net) == {first: 2.0}
     with pytest.raises(ConfigError, match="not a parameter"):
         get_rule("ep", learning_rate_scales={"nope": 2.0}).learning_rate_scales(net)
-    with pytest.raises(ConfigError, match=r"rule 'ep': 'learning_rate_scales\['input->hidden1'\]' must be a number > 0"):
+    with pytest.raises(ConfigError,
+                       match=r"rule 'ep': 'learning_rate_scales\['input->hidden1'\]' must be a number > 0"):
         get_rule("ep", learning_rate_scales={first: -1.0})
 
 
@@ -490,8 +491,8 @@ def test_random_sign_nudging_is_seeded_one_sided_and_carried_in_the_state():
 # --------------------------------------------------------------------------- model cards
 @pytest.mark.parametrize("card", ["scellier2017.toml", "ep_fashion_mnist.toml"])
 def test_model_cards_load_and_name_a_symmetric_ep_net(card):
-    model = ModelCard.load(ROOT / "models" / card)
-    rule = get_rule(model.rule["name"], **{k: v for k, v in model.rule.items() if k != "name"})
+    model = RunSpec.load(ROOT / "models" / card)  # every hyper-parameter in the card is accepted
+    rule = model.make_rule()
     assert rule.name == "ep"
     assert rule.network(model.network) == model.network  # the card already declares the ties
     assert model.network.sizes == (784, 500, 10)
@@ -499,10 +500,11 @@ def test_model_cards_load_and_name_a_symmetric_ep_net(card):
     published = model.published
     errors = published.get("test_error_range", [published.get("test_error")])
     assert all(0 < e < 1 for e in errors) and published["source"]
-    assert model.training["dataset"] in ("mnist", "fashion-mnist")
+    assert model.dataset in ("mnist", "fashion-mnist")
 
 
-@pytest.mark.parametrize("hyper, per_batch_steps", [({}, None), ({"tolerance": 0.0, "max_steps": 5, "nudged_max_steps": 3}, 11)])
+@pytest.mark.parametrize("hyper, per_batch_steps", [({}, None),
+                                                     ({"tolerance": 0.0, "max_steps": 5, "nudged_max_steps": 3}, 11)])
 def test_relaxation_stats_count_training_phases_only(hyper, per_batch_steps):
     """Each epoch's ``relaxation`` entry counts the phases of the updates, with alignment on (the
     default ``align_samples``): neither the alignment's relaxations nor the evaluation's
@@ -513,7 +515,7 @@ def test_relaxation_stats_count_training_phases_only(hyper, per_batch_steps):
     edition counted the alignment's free and nudged phases too: 9.)  With the fixed-step
     protocol (tolerance 0) the steps are exact as well: 5 + 3 + 3 per batch, 22 per epoch,
     and no phase counts as unconverged."""
-    from neurosim.datasets import load_dataset
+    from neurosim.data import load_dataset
     from neurosim.training import TrainConfig, train
 
     rule = get_rule("ep", **hyper)
@@ -539,7 +541,7 @@ def test_alignment_does_not_change_training(nudging):
     """``train`` with and without alignment probes gives bit-identical parameters and the same
     history apart from the alignment entries and the clocks (random-sign: the state's generator
     is not advanced by the probe)."""
-    from neurosim.datasets import load_dataset
+    from neurosim.data import load_dataset
     from neurosim.training import TrainConfig, train
 
     data = load_dataset("digits", n_train=96, n_test=32, seed=0)

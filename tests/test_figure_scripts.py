@@ -1,7 +1,12 @@
-"""Every figure script only reads results: without them it must fail in one line, not a traceback.
+"""Every figure script only reads data, and can always say what is missing.
 
-``neurosim figures`` runs each ``figures/*.py --results DIR`` and shows the last stderr line of a
-failure, so that line has to name the experiment to run.
+Two paths (docs/design.md: experiments write data, figures only read it):
+
+* raw results missing and ``--no-shipped``: the script stops in ONE line on stderr naming the
+  command that writes the results, exit status 2 (``neurosim figures`` shows that last line);
+* raw results missing, shipped data present (``figures/data/<script>.json``, what ``make
+  figures`` uses on a fresh clone): the script draws the PNG, with no layout warning (text too
+  small at README size or outside the canvas).
 """
 import os
 import subprocess
@@ -12,31 +17,103 @@ from pathlib import Path
 import pytest
 
 FIGURES = Path(__file__).resolve().parents[1] / "figures"
+DATA = FIGURES / "data"
 SCRIPTS = sorted(p for p in FIGURES.glob("*.py") if not p.name.startswith("_"))
+ENV = {**os.environ, "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1", "PYTHONWARNINGS": "default"}
+
+#: Figures whose data is not shipped yet: their experiments take longer than a figure session
+#: may spend (known defect of issue 19: `make figures` on a fresh clone still fails on these).
+#: Ship one with ``python experiments/X.py ... && python figures/Y.py --ship``, then drop it here.
+NOT_SHIPPED = {
+    "agrel_learning_curves.py": "experiments/agrel_training.py --epochs 30 (Fashion-MNIST, ~30 min)",
+    "bartunov_table.py": "experiments/bartunov_table.py --epochs 5 (~17 min)",
+    "dendritic_training.py": "experiments/dendritic_fashion.py (~20 min)",
+    "ep_jumps.py": "experiments/ep_jumps.py (3 seeds x 14 epochs of EP, > 3 min)",
+    "ep_spiking.py": "experiments/ep_spiking.py (~3 min + brian2 compile)",
+    "ep_training.py": "experiments/ep_training.py --epochs 10 --seeds 0,1 (Fashion-MNIST 60k, hours)",
+    "family_trees.py": "experiments/family_trees.py with the weight-decay sweep (> 3 min)",
+    "fashion_accuracy_table.py": "experiments/fashion_accuracy_table.py (every rule x 3 seeds, hours)",
+    "pc_spiking.py": "experiments/pc_spiking.py (~6 min)",
+    "pc_training.py": "experiments/pc_fashion.py (~1 h)",
+    "receptive_fields.py": "experiments/stdp_diehl_cook.py --n-train 200 --n-test 100 (brian2, > 3 min)",
+    "rhw1986_mirror.py": "experiments/rhw1986_mirror.py (~10 min on 2 cores)",
+    "spiking_dendritic_xor.py": "experiments/spiking_dendritic_xor.py (several minutes per lambda)",
+    "stdp_weights.py": "experiments/stdp_song.py --duration 400 --every 10 (> 3 min)",
+}
 
 
 def test_there_are_figure_scripts():
     assert len(SCRIPTS) >= 10
 
 
+def _run(script, *args):
+    return subprocess.run([sys.executable, str(script), *args], env=ENV, capture_output=True, text=True,
+                          timeout=180)
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def missing_runs(tmp_path_factory):
     empty = tmp_path_factory.mktemp("no_results")
-    env = {**os.environ, "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1"}
+    out = tmp_path_factory.mktemp("out")
 
     def run(script):
-        return subprocess.run([sys.executable, str(script), "--results", str(empty)], env=env,
-                              capture_output=True, text=True, timeout=120)
+        return _run(script, "--results", str(empty), "--no-shipped", "--out", str(out / f"{script.stem}.png"))
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         return dict(zip((s.name for s in SCRIPTS), pool.map(run, SCRIPTS)))
 
 
 @pytest.mark.parametrize("name", [s.name for s in SCRIPTS])
-def test_missing_results_exit_nonzero_in_one_line(runs, name):
-    proc = runs[name]
-    assert proc.returncode != 0, f"{name} exited 0 without results"
+def test_missing_results_exit_2_in_one_line(missing_runs, name):
+    proc = missing_runs[name]
+    assert proc.returncode == 2, f"{name} exited {proc.returncode} without results: {proc.stderr[-400:]}"
     assert "Traceback" not in proc.stderr, proc.stderr[-400:]
     lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
     # the line names what writes the results: an experiment script or the neurosim command
     assert len(lines) == 1 and ("experiments/" in lines[0] or "neurosim " in lines[0]), proc.stderr[-400:]
+
+
+def test_not_shipped_names_real_scripts():
+    """The list of unshipped figures is not stale: every entry is a figure script without data."""
+    names = {s.name for s in SCRIPTS}
+    assert set(NOT_SHIPPED) <= names
+    for name in NOT_SHIPPED:
+        assert not (DATA / f"{Path(name).stem}.json").exists(), f"{name} is shipped now: drop it from NOT_SHIPPED"
+
+
+def test_shipped_data_is_small_and_belongs_to_a_script():
+    """The shipped data stays a few MB at most, one file per figure script."""
+    files = sorted(DATA.glob("*.json"))
+    assert files, "no shipped figure data"
+    stems = {s.stem for s in SCRIPTS}
+    assert {f.stem for f in files} <= stems, "shipped data without a figure script"
+    total = sum(f.stat().st_size for f in files)
+    assert total < 3 * 2 ** 20, f"shipped figure data is {total / 2 ** 20:.1f} MiB (limit 3 MiB)"
+    for f in files:
+        assert f.stat().st_size < 512 * 1024, f"{f.name} is {f.stat().st_size / 1024:.0f} KiB (limit 512 KiB)"
+
+
+def _shipped_params(names):
+    return [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=f"data not shipped: run {NOT_SHIPPED[n]}"))
+            if n in NOT_SHIPPED else n for n in names]
+
+
+def _draw_from_shipped(name, tmp_path):
+    png = tmp_path / f"{Path(name).stem}.png"
+    proc = _run(FIGURES / name, "--results", str(tmp_path / "no_results"), "--out", str(png))
+    assert proc.returncode == 0, proc.stderr[-600:]
+    assert "shipped data" in proc.stdout, proc.stdout
+    assert "FigureLayoutWarning" not in proc.stderr, proc.stderr[-600:]
+    assert png.stat().st_size > 10_000
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("name", ["compare.py", "pc_alignment.py"])
+def test_draws_from_shipped_data(name, tmp_path):
+    _draw_from_shipped(name, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _shipped_params([s.name for s in SCRIPTS]))
+def test_every_figure_draws_from_shipped_data(name, tmp_path):
+    _draw_from_shipped(name, tmp_path)

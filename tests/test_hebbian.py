@@ -2,12 +2,14 @@
 
 Data are zero-mean Gaussians with a chosen spectrum, so the second-moment matrix the rules see
 is the covariance; the oracle is ``numpy.linalg.eigh`` of the *sample* second moment.
+BCM's thresholds are state the rule returns (never keeps): the tests thread it by hand.
 """
 import numpy as np
 import pytest
 
 from neurosim import Network, get_rule, init_params, list_rules
-from neurosim.errors import ConfigError
+from neurosim.alignment import align
+from neurosim.errors import ConfigError, ShapeError
 from neurosim.reference import backprop
 from neurosim.rules.hebbian import bcm_threshold, krotov_hopfield_update
 
@@ -25,17 +27,19 @@ def gaussian_data(n=4000, seed=0):
 
 
 def linear_net(k, n_in=SPECTRUM.size):
-    return get_rule("oja").default_network([n_in, k, 2])
+    return get_rule("oja").network([n_in, k, 2])
 
 
 def sgd(rule, net, params, x, *, lr, epochs, batch=50, seed=0):
-    """Plain SGD on the Hebbian updates alone (target None: no read-out)."""
+    """Plain SGD on the Hebbian updates alone (target None: no read-out), threading the rule's state."""
     rng = np.random.default_rng(seed)
+    state = rule.init(net, params, seed)
     for _ in range(epochs):
         order = rng.permutation(len(x))
         for s in range(0, len(x), batch):
-            for key, dw in rule.updates(net, params, x[order[s:s + batch]], None).items():
-                params[key] += lr * dw
+            dw, state, _ = rule.updates(net, params, state, x[order[s:s + batch]], None)
+            for key, value in dw.items():
+                params[key] += lr * value
     return params
 
 
@@ -61,7 +65,7 @@ def test_hebb_runaway_grows_at_the_top_eigenvalue():
     norms = []
     for _ in range(301):
         norms.append(np.linalg.norm(params["input->hidden1"]))
-        params["input->hidden1"] += eta * rule.updates(net, params, x, None)["input->hidden1"]
+        params["input->hidden1"] += eta * rule.step(net, params, x, None)["input->hidden1"]
     growth = np.diff(np.log(norms))
     assert growth[-1] == pytest.approx(np.log1p(eta * evals[0]), rel=1e-8)
     assert norms[-1] / norms[0] > 1e10  # the runaway
@@ -124,15 +128,17 @@ def test_bcm_rule_threshold_tracks_mean_square_response():
     """Through the rule with weights frozen: after a 4x jump of <y^2>, theta follows; 100 tau later it equals <y^2>."""
     rng = np.random.default_rng(5)
     x = np.abs(rng.normal(size=(200, 6)))
-    net = get_rule("bcm").default_network([6, 2, 2], activation="linear")
-    params = init_params(net, seed=0)
     rule = get_rule("bcm", tau_theta=5.0)
-    rule.updates(net, params, x, None)
+    net = rule.network([6, 2, 2], activation="linear")
+    params = init_params(net, seed=0)
+    state = rule.init(net, params)
+    assert state["started"] is False
+    _, state, _ = rule.updates(net, params, state, x, None)
     y2 = np.mean((x @ params["input->hidden1"].T) ** 2, axis=0)
-    np.testing.assert_allclose(rule.theta_["hidden1"], y2, rtol=1e-12)  # started at <y^2>, then fixed point
+    np.testing.assert_allclose(state["theta"]["hidden1"], y2, rtol=1e-12)  # started at <y^2>, then fixed point
     for _ in range(500):
-        rule.updates(net, params, 2 * x, None)
-    np.testing.assert_allclose(rule.theta_["hidden1"], 4 * y2, rtol=1e-12)
+        _, state, _ = rule.updates(net, params, state, 2 * x, None)
+    np.testing.assert_allclose(state["theta"]["hidden1"], 4 * y2, rtol=1e-12)
 
 
 def test_bcm_becomes_selective_to_one_of_k_orthonormal_patterns():
@@ -142,12 +148,14 @@ def test_bcm_becomes_selective_to_one_of_k_orthonormal_patterns():
     rng = np.random.default_rng(6)
     patterns, _ = np.linalg.qr(rng.normal(size=(8, k)))
     patterns = patterns.T                                   # (K, 8) orthonormal rows
-    net = get_rule("bcm").default_network([8, 3, 2], activation="linear")
+    rule = get_rule("bcm", tau_theta=1.0)
+    net = rule.network([8, 3, 2], activation="linear")
     params = init_params(net, seed=7)
     params["input->hidden1"] = np.abs(params["input->hidden1"]) * 0.3   # start with small positive responses
-    rule = get_rule("bcm", tau_theta=1.0)
+    state = rule.init(net, params)
     for _ in range(6000):
-        params["input->hidden1"] += 0.05 * rule.updates(net, params, patterns, None)["input->hidden1"]
+        dw, state, _ = rule.updates(net, params, state, patterns, None)
+        params["input->hidden1"] += 0.05 * dw["input->hidden1"]
     y = patterns @ params["input->hidden1"].T               # (K, units)
     for unit in y.T:
         ranked = np.sort(unit)[::-1]
@@ -195,55 +203,144 @@ def test_krotov_units_specialise_on_distinct_clusters():
 def test_hidden_update_ignores_target_and_readout_is_backprop(name):
     """Unsupervised: hidden dW identical for two targets; the delta-rule read-out is backprop's last layer (1e-12)."""
     rng = np.random.default_rng(10)
-    net = get_rule(name).default_network([6, 5, 3])
+    net = get_rule(name).network([6, 5, 3])
     params = init_params(net, seed=0)
     x = rng.uniform(0, 1, (16, 6))
     t1, t2 = np.eye(3)[rng.integers(0, 3, 16)], np.eye(3)[rng.integers(0, 3, 16)]
-    a = get_rule(name).updates(net, params, x, t1)
-    b = get_rule(name).updates(net, params, x, t2)
+    a = get_rule(name).step(net, params, x, t1)
+    b = get_rule(name).step(net, params, x, t2)
     np.testing.assert_array_equal(a["input->hidden1"], b["input->hidden1"])
     ref = backprop(net, params, x, t1).descent()
     np.testing.assert_allclose(a["hidden1->output"], ref["hidden1->output"], rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(a["output.bias"], ref["output.bias"], rtol=1e-12, atol=1e-15)
-    assert "hidden1.bias" not in a and "input->hidden1" in get_rule(name).updates(net, params, x, None)
+    assert "hidden1.bias" not in a and "input->hidden1" in get_rule(name).step(net, params, x, None)
 
 
-def test_bcm_align_does_not_advance_threshold():
-    net = get_rule("bcm").default_network([6, 5, 3])
+def _bcm_setup():
+    rule = get_rule("bcm")
+    net = rule.network([6, 5, 3])
     params = init_params(net, seed=0)
     rng = np.random.default_rng(11)
     x, t = rng.uniform(0, 1, (16, 6)), np.eye(3)[rng.integers(0, 3, 16)]
-    rule = get_rule("bcm")
-    rule.updates(net, params, x, t)
-    before = rule.theta_["hidden1"].copy()
-    rule.align(net, params, 3 * x, t)
-    np.testing.assert_array_equal(rule.theta_["hidden1"], before)
+    _, state, _ = rule.updates(net, params, rule.init(net, params), x, t)
+    return rule, net, params, x, t, state
+
+
+def _copy(state):
+    return {"theta": {k: v.copy() for k, v in state["theta"].items()}, "started": state["started"]}
+
+
+def _same(a, b):
+    return a["started"] == b["started"] and a["theta"].keys() == b["theta"].keys() and all(
+        np.array_equal(a["theta"][k], b["theta"][k]) for k in a["theta"])
+
+
+def test_bcm_same_state_same_update_and_align_does_not_advance_threshold():
+    rule, net, params, x, t, state = _bcm_setup()
+    before = _copy(state)
+    a, next_a, _ = rule.updates(net, params, state, 3 * x, t)
+    b, next_b, _ = rule.updates(net, params, state, 3 * x, t)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+    assert _same(next_a, next_b) and not _same(next_a, state)  # theta moved toward the larger <y^2>
+    assert _same(state, before)  # updates returns a new state; the argument is not modified
+    report = align(rule, net, params, 3 * x, t, state)
+    assert _same(state, before)
+    assert report["hidden1->output"].cosine == pytest.approx(1.0, abs=1e-12)  # the delta-rule read-out
+
+
+@pytest.mark.parametrize("bad", ["nan_input", "inf_target", "wrong_width"])
+def test_bcm_state_survives_a_rejected_batch(bad):
+    """A batch that is rejected raises before anything is computed: no half-moved thresholds.
+
+    After the error the old state still gives exactly the update it gave before.
+    """
+    rule, net, params, x, t, state = _bcm_setup()
+    before = _copy(state)
+    expected, expected_next, _ = rule.updates(net, params, state, x, t)
+    x_bad, t_bad = x.copy(), t.copy()
+    if bad == "nan_input":
+        x_bad[3, 2] = np.nan
+    elif bad == "inf_target":
+        t_bad[0, 0] = np.inf
+    else:
+        x_bad = x[:, :5]
+    with pytest.raises(ShapeError):
+        rule.updates(net, params, state, x_bad, t_bad)
+    assert _same(state, before)
+    again, again_next, _ = rule.updates(net, params, state, x, t)
+    for key in expected:
+        np.testing.assert_array_equal(again[key], expected[key])
+    assert _same(again_next, expected_next)
+
+
+def test_bcm_rejects_a_state_that_does_not_fit():
+    rule, net, params, x, t, state = _bcm_setup()
+    with pytest.raises(ConfigError, match="state must be the dict rule.init"):
+        rule.updates(net, params, {}, x, t)
+    wrong = {"theta": {"hidden1": np.zeros(4)}, "started": True}
+    with pytest.raises(ShapeError, match=r"state\['theta'\]\['hidden1'\] must have shape \(5,\)"):
+        rule.updates(net, params, wrong, x, t)
+    poisoned = {"theta": {"hidden1": np.full(5, np.nan)}, "started": True}
+    with pytest.raises(ShapeError, match="NaN"):
+        rule.updates(net, params, poisoned, x, t)
 
 
 def test_readout_hebbian_makes_every_projection_hebbian():
     net = Network.feedforward([4, 2], activation="linear", loss="mse")
     params = init_params(net, seed=0)
     x = np.random.default_rng(12).normal(size=(8, 4))
-    dw = get_rule("oja", readout="hebbian").updates(net, params, x, None)
+    dw = get_rule("oja", readout="hebbian").step(net, params, x, None)
     y = x @ params["input->output"].T + params["output.bias"]
     np.testing.assert_allclose(dw["input->output"], (y.T @ x - y.T @ y @ params["input->output"]) / 8, rtol=1e-12)
 
 
-@pytest.mark.parametrize("hyper", [{"readout": "backprop"}, {"tau_theta": 0.5}, {"p": 1.0}, {"k": 1},
-                                   {"delta": -1.0}])
-def test_bad_hyper_parameters_fail_with_the_name(hyper):
+@pytest.mark.parametrize("hyper,expected", [({"readout": "backprop"}, "one of 'delta', 'hebbian'"),
+                                            ({"tau_theta": 0.5}, "a number >= 1"), ({"p": 1.0}, "a number >= 2"),
+                                            ({"k": 1}, "an integer >= 2"), ({"k": 2.5}, "an integer >= 2"),
+                                            ({"delta": -1.0}, "a number >= 0"), ({"hebbian_scale": 0}, "a number > 0")])
+def test_bad_hyper_parameters_fail_with_the_name(hyper, expected):
     name = "bcm" if "tau_theta" in hyper else "krotov-hopfield"
-    with pytest.raises(ConfigError, match=list(hyper)[0]):
+    key = list(hyper)[0]
+    with pytest.raises(ConfigError, match=f"rule '{name}': '{key}' must be {expected}, got"):
         get_rule(name, **hyper)
+
+
+def test_default_networks_follow_the_theory_neuron():
+    for name, act in (("hebb", "linear"), ("oja", "linear"), ("sanger", "linear"), ("bcm", "relu"),
+                      ("krotov-hopfield", "relu")):
+        rule = get_rule(name)
+        net = rule.network([6, 5, 3])
+        assert net.layer("hidden1").activation == act and not net.layer("hidden1").bias
+        assert net.output_layer.activation == "linear" and net.loss == "cross_entropy"
+        assert rule.network(net) == net and rule.info.supervised is False
+    with pytest.raises(ConfigError, match="needs a hidden layer"):
+        get_rule("oja").network([6, 3])
 
 
 def test_train_runs_krotov_hopfield_end_to_end():
     """The `neurosim train --rule krotov-hopfield` path: 2 epochs on digits beat chance (error 0.9) by far."""
-    from neurosim.datasets import load_dataset
+    from neurosim.data import load_dataset
     from neurosim.training import TrainConfig, train
 
     rule = get_rule("krotov-hopfield")
     data = load_dataset("digits")
-    res = train(rule.default_network([64, 100, 10]), rule, data,
+    res = train(rule.network([64, 100, 10]), rule, data,
                 TrainConfig(epochs=2, batch_size=32, optimizer="sgd", learning_rate=0.02, momentum=0.0))
     assert res.status == "completed" and res.test_error < 0.5
+
+
+@pytest.mark.parametrize("name", ["bcm", "oja"])
+def test_training_with_and_without_alignment_is_bit_identical(name):
+    """train() measures alignment with the epoch's state (BCM's thresholds); it must not change them."""
+    from neurosim.data import load_dataset
+    from neurosim.training import TrainConfig, train
+
+    rule = get_rule(name)
+    data = load_dataset("digits", n_train=96, n_test=32, seed=0)
+    runs = [train(rule.network([64, 12, 10]), rule, data,
+                  TrainConfig(epochs=2, batch_size=32, optimizer="sgd", learning_rate=0.003, momentum=0.0,
+                              seed=1, dtype="float64", align_samples=n), progress=False) for n in (0, 32)]
+    for key in runs[0].params:
+        np.testing.assert_array_equal(runs[0].params[key], runs[1].params[key])
+    assert [e["loss"] for e in runs[0].history] == [e["loss"] for e in runs[1].history]

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurosim.datasets import load_dataset
-from neurosim.network import ModelCard
+from neurosim.data import load_dataset
+from neurosim import RunSpec
 from neurosim.rules import get_rule
 from neurosim.training import TrainConfig, train
 
@@ -35,21 +35,10 @@ SD_OF_MEAN_DIFFERENCE = 0.0072  # measured, see the module docstring
 MARGIN = PUBLISHED_GAP + 3 * SD_OF_MEAN_DIFFERENCE
 
 
-def preset_hyper(name: str) -> dict:
-    """The [rule] hyper-parameters of ``models/presets/<name>.toml`` (none when there is no preset)."""
-    import tomllib
-
-    path = MODELS / "presets" / f"{name}.toml"
-    if not path.exists():
-        return {}
-    with open(path, "rb") as fh:
-        return {k: v for k, v in tomllib.load(fh)["rule"].items() if k != "name"}
-
-
 def _final_test_error(rule_name: str, seed: int) -> float:
-    network = ModelCard.load(CARD).network
+    network = RunSpec.load(CARD).network
     data = load_dataset("fashion-mnist", n_train=10000, n_test=2000, seed=seed)
-    rule = get_rule(rule_name, **preset_hyper(f"{rule_name}-train"))
+    rule = get_rule(rule_name, **RunSpec.preset(rule_name, "train").hyper)
     config = TrainConfig(epochs=4, batch_size=128, optimizer="adam", learning_rate=1e-3, seed=seed,
                          dtype="float32", align_samples=0)
     result = train(network, rule, data, config, progress=False)

@@ -19,24 +19,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurosim import Layer, Network, Projection, backprop, get_rule, init_params, list_rules
+from neurosim import Layer, Network, Projection, RunSpec, backprop, get_rule, init_params, list_rules
 from neurosim.alignment import align
 from neurosim.errors import ConfigError, ConvergenceError
-from neurosim.network import ModelCard
 from neurosim.reference import relative_error
 from neurosim.relaxation import RelaxationWarning
 from neurosim.results import to_json
 from neurosim.rules import rule_class
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
-
-
-def preset(name: str) -> dict:
-    """The [rule] hyper-parameters of ``models/presets/<name>.toml`` (without the name)."""
-    import tomllib
-
-    with open(MODELS / "presets" / f"{name}.toml", "rb") as fh:
-        return {k: v for k, v in tomllib.load(fh)["rule"].items() if k != "name"}
 EXACT_RULES = ("pc-fpa", "pc-zil")
 # float64 rounding of a few chained matrix products is ~1e-15; 1e-8 is the issue's bar and
 # leaves room for the FPA iteration, which stops at a relative residual of 1e-12.
@@ -336,16 +327,15 @@ CARDS = {"whittington2017.toml": ("pc", (784, 600, 600, 10)),
 
 @pytest.mark.parametrize("card_name", sorted(CARDS))
 def test_model_card_loads_and_its_rule_exists(card_name):
-    card = ModelCard.load(MODELS / card_name)
+    card = RunSpec.load(MODELS / card_name)  # every hyper-parameter in the card is accepted
     rule_name, sizes = CARDS[card_name]
-    hyper = dict(card.rule)
-    assert hyper.pop("name") == rule_name
-    rule = get_rule(rule_name, **hyper)  # every hyper-parameter in the card is accepted
+    assert card.rule == rule_name
+    rule = card.make_rule()
     assert card.network.sizes == sizes
     assert card.published.get("source")
-    assert {"dataset", "epochs", "batch_size"} <= set(card.training)
+    assert card.dataset in ("mnist", "fashion-mnist")
     if card_name == "pcx_mlp.toml":
-        assert card.training["epochs"] == 25 and card.training["batch_size"] == 128
+        assert card.epochs == 25 and card.batch_size == 128
     if card_name == "whittington2017.toml":
         assert rule.hyper["max_steps"] == 20 and card.network.layer("hidden1").activation == "sigmoid"
 
@@ -354,9 +344,8 @@ def test_model_card_loads_and_its_rule_exists(card_name):
 def test_exact_card_rules_are_exact_on_the_card_network():
     """The FPA and Z-IL cards as written (784-600-600-10) reproduce backprop (seed 14, batch 4)."""
     for name in ("pc_fixed_prediction.toml", "pc_zil.toml"):
-        card = ModelCard.load(MODELS / name)
-        hyper = dict(card.rule)
-        rule = get_rule(hyper.pop("name"), **hyper)
+        card = RunSpec.load(MODELS / name)
+        rule = card.make_rule()
         params = init_params(card.network, 14)
         rng = np.random.default_rng(14)
         x = rng.uniform(size=(4, 784))
@@ -436,8 +425,8 @@ def test_truncated_inference_is_euler_descent_on_the_energy(activation, loss):
 def test_training_preset_records_truncation_and_still_raises_on_divergence():
     """``models/presets/pc-train.toml`` (T = 20 at rate 0.05, pcx practice) stops at the cap without
     a warning and says so in ``aux``; a diverging rate still raises (seed 22)."""
-    hyper = preset("pc-train")
-    assert hyper == {"max_steps": 20, "step_size": 0.05, "on_unconverged": "record"}
+    hyper = RunSpec.preset("pc", "train").hyper
+    assert (hyper["max_steps"], hyper["step_size"], hyper["on_unconverged"]) == (20, 0.05, "record")
     net, params, x, t = _problem(DEPTHS[3], "tanh", "cross_entropy", seed=22)
     rule = get_rule("pc", **hyper)
     with warnings.catch_warnings():
@@ -454,7 +443,7 @@ def test_training_stops_with_status_diverged_when_inference_diverges():
     """A training step whose inference diverges ends the run with status "diverged" and the
     rule's message (neurosim.training catches the ConvergenceError); nothing is returned
     silently.  XOR, 2-4-1 tanh, seed 23; rate 50 is far past the stability limit."""
-    from neurosim.datasets import load_dataset
+    from neurosim.data import load_dataset
     from neurosim.training import TrainConfig, train
 
     data = load_dataset("xor")

@@ -14,8 +14,9 @@ import pytest
 
 from neurosim.network import Network
 from neurosim.reference import forward
-from neurosim.tasks import (RELATIONS, family_tree_people, family_tree_queries, family_trees, load_task,
-                            mirror_symmetry, queries_correct, rhw_xor)
+from neurosim.data import (RELATIONS, family_tree_people, family_tree_queries, family_trees,
+                           mirror_symmetry, queries_correct, rhw_xor)
+from neurosim.data import load_dataset as load_task
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -230,20 +231,20 @@ def test_fashion_table_adds_rows_and_keeps_earlier_ones(tmp_path):
     assert set(rows) == {"backprop", "fa"} and rows["fa"]["values"] == [0.5]
     assert "fa" not in table["missing_rules"] and "dtp" in table["missing_rules"]
     assert fat.main(argv[:1] + ["fa"] + argv[2:] + ["--rerun"]) == 0
-    assert (runs / "superseded" / f"{job_id(fake)}.json").exists() and (runs / f"{job_id(other)}.json").exists()
+    assert (runs / "superseded" / f"{job_id(fake)}.0.json").exists() and (runs / f"{job_id(other)}.json").exists()
 
 
 @pytest.mark.parametrize("card, experiment", [("rhw1986_xor", "rhw1986_xor"), ("rhw1986_mirror", "rhw1986_mirror"),
                                               ("hinton1986_family_trees", "family_trees")])
 def test_model_cards_describe_what_the_experiments_run(card, experiment):
-    from neurosim import ModelCard
+    from neurosim import RunSpec
 
-    c = ModelCard.load(ROOT / "models" / f"{card}.toml")
-    job = _experiment(experiment).jobs(["backprop"], 1, c.training["epochs"])[0]
-    assert list(c.network.sizes) == job["layers"] and c.training["dataset"] == job["dataset"]
-    assert c.training["learning_rate"] == pytest.approx(job["learning_rate"])
-    assert c.training["batch_size"] == load_task(job["dataset"]).n_train  # full batch
+    c = RunSpec.load(ROOT / "models" / f"{card}.toml")
+    job = _experiment(experiment).jobs(["backprop"], 1, c.epochs)[0]
+    assert list(c.network.sizes) == job["layers"] and c.dataset == job["dataset"]
+    assert c.learning_rate == pytest.approx(job["learning_rate"])
+    assert c.batch_size == load_task(job["dataset"]).n_train  # full batch
     if card == "rhw1986_mirror":  # RHW's eta on the summed gradient x 64 patterns = eta on the mean
-        assert c.training["learning_rate"] == pytest.approx(c.published["learning_rate_summed"] * 64)
+        assert c.learning_rate == pytest.approx(c.published["learning_rate_summed"] * 64)
     for layer in c.network.layers[1:]:
         assert layer.activation == job["activation"]

@@ -185,8 +185,10 @@ def test_spiking_fa_with_tied_feedback_is_spiking_backprop():
                           dt=DT * b2.second)
     activity = model.run(x, n_trials=3, seed=0)
     eq = spiking.rate_equivalent(net)
-    fa = spiking.get_spiking_rule("fa").updates(eq, params, activity, t)
-    bp = spiking.get_spiking_rule("backprop").updates(eq, params, activity, t)
+    srule_fa, srule_bp = spiking.get_spiking_rule("fa"), spiking.get_spiking_rule("backprop")
+    fa, fa_state, _ = srule_fa.updates(eq, params, srule_fa.init(eq, params, 0), activity, t)
+    bp, bp_state, _ = srule_bp.updates(eq, params, srule_bp.init(eq, params, 0), activity, t)
+    assert fa_state == {} and bp_state == {}  # deterministic read-out rules carry no state
     assert fa.keys() == bp.keys()
     for key in bp:
         np.testing.assert_allclose(fa[key], bp[key], rtol=1e-12, atol=1e-15)
@@ -250,9 +252,9 @@ def test_model_card_runs_as_spiking_network_with_one_call():
     """
     from pathlib import Path
 
-    from neurosim import ModelCard
+    from neurosim import RunSpec
 
-    card = ModelCard.load(Path(__file__).resolve().parents[1] / "models" / "lif_mlp_fashion.toml")
+    card = RunSpec.load(Path(__file__).resolve().parents[1] / "models" / "lif_mlp_fashion.toml")
     net = card.network
     assert net.layer("hidden1").neuron == "lif"
     params = init_params(net, 0)

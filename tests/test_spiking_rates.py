@@ -102,7 +102,7 @@ def test_lif_parameters_validate_and_read_layer_params():
     layer = Layer("h", 3, neuron="lif", params={"tau_m": 0.01, "g_apical": 0.5, "unrelated": 1.0})
     lif = LIFParameters.from_layer(layer)
     assert lif.tau_m == 0.01 and lif.g_apical == 0.5 and lif.t_ref == LIFParameters().t_ref
-    with pytest.raises(ConfigError, match=r"Layer 'h'.params: LIFParameters.tau_m"):
+    with pytest.raises(ConfigError, match=r"Layer 'h'.params: LIFParameters: 'tau_m' must be a number > 0"):
         LIFParameters.from_layer(Layer("h", 3, params={"tau_m": -0.01}))
     with pytest.raises(ConfigError, match="v_reset"):
         LIFParameters(v_reset=0.03)

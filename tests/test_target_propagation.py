@@ -15,6 +15,8 @@ Oracles
   central finite differences.
 * Learning: the inverses' reconstruction error falls and the DTP update stays well within
   90 degrees of backprop's during training (measured, thresholds stated below).
+* State: the schedule position and the noise generator are returned, never kept, so the same
+  state gives the same update and a measurement (``align``) cannot change a run's phases.
 """
 import json
 
@@ -22,9 +24,10 @@ import numpy as np
 import pytest
 
 from conftest import random_batch, random_params
-from neurosim import ModelCard, Network, Projection, backprop, get_rule, init_params
-from neurosim.datasets import load_dataset
-from neurosim.errors import ConfigError
+from neurosim import Network, Projection, RunSpec, backprop, get_rule, init_params
+from neurosim.alignment import align, cosine
+from neurosim.data import load_dataset
+from neurosim.errors import ConfigError, ShapeError
 from neurosim.reference import forward, softmax
 from neurosim.rules import rule_class
 from neurosim.rules.target_propagation import aux_layer_name, inverse_bias_key, inverse_name
@@ -42,16 +45,14 @@ def make(name, **hyper):
 
 
 def setup(name, sizes=(6, 5, 5, 4, 3), loss="cross_entropy", data_seed=0, activation="tanh", **hyper):
-    """Prepared network, random parameters (inverses ~ xavier, every bias ~ N(0, 0.3)), a batch.
+    """The rule's network, random parameters (inverses ~ xavier, every bias ~ N(0, 0.3)), a batch.
 
-    ``hyper`` goes to the rule (``seed`` included: the rule's noise seed); ``data_seed`` draws
-    the parameters and the batch.
+    ``hyper`` goes to the rule; ``data_seed`` draws the parameters and the batch.
     """
     rule = make(name, **hyper)
     rng = np.random.default_rng(data_seed)
-    net = rule.prepare(Network.feedforward(list(sizes), activation=activation, loss=loss))
-    params = random_params(net, rng)
-    rule.init_extra(net, params)
+    net = rule.network(Network.feedforward(list(sizes), activation=activation, loss=loss))
+    params = {**rule.init_params(net, 0), **random_params(net, rng)}
     for key in params:
         if key.endswith(":inverse.bias"):
             params[key] = rng.normal(0, 0.3, params[key].shape)
@@ -73,15 +74,18 @@ def test_registered_with_family_and_inverses():
     }
     for name, names in expected.items():
         rule = make(name)
-        prepared = rule.prepare(net)
-        assert rule.prepare(prepared) == prepared  # idempotent
+        prepared = rule.network(net)
+        assert rule.network(prepared) == prepared  # idempotent
         fb = prepared.select("feedback")
         assert {p.name for p in fb} == names
         assert all(p.plastic for p in fb)
         params = init_params(prepared, 0)
         for p in fb:  # an inverse of pre -> post has the shape of post x pre, i.e. W^T
             assert params[p.name].shape == (prepared.layer(p.post).size, prepared.layer(p.pre).size)
-    assert net.select("feedback") == ()  # prepare never mutates the description
+    assert net.select("feedback") == ()  # network() never mutates the description
+    default = get_rule("dtp").network([6, 5, 4, 3, 2])  # from sizes: the tanh CE chain plus the inverses
+    assert default.sizes == (6, 5, 4, 3, 2) and default.loss == "cross_entropy"
+    assert {p.name for p in default.select("feedback")} == expected["dtp"]
 
 
 def test_aosdtp_aux_pathway_is_fixed_and_off_the_reference_path():
@@ -89,30 +93,43 @@ def test_aosdtp_aux_pathway_is_fixed_and_off_the_reference_path():
     aux = aux_layer_name(net)
     (proj,) = net.select("lateral", post=aux)
     assert proj.pre == "hidden3" and not proj.plastic and net.layer(aux).size == 7
-    dw = rule.updates(net, params, x, t)
+    dw = rule.step(net, params, x, t)
     assert proj.name not in dw  # W_z is never trained: z are fixed random features
     assert set(backprop(net, params, x, t).grads) <= set(dw)  # forward keys all present
     assert aux not in forward(net, params, x).r  # the reference never sees the auxiliary units
 
 
 def test_bad_configuration_fails_early_with_the_fix():
-    with pytest.raises(ConfigError, match="'schedule' must be one of parallel, alternating, got 'sometimes'"):
+    with pytest.raises(ConfigError, match="rule 'dtp': 'schedule' must be one of 'parallel', 'alternating', "
+                                          "got 'sometimes'"):
         get_rule("dtp", schedule="sometimes")
     with pytest.raises(ConfigError, match="'alternate_every' must be an integer >= 1"):
         get_rule("sdtp", alternate_every=0)
     with pytest.raises(ConfigError, match="'inverse_loss' must be one of"):
         get_rule("tp", inverse_loss="noisy")
-    with pytest.raises(ConfigError, match="'noise_std' must be >= 0"):
+    with pytest.raises(ConfigError, match="'noise_std' must be a number >= 0"):
         get_rule("dtp", noise_std=-0.1)
+    with pytest.raises(ConfigError, match="'n_aux' must be an integer >= 1"):
+        get_rule("aosdtp", n_aux=0)
+    with pytest.raises(ConfigError, match="unknown hyper-parameter 'seed'"):
+        get_rule("dtp", seed=3)  # the noise is seeded by init(), not by a hyper-parameter
     branched = Network.feedforward([4, 3, 2]).add(Projection("input", "output", name="skip"))
     with pytest.raises(ConfigError, match="layered chain"):
-        get_rule("dtp").prepare(branched)
+        get_rule("dtp").network(branched)
     net = Network.feedforward([4, 3, 3, 2])
-    with pytest.raises(ConfigError, match="call rule.prepare"):
-        get_rule("dtp").updates(net, init_params(net, 0), np.zeros((1, 4)), np.zeros((1, 2)))
-    prepared = make("aosdtp").prepare(net)
+    rule = get_rule("dtp")
+    with pytest.raises(ConfigError, match=r"build the network with rule.network\(network\)"):
+        rule.step(net, init_params(net, 0), np.zeros((1, 4)), np.zeros((1, 2)))
+    with pytest.raises(ConfigError, match=r"rule.network\(network\)"):
+        rule.init_params(net)
+    built = rule.network(net)
+    with pytest.raises(ShapeError, match=r"missing 'hidden2->hidden1:inverse.bias'.*rule.init_params"):
+        rule.step(built, init_params(built, 0), np.zeros((1, 4)), np.zeros((1, 2)))
+    with pytest.raises(ConfigError, match="state must be the dict rule.init"):
+        rule.updates(built, rule.init_params(built), {}, np.zeros((1, 4)), np.zeros((1, 2)))
+    prepared = make("aosdtp").network(net)
     with pytest.raises(ConfigError, match="n_aux"):
-        get_rule("aosdtp", n_aux=3).prepare(prepared)
+        get_rule("aosdtp", n_aux=3).network(prepared)
 
 
 # ------------------------------------------------------------------ theory: targets
@@ -171,9 +188,8 @@ def test_output_layer_follows_the_task_loss_gradient(name, loss):
 def _linear_net_with_exact_inverses(rule, seed=3):
     """Linear chain 4-5-5-5-3 (square, invertible hidden weights) with V = W^-1, c = -W^-1 b."""
     rng = np.random.default_rng(seed)
-    net = rule.prepare(Network.feedforward([4, 5, 5, 5, 3], activation="linear", loss="mse"))
-    params = random_params(net, rng)
-    rule.init_extra(net, params)
+    net = rule.network(Network.feedforward([4, 5, 5, 5, 3], activation="linear", loss="mse"))
+    params = {**rule.init_params(net, 0), **random_params(net, rng)}
     for proj in net.chain()[1:-1]:  # hidden1->hidden2, hidden2->hidden3: 5 x 5
         w = params[proj.name] + 2.0 * np.eye(5)  # shift the spectrum away from 0: well conditioned
         params[proj.name] = w
@@ -244,12 +260,12 @@ def test_hidden_update_descends_the_local_target_loss(name):
 @pytest.mark.parametrize("name", ("dtp", "aosdtp"))
 def test_inverse_update_descends_the_reconstruction_loss(name, inverse_loss):
     sigma, seed = 0.3, 11
-    rule, net, params, x, t = setup(name, loss="mse", noise_std=sigma, inverse_loss=inverse_loss, seed=seed)
+    rule, net, params, x, t = setup(name, loss="mse", noise_std=sigma, inverse_loss=inverse_loss)
     fp = forward(net, params, x)
     # the rule draws one noise array per inverse, top pair first, from default_rng(seed)
     draw = np.random.default_rng(seed)
     noise = {pair: sigma * draw.standard_normal(fp.r[pair[1]].shape) for pair in rule.inverse_pairs(net)}
-    dw = rule.inverse_updates(net, params, x)
+    dw = rule.inverse_updates(net, params, x, np.random.default_rng(seed))
     out, aux = net.output_layer.name, aux_layer_name(net)
     for (upper, lower), eps in noise.items():
         h_tilde = fp.r[lower] + eps
@@ -273,34 +289,77 @@ def test_inverse_update_descends_the_reconstruction_loss(name, inverse_loss):
             np.testing.assert_allclose(dw[key], -numeric, rtol=1e-6, atol=1e-9)
 
 
-# ------------------------------------------------------------------ schedules and seeds
-def test_alternating_schedule_alternates_and_align_does_not_advance_it():
-    rule, net, params, x, t = setup("sdtp", schedule="alternating", alternate_every=2)
-    inverse = set(rule.inverse_keys(net))
-    fwd = set(backprop(net, params, x, t).grads)
+# ------------------------------------------------------------------ schedules, state and seeds
+def _phases(rule, net, params, x, t, n, *, measure_every_call=False):
+    """The phases of ``n`` calls threading the state as train() does, optionally aligning between calls."""
+    state = rule.init(net, params, 0)
     seen = []
-    for _ in range(6):
-        keys = set(rule.updates(net, params, x, t))
-        seen.append("inverse" if keys == inverse else "forward" if keys == fwd else "mixed")
-        state = rule.rng_.bit_generator.state
-        report = rule.align(net, params, x, t)
-        assert rule.rng_.bit_generator.state == state  # align draws no noise
-        assert {p.name for p in report.projections} == {k for k in fwd if not k.endswith(".bias")}
-    assert seen == ["inverse", "inverse", "forward", "forward", "inverse", "inverse"]
-    assert rule.calls_ == 6
+    for _ in range(n):
+        dw, state, aux = rule.updates(net, params, state, x, t)
+        seen.append((aux["phase"], dw))
+        if measure_every_call:
+            align(rule, net, params, x, t, state)
+    return seen, state
+
+
+def test_alternating_schedule_alternates_and_reports_its_phase():
+    rule, net, params, x, t = setup("sdtp", schedule="alternating", alternate_every=2)
+    inverse = frozenset(rule.inverse_keys(net))
+    fwd = frozenset(backprop(net, params, x, t).grads)
+    seen, state = _phases(rule, net, params, x, t, 6)
+    assert [phase for phase, _ in seen] == ["inverse", "inverse", "forward", "forward", "inverse", "inverse"]
+    assert [frozenset(dw) for _, dw in seen] == [inverse, inverse, fwd, fwd, inverse, inverse]
+    assert state["step"] == 6
     par = make("sdtp")
-    assert set(par.updates(net, params, x, t)) == inverse | fwd
+    dw, _, aux = par.updates(net, params, par.init(net, params, 0), x, t)
+    assert set(dw) == inverse | fwd and aux == {"phase": "both"}
 
 
-def test_same_seed_same_numbers():
-    rule_a, net, params, x, t = setup("dtp", seed=3)
-    rule_b = get_rule("dtp", seed=3)
-    rule_c = get_rule("dtp", seed=4)
-    a, b, c = (r.updates(net, params, x, t) for r in (rule_a, rule_b, rule_c))
+@pytest.mark.parametrize("name", TP_RULES)
+def test_align_does_not_change_the_phase_sequence_or_the_noise(name):
+    """Measuring after every call (as train() does per epoch) leaves the run's phases and numbers alone."""
+    rule, net, params, x, t = setup(name, schedule="alternating")
+    plain, end_plain = _phases(rule, net, params, x, t, 4)
+    measured, end_measured = _phases(rule, net, params, x, t, 4, measure_every_call=True)
+    assert [phase for phase, _ in measured] == [phase for phase, _ in plain] == ["inverse", "forward"] * 2
+    for (_, a), (_, b) in zip(plain, measured):  # bit-identical changes, the noise included
+        assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert end_measured == end_plain  # same step and generator position
+    # align scores the forward changes of the parallel schedule, whatever phase the state is in
+    state = end_plain
+    assert rule.phase(state) == "inverse"
+    report = align(rule, net, params, x, t, state)
+    fwd = {k for k in backprop(net, params, x, t).grads if not k.endswith(".bias")}
+    assert {p.name for p in report.projections} == fwd
+    forward_only = rule.forward_updates(net, params, x, t)
+    ref = backprop(net, params, x, t).descent()
+    for row in report.projections:
+        assert row.cosine == pytest.approx(cosine(forward_only[row.name], ref[row.name]), abs=1e-12)
+
+
+def test_same_state_same_update_and_the_state_moves_on():
+    rule, net, params, x, t = setup("dtp")
+    state = rule.init(net, params, 3)
+    a, next_a, _ = rule.updates(net, params, state, x, t)
+    b, next_b, _ = rule.updates(net, params, state, x, t)  # the same state again: the same noise
     for key in a:
         np.testing.assert_array_equal(a[key], b[key])
+    assert next_a == next_b and next_a != state  # the noise position and the step moved on
+    assert state["step"] == 0 and state == rule.init(net, params, 3)  # the argument was not modified
+    c, _, _ = rule.updates(net, params, next_a, x, t)  # the next batch draws new noise
     assert not np.array_equal(a["hidden2->hidden1:inverse"], c["hidden2->hidden1:inverse"])
-    np.testing.assert_array_equal(a["input->hidden1"], c["input->hidden1"])  # forward pass is noise-free
+    other, _, _ = rule.updates(net, params, rule.init(net, params, 4), x, t)
+    assert not np.array_equal(a["hidden2->hidden1:inverse"], other["hidden2->hidden1:inverse"])
+    np.testing.assert_array_equal(a["input->hidden1"], other["input->hidden1"])  # forward pass is noise-free
+
+
+def test_init_seed_gives_the_numbers_of_default_rng():
+    """``init(seed)`` starts the noise where ``numpy.random.default_rng(seed)`` starts."""
+    rule, net, params, x, t = setup("dtp")
+    dw = rule.step(net, params, x, t, seed=5)
+    ref = rule.inverse_updates(net, params, x, np.random.default_rng(5))
+    for key in ref:
+        np.testing.assert_array_equal(dw[key], ref[key])
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
@@ -312,13 +371,12 @@ def test_inverse_lr_scale_sets_the_inverse_learning_rate(optimizer):
     steps = {}
     for scale in (1.0, 0.5):
         rule = get_rule("dtp", inverse_lr_scale=scale)
-        prepared = rule.prepare(net)
-        params = init_params(prepared, seed=0)
+        prepared = rule.network(net)
+        params = rule.init_params(prepared, seed=0)
         result = train(prepared, rule, data, TrainConfig(epochs=1, batch_size=64, optimizer=optimizer,
                                                          learning_rate=1e-2, seed=0, dtype="float64"),
                        params=params)
-        # the inverse bias is created lazily at zero by the first update (see the next test)
-        steps[scale] = {k: result.params[k] - params.get(k, 0.0) for k in result.params}
+        steps[scale] = {k: result.params[k] - params[k] for k in result.params}
     inv = inverse_name("hidden2", "hidden1")
     for key in (inv, inverse_bias_key(inv)):
         np.testing.assert_allclose(steps[0.5][key], 0.5 * steps[1.0][key], rtol=1e-9, atol=1e-15)
@@ -328,15 +386,20 @@ def test_inverse_lr_scale_sets_the_inverse_learning_rate(optimizer):
         get_rule("dtp", inverse_lr_scale=0)
 
 
-def test_inverse_biases_are_created_lazily_with_the_weights_dtype():
+def test_inverse_biases_come_from_init_params_with_the_weights_dtype():
     rule = get_rule("dtp")
-    net = rule.prepare(Network.feedforward([5, 4, 4, 3], loss="cross_entropy"))
-    params = init_params(net, 0, dtype="float32")
-    assert "hidden2->hidden1:inverse.bias" not in params
-    x, t = random_batch(net, np.random.default_rng(0))
-    dw = rule.updates(net, params, x.astype(np.float32), t.astype(np.float32))
+    net = rule.network(Network.feedforward([5, 4, 4, 3], loss="cross_entropy"))
+    plain = init_params(net, 0, dtype="float32")
+    params = rule.init_params(net, 0, dtype="float32")
+    assert "hidden2->hidden1:inverse.bias" not in plain
+    for key, value in plain.items():  # the same draws as neurosim.init_params, plus the zero biases
+        np.testing.assert_array_equal(params[key], value)
     assert params["hidden2->hidden1:inverse.bias"].dtype == np.float32
     assert np.all(params["hidden2->hidden1:inverse.bias"] == 0)
+    x, t = random_batch(net, np.random.default_rng(0))
+    keys = set(params)
+    dw = rule.step(net, params, x.astype(np.float32), t.astype(np.float32))
+    assert set(params) == keys  # updates only reads the parameters
     assert dw["hidden2->hidden1:inverse.bias"].shape == (4,)
 
 
@@ -345,10 +408,9 @@ def test_inverse_biases_are_created_lazily_with_the_weights_dtype():
 def dtp_run():
     """DTP on the embedded digits, 64-32-32-32-10 tanh, Adam 1e-3, batch 32, 8 epochs, seed 0 (~5 s)."""
     data = load_dataset("digits", seed=0)
-    rule = get_rule("dtp", seed=0)
-    net = rule.prepare(Network.feedforward([64, 32, 32, 32, 10], loss="cross_entropy"))
-    params = init_params(net, 0, dtype="float32")
-    rule.init_extra(net, params)
+    rule = get_rule("dtp")
+    net = rule.network(Network.feedforward([64, 32, 32, 32, 10], loss="cross_entropy"))
+    params = rule.init_params(net, 0, dtype="float32")
     x = data.x_train.astype(np.float32)
     before = rule.reconstruction_error(net, params, x)
     result = train(net, rule, data, TrainConfig(epochs=8, batch_size=32, seed=0), params=params,
@@ -398,11 +460,11 @@ PUBLISHED_MNIST = {  # Bartunov et al. (2018), Table 1, MNIST fully connected, t
 def test_bartunov_model_cards(method):
     from pathlib import Path
 
-    card = ModelCard.load(Path(__file__).parents[1] / "models" / f"bartunov2018_{method}.toml")
+    card = RunSpec.load(Path(__file__).parents[1] / "models" / f"bartunov2018_{method}.toml")
     assert card.network.sizes == (784, 256, 256, 256, 256, 256, 10)
-    assert card.network.loss == "cross_entropy" and card.training["optimizer"] == "adam"
-    rule = get_rule(card.rule["name"], **{k: v for k, v in card.rule.items() if k != "name"})
-    rule.prepare(card.network)
+    assert card.network.loss == "cross_entropy" and card.optimizer == "adam"
+    net = card.build_network()  # the rule's pathways added to the card's chain
+    assert card.rule not in TP_RULES or net.select("feedback")
     assert card.published["test_error"] == pytest.approx(PUBLISHED_MNIST[method] / 100)
 
 
@@ -418,3 +480,17 @@ def test_dtp_trains_on_fashion_mnist():
     result = train(net, "dtp", data, TrainConfig(epochs=3, batch_size=128, seed=0), progress=False)
     assert result.status == "completed"
     assert result.test_error < 0.20
+
+
+@pytest.mark.parametrize("name", TP_RULES)
+def test_training_with_and_without_alignment_is_bit_identical(name):
+    """train() measures alignment with the epoch's state; it must not move the schedule or the noise."""
+    data = load_dataset("digits", n_train=96, n_test=32, seed=0)
+    rule = make(name, schedule="alternating")
+    net = rule.network(Network.feedforward([64, 12, 12, 10], loss="cross_entropy"))
+    runs = [train(net, rule, data, TrainConfig(epochs=2, batch_size=32, seed=1, dtype="float64",
+                                               align_samples=n), progress=False) for n in (0, 32)]
+    assert "alignment" in runs[1].history[0] and "alignment" not in runs[0].history[0]
+    for key in runs[0].params:
+        np.testing.assert_array_equal(runs[0].params[key], runs[1].params[key])
+    assert [e["loss"] for e in runs[0].history] == [e["loss"] for e in runs[1].history]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from neurosim import Network
-from neurosim.datasets import load_dataset
+from neurosim.data import load_dataset
 from neurosim.errors import ConfigError
 from neurosim.results import load_run
 from neurosim.training import SGD, Adam, TrainConfig, train

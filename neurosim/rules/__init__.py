@@ -9,10 +9,15 @@ module with one ``@register``-ed class -- nothing else to edit.
 import importlib
 import pkgutil
 
-from .base import RULES, Rule, get_rule, list_rules, register, rule_class
+from .base import RULES, Hyper, Rule, RuleInfo, get_rule, list_rules, load_entry_points, param, register, rule_class
 
 for _module in pkgutil.iter_modules(__path__):
     if _module.name != "base" and not _module.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["RULES", "Rule", "get_rule", "list_rules", "register", "rule_class"]
+__all__ = ["RULES", "Hyper", "Rule", "RuleInfo", "get_rule", "list_rules", "load_entry_points", "param", "register",
+           "rule_class"]
+
+# Rules of other packages (entry-point group "neurosim.rules") join the registry last, so a
+# plug-in can never replace a built-in rule of the same name.
+load_entry_points()

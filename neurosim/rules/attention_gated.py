@@ -55,22 +55,30 @@ squared prediction error on the selected unit with the policy held fixed
 
 In both cases the hidden tags carry exactly backprop's chain rule when :math:`B = W^\\top`, so
 the update *averaged over actions* equals :math:`-\\partial L/\\partial W` (batch mean).
-:meth:`AttentionGatedRule.expected_updates` computes that average by enumerating every
-action with its probability, :meth:`~AttentionGatedRule.reference_updates` the gradient by
-:func:`neurosim.reference.backprop`, and :meth:`~AttentionGatedRule.align` compares the two
-(that is what ``neurosim align --rule agrel`` reports).  Training uses one sampled action per
-sample (``update = "sampled"``), drawn from the rule's own generator ``rng_``.
+
+**What is measured.**  Training applies one sampled action per sample (``update =
+"sampled"``); the actions are drawn from a generator whose position is the rule's state
+(:meth:`AttentionGatedRule.init`: ``{"rng": RngState}``, ``numpy.random.default_rng(seed)`` at
+the start), and ``aux`` returns the ``actions``, the ``reward`` of each trial and their
+``mean_reward``.  ``update = "expected"`` returns the exact average over the action
+distribution instead (every action enumerated with its probability).  The reference is the
+oracle ``"policy"`` (:func:`policy_gradient`): backprop of the loss above.
+:func:`neurosim.align` reports the cosine of the *applied* (sampled) update as the headline
+and that of the expected update beside it (``info.expectation``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from ..alignment import AlignmentReport
 from ..errors import ConfigError
-from ..network import Network, Projection
+from ..network import INITS, Network, Projection
+from ..oracles import register_oracle
 from ..params import bias_key, check_params, weight
+from ..randomness import RngState
 from ..reference import ForwardPass, backprop, check_batch, derivative, forward, softmax
-from .base import Rule, register
+from .base import Hyper, Rule, RuleInfo, param, register
 
 FEEDBACK_MODES = ("tied", "reciprocal")
 UPDATE_MODES = ("sampled", "expected")
@@ -81,11 +89,32 @@ def _feedback_target(network: Network, layer: str) -> str:
     return "apical" if "apical" in network.layer(layer).compartments else "soma"
 
 
+@dataclass(frozen=True)
+class AttentionGatedHyper(Hyper):
+    """Hyper-parameters of AGREL (and the shared ones of BrainProp)."""
+
+    feedback: str = param("tied", choices=FEEDBACK_MODES,
+                          doc="'tied': B = W^T exactly; 'reciprocal': a plastic B learning dW^T")
+    feedback_init: str = param("xavier_uniform", choices=INITS, doc="initialiser of a reciprocal feedback B")
+    feedback_scale: float = param(1.0, gt=0, doc="init_scale of a reciprocal feedback B")
+    feedback_decay: float = param(0.0, ge=0, doc="weight decay lambda on the forward and reciprocal weights")
+    update: str = param("sampled", choices=UPDATE_MODES,
+                        doc="'sampled': one action per sample (applied); 'expected': exact average over actions")
+
+
+@dataclass(frozen=True)
+class BrainPropHyper(AttentionGatedHyper):
+    """:class:`AttentionGatedHyper` plus BrainProp's max-Boltzmann controller."""
+
+    epsilon: float = param(0.05, ge=0, le=1, doc="exploration rate of the max-Boltzmann controller")
+    temperature: float = param(1.0, gt=0, doc="temperature T of its Boltzmann part")
+
+
 class AttentionGatedRule(Rule):
     """Shared machinery of AGREL and BrainProp (see the module docstring for the maths).
 
-    Parameters
-    ----------
+    Hyper-parameters (:class:`AttentionGatedHyper`)
+    -----------------------------------------------
     feedback : {"tied", "reciprocal"}
         ``tied``: the attentional feedback is exactly :math:`W^\\top` (a ``tied_to``
         projection, no parameters).  ``reciprocal``: a plastic feedback projection of its
@@ -93,54 +122,26 @@ class AttentionGatedRule(Rule):
         transpose of the forward update.
     feedback_init : str
         Initialiser of a reciprocal feedback projection (:mod:`neurosim.params`).
-    feedback_scale : float
+    feedback_scale : float > 0
         Its ``init_scale``.
     feedback_decay : float >= 0
         Weight decay :math:`\\lambda` added to the forward and the reciprocal feedback
         updates (``-\\lambda W``, ``-\\lambda B``); 0 keeps the update a pure gradient estimate.
     update : {"sampled", "expected"}
         What :meth:`updates` returns: one sampled action per sample (the rule as an animal
-        would run it; default) or the exact expectation over actions
-        (:meth:`expected_updates`).
-    seed : int
-        Seed of ``rng_``, the generator the actions are drawn from.
+        would run it; default) or the exact expectation over actions.
 
-    Attributes
-    ----------
-    rng_ : numpy.random.Generator
-        Draws the actions; same seed, same actions.
-    last_actions_ : ndarray of int, shape (batch,)
-        Actions selected in the last sampled update.
-    last_reward_ : ndarray, shape (batch,)
-        Rewards received in the last sampled update.
+    State
+    -----
+    ``{"rng": RngState}``: the position of the generator the actions are drawn from
+    (seeded by :meth:`init`; same seed, same actions).  The expected update draws nothing
+    and returns the state unchanged.
     """
 
     family = "attention_gated"
-    backends = ("rate", "spiking")  # spiking version: neurosim.spiking.attention_gated
-    reference = "backprop"
-    defaults = {"feedback": "tied", "feedback_init": "xavier_uniform", "feedback_scale": 1.0,
-                "feedback_decay": 0.0, "update": "sampled", "seed": 0}
+    Hyper = AttentionGatedHyper
     #: The loss whose gradient the expected update is (a line for reports).
     loss_name = ""
-
-    def __init__(self, **hyper):
-        super().__init__(**hyper)
-        h = self.hyper
-        for key, allowed in (("feedback", FEEDBACK_MODES), ("update", UPDATE_MODES)):
-            if h[key] not in allowed:
-                raise ConfigError(f"rule '{self.name}': hyper-parameter '{key}' must be one of "
-                                  f"{', '.join(allowed)}, got {h[key]!r}")
-        if not h["feedback_decay"] >= 0:
-            raise ConfigError(f"rule '{self.name}': hyper-parameter 'feedback_decay' must be >= 0, got "
-                              f"{h['feedback_decay']!r}")
-        seed = h["seed"]
-        if isinstance(seed, bool) or not float(seed).is_integer() or seed < 0:
-            raise ConfigError(f"rule '{self.name}': hyper-parameter 'seed' must be a non-negative integer, "
-                              f"got {seed!r}")
-        h["seed"] = int(seed)
-        self.rng_ = np.random.default_rng(h["seed"])
-        self.last_actions_ = np.zeros(0, dtype=np.int64)
-        self.last_reward_ = np.zeros(0)
 
     # ------------------------------------------------------------------ what differs per rule
     def policy(self, q: np.ndarray) -> np.ndarray:
@@ -174,12 +175,13 @@ class AttentionGatedRule(Rule):
                               f"should use '{name}'")
         return found[0] if found else None
 
-    def prepare(self, network: Network) -> Network:
-        """Add the attentional feedback pathway ``post -> pre`` of every hidden projection.
+    def network(self, spec, **kw) -> Network:
+        """The chain (default or given) with the attentional feedback ``post -> pre`` of every hidden projection.
 
         Idempotent; an existing feedback projection between the same layers (for instance
         one a model card declares) is used as it is.
         """
+        network = super().network(spec, **kw)
         network.output_layer  # noqa: B018 -- fails here, with the fix, when there is no output
         missing = []
         for proj in network.chain():
@@ -189,11 +191,11 @@ class AttentionGatedRule(Rule):
                 continue
             common = dict(name=self.canonical(proj.post, proj.pre), kind="feedback",
                           target=_feedback_target(network, proj.pre))
-            if self.hyper["feedback"] == "tied":
+            if self.hyper.feedback == "tied":
                 missing.append(Projection(proj.post, proj.pre, tied_to=proj.name, plastic=False, **common))
             else:
-                missing.append(Projection(proj.post, proj.pre, plastic=True, init=self.hyper["feedback_init"],
-                                          init_scale=float(self.hyper["feedback_scale"]), **common))
+                missing.append(Projection(proj.post, proj.pre, plastic=True, init=self.hyper.feedback_init,
+                                          init_scale=float(self.hyper.feedback_scale), **common))
         return network.add(*missing) if missing else network
 
     def feedback(self, network: Network, params: dict, proj: Projection) -> tuple[Projection, np.ndarray]:
@@ -201,17 +203,18 @@ class AttentionGatedRule(Rule):
         fb = self._feedback_projection(network, proj.post, proj.pre)
         if fb is None:
             raise ConfigError(f"rule '{self.name}': network '{network.name}' has no feedback projection "
-                              f"{proj.post}->{proj.pre}; call rule.prepare(network) before init_params")
+                              f"{proj.post}->{proj.pre}; build the network with rule.network(network) before "
+                              "init_params")
         return fb, weight(network, params, fb)
 
     # ------------------------------------------------------------------ the trial
-    def sample_actions(self, pi: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+    def sample_actions(self, pi: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One action per row of ``pi`` (batch, n_out) by inverse-CDF sampling, shape (batch,).
 
-        Sampling :math:`\\pi` directly is the same distribution as the two-stage max-Boltzmann
-        procedure (greedy with probability :math:`1-\\varepsilon`, else Boltzmann).
+        Draws ``batch`` uniforms from ``rng`` (advancing it).  Sampling :math:`\\pi` directly
+        is the same distribution as the two-stage max-Boltzmann procedure (greedy with
+        probability :math:`1-\\varepsilon`, else Boltzmann).
         """
-        rng = self.rng_ if rng is None else rng
         u = rng.random(pi.shape[0])
         cdf = np.cumsum(pi, axis=1)
         # u < cdf[-1] up to rounding; the clip keeps a u that lands above a rounded-down 1 in range
@@ -237,7 +240,7 @@ class AttentionGatedRule(Rule):
         -------
         dict
             ``dW`` per parameter key: forward weights and biases, and the transposed update of
-            reciprocal feedback projections.
+            reciprocal feedback projections (no weight decay; see :meth:`with_decay`).
         """
         chain = network.chain()
         out = chain[-1].post
@@ -272,39 +275,21 @@ class AttentionGatedRule(Rule):
 
     def with_decay(self, dw: dict, params: dict) -> dict:
         """Add the weight decay :math:`-\\lambda W` (``feedback_decay``) to every weight in ``dw``."""
-        decay = float(self.hyper["feedback_decay"])
+        decay = float(self.hyper.feedback_decay)
         if not decay:
             return dw
         return {k: (v if k.endswith(".bias") else v - decay * params[k]) for k, v in dw.items()}
 
-    def _check(self, network, params, x, target):
-        check_params(network, params)
-        x, t = check_batch(network, x, target)
-        if target is None:
-            raise ConfigError(f"rule '{self.name}': the rewards need targets; pass target")
-        return x, t
+    def expected_updates(self, network: Network, params: dict, fp: ForwardPass, t: np.ndarray) -> dict:
+        """The update averaged exactly over the action distribution, for a given forward pass.
 
-    def sampled_updates(self, network: Network, params: dict, x, target,
-                        rng: np.random.Generator | None = None) -> dict:
-        """One stochastic trial per sample: select, reward, global error x tag (batch mean).
+        .. math::  \\mathbb E_{s\\sim\\pi}[\\Delta W] = \\sum_{a} \\pi_a\\, \\Delta W(s = a)
 
-        Parameters
-        ----------
-        x : ndarray of shape (batch, n_input)
-        target : ndarray of shape (batch, n_output)
-            Reward of each action (one-hot: 1 for the correct class).
-        rng : numpy.random.Generator, optional
-            Draws the actions (default ``rng_``).
+        computed by enumerating every action ``a`` with its probability, through the same
+        code path as a sampled trial (:meth:`tagged_updates`), weight decay included.  With
+        tied feedback it equals the ``"policy"`` oracle (module docstring).  ``fp`` may be
+        any read-out (the spiking rule passes spike-count rates).
         """
-        x, t = self._check(network, params, x, target)
-        fp = forward(network, params, x)
-        actions = self.sample_actions(self.policy(fp.output), rng)
-        self.last_actions_ = actions
-        self.last_reward_ = t[np.arange(len(actions)), actions]
-        return self.with_decay(self.tagged_updates(network, params, fp, t, actions), params)
-
-    def expected_updates_from_pass(self, network: Network, params: dict, fp: ForwardPass, t) -> dict:
-        """:meth:`expected_updates` for a given forward pass (also used on spiking read-outs)."""
         pi = self.policy(fp.output)
         total: dict = {}
         for action in range(pi.shape[1]):
@@ -314,56 +299,94 @@ class AttentionGatedRule(Rule):
                 total[key] = total[key] + value if key in total else value
         return self.with_decay(total, params)
 
-    def expected_updates(self, network: Network, params: dict, x, target) -> dict:
-        """The update averaged exactly over the action distribution.
+    def sampled_updates(self, network: Network, params: dict, fp: ForwardPass, t: np.ndarray,
+                        rng: np.random.Generator) -> tuple[dict, np.ndarray, np.ndarray]:
+        """One stochastic trial per row of ``fp``: select, reward, global error x tag (batch mean).
 
-        .. math::  \\mathbb E_{s\\sim\\pi}[\\Delta W] = \\sum_{a} \\pi_a\\, \\Delta W(s = a)
-
-        computed by enumerating every action ``a`` with its probability, through the same
-        code path as a sampled trial (:meth:`tagged_updates`).  With tied feedback it equals
-        :meth:`reference_updates` (module docstring).
+        Returns ``(dW, actions, reward)``; the actions are drawn from ``rng`` (advanced).
         """
-        x, t = self._check(network, params, x, target)
-        return self.expected_updates_from_pass(network, params, forward(network, params, x), t)
+        actions = self.sample_actions(self.policy(fp.output), rng)
+        reward = t[np.arange(len(actions)), actions]
+        return self.with_decay(self.tagged_updates(network, params, fp, t, actions), params), actions, reward
 
-    def updates(self, network: Network, params: dict, x, target) -> dict:
-        """``dW`` for one batch: sampled actions (default) or the expectation (``update``)."""
-        if self.hyper["update"] == "expected":
-            return self.expected_updates(network, params, x, target)
-        return self.sampled_updates(network, params, x, target)
+    # ------------------------------------------------------------------ the Rule interface
+    def init(self, network: Network, params: dict, seed: int = 0) -> dict:
+        """``{"rng": RngState.from_seed(seed)}``: where the action draws start."""
+        return {"rng": RngState.from_seed(seed)}
 
-    # ------------------------------------------------------------------ the reference
-    def reference_updates(self, network: Network, params: dict, x, target) -> dict:
-        """:math:`-\\partial L/\\partial\\theta` of the rule's loss, by :func:`neurosim.reference.backprop`.
+    def check_inputs(self, network: Network, params: dict, state, x, target):
+        """Validate everything :meth:`updates` reads (state, target, parameters, feedback, batch); ``(x, t)``."""
+        if not (isinstance(state, dict) and isinstance(state.get("rng"), RngState)):
+            raise ConfigError(f"rule '{self.name}': state must be the dict rule.init(network, params, seed) "
+                              f"returns ({{'rng': RngState}}), got {state!r}")
+        if target is None:
+            raise ConfigError(f"rule '{self.name}': the rewards need targets; pass target")
+        check_params(network, params)
+        for proj in network.chain()[1:]:
+            self.feedback(network, params, proj)  # the fix when the network was not built by rule.network
+        return check_batch(network, x, target)
 
-        The gradient of any output loss at the current weights equals that of the squared
-        error :math:`\\tfrac12\\lVert Q - t'\\rVert^2` against the fixed target
-        :math:`t' = Q - \\partial L/\\partial Q`, so the exact backprop of the squared-error
-        network gives it; :meth:`output_gradient` is the closed form of
-        :math:`\\partial L/\\partial Q` (checked against finite differences of :meth:`loss`
-        in the tests).
+    def updates_from_pass(self, network: Network, params: dict, state: dict, fp: ForwardPass, t: np.ndarray):
+        """:meth:`updates` for a given forward pass ``fp`` and targets ``t`` (one row per trial).
+
+        The rate rule passes :func:`~neurosim.reference.forward`; the spiking rule passes the
+        spike-count read-out of ``n_trials x batch`` presentations.  Returns ``(dW, state,
+        aux)`` as :meth:`updates`.
         """
-        x, t = self._check(network, params, x, target)
-        q = forward(network, params, x).output
-        shifted = q - self.output_gradient(q, t)
-        return backprop(network.replace(loss="mse"), params, x, shifted).descent()
+        if self.hyper.update == "expected":
+            return self.expected_updates(network, params, fp, t), state, {}
+        rng = state["rng"].generator()
+        dw, actions, reward = self.sampled_updates(network, params, fp, t, rng)
+        aux = {"actions": actions, "reward": reward, "mean_reward": float(np.mean(reward))}
+        return dw, {**state, "rng": RngState.of(rng)}, aux
 
-    def align(self, network: Network, params: dict, x, target) -> AlignmentReport:
-        """Expected update (exact over actions) vs :meth:`reference_updates`.
+    def updates(self, network: Network, params: dict, state: dict, x, target):
+        """``dW`` for one batch: one sampled action per sample (default) or the expectation (``update``).
 
-        ``extra`` adds ``update`` (what was compared), ``loss`` (the loss the reference
-        differentiates) and ``sampled_global_cosine``: the global cosine of *one* sampled
-        trial per sample, drawn from a generator seeded with ``seed`` (``rng_`` is left
-        untouched, so aligning during training does not change the training draws).
+        Parameters
+        ----------
+        state : dict
+            From :meth:`init` or the previous call (not modified).
+        x : ndarray of shape (batch, n_input)
+        target : ndarray of shape (batch, n_output)
+            Reward of each action (one-hot: 1 for the correct class).
+
+        Returns
+        -------
+        dW : dict
+        state : dict
+            The generator advanced past this batch's draws (unchanged for ``"expected"``).
+        aux : dict
+            Sampled: ``actions`` (batch,) int, ``reward`` (batch,), ``mean_reward``; expected: ``{}``.
         """
-        dw = self.expected_updates(network, params, x, target)
-        ref = self.reference_updates(network, params, x, target)
-        sampled = self.sampled_updates(network, params, x, target, rng=np.random.default_rng(self.hyper["seed"]))
-        one = AlignmentReport.compare(sampled, ref)
-        extra = {"update": "expected over the action distribution (exact enumeration)", "loss": self.loss_name,
-                 "sampled_global_cosine": None if not np.isfinite(one.global_cosine) else one.global_cosine}
-        return AlignmentReport.compare(dw, ref, rule=self.name, backend="rate", reference_name=self.reference,
-                                       extra=extra)
+        x, t = self.check_inputs(network, params, state, x, target)
+        return self.updates_from_pass(network, params, state, forward(network, params, x), t)
+
+
+@register_oracle("policy")
+def policy_gradient(rule, network: Network, params: dict, x, target) -> dict:
+    """:math:`-\\partial L/\\partial\\theta` of the loss an attention-gated rule's *expected* update follows.
+
+    The gradient of any output loss at the current weights equals that of the squared error
+    :math:`\\tfrac12\\lVert Q - t'\\rVert^2` against the fixed target :math:`t' = Q -
+    \\partial L/\\partial Q`, so the exact backprop of the squared-error network gives it;
+    ``rule.output_gradient`` is the closed form of :math:`\\partial L/\\partial Q` (checked
+    against finite differences of the papers' losses in the tests).
+
+    Parameters
+    ----------
+    rule : AttentionGatedRule
+        AGREL (softmax cross-entropy) or BrainProp (policy-weighted squared error).
+    """
+    if not isinstance(rule, AttentionGatedRule):
+        raise ConfigError(f"oracle 'policy': rule '{rule.name}' is not attention-gated (AGREL, BrainProp); "
+                          "use its own info.reference")
+    x, t = check_batch(network, x, target)
+    if t is None:
+        raise ConfigError(f"oracle 'policy': rule '{rule.name}' needs targets; pass target")
+    q = forward(network, params, x).output
+    shifted = q - rule.output_gradient(q, t)
+    return backprop(network.replace(loss="mse"), params, x, shifted).descent()
 
 
 @register
@@ -375,13 +398,12 @@ class AGREL(AttentionGatedRule):
     """
 
     name = "agrel"
-    aliases = ("attention-gated-reinforcement",)
-    losses = ("cross_entropy", "mse")
+    info = RuleInfo(reference="policy", aliases=("attention-gated-reinforcement",),
+                    losses=("cross_entropy", "mse"), backends=("rate", "spiking"),
+                    expectation={"update": "expected"})
     citation = ("Roelfsema & van Ooyen (2005). Attention-gated reinforcement learning of internal "
                 "representations for classification. Neural Comput. 17, 2176-2214.")
     loss_name = "logsumexp(Q) - t.Q (softmax cross-entropy for one-hot t)"
-    compare_hyper = {}
-    train_defaults = {"optimizer": "adam", "learning_rate": 1e-3}
 
     def policy(self, q):
         return softmax(q)
@@ -406,8 +428,8 @@ class BrainProp(AttentionGatedRule):
     Pozzi, Bohté & Roelfsema (2020); the expected update is the gradient of the
     policy-weighted squared error with the policy held fixed (module docstring).
 
-    Parameters
-    ----------
+    Hyper-parameters (:class:`BrainPropHyper`)
+    ------------------------------------------
     epsilon : float in [0, 1]
         Exploration rate of the max-Boltzmann controller (1: pure Boltzmann).
     temperature : float > 0
@@ -415,35 +437,32 @@ class BrainProp(AttentionGatedRule):
     """
 
     name = "brainprop"
-    aliases = ("attention-gated-brain-propagation",)
-    losses = ("mse", "cross_entropy")
+    info = RuleInfo(reference="policy", aliases=("attention-gated-brain-propagation",),
+                    losses=("mse", "cross_entropy"), backends=("rate", "spiking"),
+                    expectation={"update": "expected"})
+    Hyper = BrainPropHyper
     citation = ("Pozzi, Bohté & Roelfsema (2020). Attention-gated brain propagation: how the brain can "
                 "implement reward-based error backpropagation. NeurIPS 33.")
     loss_name = "sum_k sg(pi_k) (t_k - Q_k)^2 / 2 (expected squared RPE of the selected unit, policy fixed)"
-    defaults = {**AttentionGatedRule.defaults, "epsilon": 0.05, "temperature": 1.0}
-    compare_hyper = {}
-    train_defaults = {"optimizer": "adam", "learning_rate": 1e-3}
 
-    def __init__(self, **hyper):
-        super().__init__(**hyper)
-        if not 0 <= self.hyper["epsilon"] <= 1:
-            raise ConfigError(f"rule 'brainprop': hyper-parameter 'epsilon' must be in [0, 1], got "
-                              f"{self.hyper['epsilon']!r}")
-        if not self.hyper["temperature"] > 0:
-            raise ConfigError(f"rule 'brainprop': hyper-parameter 'temperature' must be > 0, got "
-                              f"{self.hyper['temperature']!r}")
+    def network(self, spec, *, activation: str | None = None, loss: str | None = None,
+                name: str | None = None) -> Network:
+        """For layer sizes: a chain with linear action-value outputs and the squared-error loss (Q regresses on R).
 
-    @classmethod
-    def default_network(cls, sizes, *, activation: str = "tanh", name: str = "mlp") -> Network:
-        """A chain with linear action-value outputs and the squared-error loss (Q regresses on R)."""
-        return Network.feedforward(list(sizes), activation=activation, output_activation="linear", loss="mse",
-                                   name=name)
+        A given :class:`~neurosim.network.Network` keeps its own output layer and loss.
+        """
+        if not isinstance(spec, Network):
+            sizes = Rule.network(self, spec).sizes  # the base validates the sizes, with the fix
+            spec = Network.feedforward(list(sizes), activation=activation or self.info.activation,
+                                       output_activation="linear", loss=loss or self.info.losses[0],
+                                       name=name or "mlp")
+        return super().network(spec)
 
     def policy(self, q):
-        eps = float(self.hyper["epsilon"])
+        eps = float(self.hyper.epsilon)
         greedy = np.zeros_like(q)
         greedy[np.arange(q.shape[0]), np.argmax(q, axis=1)] = 1.0
-        return (1.0 - eps) * greedy + eps * softmax(q / float(self.hyper["temperature"]))
+        return (1.0 - eps) * greedy + eps * softmax(q / float(self.hyper.temperature))
 
     def global_error(self, q, pi, reward, actions):
         return reward - q[np.arange(len(actions)), actions]

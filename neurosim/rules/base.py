@@ -307,8 +307,11 @@ def load_entry_points() -> list[str]:
     for ep in entry_points(group="neurosim.rules"):
         try:
             cls = ep.load()
-            if cls.name not in RULES:
-                register(cls)
+            if RULES.get(getattr(cls, "name", None)) is cls:
+                continue  # already loaded
+            if not (isinstance(cls, type) and issubclass(cls, Rule)):
+                raise TypeError(f"{ep.value} is not a neurosim.rules.Rule subclass")
+            register(cls)  # refuses a name that is taken (a plug-in never replaces a built-in)
             added.append(cls.name)
         except Exception as err:  # noqa: BLE001 - a broken plug-in must not break neurosim
             warnings.warn(f"neurosim.rules entry point '{ep.name}' ({ep.value}) was not loaded: {err}",

@@ -37,21 +37,24 @@ layer with the delta rule :math:`\\Delta W_L = -\\langle\\delta_L r_{L-1}^\\top\
 (2019), and exactly backprop's gradient for the last layer.  ``readout="hebbian"`` makes the
 output projection Hebbian too (target ignored); ``target=None`` returns the Hebbian updates
 only.  The biases of Hebbian layers are not learned.  Because the rules are unsupervised
-their alignment with backprop (:meth:`Rule.align`) is a *control*: the hidden projections
+their alignment with backprop (:func:`neurosim.align`) is a *control*: the hidden projections
 should sit near cosine 0, the read-out at exactly 1.
+
+Only BCM carries state from one batch to the next: its thresholds, returned by
+:meth:`HebbianRule.updates` and never kept on the rule (the other rules' state is ``{}``).
 """
 from __future__ import annotations
 
-import copy
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ShapeError
 from ..network import Layer, Network, Projection
 from ..params import bias_key, check_params, weight
 from ..reference import check_batch, forward, output_delta
-from .base import Rule, register
+from .base import Hyper, Rule, RuleInfo, param, register
 
 READOUTS = ("delta", "hebbian")
 
@@ -178,44 +181,62 @@ def krotov_hopfield_update(w: np.ndarray, x: np.ndarray, *, p: float = 3.0, k: i
     return dw
 
 
+# --------------------------------------------------------------------------- hyper-parameters
+@dataclass(frozen=True)
+class HebbianHyper(Hyper):
+    """Hyper-parameters every Hebbian rule shares."""
+
+    readout: str = param("delta", choices=READOUTS,
+                         doc="'delta': the output projection learns by the delta rule; 'hebbian': by the Hebbian one")
+
+
+@dataclass(frozen=True)
+class BCMHyper(HebbianHyper):
+    """BCM: :class:`HebbianHyper` plus the threshold's time constant."""
+
+    tau_theta: float = param(10.0, ge=1, doc="time constant of the sliding threshold, in updates")
+
+
+@dataclass(frozen=True)
+class KrotovHopfieldHyper(HebbianHyper):
+    """Krotov & Hopfield (2019): :class:`HebbianHyper` plus the competition's parameters."""
+
+    p: float = param(3.0, ge=2, doc="order of the Lebesgue norm of the p-inner product")
+    k: int = param(2, ge=2, doc="rank of the unit pushed away (anti-Hebbian)")
+    delta: float = param(0.4, ge=0, doc="strength of the anti-Hebbian term")
+    hebbian_scale: float = param(1.0, gt=0, doc="factor on the (max-normalised) hidden update")
+
+
 # --------------------------------------------------------------------------- the rules
 class HebbianRule(Rule):
     """Shared machinery: Hebbian hidden projections plus a delta-rule read-out (module docstring).
 
-    Subclasses implement :meth:`plasticity` for one projection.
+    Subclasses implement :meth:`plasticity` for one projection; a rule with state (BCM)
+    overrides :meth:`init`, :meth:`check_state` and :meth:`hebbian_updates`.
     """
 
     family = "hebbian"
-    supervised = False
-    backends = ("rate",)
-    reference = "backprop"
-    #: the hidden activation of :meth:`default_network` (the theory's neuron)
-    hidden_activation: ClassVar[str] = "linear"
-    #: initialiser of the Hebbian projections in :meth:`default_network` (scheme, scale)
+    info = RuleInfo(supervised=False, activation="linear")
+    Hyper = HebbianHyper
+    #: initialiser of the Hebbian projections in the default network (scheme, scale)
     hidden_init: ClassVar[tuple[str, float]] = ("xavier_uniform", 1.0)
-    defaults = {"readout": "delta"}
-    # Plain SGD applies dW as the equations say (Adam would rescale each synapse's step).
-    train_defaults = {"optimizer": "sgd", "learning_rate": 0.01, "momentum": 0.9, "batch_size": 32}
 
-    def __init__(self, **hyper):
-        super().__init__(**hyper)
-        if self.hyper["readout"] not in READOUTS:
-            raise ConfigError(f"rule '{self.name}': hyper-parameter 'readout' must be one of "
-                              f"{', '.join(READOUTS)}, got {self.hyper['readout']!r}")
+    def network(self, spec, *, activation: str | None = None, loss: str | None = None,
+                name: str | None = None) -> Network:
+        """For layer sizes: bias-free hidden layers of the rule's neuron and a linear read-out.
 
-    @classmethod
-    def default_network(cls, sizes, *, activation: str | None = None, name: str = "mlp") -> Network:
-        """``input -> hidden... -> output``: bias-free hidden layers of the rule's neuron, a linear CE read-out.
-
-        ``activation`` overrides the hidden transfer function (default
-        :attr:`hidden_activation`: ``linear`` for Hebb/Oja/GHA, whose theory is for linear
-        neurons).  The CLI's ``--activation`` builds a plain MLP instead.
+        ``input -> hidden... -> output``; ``activation`` overrides the hidden transfer function
+        (default ``info.activation``: ``linear`` for Hebb/Oja/GHA, whose theory is for linear
+        neurons; ``relu`` for BCM and Krotov-Hopfield).  A given
+        :class:`~neurosim.network.Network` is returned as it is.
         """
-        sizes = list(sizes)
+        if isinstance(spec, Network):
+            return spec
+        sizes = list(super().network(spec).sizes)  # the base validates the sizes, with the fix
         if len(sizes) < 3:
-            raise ConfigError(f"rule '{cls.name}': default_network needs a hidden layer, got sizes {sizes}; "
+            raise ConfigError(f"rule '{self.name}'.network: needs a hidden layer, got sizes {sizes}; "
                               "pass e.g. [64, 100, 10]")
-        act = activation or cls.hidden_activation
+        act = activation or self.info.activation
         layers = [Layer("input", sizes[0], activation="linear", role="input", bias=False)]
         names = ["input"]
         for i, size in enumerate(sizes[1:-1], start=1):
@@ -223,52 +244,64 @@ class HebbianRule(Rule):
             names.append(f"hidden{i}")
         layers.append(Layer("output", sizes[-1], activation="linear", role="output"))
         names.append("output")
-        init, scale = cls.hidden_init
+        init, scale = self.hidden_init
         projections = [Projection(a, b, init=init, init_scale=scale) for a, b in zip(names[:-2], names[1:-1])]
         projections.append(Projection(names[-2], names[-1]))
-        return Network(tuple(layers), tuple(projections), name=name, loss=cls.losses[0])
+        return Network(tuple(layers), tuple(projections), name=name or "mlp", loss=loss or self.info.losses[0])
 
     def hebbian_projections(self, network: Network) -> tuple[Projection, ...]:
         """The projections that learn by the Hebbian equation (into hidden layers, or all)."""
         chain = network.chain()
         out = network.output_layer.name
-        return tuple(p for p in chain if p.plastic and (p.post != out or self.hyper["readout"] == "hebbian"))
+        return tuple(p for p in chain if p.plastic and (p.post != out or self.hyper.readout == "hebbian"))
 
     def plasticity(self, proj: Projection, w: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """``dW`` of one projection from pre rates ``x`` (batch, n_pre) and post rates ``y`` (batch, n_post)."""
         raise NotImplementedError
 
-    def updates(self, network: Network, params: dict, x: np.ndarray, target: np.ndarray | None) -> dict:
+    def check_state(self, network: Network, state) -> None:
+        """Raise unless ``state`` is what :meth:`init` returns for this network (here ``{}``)."""
+        if state != {}:
+            raise ConfigError(f"rule '{self.name}': state must be the {{}} that rule.init(network, params) "
+                              f"returns, got {state!r}")
+
+    def hebbian_updates(self, network: Network, params: dict, state, fp) -> tuple[dict, object]:
+        """``(dW, state)`` of the Hebbian projections for the forward pass ``fp`` (inputs already validated)."""
+        dw = {proj.name: self.plasticity(proj, weight(network, params, proj), fp.r[proj.pre], fp.r[proj.post])
+              for proj in self.hebbian_projections(network)}
+        return dw, state
+
+    def updates(self, network: Network, params: dict, state, x: np.ndarray, target: np.ndarray | None):
         """Hebbian ``dW`` for hidden projections, delta rule for the read-out (module docstring).
+
+        Every input (parameters, batch, state) is validated before anything is computed, so a
+        rejected batch produces no state at all.
 
         Parameters
         ----------
+        state : dict
+            From :meth:`init` or the previous call (not modified).
         x : ndarray (batch, n_input)
         target : ndarray (batch, n_output) or None
             Used only by the delta-rule read-out; ``None`` skips the read-out.
+
+        Returns
+        -------
+        dW, state, aux : dict, dict, dict
+            ``aux`` is empty.
         """
         check_params(network, params)
         x, t = check_batch(network, x, target)
+        self.check_state(network, state)
         fp = forward(network, params, x)
-        hebbian = self.hebbian_projections(network)
-        dw = {}
-        for proj in hebbian:
-            dw[proj.name] = self.plasticity(proj, weight(network, params, proj), fp.r[proj.pre], fp.r[proj.post])
+        dw, state = self.hebbian_updates(network, params, state, fp)
         readout = network.chain()[-1]
-        if t is not None and readout not in hebbian and readout.plastic:
+        if t is not None and readout not in self.hebbian_projections(network) and readout.plastic:
             delta = output_delta(network, fp, t) * (-1.0 / x.shape[0])
             dw[readout.name] = delta.T @ fp.r[readout.pre]
             if network.layer(readout.post).bias:
                 dw[bias_key(readout.post)] = delta.sum(axis=0)
-        return dw
-
-    def align(self, network, params, x, target):
-        """Alignment with backprop (a control for an unsupervised rule); never advances learned state."""
-        state = copy.deepcopy(self.__dict__)
-        try:
-            return super().align(network, params, x, target)
-        finally:
-            self.__dict__.update(state)
+        return dw, state, {}
 
 
 @register
@@ -299,7 +332,7 @@ class Sanger(HebbianRule):
     """Sanger's generalized Hebbian algorithm, :func:`sanger_update`."""
 
     name = "sanger"
-    aliases = ("gha",)
+    info = RuleInfo(supervised=False, activation="linear", aliases=("gha",))
     citation = ("Sanger (1989). Optimal unsupervised learning in a single-layer linear feedforward neural "
                 "network. Neural Networks 2, 459-473.")
 
@@ -311,37 +344,51 @@ class Sanger(HebbianRule):
 class BCM(HebbianRule):
     """BCM with a sliding threshold, :func:`bcm_update` and :func:`bcm_threshold`.
 
-    Learned state: ``theta_`` (dict: layer name -> ndarray (n_post,)), started at the first
-    batch's :math:`\\langle y^2\\rangle` and moved after every update; :meth:`reset` forgets it.
+    State: ``{"theta": {layer: ndarray (n_post,)}, "started": bool}``, one threshold per
+    Hebbian layer.  :meth:`init` gives zeros, not yet started; the first batch starts each
+    threshold at its own :math:`\\langle y^2\\rangle`, and every batch moves it one Euler step
+    after the update it gated.  The thresholds are returned, never kept on the rule.
     """
 
     name = "bcm"
-    hidden_activation = "relu"
-    defaults = {"readout": "delta", "tau_theta": 10.0}
-    # no momentum: the threshold must stay faster than the weights for BCM to be stable
-    train_defaults = {"optimizer": "sgd", "learning_rate": 0.003, "momentum": 0.0, "batch_size": 32}
+    info = RuleInfo(supervised=False, activation="relu")
+    Hyper = BCMHyper
     citation = ("Bienenstock, Cooper & Munro (1982). Theory for the development of neuron selectivity. "
                 "J. Neurosci. 2, 32-48; Intrator & Cooper (1992), Neural Networks 5, 3-17.")
 
-    def __init__(self, **hyper):
-        super().__init__(**hyper)
-        if self.hyper["tau_theta"] < 1:
-            raise ConfigError(f"rule 'bcm': hyper-parameter 'tau_theta' must be >= 1 (updates), got "
-                              f"{self.hyper['tau_theta']!r}")
-        self.theta_: dict[str, np.ndarray] = {}
+    def init(self, network: Network, params: dict, seed: int = 0) -> dict:
+        """Zero thresholds for every Hebbian layer (dtype of its weights), not yet started."""
+        check_params(network, params)
+        theta = {proj.post: np.zeros(network.layer(proj.post).size, dtype=np.asarray(params[proj.name]).dtype)
+                 for proj in self.hebbian_projections(network)}
+        return {"theta": theta, "started": False}
 
-    def reset(self) -> None:
-        """Forget the thresholds (the next batch starts them again)."""
-        self.theta_ = {}
+    def check_state(self, network, state) -> None:
+        if not (isinstance(state, dict) and set(state) == {"theta", "started"}
+                and isinstance(state["theta"], dict) and isinstance(state["started"], bool)):
+            raise ConfigError("rule 'bcm': state must be the dict rule.init(network, params) returns "
+                              f"({{'theta': {{layer: array}}, 'started': bool}}), got {state!r}")
+        for proj in self.hebbian_projections(network):
+            theta = state["theta"].get(proj.post)
+            size = network.layer(proj.post).size
+            if theta is None or np.shape(theta) != (size,):
+                raise ShapeError(f"rule 'bcm': state['theta']['{proj.post}'] must have shape ({size},), got "
+                                 f"{None if theta is None else np.shape(theta)}; start the state with "
+                                 "rule.init(network, params)")
+            if not np.all(np.isfinite(theta)):
+                raise ShapeError(f"rule 'bcm': state['theta']['{proj.post}'] contains NaN or inf; start the "
+                                 "state again with rule.init(network, params)")
 
-    def plasticity(self, proj, w, x, y):
-        theta = self.theta_.get(proj.post)
-        if theta is None or theta.shape != (y.shape[1],):
-            theta = np.mean(y * y, axis=0)
-        dw = bcm_update(w, x, y, theta)
-        # the threshold moves after the update it gated (Euler step of the slow variable)
-        self.theta_[proj.post] = bcm_threshold(theta, y, float(self.hyper["tau_theta"]))
-        return dw
+    def hebbian_updates(self, network, params, state, fp):
+        tau = float(self.hyper.tau_theta)
+        dw, theta = {}, dict(state["theta"])
+        for proj in self.hebbian_projections(network):
+            y = fp.r[proj.post]
+            gate = state["theta"][proj.post] if state["started"] else np.mean(y * y, axis=0)
+            dw[proj.name] = bcm_update(weight(network, params, proj), fp.r[proj.pre], y, gate)
+            # the threshold moves after the update it gated (Euler step of the slow variable)
+            theta[proj.post] = bcm_threshold(gate, y, tau)
+        return dw, {"theta": theta, "started": True}
 
 
 @register
@@ -352,27 +399,13 @@ class KrotovHopfield(HebbianRule):
     """
 
     name = "krotov-hopfield"
-    aliases = ("krotov",)
-    hidden_activation = "relu"
+    info = RuleInfo(supervised=False, activation="relu", aliases=("krotov",))
+    Hyper = KrotovHopfieldHyper
     # N(0, 1) as in the authors' code: every unit starts with a large p-norm, so winners vary
     hidden_init = ("normal", 1.0)
-    defaults = {"readout": "delta", "p": 3.0, "k": 2, "delta": 0.4, "hebbian_scale": 1.0}
-    train_defaults = {"optimizer": "sgd", "learning_rate": 0.02, "momentum": 0.0, "batch_size": 32}
     citation = ("Krotov & Hopfield (2019). Unsupervised learning by competing hidden units. PNAS 116, "
                 "7723-7731.")
 
-    def __init__(self, **hyper):
-        super().__init__(**hyper)
-        h = self.hyper
-        if h["p"] < 2:
-            raise ConfigError(f"rule 'krotov-hopfield': hyper-parameter 'p' must be >= 2, got {h['p']!r}")
-        if int(h["k"]) != h["k"] or h["k"] < 2:
-            raise ConfigError(f"rule 'krotov-hopfield': hyper-parameter 'k' must be an integer >= 2, got {h['k']!r}")
-        if h["delta"] < 0 or h["hebbian_scale"] <= 0:
-            raise ConfigError("rule 'krotov-hopfield': 'delta' must be >= 0 and 'hebbian_scale' > 0, got "
-                              f"{h['delta']!r}, {h['hebbian_scale']!r}")
-
     def plasticity(self, proj, w, x, y):
         h = self.hyper
-        return h["hebbian_scale"] * krotov_hopfield_update(w, x, p=float(h["p"]), k=int(h["k"]),
-                                                           delta=float(h["delta"]))
+        return h.hebbian_scale * krotov_hopfield_update(w, x, p=float(h.p), k=int(h.k), delta=float(h.delta))

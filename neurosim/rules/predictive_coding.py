@@ -509,7 +509,8 @@ class FixedPredictionPC(PredictiveCoding):
     name = "pc-fpa"
     citation = ("Millidge, Tschantz & Buckley (2022). Predictive coding approximates backprop along arbitrary "
                 "computation graphs. Neural Comput. 34, 1329.")
-    info = RuleInfo(aliases=("pc-fixed-prediction",), backends=("rate", "spiking"))  # neurosim.spiking.predictive_coding
+    # spiking version: neurosim.spiking.predictive_coding
+    info = RuleInfo(aliases=("pc-fixed-prediction",), backends=("rate", "spiking"))
     Hyper = FPAHyper
     monotone_energy = False
 

@@ -70,33 +70,41 @@ pathways at once).  ``"alternating"``: calls alternate between an *inverse phase
 inverse weights and biases) and a *forward phase* (only the forward ones), each phase
 lasting ``alternate_every`` calls, starting with the inverse phase.  With
 ``alternate_every = 1`` phases alternate per mini-batch; Lee et al.'s code alternated per
-epoch (``alternate_every`` = batches per epoch).  :meth:`align` never advances the schedule
-and always scores the forward changes.
+epoch (``alternate_every`` = batches per epoch).
+
+**State.**  The rule keeps nothing between calls.  :meth:`init` returns ``{"step": 0,
+"rng": RngState}``: the number of calls so far (the position in the schedule) and the
+position of the corruption-noise generator (``numpy.random.default_rng(seed)`` at the
+start); :meth:`updates` returns the next state and ``aux = {"phase": ...}``, the phase that
+ran (``"both"``, ``"inverse"`` or ``"forward"``).  :func:`neurosim.align` measures the rule
+with ``schedule = "parallel"`` (``info.measure``) and discards the state it returns, so a
+measurement never advances the schedule or the noise; it scores the forward changes.
 
 **Parameters.**  The inverse bias :math:`c_l` has no home in the per-layer bias layout of
 :mod:`neurosim.params` (layer :math:`l-1` already has its forward bias), so it is stored
 under ``"<inverse projection>.bias"`` (e.g. ``"hidden2->hidden1:inverse.bias"``), created
-as zeros by :meth:`init_extra` -- which :meth:`updates` calls when the key is missing, so
-``init_params`` + ``train`` work unchanged.
+as zeros by :meth:`~_TargetPropagation.init_params`; :meth:`updates` only checks that it is
+there with the right shape.
 
 Alignment is scored against backprop on the forward weights only (the reference's keys).
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..alignment import AlignmentReport
 from ..errors import ConfigError, ShapeError
-from ..network import Layer, Network, Projection
+from ..network import INITS, Layer, Network, Projection
 from ..neurons import get_activation
-from ..params import Params, bias_key, check_params, weight
-from ..reference import backprop, check_batch, forward, output_delta, softmax
-from .base import Rule, register
+from ..params import Params, all_finite, bias_key, check_params, weight
+from ..randomness import RngState
+from ..reference import check_batch, forward, output_delta, softmax
+from .base import Hyper, Rule, RuleInfo, param, register
 
 SCHEDULES = ("parallel", "alternating")
 INVERSE_LOSSES = ("preserving", "denoising")
+PHASES = ("both", "inverse", "forward")
 
 CITATIONS = {
     "dtp": "Lee, Zhang, Fischer & Bengio (2015). Difference target propagation. ECML-PKDD, 498-515.",
@@ -122,76 +130,79 @@ def aux_layer_name(network: Network) -> str:
     return f"{network.output_layer.name}_aux"
 
 
+# --------------------------------------------------------------------------- hyper-parameters
+@dataclass(frozen=True)
+class TPHyper(Hyper):
+    """Hyper-parameters of ``tp`` and ``dtp`` (see the module docstring)."""
+
+    schedule: str = param("parallel", choices=SCHEDULES,
+                          doc="'parallel': forward and inverse changes every call; 'alternating': phases")
+    alternate_every: int = param(1, ge=1, doc="calls per phase of the alternating schedule")
+    target_lr: float = param(0.15, ge=0, doc="eta-hat of the gradient-made first target (tp, dtp)")
+    noise_std: float = param(0.3, ge=0, doc="sigma of the corruption used to train the inverses")
+    inverse_loss: str = param("preserving", choices=INVERSE_LOSSES,
+                              doc="reconstruct the corrupted activity (Lee et al. 2015) or the clean one")
+    inverse_init: str = param("xavier_uniform", choices=INITS, doc="initialiser of the inverse projections")
+    inverse_scale: float = param(1.0, gt=0, doc="init_scale of the inverse projections")
+    inverse_lr_scale: float = param(1.0, gt=0, doc="the inverses' learning rate as a multiple of the optimiser's")
+
+
+@dataclass(frozen=True)
+class SDTPHyper(TPHyper):
+    """``sdtp``: as :class:`TPHyper`, with the de-noising inverse loss (Bartunov et al. 2018, App. 5.1)."""
+
+    inverse_loss: str = param("denoising", choices=INVERSE_LOSSES,
+                              doc="reconstruct the corrupted activity (Lee et al. 2015) or the clean one")
+
+
+@dataclass(frozen=True)
+class AOSDTPHyper(SDTPHyper):
+    """``aosdtp``: :class:`SDTPHyper` plus the number of fixed random auxiliary output units."""
+
+    n_aux: int = param(512, ge=1, doc="auxiliary output units z read by the top inverse")
+
+
+# --------------------------------------------------------------------------- the rules
 class _TargetPropagation(Rule):
     """Shared machinery of the target-propagation family; see the module docstring.
 
-    Hyper-parameters
-    ----------------
+    Hyper-parameters (:class:`TPHyper`)
+    -----------------------------------
     schedule : {"parallel", "alternating"}
-    alternate_every : int
+    alternate_every : int >= 1
         Calls per phase of the alternating schedule.
-    target_lr : float
+    target_lr : float >= 0
         :math:`\\hat\\eta` of the gradient-made first target (``tp``, ``dtp``); unused by
         ``sdtp``/``aosdtp``.
-    noise_std : float
+    noise_std : float >= 0
         :math:`\\sigma` of the corruption used to train the inverses.
     inverse_loss : {"preserving", "denoising"}
         Reconstruct the corrupted activity (Lee et al. 2015) or the clean one.
-    inverse_init, inverse_scale : str, float
-        Initialiser of the inverse projections ``prepare`` adds.
-    inverse_lr_scale : float
+    inverse_init, inverse_scale : str, float > 0
+        Initialiser of the inverse projections :meth:`network` adds.
+    inverse_lr_scale : float > 0
         The inverses' learning rate as a multiple of the optimiser's (Bartunov et al. 2018
         tune the two separately); applied by the optimiser through
         :meth:`learning_rate_scales`, so it also holds under Adam.
-    seed : int
-        Seed of the corruption noise (the rule's only randomness).
 
-    Attributes
-    ----------
-    calls_ : int
-        Number of :meth:`updates` calls so far (drives the alternating schedule).
-    last_phase_ : str
-        ``"both"``, ``"inverse"`` or ``"forward"``: what the last :meth:`updates` returned.
+    State
+    -----
+    ``{"step": int, "rng": RngState}``: calls so far (drives the alternating schedule) and
+    the position of the corruption-noise generator, seeded by :meth:`init`'s ``seed``.
     """
 
     family = "target_propagation"
-    losses = ("cross_entropy", "mse")
+    Hyper = TPHyper
+    info = RuleInfo(measure={"schedule": "parallel"})
     #: "gradient": the penultimate target is a gradient step (TP, DTP);
     #: "inverse": it comes through a learned inverse of the output layer (SDTP, AO-SDTP).
     first_target = "gradient"
     #: whether lower targets get the difference correction (all but vanilla TP)
     difference = True
-    defaults: ClassVar[dict[str, Any]] = {
-        "schedule": "parallel", "alternate_every": 1, "target_lr": 0.15, "noise_std": 0.3,
-        "inverse_loss": "preserving", "inverse_init": "xavier_uniform", "inverse_scale": 1.0, "inverse_lr_scale": 1.0,
-        "seed": 0}
-
-    def __init__(self, **hyper):
-        super().__init__(**hyper)
-        h = self.hyper
-        for key, choices in (("schedule", SCHEDULES), ("inverse_loss", INVERSE_LOSSES)):
-            if h[key] not in choices:
-                raise ConfigError(f"rule '{self.name}': hyper-parameter '{key}' must be one of "
-                                  f"{', '.join(choices)}, got {h[key]!r}")
-        for key, low in (("alternate_every", 1), ("seed", 0), *((("n_aux", 1),) if "n_aux" in h else ())):
-            value = h[key]
-            if isinstance(value, bool) or not float(value).is_integer() or value < low:
-                raise ConfigError(f"rule '{self.name}': hyper-parameter '{key}' must be an integer >= {low}, "
-                                  f"got {value!r}")
-            h[key] = int(value)
-        for key in ("target_lr", "noise_std"):
-            if not h[key] >= 0:
-                raise ConfigError(f"rule '{self.name}': hyper-parameter '{key}' must be >= 0, got {h[key]!r}")
-        for key in ("inverse_scale", "inverse_lr_scale"):
-            if not h[key] > 0:
-                raise ConfigError(f"rule '{self.name}': hyper-parameter '{key}' must be > 0, got {h[key]!r}")
-        self.rng_ = np.random.default_rng(h["seed"])
-        self.calls_ = 0
-        self.last_phase_ = ""
 
     def learning_rate_scales(self, network: Network) -> dict:
         """``inverse_lr_scale`` for every inverse weight and inverse bias; forward ones keep 1."""
-        factor = float(self.hyper["inverse_lr_scale"])
+        factor = float(self.hyper.inverse_lr_scale)
         if factor == 1.0:
             return {}
         keys = [inverse_name(upper, lower) for upper, lower in self.inverse_pairs(network)]
@@ -206,9 +217,14 @@ class _TargetPropagation(Rule):
             pairs = [pq for pq in pairs if pq[0] != network.output_layer.name]
         return pairs[::-1]
 
-    def prepare(self, network: Network) -> Network:
-        """Add the inverse projections (``kind = "feedback"``, plastic) the rule needs; idempotent."""
-        network.chain()  # fails early, with the reason, on anything but a layered chain
+    def network(self, spec, **kw) -> Network:
+        """The chain (default or given) with the inverse projections (``kind = "feedback"``, plastic) it lacks.
+
+        Idempotent; never modifies its argument.  Fails, with the reason, on anything but a
+        layered chain.
+        """
+        network = super().network(spec, **kw)
+        network.chain()
         missing = []
         for upper, lower in self.inverse_pairs(network):
             if not network.has_projection(inverse_name(upper, lower)):
@@ -218,7 +234,7 @@ class _TargetPropagation(Rule):
     def _inverse_projection(self, network: Network, upper: str, lower: str) -> Projection:
         target = "apical" if "apical" in network.layer(lower).compartments else "soma"
         return Projection(upper, lower, name=inverse_name(upper, lower), kind="feedback", target=target,
-                          init=self.hyper["inverse_init"], init_scale=float(self.hyper["inverse_scale"]))
+                          init=self.hyper.inverse_init, init_scale=float(self.hyper.inverse_scale))
 
     def inverse_keys(self, network: Network) -> list[str]:
         """Parameter keys of the inverse pathway (weights and their biases)."""
@@ -228,21 +244,44 @@ class _TargetPropagation(Rule):
             keys += [name, inverse_bias_key(name)]
         return keys
 
-    def init_params(self, network: Network, seed=0, dtype="float64") -> Params:
-        """:func:`neurosim.init_params` plus the inverse biases (:meth:`init_extra`)."""
-        return self.init_extra(network, super().init_params(network, seed, dtype))
-
-    def init_extra(self, network: Network, params: Params) -> Params:
-        """Create the inverse biases :math:`c_l = 0` that ``init_params`` does not know about (in place)."""
+    def _check_network(self, network: Network) -> None:
         for upper, lower in self.inverse_pairs(network):
             name = inverse_name(upper, lower)
             if not network.has_projection(name):
                 raise ConfigError(f"rule '{self.name}': network '{network.name}' has no projection '{name}'; "
-                                  "call rule.prepare(network) before init_params")
-            key = inverse_bias_key(name)
-            if key not in params:
-                params[key] = np.zeros(network.layer(lower).size, dtype=np.asarray(params[name]).dtype)
+                                  "build the network with rule.network(network) before init_params")
+
+    def init_params(self, network: Network, seed=0, dtype="float64") -> Params:
+        """:func:`neurosim.init_params` plus the inverse biases :math:`c_l = 0` (same dtype as the weights)."""
+        self._check_network(network)
+        params = super().init_params(network, seed, dtype)
+        for upper, lower in self.inverse_pairs(network):
+            name = inverse_name(upper, lower)
+            params[inverse_bias_key(name)] = np.zeros(network.layer(lower).size,
+                                                      dtype=np.asarray(params[name]).dtype)
         return params
+
+    def check_params(self, network: Network, params: Params) -> None:
+        """Raise unless ``params`` fits the network and holds every inverse weight and bias (never modifies it)."""
+        self._check_network(network)
+        check_params(network, params)
+        for key in self.inverse_keys(network):
+            if key not in params:
+                raise ShapeError(f"params: missing '{key}' for rule '{self.name}'; build the parameters with "
+                                 "rule.init_params(network), which adds the inverse biases")
+            shape = self._inverse_shape(network, key)
+            value = np.asarray(params[key])
+            if value.shape != shape:
+                raise ShapeError(f"params['{key}']: expected shape {shape}, got {value.shape}")
+            if not all_finite(value):
+                raise ShapeError(f"params['{key}']: contains NaN or inf (training diverged? lower the "
+                                 "learning rate)")
+
+    def _inverse_shape(self, network, key) -> tuple:
+        if key.endswith(".bias"):
+            return (network.layer(network.projection(key[:-len(".bias")]).post).size,)
+        proj = network.projection(key)
+        return (network.layer(proj.post).size, network.layer(proj.pre).size)
 
     # ------------------------------------------------------------------ the maths
     def output_representation(self, network: Network, rates: np.ndarray) -> np.ndarray:
@@ -265,14 +304,14 @@ class _TargetPropagation(Rule):
             return {upper: self.output_representation(network, r)}
         return {upper: r}
 
-    def inverse(self, network: Network, params: Params, upper: str, lower: str, state: dict):
+    def inverse(self, network: Network, params: Params, upper: str, lower: str, activity: dict):
         """:math:`g_l` of the pair: ``(a, g)``, potential and rates of ``lower``, shape (batch, n_lower).
 
-        ``state`` maps layer names to the activities the inverse reads (``upper``, and for
+        ``activity`` maps layer names to the activities the inverse reads (``upper``, and for
         AO-SDTP also the auxiliary layer).
         """
         name = inverse_name(upper, lower)
-        a = state[upper] @ weight(network, params, name).T + params[inverse_bias_key(name)]
+        a = activity[upper] @ weight(network, params, name).T + params[inverse_bias_key(name)]
         return a, get_activation(network.layer(lower).activation)(a)
 
     def targets(self, network: Network, params: Params, x, target) -> dict:
@@ -282,43 +321,45 @@ class _TargetPropagation(Rule):
         -------
         dict
             ``"forward"``: the :class:`~neurosim.reference.ForwardPass`; ``"targets"``: dict of
-            hidden-layer name to :math:`\\hat h_l` of shape (batch, n_l); ``"state"``: what the
+            hidden-layer name to :math:`\\hat h_l` of shape (batch, n_l); ``"top"``: what the
             top inverse reads (output representation, auxiliary units).
         """
         x, t = check_batch(network, x, target)
+        if t is None:
+            raise ConfigError(f"rule '{self.name}': the forward targets need the task target; pass target")
         chain = network.chain()
         fp = forward(network, params, x)
         out = network.output_layer.name
         penult = chain[-1].pre
-        state = self._top_state(network, params, fp)
+        top = self._top_state(network, params, fp)
         hats: dict[str, np.ndarray] = {}
         if network.layer(penult).role == "input":
-            return {"forward": fp, "targets": hats, "state": state}
+            return {"forward": fp, "targets": hats, "top": top}
         if self.first_target == "gradient":
             # one step of error propagation through W_L^T: dL_n/dh_{L-1} = delta_L W_L (per sample)
             dl_dh = output_delta(network, fp, t) @ weight(network, params, chain[-1])
-            hats[penult] = fp.r[penult] - self.hyper["target_lr"] * dl_dh
+            hats[penult] = fp.r[penult] - self.hyper.target_lr * dl_dh
         else:
-            goal = dict(state, **{out: t})  # o-hat = argmin L = t; z unchanged (it is not supervised)
-            hats[penult] = self._step_down(network, params, out, penult, fp.r[penult], state, goal)
+            goal = dict(top, **{out: t})  # o-hat = argmin L = t; z unchanged (it is not supervised)
+            hats[penult] = self._step_down(network, params, out, penult, fp.r[penult], top, goal)
         for proj in reversed(chain[:-1]):
             upper, lower = proj.post, proj.pre
             if network.layer(lower).role == "input":
                 break
             hats[lower] = self._step_down(network, params, upper, lower, fp.r[lower], {upper: fp.r[upper]},
                                           {upper: hats[upper]})
-        return {"forward": fp, "targets": hats, "state": state}
+        return {"forward": fp, "targets": hats, "top": top}
 
     def _top_state(self, network, params, fp) -> dict:
         out = network.output_layer.name
         return {out: self.output_representation(network, fp.r[out])}
 
-    def _step_down(self, network, params, upper, lower, h_lower, state, goal) -> np.ndarray:
+    def _step_down(self, network, params, upper, lower, h_lower, current, goal) -> np.ndarray:
         """:math:`\\hat h_{l-1} = h_{l-1} + g_l(\\hat h_l) - g_l(h_l)` (DTP) or :math:`g_l(\\hat h_l)` (TP)."""
         _, g_hat = self.inverse(network, params, upper, lower, goal)
         if not self.difference:
             return g_hat
-        _, g_h = self.inverse(network, params, upper, lower, state)
+        _, g_h = self.inverse(network, params, upper, lower, current)
         return h_lower + g_hat - g_h
 
     def forward_updates(self, network: Network, params: Params, x, target) -> dict:
@@ -341,95 +382,98 @@ class _TargetPropagation(Rule):
                 dw[bias_key(post.name)] = e.sum(axis=0) / batch
         return dw
 
-    def inverse_updates(self, network: Network, params: Params, x) -> dict:
+    def inverse_updates(self, network: Network, params: Params, x, rng: np.random.Generator) -> dict:
         """Changes of the inverse weights and biases: descent on :math:`L^{inv}_l`, batch mean.
 
-        Draws the corruption noise from the rule's generator (``seed``): one standard-normal
-        array of shape (batch, n_{l-1}) per inverse, in :meth:`inverse_pairs` order (top first).
+        Parameters
+        ----------
+        x : ndarray of shape (batch, n_input)
+        rng : numpy.random.Generator
+            Draws the corruption noise (advanced in place): one standard-normal array of shape
+            (batch, n_{l-1}) per inverse, in :meth:`inverse_pairs` order (top first); nothing
+            when ``noise_std`` is 0.
         """
         x, _ = check_batch(network, x)
         fp = forward(network, params, x)
         batch = x.shape[0]
-        sigma = self.hyper["noise_std"]
+        sigma = self.hyper.noise_std
         dw = {}
         for upper, lower in self.inverse_pairs(network):
             h = fp.r[lower]
-            h_tilde = h + sigma * self.rng_.standard_normal(h.shape).astype(h.dtype, copy=False) if sigma else h
-            state = self._upper_state(network, params, upper, lower, h_tilde)
-            a, rec = self.inverse(network, params, upper, lower, state)
-            goal = h_tilde if self.hyper["inverse_loss"] == "preserving" else h
+            h_tilde = h + sigma * rng.standard_normal(h.shape).astype(h.dtype, copy=False) if sigma else h
+            reads = self._upper_state(network, params, upper, lower, h_tilde)
+            a, rec = self.inverse(network, params, upper, lower, reads)
+            goal = h_tilde if self.hyper.inverse_loss == "preserving" else h
             e = (goal - rec) * get_activation(network.layer(lower).activation).derivative(a)
-            for src, value in state.items():
-                dw[self._inverse_weight_name(network, src, upper, lower)] = e.T @ value / batch
+            for src, value in reads.items():
+                dw[inverse_name(src, lower)] = e.T @ value / batch
             dw[inverse_bias_key(inverse_name(upper, lower))] = e.sum(axis=0) / batch
         return dw
-
-    def _inverse_weight_name(self, network, src, upper, lower) -> str:
-        return inverse_name(src, lower)
 
     def reconstruction_error(self, network: Network, params: Params, x) -> dict:
         """Per inverse, the mean squared reconstruction error :math:`\\langle (g_l(f_l(h_{l-1})) - h_{l-1})^2\\rangle`.
 
         Noise-free, averaged over samples and units; keyed by inverse projection name.
         """
+        self.check_params(network, params)
         x, _ = check_batch(network, x)
-        self.init_extra(network, params)
         fp = forward(network, params, x)
         out = {}
         for upper, lower in self.inverse_pairs(network):
-            state = self._upper_state(network, params, upper, lower, fp.r[lower])
-            _, rec = self.inverse(network, params, upper, lower, state)
+            reads = self._upper_state(network, params, upper, lower, fp.r[lower])
+            _, rec = self.inverse(network, params, upper, lower, reads)
             out[inverse_name(upper, lower)] = float(np.mean((rec - fp.r[lower]) ** 2))
         return out
 
     # ------------------------------------------------------------------ the Rule interface
-    def phase(self) -> str:
-        """What the next :meth:`updates` call returns: ``"both"``, ``"inverse"`` or ``"forward"``."""
-        if self.hyper["schedule"] == "parallel":
-            return "both"
-        return ("inverse", "forward")[(self.calls_ // self.hyper["alternate_every"]) % 2]
+    def init(self, network: Network, params: Params, seed: int = 0) -> dict:
+        """``{"step": 0, "rng": RngState.from_seed(seed)}``: the start of the schedule and of the noise."""
+        return {"step": 0, "rng": RngState.from_seed(seed)}
 
-    def updates(self, network: Network, params: Params, x, target) -> dict:
-        """Forward and/or inverse changes by the schedule (advances it); keys as in ``params``."""
-        check_params(network, params)
-        self.init_extra(network, params)
-        for key in self.inverse_keys(network):
-            if np.asarray(params[key]).shape != self._inverse_shape(network, key):
-                raise ShapeError(f"params['{key}']: expected shape {self._inverse_shape(network, key)}, got "
-                                 f"{np.asarray(params[key]).shape}")
+    def phase(self, state: dict) -> str:
+        """What :meth:`updates` returns from ``state``: ``"both"``, ``"inverse"`` or ``"forward"``."""
+        if self.hyper.schedule == "parallel":
+            return "both"
+        return ("inverse", "forward")[(state["step"] // self.hyper.alternate_every) % 2]
+
+    def _check_state(self, state) -> None:
+        if not (isinstance(state, dict) and isinstance(state.get("rng"), RngState)
+                and isinstance(state.get("step"), (int, np.integer)) and state["step"] >= 0):
+            raise ConfigError(f"rule '{self.name}': state must be the dict rule.init(network, params, seed) "
+                              f"returns ({{'step': int, 'rng': RngState}}), got {state!r}")
+
+    def updates(self, network: Network, params: Params, state: dict, x, target):
+        """Forward and/or inverse changes by the schedule; keys as in ``params``.
+
+        Returns
+        -------
+        dW : dict
+            The changes of the phase that ran (both pathways, or one of them).
+        state : dict
+            ``step + 1`` and the noise generator after the draws (a new dict; the argument is
+            not modified).
+        aux : dict
+            ``{"phase": "both" | "inverse" | "forward"}``.
+        """
+        self._check_state(state)
+        self.check_params(network, params)
         x, t = check_batch(network, x, target)
-        phase = self.phase()
+        phase = self.phase(state)
         dw = {}
+        key = state["rng"]
         if phase in ("both", "forward"):
             dw.update(self.forward_updates(network, params, x, t))
         if phase in ("both", "inverse"):
-            dw.update(self.inverse_updates(network, params, x))
-        self.calls_ += 1
-        self.last_phase_ = phase
-        return dw
-
-    def _inverse_shape(self, network, key) -> tuple:
-        if key.endswith(".bias"):
-            return (network.layer(network.projection(key[:-len(".bias")]).post).size,)
-        proj = network.projection(key)
-        return (network.layer(proj.post).size, network.layer(proj.pre).size)
-
-    def align(self, network: Network, params: Params, x, target) -> AlignmentReport:
-        """Alignment of the forward changes with backprop; never advances the schedule or the noise."""
-        check_params(network, params)
-        self.init_extra(network, params)
-        dw = self.forward_updates(network, params, x, target)
-        ref = self.reference_updates(network, params, x, target)
-        return AlignmentReport.compare(dw, ref, rule=self.name, backend="rate", reference_name=self.reference)
-
-    def reference_updates(self, network, params, x, target):
-        return backprop(network, params, x, target).descent()
+            rng = key.generator()
+            dw.update(self.inverse_updates(network, params, x, rng))
+            key = RngState.of(rng)
+        return dw, {"step": int(state["step"]) + 1, "rng": key}, {"phase": phase}
 
 
 @register
 class TargetPropagation(_TargetPropagation):
     name = "tp"
-    aliases = ("target-propagation",)
+    info = RuleInfo(aliases=("target-propagation",), measure={"schedule": "parallel"})
     difference = False
     citation = CITATIONS["tp"] + " As benchmarked by " + CITATIONS["bartunov"]
 
@@ -437,16 +481,16 @@ class TargetPropagation(_TargetPropagation):
 @register
 class DifferenceTargetPropagation(_TargetPropagation):
     name = "dtp"
-    aliases = ("difference-target-propagation",)
+    info = RuleInfo(aliases=("difference-target-propagation",), measure={"schedule": "parallel"})
     citation = CITATIONS["dtp"]
 
 
 @register
 class SimplifiedDTP(_TargetPropagation):
     name = "sdtp"
-    aliases = ("simplified-dtp",)
+    info = RuleInfo(aliases=("simplified-dtp",), measure={"schedule": "parallel"})
+    Hyper = SDTPHyper
     first_target = "inverse"
-    defaults: ClassVar[dict[str, Any]] = {**_TargetPropagation.defaults, "inverse_loss": "denoising"}
     citation = CITATIONS["bartunov"]
 
 
@@ -455,29 +499,36 @@ class AuxiliaryOutputSDTP(SimplifiedDTP):
     """SDTP with ``n_aux`` fixed random auxiliary output units read by the top inverse."""
 
     name = "aosdtp"
-    aliases = ("ao-sdtp",)
-    defaults: ClassVar[dict[str, Any]] = {**SimplifiedDTP.defaults, "n_aux": 512}
+    info = RuleInfo(aliases=("ao-sdtp",), measure={"schedule": "parallel"})
+    Hyper = AOSDTPHyper
 
-    def prepare(self, network: Network) -> Network:
+    def network(self, spec, **kw) -> Network:
         """SDTP's inverses plus the auxiliary layer, its fixed random projection and its inverse."""
-        network = super().prepare(network)
+        network = super().network(spec, **kw)
         penult = network.chain()[-1].pre
         aux = aux_layer_name(network)
         extra = []
         if aux not in {layer.name for layer in network.layers}:
             act = network.layer(penult).activation
-            extra.append(Layer(aux, self.hyper["n_aux"], activation=act, role="hidden", bias=False,
+            extra.append(Layer(aux, self.hyper.n_aux, activation=act, role="hidden", bias=False,
                                neuron=network.layer(penult).neuron))
             extra.append(Projection(penult, aux, name=f"{penult}->{aux}", kind="lateral", plastic=False))
-        elif network.layer(aux).size != self.hyper["n_aux"]:
+        elif network.layer(aux).size != self.hyper.n_aux:
             raise ConfigError(f"rule 'aosdtp': layer '{aux}' has {network.layer(aux).size} units but n_aux = "
-                              f"{self.hyper['n_aux']}; set n_aux to its size or rename the layer")
+                              f"{self.hyper.n_aux}; set n_aux to its size or rename the layer")
         if extra:
             network = network.add(*extra)
         name = inverse_name(aux, penult)
         if not network.has_projection(name):
             network = network.add(self._inverse_projection(network, aux, penult))
         return network
+
+    def _check_network(self, network):
+        super()._check_network(network)
+        name = inverse_name(aux_layer_name(network), network.chain()[-1].pre)
+        if not network.has_projection(name):
+            raise ConfigError(f"rule 'aosdtp': network '{network.name}' has no projection '{name}'; build the "
+                              "network with rule.network(network) before init_params")
 
     def inverse_keys(self, network):
         penult = network.chain()[-1].pre
@@ -490,21 +541,21 @@ class AuxiliaryOutputSDTP(SimplifiedDTP):
         return self._layer(network, params, proj, h_penult)[1]
 
     def _top_state(self, network, params, fp):
-        state = super()._top_state(network, params, fp)
-        state[aux_layer_name(network)] = self._aux(network, params, fp.r[network.chain()[-1].pre])
-        return state
+        top = super()._top_state(network, params, fp)
+        top[aux_layer_name(network)] = self._aux(network, params, fp.r[network.chain()[-1].pre])
+        return top
 
     def _upper_state(self, network, params, upper, lower, h_lower):
-        state = super()._upper_state(network, params, upper, lower, h_lower)
+        reads = super()._upper_state(network, params, upper, lower, h_lower)
         if upper == network.output_layer.name:
-            state[aux_layer_name(network)] = self._aux(network, params, h_lower)
-        return state
+            reads[aux_layer_name(network)] = self._aux(network, params, h_lower)
+        return reads
 
-    def inverse(self, network, params, upper, lower, state):
+    def inverse(self, network, params, upper, lower, activity):
         """:math:`g_L(o, z) = \\phi_{L-1}(V_o o + V_z z + c_L)` for the top pair; as SDTP otherwise."""
-        a, g = super().inverse(network, params, upper, lower, state)
+        a, g = super().inverse(network, params, upper, lower, activity)
         if upper != network.output_layer.name:
             return a, g
         aux = aux_layer_name(network)
-        a = a + state[aux] @ weight(network, params, inverse_name(aux, lower)).T
+        a = a + activity[aux] @ weight(network, params, inverse_name(aux, lower)).T
         return a, get_activation(network.layer(lower).activation)(a)

@@ -7,7 +7,8 @@ formed from them:
 
 * **action**: the output's read-out rates are the action values, :math:`Q = \\hat\\rho_L`; the
   action is drawn from the rule's policy :math:`\\pi(\\hat\\rho_L)` (softmax for AGREL,
-  max-Boltzmann for BrainProp) with the rate rule's generator ``rng_``, one draw per trial;
+  max-Boltzmann for BrainProp) with the generator in the rule's state (``{"rng": RngState}``,
+  returned advanced, never kept), one draw per trial;
 * **eligibility trace / tag**: the pre-synaptic read-out rate times the post-synaptic tag,
   :math:`\\mathrm{tag}_L = \\phi'(\\hat u_L)\\odot e_s`, :math:`\\mathrm{tag}_l =
   \\phi'(\\hat u_l)\\odot B\\,\\mathrm{tag}_{l+1}` -- the attentional feedback of the selected
@@ -26,8 +27,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..params import check_params
-from ..reference import check_batch
 from .plasticity import RateReadoutRule, register_spiking
 
 
@@ -37,26 +36,28 @@ class SpikingAttentionGated(RateReadoutRule):
 
     rate_rules = ("agrel", "brainprop")
 
-    def updates(self, network, params, activity, target):
-        """``dW`` averaged over trials and batch from one run's spikes.
+    def updates(self, network, params, state, activity, target):
+        """``(dW, state, aux)`` from one run's spikes, ``dW`` averaged over trials and batch.
 
         Parameters
         ----------
         network : Network
-            The rate-equivalent network (activation ``"lif"``), prepared by the rule.
+            The rate-equivalent network (activation ``"lif"``), built by the rule.
+        state : dict
+            The rate rule's state (:meth:`~neurosim.rules.attention_gated.AttentionGatedRule.init`);
+            not modified.
         activity : SpikingActivity
             ``counts`` of shape (n_trials, batch, size) per layer.
         target : ndarray (batch, n_out)
             Reward of each action.
+
+        Returns
+        -------
+        dW, state, aux
+            As the rate rule's ``updates_from_pass`` on the read-out, one row per trial and
+            sample (trial-major): ``aux["actions"]`` has shape (n_trials * batch,).
         """
-        check_params(network, params)
-        _, t = check_batch(network, activity.inputs, target)
-        fp = self.readout(network, params, activity)  # rows: trial-major, trials x batch
-        t = np.tile(t, (activity.n_trials, 1))
         rule = self.rate_rule
-        if rule.hyper["update"] == "expected":
-            return rule.expected_updates_from_pass(network, params, fp, t)
-        actions = rule.sample_actions(rule.policy(fp.output))
-        rule.last_actions_ = actions
-        rule.last_reward_ = t[np.arange(len(actions)), actions]
-        return rule.with_decay(rule.tagged_updates(network, params, fp, t, actions), params)
+        _, t = rule.check_inputs(network, params, state, activity.inputs, target)
+        fp = self.readout(network, params, activity)  # rows: trial-major, trials x batch
+        return rule.updates_from_pass(network, params, state, fp, np.tile(t, (activity.n_trials, 1)))

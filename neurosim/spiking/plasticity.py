@@ -5,7 +5,10 @@ presentation (spike counts of every layer, per trial and sample) and returns ``d
 projection -- the same dict, sign convention and batch mean as a rate rule.  Spiking rules
 are registered by the *rate* rule's name (:data:`SPIKING_RULES`), so
 ``spiking_align("fa", ...)`` finds the spiking version of ``fa``; a family adds its own
-with one ``@register_spiking`` class.
+with one ``@register_spiking`` class.  Like a rate rule, a spiking rule keeps nothing between
+calls: ``updates(network, params, state, activity, target) -> (dW, state, aux)`` with the
+rate rule's state (:meth:`SpikingRule.init`).  :func:`spiking_align` hands over to the rule's
+:meth:`SpikingRule.spiking_align`, whose default runs the feed-forward build below.
 
 The rules here are *rate read-out* rules (backprop and feedback alignment with a spiking
 forward pass): every layer's rate is read out from its spike count,
@@ -27,7 +30,7 @@ averages out and the synaptic shot noise shrinks.
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -35,6 +38,7 @@ from ..alignment import AlignmentReport
 from ..errors import ConfigError, unknown_name
 from ..network import Network
 from ..neurons import get_activation
+from ..oracles import get_oracle
 from ..params import bias_key, check_params, weight
 from ..reference import ForwardPass, check_batch, output_delta
 from ..rules import get_rule
@@ -63,8 +67,15 @@ def get_spiking_rule(name: str, **hyper) -> SpikingRule:
     return SPIKING_RULES[rate_rule.name](rate_rule)
 
 
+def _json(x: float):
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
 class SpikingRule:
     """Base class: a spiking implementation of a rate rule.
+
+    Like a rate rule it keeps nothing between calls: :meth:`init` gives the state (the rate
+    rule's: AGREL's action generator...) and :meth:`updates` returns the next one.
 
     Attributes
     ----------
@@ -73,7 +84,7 @@ class SpikingRule:
     build_kinds : tuple of str
         Projection kinds simulated as synapses for the rule's presentation.
     rate_rule : Rule
-        The rate rule (its hyper-parameters, :meth:`Rule.prepare`, its reference).
+        The rate rule (its hyper-parameters, :meth:`Rule.network`, its reference oracle).
     """
 
     rate_rules: ClassVar[tuple[str, ...]] = ()
@@ -86,13 +97,69 @@ class SpikingRule:
     def name(self) -> str:
         return self.rate_rule.name
 
-    def prepare(self, network: Network) -> Network:
-        """The network with what the rule needs (delegates to the rate rule)."""
-        return self.rate_rule.prepare(network)
+    def network(self, spec) -> Network:
+        """The network with what the rule needs (the rate rule's :meth:`~neurosim.rules.Rule.network`)."""
+        return self.rate_rule.network(spec)
 
-    def updates(self, network: Network, params: dict, activity: SpikingActivity, target) -> dict:
-        """``dW`` per parameter key from one run's spikes, averaged over trials and batch."""
-        raise NotImplementedError
+    def init(self, network: Network, params: dict, seed: int = 0) -> Any:
+        """The state at the start (the rate rule's :meth:`~neurosim.rules.Rule.init`)."""
+        return self.rate_rule.init(network, params, seed)
+
+    def updates(self, network: Network, params: dict, state, activity: SpikingActivity, target):
+        """``(dW, state, aux)`` from one run's spikes, ``dW`` averaged over trials and batch."""
+        raise NotImplementedError(f"spiking rule '{self.name}' does not implement updates()")
+
+    def spiking_align(self, network: Network, params: dict, x, target, *, n_trials: int = 10, seed: int = 0,
+                      rule_hyper: dict | None = None, codegen_target: str = "auto",
+                      **build_options) -> AlignmentReport:
+        """Trial-averaged spiking ``dW`` vs the rate rule's reference oracle and vs the rate rule.
+
+        What :func:`spiking_align` runs for this rule (``rule_hyper`` already built
+        :attr:`rate_rule`).  This default simulates the feed-forward :func:`~neurosim.spiking.build`
+        of the rule's network and reads ``dW`` out with :meth:`updates`; rules with dynamics of
+        their own (pc-fpa's error pairs, EP's phases, the microcircuit) override it.  Both
+        references are computed on :func:`rate_equivalent` ``(network)`` at the same weights
+        and inputs.  Parameters and return value as :func:`spiking_align`.
+        """
+        rate_rule = self.rate_rule
+        prepared = self.network(network)
+        missing = sorted(p.name for p in prepared.projections if p.tied_to is None and p.name not in params)
+        if missing:
+            raise ConfigError(f"spiking_align: params lack {', '.join(missing)}, which rule '{self.name}' adds; "
+                              f"draw them with rule.init_params(rule.network(network)) "
+                              f"(rule = get_rule('{self.name}'))")
+        if "kinds" in build_options:
+            raise ConfigError("spiking_align: 'kinds' is set by the rule (its build_kinds); leave it out")
+        if "target" in build_options:
+            raise ConfigError("spiking_align: 'target' is the labels; pass the code-generation target as "
+                              "codegen_target=...")
+        equivalent = rate_equivalent(prepared)
+        x, t = check_batch(prepared, x, target)
+        model = build(prepared, params, kinds=self.build_kinds, target=codegen_target, **build_options)
+        activity = model.run(x, n_trials=n_trials, seed=seed)
+        state = self.init(equivalent, params, seed)
+        dw, after, _ = self.updates(equivalent, params, state, activity, t)
+        reference = get_oracle(rate_rule.info.reference)(rate_rule, equivalent, params, x, t)
+        # the rate rule continues from the spiking trials' state: its own, independent draws
+        rate_dw, _, _ = rate_rule.updates(equivalent, params, after, x, t)
+        names = [k for k in reference if not k.endswith(".bias") and k in dw]
+        vs_rate = AlignmentReport.compare(dw, rate_dw, names=names)
+        extra = {"rate_rule_cosine": _json(vs_rate.global_cosine),
+                 "rate_rule_projections": [{"name": row.name, "cosine": _json(row.cosine)}
+                                           for row in vs_rate.projections],
+                 "rate_equivalent_activation": "lif", "n_trials": int(n_trials), "seed": int(seed),
+                 "timings": {k: (round(v, 6) if isinstance(v, float) else v) for k, v in activity.timings.items()}}
+        expectation = dict(rate_rule.info.expectation)
+        if expectation and any(rate_rule.hyper[k] != v for k, v in expectation.items()):
+            # the same spikes, the update averaged over the rule's randomness (AGREL's actions)
+            expected = type(self)(rate_rule.replace(**expectation))
+            dwe, _, _ = expected.updates(equivalent, params, state, activity, t)
+            rep = AlignmentReport.compare(dwe, reference, names=names)
+            extra.update(update="applied (one sampled trial per presentation)",
+                         expected_global_cosine=_json(rep.global_cosine),
+                         expected_projections={r.name: _json(r.cosine) for r in rep.projections})
+        return AlignmentReport.compare(dw, reference, names=names, rule=self.name, backend="spiking",
+                                       reference_name=rate_rule.info.reference, extra=extra)
 
 
 class RateReadoutRule(SpikingRule):
@@ -124,9 +191,11 @@ class RateReadoutRule(SpikingRule):
         return ForwardPass(u=u, r=r, order=tuple(layer.name for layer in order))
 
     def deltas(self, network, params, fp, delta_out, chain) -> dict:
+        """:math:`\\delta_l` of every layer of the chain from the output's (rows: trials x batch)."""
         raise NotImplementedError
 
-    def updates(self, network, params, activity, target):
+    def updates(self, network, params, state, activity, target):
+        """``(dW, state, {})``: the module docstring's update on the read-out rates (state passes through)."""
         check_params(network, params)
         _, t = check_batch(network, activity.inputs, target)
         chain = network.chain()
@@ -140,7 +209,7 @@ class RateReadoutRule(SpikingRule):
             dw[proj.name] = -(delta.T @ fp.r[proj.pre]) / rows
             if network.layer(proj.post).bias:
                 dw[bias_key(proj.post)] = -delta.sum(axis=0) / rows
-        return dw
+        return dw, state, {}
 
 
 @register_spiking
@@ -168,33 +237,31 @@ class SpikingFeedbackAlignment(RateReadoutRule):
         return self.rate_rule.hidden_deltas(network, params, fp, delta_out, chain)
 
 
-def _json(x: float):
-    return None if x is None or not math.isfinite(x) else float(x)
-
-
 def spiking_align(rule_name: str, network: Network, params: dict, x, target, *, n_trials: int = 10,
                   seed: int = 0, rule_hyper: dict | None = None, codegen_target: str = "auto",
                   **build_options) -> AlignmentReport:
-    """Compare a spiking rule's trial-averaged ``dW`` with backprop and with the rate rule.
+    """Compare a spiking rule's trial-averaged ``dW`` with its reference and with the rate rule.
 
-    The spiking network is built from ``network`` (after ``rule.prepare``) and ``params``;
-    the reference is the rate rule's reference (backprop) on :func:`rate_equivalent`
-    ``(network)`` at the same weights and inputs, i.e. the rate network the spiking one
-    computes.
+    The spiking rule's :meth:`SpikingRule.spiking_align` does the work: by default it builds
+    the spiking network from ``network`` (after ``rule.network``) and ``params``, and scores
+    the read-out ``dW`` against the rate rule's reference oracle (``info.reference``) on
+    :func:`rate_equivalent` ``(network)`` at the same weights and inputs, i.e. the rate
+    network the spiking one computes; rules with dynamics of their own override it.
 
     Parameters
     ----------
     rule_name : str
         A rate rule with a spiking implementation (:data:`SPIKING_RULES`).
     network, params
-        As for the rate rule; ``params`` must include what ``rule.prepare`` adds
-        (``init_params(rule.prepare(network))``).
+        As for the rate rule; ``params`` must include what ``rule.network`` adds
+        (``rule.init_params(rule.network(network))``).
     x : ndarray (batch, n_input)
     target : ndarray (batch, n_output)
     n_trials : int
         Presentations of each sample; ``dW`` is averaged over them.
     seed : int
-        brian2's random numbers (Poisson inputs).
+        brian2's random numbers (Poisson inputs) and the rule's initial state
+        (``rule.init(..., seed)``: AGREL's action draws).
     rule_hyper : dict, optional
         Hyper-parameters of the rate rule.
     codegen_target : str
@@ -210,36 +277,11 @@ def spiking_align(rule_name: str, network: Network, params: dict, x, target, *, 
         ``backend = "spiking"``; ``extra`` holds ``rate_rule_cosine`` (global cosine of
         the spiking ``dW`` with the rate rule's ``dW`` on the rate-equivalent network),
         ``rate_rule_projections`` (per projection), ``n_trials``, ``seed``,
-        ``rate_equivalent_activation`` and ``timings``.
+        ``rate_equivalent_activation`` and ``timings``.  For a stochastic rule measured on
+        its applied update (AGREL/BrainProp, ``update = "sampled"``) also ``update``,
+        ``expected_global_cosine`` and ``expected_projections``: the same spikes with the
+        update averaged over the actions (``info.expectation``).
     """
     srule = get_spiking_rule(rule_name, **(rule_hyper or {}))
-    if hasattr(srule, "spiking_align"):  # rules with dynamics of their own (pc-fpa's error pairs, EP's phases)
-        return srule.spiking_align(network, params, x, target, n_trials=n_trials, seed=seed,
-                                   rule_hyper=rule_hyper, codegen_target=codegen_target, **build_options)
-    prepared = srule.prepare(network)
-    missing = sorted(p.name for p in prepared.projections if p.tied_to is None and p.name not in params)
-    if missing:
-        raise ConfigError(f"spiking_align: params lack {', '.join(missing)}, which rule '{srule.name}' adds; "
-                          f"draw them with init_params(get_rule('{srule.name}').prepare(network))")
-    if "kinds" in build_options:
-        raise ConfigError("spiking_align: 'kinds' is set by the rule (its build_kinds); leave it out")
-    if "target" in build_options:
-        raise ConfigError("spiking_align: 'target' is the labels; pass the code-generation target as "
-                          "codegen_target=...")
-    equivalent = rate_equivalent(prepared)
-    x, t = check_batch(prepared, x, target)
-    model = build(prepared, params, kinds=srule.build_kinds, target=codegen_target, **build_options)
-    activity = model.run(x, n_trials=n_trials, seed=seed)
-    dw = srule.updates(equivalent, params, activity, t)
-    reference = srule.rate_rule.reference_updates(equivalent, params, x, t)
-    rate_dw = srule.rate_rule.updates(equivalent, params, x, t)
-    names = [k for k in reference if not k.endswith(".bias") and k in dw]
-    vs_rate = AlignmentReport.compare(dw, rate_dw, names=names)
-    extra = {"rate_rule_cosine": _json(vs_rate.global_cosine),
-             "rate_rule_projections": [{"name": row.name, "cosine": _json(row.cosine)}
-                                       for row in vs_rate.projections],
-             "rate_equivalent_activation": "lif", "n_trials": int(n_trials), "seed": int(seed),
-             "timings": {k: (round(v, 6) if isinstance(v, float) else v) for k, v in activity.timings.items()}}
-    return AlignmentReport.compare(dw, reference, names=names, rule=srule.name, backend="spiking",
-                                   reference_name=srule.rate_rule.reference, extra=extra)
-
+    return srule.spiking_align(network, params, x, target, n_trials=n_trials, seed=seed, rule_hyper=rule_hyper,
+                               codegen_target=codegen_target, **build_options)

@@ -1,10 +1,12 @@
-"""Tests of neurosim.datasets.
+"""Tests of neurosim.data: the registry, the Dataset record and the loaders.
 
 Oracles: the IDX format as specified by LeCun (headers written byte by byte here), the
-embedded CSV parsed independently with the ``csv`` module, truth tables enumerated with
-``itertools``, and small MNIST-format sets written to a temporary folder. No test touches
-the network: an autouse fixture makes any download attempt fail the test, and the user's
-cache and ``$NEUROSIM_DATA`` are replaced by empty temporary folders.
+CIFAR binary format as specified on the CIFAR page (records assembled byte by byte here),
+the embedded CSV parsed independently with the ``csv`` module, truth tables enumerated with
+``itertools``, and small MNIST-format sets and CIFAR archives written to a temporary folder.
+No test touches the network: an autouse fixture makes any download attempt fail the test,
+and the user's cache and ``$NEUROSIM_DATA`` are replaced by empty temporary folders.
+Real-data tests read Fashion-MNIST from /usr/share/datasets/fashion-mnist.
 """
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ import dataclasses
 import gzip
 import hashlib
 import io
+import json
 import itertools
 import shutil
 import struct
+import tarfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -24,11 +28,13 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from neurosim import datasets
-from neurosim.datasets import (
+from neurosim.data import (
     Dataset,
     available_datasets,
+    clear_cache,
+    digits,
     find_idx_files,
+    idx,
     load_dataset,
     load_idx,
     write_idx,
@@ -241,8 +247,8 @@ def test_inconsistent_mnist_files_are_rejected(tmp_path, role, bad, complaint):
 
 def test_lookup_order(tmp_path, monkeypatch, offline):
     system = tmp_path / "usr-share"
-    spec = dataclasses.replace(datasets._IDX_SPECS["fashion-mnist"], system_dirs=(system,))
-    monkeypatch.setitem(datasets._IDX_SPECS, "fashion-mnist", spec)
+    spec = dataclasses.replace(idx.IDX_SETS["fashion-mnist"], system_dirs=(system,))
+    monkeypatch.setitem(idx.IDX_SETS, "fashion-mnist", spec)
     env = tmp_path / "env"
     monkeypatch.setenv("NEUROSIM_DATA", str(env))
     order = [tmp_path / "given", env / "fashion-mnist", env, offline / "fashion-mnist", system]
@@ -271,8 +277,8 @@ def test_not_found_anywhere_names_every_place(tmp_path, monkeypatch, offline):
     env.mkdir()
     monkeypatch.setenv("NEUROSIM_DATA", str(env))
     system = tmp_path / "usr-share-fashion"
-    spec = dataclasses.replace(datasets._IDX_SPECS["fashion-mnist"], system_dirs=(system,))
-    monkeypatch.setitem(datasets._IDX_SPECS, "fashion-mnist", spec)
+    spec = dataclasses.replace(idx.IDX_SETS["fashion-mnist"], system_dirs=(system,))
+    monkeypatch.setitem(idx.IDX_SETS, "fashion-mnist", spec)
     with pytest.raises(DataNotFoundError) as info:
         load_dataset("fashion-mnist", data_dir=tmp_path / "nowhere", download=False)
     message = str(info.value)
@@ -282,7 +288,9 @@ def test_not_found_anywhere_names_every_place(tmp_path, monkeypatch, offline):
                   offline / "fashion-mnist", system):
         assert str(place) in message
     assert "download=False" in message
-    assert "NEUROSIM_DATA" in message and "apt-get install dataset-fashion-mnist" in message
+    assert "apt-get install dataset-fashion-mnist" in message
+    # The fix speaks to a CLI user (the environment variable) and to a Python user (data_dir=).
+    assert "export NEUROSIM_DATA=" in message and "data_dir=" in message
 
 
 def test_not_found_says_when_neurosim_data_is_unset():
@@ -304,18 +312,24 @@ def fake_mirror(src: Path, served: list[str], corrupt: bool = False):
     return urlopen
 
 
+def serve_broken_then_good(monkeypatch, src: Path) -> list[str]:
+    """Mirrors "broken" (serves truncated files) and "good"; returns the list of URLs served."""
+    served: list[str] = []
+    good = fake_mirror(src, served)
+    bad = fake_mirror(src, served, corrupt=True)
+    monkeypatch.setattr(urllib.request, "urlopen", lambda request, timeout: (
+        bad if "broken" in request.full_url else good)(request, timeout))
+    return served
+
+
 def test_download_fills_the_cache_after_checking(tmp_path, monkeypatch, offline):
     arrays = write_fake_mnist(tmp_path / "upstream", seed=5)
     spec = dataclasses.replace(
-        datasets._IDX_SPECS["mnist"],
+        idx.IDX_SETS["mnist"],
         md5_gz={role: md5(tmp_path / "upstream" / f"{stem}.gz") for role, stem in STEMS.items()},
         sha256_payload={}, mirrors=("https://broken.invalid/", "https://good.invalid/"))
-    monkeypatch.setitem(datasets._IDX_SPECS, "mnist", spec)
-    served: list[str] = []
-    good = fake_mirror(tmp_path / "upstream", served)
-    bad = fake_mirror(tmp_path / "upstream", served, corrupt=True)
-    monkeypatch.setattr(urllib.request, "urlopen", lambda request, timeout: (
-        bad if "broken" in request.full_url else good)(request, timeout))
+    monkeypatch.setitem(idx.IDX_SETS, "mnist", spec)
+    served = serve_broken_then_good(monkeypatch, tmp_path / "upstream")
 
     ds = load_dataset("mnist")
     assert_array_equal(ds.y_test, arrays["test_labels"])
@@ -328,17 +342,18 @@ def test_download_fills_the_cache_after_checking(tmp_path, monkeypatch, offline)
 
 def test_failed_download_leaves_nothing_in_the_cache(tmp_path, monkeypatch, offline):
     write_fake_mnist(tmp_path / "upstream")
-    spec = dataclasses.replace(datasets._IDX_SPECS["mnist"], md5_gz={
+    spec = dataclasses.replace(idx.IDX_SETS["mnist"], md5_gz={
         role: md5(tmp_path / "upstream" / f"{stem}.gz") for role, stem in STEMS.items()},
         sha256_payload={}, mirrors=("https://broken.invalid/",))
-    monkeypatch.setitem(datasets._IDX_SPECS, "mnist", spec)
+    monkeypatch.setitem(idx.IDX_SETS, "mnist", spec)
     served: list[str] = []
     monkeypatch.setattr(urllib.request, "urlopen",
                         fake_mirror(tmp_path / "upstream", served, corrupt=True))
     with pytest.raises(DataNotFoundError, match="checksum mismatch") as info:
         load_dataset("mnist")
     assert "https://broken.invalid/train-images-idx3-ubyte.gz" in str(info.value)
-    assert list((offline / "mnist").iterdir()) == []
+    # Neither a partial file nor an empty cache folder is left behind.
+    assert not (offline / "mnist").exists() and not offline.exists()
 
 
 def test_offline_machine_asks_each_mirror_once(monkeypatch):
@@ -351,15 +366,15 @@ def test_offline_machine_asks_each_mirror_once(monkeypatch):
     monkeypatch.setattr(urllib.request, "urlopen", unreachable)
     with pytest.raises(DataNotFoundError, match="Name or service not known"):
         load_dataset("mnist")
-    assert len(calls) == len(datasets._IDX_SPECS["mnist"].mirrors)
+    assert len(calls) == len(idx.IDX_SETS["mnist"].mirrors)
 
 
 def test_unreachable_mirror_is_skipped_for_the_next_files(tmp_path, monkeypatch):
     write_fake_mnist(tmp_path / "upstream")
-    spec = dataclasses.replace(datasets._IDX_SPECS["mnist"], md5_gz={
+    spec = dataclasses.replace(idx.IDX_SETS["mnist"], md5_gz={
         role: md5(tmp_path / "upstream" / f"{stem}.gz") for role, stem in STEMS.items()},
         sha256_payload={}, mirrors=("https://dead.invalid/", "https://good.invalid/"))
-    monkeypatch.setitem(datasets._IDX_SPECS, "mnist", spec)
+    monkeypatch.setitem(idx.IDX_SETS, "mnist", spec)
     served: list[str] = []
     good = fake_mirror(tmp_path / "upstream", served)
 
@@ -423,7 +438,7 @@ def test_fashion_mnist_tampered_copy_is_rejected(tmp_path):
 
 
 def read_digits_csv() -> np.ndarray:
-    with gzip.open(datasets.DIGITS_PATH, "rt") as f:
+    with gzip.open(digits.DIGITS_PATH, "rt") as f:
         return np.array([[int(v) for v in row] for row in csv.reader(f)])
 
 
@@ -458,7 +473,7 @@ def test_digits_split_partitions_the_file_stratified():
 
 def test_digits_split_is_fixed():
     first = load_dataset("digits")
-    datasets.clear_cache()
+    clear_cache()
     second = load_dataset("digits", seed=123)  # the seed picks subsets, not the split
     assert_array_equal(first.x_train, second.x_train)
     assert_array_equal(first.y_test, second.y_test)
@@ -466,17 +481,17 @@ def test_digits_split_is_fixed():
 
 def test_corrupted_digits_file_is_rejected(tmp_path, monkeypatch):
     copy = tmp_path / "digits.csv.gz"
-    data = bytearray(datasets.DIGITS_PATH.read_bytes())
+    data = bytearray(digits.DIGITS_PATH.read_bytes())
     data[1000] ^= 0xFF
     copy.write_bytes(bytes(data))
-    monkeypatch.setattr(datasets, "DIGITS_PATH", copy)
+    monkeypatch.setattr(digits, "DIGITS_PATH", copy)
     with pytest.raises(DataError, match="sha256") as info:
         load_dataset("digits")
     assert str(copy) in str(info.value)
 
 
 def test_missing_digits_file_is_reported(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "DIGITS_PATH", tmp_path / "gone.csv.gz")
+    monkeypatch.setattr(digits, "DIGITS_PATH", tmp_path / "gone.csv.gz")
     with pytest.raises(DataError, match="gone.csv.gz"):
         load_dataset("digits")
 
@@ -503,7 +518,7 @@ def test_parity_truth_table(n_bits):
     assert table == {bits: sum(bits) % 2 for bits in itertools.product((0, 1), repeat=n_bits)}
 
 
-@pytest.mark.parametrize("options", [{"n_bits": 0}, {"n_bits": 2.0}, {"n_bit": 3}])
+@pytest.mark.parametrize("options", [{"n_bits": 0}, {"n_bits": 2.5}, {"n_bits": 21}, {"n_bit": 3}])
 def test_parity_rejects_bad_options(options):
     with pytest.raises(ConfigError, match="n_bit"):
         load_dataset("parity", **options)
@@ -552,8 +567,9 @@ def test_tanh_teacher_is_not_linear():
 
 
 def test_available_datasets():
-    assert available_datasets() == ["digits", "fashion-mnist", "mnist", "parity",
-                                    "teacher-student", "xor"]
+    # The sets the package documents (neurosim/data/__init__.py), in one registry.
+    assert available_datasets() == ["cifar-10", "cifar-100", "digits", "family-trees", "fashion-mnist",
+                                    "mirror-symmetry", "mnist", "parity", "rhw-xor", "teacher-student", "xor"]
 
 
 def test_unknown_name_suggests_close_match():
@@ -641,24 +657,257 @@ def test_subset_larger_than_the_split_is_an_error():
         load_dataset("xor", n_test=5)
 
 
-def test_dataset_validates_its_arrays():
-    x = np.zeros((4, 2), np.float32)
-    y = np.array([0, 1, 1, 0])
-    with pytest.raises(ShapeError, match="y_train"):
-        Dataset("toy", x, y[:3], x, y, 2, None, "test")
-    with pytest.raises(ShapeError, match="0..1"):
-        Dataset("toy", x, y + 1, x, y, 2, None, "test")
-    with pytest.raises(ShapeError, match="image_shape"):
-        Dataset("toy", x, y, x, y, 2, (3, 3), "test")
-    with pytest.raises(ConfigError, match="t_train"):
-        Dataset("toy", x, y, x, y, 0, None, "test")
-
-
 def test_intact_copy_of_the_digits_file_gives_the_same_split(tmp_path, monkeypatch):
     original = load_dataset("digits")
     copy = tmp_path / "digits.csv.gz"
-    shutil.copy(datasets.DIGITS_PATH, copy)
-    monkeypatch.setattr(datasets, "DIGITS_PATH", copy)
+    shutil.copy(digits.DIGITS_PATH, copy)
+    monkeypatch.setattr(digits, "DIGITS_PATH", copy)
     moved = load_dataset("digits")
     assert_array_equal(moved.x_test, original.x_test)
     assert_array_equal(moved.y_train, original.y_train)
+
+
+# ------------------------------------------------------------- Dataset validation
+
+X4 = np.zeros((4, 2), np.float32)
+Y4 = np.array([0, 1, 1, 0])
+
+
+def with_value(array, index, value):
+    out = np.array(array, dtype=np.float64)
+    out[index] = value
+    return out
+
+
+@pytest.mark.parametrize("fields, error, fragments", [
+    (dict(x_train=with_value(X4, (2, 1), np.nan)), ShapeError, ["'x_train'", "finite", "1 NaN/inf", "(2, 1)"]),
+    (dict(x_test=with_value(X4, (0, 0), np.inf)), ShapeError, ["'x_test'", "finite", "(0, 0)"]),
+    (dict(x_train=with_value(X4, (1, 1), 1e39)), ShapeError, ["'x_train'", "NaN/inf"]),  # overflows float32
+    (dict(y_train=Y4[:3]), ShapeError, ["'y_train'", "shape (4,)", "got shape (3,)"]),
+    (dict(x_test=np.zeros((4, 3))), ShapeError, ["'x_test'", "(n_samples, 2)", "(4, 3)"]),
+    (dict(x_train=np.zeros(4)), ShapeError, ["'x_train'", "(n_samples, n_features)"]),
+    (dict(y_train=Y4 + 1), ShapeError, ["'y_train'", "values in 0..1", "got values in 1..2"]),
+    (dict(y_test=Y4 - 1), ShapeError, ["'y_test'", "values in -1..0"]),
+    (dict(y_train=Y4.astype(float)), ShapeError, ["'y_train'", "integer", "float64"]),
+    (dict(x_train=np.zeros((0, 2)), y_train=np.zeros(0, int)), ShapeError, ["'x_train'", "non-empty"]),
+    (dict(x_test=np.zeros((0, 2)), y_test=np.zeros(0, int)), ShapeError, ["'x_test'", "non-empty"]),
+    (dict(x_train=np.full((4, 2), "a")), ShapeError, ["'x_train'", "dtype <U1"]),
+    (dict(image_shape=(3, 3)), ShapeError, ["image_shape", "9 pixels", "2 features"]),
+    (dict(n_classes=-1), ConfigError, ["'n_classes'", ">= 0"]),
+    (dict(n_classes=2.5), ConfigError, ["'n_classes'"]),
+    (dict(n_classes=0), ConfigError, ["t_train"]),
+    (dict(t_train=np.zeros((4, 1)), t_test=np.zeros((4, 1))), ConfigError, ["only for regression"]),
+    (dict(n_classes=0, t_train=with_value(np.zeros((4, 1)), (3, 0), np.nan), t_test=np.zeros((4, 1)),
+          y_train=np.zeros(4, int), y_test=np.zeros(4, int)), ShapeError, ["'t_train'", "(3, 0)"]),
+    (dict(n_classes=0, t_train=np.zeros((4, 2)), t_test=np.zeros((4, 3)), y_train=np.zeros(4, int),
+          y_test=np.zeros(4, int)), ShapeError, ["'t_test'", "(4, 2)", "(4, 3)"]),
+    (dict(n_classes=0, t_train=np.zeros((4, 2)), t_test=np.zeros((4, 2)), y_train=np.full(4, 2),
+          y_test=np.zeros(4, int)), ShapeError, ["'y_train'", "0..1"]),
+], ids=["nan-x", "inf-x-test", "float32-overflow", "y-length", "features-differ", "x-1d", "label-high",
+        "label-negative", "float-labels", "empty-train", "empty-test", "strings", "image-shape",
+        "n-classes-negative", "n-classes-float", "regression-without-targets", "targets-for-classes",
+        "nan-targets", "outputs-differ", "regression-label-range"])
+def test_dataset_rejects_bad_arrays_in_one_line(fields, error, fragments):
+    base = dict(name="toy", x_train=X4, y_train=Y4, x_test=X4, y_test=Y4, n_classes=2, image_shape=None,
+                source="test")
+    with pytest.raises(error) as info:
+        Dataset(**{**base, **fields})
+    message = str(info.value)
+    assert message.startswith("Dataset 'toy'") and "\n" not in message
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_dataset_accepts_and_converts_good_arrays():
+    ds = Dataset("toy", [[0, 1], [1, 0]], np.array([1, 0], np.uint8), X4, Y4, 2, (2, 1), "test")
+    assert ds.x_train.dtype == np.float32 and ds.y_train.dtype == np.int64
+    assert ds.image_shape == (2, 1) and (ds.n_train, ds.n_test, ds.n_features) == (2, 4, 2)
+
+
+# ------------------------------------------------------------------------- CIFAR
+
+CIFAR10_MEMBERS = [f"cifar-10-batches-bin/data_batch_{i}.bin" for i in range(1, 6)] + \
+    ["cifar-10-batches-bin/test_batch.bin"]
+
+
+def cifar_records(images: np.ndarray, labels: list[np.ndarray]) -> bytes:
+    """CIFAR binary records, by the format's definition: label byte(s), then the R, G, B planes row by row."""
+    out = bytearray()
+    for i, image in enumerate(images):
+        out += bytes(int(lab[i]) for lab in labels)
+        for channel in range(3):
+            for row in range(32):
+                out += bytes(int(v) for v in image[channel, row])
+    return bytes(out)
+
+
+def write_tar_gz(path: Path, members: dict[str, bytes]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def write_fake_cifar10(folder: Path, per_batch: int = 2, n_test: int = 3, seed: int = 0):
+    """A small cifar-10-binary.tar.gz; returns (path, train images, train labels, test images, test labels)."""
+    rng = np.random.default_rng(seed)
+    n_train = 5 * per_batch
+    images = rng.integers(0, 256, size=(n_train + n_test, 3, 32, 32), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=n_train + n_test)
+    members = {name: cifar_records(images[i * per_batch:(i + 1) * per_batch], [labels[i * per_batch:]])
+               for i, name in enumerate(CIFAR10_MEMBERS[:5])}
+    members["cifar-10-batches-bin/batches.meta.txt"] = b"airplane\n"
+    members[CIFAR10_MEMBERS[5]] = cifar_records(images[n_train:], [labels[n_train:]])
+    path = write_tar_gz(folder / "cifar-10-binary.tar.gz", members)
+    return path, images[:n_train], labels[:n_train], images[n_train:], labels[n_train:]
+
+
+def test_cifar10_archive_is_read_by_the_format(tmp_path):
+    _, x_train, y_train, x_test, y_test = write_fake_cifar10(tmp_path / "c")
+    ds = load_dataset("cifar10", data_dir=tmp_path / "c", download=False, verify=False)
+    assert ds.name == "cifar-10" and ds.n_classes == 10 and ds.image_shape == (3, 32, 32)
+    assert (ds.n_train, ds.n_test, ds.n_features) == (10, 3, 3072)
+    assert ds.x_train.dtype == np.float32
+    assert_allclose(ds.x_train.reshape(-1, 3, 32, 32), x_train / 255.0, rtol=0, atol=1e-7)
+    assert_allclose(ds.x_test.reshape(-1, 3, 32, 32), x_test / 255.0, rtol=0, atol=1e-7)
+    assert_array_equal(ds.y_train, y_train)
+    assert_array_equal(ds.y_test, y_test)
+
+
+def test_cifar10_checksum_failure_is_detected(tmp_path):
+    path, *_ = write_fake_cifar10(tmp_path / "c")
+    with pytest.raises(DataError, match="checksum mismatch") as info:
+        load_dataset("cifar-10", data_dir=tmp_path / "c", download=False)
+    message = str(info.value)
+    assert str(path) in message and md5(path) in message
+    assert "c32a1d4ab5d03f1284b67883e8d87530" in message  # the md5 published on the CIFAR page
+    assert "\n" not in message
+
+
+def test_cifar10_with_its_checksum_loads_verified(tmp_path, monkeypatch):
+    from neurosim.data import cifar
+
+    path, *_, y_test = write_fake_cifar10(tmp_path / "c", seed=2)
+    monkeypatch.setitem(cifar.CIFAR_SETS, "cifar-10",
+                        dataclasses.replace(cifar.CIFAR_SETS["cifar-10"], md5=md5(path)))
+    assert_array_equal(load_dataset("cifar-10", data_dir=tmp_path / "c", download=False).y_test, y_test)
+
+
+def test_cifar100_fine_and_coarse_labels(tmp_path):
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(6, 3, 32, 32), dtype=np.uint8)
+    coarse, fine = rng.integers(0, 20, size=6), rng.integers(0, 100, size=6)
+    write_tar_gz(tmp_path / "c" / "cifar-100-binary.tar.gz", {
+        "cifar-100-binary/train.bin": cifar_records(images[:4], [coarse, fine]),
+        "cifar-100-binary/test.bin": cifar_records(images[4:], [coarse[4:], fine[4:]])})
+    kw = dict(data_dir=tmp_path / "c", download=False, verify=False)
+    ds = load_dataset("cifar-100", **kw)
+    assert ds.n_classes == 100
+    assert_array_equal(ds.y_train, fine[:4])
+    assert_array_equal(ds.y_test, fine[4:])
+    assert_allclose(ds.x_test.reshape(-1, 3, 32, 32), images[4:] / 255.0, rtol=0, atol=1e-7)
+    ds = load_dataset("cifar_100", labels="coarse", **kw)
+    assert ds.n_classes == 20
+    assert_array_equal(ds.y_train, coarse[:4])
+    with pytest.raises(ConfigError, match="'labels' must be one of 'coarse', 'fine'"):
+        load_dataset("cifar-100", labels="medium", **kw)
+
+
+@pytest.mark.parametrize("members, complaint", [
+    ({"cifar-10-batches-py/data_batch_1": b"pickle"}, "binary version"),
+    ({name: bytes(3073) for name in CIFAR10_MEMBERS[:5]}, "lacks cifar-10-batches-bin/test_batch.bin"),
+    ({name: bytes(3073 + 5) for name in CIFAR10_MEMBERS}, "3073-byte records"),
+    ({name: bytes([10]) + bytes(3072) for name in CIFAR10_MEMBERS}, "0..9"),
+], ids=["python-version", "missing-member", "truncated-record", "label-out-of-range"])
+def test_bad_cifar_archives_are_data_errors(tmp_path, members, complaint):
+    write_tar_gz(tmp_path / "c" / "cifar-10-binary.tar.gz", members)
+    with pytest.raises(DataError, match=complaint) as info:
+        load_dataset("cifar-10", data_dir=tmp_path / "c", download=False, verify=False)
+    assert "cifar-10-binary.tar.gz" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_corrupt_cifar_archive_is_a_data_error(tmp_path):
+    path, *_ = write_fake_cifar10(tmp_path / "c")
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(DataError, match="corrupt archive"):
+        load_dataset("cifar-10", data_dir=tmp_path / "c", download=False, verify=False)
+
+
+def test_cifar_download_is_checked_then_cached(tmp_path, monkeypatch, offline):
+    from neurosim.data import cifar
+
+    path, _, y_train, *_ = write_fake_cifar10(tmp_path / "upstream", seed=4)
+    spec = dataclasses.replace(cifar.CIFAR_SETS["cifar-10"], md5=md5(path),
+                               urls=("https://broken.invalid/cifar-10-binary.tar.gz",
+                                     "https://good.invalid/cifar-10-binary.tar.gz"))
+    monkeypatch.setitem(cifar.CIFAR_SETS, "cifar-10", spec)
+    served = serve_broken_then_good(monkeypatch, tmp_path / "upstream")
+    assert_array_equal(load_dataset("cifar-10").y_train, y_train)
+    assert [p.name for p in (offline / "cifar-10").iterdir()] == ["cifar-10-binary.tar.gz"]
+    assert len(served) == 2
+
+
+def test_missing_cifar_speaks_to_cli_and_python_and_leaves_no_folder(monkeypatch, offline):
+    def unreachable(request, timeout):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(urllib.request, "urlopen", unreachable)
+    with pytest.raises(DataNotFoundError) as info:
+        load_dataset("cifar-10")
+    message = str(info.value)
+    assert "\n" not in message and "Name or service not known" in message
+    assert "cifar-10-binary.tar.gz" in message
+    assert "export NEUROSIM_DATA=" in message and "data_dir=" in message
+    assert not offline.exists()  # the failed download removed the cache folders it made
+
+
+# ----------------------------------------------------------------- the registry
+
+
+DOCUMENTED = ["cifar-10", "cifar-100", "digits", "family-trees", "fashion-mnist", "mirror-symmetry", "mnist",
+              "parity", "rhw-xor", "teacher-student", "xor"]
+
+
+@pytest.mark.parametrize("name", DOCUMENTED)
+def test_every_registered_name_loads_or_fails_in_one_line(name, monkeypatch, offline):
+    # An offline machine with only the Debian Fashion-MNIST installed: every set loads, or
+    # says in one line where it looked and how to point neurosim at its files.
+    def unreachable(request, timeout):
+        raise urllib.error.URLError("offline")
+
+    monkeypatch.setattr(urllib.request, "urlopen", unreachable)
+    from neurosim.data import dataset_entries
+
+    entry = {e.name: e for e in dataset_entries()}[name]
+    try:
+        ds = load_dataset(name)
+    except DataNotFoundError as err:
+        assert entry.reads_files and not (name == "fashion-mnist" and FASHION_DIR.is_dir())
+        message = str(err)
+        assert "\n" not in message and message.startswith(name)
+        assert "export NEUROSIM_DATA=" in message and "data_dir=" in message
+        assert not offline.exists()
+        return
+    assert ds.name == name and ds.n_train > 0 and ds.n_test > 0
+    assert ds.n_classes > 0 or ds.t_train is not None
+    assert np.isfinite(ds.x_train).all() and np.isfinite(ds.x_test).all()
+
+
+def test_family_trees_and_toy_tasks_by_name():
+    ft = load_dataset("family-trees", seed=3)
+    assert (ft.n_train, ft.n_test, ft.n_features, ft.t_train.shape[1]) == (100, 4, 36, 24)
+    assert load_dataset("family-trees", n_test=10).n_test == 10
+    assert load_dataset("family-trees", n_train=50).n_train == 50
+    assert load_dataset("mirror-symmetry", n_bits=4).n_train == 16
+    assert load_dataset("rhw-xor").t_train.shape == (4, 1)
+
+
+def test_rules_datasets_lists_every_registered_set(capsys):
+    from neurosim.cli import main
+
+    assert main(["rules", "--datasets", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed == available_datasets() == DOCUMENTED

@@ -1,28 +1,14 @@
-"""The toy tasks of Rumelhart, Hinton & Williams (1986) and Hinton (1986).
+"""Hinton's (1986) family-trees task: ``"family-trees"``.
 
-Each generator returns a :class:`neurosim.datasets.Dataset` built from the task's
-definition (nothing is downloaded or stored), so the patterns can be checked against
-the definition in the tests.
-
-``rhw_xor()``
-    Exclusive-or with ONE sigmoid output unit (target 0 or 1), as in the 2-2-1 network of
-    the paper; a regression :class:`Dataset` (``n_classes = 0``) whose ``t_*`` hold the
-    single target column.  (``load_dataset("xor")`` is the two-class, one-hot version.)
-``mirror_symmetry(n_bits=6)``
-    All :math:`2^6 = 64` binary strings; the target is 1 when the string is its own
-    mirror image, :math:`x_i = x_{n+1-i}` for every :math:`i`, else 0 (8 of the 64 are).
-``family_trees(...)``
-    Hinton's two isomorphic family trees (English and Italian, 12 people each) and the
-    12 relations; a query is (person, relation) and the target marks *every* person that
-    completes the triple (Colin has-aunt {Jennifer, Margaret}).  There are exactly 104
-    queries (52 per tree; 112 person-relation-person triples, since 8 queries per tree
-    have two answers); 100 train / 4 test.
+Hinton's two isomorphic family trees (English and Italian, 12 people each) and the
+12 relations; a query is (person, relation) and the target marks *every* person that
+completes the triple (Colin has-aunt {Jennifer, Margaret}). There are exactly 104
+queries (52 per tree; 112 person-relation-person triples, since 8 queries per tree
+have two answers); 100 train / 4 test.
 
 References
 ----------
-.. [1] D. E. Rumelhart, G. E. Hinton and R. J. Williams, "Learning representations by
-   back-propagating errors", Nature 323:533-536, 1986.
-.. [2] G. E. Hinton, "Learning distributed representations of concepts", Proc. 8th Annual
+.. [1] G. E. Hinton, "Learning distributed representations of concepts", Proc. 8th Annual
    Conference of the Cognitive Science Society, 1-12, 1986.
 """
 from __future__ import annotations
@@ -31,60 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .datasets import Dataset, load_dataset
-from .errors import ConfigError, unknown_name
+from ..validation import check, check_seed
+from .dataset import Dataset
+from .registry import register_dataset
 
-__all__ = ["RELATIONS", "FamilyTrees", "family_tree_people", "family_trees", "family_tree_queries",
-           "load_task", "mirror_symmetry", "queries_correct", "rhw_xor", "TASKS"]
-
-
-def _truth_table(n_bits: int) -> np.ndarray:
-    """All ``2**n_bits`` binary strings, row i holding the bits of i (most significant first)."""
-    shifts = np.arange(n_bits - 1, -1, -1)
-    return ((np.arange(2 ** n_bits)[:, None] >> shifts) & 1).astype(np.float32)
-
-
-def rhw_xor() -> Dataset:
-    """XOR for a network with one sigmoid output: 4 patterns, targets 0/1 (train = test).
-
-    Returns
-    -------
-    Dataset
-        ``x_train`` of shape (4, 2), ``t_train`` of shape (4, 1) with
-        :math:`t = x_1 \\oplus x_2`; ``n_classes = 0``.
-    """
-    x = _truth_table(2)
-    t = (x.sum(axis=1) % 2)[:, None].astype(np.float64)
-    y = np.zeros(4, dtype=np.int64)  # one output column: the "label" is always column 0
-    return Dataset(name="rhw-xor", x_train=x, y_train=y, x_test=x.copy(), y_test=y.copy(), n_classes=0,
-                   image_shape=None, t_train=t, t_test=t.copy(),
-                   source="generated XOR truth table, one 0/1 target (Rumelhart et al. 1986); train = test")
-
-
-def mirror_symmetry(n_bits: int = 6) -> Dataset:
-    """Mirror-symmetry detection (Rumelhart, Hinton & Williams 1986, Fig. 1).
-
-    .. math:: t(x) = \\prod_{i=1}^{\\lfloor n/2 \\rfloor} [x_i = x_{n+1-i}]
-
-    Parameters
-    ----------
-    n_bits : int
-        String length (6 in the paper); every :math:`2^n` string is a pattern.
-
-    Returns
-    -------
-    Dataset
-        ``x`` of shape (2**n_bits, n_bits) in 0/1, ``t`` of shape (2**n_bits, 1); train = test.
-    """
-    if isinstance(n_bits, bool) or not isinstance(n_bits, int) or not 2 <= n_bits <= 16:
-        raise ConfigError(f"mirror_symmetry.n_bits: expected an int in 2..16, got {n_bits!r}")
-    x = _truth_table(n_bits)
-    t = np.all(x == x[:, ::-1], axis=1).astype(np.float64)[:, None]
-    y = np.zeros(len(x), dtype=np.int64)
-    return Dataset(name="mirror-symmetry", x_train=x, y_train=y, x_test=x.copy(), y_test=y.copy(), n_classes=0,
-                   image_shape=None, t_train=t, t_test=t.copy(),
-                   source=f"generated: all {len(x)} strings of {n_bits} bits, target 1 if palindromic "
-                          "(Rumelhart et al. 1986); train = test")
+__all__ = ["RELATIONS", "FamilyTrees", "Person", "family_tree_people", "family_tree_queries", "family_trees",
+           "queries_correct"]
 
 
 # --------------------------------------------------------------------------- family trees
@@ -223,8 +161,9 @@ def family_trees(n_test: int = 4, seed: int = 0) -> FamilyTrees:
         ``dataset`` has ``x_train`` (104 - n_test, 36), ``t_train`` (104 - n_test, 24),
         ``x_test`` (n_test, 36), ``t_test`` (n_test, 24); ``n_classes = 0``.
     """
-    if isinstance(n_test, bool) or not isinstance(n_test, int) or not 1 <= n_test < 104:
-        raise ConfigError(f"family_trees.n_test: expected an int in 1..103, got {n_test!r}")
+    n_test = check("family_trees", "n_test", n_test, "int", ge=1, le=103,
+                   hint="It is the number of held-out queries (4 in the paper).")
+    seed = check_seed("family_trees", seed)
     people = family_tree_people()
     index = {p.name: i for i, p in enumerate(people)}
     queries = family_tree_queries()
@@ -258,34 +197,12 @@ def queries_correct(outputs: np.ndarray, targets: np.ndarray, threshold: float =
     return np.all((outputs > threshold) == (targets > 0.5), axis=1)
 
 
-# --------------------------------------------------------------------------- lookup by name
-TASKS = {"rhw-xor": lambda seed=0, **kw: rhw_xor(**kw),
-         "mirror-symmetry": lambda seed=0, **kw: mirror_symmetry(**kw),
-         "family-trees": lambda seed=0, **kw: family_trees(seed=seed, **kw).dataset}
 
 
-def load_task(name: str, *, seed: int = 0, **options) -> Dataset:
-    """A task of this module by name, else :func:`neurosim.datasets.load_dataset`.
-
-    Parameters
-    ----------
-    name : str
-        ``"rhw-xor"``, ``"mirror-symmetry"``, ``"family-trees"`` or any data set name.
-    seed : int
-        The family-trees split / the subset selection of a data set.
-    **options
-        Passed to the generator (``n_bits``, ``n_test``) or to ``load_dataset``
-        (``n_train``, ``n_test``...).
-    """
-    if name in TASKS:
-        try:
-            return TASKS[name](seed=seed, **options)
-        except TypeError as err:
-            raise ConfigError(f"task '{name}': bad option ({err}); see neurosim.tasks.{name.replace('-', '_')}") \
-                from None
-    try:
-        return load_dataset(name, seed=seed, **options)
-    except KeyError:
-        raise unknown_name("task or data set", name, [*TASKS, "digits", "fashion-mnist", "mnist", "xor", "parity",
-                                                       "teacher-student"]) from None
-
+@register_dataset("family-trees", generates=True,
+                  summary="Hinton's family trees: 104 (person, relation) queries, 24 0/1 targets (regression), "
+                          "100/4 (Hinton 1986)")
+def _family_trees(*, n_train, n_test, seed) -> Dataset:
+    # n_test queries are held out (4 in the paper); n_train keeps a random subset of the rest.
+    dataset = family_trees(4 if n_test is None else n_test, seed).dataset
+    return dataset if n_train is None else dataset.subset(n_train=n_train, seed=seed)

@@ -1,0 +1,91 @@
+"""Run records that cannot lie: checksummed weights, confined paths, umask, stale temporaries,
+and the status of a run killed mid-way (issue: reliability).
+
+Oracles: the files on disk and the contract in docs/design.md ("Training and records").
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from neurosim.errors import ConfigError, DataError
+from neurosim.results import load_run, save_run
+
+
+def test_record_names_its_weights_and_a_mismatch_is_detected(tmp_path):
+    save_run(tmp_path, {"epoch": 1}, {"w": np.ones(3)})
+    record, arrays = load_run(tmp_path)
+    assert record["arrays"] == "run.npz" and len(record["arrays_sha256"]) == 64
+    np.testing.assert_array_equal(arrays["w"], np.ones(3))
+    keep = (tmp_path / "run.json").read_text()
+    save_run(tmp_path, {"epoch": 2}, {"w": np.zeros(3)})
+    (tmp_path / "run.json").write_text(keep)  # a kill between the two writes: epoch-1 record, epoch-2 weights
+    with pytest.raises(DataError, match="checksum"):
+        load_run(tmp_path)
+
+
+@pytest.mark.parametrize("arrays", ["../x.npz", "/etc/passwd", "sub/../../x.npz"])
+def test_arrays_path_is_confined_to_the_run_folder(tmp_path, arrays):
+    (tmp_path / "run.json").write_text(json.dumps({"arrays": arrays}))
+    with pytest.raises(DataError, match="outside the run folder"):
+        load_run(tmp_path)
+
+
+def test_records_honour_the_umask_and_stale_temporaries_are_removed(tmp_path):
+    (tmp_path / ".run.json.abc123.tmp").write_text("partial")
+    old = os.umask(0o022)
+    try:
+        save_run(tmp_path, {"x": 1}, {"w": np.ones(2)})
+    finally:
+        os.umask(old)
+    assert (os.stat(tmp_path / "run.json").st_mode & 0o777) == 0o644
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_control_characters_in_names_are_refused():
+    from neurosim import Layer
+
+    with pytest.raises(ConfigError, match="printable"):
+        Layer("hid\x07den", 3)
+
+
+def test_sigterm_leaves_an_interrupted_record_and_a_kill_leaves_running(tmp_path):
+    """SIGTERM after the first epoch: the record says 'interrupted' with the finished epochs (it used to
+    say 'completed'); SIGKILL: the last checkpoint says 'running' (recognisably not finished)."""
+    for sig, status in ((signal.SIGTERM, "interrupted"), (signal.SIGKILL, "running")):
+        out = tmp_path / status
+        proc = subprocess.Popen([sys.executable, "-m", "neurosim.cli", "train", "--rule", "backprop", "--epochs",
+                                 "100000", "--quiet", "--align-samples", "0", "--out", str(out)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if json.loads((out / "run.json").read_text())["epochs"] >= 1:
+                    break
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.1)
+        proc.send_signal(sig)
+        proc.wait(timeout=60)
+        record = json.loads((out / "run.json").read_text())
+        assert record["status"] == status and record["epochs"] >= 1
+        load_run(out)  # weights and record agree
+
+
+def test_figures_command_runs_only_neurosims_own_scripts(tmp_path, monkeypatch, capsys):
+    """A ./figures folder in the working directory is not executed unless named explicitly."""
+    from neurosim.cli import main
+
+    (tmp_path / "figures").mkdir()
+    marker = tmp_path / "ran"
+    (tmp_path / "figures" / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('x')\n")
+    monkeypatch.chdir(tmp_path)
+    main(["figures", "--results", str(tmp_path / "nothing")])
+    assert not marker.exists()
