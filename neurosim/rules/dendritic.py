@@ -889,7 +889,7 @@ class Burstprop(Rule):
         check_params(network, params)
         x, t = check_batch(network, x, target)
         p0, beta = self.hyper["p_baseline"], self.hyper["apical_gain"]
-        alpha = np.log(p0 / (1 - p0))
+        alpha = np.log(p0 / (1 - p0))  # a numpy float64: the hidden burst probabilities are float64
         sigmoid = get_activation("sigmoid")
         e, v = {chain[0].pre: x}, {}
         for p in chain:
@@ -952,7 +952,9 @@ class Burstprop(Rule):
                 resid = (st.p_bar[up] * st.e[up]) @ weight(network, params, yproj).T \
                     - st.e[up] @ weight(network, params, zproj).T
                 dw[zproj.name] = (resid * (self.hyper["lr_z"] / batch)).T @ st.e[up]
-        return dw, state, {"apical_rms_free": _rms(st.apical_bar)}
+        # the first edition's arithmetic (float64 burst probabilities below the output), returned in
+        # the parameters' dtype
+        return _as_dtype(dw, params), state, {"apical_rms_free": _rms(st.apical_bar)}
 
 
 def burst_cancelling_params(network: Network, params: dict, p_baseline: float = 0.2) -> dict:
