@@ -106,6 +106,7 @@ from .neurons import Activation, get_activation
 from .params import Params, bias_key, check_params
 from .reference import check_batch, loss_value, softmax
 from .relaxation import ON_UNCONVERGED, Convergence, Monitor
+from .validation import check
 
 __all__ = ["SCHEDULES", "TIE_SUFFIX", "BPTTResult", "EnergyKernel", "ImplicitGradient", "LayeredEnergy",
            "Relaxation", "bptt", "cost", "energy", "fixed_point_loss", "implicit_gradient", "kernel_for_batch",
@@ -705,18 +706,13 @@ class Relaxation:
 
 def check_relaxation(owner: str, *, step_size, tolerance, max_steps, schedule="alternating",
                      on_unconverged="raise") -> None:
-    """One-line :class:`ConfigError` unless the relaxation settings are valid (the rule's Hyper checks the same)."""
-    if not (isinstance(step_size, (int, float)) and 0.0 < step_size <= 1.0):
-        raise ConfigError(f"{owner}: 'step_size' must be a number > 0 and <= 1, got {step_size!r}")
-    if not (isinstance(tolerance, (int, float)) and tolerance >= 0.0):
-        raise ConfigError(f"{owner}: 'tolerance' must be a number >= 0, got {tolerance!r}")
-    if isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer)) or max_steps < 1:
-        raise ConfigError(f"{owner}: 'max_steps' must be an integer >= 1, got {max_steps!r}")
-    if schedule not in SCHEDULES:
-        raise ConfigError(f"{owner}: 'schedule' must be one of {', '.join(map(repr, SCHEDULES))}, got {schedule!r}")
-    if on_unconverged not in ON_UNCONVERGED:
-        raise ConfigError(f"{owner}: 'on_unconverged' must be one of {', '.join(map(repr, ON_UNCONVERGED))}, "
-                          f"got {on_unconverged!r}")
+    """One-line :class:`ConfigError` unless the relaxation settings are valid (the EP rule's Hyper
+    declares the same constraints)."""
+    check(owner, "step_size", step_size, gt=0, le=1)
+    check(owner, "tolerance", tolerance, ge=0)
+    check(owner, "max_steps", max_steps, "int", ge=1)
+    check(owner, "schedule", schedule, choices=SCHEDULES)
+    check(owner, "on_unconverged", on_unconverged, choices=ON_UNCONVERGED)
 
 
 def check_nudge_stability(owner: str, network: Network, step_size: float, beta: float) -> None:
@@ -872,8 +868,7 @@ def implicit_gradient(network: Network, params: Params, x, target, *, state: dic
         If the free phase does not converge, the fixed point is unstable (singular or
         indefinite :math:`I - DW`) or the iterative solve does not converge.
     """
-    if method not in ("auto", "direct", "iterative"):
-        raise ConfigError(f"implicit_gradient: 'method' must be one of 'auto', 'direct', 'iterative', got {method!r}")
+    check("implicit_gradient", "method", method, choices=("auto", "direct", "iterative"))
     K, x, t = kernel_for_batch(network, params, x, target, np.float64)
     free = relax(network, params, x, state=state, step_size=step_size, tolerance=tolerance,
                  max_steps=max_steps, schedule=schedule, dtype=np.float64, phase="free phase of the implicit gradient")
@@ -969,11 +964,12 @@ def unroll(network: Network, params: Params, x, n_steps: int, *, target=None, be
     """
     if beta != 0.0 and target is None:
         raise ConfigError("unroll: a nudged trajectory (beta != 0) needs the target")
-    check_relaxation("unroll", step_size=step_size, tolerance=0.0, max_steps=max(int(n_steps), 1))
+    n_steps = check("unroll", "n_steps", n_steps, "int", ge=0)
+    check("unroll", "step_size", step_size, gt=0, le=1)
     K, x, t = kernel_for_batch(network, params, x, target, dtype)
     s = K.state_list(state, x.shape[0])
     traj = [K.as_dict(s)]
-    for _ in range(int(n_steps)):
+    for _ in range(n_steps):
         new = K.fixed_point_map(x, s, float(beta), t)
         s = [c + step_size * (nw - c) for nw, c in zip(new, s)]
         traj.append(K.as_dict(s))
@@ -1002,8 +998,7 @@ def bptt(network: Network, params: Params, x, target, n_steps: int, *, state: di
     and the transition :math:`t` contributes :math:`(\\partial a/\\partial\\theta)^\\top e_t` to
     the gradient (Ernoult et al. 2019, Sec. 3).  Computed in float64.
     """
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-        raise ConfigError(f"bptt: 'n_steps' must be an integer >= 1, got {n_steps!r}")
+    n_steps = check("bptt", "n_steps", n_steps, "int", ge=1)
     K, x, t = kernel_for_batch(network, params, x, target, np.float64)
     traj = unroll(network, params, x, n_steps, state=state, step_size=step_size, dtype=np.float64)
     names = K.structure.names

@@ -9,8 +9,7 @@ somatic potentials by Gauss-Seidel sweeps (Sacramento et al. 2018).  Each iterat
 .. math::  s_{k+1} = s_k + \\epsilon\\,\\big(f(s_k) - s_k\\big)
 
 (for PC :math:`f(v) = v - \\partial F/\\partial v`) until a residual :math:`r_k` falls below a
-tolerance or a step cap is reached.  This module holds what they share (docs/design.md,
-"One relaxation engine"):
+tolerance or a step cap is reached.  This module holds what they share:
 
 * **one vocabulary** of hyper-parameters, declared with :func:`max_steps_param`,
   :func:`step_size_param`, :func:`tolerance_param` and :func:`on_unconverged_param`:
@@ -50,6 +49,7 @@ from typing import Any, ClassVar
 
 from .errors import ConfigError, ConvergenceError
 from .rules.base import Hyper, param
+from .validation import check
 
 __all__ = ["ON_UNCONVERGED", "RENAMED", "Convergence", "Monitor", "RelaxationHyper", "RelaxationWarning",
            "max_steps_param", "on_unconverged_param", "step_size_param", "summarise", "tolerance_param"]
@@ -233,9 +233,7 @@ class Monitor:
                  phase: str = "relaxation", cap_name: str = "max_steps", hint: str = "",
                  monotone_energy: bool = False, growth: float | None = None, growth_floor: float = 0.0,
                  keep_trace: bool = False):
-        if on_unconverged not in ON_UNCONVERGED:
-            raise ConfigError(f"{owner}: 'on_unconverged' must be one of {', '.join(map(repr, ON_UNCONVERGED))}, "
-                              f"got {on_unconverged!r}")
+        check(owner, "on_unconverged", on_unconverged, choices=ON_UNCONVERGED)
         self.owner, self.phase, self.cap_name, self.hint = owner, phase, cap_name, hint
         self.max_steps, self.tolerance, self.on_unconverged = int(max_steps), float(tolerance), on_unconverged
         self.monotone_energy, self.growth, self.growth_floor = monotone_energy, growth, growth_floor

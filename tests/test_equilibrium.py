@@ -168,6 +168,17 @@ def test_energy_gradient_matches_the_fixed_point_equation(activation):
         np.testing.assert_allclose(numeric, inverse(s) - a[name], atol=1e-7)
 
 
+@pytest.mark.parametrize("kwargs, match", [({"step_size": 1.5}, "'step_size' must be a number > 0 and <= 1"),
+                                           ({"max_steps": 0}, "'max_steps' must be an integer >= 1"),
+                                           ({"tolerance": -1.0}, "'tolerance' must be a number >= 0"),
+                                           ({"schedule": "random"}, "'schedule' must be one of"),
+                                           ({"on_unconverged": "ignore"}, "'on_unconverged' must be one of")])
+def test_relax_refuses_bad_settings_in_one_line(kwargs, match):
+    net, params, x, _ = tiny()
+    with pytest.raises(ConfigError, match=f"^relax: {match}"):
+        relax(net, params, x, **kwargs)
+
+
 def test_free_phase_is_a_local_minimum_and_energy_decreases():
     net, params, x, _ = tiny()
     free = relax(net, params, x, **TIGHT)

@@ -58,8 +58,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..energy import (SCHEDULES, EnergyKernel, check_nudge_stability, implicit_gradient, kernel_for_batch,
-                      layered_energy, missing_ties)
+from ..energy import (SCHEDULES, EnergyKernel, LayeredEnergy, check_nudge_stability, implicit_gradient,
+                      kernel_for_batch, layered_energy, missing_ties)
 from ..errors import ConfigError
 from ..network import Network
 from ..oracles import register_oracle
@@ -76,9 +76,8 @@ NUDGING = ("symmetric", "one-sided", "random-sign")
 PREDICT_CHUNK = 8192
 
 
-def _contrastive(K: EnergyKernel, x: np.ndarray, a: list, b: list, scale: float) -> dict:
+def _contrastive(le: LayeredEnergy, x: np.ndarray, a: list, b: list, scale: float) -> dict:
     """:func:`contrastive_update` on state lists (the rule's inner loop)."""
-    le = K.structure
     batch = x.shape[0]
     factor = scale / batch
     dw = {}
@@ -112,9 +111,7 @@ def contrastive_update(network: Network, x: np.ndarray, state_a: dict, state_b: 
         ``1/beta`` (one-sided) or ``1/(2 beta)`` (symmetric).
     """
     le = layered_energy(network)
-    names = le.names
-    K = EnergyKernel(structure=le, W=[], b=[], rho=[])
-    return _contrastive(K, x, [state_a[n] for n in names], [state_b[n] for n in names], scale)
+    return _contrastive(le, x, [state_a[n] for n in le.names], [state_b[n] for n in le.names], scale)
 
 
 @dataclass(frozen=True)
@@ -294,9 +291,9 @@ class EquilibriumPropagation(Rule):
         betas, state = self._nudges(state)
         nudged = [self._relax(K, x, t, inp, free, b) for b in betas]
         if len(nudged) == 2:
-            dw = _contrastive(K, x, nudged[0][0], nudged[1][0], 1.0 / (2.0 * betas[0]))
+            dw = _contrastive(K.structure, x, nudged[0][0], nudged[1][0], 1.0 / (2.0 * betas[0]))
         else:
-            dw = _contrastive(K, x, nudged[0][0], free, 1.0 / betas[0])
+            dw = _contrastive(K.structure, x, nudged[0][0], free, 1.0 / betas[0])
         if K.W_out is not None:
             grads = [K.readout_grads(s[-1], t) for s, _ in nudged]
             for key in grads[0]:
