@@ -391,13 +391,17 @@ class EnergyKernel:
             return s[-1] - t
         return self.readout_delta(s[-1], t) @ self.W_out
 
-    def readout_grads(self, top: np.ndarray, t: np.ndarray) -> dict:
+    def readout_grads(self, top: np.ndarray, t: np.ndarray, delta: np.ndarray | None = None) -> dict:
         """Batch-mean :math:`\\partial C/\\partial W_{out}` and :math:`\\partial C/\\partial b_{out}`
-        (cross-entropy read-out only; ``{}`` for mse)."""
+        (cross-entropy read-out only; ``{}`` for mse).
+
+        ``delta``: :meth:`readout_delta` at ``top`` when already known (:meth:`relax` hands it out).
+        """
         if self.W_out is None:
             return {}
         le = self.structure
-        delta = self.readout_delta(top, t)
+        if delta is None:
+            delta = self.readout_delta(top, t)
         grads = {le.readout.name: delta.T @ top / top.shape[0]}
         if self.b_out is not None:
             grads[bias_key(le.readout.post)] = delta.mean(axis=0)
@@ -446,7 +450,8 @@ class EnergyKernel:
     def relax(self, x: np.ndarray, t: np.ndarray | None, s0: list | None, *, beta: float = 0.0,
               step_size: float = 1.0, tolerance: float = 1e-6, max_steps: int = 1000,
               schedule: str = "alternating", on_unconverged: str = "raise", inp: np.ndarray | None = None,
-              owner: str = "relax", phase: str | None = None, cap_name: str = "max_steps") -> tuple[list, Convergence]:
+              owner: str = "relax", phase: str | None = None, cap_name: str = "max_steps",
+              readout_delta: np.ndarray | None = None) -> tuple[list, Convergence]:
         """Relax from ``s0`` (zeros when None) to a fixed point of :math:`F = E + \\beta C`.
 
         .. math::  s \\leftarrow (1-\\epsilon)\\, s
@@ -454,7 +459,9 @@ class EnergyKernel:
 
         No validation (:func:`relax` validates); ``s0`` is never written into, so one free
         state can start several nudged phases.  ``inp`` is the batch's :meth:`input_drive`,
-        shared by the phases of one batch.  ``alternating`` updates the even-indexed layers,
+        shared by the phases of one batch.  ``readout_delta``, a ``(batch, n_out)`` array, receives
+        :meth:`readout_delta` at the final state of a nudged phase with a cross-entropy read-out
+        (the last step computed it; :meth:`readout_grads` takes it).  ``alternating`` updates the even-indexed layers,
         then the odd-indexed ones from the fresh even ones (layers of one parity do not
         interact: exact block-coordinate descent on :math:`E` for :math:`\\epsilon = 1`);
         ``synchronous`` updates all at once (Ernoult et al. 2019).
@@ -591,7 +598,10 @@ class EnergyKernel:
             else:
                 blend(plans)
             fmap(plans)
-        return S, monitor.finish()
+        conv = monitor.finish()
+        if readout_delta is not None and ce:
+            np.copyto(readout_delta, p)  # the last fmap ran at the final state
+        return S, conv
 
 
 def kernel_for_batch(network: Network, params: Params, x, target=None, dtype=None):

@@ -276,6 +276,21 @@ def test_relaxation_with_the_precomputed_input_drive_is_the_plain_iteration():
             np.testing.assert_allclose(got[n], state[n], rtol=0, atol=1e-14)
 
 
+@pytest.mark.parametrize("schedule", ["alternating", "synchronous"])
+def test_the_relaxation_hands_out_the_readout_delta_of_its_final_state(schedule):
+    """The nudged phase's last step computes dC/dz at the final state; what it hands out is
+    exactly what readout_delta() recomputes there (so EP's read-out update needs no second pass)."""
+    from neurosim.energy import kernel_for_batch
+
+    net, params, x, t = tiny("cross_entropy")
+    K, x, t = kernel_for_batch(net, params, x, t)
+    free, _ = K.relax(x, t, None, tolerance=1e-12, max_steps=10000, schedule=schedule)
+    delta = np.empty((x.shape[0], K.W_out.shape[0]))
+    nudged, _ = K.relax(x, t, free, beta=0.1, tolerance=1e-9, max_steps=10000, schedule=schedule,
+                        readout_delta=delta)
+    np.testing.assert_array_equal(delta, K.readout_delta(nudged[-1], t))
+
+
 def test_training_does_not_stop_on_a_missed_tolerance():
     """Known problem (a): a relaxation that misses its tolerance used to end training as
     "diverged"; with on_unconverged = "record" it runs every epoch and counts the misses.

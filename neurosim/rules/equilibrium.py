@@ -250,7 +250,7 @@ class EquilibriumPropagation(Rule):
         sign = beta if rng.random() < 0.5 else -beta
         return (sign,), {**state, "rng": RngState.of(rng)}
 
-    def _relax(self, K: EnergyKernel, x, t, inp, s0, beta: float):
+    def _relax(self, K: EnergyKernel, x, t, inp, s0, beta: float, readout_delta=None):
         """One phase with the rule's relaxation settings: ``(state list, Convergence)``."""
         h = self.hyper
         nudged = beta != 0.0
@@ -258,7 +258,7 @@ class EquilibriumPropagation(Rule):
                        max_steps=h.nudged_max_steps if nudged else h.max_steps, schedule=h.schedule,
                        on_unconverged=h.on_unconverged, inp=inp, owner=f"rule '{self.name}'",
                        phase=f"nudged phase (beta={beta:g})" if nudged else "free phase",
-                       cap_name="nudged_max_steps" if nudged else "max_steps")
+                       cap_name="nudged_max_steps" if nudged else "max_steps", readout_delta=readout_delta)
 
     def updates(self, network: Network, params: dict, state, x, target):
         """EP's weight and bias changes for one batch (batch mean), keyed like ``params``.
@@ -289,13 +289,16 @@ class EquilibriumPropagation(Rule):
         inp = K.input_drive(x)  # the input is clamped: computed once, shared by every phase
         free, free_conv = self._relax(K, x, t, inp, None, 0.0)
         betas, state = self._nudges(state)
-        nudged = [self._relax(K, x, t, inp, free, b) for b in betas]
+        # the read-out's dC/dz at each nudged state, handed out by the relaxation's last step
+        deltas = [None if K.W_out is None else np.empty((x.shape[0], K.W_out.shape[0]), dtype=K.dtype)
+                  for _ in betas]
+        nudged = [self._relax(K, x, t, inp, free, b, d) for b, d in zip(betas, deltas)]
         if len(nudged) == 2:
             dw = _contrastive(K.structure, x, nudged[0][0], nudged[1][0], 1.0 / (2.0 * betas[0]))
         else:
             dw = _contrastive(K.structure, x, nudged[0][0], free, 1.0 / betas[0])
         if K.W_out is not None:
-            grads = [K.readout_grads(s[-1], t) for s, _ in nudged]
+            grads = [K.readout_grads(s[-1], t, delta=d) for (s, _), d in zip(nudged, deltas)]
             for key in grads[0]:
                 dw[key] = -sum(g[key] for g in grads) / len(grads)
         aux = {"relaxation": summarise(free_conv, *(c for _, c in nudged)), "free": free_conv.to_dict(),
