@@ -409,3 +409,23 @@ def test_learns_digits_and_its_top_module_predicts_the_gradient(name):
                    data.targets("train")[:200].astype(np.float64))
     # the top module has learnt a predictor positively aligned with the true gradient
     assert report.extra["delta_cosine.hidden2"] > 0.2
+
+
+def test_experiment_writes_both_alignments_per_epoch(tmp_path):
+    """experiments/sg_training.py at one epoch: the record the figure reads (smoke test, ~2 s)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / "sg_training.py"
+    spec = importlib.util.spec_from_file_location("sg_training", path)
+    experiment = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(experiment)
+    record = experiment.main(["--setup", "digits", "--epochs", "1", "--seeds", "0", "--rules", "cdni,readout-only",
+                              "--tag", "smoke", "--out", str(tmp_path)])
+    assert (tmp_path / "digits-smoke.json").exists()
+    cdni, control = record["runs"]
+    assert [h["epoch"] for h in cdni["history"]] == [0, 1]
+    assert np.isnan(cdni["history"][0]["delta_cosine"]["hidden1"])  # zero modules at the start
+    assert np.isfinite(cdni["history"][1]["delta_cosine"]["hidden2"])
+    assert not control["history"][0]["delta_cosine"]  # the control has no modules
+    assert set(record["summary"]) == {"cdni", "readout-only"}
