@@ -7,9 +7,9 @@ one row per set-up, three panels each, every line the mean over seeds with the m
 (a) cosine between the synthetic gradient :math:`\\hat g_l` and the true :math:`\\partial L/\\partial h_l`
     per hidden layer (solid: first hidden layer, dashed: second); undefined (not drawn) at
     epoch 0, where the zero-initialised modules predict nothing;
-(b) cosine of each hidden projection's update with backprop's (same line styles; mean over
-    seeds only: between epochs it jumps by ~0.5 for sg/cDNI, a change of the state, not
-    sampling noise -- disjoint 256-image batches at one state agree within ~0.1);
+(b) cosine of each hidden projection's update with backprop's (same line styles; the mean over
+    seeds only, without bands: between epochs it jumps by ~0.5 for sg/cDNI, see
+    docs/rules/synthetic_gradients.md);
 (c) test error, with the final mean and standard deviation over seeds in the legend.
 
     python figures/sg_alignment.py [--results results]
