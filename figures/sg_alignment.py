@@ -1,148 +1,198 @@
-"""Figure: synthetic gradients over training (reads results, never trains).
+"""Figure: synthetic gradients over training -- the predicted gradient and the update vs backprop.
 
 Reads ``results/sg_training/digits.json`` and, when present, ``fashion.json`` (both written by
-``experiments/sg_training.py``) and writes ``figures/sg_alignment.png`` beside this script:
-one row per set-up, three panels each, every line the mean over seeds with the min-max band:
+``experiments/sg_training.py``) and writes ``figures/sg_alignment.png``; it never trains.  One
+column per set-up, three rows; every line is the mean over seeds, bands span min to max:
 
-(a) cosine between the synthetic gradient :math:`\\hat g_l` and the true :math:`\\partial L/\\partial h_l`
-    per hidden layer (solid: first hidden layer, dashed: second); undefined (not drawn) at
-    epoch 0, where the zero-initialised modules predict nothing;
-(b) cosine of each hidden projection's update with backprop's (same line styles; the mean over
-    seeds only, without bands: between epochs it jumps by ~0.5 for sg/cDNI, see
-    docs/rules/synthetic_gradients.md);
-(c) test error, with the final mean and standard deviation over seeds in the legend.
+(a, b) cosine between the synthetic gradient and the true gradient dL/dh per hidden layer
+       (solid: first hidden layer, dashed: second); not drawn at epoch 0, where the
+       zero-initialised modules predict nothing;
+(c, d) cosine of each hidden projection's update with backprop's (mean only: between epochs it
+       jumps by ~0.5 for sg and cDNI, see docs/rules/synthetic_gradients.md);
+(e, f) test error, final mean ± standard deviation over seeds in the legend.
 
-    python figures/sg_alignment.py [--results results]
+    python figures/sg_alignment.py [--results results] [--out figures/sg_alignment.png] [--ship]
 """
 from __future__ import annotations
 
-import argparse
-import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("MPLBACKEND", "Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
-from neurosim.plotting import read_results  # noqa: E402
+from neurosim.plotting import (
+    BLACK,
+    BLUE,
+    GREEN,
+    ORANGE,
+    SKY,
+    VERMILLION,
+    MissingResults,
+    figure,
+    figure_data,
+    figure_parser,
+    integer_axis,
+    panel,
+    plain_log_axis,
+    save,
+    source,
+    style,
+)
 
-COLORS = {"backprop": "k", "fa": "tab:gray", "sg": "tab:blue", "cdni": "tab:red", "sg-true": "tab:cyan",
-          "cdni-true": "tab:orange", "readout-only": "tab:olive"}
-STYLES = ("-", "--", ":")
+EXPERIMENT = "sg_training"
+COLORS = {"backprop": BLACK, "fa": "0.55", "sg": BLUE, "cdni": VERMILLION, "sg-true": SKY, "cdni-true": ORANGE,
+          "readout-only": GREEN}
+LAYER_STYLES = ("-", "--", ":")
 
 
-def _curves(runs: list[dict], label: str, get) -> tuple[np.ndarray, np.ndarray]:
-    """Epochs and a (seeds, epochs) array of ``get(history_row)`` (NaN where undefined)."""
-    rows = [r for r in runs if r["label"] == label]
-    epochs = np.array([h["epoch"] for h in rows[0]["history"]])
-    values = np.array([[np.nan if get(h) is None else get(h) for h in r["history"]] for r in rows], dtype=float)
-    return epochs, values
-
-
-def _band(ax, epochs, values, band=True, **style):
-    """The mean over seeds (rows of ``values``), with the min-max band when ``band``; returns the line."""
+def _stats(values) -> dict:
+    """Mean, min and max over seeds (rows) of a (seeds, epochs) array, NaN kept (null in JSON), 4 digits."""
+    values = np.asarray(values, dtype=float)
     with warnings.catch_warnings():  # an all-NaN epoch (zero modules) stays NaN: a gap, not a number
         warnings.simplefilter("ignore", RuntimeWarning)
-        mean, low, high = (np.nanmean(values, axis=0), np.nanmin(values, axis=0), np.nanmax(values, axis=0))
-    line, = ax.plot(epochs, mean, **style)
-    if band and len(values) > 1:
-        ax.fill_between(epochs, low, high, color=line.get_color(), alpha=0.15, lw=0)
+        stats = {"mean": np.nanmean(values, axis=0), "min": np.nanmin(values, axis=0),
+                 "max": np.nanmax(values, axis=0)}
+    return {k: np.round(v, 4) for k, v in stats.items()}
+
+
+def _reduce(record: dict, setup: str) -> dict:
+    """What the figure draws of one set-up: per rule, the curves over epochs (seed statistics)."""
+    runs = record["runs"]
+    labels = list(dict.fromkeys(r["label"] for r in runs))
+    first = runs[0]
+    projections = list(first["history"][-1]["cosine"])[:-1]  # every projection into a hidden layer
+    rules = {}
+    for label in labels:
+        rows = [r for r in runs if r["label"] == label]
+        hist = [r["history"] for r in rows]
+        hosts = list(hist[0][0]["delta_cosine"])
+
+        def series(get, hist=hist):
+            return [[np.nan if get(h) is None else get(h) for h in run] for run in hist]
+
+        rules[label] = {
+            "test_error": _stats(series(lambda h: h["test_error"])),
+            "delta_cosine": {host: _stats(series(lambda h, host=host: h["delta_cosine"][host])) for host in hosts},
+            "cosine": {p: _stats(series(lambda h, p=p: h["cosine"][p]))["mean"] for p in projections},
+            "final": record["summary"][label]}
+    return {"setup": setup, "dataset": record["dataset"], "sizes": first["sizes"],
+            "optimizer": record["optimizer"], "learning_rate": record["learning_rate"],
+            "batch_size": record["batch_size"], "seeds": sorted({r["seed"] for r in runs}),
+            "epochs": [h["epoch"] for h in first["history"]], "projections": projections, "rules": rules,
+            "source": source(record, EXPERIMENT, f"python experiments/sg_training.py --setup {setup}")}
+
+
+def collect(results) -> dict:
+    """Digits (required) and Fashion-MNIST (when present), reduced to the curves drawn."""
+    setups = []
+    for setup in ("digits", "fashion"):
+        try:
+            record = results.json(EXPERIMENT, f"{setup}.json",
+                                  command=f"python experiments/sg_training.py --setup {setup}")
+        except MissingResults:
+            if setup == "digits":
+                raise
+            continue
+        setups.append(_reduce(record, setup))
+    return {"setups": setups}
+
+
+def _arr(values) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def _line(ax, epochs, stats, *, band=True, **style):
+    line, = ax.plot(epochs, _arr(stats["mean"] if isinstance(stats, dict) else stats), **style)
+    if band and isinstance(stats, dict):
+        ax.fill_between(epochs, _arr(stats["min"]), _arr(stats["max"]), color=line.get_color(), alpha=0.15, lw=0)
     return line
 
 
-def _labels(record: dict) -> list[str]:
-    return list(dict.fromkeys(r["label"] for r in record["runs"]))
+def _layer_key(ax, names, where):
+    """A second legend: which line style is which layer (colours are the rules)."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color="0.3", ls=ls, label=name) for name, ls in zip(names, LAYER_STYLES)]
+    ax.add_artist(ax.legend(handles=handles, loc=where))
 
 
-def _hidden(record: dict) -> list[str]:
-    run = next((r for r in record["runs"] if r["history"][0]["delta_cosine"]), None)
-    return list(run["history"][0]["delta_cosine"]) if run else []
-
-
-def plot_delta_cosine(record: dict, ax=None):
-    """Panel (a): cos(g_hat_l, g_l) per hidden layer over epochs; returns the Axes."""
-    ax = ax or plt.gca()
-    hosts = _hidden(record)
-    for label in _labels(record):
-        if not next(r for r in record["runs"] if r["label"] == label)["history"][0]["delta_cosine"]:
+def plot_delta_cosine(setup: dict, ax):
+    """cos(g_hat_l, dL/dh_l) per hidden layer over epochs, the synthetic-gradient rules; returns the Axes."""
+    epochs = np.array(setup["epochs"])
+    hosts = []
+    for label, rule in setup["rules"].items():
+        if not rule["delta_cosine"]:
             continue  # not a synthetic-gradient rule
-        for host, ls in zip(hosts, STYLES):
-            epochs, values = _curves(record["runs"], label, lambda h, host=host: h["delta_cosine"][host])
-            _band(ax, epochs, values, color=COLORS.get(label), ls=ls, label=f"{label} {host}")
-    ax.axhline(0, color="0.6", lw=0.6, ls=":")
-    ax.set_ylim(-0.2, 1.0)
+        hosts = list(rule["delta_cosine"])
+        for host, ls in zip(hosts, LAYER_STYLES):
+            _line(ax, epochs, rule["delta_cosine"][host], color=COLORS.get(label), ls=ls,
+                  label=label if host == hosts[0] else None)
+    _layer_key(ax, hosts, "lower left")
+    ax.legend(loc="lower right", ncol=2)
+    ax.set_ylim(-0.25, 1.0)
+    integer_axis(ax)
     ax.set_xlabel("epoch")
     ax.set_ylabel(r"cos($\hat g_l$, $\partial L/\partial h_l$)")
-    ax.set_title(f"(a) synthetic vs true gradient, {record['dataset']}", fontsize=10)
-    ax.legend(fontsize=6, ncol=2, loc="best")
     return ax
 
 
-def plot_update_cosine(record: dict, ax=None):
-    """Panel (b): cosine of each hidden projection's update with backprop's over epochs."""
-    ax = ax or plt.gca()
-    run = record["runs"][0]
-    projections = list(run["history"][-1]["cosine"])[:-1]  # every projection into a hidden layer
-    for label in _labels(record):
+def plot_update_cosine(setup: dict, ax):
+    """Cosine of each hidden projection's update with backprop's over epochs (mean over seeds)."""
+    epochs = np.array(setup["epochs"])
+    for label, rule in setup["rules"].items():
         if label in ("backprop", "sg-true", "cdni-true", "readout-only"):
             continue
-        for proj, ls in zip(projections, STYLES):
-            epochs, values = _curves(record["runs"], label, lambda h, proj=proj: h["cosine"][proj])
-            _band(ax, epochs, values, band=False, color=COLORS.get(label), ls=ls, lw=1.2, label=f"{label} {proj}")
-    ax.axhline(0, color="0.6", lw=0.6, ls=":")
-    ax.set_ylim(-0.2, 1.0)
+        for k, proj in enumerate(setup["projections"]):
+            _line(ax, epochs, rule["cosine"][proj], band=False, color=COLORS.get(label), ls=LAYER_STYLES[k],
+                  lw=1.3, label=label if k == 0 else None)
+    _layer_key(ax, setup["projections"], "lower left")
+    ax.legend(loc="lower right")
+    ax.set_ylim(-0.25, 1.0)
+    integer_axis(ax)
     ax.set_xlabel("epoch")
     ax.set_ylabel(r"cos($\Delta W_l$, $-\partial L/\partial W_l$)")
-    ax.set_title("(b) hidden-layer update vs backprop", fontsize=10)
-    ax.legend(fontsize=6, ncol=2)
     return ax
 
 
-def plot_test_error(record: dict, ax=None):
-    """Panel (c): test error over epochs, final mean ± std over seeds in the legend."""
-    ax = ax or plt.gca()
-    summary = record.get("summary", {})
-    for label in _labels(record):
-        epochs, values = _curves(record["runs"], label, lambda h: h["test_error"])
-        s = summary.get(label)
-        tail = f": {100 * s['test_error_mean']:.1f} ± {100 * s['test_error_std']:.1f} %" if s else ""
-        _band(ax, epochs[1:], 100 * values[:, 1:], color=COLORS.get(label), label=f"{label}{tail}")
+def plot_test_error(setup: dict, ax):
+    """Test error over epochs, the final mean ± std over seeds in the legend; returns the Axes."""
+    epochs = np.array(setup["epochs"])[1:]
+    for label, rule in setup["rules"].items():
+        f = rule["final"]
+        stats = {k: [None if v is None else 100 * v for v in rule["test_error"][k][1:]] for k in ("mean", "min", "max")}
+        _line(ax, epochs, stats, color=COLORS.get(label),
+              label=f"{label}: {100 * f['test_error_mean']:.1f} ± {100 * f['test_error_std']:.1f} %")
     low, high = ax.get_ylim()
-    if high > 4 * low:  # a wide range (digits: 3-70 %) on a log axis, a narrow one linear
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(v)[0] in "2358" else ""))
+    if high > 4 * low:  # digits spans 3-70 %: a log axis; Fashion-MNIST 11-25 %: linear
+        plain_log_axis(ax, "y")
+    integer_axis(ax)
     ax.set_xlabel("epoch")
     ax.set_ylabel("test error (%)")
-    sizes = "-".join(map(str, record["runs"][0]["sizes"]))
-    seeds = len({r["seed"] for r in record["runs"]})
-    ax.set_title(f"(c) test error, {sizes}, {seeds} seeds\nAdam {record['learning_rate']:g}, "
-                 f"batch {record['batch_size']}", fontsize=10)
-    ax.legend(fontsize=7)
+    ax.legend(loc="upper right")
     return ax
 
 
-def main(argv=None) -> Path:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--results", default="results")
-    ap.add_argument("--out", default=str(Path(__file__).with_suffix(".png")))
-    args = ap.parse_args(argv)
-    records = [read_results(args.results, "sg_training", "digits.json")]
-    if (Path(args.results) / "sg_training" / "fashion.json").exists():
-        records.append(read_results(args.results, "sg_training", "fashion.json"))
-    fig, axes = plt.subplots(len(records), 3, figsize=(15, 4.6 * len(records)), squeeze=False)
-    for row, record in zip(axes, records):
-        plot_delta_cosine(record, row[0])
-        plot_update_cosine(record, row[1])
-        plot_test_error(record, row[2])
-    fig.suptitle("Synthetic gradients (Jaderberg et al. 2017): sg and cDNI beside backprop and FA", fontsize=12)
-    fig.tight_layout()
-    fig.savefig(args.out, dpi=110)
-    print(f"wrote {args.out}")
-    return Path(args.out)
+def main(argv=None) -> int:
+    args = figure_parser(__file__, __doc__).parse_args(argv)
+    data = figure_data(args, collect)
+    setups = data["setups"]
+    letters = iter("abcdefghi")
+    with style():
+        fig, axes = figure(3, len(setups), height=11.5, squeeze=False)
+        for col, setup in enumerate(setups):
+            name = f"{setup['dataset']} {'-'.join(map(str, setup['sizes']))}"
+            panel(plot_delta_cosine(setup, axes[0, col]), next(letters),
+                  f"{name}: " + r"$\hat g_l$ vs $\partial L/\partial h_l$")
+        for col, setup in enumerate(setups):
+            panel(plot_update_cosine(setup, axes[1, col]), next(letters), "hidden-layer update vs backprop")
+        for col, setup in enumerate(setups):
+            panel(plot_test_error(setup, axes[2, col]), next(letters),
+                  f"test error, {len(setup['seeds'])} seeds, {setup['optimizer'].capitalize()} "
+                  f"{setup['learning_rate']:g}, batch {setup['batch_size']}")
+        fig.suptitle("Synthetic gradients (Jaderberg et al. 2017): sg and cDNI beside backprop, FA and a "
+                     "read-out-only control")
+        print(save(fig, args.out))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -375,7 +375,7 @@ def test_a_network_without_modules_is_rejected_with_the_fix():
 
 
 def test_modules_travel_through_a_checkpoint(tmp_path):
-    from neurosim.datasets import Dataset
+    from neurosim.data import Dataset
     from neurosim.results import load_run
     from neurosim.training import TrainConfig, train
 
@@ -395,7 +395,7 @@ def test_modules_travel_through_a_checkpoint(tmp_path):
 # --------------------------------------------------------------------------- training
 @pytest.mark.parametrize("name", RULES)
 def test_learns_digits_and_its_top_module_predicts_the_gradient(name):
-    from neurosim.datasets import load_dataset
+    from neurosim.data import load_dataset
     from neurosim.training import TrainConfig, train
 
     data = load_dataset("digits")
