@@ -150,6 +150,10 @@ class AlignmentReport:
             lines.append(f"{r.name:<28} {r.cosine:>9.5f} {r.angle_deg:>7.2f}° {r.norm_ratio:>9.3g} "
                          f"{r.sign_agreement:>6.3f}")
         lines.append(f"{'global':<28} {self.global_cosine:>9.5f} {self.global_angle_deg:>7.2f}°")
+        for key, value in self.extra.items():  # the rule's diagnostics (expected update, inference, ...)
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)) or value is None:
+                continue
+            lines.append(f"{key:<28} {value:>9.5g}" if isinstance(value, (int, float)) else f"{key:<28} {value}")
         return "\n".join(lines)
 
 

@@ -365,7 +365,7 @@ def cmd_gradcheck(args) -> int:
     check("--max-entries", "max_entries", args.max_entries, "int", ge=1)
     check("--seed", "seed", args.seed, "int", ge=0)
     check("--tolerance", "tolerance", args.tolerance, gt=0)
-    if args.model or args.layers:
+    if args.model or args.layers is not None:
         net = RunSpec.load(args.model).build_network() if args.model else Network.feedforward(
             _parse_layers(args.layers), activation=args.activation, loss=args.loss or "mse")
         nets = [(net.name, net)]

@@ -117,6 +117,8 @@ def canonical_activation(name: str) -> str:
     UnknownNameError
         If ``name`` is neither a registered activation nor an alias.
     """
+    if not isinstance(name, str):
+        raise unknown_name("activation", repr(name), ACTIVATIONS)
     name = _ALIASES.get(name, name)
     if name not in ACTIVATIONS:
         raise unknown_name("activation", name, ACTIVATIONS)

@@ -403,7 +403,8 @@ def whole_record(experiment: str, name: str = "run.json", *, command: str | None
 FAMILY_NAMES = {"backprop": "backprop", "feedback_alignment": "feedback alignment",
                 "target_propagation": "target propagation", "predictive_coding": "predictive coding",
                 "equilibrium": "equilibrium propagation", "dendritic": "dendritic",
-                "attention_gated": "attention-gated (reward)", "hebbian": "Hebbian"}
+                "attention_gated": "attention-gated (reward)", "synthetic_gradients": "synthetic gradients",
+                "hebbian": "Hebbian"}
 #: a rule whose cosine never leaves 1 by more than this is drawn as a note, not a curve.
 IDENTICAL_TOL = 5e-5
 

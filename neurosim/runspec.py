@@ -143,6 +143,14 @@ class RunSpec:
             check(owner, name, getattr(self, name), "str", allow_none=True)
         if self.loss is not None:
             check(owner, "loss", self.loss, choices=("mse", "cross_entropy"))
+        for name in ("activation", "output_activation"):
+            if getattr(self, name) is not None:
+                from .neurons import ACTIVATIONS, canonical_activation
+
+                try:
+                    canonical_activation(getattr(self, name))
+                except KeyError:
+                    check(owner, name, getattr(self, name), choices=tuple(ACTIVATIONS))
         check(owner, "builder", self.builder, choices=BUILDERS)
         check(owner, "init_scale", self.init_scale, gt=0, allow_none=True)
         check(owner, "dataset", self.dataset, "str")
