@@ -53,7 +53,7 @@ def jobs(rules, seeds, epochs, weight_decays=(), wd_rules=("backprop",), wd_seed
     """Every rule without decay (``seeds``), and the ``wd_rules`` without and with each decay of
     ``weight_decays`` (``wd_seeds``, default ``seeds``)."""
     wd_seeds = seeds if wd_seeds is None else wd_seeds
-    base = {"dataset": "family-trees", "layers": LAYERS, "network": "feedforward", "activation": "sigmoid",
+    base = {"dataset": "family-trees", "layers": LAYERS, "builder": "feedforward", "activation": "sigmoid",
             "output_activation": "sigmoid", "loss": "mse", "init": "uniform", "init_scale": 0.3, "epochs": epochs,
             "optimizer": "adam", "learning_rate": 0.02, "dtype": "float64", "align_samples": 0, "save_params": True}
     out = [{**base, "rule": r, "seed": s, **({"hyper": HYPER[r]} if r in HYPER else {})}

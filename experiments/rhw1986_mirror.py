@@ -49,7 +49,7 @@ PAPER_SWEEPS = 1425
 
 def jobs(rules, seeds, max_sweeps, bias_init_scale=0.3, bio_seeds=4, bio_max_sweeps=10000, align_samples=64):
     """One job per (rule, seed); backprop without alignment (it is its own reference)."""
-    base = {"dataset": "mirror-symmetry", "layers": [6, 2, 1], "network": "feedforward", "activation": "sigmoid",
+    base = {"dataset": "mirror-symmetry", "layers": [6, 2, 1], "builder": "feedforward", "activation": "sigmoid",
             "output_activation": "sigmoid", "loss": "mse", "init": "uniform", "init_scale": 0.3,
             "optimizer": "sgd", "learning_rate": 0.1 * 64, "momentum": 0.9, "dtype": "float64", "stop": "all",
             "save_params": True, "bias_init_scale": bias_init_scale}

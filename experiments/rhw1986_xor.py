@@ -32,7 +32,7 @@ RULES = ("backprop", "fa", "dfa", "dtp", "pc", "pc-fpa", "ep")
 
 
 def jobs(rules, seeds, max_sweeps):
-    base = {"dataset": "rhw-xor", "layers": [2, 2, 1], "network": "feedforward", "activation": "sigmoid",
+    base = {"dataset": "rhw-xor", "layers": [2, 2, 1], "builder": "feedforward", "activation": "sigmoid",
             "output_activation": "sigmoid", "loss": "mse", "init": "uniform", "init_scale": 1.0,
             "epochs": max_sweeps, "optimizer": "sgd", "learning_rate": 2.0, "momentum": 0.9, "dtype": "float64",
             "align_samples": 0, "stop": "within_0.1", "trace_outputs": True}
