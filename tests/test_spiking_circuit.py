@@ -196,3 +196,31 @@ def test_pc_fpa_circuit_lowered_by_the_builder_aligns_with_rate_pc():
     assert cosine(flat(dw), flat(ref)) > 0.9
     for n in names:
         assert cosine(dw[n].ravel(), ref[n].ravel()) > 0.9, n
+
+
+def test_pc_fpa_circuit_is_a_checkable_description_without_brian2():
+    # Oracle: the module docstring of neurosim.spiking.predictive_coding -- the error pair of
+    # layer l reads W_l (copy), +-W_{l+1}^T/2 from the pair above; the output pair -+h one-to-one
+    # from V_L and +-h t injected.
+    import subprocess
+    import sys
+    code = ("import sys; from neurosim.circuits import pc_fpa_circuit; from neurosim.network import Network; "
+            "c = pc_fpa_circuit(Network.feedforward([4, 5, 2], activation='lif'), 0.25); "
+            "assert Network.from_toml(c.to_toml()) == c; print('brian2' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    from neurosim.circuits import pc_fpa_circuit, pc_fpa_params
+    net = Network.feedforward([4, 5, 2], activation="lif")
+    c = pc_fpa_circuit(net, 0.25)
+    p = pc_fpa_params(c, init_params(net, seed=0))
+    w1, w2 = p["input->hidden1"], p["hidden1->output"]
+    for pop, s in (("error+", 1.0), ("error-", -1.0)):
+        np.testing.assert_array_equal(weight(c, p, f"input->hidden1:{pop}"), w1)
+        np.testing.assert_array_equal(weight(c, p, f"output->output:{pop}"), -s * 0.25 * np.eye(2))
+        for src, s2 in (("error+", 1.0), ("error-", -1.0)):
+            np.testing.assert_array_equal(weight(c, p, f"output:{src}->hidden1:{pop}"), 0.5 * s * s2 * w2.T)
+        np.testing.assert_array_equal(p[f"hidden1:{pop}.bias"], p["hidden1.bias"])
+    assert {(d.post, d.source, d.scale) for d in c.drives} == {("output:error+", "target", 0.25),
+                                                              ("output:error-", "target", -0.25)}
+    with pytest.raises(ConfigError, match="nudge"):
+        pc_fpa_circuit(net, 0.0)
