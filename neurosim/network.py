@@ -24,6 +24,21 @@ Conventions
   (symmetric Hopfield-like nets for equilibrium propagation, or a feedback pathway
   that is exactly ``W^T``); a tied projection has no parameters of its own.
 
+Circuit extensions (for spiking circuits: issue 18; the defaults keep the meaning above)
+---------------------------------------------------------------------------------------
+* ``tie = "copy"`` uses the tied projection's weights *untransposed* (then both run
+  ``pre -> post``); ``tie = "transpose"`` (default) is the ``W^T`` above.
+* ``scale`` multiplies the effective weight, sign included: the effective weight of a
+  projection is :math:`s\\,W`, :math:`s\\,W_{tied}^\\top` or :math:`s\\,W_{tied}`
+  (:func:`neurosim.params.weight`).
+* ``connectivity = "one_to_one"`` keeps only the diagonal (neuron *i* -> neuron *i*,
+  equal sizes): the effective weight is :math:`s\\,\\mathrm{diag}(W)`.
+* A :class:`Drive` injects a current into a layer's compartment that comes from no
+  layer: ``scale * target`` (the supervision signal), ``scale`` (a constant) or
+  ``scale * rate`` (an exponential trace of the layer's own spikes, time constant
+  ``tau``), in units of the threshold; ``gated`` drives are multiplied by the phase gain
+  of a multi-phase protocol (equilibrium propagation's :math:`\\beta(t)`).
+
 Everything is immutable and validated on construction; every error names the
 object, the field, what was expected and what was given.  A network round-trips
 through TOML (:meth:`Network.to_toml`, :meth:`Network.from_toml`), which is the
@@ -53,6 +68,11 @@ KINDS = ("feedforward", "feedback", "lateral")
 INITS = ("xavier_uniform", "xavier_normal", "he_normal", "lecun_normal", "normal", "uniform",
          "zeros", "identity")
 LOSSES = ("mse", "cross_entropy")
+#: Circuit extensions (issue 18): how a tied projection reads its owner, how neurons connect,
+#: and where an injected :class:`Drive` comes from.
+TIES = ("transpose", "copy")
+CONNECTIVITIES = ("all", "one_to_one")
+DRIVE_SOURCES = ("target", "constant", "rate")
 
 
 def _freeze_params(owner: str, params: Any) -> tuple[tuple[str, Any], ...]:
@@ -174,7 +194,16 @@ class Projection:
     plastic : bool
         Whether learning rules may change it (fixed random feedback: ``False``).
     tied_to : str, optional
-        Name of a projection ``post -> pre`` whose transpose this projection uses.
+        Name of the projection whose weights this projection uses (see ``tie``).
+    tie : {"transpose", "copy"}
+        ``transpose`` (default): ``tied_to`` runs ``post -> pre`` and this projection uses
+        its transpose; ``copy``: ``tied_to`` runs ``pre -> post`` and is used as is.  Only
+        with ``tied_to``.
+    scale : float
+        Signed factor on the effective weight (1 by default; finite and nonzero).
+    connectivity : {"all", "one_to_one"}
+        ``all`` (default): every pre neuron to every post neuron; ``one_to_one``: neuron
+        *i* to neuron *i* only (equal sizes), weight ``scale * diag(W)``.
     """
 
     pre: str
@@ -186,6 +215,10 @@ class Projection:
     init_scale: float = 1.0
     plastic: bool = True
     tied_to: str | None = None
+    # circuit extensions (issue 18); defaults keep the plain projection above
+    tie: str = "transpose"
+    scale: float = 1.0
+    connectivity: str = "all"
 
     def __post_init__(self):
         if not self.name:
@@ -202,6 +235,15 @@ class Projection:
         check(owner, "plastic", self.plastic, "bool")
         if self.tied_to is not None and not isinstance(self.tied_to, str):
             raise ConfigError(f"{owner}.tied_to: expected a projection name, got {self.tied_to!r}")
+        check(owner, "tie", self.tie, choices=TIES)
+        if self.tie != "transpose" and self.tied_to is None:
+            raise ConfigError(f"{owner}.tie: '{self.tie}' needs tied_to (the projection whose weights it uses); "
+                              "set tied_to or remove tie")
+        scale = float(check(owner, "scale", self.scale))
+        if scale == 0.0:
+            raise ConfigError(f"{owner}: 'scale' must be a nonzero number, got 0.0; remove the projection instead")
+        object.__setattr__(self, "scale", scale)
+        check(owner, "connectivity", self.connectivity, choices=CONNECTIVITIES)
 
     def to_dict(self) -> dict[str, Any]:
         d = {"name": self.name, "pre": self.pre, "post": self.post, "kind": self.kind,
@@ -209,6 +251,78 @@ class Projection:
              "plastic": self.plastic}
         if self.tied_to is not None:
             d["tied_to"] = self.tied_to
+        # circuit extensions: written only when set, so plain networks read as before
+        if self.tie != "transpose":
+            d["tie"] = self.tie
+        if self.scale != 1.0:
+            d["scale"] = self.scale
+        if self.connectivity != "all":
+            d["connectivity"] = self.connectivity
+        return d
+
+
+@dataclass(frozen=True)
+class Drive:
+    """An injected current into one compartment of a layer, from no layer (circuit extension).
+
+    The current, in units of the post layer's threshold (as a weighted input is), is
+
+    .. math::  I = g(t)\\, s \\cdot \\begin{cases} t_i & \\text{source = "target"} \\\\
+               1 & \\text{source = "constant"} \\\\ \\hat\\rho_i & \\text{source = "rate"}\\end{cases}
+
+    where :math:`s` is ``scale``, :math:`t` the supervision target of the sample (rate
+    units; the post layer's size must match it), :math:`\\hat\\rho` an exponential trace of
+    the post layer's own spikes (:math:`\\tau\\,\\dot{\\hat\\rho} = -\\hat\\rho`, jump
+    :math:`1/(\\tau r_0)` per spike, so its mean is the rate in rate units) and :math:`g(t)`
+    the phase gain of the protocol (``gated``: equilibrium propagation's :math:`\\beta(t)`,
+    Scellier & Bengio 2017) or 1.
+
+    Parameters
+    ----------
+    post : str
+        The layer receiving the current.
+    source : {"target", "constant", "rate"}
+    scale : float
+        Signed factor (finite, nonzero).
+    target : str
+        Compartment of ``post`` (``soma`` by default).
+    gated : bool
+        Multiply by the phase gain (default ``False``: always on).
+    tau : float
+        Trace time constant in seconds, for ``source = "rate"`` (0.1 s).
+    name : str, optional
+        Unique name; defaults to ``"source->post"``.
+    """
+
+    post: str
+    source: str = "target"
+    scale: float = 1.0
+    target: str = "soma"
+    gated: bool = False
+    tau: float = 0.1
+    name: str = ""
+
+    def __post_init__(self):
+        if not self.name:
+            object.__setattr__(self, "name", f"{self.source}->{self.post}")
+        _check_name("Drive", self.name)
+        owner = f"Drive '{self.name}'"
+        if not isinstance(self.post, str) or not self.post:
+            raise ConfigError(f"{owner}.post: expected a layer name, got {self.post!r}")
+        check(owner, "source", self.source, choices=DRIVE_SOURCES)
+        scale = float(check(owner, "scale", self.scale))
+        if scale == 0.0:
+            raise ConfigError(f"{owner}: 'scale' must be a nonzero number, got 0.0; remove the drive instead")
+        object.__setattr__(self, "scale", scale)
+        check(owner, "target", self.target, "str")
+        check(owner, "gated", self.gated, "bool")
+        object.__setattr__(self, "tau", float(check(owner, "tau", self.tau, gt=0)))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"name": self.name, "post": self.post, "source": self.source, "scale": self.scale,
+             "target": self.target, "gated": self.gated}
+        if self.source == "rate":
+            d["tau"] = self.tau
         return d
 
 
@@ -229,6 +343,8 @@ class Network:
         The supervised loss the output layer is trained on: ``mse``
         (:math:`\\tfrac12\\lVert r_L - t\\rVert^2`) or ``cross_entropy``
         (softmax cross-entropy on the output layer's rates, used as logits).
+    drives : sequence of Drive
+        Injected currents of a spiking circuit (empty for plain networks).
 
     Examples
     --------
@@ -241,6 +357,7 @@ class Network:
     projections: tuple[Projection, ...] = ()
     name: str = "network"
     loss: str = "mse"
+    drives: tuple[Drive, ...] = ()  # circuit extension (issue 18)
     _index: dict = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -253,8 +370,13 @@ class Network:
             if not isinstance(proj, Projection):
                 raise ConfigError(f"Network.projections[{i}]: expected a Projection, got "
                                   f"{type(proj).__name__}")
+        drives = tuple(self.drives)
+        for i, drive in enumerate(drives):
+            if not isinstance(drive, Drive):
+                raise ConfigError(f"Network.drives[{i}]: expected a Drive, got {type(drive).__name__}")
         object.__setattr__(self, "layers", layers)
         object.__setattr__(self, "projections", projections)
+        object.__setattr__(self, "drives", drives)
         check(f"Network '{self.name}'", "loss", self.loss, choices=LOSSES)
         if not layers:
             raise ConfigError(f"Network '{self.name}'.layers: a network needs at least an input and an "
@@ -290,6 +412,9 @@ class Network:
             if proj.init == "identity" and by_name[proj.pre].size != post.size:
                 raise ConfigError(f"{owner}.init: 'identity' needs equal sizes, got {post.size} x "
                                   f"{by_name[proj.pre].size}")
+            if proj.connectivity == "one_to_one" and by_name[proj.pre].size != post.size:
+                raise ConfigError(f"{owner}.connectivity: 'one_to_one' needs equal sizes, got {post.size} x "
+                                  f"{by_name[proj.pre].size}; use connectivity = \"all\"")
             proj_by_name[proj.name] = proj
         for proj in projections:
             if proj.tied_to is None:
@@ -302,9 +427,34 @@ class Network:
             if other.tied_to is not None:
                 raise ConfigError(f"{owner}: '{other.name}' is itself tied; tie to the projection that "
                                   "owns the weights")
-            if (other.pre, other.post) != (proj.post, proj.pre):
+            # a tie is checked by shape, so a circuit may tie populations other than the owner's
+            # (predictive coding's error populations read W^T of the value populations)
+            want = (by_name[proj.post].size, by_name[proj.pre].size)
+            have = (by_name[other.post].size, by_name[other.pre].size)
+            if proj.tie == "copy" and have != want:
+                raise ConfigError(f"{owner}: tie = 'copy' uses '{other.name}' untransposed, so its shape "
+                                  f"(post x pre) must be {want[0]} x {want[1]}, got {have[0]} x {have[1]}")
+            if proj.tie == "transpose" and have[::-1] != want:
                 raise ConfigError(f"{owner}: a tied projection uses the transpose, so '{other.name}' must "
-                                  f"run {proj.post}->{proj.pre}, but it runs {other.pre}->{other.post}")
+                                  f"run {proj.post}->{proj.pre} (or between layers of those sizes), but it runs "
+                                  f"{other.pre}->{other.post}")
+        drive_names: set[str] = set()
+        for drive in drives:
+            owner = f"Drive '{drive.name}'"
+            if drive.name in drive_names:
+                raise ConfigError(f"Network '{self.name}': two drives are named '{drive.name}'; give one an "
+                                  "explicit name")
+            drive_names.add(drive.name)
+            if drive.post not in by_name:
+                raise ConfigError(f"{owner}.post: no layer named '{drive.post}' in network "
+                                  f"'{self.name}'.{did_you_mean(drive.post, by_name)}")
+            post = by_name[drive.post]
+            if post.role == "input":
+                raise ConfigError(f"{owner}.post: the input layer '{post.name}' is driven by the data; drive "
+                                  "another layer")
+            if drive.target not in post.compartments:
+                raise ConfigError(f"{owner}.target: layer '{post.name}' (neuron '{post.neuron}') has "
+                                  f"compartments {', '.join(post.compartments)}; got '{drive.target}'")
         object.__setattr__(self, "_index", {"layers": by_name, "projections": proj_by_name})
         self._index["order"] = self._reachable(self._topological_order())  # raises on feedforward cycles
 
@@ -349,15 +499,16 @@ class Network:
         """A copy with some fields changed (the original is never mutated)."""
         return dataclasses.replace(self, **changes)
 
-    def add(self, *items: Layer | Projection) -> "Network":
-        """A copy with extra layers and/or projections appended (validated again)."""
+    def add(self, *items: Layer | Projection | Drive) -> "Network":
+        """A copy with extra layers, projections and/or drives appended (validated again)."""
         layers = self.layers + tuple(i for i in items if isinstance(i, Layer))
         projections = self.projections + tuple(i for i in items if isinstance(i, Projection))
-        bad = [i for i in items if not isinstance(i, (Layer, Projection))]
+        drives = self.drives + tuple(i for i in items if isinstance(i, Drive))
+        bad = [i for i in items if not isinstance(i, (Layer, Projection, Drive))]
         if bad:
-            raise ConfigError(f"Network.add: expected Layer or Projection objects, got "
+            raise ConfigError(f"Network.add: expected Layer, Projection or Drive objects, got "
                               f"{type(bad[0]).__name__}")
-        return dataclasses.replace(self, layers=layers, projections=projections)
+        return dataclasses.replace(self, layers=layers, projections=projections, drives=drives)
 
     # ------------------------------------------------------------------ queries
     def layer(self, name: str) -> Layer:
@@ -475,16 +626,25 @@ class Network:
                          f"{layer.activation}{extra}")
         for p in self.projections:
             tie = f" tied_to={p.tied_to}" if p.tied_to else ""
+            tie += f" ({p.tie})" if p.tie != "transpose" else ""
+            tie += f" scale={p.scale:g}" if p.scale != 1.0 else ""
+            tie += " one_to_one" if p.connectivity != "all" else ""
             lines.append(f"  proj  {p.name:<24} {p.kind:<11} -> {p.target:<6} init={p.init}"
                          f"({p.init_scale:g}){'' if p.plastic else ' fixed'}{tie}")
+        for d in self.drives:
+            lines.append(f"  drive {d.name:<24} {d.source:<11} -> {d.post}:{d.target} scale={d.scale:g}"
+                         f"{' gated' if d.gated else ''}")
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (the TOML model-card layout)."""
-        return {"network": {"name": self.name, "loss": self.loss},
-                "layers": [layer.to_dict() for layer in self.layers],
-                "projections": [p.to_dict() for p in self.projections]}
+        out = {"network": {"name": self.name, "loss": self.loss},
+               "layers": [layer.to_dict() for layer in self.layers],
+               "projections": [p.to_dict() for p in self.projections]}
+        if self.drives:
+            out["drives"] = [d.to_dict() for d in self.drives]
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "network description") -> "Network":
@@ -513,12 +673,13 @@ class Network:
                                   "[[projections]] tables, not both")
             kwargs = {k: head[k] for k in ("activation", "output_activation", "init", "init_scale", "bias",
                                            "bias_init", "neuron") if k in head}
-            return cls.feedforward(head["sizes"], name=name, loss=loss, **kwargs)
+            net = cls.feedforward(head["sizes"], name=name, loss=loss, **kwargs)
+            return net.replace(drives=_drives(data, source)) if "drives" in data else net
         layers = [_build(Layer, entry, f"{source} [[layers]] #{i + 1}")
                   for i, entry in enumerate(data.get("layers", []))]
         projections = [_build(Projection, entry, f"{source} [[projections]] #{i + 1}")
                        for i, entry in enumerate(data.get("projections", []))]
-        return cls(tuple(layers), tuple(projections), name=name, loss=loss)
+        return cls(tuple(layers), tuple(projections), name=name, loss=loss, drives=_drives(data, source))
 
     def to_toml(self) -> str:
         """TOML text that :meth:`from_toml` turns back into an equal network."""
@@ -539,6 +700,13 @@ class Network:
     def load(cls, path: str | os.PathLike) -> "Network":
         """Read a network (or the network of a model card) from a TOML file."""
         return cls.from_toml(_read_text(path), source=str(path))
+
+
+def _drives(data: Mapping[str, Any], source: str) -> tuple[Drive, ...]:
+    entries = data.get("drives", [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"{source} drives: expected [[drives]] tables, got {type(entries).__name__}")
+    return tuple(_build(Drive, entry, f"{source} [[drives]] #{i + 1}") for i, entry in enumerate(entries))
 
 
 def _build(klass, entry: Any, owner: str):

@@ -138,6 +138,9 @@ NEURON_MODELS: dict[str, tuple[str, ...]] = {
     "rate_two_compartment": ("soma", "basal", "apical"),
     "lif": ("soma",),
     "lif_two_compartment": ("soma", "basal", "apical"),
+    # the spiking microcircuit's neuron (Sacramento et al. 2018): Poisson spikes at
+    # r_max * phi(u) from a two-compartment rate model (neurosim.spiking.dendritic)
+    "poisson_two_compartment": ("soma", "basal", "apical"),
 }
 
 

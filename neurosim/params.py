@@ -105,12 +105,22 @@ def init_params(network: Network, seed: int | np.random.Generator = 0, dtype="fl
 
 
 def weight(network: Network, params: Params, proj: Projection | str) -> np.ndarray:
-    """The effective weight matrix of a projection (the owner's transpose when tied)."""
+    """The effective weight matrix of a projection, shape (post, pre).
+
+    :math:`W` (its own parameter), :math:`W_{tied}^\\top` (``tied_to``, ``tie = "transpose"``)
+    or :math:`W_{tied}` (``tie = "copy"``); times the signed ``scale``; only its diagonal
+    for ``connectivity = "one_to_one"`` (see :mod:`neurosim.network`).  A plain projection
+    returns the parameter array itself.
+    """
     if isinstance(proj, str):
         proj = network.projection(proj)
-    if proj.tied_to is not None:
-        return params[proj.tied_to].T
-    return params[proj.name]
+    if proj.tied_to is None:
+        w = params[proj.name]
+    else:
+        w = params[proj.tied_to] if proj.tie == "copy" else params[proj.tied_to].T
+    if proj.connectivity == "one_to_one":
+        w = np.diag(np.diag(w))
+    return w if proj.scale == 1.0 else proj.scale * w
 
 
 def check_params(network: Network, params: Params) -> None:

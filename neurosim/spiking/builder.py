@@ -29,7 +29,7 @@ from brian2 import Hz, ms, second, volt
 from brian2.units.fundamentalunits import Quantity, have_same_dimensions
 
 from ..errors import ConfigError, ShapeError
-from ..network import KINDS, Network
+from ..network import KINDS, Drive, Network, Projection
 from ..neurons import RATE_SCALE_HZ, LIFParameters
 from ..params import bias_key, check_params, weight
 from . import codegen, lif
@@ -418,3 +418,306 @@ def build(network: Network, params: dict, *, dt=0.1 * ms, presentation=200 * ms,
     return SpikingModel(network, params, dt=dt, presentation=presentation, settle=settle,
                         encoding_name=encoding_name, target=chosen, kinds=kinds, record_voltage=record_voltage,
                         standalone_dir=standalone_dir)
+
+
+# =====================================================================================
+# The circuit builder: one registry lowering a description to brian2 (issue 18)
+# =====================================================================================
+# In the spirit of nengo's ``Builder.register`` (nengo/builder/builder.py): a builder per
+# neuron model (keyed by ``Layer.neuron``), one for :class:`Projection` and one for
+# :class:`Drive`.  Every copy of the network (``n_trials x batch``) is simulated side by
+# side: one group per layer of ``copies * size`` neurons, copy-major (neuron ``k`` of copy
+# ``c`` is index ``c * size + k``), block-diagonal synapses.  Group sizes do not enter the
+# generated code, so a new batch size recompiles nothing.  A protocol is a sequence of
+# phases of equal length, each with a gain ``g`` that multiplies the ``gated`` drives;
+# spikes are counted after ``settle`` in each phase.  Units enter here: the description
+# holds SI floats (seconds, rate units), the builder attaches brian2 units.
+
+
+class CircuitBuilder:
+    """Registry of builders: neuron-model name -> builder, ``Projection`` / ``Drive`` -> builder.
+
+    Examples
+    --------
+    >>> @CircuitBuilder.register("lif")
+    ... def build_lif(model, layer, drive_terms): ...
+    """
+
+    builders: dict = {}
+
+    @classmethod
+    def register(cls, key):
+        """Decorator: register ``fn(model, obj, ...)`` for a neuron model name or a description class."""
+        def wrap(fn):
+            if key in cls.builders:
+                raise ConfigError(f"CircuitBuilder: a builder for {key!r} is already registered")
+            cls.builders[key] = fn
+            return fn
+        return wrap
+
+    @classmethod
+    def lookup(cls, key, what: str):
+        if key in cls.builders:
+            return cls.builders[key]
+        if isinstance(key, type):
+            for klass in key.__mro__:
+                if klass in cls.builders:
+                    return cls.builders[klass]
+        names = sorted(k for k in cls.builders if isinstance(k, str))
+        raise ConfigError(f"build_circuit: no spiking builder for {what} {key!r}; the circuit builder lowers "
+                          f"neuron models {', '.join(names)}")
+
+
+@dataclass
+class DriveTerms:
+    """What the drives of one layer add to its equations (collected before the group exists)."""
+
+    terms: dict = field(default_factory=dict)       # compartment -> list of expressions (threshold units)
+    equations: list = field(default_factory=list)   # extra state variables
+    reset: list = field(default_factory=list)       # appended to the spike reset
+    namespace: dict = field(default_factory=dict)
+    setters: list = field(default_factory=list)     # fn(group) after creation (targets)
+
+    def current(self, comp: str) -> str | None:
+        if not self.terms.get(comp):
+            return None
+        return f"I_drive_{comp} = ({' + '.join(self.terms[comp])}) * v_th : volt (constant over dt)"
+
+
+@dataclass
+class CircuitActivity:
+    """Spike-count rates of one :meth:`CircuitModel.run`, units stripped.
+
+    Attributes
+    ----------
+    rho : dict of str to dict of str to ndarray (n_trials, batch, size)
+        ``rho[phase][layer]``: spike count in the counting window / (window * 100 Hz).
+    spikes : dict of str to (ndarray, ndarray)
+        Per layer: copy-major neuron index and spike time (s).
+    window : float
+        Counting window per phase, seconds.
+    timings : dict
+        ``target``, ``build_s``, ``simulate_s``, ``biological_s``, ``n_copies``.
+    """
+
+    rho: dict
+    spikes: dict
+    window: float
+    timings: dict
+
+
+class CircuitModel:
+    """A circuit description lowered to one ``brian2.Network`` (create with :func:`build_circuit`)."""
+
+    def __init__(self, network, params, *, x, target, n_trials, phases, dt, phase, settle, kinds, init_v, seed,
+                 codegen_target):
+        self.network, self.params = network, params
+        self.x, self.t = x, target
+        self.batch, self.n_trials = x.shape[0], int(n_trials)
+        self.copies = self.batch * self.n_trials   # copy c = trial * batch + sample (trial-major)
+        self.phases = tuple(phases)
+        self.dt, self.phase, self.settle = dt, phase, settle
+        self.kinds, self.init_v = kinds, init_v
+        self.rng = np.random.default_rng(seed)
+        self.seed = int(seed)
+        self.codegen_target = codegen_target
+        self.cls = codegen.codeobj_class(codegen_target)
+        self.gain = brian2.TimedArray(np.array([g for _, g in self.phases], dtype=np.float64), dt=phase,
+                                      name="ns_gain")
+        self.lif = {layer.name: LIFParameters.from_layer(layer) for layer in network.layers}
+        self.groups, self.synapses, self.monitors = {}, [], {}
+        self.drive_ids: list = []
+        # brian2 names: an index keeps "l:error+" and "l:error-" apart after identifier mangling
+        self.ids = {layer.name: f"{k}_{_identifier(layer.name)}" for k, layer in enumerate(network.layers)}
+        started = time.perf_counter()
+        drives = {}
+        for drive in network.drives:
+            CircuitBuilder.lookup(type(drive), "description").__call__(
+                self, drive, drives.setdefault(drive.post, DriveTerms()))
+        for layer in network.layers:
+            key = "input" if layer.role == "input" else layer.neuron
+            CircuitBuilder.lookup(key, "neuron model").__call__(self, layer, drives.get(layer.name, DriveTerms()))
+        for k, proj in enumerate(p for p in network.projections if p.kind in kinds):
+            CircuitBuilder.lookup(type(proj), "description").__call__(self, proj, k)
+        for name, group in self.groups.items():
+            self.monitors[name] = brian2.SpikeMonitor(group, name=f"ns_c_mon_{self.ids[name]}",
+                                                      codeobj_class=self.cls)
+        # the one brian2.Network of every circuit
+        self.net = brian2.Network(*self.groups.values(), *self.synapses, *self.monitors.values(),
+                                  name="neurosim_circuit")
+        self.build_s = time.perf_counter() - started
+
+    def tile(self, values: np.ndarray) -> np.ndarray:
+        """Per-sample rows (batch, n) -> per-copy flat values (copies * n), trial-major."""
+        return np.tile(np.asarray(values, dtype=np.float64), (self.n_trials, 1)).ravel()
+
+    def block(self, w: np.ndarray):
+        """Pre/post indices and weights of block-diagonal synapses for an effective weight (post, pre)."""
+        post, pre = np.nonzero(w)  # an exact zero is no synapse
+        offsets = np.arange(self.copies)[:, None]
+        n_post, n_pre = w.shape
+        return ((offsets * n_pre + pre).ravel(), (offsets * n_post + post).ravel(),
+                np.tile(w[post, pre], self.copies))
+
+    def run(self) -> CircuitActivity:
+        """Simulate every phase once; count the spikes of each phase's window."""
+        saved = np.random.get_state()
+        try:
+            brian2.seed(self.seed)
+            started = time.perf_counter()
+            self.net.run(len(self.phases) * self.phase, namespace={})
+            simulate_s = time.perf_counter() - started
+        finally:
+            np.random.set_state(saved)
+        phase_s, settle_s, dt_s = (float(v / second) for v in (self.phase, self.settle, self.dt))
+        window = phase_s - settle_s
+        rho = {name: {} for name, _ in self.phases}
+        spikes = {}
+        for layer in self.network.layers:
+            if layer.name not in self.groups:
+                continue
+            idx = np.asarray(self.monitors[layer.name].i[:], dtype=np.int64)
+            times = np.asarray(self.monitors[layer.name].t_[:], dtype=np.float64)
+            spikes[layer.name] = (idx, times)
+            which = np.floor(times / phase_s).astype(np.int64)
+            # a half-step margin keeps a spike at exactly settle_s on one side, whatever the rounding
+            counted = (times - which * phase_s >= settle_s - 0.5 * dt_s) & (which < len(self.phases))
+            counts = np.zeros((len(self.phases), self.copies * layer.size))
+            np.add.at(counts, (which[counted], idx[counted]), 1.0)
+            for k, (name, _) in enumerate(self.phases):
+                rho[name][layer.name] = counts[k].reshape(self.n_trials, self.batch, layer.size) / (
+                    window * RATE_SCALE_HZ)
+        timings = {"target": self.codegen_target, "build_s": self.build_s, "simulate_s": simulate_s,
+                   "biological_s": len(self.phases) * phase_s, "n_copies": self.copies}
+        return CircuitActivity(rho=rho, spikes=spikes, window=window, timings=timings)
+
+
+@CircuitBuilder.register("input")
+def _build_input(model: CircuitModel, layer, drives: DriveTerms):
+    """The input layer: Poisson sources at ``x * 100 Hz``, one per copy."""
+    model.groups[layer.name] = brian2.PoissonGroup(model.copies * layer.size, rates=model.tile(model.x)
+                                                   * RATE_SCALE_HZ * Hz, dt=model.dt,
+                                                   name=f"ns_c_{model.ids[layer.name]}", codeobj_class=model.cls)
+
+
+def _build_lif_layer(model: CircuitModel, layer, drives: DriveTerms):
+    """A (point or two-compartment) LIF population, :mod:`neurosim.spiking.lif`, plus its drives."""
+    kind = lif.model_kind(layer)
+    p = model.lif[layer.name]
+    eqs = lif.equations(kind, {}, drives={c: drives.current(c) for c in lif.compartments(kind)})
+    eqs += brian2.Equations("\n".join(drives.equations)) if drives.equations else brian2.Equations("")
+    ns = lif.namespace(p)
+    ns.update(drives.namespace)
+    ns.update({"ns_gain": model.gain})
+    group = brian2.NeuronGroup(model.copies * layer.size, eqs, threshold="v > v_th",
+                               reset="\n".join(["v = v_reset"] + drives.reset), refractory="t_ref",
+                               method=lif.METHODS[kind], dt=model.dt, namespace=ns,
+                               name=f"ns_c_{model.ids[layer.name]}", codeobj_class=model.cls)
+    if model.init_v == "uniform":
+        group.v = model.rng.uniform(0.0, p.v_threshold, model.copies * layer.size) * volt
+    if layer.bias:
+        group.I_bias = np.tile(model.params[bias_key(layer.name)], model.copies) * p.v_threshold * volt
+    for setter in drives.setters:
+        setter(group)
+    model.groups[layer.name] = group
+
+
+for _name in lif.SPIKING_MODELS:
+    CircuitBuilder.register(_name)(_build_lif_layer)
+
+
+@CircuitBuilder.register(Projection)
+def _build_projection(model: CircuitModel, proj: Projection, k: int):
+    """Synapses carrying the effective weight (:func:`neurosim.params.weight`: tie, scale, connectivity).
+
+    ``one_to_one`` is brian2's ``connect(j='i')`` (copy-major indices keep neuron *i* of a
+    copy on neuron *i* of the same copy); ``all`` is block-diagonal over the copies.
+    """
+    w = np.asarray(weight(model.network, model.params, proj), dtype=np.float64)   # (n_post, n_pre)
+    scale = lif.synaptic_scale(model.lif[proj.post]) * volt
+    syn = brian2.Synapses(model.groups[proj.pre], model.groups[proj.post], model="w : volt",
+                          on_pre=f"I_syn_{proj.target}_post += w", dt=model.dt,
+                          name=f"ns_c_syn{k}_{_identifier(proj.name)}", codeobj_class=model.cls)
+    if proj.connectivity == "one_to_one":
+        syn.connect(j="i")
+        syn.w = np.tile(np.diag(w), model.copies) * scale
+    else:
+        i, j, values = model.block(w)
+        syn.connect(i=i, j=j)
+        syn.w = values * scale
+    model.synapses.append(syn)
+
+
+@CircuitBuilder.register(Drive)
+def _build_drive(model: CircuitModel, drive: Drive, out: DriveTerms):
+    """A drive's term ``[g(t)] * scale * source`` in threshold units (module :class:`Drive`)."""
+    ident = f"{len(model.drive_ids)}_{_identifier(drive.name)}"   # unique even if names differ by +/-
+    model.drive_ids.append(ident)
+    gain = "ns_gain(t) * " if drive.gated else ""
+    if drive.source == "constant":
+        term = f"{gain}{drive.scale!r}"
+    elif drive.source == "target":
+        var = f"y_{ident}"
+        out.equations.append(f"{var} : 1")
+        size = model.network.layer(drive.post).size
+        if model.t is None or model.t.shape[1] != size:
+            raise ConfigError(f"Drive '{drive.name}': source 'target' needs targets of width {size}, got "
+                              f"{None if model.t is None else model.t.shape[1]}")
+        values = model.tile(model.t)
+        out.setters.append(lambda group: setattr(group, var, values))
+        term = f"{gain}{drive.scale!r} * {var}"
+    else:  # "rate": an exponential trace of the layer's own spikes, mean = rate in rate units
+        var, tau = f"r_{ident}", f"tau_{ident}"
+        out.equations.append(f"d{var}/dt = -{var} / {tau} : 1")
+        out.reset.append(f"{var} += 1.0 / ({tau} * r_0)")
+        out.namespace.update({tau: drive.tau * second, "r_0": RATE_SCALE_HZ * Hz})
+        term = f"{gain}{drive.scale!r} * {var}"
+    out.terms.setdefault(drive.target, []).append(term)
+
+
+def build_circuit(network: Network, params: dict, x, target=None, *, n_trials: int = 1,
+                  phases=(("free", 0.0),), dt=0.1 * ms, phase=350 * ms, settle=150 * ms,
+                  kinds: tuple = KINDS, init_v: str = "rest", seed: int = 0,
+                  codegen_target: str = "auto") -> CircuitModel:
+    """Lower a circuit description and its params to one ``brian2.Network`` through the registry.
+
+    Parameters
+    ----------
+    network : Network
+        The circuit (layers, projections with tie / scale / connectivity, drives).
+    params : dict
+        Its weights and biases.
+    x : ndarray (batch, n_input)
+        Input rates (rate units, >= 0): Poisson sources.
+    target : ndarray (batch, n), optional
+        Targets read by ``source = "target"`` drives.
+    n_trials : int
+        Copies of each sample, simulated side by side (``n_trials * batch`` copies).
+    phases : sequence of (name, gain)
+        The protocol: equal-length phases; ``gated`` drives are multiplied by the gain.
+    dt, phase, settle : brian2 time
+        Step, phase length, uncounted start of each phase.
+    kinds : tuple of str
+        Projection kinds built as synapses.
+    init_v : {"rest", "uniform"}
+        Initial potentials: at rest, or uniform in ``[0, V_th)`` (a draw from ``seed``).
+    seed : int
+        brian2's random numbers (Poisson spikes) and the initial potentials.
+    codegen_target : str
+        :func:`~neurosim.spiking.resolve_target`.
+    """
+    if not isinstance(network, Network):
+        raise ConfigError(f"build_circuit: network expected a neurosim Network, got {type(network).__name__}")
+    check_params(network, params)
+    dt, phase = _check_time("dt", dt), _check_time("phase", phase)
+    settle = _check_time("settle", settle, minimum_exclusive=-1e-300)
+    if not settle < phase:
+        raise ConfigError(f"build_circuit: settle ({settle}) must be shorter than phase ({phase}); the spikes "
+                          "are counted in the rest of each phase")
+    if init_v not in ("rest", "uniform"):
+        raise ConfigError(f"build_circuit: init_v expected 'rest' or 'uniform', got {init_v!r}")
+    x = np.asarray(x, dtype=np.float64)
+    t = None if target is None else np.asarray(target, dtype=np.float64)
+    return CircuitModel(network, params, x=x, target=t, n_trials=n_trials, phases=phases, dt=dt, phase=phase,
+                        settle=settle, kinds=tuple(kinds), init_v=init_v, seed=seed,
+                        codegen_target=codegen.resolve_target(codegen_target))

@@ -56,23 +56,23 @@ implementations", iScience 24:102222.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 
 import brian2
 import numpy as np
-from brian2 import Hz, second, volt
+from brian2 import second
 
 from ..alignment import AlignmentReport
 from ..energy import layered_energy
 from ..errors import ConfigError
+from ..circuits import ep_circuit
 from ..network import Network
 from ..oracles import get_oracle
-from ..neurons import RATE_SCALE_HZ, LIFParameters
 from ..params import bias_key, check_params
 from ..reference import check_batch
 from ..rules import get_rule
 from . import codegen, lif
+from .builder import build_circuit
 from .plasticity import SpikingRule, register_spiking
 
 #: Phases of one presentation, in simulation order, and the sign of beta in each.
@@ -274,85 +274,14 @@ class SpikingEquilibriumPropagation(SpikingRule):
             raise ConfigError(f"spiking ep n_trials: expected a positive integer, got {n_trials!r}")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ConfigError(f"spiking ep seed: expected a non-negative integer, got {seed!r}")
-        batch, n_trials = x.shape[0], int(n_trials)
-        copies = n_trials * batch  # copy c = trial * batch + sample (trial-major)
-        cls = codegen.codeobj_class(self.codegen_target)
-        rng = np.random.default_rng(seed)
-        started = time.perf_counter()
-        beta_t = brian2.TimedArray(np.array([sign * self.beta for _, sign in PHASES]), dt=self.phase,
-                                   name="ns_ep_beta")
-        inp = network.input_layer
-        groups = {inp.name: brian2.PoissonGroup(copies * inp.size, rates=np.tile(x, (n_trials, 1)).ravel()
-                                                * RATE_SCALE_HZ * Hz, dt=self.dt, name="ns_ep_input",
-                                                codeobj_class=cls)}
-        top = le.layers[-1].name
-        for layer in le.layers:
-            p = LIFParameters.from_layer(layer)
-            ns = lif.namespace(p)
-            eqs = ["dv/dt = (-v + I_syn + I_bias + I_nudge) / tau_m : volt (unless refractory)",
-                   "dI_syn/dt = -I_syn / tau_syn : volt", "I_bias : volt"]
-            reset = "v = v_reset"
-            if layer.name == top:
-                # the nudge is constant over one step, so v keeps its exact (linear) integrator
-                eqs += ["I_nudge = beta_t(t) * (y - r_trace) * v_th : volt (constant over dt)",
-                        "dr_trace/dt = -r_trace / tau_trace : 1", "y : 1"]
-                reset += "\nr_trace += 1.0 / (tau_trace * r_0)"
-                ns.update({"beta_t": beta_t, "tau_trace": self.tau_trace, "r_0": RATE_SCALE_HZ * Hz})
-            else:
-                eqs.append("I_nudge = 0*volt : volt")
-            g = brian2.NeuronGroup(copies * layer.size, "\n".join(eqs), threshold="v > v_th", reset=reset,
-                                   refractory="t_ref", method="exact", dt=self.dt, namespace=ns,
-                                   name=f"ns_ep_{_layer_id(layer.name)}", codeobj_class=cls)
-            g.v = rng.uniform(0.0, p.v_threshold, copies * layer.size) * volt
-            if layer.bias:
-                g.I_bias = np.tile(params[bias_key(layer.name)], copies) * p.v_threshold * volt
-            if layer.name == top:
-                g.y = np.tile(t, (n_trials, 1)).ravel()
-            groups[layer.name] = g
-        synapses = []
-        for l, proj in enumerate(le.couplings):
-            w = np.asarray(params[proj.name], dtype=np.float64)          # (n_post, n_pre)
-            pre, post = network.layer(proj.pre), network.layer(proj.post)
-            links = [(proj.pre, proj.post, w, LIFParameters.from_layer(post))]
-            if l > 0:  # between two energy layers: the tied feedback W^T
-                links.append((proj.post, proj.pre, w.T, LIFParameters.from_layer(pre)))
-            for k, (src, dst, mat, post_lif) in enumerate(links):
-                jdx, idx = np.nonzero(mat)  # an exact zero is no synapse
-                n_src, n_dst = mat.shape[1], mat.shape[0]
-                offsets = np.arange(copies)[:, None]
-                syn = brian2.Synapses(groups[src], groups[dst], model="w : volt", on_pre="I_syn_post += w",
-                                      dt=self.dt, name=f"ns_ep_syn{l}_{k}", codeobj_class=cls)
-                syn.connect(i=(offsets * n_src + idx).ravel(), j=(offsets * n_dst + jdx).ravel())
-                syn.w = np.tile(mat[jdx, idx], copies) * lif.synaptic_scale(post_lif) * volt
-                synapses.append(syn)
-        monitors = {layer.name: brian2.SpikeMonitor(groups[layer.name], name=f"ns_ep_mon_{_layer_id(layer.name)}",
-                                                    codeobj_class=cls) for layer in le.layers}
-        net = brian2.Network(*groups.values(), *synapses, *monitors.values(), name="neurosim_spiking_ep")
-        build_s = time.perf_counter() - started
-        saved = np.random.get_state()
-        try:
-            brian2.seed(int(seed))
-            started = time.perf_counter()
-            net.run(len(PHASES) * self.phase, namespace={})
-            simulate_s = time.perf_counter() - started
-        finally:
-            np.random.set_state(saved)
-        phase_s, settle_s = float(self.phase / second), float(self.settle / second)
-        rho = {name: {} for name, _ in PHASES}
-        spikes = {}
-        for layer in le.layers:
-            idx = np.asarray(monitors[layer.name].i[:], dtype=np.int64)
-            times = np.asarray(monitors[layer.name].t_[:], dtype=np.float64)
-            spikes[layer.name] = (idx, times)
-            which = np.floor(times / phase_s).astype(np.int64)
-            # a half-step margin keeps a spike at exactly settle_s on one side, whatever the rounding
-            counted = (times - which * phase_s >= settle_s - 0.5 * float(self.dt / second)) & (which < len(PHASES))
-            counts = np.zeros((len(PHASES), copies * layer.size))
-            np.add.at(counts, (which[counted], idx[counted]), 1.0)
-            for k, (name, _) in enumerate(PHASES):
-                rho[name][layer.name] = counts[k].reshape(n_trials, batch, layer.size) / (self.window * RATE_SCALE_HZ)
-        timings = {"target": self.codegen_target, "build_s": build_s, "simulate_s": simulate_s,
-                   "biological_s": len(PHASES) * phase_s, "n_copies": copies}
+        model = build_circuit(ep_circuit(network, tau_trace=float(self.tau_trace / second)), params, x, t,
+                              n_trials=int(n_trials), phases=tuple((name, sign * self.beta) for name, sign in PHASES),
+                              dt=self.dt, phase=self.phase, settle=self.settle, kinds=("feedforward", "feedback"),
+                              init_v="uniform", seed=int(seed), codegen_target=self.codegen_target)
+        run = model.run()
+        rho = {name: {layer.name: run.rho[name][layer.name] for layer in le.layers} for name, _ in PHASES}
+        spikes = {layer.name: run.spikes[layer.name] for layer in le.layers}
+        timings = dict(run.timings)
         return EPActivity(rho=rho, x=x, target=t, beta=self.beta, window=self.window, spikes=spikes,
                           timings=timings)
 
@@ -410,10 +339,6 @@ class SpikingEquilibriumPropagation(SpikingRule):
         return AlignmentReport.compare(dw, refs["implicit"], names=names, rule="ep", backend="spiking",
                                        reference_name="implicit", extra=extra)
 
-
-def _layer_id(name: str) -> str:
-    """A brian2-safe identifier for a layer name."""
-    return "".join(c if c.isalnum() else "_" for c in name)
 
 
 def rate_references(equivalent: Network, params: dict, x, target, *, beta: float,
