@@ -218,9 +218,13 @@ def backprop(network: Network, params: Params, x, target) -> Gradients:
             grads[bias_key(layer.name)] = delta.sum(axis=0) / batch
         scaled = delta * (1.0 / batch)  # scale the (batch, n) delta, not the (n, m) product
         for proj in network.select("feedforward", post=layer.name):
-            g = scaled.T @ fp.r[proj.pre]
+            g = scaled.T @ fp.r[proj.pre]  # dL/dW_eff of the effective weight (params.weight)
+            if proj.connectivity == "one_to_one":
+                g = np.diag(np.diag(g))  # only the diagonal synapses exist
+            if proj.scale != 1.0:
+                g = proj.scale * g  # W_eff = s W
             key = proj.tied_to if proj.tied_to is not None else proj.name
-            g = g.T if proj.tied_to is not None else g
+            g = g.T if proj.tied_to is not None and proj.tie == "transpose" else g
             grads[key] = grads[key] + g if key in grads else g
             pre = network.layer(proj.pre)
             if pre.role == "input":
