@@ -11,6 +11,9 @@ For a proposed update :math:`\\Delta W` and the reference descent direction
 The *global* cosine and angle treat all compared projections as one long vector.
 A cosine is undefined when either vector is zero; it is then reported as NaN
 (``null`` in JSON) rather than invented.
+
+The update and the reference may be arrays of any library on any device
+(:mod:`neurosim.arrays`); the metrics are computed in float64 on the host.
 """
 from __future__ import annotations
 
@@ -19,11 +22,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .arrays import to_numpy
 from .errors import ShapeError
 
 
 def _flat(a) -> np.ndarray:
-    return np.asarray(a, dtype=np.float64).reshape(-1)
+    return np.asarray(to_numpy(a), dtype=np.float64).reshape(-1)
 
 
 def cosine(a, b) -> float:
@@ -115,7 +119,7 @@ class AlignmentReport:
             if name not in updates:
                 raise ShapeError(f"alignment: the rule proposed no update for '{name}' (it proposed "
                                  f"{', '.join(updates) or 'nothing'})")
-            u, r = np.asarray(updates[name]), np.asarray(reference[name])
+            u, r = to_numpy(updates[name]), to_numpy(reference[name])
             if u.shape != r.shape:
                 raise ShapeError(f"alignment: update '{name}' has shape {u.shape}, the reference {r.shape}")
             rows.append(ProjectionAlignment(name, cosine(u, r), angle_deg(u, r), norm_ratio(u, r),

@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from .arrays import astype, is_floating, namespace
 from .errors import ConfigError, unknown_name
 from .validation import check
 
@@ -49,14 +50,12 @@ class Activation:
 
 
 def _sigmoid(u):
-    # exp of a large negative argument overflows; the two-branch form never does.
-    u = np.asarray(u)
-    out = np.empty_like(u, dtype=np.result_type(u, np.float32))
-    pos = u >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-u[pos]))
-    e = np.exp(u[~pos])
-    out[~pos] = e / (1.0 + e)
-    return out
+    # exp of a large negative argument overflows; the two-branch form never does.  Both
+    # branches use e = exp(-|u|): 1/(1+e) for u >= 0 and e/(1+e) = exp(u)/(1+exp(u)) below.
+    xp = namespace(u)
+    u = xp.asarray(u)
+    e = xp.exp(-xp.abs(u))
+    return xp.where(u >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def _sigmoid_prime(u):
@@ -64,42 +63,48 @@ def _sigmoid_prime(u):
     return s * (1.0 - s)
 
 
+def _tanh(u):
+    return namespace(u).tanh(u)
+
+
 def _tanh_prime(u):
-    t = np.tanh(u)
+    t = namespace(u).tanh(u)
     return 1.0 - t * t
 
 
 def _relu(u):
-    return np.maximum(u, 0.0)
+    return namespace(u).maximum(u, 0.0)
 
 
 def _relu_prime(u):
-    return (np.asarray(u) > 0).astype(np.result_type(u, np.float32))
+    u = namespace(u).asarray(u)
+    return astype(u > 0, u.dtype if is_floating(u) else "float64")
 
 
 def _hard_sigmoid(u):
     # Scellier & Bengio (2017): rho(u) = clip(u, 0, 1).
-    return np.clip(u, 0.0, 1.0)
+    return namespace(u).clip(u, 0.0, 1.0)
 
 
 def _hard_sigmoid_prime(u):
-    u = np.asarray(u)
-    return ((u > 0) & (u < 1)).astype(np.result_type(u, np.float32))
+    u = namespace(u).asarray(u)
+    return astype((u > 0) & (u < 1), u.dtype if is_floating(u) else "float64")
 
 
 def _linear(u):
-    return np.asarray(u)
+    return namespace(u).asarray(u)
 
 
 def _linear_prime(u):
-    return np.ones_like(np.asarray(u, dtype=np.result_type(u, np.float32)))
+    u = namespace(u).asarray(u)
+    return namespace(u).ones_like(u if is_floating(u) else astype(u, "float64"))
 
 
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in (
         Activation("sigmoid", _sigmoid, _sigmoid_prime, (0.0, 1.0)),
-        Activation("tanh", np.tanh, _tanh_prime, (-1.0, 1.0)),
+        Activation("tanh", _tanh, _tanh_prime, (-1.0, 1.0)),
         Activation("relu", _relu, _relu_prime, (0.0, np.inf)),
         Activation("hard_sigmoid", _hard_sigmoid, _hard_sigmoid_prime, (0.0, 1.0)),
         Activation("linear", _linear, _linear_prime, (-np.inf, np.inf)),
@@ -221,9 +226,9 @@ class LIFParameters:
         return self.v_reset / self.v_threshold
 
 
-def _as_float_array(x) -> np.ndarray:
-    x = np.asarray(x)
-    return x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
+def _as_float_array(x):
+    x = namespace(x).asarray(x)
+    return x if is_floating(x) else astype(x, "float64")
 
 
 def lif_rate(drive, tau_m: float = 0.020, t_ref: float = 0.002, u_reset: float = 0.0) -> np.ndarray:
@@ -252,11 +257,10 @@ def lif_rate(drive, tau_m: float = 0.020, t_ref: float = 0.002, u_reset: float =
     ndarray of the shape of ``drive``, Hz.
     """
     u = _as_float_array(drive)
-    out = np.zeros_like(u)
+    xp = namespace(u)
     above = u > 1.0
-    ua = u[above]
-    out[above] = 1.0 / (t_ref + tau_m * np.log((ua - u_reset) / (ua - 1.0)))
-    return out
+    ua = xp.where(above, u, 2.0)  # any value > 1 where the rate is 0: keeps the log finite
+    return xp.where(above, 1.0 / (t_ref + tau_m * xp.log((ua - u_reset) / (ua - 1.0))), 0.0)
 
 
 def lif_rate_derivative(drive, tau_m: float = 0.020, t_ref: float = 0.002, u_reset: float = 0.0) -> np.ndarray:
@@ -270,12 +274,11 @@ def lif_rate_derivative(drive, tau_m: float = 0.020, t_ref: float = 0.002, u_res
     tangent.
     """
     u = _as_float_array(drive)
-    out = np.zeros_like(u)
+    xp = namespace(u)
     above = u > 1.0
-    ua = u[above]
-    period = t_ref + tau_m * np.log((ua - u_reset) / (ua - 1.0))
-    out[above] = tau_m * (1.0 - u_reset) / ((ua - u_reset) * (ua - 1.0) * period * period)
-    return out
+    ua = xp.where(above, u, 2.0)  # any value > 1 where the derivative is 0: keeps the log finite
+    period = t_ref + tau_m * xp.log((ua - u_reset) / (ua - 1.0))
+    return xp.where(above, tau_m * (1.0 - u_reset) / ((ua - u_reset) * (ua - 1.0) * period * period), 0.0)
 
 
 _LIF_DEFAULT = LIFParameters()

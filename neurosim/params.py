@@ -8,11 +8,16 @@ one format:
   every projection that is not ``tied_to`` another one;
 * ``params[bias_key(layer.name)]`` -- bias vector of shape ``(layer.size,)`` for every
   non-input layer with ``bias = true``.
+
+``init_params`` draws on the host with numpy's PCG64, so a seed gives the same weights
+whatever array library trains them; :meth:`neurosim.arrays.Backend.put` moves them to a
+device once.  Every other function here takes arrays of any library.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .arrays import copy, namespace
 from .errors import ConfigError, ShapeError
 from .network import Network, Projection
 from .validation import all_finite, check
@@ -20,7 +25,7 @@ from .validation import all_finite, check
 __all__ = ["Params", "all_finite", "as_generator", "bias_key", "check_params", "copy_params", "init_params",
            "init_weight", "resolve_dtype", "weight"]
 
-Params = dict  # dict[str, np.ndarray]; an alias that documents intent
+Params = dict  # dict[str, array] (numpy or a tensor library's); an alias that documents intent
 
 
 def bias_key(layer_name: str) -> str:
@@ -136,14 +141,18 @@ def check_params(network: Network, params: Params) -> None:
     if missing:
         raise ShapeError(f"params: missing {', '.join(missing)} for network '{network.name}'; build them "
                          "with neurosim.init_params(network)")
+    namespace(*(params[k] for k in expected))  # one library: a ConfigError names a mix of numpy and tensors
     for key, shape in expected.items():
-        value = np.asarray(params[key])
-        if value.shape != shape:
-            raise ShapeError(f"params['{key}']: expected shape {shape}, got {value.shape}")
+        value = params[key]
+        if namespace(value) is np:
+            value = np.asarray(value)  # lists and scalars too
+        if tuple(value.shape) != shape:
+            raise ShapeError(f"params['{key}']: expected shape {shape}, got {tuple(value.shape)}")
         if not all_finite(value):
             raise ShapeError(f"params['{key}']: contains NaN or inf (training diverged? lower the "
                              "learning rate)")
 
 
 def copy_params(params: Params) -> Params:
-    return {k: np.array(v, copy=True) for k, v in params.items()}
+    """A copy of every array, each in its own library and on its own device."""
+    return {k: copy(v) for k, v in params.items()}

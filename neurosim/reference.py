@@ -1,8 +1,10 @@
-"""The oracle: exact forward pass, losses and reverse-mode gradients in plain NumPy.
+"""The oracle: exact forward pass, losses and reverse-mode gradients.
 
 Every learning rule in neurosim is scored against the numbers computed here, so this
 module is deliberately small and checked against central finite differences
-(:func:`gradcheck`, ``neurosim gradcheck``).
+(:func:`gradcheck`, ``neurosim gradcheck``).  It computes in the namespace of the arrays it
+is given (:mod:`neurosim.arrays`): numpy arrays (the float64 oracle) or PyTorch tensors on
+any device, by the same code.
 
 For a feed-forward network (any DAG of ``kind = "feedforward"`` projections) with
 somatic potentials and rates
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .arrays import as_dtype, asarray_like, astype, device_of, is_floating, namespace, to_numpy
 from .errors import ConfigError, ShapeError
 from .network import Network
 from .neurons import get_activation
@@ -90,33 +93,40 @@ class Gradients:
 def check_batch(network: Network, x, target=None, *, dtype=None):
     """Validate and convert an input batch (and target batch).
 
-    Returns ``(x, target)`` as 2-D float arrays; raises :class:`ShapeError` with the
+    Returns ``(x, target)`` as 2-D float arrays of ``x``'s namespace and device (a numpy
+    target given with a tensor ``x`` is moved there); raises :class:`ShapeError` with the
     expected and given shapes, or when a value is NaN/inf.
     """
     n_in = network.input_layer.size
-    x = np.asarray(x, dtype=dtype if dtype is not None else None)
+    xp = namespace(x)
+    x = xp.asarray(x) if dtype is None else xp.asarray(x, dtype=as_dtype(xp, dtype))
     if x.ndim == 1:
         x = x[None, :]
     if x.ndim != 2 or x.shape[1] != n_in:
         raise ShapeError(f"x: expected shape (batch, {n_in}) for input layer '{network.input_layer.name}', "
-                         f"got {x.shape}")
+                         f"got {tuple(x.shape)}")
     if x.shape[0] == 0:
         raise ShapeError("x: empty batch (0 samples); pass at least one sample")
-    if not np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float64)
+    if not is_floating(x):
+        x = astype(x, "float64")
     if not all_finite(x):
         raise ShapeError("x: contains NaN or inf; clean the inputs before training")
     if target is None:
         return x, None
     out = network.output_layer
-    t = np.asarray(target, dtype=x.dtype)
+    if xp is np:
+        t = np.asarray(target, dtype=x.dtype)
+    elif namespace(target) is np:  # numpy targets (Dataset.targets) beside tensor inputs: moved once here
+        t = asarray_like(target, x, x.dtype)
+    else:
+        t = xp.asarray(target, dtype=x.dtype, device=device_of(x))
     if t.ndim == 1 and out.size == 1 and x.shape[0] != 1:
         t = t[:, None]
     if t.ndim == 1:
         t = t[None, :]
-    if t.shape != (x.shape[0], out.size):
+    if tuple(t.shape) != (x.shape[0], out.size):
         raise ShapeError(f"target: expected shape ({x.shape[0]}, {out.size}) for output layer '{out.name}', "
-                         f"got {t.shape}; one-hot encode labels with Dataset.targets()")
+                         f"got {tuple(t.shape)}; one-hot encode labels with Dataset.targets()")
     if not all_finite(t):
         raise ShapeError("target: contains NaN or inf")
     return x, t
@@ -146,18 +156,20 @@ def forward(network: Network, params: Params, x) -> ForwardPass:
 
 def softmax(z: np.ndarray) -> np.ndarray:
     """Row-wise softmax, shifted by the row maximum for stability."""
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    xp = namespace(z)
+    z = z - xp.max(z, axis=-1, keepdims=True)
+    e = xp.exp(z)
+    return e / xp.sum(e, axis=-1, keepdims=True)
 
 
 def loss_value(network: Network, output: np.ndarray, target: np.ndarray) -> float:
     """Batch-mean loss of output rates ``(batch, n_out)`` against ``target``."""
+    xp = namespace(output, target)
     if network.loss == "mse":
-        return float(0.5 * np.sum((output - target) ** 2) / output.shape[0])
-    z = output - output.max(axis=-1, keepdims=True)
-    log_p = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-    return float(-np.sum(target * log_p) / output.shape[0])
+        return float(0.5 * xp.sum((output - target) ** 2) / output.shape[0])
+    z = output - xp.max(output, axis=-1, keepdims=True)
+    log_p = z - xp.log(xp.sum(xp.exp(z), axis=-1, keepdims=True))
+    return float(-xp.sum(target * log_p) / output.shape[0])
 
 
 def output_error(network: Network, output: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -203,6 +215,7 @@ def backprop(network: Network, params: Params, x, target) -> Gradients:
     """
     check_params(network, params)
     x, t = check_batch(network, x, target)
+    xp = namespace(x)
     fp = forward(network, params, x)
     batch = x.shape[0]
     deltas = {}
@@ -212,10 +225,10 @@ def backprop(network: Network, params: Params, x, target) -> Gradients:
     for layer in reversed(order[1:]):
         if layer.name not in deltas:
             # reached from the input but feeding nothing on the way to the output: no gradient
-            deltas[layer.name] = np.zeros_like(fp.u[layer.name])
+            deltas[layer.name] = xp.zeros_like(fp.u[layer.name])
         delta = deltas[layer.name]
         if layer.bias:
-            grads[bias_key(layer.name)] = delta.sum(axis=0) / batch
+            grads[bias_key(layer.name)] = xp.sum(delta, axis=0) / batch
         scaled = delta * (1.0 / batch)  # scale the (batch, n) delta, not the (n, m) product
         for proj in network.select("feedforward", post=layer.name):
             g = scaled.T @ fp.r[proj.pre]  # dL/dW_eff of the effective weight (params.weight)
@@ -288,7 +301,8 @@ def finite_difference_gradients(network: Network, params: Params, x, target, eps
 
 
 def relative_error(a: np.ndarray, b: np.ndarray) -> float:
-    """:math:`\\lVert a-b\\rVert / \\max(\\lVert a\\rVert, \\lVert b\\rVert)` (0 when both are 0)."""
+    """:math:`\\lVert a-b\\rVert / \\max(\\lVert a\\rVert, \\lVert b\\rVert)` (0 when both are 0), on the host."""
+    a, b = to_numpy(a), to_numpy(b)
     denom = max(np.linalg.norm(a), np.linalg.norm(b))
     return 0.0 if denom == 0 else float(np.linalg.norm(a - b) / denom)
 
@@ -312,8 +326,8 @@ def gradcheck(network: Network, params: Params, x, target, eps: float = 1e-5, *,
         the norm of the exact gradient there (a check of zero against zero proves nothing:
         callers should refuse it).
     """
-    params = {k: np.asarray(v, dtype=np.float64).copy() for k, v in params.items()}
-    x, t = check_batch(network, x, target, dtype=np.float64)
+    params = {k: to_numpy(v).astype(np.float64) for k, v in params.items()}  # a float64 copy on the host
+    x, t = check_batch(network, to_numpy(x), to_numpy(target), dtype=np.float64)
     exact = backprop(network, params, x, t).grads
     rng = np.random.default_rng(seed)
     entries = {k: (np.arange(g.size) if max_entries is None or g.size <= max_entries

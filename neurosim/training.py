@@ -7,7 +7,9 @@ current weights (on a fixed batch of training samples), so every run says how cl
 to the gradient the rule stayed.
 
 A run never mutates the :class:`~neurosim.network.Network`; it returns the learned
-parameters in a :class:`TrainResult`.  Ctrl-C (KeyboardInterrupt) stops after the
+parameters in a :class:`TrainResult`.  ``TrainConfig(array="torch", device="cuda")`` runs
+the same loop on PyTorch tensors (:mod:`neurosim.arrays`): parameters and data are moved
+to the device once, batches are sliced there, and the result holds numpy arrays.  Ctrl-C (KeyboardInterrupt) stops after the
 current mini-batch and keeps every finished epoch; divergence (a non-finite update or
 loss) stops the run, keeps what finished, and is reported.
 """
@@ -23,6 +25,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .alignment import align
+from .arrays import astype, backend, check_backend_names, concat, device_of, namespace, to_numpy, to_numpy_tree
 from .errors import ConfigError, ConvergenceError, ShapeError
 from .network import Network
 from .params import all_finite, as_generator, resolve_dtype
@@ -51,7 +54,7 @@ class SGD:
             if self.momentum:
                 v = self.velocity_.get(key)
                 if v is None:
-                    v = self.velocity_[key] = np.zeros_like(params[key])
+                    v = self.velocity_[key] = namespace(params[key]).zeros_like(params[key])
                 v *= self.momentum
                 v += dw
                 dw = v
@@ -65,7 +68,9 @@ class Adam:
     :math:`v \\leftarrow \\beta_2 v + (1-\\beta_2) g^2`,
     :math:`W \\leftarrow W - \\eta_t\\, m / (\\sqrt{v} + \\hat\\epsilon)` with
     :math:`\\eta_t = \\eta\\sqrt{1-\\beta_2^t}/(1-\\beta_1^t)` (the paper's efficient form).
-    Updates happen in place to keep the per-step cost a few passes over the weights.
+    The moments are updated in place with the array operators every library shares
+    (``m *= b``, ``m -= c``), so numpy and tensors take the same code; the step itself needs
+    two temporaries.
     """
 
     def __init__(self, learning_rate: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
@@ -74,30 +79,29 @@ class Adam:
         self.scales = dict(scales or {})
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
         self.t_ = 0
-        self.m_: dict[str, np.ndarray] = {}
-        self.v_: dict[str, np.ndarray] = {}
-        self._buf: dict[str, np.ndarray] = {}
+        self.m_: dict = {}
+        self.v_: dict = {}
 
     def step(self, params: dict, updates: dict) -> None:
         self.t_ += 1
         lr_t = self.learning_rate * math.sqrt(1 - self.beta2 ** self.t_) / (1 - self.beta1 ** self.t_)
         for key, dw in updates.items():
             if key not in self.m_:
-                self.m_[key] = np.zeros_like(params[key])
-                self.v_[key] = np.zeros_like(params[key])
-                self._buf[key] = np.empty_like(params[key])
-            m, v, buf = self.m_[key], self.v_[key], self._buf[key]
+                xp = namespace(params[key])
+                self.m_[key] = xp.zeros_like(params[key])
+                self.v_[key] = xp.zeros_like(params[key])
+            m, v = self.m_[key], self.v_[key]
             m *= self.beta1
             m -= (1 - self.beta1) * dw          # g = -dw
-            np.multiply(dw, dw, out=buf)
-            buf *= 1 - self.beta2
+            square = dw * dw
+            square *= 1 - self.beta2
             v *= self.beta2
-            v += buf
-            np.sqrt(v, out=buf)
-            buf += self.eps
-            np.divide(m, buf, out=buf)
-            buf *= lr_t * self.scales.get(key, 1.0)
-            params[key] -= buf
+            v += square
+            step = namespace(v).sqrt(v)
+            step += self.eps
+            step = m / step
+            step *= lr_t * self.scales.get(key, 1.0)
+            params[key] -= step
 
 
 OPTIMIZERS: dict[str, type] = {"sgd": SGD, "adam": Adam}
@@ -120,13 +124,20 @@ def make_optimizer(name: str, learning_rate: float, momentum: float = 0.9, scale
 def clip_update(dw: dict, max_norm: float) -> tuple[dict, bool]:
     """``dw`` rescaled to global norm ``max_norm`` if it is longer (norm over every entry).
 
-    Returns ``(update, clipped)``; the arrays keep their dtype (the norm is summed in float64).
+    Returns ``(update, clipped)``; the arrays keep their dtype and device (the norm is summed
+    in float64, in float32 on Apple's MPS, which has no float64).
     """
-    norm = math.sqrt(sum(float(np.vdot(v, v).real) for v in (np.asarray(a, dtype=np.float64) for a in dw.values())))
+    norm = math.sqrt(sum(_sum_of_squares(v) for v in dw.values()))
     if norm <= max_norm:
         return dw, False
     factor = max_norm / norm
-    return {k: (np.asarray(v) * factor).astype(np.asarray(v).dtype, copy=False) for k, v in dw.items()}, True
+    return {k: astype(v * factor, v.dtype) for k, v in dw.items()}, True
+
+
+def _sum_of_squares(a) -> float:
+    xp = namespace(a)
+    flat = xp.reshape(astype(a, "float32" if device_of(a) == "mps" else "float64"), (-1,))
+    return float(flat @ flat)
 
 
 # --------------------------------------------------------------------------- config & result
@@ -166,6 +177,11 @@ class TrainConfig:
     schedule : {"constant", "cosine"}
         Learning rate per epoch: constant, or :math:`\\eta_e = \\tfrac{\\eta}{2}(1 + \\cos(\\pi (e-1)/E))`
         (cosine annealing without restarts, Loshchilov & Hutter 2017).
+    array : {"numpy", "torch"}
+        The array library the run computes with (:mod:`neurosim.arrays`); numpy by default.
+    device : {"cpu", "cuda", "cuda:N", "mps"}
+        Where the arrays live (numpy: ``cpu`` only).  PyTorch missing or a device this
+        machine lacks is a one-line :class:`~neurosim.errors.ConfigError` here.
 
     A :class:`~neurosim.runspec.RunSpec` holds these and more (rule, network, data); this is
     the part the training loop reads (``spec.config(seed)``).
@@ -184,6 +200,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     schedule: str = "constant"
     divergence_factor: float = 10.0
+    array: str = "numpy"
+    device: str = "cpu"
 
     def __post_init__(self):
         from .validation import check
@@ -210,6 +228,8 @@ class TrainConfig:
         make_optimizer(self.optimizer, self.learning_rate, self.momentum)
         resolve_dtype(self.dtype)
         as_generator(self.seed)
+        check_backend_names("TrainConfig", self.array, self.device)
+        backend(self.array, self.device, owner="TrainConfig").check_dtype(self.dtype, "TrainConfig")
 
 
 @dataclass
@@ -221,7 +241,7 @@ class TrainResult:
     network : Network
         The (rule-prepared) network that was trained.
     params : dict
-        Learned weights and biases.
+        Learned weights and biases (numpy arrays on the host, whatever the run computed with).
     history : list of dict
         One entry per finished epoch: ``epoch, loss, train_error, test_error, seconds``
         (``train_seconds``: the mini-batch loop alone, without evaluation) and ``alignment``
@@ -272,14 +292,14 @@ class TrainResult:
 
         record = {**self.summary(), "config": asdict(self.config), "network": self.network.to_dict(),
                   "pid": os.getpid()}
-        return save_run(out_dir, record, self.params)
+        return save_run(out_dir, record, {k: to_numpy(v) for k, v in self.params.items()})
 
 
 # --------------------------------------------------------------------------- evaluation
 def predict(network: Network, params: dict, x: np.ndarray, chunk: int = 8192) -> np.ndarray:
-    """Output rates for ``x`` of shape (n, n_input), computed in chunks."""
-    outs = [forward(network, params, x[i:i + chunk]).output for i in range(0, len(x), chunk)]
-    return np.concatenate(outs) if outs else np.zeros((0, network.output_layer.size))
+    """Output rates for ``x`` of shape (n, n_input), computed in chunks (in ``x``'s namespace)."""
+    outs = [forward(network, params, x[i:i + chunk]).output for i in range(0, x.shape[0], chunk)]
+    return concat(outs) if outs else np.zeros((0, network.output_layer.size))
 
 
 def evaluate(network: Network, params: dict, x: np.ndarray, labels: np.ndarray | None,
@@ -288,16 +308,18 @@ def evaluate(network: Network, params: dict, x: np.ndarray, labels: np.ndarray |
 
     Scored on ``rule.predict`` (EP: the free-phase fixed point; most rules: the feed-forward
     pass), in chunks of ``chunk`` samples.  For regression (``labels`` is None) the error is the loss.
+    ``x`` and ``targets`` may be tensors on a device; ``labels`` are numpy (the predicted
+    classes come to the host to be compared).
     """
     if rule is None:
         out = predict(network, params, x, chunk)
     else:
-        parts = [rule.predict(network, params, x[i:i + chunk]) for i in range(0, len(x), chunk)]
-        out = np.concatenate(parts) if parts else np.zeros((0, network.output_layer.size))
+        parts = [rule.predict(network, params, x[i:i + chunk]) for i in range(0, x.shape[0], chunk)]
+        out = concat(parts) if parts else np.zeros((0, network.output_layer.size))
     loss = loss_value(network, out, targets)
     if labels is None:
         return loss, loss
-    return loss, float(np.mean(np.argmax(out, axis=1) != labels))
+    return loss, float(np.mean(to_numpy(namespace(out).argmax(out, axis=1)) != labels))
 
 
 def add_relaxation(total: dict | None, part: dict | None) -> dict | None:
@@ -376,13 +398,15 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
     rule = get_rule(rule) if isinstance(rule, str) else rule
     network = rule.network(network)
     dtype = resolve_dtype(config.dtype)
+    arrays = backend(config.array, config.device, owner="TrainConfig")
     n_out = network.output_layer.size
     check_fits(network, dataset)
     classification = dataset.n_classes > 0
-    x_train = np.ascontiguousarray(dataset.x_train, dtype=dtype)
-    x_test = np.ascontiguousarray(dataset.x_test, dtype=dtype)
-    t_train = np.ascontiguousarray(dataset.targets("train"), dtype=dtype)
-    t_test = np.ascontiguousarray(dataset.targets("test"), dtype=dtype)
+    # the data go to the device once; every batch is sliced there
+    x_train = arrays.asarray(np.ascontiguousarray(dataset.x_train, dtype=dtype))
+    x_test = arrays.asarray(np.ascontiguousarray(dataset.x_test, dtype=dtype))
+    t_train = arrays.asarray(np.ascontiguousarray(dataset.targets("train"), dtype=dtype))
+    t_test = arrays.asarray(np.ascontiguousarray(dataset.targets("test"), dtype=dtype))
     if t_train.shape[1] != n_out:
         raise ShapeError(f"dataset '{dataset.name}' targets have {t_train.shape[1]} columns but the output "
                          f"layer has {n_out} units")
@@ -391,20 +415,24 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
 
     rng = as_generator(config.seed)
     if params is None:
-        params = rule.init_params(network, rng, dtype)
+        params = rule.init_params(network, rng, dtype)  # drawn on the host: the same on every backend
     else:
-        params = {k: np.array(v, dtype=dtype, copy=True) for k, v in params.items()}
+        params = {k: np.array(to_numpy(v), dtype=dtype, copy=True) for k, v in params.items()}
+    params = arrays.put(params)
     state = rule.init(network, params, config.seed)
     optimizer = make_optimizer(config.optimizer, config.learning_rate, config.momentum,
                                rule.learning_rate_scales(network))
-    align_idx = alignment_indices(len(x_train), config)
+    align_idx = alignment_indices(x_train.shape[0], config)
+    if align_idx is not None:
+        align_idx = arrays.asarray(align_idx)
+        x_align, t_align = x_train[align_idx], t_train[align_idx]
     if progress is None:
         progress = sys.stderr.isatty()
 
     result = TrainResult(rule=rule.name, dataset=dataset.name, config=config, network=network, params=params,
                          state=state)
     start = time.perf_counter()
-    n = len(x_train)
+    n = x_train.shape[0]
     # Overflow is detected explicitly below (non-finite updates or loss stop the run with a
     # message), so NumPy's warnings would only add noise on the way there.
     errstate = np.errstate(over="ignore", invalid="ignore")
@@ -419,7 +447,7 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
             if config.schedule == "cosine":
                 optimizer.learning_rate = 0.5 * config.learning_rate * (1 + math.cos(math.pi * (epoch - 1)
                                                                                      / config.epochs))
-            order = rng.permutation(n)
+            order = arrays.asarray(rng.permutation(n))  # drawn on the host, used on the device
             batches = range(0, n, batch_size)
             if progress:
                 from tqdm.auto import tqdm
@@ -468,7 +496,7 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
             else:
                 entry.update(loss=None, test_loss=None, train_error=None, test_error=None)
             if align_idx is not None:
-                report = align(rule, network, params, x_train[align_idx], t_train[align_idx], state)
+                report = align(rule, network, params, x_align, t_align, state)
                 entry["alignment"] = {"global": report.global_cosine,
                                       "global_angle_deg": report.global_angle_deg,
                                       "projections": {r.name: r.cosine for r in report.projections}}
@@ -496,6 +524,8 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
         errstate.__exit__(None, None, None)
     if result.status == "running":
         result.status = "completed"
+    result.params = {k: to_numpy(v) for k, v in params.items()}  # results are numpy, whatever ran
+    result.state = to_numpy_tree(result.state)
     result.seconds = time.perf_counter() - start
     if out_dir is not None:
         result.save(out_dir)

@@ -33,6 +33,7 @@ from typing import IO, Any
 
 import numpy as np
 
+from .arrays import namespace
 from .errors import ConfigError, ShapeError, did_you_mean
 
 __all__ = ["all_finite", "atomic_write_bytes", "atomic_writer", "check", "check_array", "check_keys",
@@ -161,13 +162,15 @@ def check_time(owner: str, name: str, value: Any, *, gt: float = 0.0, example: s
 
 
 # --------------------------------------------------------------------------- arrays
-def all_finite(a: np.ndarray) -> bool:
+def all_finite(a) -> bool:
     """Whether every entry is finite, in one pass without a temporary array on the usual path.
 
     A NaN or inf makes the sum non-finite; only then (or on an overflowing sum of huge
-    finite values) is the exact element-wise test run.
+    finite values) is the exact element-wise test run.  ``a`` may be an array of any
+    library (:func:`neurosim.arrays.namespace`).
     """
-    return bool(np.isfinite(np.sum(a))) or bool(np.all(np.isfinite(a)))
+    xp = namespace(a)
+    return bool(xp.isfinite(xp.sum(a))) or bool(xp.all(xp.isfinite(a)))
 
 
 def _shape_text(shape: tuple) -> str:

@@ -14,6 +14,9 @@ The matrices :math:`B` are ordinary ``kind = "feedback"`` projections of the sha
 :class:`~neurosim.network.Network` (``plastic = false``); :meth:`prepare` adds them when
 the network does not already have them (in :meth:`network`), so a model card may also declare them -- for
 instance ``tied_to`` the forward projection, which makes FA equal to backprop exactly.
+
+Both compute in the namespace of the arrays they are given (numpy, or PyTorch tensors on any
+device; :mod:`neurosim.arrays`).
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..arrays import namespace
 from ..errors import ConfigError
 from ..network import INITS, Network, Projection
 from ..params import bias_key, check_params, weight
@@ -85,6 +89,7 @@ class _FeedbackRule(Rule):
     def updates(self, network, params, state, x, target):
         check_params(network, params)
         x, t = check_batch(network, x, target)
+        xp = namespace(x)
         chain = network.chain()
         fp = forward(network, params, x)
         deltas = self.hidden_deltas(network, params, fp, output_delta(network, fp, t), chain)
@@ -94,7 +99,7 @@ class _FeedbackRule(Rule):
             delta = deltas[proj.post] * (-1.0 / batch)  # scale the (batch, n) delta, not the product
             dw[proj.name] = delta.T @ fp.r[proj.pre]
             if network.layer(proj.post).bias:
-                dw[bias_key(proj.post)] = delta.sum(axis=0)
+                dw[bias_key(proj.post)] = xp.sum(delta, axis=0)
         return dw, state, {}
 
 
