@@ -73,6 +73,15 @@ def _add_model_args(p: argparse.ArgumentParser, *, dataset_default: str = "digit
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="rule hyper-parameter (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON object (docs/design.md contract)")
+    _add_array_args(p)
+
+
+def _add_array_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--array", choices=["numpy", "torch"], default=None,
+                   help="array library to compute with (default numpy; torch needs pip install "
+                   "\"neurosim-lab[torch]\")")
+    p.add_argument("--device", default=None, metavar="cpu|cuda|cuda:N|mps",
+                   help="where the torch arrays live (default cpu)")
 
 
 def _spec(args, purpose: str | None = None):
@@ -116,7 +125,8 @@ def _spec(args, purpose: str | None = None):
         changes["loss"] = args.loss
     for flag, key in (("epochs", "epochs"), ("optimizer", "optimizer"), ("lr", "learning_rate"),
                       ("momentum", "momentum"), ("clip_norm", "clip_norm"), ("batch_size", "batch_size"),
-                      ("dtype", "dtype"), ("align_samples", "align_samples")):
+                      ("dtype", "dtype"), ("align_samples", "align_samples"), ("array", "array"),
+                      ("device", "device")):
         if getattr(args, flag, None) is not None and not (purpose is None and flag == "batch_size"):
             changes[key] = getattr(args, flag)
     return spec.replace(**changes)
@@ -185,7 +195,7 @@ def cmd_rules(args) -> int:
 
 
 def cmd_align(args) -> int:
-    from .training import check_fits
+    from .training import check_fits, check_rule_arrays
 
     spec, rule, network, data = _resolve(args)
     if args.batch_size is not None and args.batch_size < 1:
@@ -202,6 +212,9 @@ def cmd_align(args) -> int:
         # a spiking rule with a network of its own (EP: LIF energy net with tied feedback) builds it
         network = rule.network(spiking_default_network(rule, network.sizes, loss=args.loss))
     check_fits(network, data)
+    if spec.array != "numpy" and args.backend == "spiking":
+        raise ConfigError(f"--array {spec.array}: applies to the rate backend; the spiking backend simulates in "
+                          "brian2 (drop --array or use --backend rate)")
     rng = np.random.default_rng(args.seed)
     params = rule.init_params(network, rng)
     if args.weights:
@@ -228,7 +241,13 @@ def cmd_align(args) -> int:
                                rule_hyper=_parse_set(args.set))
     else:
         from .alignment import align
+        from .arrays import backend
 
+        if spec.array != "numpy":  # the measurement in float64 on the device; the cosines on the host
+            arrays = backend(spec.array, spec.device, owner="--array/--device")
+            arrays.check_dtype("float64", "align")
+            check_rule_arrays(rule, spec.array)
+            params, x, t = arrays.put(params), arrays.asarray(x), arrays.asarray(t)
         report = align(rule, network, params, x, t, seed=args.seed)
     _emit(args, report.to_dict(), report.table())
     return 0
@@ -327,8 +346,9 @@ def cmd_compare(args) -> int:
     if rules is not None and not all(rules):
         raise ConfigError(f"--rules: expected comma-separated rule names like fa,dfa, got '{args.rules}'")
     stem = compare_stem(rules)
+    arrays = {k: v for k, v in (("array", args.array), ("device", args.device)) if v is not None}
     record = run_compare(dataset=args.dataset, epochs=args.epochs, rules=rules, seed=args.seed,
-                         out_dir=Path(args.out), spiking=args.spiking, progress=True, stem=stem)
+                         out_dir=Path(args.out), spiking=args.spiking, progress=True, stem=stem, **arrays)
     written = []
     if not args.no_figures:
         from .plotting import compare_figure
@@ -479,6 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--figures", default="figures", help="folder for the figures")
     s.add_argument("--no-figures", action="store_true")
     s.add_argument("--json", action="store_true")
+    _add_array_args(s)
     s.set_defaults(func=cmd_compare)
 
     s = sub.add_parser("gradcheck", help="reference gradients vs central finite differences")

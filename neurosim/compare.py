@@ -18,6 +18,7 @@ from .data import load_dataset
 from .errors import NeurosimError
 from .results import provenance, write_json
 from .alignment import align
+from .arrays import backend
 from .rules import RULES, rule_class
 from .runspec import RunSpec
 from .training import alignment_indices, train
@@ -34,32 +35,39 @@ def default_rules() -> list[str]:
 
 
 def compare_spec(rule: str, *, dataset: str = "digits", epochs: int = 20, seed: int = 0, hidden=(64, 64),
-                 batch_size: int = 32) -> RunSpec:
+                 batch_size: int = 32, array: str = "numpy", device: str = "cpu") -> RunSpec:
     """The RunSpec ``neurosim compare`` trains ``rule`` with: its compare preset, the shared budget."""
     return RunSpec.preset(rule, "compare").replace(dataset=dataset, epochs=epochs, seed=seed, hidden=tuple(hidden),
-                                                   batch_size=batch_size, dtype="float32", align_samples=256)
+                                                   batch_size=batch_size, dtype="float32", align_samples=256,
+                                                   array=array, device=device)
 
 
 def run_compare(dataset: str = "digits", epochs: int = 20, rules: list[str] | None = None, seed: int = 0,
                 out_dir: Path | str = "results/compare", spiking: bool = False, hidden=(64, 64),
-                batch_size: int = 32, progress: bool = True, stem: str = "compare") -> dict:
+                batch_size: int = 32, progress: bool = True, stem: str = "compare", array: str = "numpy",
+                device: str = "cpu") -> dict:
     """Run the comparison and return its record (also written to ``out_dir/<stem>.json``).
 
     Every rule trains from its :func:`compare_spec`; the initial and final alignment are
     measured on the batch on which training tracks alignment each epoch
     (:func:`~neurosim.training.alignment_indices`), the final one at the trained weights and
     the rule's final training state, so ``cos@end`` is the last point of the curve.
+    ``array``/``device`` choose where training computes (:mod:`neurosim.arrays`); a rule that
+    does not run there yet is a failed row saying so.  The two alignment measurements stay
+    numpy float64.
     """
+    backend(array, device, owner="compare")  # torch and the device exist: fail before any rule runs
     data = load_dataset(dataset, seed=seed)
     names = rules or default_rules()
-    specs = [compare_spec(n, dataset=dataset, epochs=epochs, seed=seed, hidden=hidden, batch_size=batch_size)
+    specs = [compare_spec(n, dataset=dataset, epochs=epochs, seed=seed, hidden=hidden, batch_size=batch_size,
+                          array=array, device=device)
              for n in names]  # fail early on an unknown name
     sizes = [data.n_features, *hidden, data.n_classes]
     idx = alignment_indices(len(data.x_train), specs[0].config()) if specs else None
     x_align = data.x_train[idx].astype(np.float64)
     t_align = data.targets("train")[idx].astype(np.float64)
     record = {"dataset": data.name, "n_train": len(data.x_train), "n_test": len(data.x_test), "sizes": sizes,
-              "epochs": epochs, "batch_size": batch_size, "seed": seed, "rows": [],
+              "epochs": epochs, "batch_size": batch_size, "seed": seed, "array": array, "device": device, "rows": [],
               "alignment_batch": f"{len(idx)} training samples, the batch train() tracks alignment on",
               "status": "running", "provenance": provenance()}
     out_dir = Path(out_dir)

@@ -17,7 +17,8 @@ TOML layout (every table optional except ``[rule]``; unknown keys are errors)::
     [data]        dataset = "digits", n_train, n_test, options = {...}
     [training]    epochs, batch_size ("auto", "full" or a number), optimizer, learning_rate, momentum, schedule,
                   weight_decay, clip_norm, dtype, seeds = [0, 1], align_samples,
-                  eval_every, bias_init_scale, stop
+                  eval_every, bias_init_scale, stop, array ("numpy" | "torch"),
+                  device ("cpu", "cuda", "cuda:N", "mps")
     [record]      trace_outputs, save_params
     [run]         name, description
     [published]   free-form: the published number to compare against, with its source
@@ -37,6 +38,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .arrays import check_backend_names
 from .errors import ConfigError
 from .network import Network, _read_text, dumps_toml, parse_toml
 from .validation import check, check_keys, check_seed
@@ -56,12 +58,17 @@ _SECTIONS = {
     "network": ("hidden", "layers", "activation", "output_activation", "loss", "init", "init_scale", "builder"),
     "data": ("dataset", "n_train", "n_test", "dataset_options"),
     "training": ("epochs", "batch_size", "optimizer", "learning_rate", "momentum", "schedule", "weight_decay",
-                 "clip_norm", "dtype", "seeds", "align_samples", "eval_every", "bias_init_scale", "stop"),
+                 "clip_norm", "dtype", "seeds", "align_samples", "eval_every", "bias_init_scale", "stop", "array",
+                 "device"),
     "record": ("trace_outputs", "save_params"),
     "run": ("name", "description"),
 }
 #: TOML key -> field where they differ.
 _TOML_NAMES = {("data", "options"): "dataset_options"}
+#: Fields written only when they differ from these defaults, so that the canonical form (and
+#: the id) of every numpy run stays what it was before the fields existed.
+_DEFAULT_OMITTED = {"array": "numpy", "device": "cpu"}
+_NOTHING = object()
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,8 @@ class RunSpec:
     eval_every: int = 1
     bias_init_scale: float | None = None
     stop: str | None = None
+    array: str = "numpy"
+    device: str = "cpu"
     # record
     trace_outputs: bool = False
     save_params: bool = False
@@ -177,6 +186,8 @@ class RunSpec:
         set_("eval_every", check(owner, "eval_every", self.eval_every, "int", ge=1))
         check(owner, "bias_init_scale", self.bias_init_scale, ge=0, allow_none=True)
         check(owner, "stop", self.stop, choices=STOPS, allow_none=True)
+        # the spelling only: whether torch and the device exist is checked when the run starts
+        check_backend_names(owner, self.array, self.device)
         check(owner, "trace_outputs", self.trace_outputs, "bool")
         check(owner, "save_params", self.save_params, "bool")
         set_("published", dict(check(owner, "published", self.published, "mapping")))
@@ -279,7 +290,8 @@ class RunSpec:
             out["network"] = {k: _plain(getattr(self, k)) for k in _SECTIONS["network"] if getattr(self, k) is not None}
         for section in ("data", "training", "record", "run"):
             table = {_toml_name(section, f): _plain(getattr(self, f)) for f in _SECTIONS[section]
-                     if getattr(self, f) is not None and getattr(self, f) != ""}
+                     if getattr(self, f) is not None and getattr(self, f) != ""
+                     and _DEFAULT_OMITTED.get(f, _NOTHING) != getattr(self, f)}
             if table:
                 out[section] = table
         if self.published:
@@ -369,7 +381,7 @@ class RunSpec:
                            learning_rate=self.learning_rate, momentum=self.momentum, schedule=self.schedule,
                            weight_decay=self.weight_decay, clip_norm=self.clip_norm, dtype=self.dtype,
                            seed=self.seeds[0] if seed is None else seed, align_samples=self.align_samples,
-                           eval_every=self.eval_every)
+                           eval_every=self.eval_every, array=self.array, device=self.device)
 
 
 def _toml_name(section: str, fname: str) -> str:

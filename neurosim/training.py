@@ -31,7 +31,7 @@ from .network import Network
 from .params import all_finite, as_generator, resolve_dtype
 from .reference import forward, loss_value
 from .results import save_run
-from .rules import Rule, get_rule
+from .rules import RULES, Rule, get_rule
 
 
 # --------------------------------------------------------------------------- optimisers
@@ -362,6 +362,14 @@ def check_fits(network: Network, dataset) -> None:
                          f"'{network.output_layer.name}' has {network.output_layer.size} units")
 
 
+def check_rule_arrays(rule: Rule, array: str) -> None:
+    """Raise :class:`ConfigError` unless ``rule`` computes with the array library ``array``."""
+    if array not in rule.info.arrays:
+        raise ConfigError(f"rule '{rule.name}' computes with {', '.join(rule.info.arrays)} arrays only so far "
+                          f"(its info.arrays); use array = \"numpy\" (--array numpy), or a rule that runs on "
+                          f"{array}: {', '.join(sorted(n for n, c in RULES.items() if array in c.info.arrays))}")
+
+
 def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | None = None, *,
           params: dict | None = None, out_dir: str | Path | None = None, progress: bool | None = None,
           callback: Callable[[dict], Any] | None = None,
@@ -399,6 +407,7 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
     network = rule.network(network)
     dtype = resolve_dtype(config.dtype)
     arrays = backend(config.array, config.device, owner="TrainConfig")
+    check_rule_arrays(rule, config.array)
     n_out = network.output_layer.size
     check_fits(network, dataset)
     classification = dataset.n_classes > 0

@@ -17,7 +17,7 @@ class Backprop(Rule):
     name = "backprop"
     family = "backprop"
     citation = "Rumelhart, Hinton & Williams (1986). Learning representations by back-propagating errors."
-    info = RuleInfo(aliases=("bp",), backends=("rate", "spiking"))
+    info = RuleInfo(aliases=("bp",), backends=("rate", "spiking"), arrays=("numpy", "torch"))
 
     def updates(self, network, params, state, x, target):
         return backprop(network, params, x, target).descent(), state, {}

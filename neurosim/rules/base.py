@@ -178,6 +178,11 @@ class RuleInfo:
     expectation : dict
         Overrides that turn a stochastic update into its expectation (AGREL:
         ``{"update": "expected"}``); ``align`` reports that cosine beside the applied one.
+    arrays : tuple of str
+        Array libraries its ``updates`` and ``predict`` compute with (:mod:`neurosim.arrays`):
+        ``("numpy",)`` until its code takes its namespace from its arrays, then
+        ``("numpy", "torch")``; ``train`` refuses another in one line, and the parity suite
+        (tests/test_arrays.py) checks each declared library against numpy float64.
     """
 
     reference: str = "backprop"
@@ -188,6 +193,7 @@ class RuleInfo:
     backends: tuple[str, ...] = ("rate",)
     measure: Mapping[str, Any] = field(default_factory=dict)
     expectation: Mapping[str, Any] = field(default_factory=dict)
+    arrays: tuple[str, ...] = ("numpy",)
 
 
 # --------------------------------------------------------------------------- the rule
@@ -333,7 +339,8 @@ def get_rule(name: str, **hyper) -> Rule:
 
 
 def list_rules() -> list[dict]:
-    """``[{"name", "family", "backends", "reference", "supervised", "citation"}]`` sorted by family."""
-    rows = [{"name": c.name, "family": c.family, "backends": list(c.info.backends), "reference": c.info.reference,
-             "supervised": c.info.supervised, "citation": c.citation} for c in RULES.values()]
+    """``[{"name", "family", "backends", "arrays", "reference", "supervised", "citation"}]`` sorted by family."""
+    rows = [{"name": c.name, "family": c.family, "backends": list(c.info.backends), "arrays": list(c.info.arrays),
+             "reference": c.info.reference, "supervised": c.info.supervised, "citation": c.citation}
+            for c in RULES.values()]
     return sorted(rows, key=lambda r: (r["family"], r["name"]))

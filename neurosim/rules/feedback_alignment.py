@@ -108,7 +108,7 @@ class FeedbackAlignment(_FeedbackRule):
     name = "fa"
     family = "feedback_alignment"
     suffix = "fa"
-    info = RuleInfo(aliases=("feedback-alignment",), backends=("rate", "spiking"))
+    info = RuleInfo(aliases=("feedback-alignment",), backends=("rate", "spiking"), arrays=("numpy", "torch"))
     citation = ("Lillicrap, Cownden, Tweed & Akerman (2016). Random synaptic feedback weights support "
                 "error backpropagation for deep learning. Nat. Commun. 7, 13276.")
 
@@ -129,7 +129,8 @@ class DirectFeedbackAlignment(_FeedbackRule):
     name = "dfa"
     family = "feedback_alignment"
     suffix = "dfa"
-    info = RuleInfo(aliases=("direct-feedback-alignment",), backends=("rate", "spiking"))
+    info = RuleInfo(aliases=("direct-feedback-alignment",), backends=("rate", "spiking"),
+                    arrays=("numpy", "torch"))
     citation = ("Nøkland (2016). Direct feedback alignment provides learning in deep neural networks. "
                 "NeurIPS 29.")
 
