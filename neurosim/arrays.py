@@ -41,8 +41,8 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["ARRAYS", "Backend", "as_dtype", "asarray_like", "astype", "backend", "check_backend_names", "concat", "copy",
-           "device_of", "dtype_name", "is_floating", "namespace", "to_numpy", "to_numpy_tree",
+__all__ = ["ARRAYS", "Backend", "arange", "as_dtype", "asarray_like", "astype", "backend", "check_backend_names", "concat", "copy",
+           "device_of", "dtype_name", "is_floating", "namespace", "rank_index", "to_numpy", "to_numpy_tree",
            "zeros"]
 
 #: Array libraries a run may use (``RunSpec.array``, ``--array``).
@@ -182,6 +182,29 @@ def zeros(shape, like):
     from array_api_compat import device
 
     return xp.zeros(shape, dtype=like.dtype, device=device(like))
+
+
+def arange(n: int, like):
+    """``0, 1, ..., n-1`` (integers) on the device of ``like``."""
+    xp = namespace(like)
+    if xp is np:
+        return np.arange(n)
+    from array_api_compat import device
+
+    return xp.arange(n, device=device(like))
+
+
+def rank_index(a, k: int):
+    """Per row of ``a`` (2-D), the column of its ``k``-th largest entry (k = 1: the argmax).
+
+    The array API has no partial sort: numpy's ``argpartition`` and torch's ``topk`` are the
+    same selection, ``O(n)`` per row instead of a full ``argsort``.  Among equal entries the
+    column chosen may differ between libraries.
+    """
+    xp = namespace(a)
+    if xp is np:
+        return np.argpartition(-a, k - 1, axis=1)[:, k - 1]
+    return xp.topk(a, k, dim=1).indices[:, k - 1]
 
 
 def asarray_like(a, like, dtype=None):

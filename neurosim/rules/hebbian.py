@@ -42,6 +42,9 @@ should sit near cosine 0, the read-out at exactly 1.
 
 Only BCM carries state from one batch to the next: its thresholds, returned by
 :meth:`HebbianRule.updates` and never kept on the rule (the other rules' state is ``{}``).
+
+Every rule here computes in the namespace of the arrays it is given (numpy, or PyTorch
+tensors on any device; :mod:`neurosim.arrays`), BCM's thresholds included.
 """
 from __future__ import annotations
 
@@ -50,9 +53,10 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..arrays import arange, asarray_like, namespace, rank_index, zeros
 from ..errors import ConfigError, ShapeError
 from ..network import Layer, Network, Projection
-from ..params import bias_key, check_params, weight
+from ..params import all_finite, bias_key, check_params, weight
 from ..reference import check_batch, forward, output_delta
 from .base import Hyper, Rule, RuleInfo, param, register
 
@@ -99,7 +103,9 @@ def sanger_update(w: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     order.  Shapes as in :func:`hebb_update`.
     """
     n = x.shape[0]
-    return (y.T @ x - np.tril(y.T @ y) @ w) / n
+    yy = y.T @ y
+    lower = asarray_like(np.tri(yy.shape[0], dtype=bool), yy)  # LT(.): the diagonal and below
+    return (y.T @ x - namespace(yy).where(lower, yy, 0.0) @ w) / n
 
 
 def bcm_update(w: np.ndarray, x: np.ndarray, y: np.ndarray, theta: np.ndarray) -> np.ndarray:
@@ -129,7 +135,7 @@ def bcm_threshold(theta: np.ndarray, y: np.ndarray, tau: float) -> np.ndarray:
     tau : float
         Time constant in updates, >= 1 (1: the threshold is the batch's own mean).
     """
-    return theta + (np.mean(y * y, axis=0) - theta) / tau
+    return theta + (namespace(y).mean(y * y, axis=0) - theta) / tau
 
 
 def krotov_hopfield_update(w: np.ndarray, x: np.ndarray, *, p: float = 3.0, k: int = 2,
@@ -163,19 +169,18 @@ def krotov_hopfield_update(w: np.ndarray, x: np.ndarray, *, p: float = 3.0, k: i
     -------
     ndarray (n_hidden, n_pre)
     """
+    xp = namespace(w, x)
     n_hidden = w.shape[0]
-    q = x @ (np.sign(w) * np.abs(w) ** (p - 1)).T              # (batch, n_hidden)
-    g = np.zeros_like(q)
-    rows = np.arange(x.shape[0])
+    q = x @ (xp.sign(w) * xp.abs(w) ** (p - 1)).T              # (batch, n_hidden)
+    units = arange(n_hidden, q)[None, :]
+    g = xp.zeros_like(q)
     if k <= n_hidden:
-        ranked = np.argpartition(-q, k - 1, axis=1)           # positions 0 and k-1 in rank order
-        kth = ranked[:, k - 1]
-        g[rows, kth] = -delta
-    g[rows, np.argmax(q, axis=1)] = 1.0
-    dw = g.T @ x - np.sum(g * q, axis=0)[:, None] * w
+        g = xp.where(units == rank_index(q, k)[:, None], -delta, g)  # the k-th ranked unit of each sample
+    g = xp.where(units == xp.argmax(q, axis=1)[:, None], 1.0, g)      # the winner of each sample
+    dw = g.T @ x - xp.sum(g * q, axis=0)[:, None] * w
     if normalise:
         # the authors' precision floor 1e-30 keeps a zero update from dividing by zero
-        dw = dw / max(float(np.max(np.abs(dw))), 1e-30)
+        dw = dw / max(float(xp.max(xp.abs(dw))), 1e-30)
     else:
         dw = dw / x.shape[0]
     return dw
@@ -216,7 +221,7 @@ class HebbianRule(Rule):
     """
 
     family = "hebbian"
-    info = RuleInfo(supervised=False, activation="linear")
+    info = RuleInfo(supervised=False, activation="linear", arrays=("numpy", "torch"))
     Hyper = HebbianHyper
     #: initialiser of the Hebbian projections in the default network (scheme, scale)
     hidden_init: ClassVar[tuple[str, float]] = ("xavier_uniform", 1.0)
@@ -300,7 +305,7 @@ class HebbianRule(Rule):
             delta = output_delta(network, fp, t) * (-1.0 / x.shape[0])
             dw[readout.name] = delta.T @ fp.r[readout.pre]
             if network.layer(readout.post).bias:
-                dw[bias_key(readout.post)] = delta.sum(axis=0)
+                dw[bias_key(readout.post)] = namespace(delta).sum(delta, axis=0)
         return dw, state, {}
 
 
@@ -332,7 +337,7 @@ class Sanger(HebbianRule):
     """Sanger's generalized Hebbian algorithm, :func:`sanger_update`."""
 
     name = "sanger"
-    info = RuleInfo(supervised=False, activation="linear", aliases=("gha",))
+    info = RuleInfo(supervised=False, activation="linear", aliases=("gha",), arrays=("numpy", "torch"))
     citation = ("Sanger (1989). Optimal unsupervised learning in a single-layer linear feedforward neural "
                 "network. Neural Networks 2, 459-473.")
 
@@ -351,7 +356,7 @@ class BCM(HebbianRule):
     """
 
     name = "bcm"
-    info = RuleInfo(supervised=False, activation="relu")
+    info = RuleInfo(supervised=False, activation="relu", arrays=("numpy", "torch"))
     Hyper = BCMHyper
     citation = ("Bienenstock, Cooper & Munro (1982). Theory for the development of neuron selectivity. "
                 "J. Neurosci. 2, 32-48; Intrator & Cooper (1992), Neural Networks 5, 3-17.")
@@ -359,7 +364,7 @@ class BCM(HebbianRule):
     def init(self, network: Network, params: dict, seed: int = 0) -> dict:
         """Zero thresholds for every Hebbian layer (dtype of its weights), not yet started."""
         check_params(network, params)
-        theta = {proj.post: np.zeros(network.layer(proj.post).size, dtype=np.asarray(params[proj.name]).dtype)
+        theta = {proj.post: zeros((network.layer(proj.post).size,), like=params[proj.name])
                  for proj in self.hebbian_projections(network)}
         return {"theta": theta, "started": False}
 
@@ -371,11 +376,11 @@ class BCM(HebbianRule):
         for proj in self.hebbian_projections(network):
             theta = state["theta"].get(proj.post)
             size = network.layer(proj.post).size
-            if theta is None or np.shape(theta) != (size,):
+            shape = None if theta is None else np.shape(theta) if namespace(theta) is np else tuple(theta.shape)
+            if shape != (size,):
                 raise ShapeError(f"rule 'bcm': state['theta']['{proj.post}'] must have shape ({size},), got "
-                                 f"{None if theta is None else np.shape(theta)}; start the state with "
-                                 "rule.init(network, params)")
-            if not np.all(np.isfinite(theta)):
+                                 f"{shape}; start the state with rule.init(network, params)")
+            if not all_finite(theta):
                 raise ShapeError(f"rule 'bcm': state['theta']['{proj.post}'] contains NaN or inf; start the "
                                  "state again with rule.init(network, params)")
 
@@ -384,7 +389,7 @@ class BCM(HebbianRule):
         dw, theta = {}, dict(state["theta"])
         for proj in self.hebbian_projections(network):
             y = fp.r[proj.post]
-            gate = state["theta"][proj.post] if state["started"] else np.mean(y * y, axis=0)
+            gate = state["theta"][proj.post] if state["started"] else namespace(y).mean(y * y, axis=0)
             dw[proj.name] = bcm_update(weight(network, params, proj), fp.r[proj.pre], y, gate)
             # the threshold moves after the update it gated (Euler step of the slow variable)
             theta[proj.post] = bcm_threshold(gate, y, tau)
@@ -399,7 +404,7 @@ class KrotovHopfield(HebbianRule):
     """
 
     name = "krotov-hopfield"
-    info = RuleInfo(supervised=False, activation="relu", aliases=("krotov",))
+    info = RuleInfo(supervised=False, activation="relu", aliases=("krotov",), arrays=("numpy", "torch"))
     Hyper = KrotovHopfieldHyper
     # N(0, 1) as in the authors' code: every unit starts with a large p-norm, so winners vary
     hidden_init = ("normal", 1.0)

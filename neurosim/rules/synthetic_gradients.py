@@ -61,6 +61,9 @@ per hidden layer the cosine between :math:`\\hat g_l` and the true :math:`g_l`
 (``delta_cosine.<layer>``) and the norm ratio :math:`\\lVert\\hat g_l\\rVert/\\lVert g_l\\rVert`
 (``delta_norm_ratio.<layer>``), over the batch.  Both are NaN while a module is still zero.
 
+Both rules compute in the namespace of the arrays they are given (numpy, or PyTorch tensors on
+any device; :mod:`neurosim.arrays`); the two diagnostics are float64 numbers computed on the host.
+
 References
 ----------
 .. [1] M. Jaderberg, W. M. Czarnecki, S. Osindero, O. Vinyals, A. Graves, D. Silver and
@@ -78,6 +81,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..alignment import cosine, norm_ratio
+from ..arrays import namespace
 from ..errors import ConfigError
 from ..network import Layer, Network, Projection
 from ..neurons import get_activation
@@ -143,7 +147,7 @@ class SyntheticGradients(Rule):
     name = "sg"
     family = "synthetic_gradients"
     citation = JADERBERG
-    info = RuleInfo(aliases=("dni", "synthetic-gradients"))
+    info = RuleInfo(aliases=("dni", "synthetic-gradients"), arrays=("numpy", "torch"))
     Hyper = SyntheticGradientHyper
     #: whether the modules read the target (cDNI)
     conditioned: ClassVar[bool] = False
@@ -279,7 +283,8 @@ class SyntheticGradients(Rule):
         e = (goal - pred["g"]) * get_activation(out.activation).derivative(pred["a"]) * scale
         src = h if mod.hidden is None else pred["z"]
         dw[mod.top or mod.reads] = e.T @ src
-        dw[bias_key(mod.output)] = e.sum(axis=0)
+        xp = namespace(e)
+        dw[bias_key(mod.output)] = xp.sum(e, axis=0)
         if mod.hidden is None:
             if mod.label is not None:
                 dw[mod.label] = e.T @ t
@@ -287,7 +292,7 @@ class SyntheticGradients(Rule):
         hid = network.layer(mod.hidden)
         e_hidden = (e @ weight(network, params, mod.top)) * get_activation(hid.activation).derivative(pred["v"])
         dw[mod.reads] = e_hidden.T @ h
-        dw[bias_key(mod.hidden)] = e_hidden.sum(axis=0)
+        dw[bias_key(mod.hidden)] = xp.sum(e_hidden, axis=0)
         if mod.label is not None:
             dw[mod.label] = e_hidden.T @ t
 
@@ -315,7 +320,7 @@ class SyntheticGradients(Rule):
             delta = deltas[proj.post] * (-scale)
             dw[proj.name] = delta.T @ fp.r[proj.pre]
             if network.layer(proj.post).bias:
-                dw[bias_key(proj.post)] = delta.sum(axis=0)
+                dw[bias_key(proj.post)] = namespace(delta).sum(delta, axis=0)
 
         above = {p.pre: p for p in chain}  # the projection leaving each layer
         for mod in mods:
@@ -351,5 +356,5 @@ class ConditionedSyntheticGradients(SyntheticGradients):
 
     name = "cdni"
     citation = JADERBERG
-    info = RuleInfo(aliases=("conditioned-dni",))
+    info = RuleInfo(aliases=("conditioned-dni",), arrays=("numpy", "torch"))
     conditioned = True
