@@ -32,6 +32,7 @@ small next to the matrix products it feeds.
 """
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from dataclasses import dataclass
@@ -72,25 +73,41 @@ def namespace(*arrays) -> Any:
     ConfigError
         When arrays of two libraries are mixed, or array-api-compat is missing.
     """
-    others = [a for a in arrays if a is not None and not isinstance(a, _HOST_TYPES)]
+    others, numpy_seen = [], False
+    for a in arrays:
+        if isinstance(a, np.ndarray):
+            numpy_seen = True
+        elif a is not None and not isinstance(a, _HOST_TYPES):
+            others.append(a)
     if not others:
         return np
+    if numpy_seen:
+        kinds = sorted({"numpy.ndarray"} | {f"{type(a).__module__}.{type(a).__name__}" for a in others})
+        raise ConfigError(f"arrays of different libraries ({', '.join(kinds)}) in one computation; move them to "
+                          "one with neurosim.arrays.backend(array, device).put(...)")
+    torch = sys.modules.get("torch")
+    if torch is not None and all(isinstance(a, torch.Tensor) for a in others):
+        return _torch_namespace()  # the common case, without array_namespace's general search
     try:
         from array_api_compat import array_namespace
     except ImportError:
         kind = type(others[0])
         raise ConfigError(f"arrays of type {kind.__module__}.{kind.__name__} need the package array-api-compat; "
                           f"{_INSTALL}") from None
-    if any(isinstance(a, np.ndarray) for a in arrays):
-        kinds = sorted({f"{type(a).__module__}.{type(a).__name__}" for a in arrays
-                        if a is not None and not isinstance(a, (np.generic, int, float, bool, complex, list, tuple))})
-        raise ConfigError(f"arrays of different libraries ({', '.join(kinds)}) in one computation; move them to "
-                          "one with neurosim.arrays.backend(array, device).put(...)")
     try:
         return array_namespace(*others)
     except TypeError as err:
         raise ConfigError(f"arrays: {err}; move them to one library and device with "
                           "neurosim.arrays.backend(array, device).put(...)") from None
+
+
+@functools.lru_cache(maxsize=None)
+def _torch_namespace():
+    try:
+        import array_api_compat.torch as xp
+    except ImportError:
+        raise ConfigError(f"arrays of type torch.Tensor need the package array-api-compat; {_INSTALL}") from None
+    return xp
 
 
 def _torch_tensor(a) -> bool:

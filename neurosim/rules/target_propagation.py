@@ -87,6 +87,11 @@ as zeros by :meth:`~_TargetPropagation.init_params`; :meth:`updates` only checks
 there with the right shape.
 
 Alignment is scored against backprop on the forward weights only (the reference's keys).
+
+Every rule here computes in the namespace of the arrays it is given (numpy, or PyTorch
+tensors on any device; :mod:`neurosim.arrays`); the corruption noise is drawn on the host by
+the state's PCG64 and moved beside the activities, so a seed gives the same noise on every
+backend.
 """
 from __future__ import annotations
 
@@ -94,6 +99,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..arrays import asarray_like, namespace
 from ..errors import ConfigError, ShapeError
 from ..network import INITS, Layer, Network, Projection
 from ..neurons import get_activation
@@ -193,7 +199,7 @@ class _TargetPropagation(Rule):
 
     family = "target_propagation"
     Hyper = TPHyper
-    info = RuleInfo(measure={"schedule": "parallel"})
+    info = RuleInfo(measure={"schedule": "parallel"}, arrays=("numpy", "torch"))
     #: "gradient": the penultimate target is a gradient step (TP, DTP);
     #: "inverse": it comes through a learned inverse of the output layer (SDTP, AO-SDTP).
     first_target = "gradient"
@@ -270,9 +276,11 @@ class _TargetPropagation(Rule):
                 raise ShapeError(f"params: missing '{key}' for rule '{self.name}'; build the parameters with "
                                  "rule.init_params(network), which adds the inverse biases")
             shape = self._inverse_shape(network, key)
-            value = np.asarray(params[key])
-            if value.shape != shape:
-                raise ShapeError(f"params['{key}']: expected shape {shape}, got {value.shape}")
+            value = params[key]
+            if namespace(value) is np:
+                value = np.asarray(value)  # lists and scalars too
+            if tuple(value.shape) != shape:
+                raise ShapeError(f"params['{key}']: expected shape {shape}, got {tuple(value.shape)}")
             if not all_finite(value):
                 raise ShapeError(f"params['{key}']: contains NaN or inf (training diverged? lower the "
                                  "learning rate)")
@@ -379,7 +387,7 @@ class _TargetPropagation(Rule):
                     fp.u[post.name])
             dw[proj.name] = e.T @ fp.r[proj.pre] / batch
             if post.bias:
-                dw[bias_key(post.name)] = e.sum(axis=0) / batch
+                dw[bias_key(post.name)] = namespace(e).sum(e, axis=0) / batch
         return dw
 
     def inverse_updates(self, network: Network, params: Params, x, rng: np.random.Generator) -> dict:
@@ -400,14 +408,15 @@ class _TargetPropagation(Rule):
         dw = {}
         for upper, lower in self.inverse_pairs(network):
             h = fp.r[lower]
-            h_tilde = h + sigma * rng.standard_normal(h.shape).astype(h.dtype, copy=False) if sigma else h
+            # drawn on the host by the state's PCG64, moved beside h: the same noise on every backend
+            h_tilde = h + sigma * asarray_like(rng.standard_normal(tuple(h.shape)), h) if sigma else h
             reads = self._upper_state(network, params, upper, lower, h_tilde)
             a, rec = self.inverse(network, params, upper, lower, reads)
             goal = h_tilde if self.hyper.inverse_loss == "preserving" else h
             e = (goal - rec) * get_activation(network.layer(lower).activation).derivative(a)
             for src, value in reads.items():
                 dw[inverse_name(src, lower)] = e.T @ value / batch
-            dw[inverse_bias_key(inverse_name(upper, lower))] = e.sum(axis=0) / batch
+            dw[inverse_bias_key(inverse_name(upper, lower))] = namespace(e).sum(e, axis=0) / batch
         return dw
 
     def reconstruction_error(self, network: Network, params: Params, x) -> dict:
@@ -422,7 +431,7 @@ class _TargetPropagation(Rule):
         for upper, lower in self.inverse_pairs(network):
             reads = self._upper_state(network, params, upper, lower, fp.r[lower])
             _, rec = self.inverse(network, params, upper, lower, reads)
-            out[inverse_name(upper, lower)] = float(np.mean((rec - fp.r[lower]) ** 2))
+            out[inverse_name(upper, lower)] = float(namespace(rec).mean((rec - fp.r[lower]) ** 2))
         return out
 
     # ------------------------------------------------------------------ the Rule interface
@@ -473,7 +482,7 @@ class _TargetPropagation(Rule):
 @register
 class TargetPropagation(_TargetPropagation):
     name = "tp"
-    info = RuleInfo(aliases=("target-propagation",), measure={"schedule": "parallel"})
+    info = RuleInfo(aliases=("target-propagation",), measure={"schedule": "parallel"}, arrays=("numpy", "torch"))
     difference = False
     citation = CITATIONS["tp"] + " As benchmarked by " + CITATIONS["bartunov"]
 
@@ -481,14 +490,15 @@ class TargetPropagation(_TargetPropagation):
 @register
 class DifferenceTargetPropagation(_TargetPropagation):
     name = "dtp"
-    info = RuleInfo(aliases=("difference-target-propagation",), measure={"schedule": "parallel"})
+    info = RuleInfo(aliases=("difference-target-propagation",), measure={"schedule": "parallel"},
+                    arrays=("numpy", "torch"))
     citation = CITATIONS["dtp"]
 
 
 @register
 class SimplifiedDTP(_TargetPropagation):
     name = "sdtp"
-    info = RuleInfo(aliases=("simplified-dtp",), measure={"schedule": "parallel"})
+    info = RuleInfo(aliases=("simplified-dtp",), measure={"schedule": "parallel"}, arrays=("numpy", "torch"))
     Hyper = SDTPHyper
     first_target = "inverse"
     citation = CITATIONS["bartunov"]
@@ -499,7 +509,7 @@ class AuxiliaryOutputSDTP(SimplifiedDTP):
     """SDTP with ``n_aux`` fixed random auxiliary output units read by the top inverse."""
 
     name = "aosdtp"
-    info = RuleInfo(aliases=("ao-sdtp",), measure={"schedule": "parallel"})
+    info = RuleInfo(aliases=("ao-sdtp",), measure={"schedule": "parallel"}, arrays=("numpy", "torch"))
     Hyper = AOSDTPHyper
 
     def network(self, spec, **kw) -> Network:
