@@ -42,8 +42,8 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["ARRAYS", "Backend", "arange", "as_dtype", "asarray_like", "astype", "backend", "check_backend_names", "concat", "copy",
-           "device_of", "dtype_name", "is_floating", "namespace", "rank_index", "to_numpy", "to_numpy_tree",
+__all__ = ["ARRAYS", "Backend", "arange", "as_dtype", "asarray_like", "astype", "backend", "check_backend_names", "concat", "copy", "cumsum",
+           "device_of", "dtype_name", "full", "is_floating", "namespace", "pick", "rank_index", "to_numpy", "to_numpy_tree",
            "zeros"]
 
 #: Array libraries a run may use (``RunSpec.array``, ``--array``).
@@ -209,6 +209,28 @@ def arange(n: int, like):
     from array_api_compat import device
 
     return xp.arange(n, device=device(like))
+
+
+def full(shape, value, like, dtype=None):
+    """An array of ``shape`` filled with ``value``, on the device of ``like`` (dtype: ``like``'s)."""
+    xp = namespace(like)
+    dtype = like.dtype if dtype is None else as_dtype(xp, dtype)
+    if xp is np:
+        return np.full(shape, value, dtype=dtype)
+    from array_api_compat import device
+
+    return xp.full(shape, value, dtype=dtype, device=device(like))
+
+
+def pick(a, index):
+    """``a[n, index[n]]`` for every row ``n`` of the 2-D ``a``: one entry per row, shape (n,)."""
+    return a[arange(a.shape[0], a), index]
+
+
+def cumsum(a, axis: int):
+    """Cumulative sum along ``axis`` (the standard's ``cumulative_sum``; numpy 1.x: ``cumsum``)."""
+    xp = namespace(a)
+    return np.cumsum(a, axis=axis) if xp is np else xp.cumulative_sum(a, axis=axis)
 
 
 def rank_index(a, k: int):

@@ -65,6 +65,11 @@ distribution instead (every action enumerated with its probability).  The refere
 oracle ``"policy"`` (:func:`policy_gradient`): backprop of the loss above.
 :func:`neurosim.align` reports the cosine of the *applied* (sampled) update as the headline
 and that of the expected update beside it (``info.expectation``).
+
+Both rules compute in the namespace of the arrays they are given (numpy, or PyTorch tensors
+on any device; :mod:`neurosim.arrays`).  The uniforms that select the actions are drawn on the
+host by the state's PCG64 in float64 and moved to the device, so a seed selects the same
+actions on every backend (``aux["actions"]`` stays on the device).
 """
 from __future__ import annotations
 
@@ -72,6 +77,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..arrays import arange, asarray_like, copy, cumsum, full, namespace, pick
 from ..errors import ConfigError
 from ..network import INITS, Network, Projection
 from ..oracles import register_oracle
@@ -215,10 +221,13 @@ class AttentionGatedRule(Rule):
         is the same distribution as the two-stage max-Boltzmann procedure (greedy with
         probability :math:`1-\\varepsilon`, else Boltzmann).
         """
-        u = rng.random(pi.shape[0])
-        cdf = np.cumsum(pi, axis=1)
+        xp = namespace(pi)
+        # drawn on the host by the state's PCG64 (float64, as ever), moved beside pi: the same
+        # actions on every backend
+        u = asarray_like(rng.random(pi.shape[0]), pi, dtype="float64")
+        cdf = cumsum(pi, axis=1)
         # u < cdf[-1] up to rounding; the clip keeps a u that lands above a rounded-down 1 in range
-        return np.minimum((cdf <= u[:, None] * cdf[:, -1:]).sum(axis=1), pi.shape[1] - 1)
+        return xp.minimum(xp.sum(cdf <= u[:, None] * cdf[:, -1:], axis=1), pi.shape[1] - 1)
 
     def tagged_updates(self, network: Network, params: dict, fp: ForwardPass, t: np.ndarray,
                        actions: np.ndarray, trial_weight: np.ndarray | None = None) -> dict:
@@ -245,14 +254,15 @@ class AttentionGatedRule(Rule):
         chain = network.chain()
         out = chain[-1].post
         q = fp.r[out]
-        rows = np.arange(q.shape[0])
+        xp = namespace(q)
+        rows = arange(q.shape[0], q)
         pi = self.policy(q)
         reward = t[rows, actions]
         g = self.global_error(q, pi, reward, actions)
         if trial_weight is not None:
             g = g * trial_weight
         # attention: only the selected unit is tagged (phi'_L on it, 0 elsewhere)
-        tag = np.zeros_like(q)
+        tag = xp.zeros_like(q)
         tag[rows, actions] = derivative(network.layer(out), fp)[rows, actions]
         tags = {out: tag}
         feedback = {}
@@ -266,11 +276,11 @@ class AttentionGatedRule(Rule):
             signal = tags[proj.post] * scale[:, None]
             dw[proj.name] = signal.T @ fp.r[proj.pre]
             if network.layer(proj.post).bias:
-                dw[bias_key(proj.post)] = signal.sum(axis=0)
+                dw[bias_key(proj.post)] = xp.sum(signal, axis=0)
             fb = feedback.get(proj.name)
             if fb is not None and fb.tied_to is None and fb.plastic:
                 # reciprocal learning: the feedback synapse sees the same pre/post product
-                dw[fb.name] = dw[proj.name].T.copy()
+                dw[fb.name] = copy(dw[proj.name].T)
         return dw
 
     def with_decay(self, dw: dict, params: dict) -> dict:
@@ -293,7 +303,7 @@ class AttentionGatedRule(Rule):
         pi = self.policy(fp.output)
         total: dict = {}
         for action in range(pi.shape[1]):
-            chosen = np.full(pi.shape[0], action)
+            chosen = full((pi.shape[0],), action, like=pi, dtype="int64")
             part = self.tagged_updates(network, params, fp, t, chosen, trial_weight=pi[:, action])
             for key, value in part.items():
                 total[key] = total[key] + value if key in total else value
@@ -306,7 +316,7 @@ class AttentionGatedRule(Rule):
         Returns ``(dW, actions, reward)``; the actions are drawn from ``rng`` (advanced).
         """
         actions = self.sample_actions(self.policy(fp.output), rng)
-        reward = t[np.arange(len(actions)), actions]
+        reward = pick(t, actions)
         return self.with_decay(self.tagged_updates(network, params, fp, t, actions), params), actions, reward
 
     # ------------------------------------------------------------------ the Rule interface
@@ -337,7 +347,7 @@ class AttentionGatedRule(Rule):
             return self.expected_updates(network, params, fp, t), state, {}
         rng = state["rng"].generator()
         dw, actions, reward = self.sampled_updates(network, params, fp, t, rng)
-        aux = {"actions": actions, "reward": reward, "mean_reward": float(np.mean(reward))}
+        aux = {"actions": actions, "reward": reward, "mean_reward": float(namespace(reward).mean(reward))}
         return dw, {**state, "rng": RngState.of(rng)}, aux
 
     def updates(self, network: Network, params: dict, state: dict, x, target):
@@ -400,7 +410,7 @@ class AGREL(AttentionGatedRule):
     name = "agrel"
     info = RuleInfo(reference="policy", aliases=("attention-gated-reinforcement",),
                     losses=("cross_entropy", "mse"), backends=("rate", "spiking"),
-                    expectation={"update": "expected"})
+                    expectation={"update": "expected"}, arrays=("numpy", "torch"))
     citation = ("Roelfsema & van Ooyen (2005). Attention-gated reinforcement learning of internal "
                 "representations for classification. Neural Comput. 17, 2176-2214.")
     loss_name = "logsumexp(Q) - t.Q (softmax cross-entropy for one-hot t)"
@@ -410,15 +420,16 @@ class AGREL(AttentionGatedRule):
 
     def global_error(self, q, pi, reward, actions):
         # f(delta) = delta / (1 - delta) with delta = 1 - pi_s when rewarded, -1 when not
-        return reward / pi[np.arange(len(actions)), actions] - 1.0
+        return reward / pick(pi, actions) - 1.0
 
     def output_gradient(self, q, t):
         return softmax(q) - t
 
     def loss(self, q, t, pi=None):
-        m = q.max(axis=1, keepdims=True)
-        lse = (m + np.log(np.exp(q - m).sum(axis=1, keepdims=True)))[:, 0]
-        return float(np.mean(lse - np.sum(t * q, axis=1)))
+        xp = namespace(q)
+        m = xp.max(q, axis=1, keepdims=True)
+        lse = (m + xp.log(xp.sum(xp.exp(q - m), axis=1, keepdims=True)))[:, 0]
+        return float(xp.mean(lse - xp.sum(t * q, axis=1)))
 
 
 @register
@@ -439,7 +450,7 @@ class BrainProp(AttentionGatedRule):
     name = "brainprop"
     info = RuleInfo(reference="policy", aliases=("attention-gated-brain-propagation",),
                     losses=("mse", "cross_entropy"), backends=("rate", "spiking"),
-                    expectation={"update": "expected"})
+                    expectation={"update": "expected"}, arrays=("numpy", "torch"))
     Hyper = BrainPropHyper
     citation = ("Pozzi, Bohté & Roelfsema (2020). Attention-gated brain propagation: how the brain can "
                 "implement reward-based error backpropagation. NeurIPS 33.")
@@ -460,16 +471,18 @@ class BrainProp(AttentionGatedRule):
 
     def policy(self, q):
         eps = float(self.hyper.epsilon)
-        greedy = np.zeros_like(q)
-        greedy[np.arange(q.shape[0]), np.argmax(q, axis=1)] = 1.0
+        xp = namespace(q)
+        greedy = xp.zeros_like(q)
+        greedy[arange(q.shape[0], q), xp.argmax(q, axis=1)] = 1.0
         return (1.0 - eps) * greedy + eps * softmax(q / float(self.hyper.temperature))
 
     def global_error(self, q, pi, reward, actions):
-        return reward - q[np.arange(len(actions)), actions]
+        return reward - pick(q, actions)
 
     def output_gradient(self, q, t):
         return self.policy(q) * (q - t)
 
     def loss(self, q, t, pi=None):
         pi = self.policy(q) if pi is None else pi
-        return float(np.mean(np.sum(pi * 0.5 * (t - q) ** 2, axis=1)))
+        xp = namespace(q)
+        return float(xp.mean(xp.sum(pi * 0.5 * (t - q) ** 2, axis=1)))
