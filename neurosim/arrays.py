@@ -42,9 +42,9 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["ARRAYS", "Backend", "arange", "as_dtype", "asarray_like", "astype", "backend", "check_backend_names", "concat", "copy", "cumsum",
-           "device_of", "dtype_name", "full", "is_floating", "namespace", "pick", "rank_index", "to_numpy", "to_numpy_tree",
-           "zeros"]
+__all__ = ["ARRAYS", "Backend", "arange", "as_dtype", "asarray_like", "astype", "backend", "check_backend_names",
+           "concat", "copy", "cumsum", "device_of", "full", "is_floating", "namespace", "pick",
+           "rank_index", "to_numpy", "to_numpy_tree", "zeros"]
 
 #: Array libraries a run may use (``RunSpec.array``, ``--array``).
 ARRAYS = ("numpy", "torch")
@@ -145,12 +145,6 @@ def device_of(a) -> str:
 
 
 # --------------------------------------------------------------------------- helpers
-def dtype_name(a) -> str:
-    """``"float32"``, ``"float64"``, ... for an array of any library."""
-    dt = a.dtype
-    return np.dtype(dt).name if namespace(a) is np else str(dt).rsplit(".", 1)[-1]
-
-
 def as_dtype(xp, dtype) -> Any:
     """``dtype`` (a name such as ``"float32"``, a numpy dtype, or already one of ``xp``'s) as ``xp``'s dtype."""
     if xp is np:

@@ -9,9 +9,10 @@ to the gradient the rule stayed.
 A run never mutates the :class:`~neurosim.network.Network`; it returns the learned
 parameters in a :class:`TrainResult`.  ``TrainConfig(array="torch", device="cuda")`` runs
 the same loop on PyTorch tensors (:mod:`neurosim.arrays`): parameters and data are moved
-to the device once, batches are sliced there, and the result holds numpy arrays.  Ctrl-C (KeyboardInterrupt) stops after the
-current mini-batch and keeps every finished epoch; divergence (a non-finite update or
-loss) stops the run, keeps what finished, and is reported.
+to the device once, batches are sliced there, and the result holds numpy arrays.
+Ctrl-C (KeyboardInterrupt) stops after the current mini-batch and keeps every finished
+epoch; divergence (a non-finite update or loss) stops the run, keeps what finished, and is
+reported.
 """
 from __future__ import annotations
 

@@ -34,8 +34,8 @@ from neurosim.reference import backprop, relative_error  # noqa: E402
 from neurosim.rules import RULES  # noqa: E402
 
 #: Rules whose updates compute in the namespace of their arrays (RuleInfo.arrays has "torch").
-CONVERTED = {"backprop", "fa", "dfa", "tp", "dtp", "sdtp", "aosdtp", "agrel", "brainprop", "hebb", "oja", "sanger", "bcm",
-             "krotov-hopfield", "sg", "cdni"}
+CONVERTED = {"backprop", "fa", "dfa", "tp", "dtp", "sdtp", "aosdtp", "agrel", "brainprop", "hebb", "oja", "sanger",
+             "bcm", "krotov-hopfield", "sg", "cdni"}
 #: Why the others are not yet: their modules still call numpy on the arrays they are given.
 NOT_YET = {
     "predictive_coding": "predictive coding is being finished by another engineer; converted afterwards",
