@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .arrays import to_numpy
+from .arrays import check_rule_arrays, library, namespace, to_numpy
 from .errors import ShapeError
 
 
@@ -211,6 +211,7 @@ def align(rule, network, params: dict, x, target, state=None, *, seed: int = 0,
     from .rules import get_rule
 
     rule = get_rule(rule) if isinstance(rule, str) else rule
+    check_rule_arrays(rule, library(namespace(x, *params.values())))
     network = rule.network(network)
     if state is None:
         state = rule.init(network, params, seed)

@@ -43,8 +43,8 @@ import numpy as np
 from .errors import ConfigError
 
 __all__ = ["ARRAYS", "Backend", "arange", "as_dtype", "asarray_like", "astype", "backend", "check_backend_names",
-           "concat", "copy", "cumsum", "device_of", "full", "is_floating", "namespace", "pick",
-           "rank_index", "to_numpy", "to_numpy_tree", "zeros"]
+           "check_rule_arrays", "concat", "copy", "cumsum", "device_of", "full", "is_floating", "library",
+           "namespace", "pick", "rank_index", "to_numpy", "to_numpy_tree", "zeros"]
 
 #: Array libraries a run may use (``RunSpec.array``, ``--array``).
 ARRAYS = ("numpy", "torch")
@@ -255,6 +255,24 @@ def asarray_like(a, like, dtype=None):
     from array_api_compat import device
 
     return xp.asarray(a, dtype=None if dtype is None else as_dtype(xp, dtype), device=device(like))
+
+
+def library(xp) -> str:
+    """The :data:`ARRAYS` name of a namespace (``"numpy"`` or ``"torch"``)."""
+    return "numpy" if xp is np else "torch"
+
+
+def check_rule_arrays(rule, array: str) -> None:
+    """Raise :class:`ConfigError` unless ``rule`` computes with the array library ``array``
+    (its ``info.arrays``): a rule whose code still calls numpy would fail obscurely, or
+    round-trip through the host, on tensors."""
+    if array not in rule.info.arrays:
+        from .rules import RULES
+
+        able = ", ".join(sorted(n for n, c in RULES.items() if array in c.info.arrays))
+        raise ConfigError(f"rule '{rule.name}' computes with {', '.join(rule.info.arrays)} arrays only so far "
+                          f"(its info.arrays); use array = \"numpy\" (--array numpy), or a rule that runs on "
+                          f"{array}: {able}")
 
 
 # --------------------------------------------------------------------------- backends

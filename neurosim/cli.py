@@ -195,7 +195,8 @@ def cmd_rules(args) -> int:
 
 
 def cmd_align(args) -> int:
-    from .training import check_fits, check_rule_arrays
+    from .arrays import check_rule_arrays
+    from .training import check_fits
 
     spec, rule, network, data = _resolve(args)
     if args.batch_size is not None and args.batch_size < 1:

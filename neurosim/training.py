@@ -26,13 +26,14 @@ from typing import Any, Callable
 import numpy as np
 
 from .alignment import align
-from .arrays import astype, backend, check_backend_names, concat, device_of, namespace, to_numpy, to_numpy_tree
+from .arrays import (astype, backend, check_backend_names, check_rule_arrays, concat, device_of, namespace,
+                     to_numpy, to_numpy_tree)
 from .errors import ConfigError, ConvergenceError, ShapeError
 from .network import Network
 from .params import all_finite, as_generator, resolve_dtype
 from .reference import forward, loss_value
 from .results import save_run
-from .rules import RULES, Rule, get_rule
+from .rules import Rule, get_rule
 
 
 # --------------------------------------------------------------------------- optimisers
@@ -361,14 +362,6 @@ def check_fits(network: Network, dataset) -> None:
     if dataset.n_classes > 0 and dataset.n_classes != network.output_layer.size:
         raise ShapeError(f"dataset '{dataset.name}' has {dataset.n_classes} classes but output layer "
                          f"'{network.output_layer.name}' has {network.output_layer.size} units")
-
-
-def check_rule_arrays(rule: Rule, array: str) -> None:
-    """Raise :class:`ConfigError` unless ``rule`` computes with the array library ``array``."""
-    if array not in rule.info.arrays:
-        raise ConfigError(f"rule '{rule.name}' computes with {', '.join(rule.info.arrays)} arrays only so far "
-                          f"(its info.arrays); use array = \"numpy\" (--array numpy), or a rule that runs on "
-                          f"{array}: {', '.join(sorted(n for n, c in RULES.items() if array in c.info.arrays))}")
 
 
 def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | None = None, *,

@@ -329,3 +329,22 @@ def test_update_on_cuda_float64_equals_numpy(name):
     for key in dw_np:
         assert dw_g[key].device.type == "cuda"
         assert relative_error(dw_np[key], to_numpy(dw_g[key])) <= FLOAT64_RTOL, key
+
+
+def test_align_refuses_tensors_for_a_rule_not_on_the_namespace():
+    from neurosim.alignment import align
+    from neurosim.rules.backprop import Backprop
+    from neurosim.rules.base import RuleInfo
+
+    class NumpyOnly(Backprop):
+        name = "numpy-only"
+        info = RuleInfo(arrays=("numpy",))
+
+    rule = NumpyOnly()
+    net = rule.network(SIZES)
+    params = rule.init_params(net, 0)
+    x, t = _batch()
+    assert align(rule, net, params, x, t).global_cosine == pytest.approx(1.0)  # numpy: fine
+    with pytest.raises(ConfigError) as err:
+        align(rule, net, CPU.put(params), CPU.asarray(x), CPU.asarray(t))
+    assert "numpy-only" in str(err.value) and "\n" not in str(err.value)
