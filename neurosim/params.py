@@ -20,7 +20,7 @@ import numpy as np
 from .arrays import copy, namespace
 from .errors import ConfigError, ShapeError
 from .network import Network, Projection
-from .validation import all_finite, check
+from .validation import all_finite, check, first_non_finite
 
 __all__ = ["Params", "all_finite", "as_generator", "bias_key", "check_params", "copy_params", "init_params",
            "init_weight", "resolve_dtype", "weight"]
@@ -142,15 +142,18 @@ def check_params(network: Network, params: Params) -> None:
         raise ShapeError(f"params: missing {', '.join(missing)} for network '{network.name}'; build them "
                          "with neurosim.init_params(network)")
     namespace(*(params[k] for k in expected))  # one library: a ConfigError names a mix of numpy and tensors
+    checked = {}
     for key, shape in expected.items():
         value = params[key]
         if namespace(value) is np:
             value = np.asarray(value)  # lists and scalars too
         if tuple(value.shape) != shape:
             raise ShapeError(f"params['{key}']: expected shape {shape}, got {tuple(value.shape)}")
-        if not all_finite(value):
-            raise ShapeError(f"params['{key}']: contains NaN or inf (training diverged? lower the "
-                             "learning rate)")
+        checked[key] = value
+    bad = first_non_finite(checked)  # one reduction for all of them (one GPU synchronisation)
+    if bad is not None:
+        raise ShapeError(f"params['{bad}']: contains NaN or inf (training diverged? lower the "
+                         "learning rate)")
 
 
 def copy_params(params: Params) -> Params:

@@ -30,10 +30,11 @@ from .arrays import (astype, backend, check_backend_names, check_rule_arrays, co
                      to_numpy, to_numpy_tree)
 from .errors import ConfigError, ConvergenceError, ShapeError
 from .network import Network
-from .params import all_finite, as_generator, resolve_dtype
+from .params import as_generator, resolve_dtype
 from .reference import forward, loss_value
 from .results import save_run
 from .rules import Rule, get_rule
+from .validation import first_non_finite
 
 
 # --------------------------------------------------------------------------- optimisers
@@ -463,11 +464,11 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
                 idx = order[start_i:start_i + batch_size]
                 dw, state, aux = rule.updates(network, params, state, x_train[idx], t_train[idx])
                 relaxation = add_relaxation(relaxation, aux.get("relaxation"))
-                for key, value in dw.items():
-                    if not all_finite(value):
-                        raise ConvergenceError(f"rule '{rule.name}' proposed a non-finite update for '{key}' in "
-                                               f"epoch {epoch}; lower the learning rate (now "
-                                               f"{config.learning_rate:g})")
+                bad = first_non_finite(dw)  # one reduction per batch (one synchronisation on a GPU)
+                if bad is not None:
+                    raise ConvergenceError(f"rule '{rule.name}' proposed a non-finite update for '{bad}' in "
+                                           f"epoch {epoch}; lower the learning rate (now "
+                                           f"{config.learning_rate:g})")
                 if config.weight_decay:
                     dw = {k: (v - config.weight_decay * params[k] if k in params and not k.endswith(".bias")
                               else v) for k, v in dw.items()}
@@ -475,10 +476,10 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
                     dw, was_clipped = clip_update(dw, config.clip_norm)
                     clipped += was_clipped
                 optimizer.step(params, dw)
-            for key, value in params.items():
-                if not all_finite(value):
-                    raise ConvergenceError(f"parameter '{key}' became non-finite in epoch {epoch}; lower the "
-                                           f"learning rate (now {config.learning_rate:g})")
+            bad = first_non_finite(params)
+            if bad is not None:
+                raise ConvergenceError(f"parameter '{bad}' became non-finite in epoch {epoch}; lower the "
+                                       f"learning rate (now {config.learning_rate:g})")
             entry: dict[str, Any] = {"epoch": epoch, "train_seconds": time.perf_counter() - t0}
             if config.clip_norm is not None:
                 entry["clipped"] = clipped

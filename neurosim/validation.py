@@ -36,9 +36,9 @@ import numpy as np
 from .arrays import namespace
 from .errors import ConfigError, ShapeError, did_you_mean
 
-__all__ = ["all_finite", "atomic_write_bytes", "atomic_writer", "check", "check_array", "check_keys",
-           "check_seed", "check_time", "describe", "finite_or_none", "jsonable", "restoring_global_random_state",
-           "to_json", "write_json"]
+__all__ = ["all_finite", "first_non_finite", "atomic_write_bytes", "atomic_writer", "check", "check_array",
+           "check_keys", "check_seed", "check_time", "describe", "finite_or_none", "jsonable",
+           "restoring_global_random_state", "to_json", "write_json"]
 
 #: Value kinds :func:`check` knows; ``number`` is a finite real (int or float, not bool).
 KINDS = ("number", "int", "bool", "str", "mapping", "sequence", "any")
@@ -171,6 +171,25 @@ def all_finite(a) -> bool:
     """
     xp = namespace(a)
     return bool(xp.isfinite(xp.sum(a))) or bool(xp.all(xp.isfinite(a)))
+
+
+def first_non_finite(arrays: Mapping) -> Any:
+    """The first key of ``arrays`` whose array holds a NaN or inf, or None when all are finite.
+
+    One reduction over all of them on the usual path (the sum of the arrays' sums is finite),
+    so arrays on a GPU cost one device synchronisation, not one per array; only then is
+    each array checked to name the culprit.
+    """
+    values = list(arrays.values())
+    if not values:
+        return None
+    xp = namespace(*values)
+    total = xp.sum(values[0])
+    for value in values[1:]:
+        total = total + xp.sum(value)
+    if bool(xp.isfinite(total)):
+        return None
+    return next((key for key, value in arrays.items() if not all_finite(value)), None)
 
 
 def _shape_text(shape: tuple) -> str:
