@@ -44,7 +44,7 @@ from .errors import ConfigError
 
 __all__ = ["ARRAYS", "Backend", "arange", "as_dtype", "asarray_like", "astype", "backend", "check_backend_names",
            "check_rule_arrays", "concat", "copy", "cumsum", "device_of", "full", "is_floating", "library",
-           "namespace", "pick", "rank_index", "to_numpy", "to_numpy_tree", "zeros"]
+           "namespace", "pick", "rank_index", "to_numpy", "to_numpy_tree", "widest_float", "zeros"]
 
 #: Array libraries a run may use (``RunSpec.array``, ``--array``).
 ARRAYS = ("numpy", "torch")
@@ -238,6 +238,12 @@ def rank_index(a, k: int):
     if xp is np:
         return np.argpartition(-a, k - 1, axis=1)[:, k - 1]
     return xp.topk(a, k, dim=1).indices[:, k - 1]
+
+
+def widest_float(like) -> str:
+    """``"float64"``, or ``"float32"`` on Apple's MPS, which has no float64 (for sums and draws
+    that must not lose precision to ``like``'s own dtype)."""
+    return "float32" if device_of(like) == "mps" else "float64"
 
 
 def asarray_like(a, like, dtype=None):

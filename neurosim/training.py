@@ -26,8 +26,8 @@ from typing import Any, Callable
 import numpy as np
 
 from .alignment import align
-from .arrays import (astype, backend, check_backend_names, check_rule_arrays, concat, device_of, namespace,
-                     to_numpy, to_numpy_tree)
+from .arrays import (astype, backend, check_backend_names, check_rule_arrays, concat, namespace, to_numpy,
+                     to_numpy_tree, widest_float)
 from .errors import ConfigError, ConvergenceError, ShapeError
 from .network import Network
 from .params import as_generator, resolve_dtype
@@ -139,7 +139,7 @@ def clip_update(dw: dict, max_norm: float) -> tuple[dict, bool]:
 
 def _sum_of_squares(a) -> float:
     xp = namespace(a)
-    flat = xp.reshape(astype(a, "float32" if device_of(a) == "mps" else "float64"), (-1,))
+    flat = xp.reshape(astype(a, widest_float(a)), (-1,))
     return float(flat @ flat)
 
 

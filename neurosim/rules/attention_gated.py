@@ -69,7 +69,8 @@ and that of the expected update beside it (``info.expectation``).
 Both rules compute in the namespace of the arrays they are given (numpy, or PyTorch tensors
 on any device; :mod:`neurosim.arrays`).  The uniforms that select the actions are drawn on the
 host by the state's PCG64 in float64 and moved to the device, so a seed selects the same
-actions on every backend (``aux["actions"]`` stays on the device).
+actions on every backend (on Apple's MPS, which has no float64, up to a uniform's float32
+rounding); ``aux["actions"]`` stays on the device.
 """
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..arrays import arange, asarray_like, copy, cumsum, full, namespace, pick
+from ..arrays import arange, asarray_like, copy, cumsum, full, namespace, pick, widest_float
 from ..errors import ConfigError
 from ..network import INITS, Network, Projection
 from ..oracles import register_oracle
@@ -222,9 +223,9 @@ class AttentionGatedRule(Rule):
         probability :math:`1-\\varepsilon`, else Boltzmann).
         """
         xp = namespace(pi)
-        # drawn on the host by the state's PCG64 (float64, as ever), moved beside pi: the same
-        # actions on every backend
-        u = asarray_like(rng.random(pi.shape[0]), pi, dtype="float64")
+        # drawn on the host by the state's PCG64 (float64 as ever; float32 on MPS, which has no
+        # float64), moved beside pi: the same actions on every backend
+        u = asarray_like(rng.random(pi.shape[0]), pi, dtype=widest_float(pi))
         cdf = cumsum(pi, axis=1)
         # u < cdf[-1] up to rounding; the clip keeps a u that lands above a rounded-down 1 in range
         return xp.minimum(xp.sum(cdf <= u[:, None] * cdf[:, -1:], axis=1), pi.shape[1] - 1)
