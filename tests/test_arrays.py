@@ -6,7 +6,7 @@ limits (tests/test_reference.py, the families' theory tests).  The torch path ru
 to rounding: <= 1e-10 relative (the two libraries sum and multiply in different orders, so
 bit equality is not expected; the measured errors are ~1e-16).  Training on float32 agrees
 to float32 rounding: each optimiser step may move a parameter by a few float32 ulps
-differently, so after ``n`` steps the relative difference stays below ``n * eps32``.
+differently, so after ``n`` steps the relative difference stays below ``4 n eps32``.
 
 The parity test is parametrised over the whole rule registry; the rules whose code is not on
 the array namespace yet are strict xfails, so the list of converted rules is explicit here
@@ -210,7 +210,10 @@ def test_training_on_torch_float32_agrees_with_numpy_to_float32_rounding(rule):
     a, config, n_train = _train(rule, "numpy", "float32")
     b, _, _ = _train(rule, "torch", "float32")
     steps = config.epochs * -(-n_train // config.batch_size)
-    tol = steps * float(np.finfo(np.float32).eps)  # a few ulps per optimiser step, accumulated
+    # float32 rounding (eps32 = 1.2e-7) enters each step through the forward pass, the deltas,
+    # the products and Adam's m / sqrt(v); allow 4 eps32 per step, accumulated over the steps
+    # (measured: at most 5.3e-6 = 0.9 eps32 per step, agrel; benchmarks/parity_arrays.py)
+    tol = 4 * steps * float(np.finfo(np.float32).eps)
     for key in a.params:
         assert b.params[key].dtype == np.float32
         assert relative_error(a.params[key], b.params[key]) <= tol, key
