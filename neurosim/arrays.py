@@ -43,8 +43,8 @@ import numpy as np
 from .errors import ConfigError
 
 __all__ = ["ARRAYS", "Backend", "arange", "as_dtype", "asarray_like", "astype", "backend", "check_backend_names",
-           "check_rule_arrays", "concat", "copy", "cumsum", "device_of", "full", "is_floating", "library",
-           "namespace", "pick", "rank_index", "to_numpy", "to_numpy_tree", "widest_float", "zeros"]
+           "check_rule_arrays", "concat", "copy", "cumsum", "device_of", "diagonal_part", "full", "is_floating",
+           "library", "namespace", "pick", "rank_index", "to_numpy", "to_numpy_tree", "widest_float", "zeros"]
 
 #: Array libraries a run may use (``RunSpec.array``, ``--array``).
 ARRAYS = ("numpy", "torch")
@@ -214,6 +214,14 @@ def full(shape, value, like, dtype=None):
     from array_api_compat import device
 
     return xp.full(shape, value, dtype=dtype, device=device(like))
+
+
+def diagonal_part(a):
+    """The square matrix ``a`` with every off-diagonal entry zero (``np.diag(np.diag(a))``)."""
+    xp = namespace(a)
+    if xp is np:
+        return np.diag(np.diag(a))
+    return xp.where(asarray_like(np.eye(a.shape[0], a.shape[1], dtype=bool), a), a, 0.0)
 
 
 def pick(a, index):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .arrays import copy, namespace
+from .arrays import copy, diagonal_part, namespace
 from .errors import ConfigError, ShapeError
 from .network import Network, Projection
 from .validation import all_finite, check, first_non_finite
@@ -124,7 +124,7 @@ def weight(network: Network, params: Params, proj: Projection | str) -> np.ndarr
     else:
         w = params[proj.tied_to] if proj.tie == "copy" else params[proj.tied_to].T
     if proj.connectivity == "one_to_one":
-        w = np.diag(np.diag(w))
+        w = diagonal_part(w)
     return w if proj.scale == 1.0 else proj.scale * w
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .arrays import as_dtype, asarray_like, astype, device_of, is_floating, namespace, to_numpy
+from .arrays import as_dtype, asarray_like, astype, device_of, diagonal_part, is_floating, namespace, to_numpy
 from .errors import ConfigError, ShapeError
 from .network import Network
 from .neurons import get_activation
@@ -233,7 +233,7 @@ def backprop(network: Network, params: Params, x, target) -> Gradients:
         for proj in network.select("feedforward", post=layer.name):
             g = scaled.T @ fp.r[proj.pre]  # dL/dW_eff of the effective weight (params.weight)
             if proj.connectivity == "one_to_one":
-                g = np.diag(np.diag(g))  # only the diagonal synapses exist
+                g = diagonal_part(g)  # only the diagonal synapses exist
             if proj.scale != 1.0:
                 g = proj.scale * g  # W_eff = s W
             key = proj.tied_to if proj.tied_to is not None else proj.name
