@@ -271,3 +271,17 @@ def test_model_card_runs_as_spiking_network_with_one_call():
     # (< 63 ms) fits several times into the 200 ms window
     u = fp.u["hidden1"]
     assert np.all(measured[u < 1.0] == 0) and np.all(measured[u > 1.05] > 0)
+
+
+def test_cold_cython_cache_prints_a_one_line_notice(monkeypatch, capsys):
+    """A first spiking call on a cold cache says (one line on stderr) that brian2 is compiling."""
+    import neurosim.spiking.codegen as codegen
+
+    monkeypatch.setattr(codegen, "_ANNOUNCED", set())
+    monkeypatch.setattr(codegen, "_cache_warm", lambda: False)
+    monkeypatch.setattr(codegen, "cython_available", lambda: True)
+    assert codegen.resolve_target("auto") == "cython"
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "compiling" in err and "numpy" in err
+    codegen.resolve_target("auto")  # once per process
+    assert capsys.readouterr().err == ""

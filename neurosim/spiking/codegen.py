@@ -71,7 +71,24 @@ def resolve_target(target: str = "auto") -> str:
         where = {"cython": f"Cython, cached in {cache_dir()}", "numpy": "NumPy (no compiler used)",
                  "cpp_standalone": "C++ standalone (one compiled project per run)"}[chosen]
         logger.info("neurosim.spiking: brian2 code generation target = %s (%s)", chosen, where)
+        if chosen == "cython" and not _cache_warm():
+            # a cold first spiking call used to be silent for ~90 s while brian2 compiled
+            import sys
+
+            print(f"neurosim: brian2 is compiling its Cython code for first use (about 1-2 minutes, once; cached in "
+                  f"{cache_dir()}); target='numpy' skips compiling but runs ~3x slower", file=sys.stderr, flush=True)
     return chosen
+
+
+def _cache_warm() -> bool:
+    """Whether brian2's Cython cache already holds compiled modules (a later run mostly loads them)."""
+    import os
+
+    try:
+        folder = cache_dir()
+        return os.path.isdir(folder) and any(name.endswith(".so") for name in os.listdir(folder))
+    except (OSError, ImportError):
+        return False
 
 
 def cache_dir() -> str:
