@@ -148,6 +148,9 @@ def _sum_of_squares(a) -> float:
 class TrainConfig:
     """Configuration of one training run (kept apart from what is learned).
 
+    A :class:`~neurosim.runspec.RunSpec` holds these and more (rule, network, data); this is
+    the part the training loop reads (``spec.config(seed)``).
+
     Parameters
     ----------
     epochs : int
@@ -185,9 +188,6 @@ class TrainConfig:
     device : {"cpu", "cuda", "cuda:N", "mps"}
         Where the arrays live (numpy: ``cpu`` only).  PyTorch missing or a device this
         machine lacks is a one-line :class:`~neurosim.errors.ConfigError` here.
-
-    A :class:`~neurosim.runspec.RunSpec` holds these and more (rule, network, data); this is
-    the part the training loop reads (``spec.config(seed)``).
     """
 
     epochs: int = 10

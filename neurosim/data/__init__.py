@@ -10,7 +10,7 @@ regression set (``n_classes == 0``) has ``t_*`` of shape ``(n_samples, n_outputs
 =====================  =====================================================  ===============================
 name                   what                                                   module
 =====================  =====================================================  ===============================
-``digits``             8x8 handwritten digits, embedded (the offline default) :mod:`~neurosim.data.digits`
+``digits``             8x8 handwritten digits, embedded (offline default)     :mod:`~neurosim.data.digits`
 ``mnist``              28x28 handwritten digits, IDX files                    :mod:`~neurosim.data.idx`
 ``fashion-mnist``      28x28 clothing images, IDX files                       :mod:`~neurosim.data.idx`
 ``cifar-10``           32x32 colour images, 10 classes, binary archive        :mod:`~neurosim.data.cifar`

@@ -3,23 +3,26 @@
 A rule proposes weight changes; it never applies them and it keeps nothing between calls
 (docs/design.md, "The rule surface").  Its whole surface is eleven names:
 
-=================  ==========================================================================
-identity           ``name`` (required), ``family``, ``citation``
-metadata           ``info``: one :class:`RuleInfo` (reference oracle, supervised, losses, ...)
-hyper-parameters   ``Hyper``: a frozen dataclass of :func:`param` fields (declared constraints)
-``network(spec)``  the rule's network: a default one for layer sizes, or a given
-                   :class:`~neurosim.network.Network` with what the rule needs added
-                   (feedback pathways...); idempotent, never modifies its argument
+identity
+    ``name`` (required), ``family``, ``citation``
+metadata
+    ``info``: one :class:`RuleInfo` (reference oracle, supervised, losses, ...)
+hyper-parameters
+    ``Hyper``: a frozen dataclass of :func:`param` fields (declared constraints)
+``network(spec)``
+    the rule's network: a default one for layer sizes, or a given
+    :class:`~neurosim.network.Network` with what the rule needs added (feedback
+    pathways...); idempotent, never modifies its argument
 ``init(network, params, seed) -> state``
-                   whatever the rule carries from one batch to the next (BCM's thresholds, a
-                   random-number position, TP's schedule); default ``{}``
+    whatever the rule carries from one batch to the next (BCM's thresholds, a
+    random-number position, TP's schedule); default ``{}``
 ``updates(network, params, state, x, t) -> (dW, state, aux)``
-                   the proposed change per parameter key (a perfect gradient follower returns
-                   ``-dL/dW``), the next state, and diagnostics (``aux``: inference steps,
-                   relaxation counts, sampled actions)
-optional           ``init_params(network, seed, dtype)``, ``predict(network, params, x)``,
-                   ``learning_rate_scales(network)``
-=================  ==========================================================================
+    the proposed change per parameter key (a perfect gradient follower returns
+    ``-dL/dW``), the next state, and diagnostics (``aux``: inference steps, relaxation
+    counts, sampled actions)
+optional
+    ``init_params(network, seed, dtype)``, ``predict(network, params, x)``,
+    ``learning_rate_scales(network)``
 
 ``updates`` is a pure function of its arguments: it must not modify ``params`` or
 ``state`` (a conformance test checks every registered rule).  That is what lets

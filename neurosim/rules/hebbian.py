@@ -111,12 +111,12 @@ def sanger_update(w: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def bcm_update(w: np.ndarray, x: np.ndarray, y: np.ndarray, theta: np.ndarray) -> np.ndarray:
     """BCM :math:`\\Delta W = \\langle (y \\odot (y - \\theta)) x^\\top\\rangle` (Bienenstock et al. 1982).
 
+    Shapes as in :func:`hebb_update`, and:
+
     Parameters
     ----------
     theta : ndarray (n_post,)
         The modification threshold of each post-synaptic unit.
-
-    Other shapes as in :func:`hebb_update`.
     """
     return (y * (y - theta)).T @ x / x.shape[0]
 

@@ -3,7 +3,7 @@
 Every hidden layer :math:`l` of a chain :math:`h_0 = x`, :math:`u_l = W_l h_{l-1} + b_l`,
 :math:`h_l = \\phi_l(u_l)` (:math:`l = 1..L`) gets a small local *synthetic-gradient module*
 :math:`M_l` that predicts the gradient of the per-sample loss with respect to the layer's rates
-(Jaderberg, Czarnecki, Osindero, Vinyals, Graves, Silver & Kavukcuoglu 2017):
+(Jaderberg, Czarnecki, Osindero, Vinyals, Graves, Silver & Kavukcuoglu 2017 [1]_):
 
 .. math::  \\hat g_l = M_l(h_l\\,[, t]) \\approx g_l = \\frac{\\partial L_n}{\\partial h_l},
            \\qquad M_l(h_l, t) = A_l h_l + C_l t + c_l \\quad\\text{(linear module)},
@@ -40,7 +40,7 @@ On a linear network with injective weights the layer input :math:`h_{l-1}` is an
 function of :math:`h_l`, so the regression residual is orthogonal to it and the forward update
 at the fixed point *is* backprop's; ``cdni`` with a linear module even predicts :math:`g_l`
 exactly on any linear mse network.  Hence the SG system has backprop's critical points there
-(Czarnecki, Świrszcz, Jaderberg, Osindero, Vinyals & Kavukcuoglu 2017).
+(Czarnecki, Świrszcz, Jaderberg, Osindero, Vinyals & Kavukcuoglu 2017 [2]_).
 
 **Description.**  The modules are part of the :class:`~neurosim.network.Network`, so
 training, checkpoints and alignment see them.  :meth:`SyntheticGradients.network` adds, per

@@ -317,8 +317,8 @@ class SpikingEquilibriumPropagation(SpikingRule):
         AlignmentReport
             ``backend = "spiking"``, ``reference = "implicit"``; ``extra`` holds
             ``rate_rule_cosine`` and ``rate_rule_projections`` (vs rate EP), ``beta``,
-            ``nudging``, ``n_trials``, ``seed``, ``free_rate_error`` (max |spiking free rate -
-            rate fixed point| over units, trial-averaged) and ``timings``.
+            ``nudging``, ``n_trials``, ``seed``, ``free_rate_error`` (max ``|spiking free rate -
+            rate fixed point|`` over units, trial-averaged) and ``timings``.
         """
         equivalent = lif.rate_equivalent(network)
         x, t = check_batch(network, x, target, dtype=np.float64)
