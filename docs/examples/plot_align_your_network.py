@@ -66,22 +66,26 @@ print(reports["fa"].table())
 # ``report.table()`` is what ``neurosim align`` prints; ``report.to_dict()`` is its JSON. Per
 # projection: the cosine between ``dW`` and ``-dL/dW``, the angle, the norm ratio and the share
 # of entries with the same sign. Backprop's own report is the check of the oracle (cosine 1),
-# FA's and DFA's output projection uses the true output error (cosine 1), their hidden ones do
-# not: at initialisation random feedback is nearly orthogonal to the gradient.
+# and ``pc-fpa`` equals backprop exactly. FA's and DFA's output projection uses the true output
+# error (angle 0), their hidden ones do not: at initialisation random feedback is nearly
+# orthogonal to the gradient. DTP's top hidden layer gets a target made from the gradient
+# (angle 0); the layer below gets its target through an inverse that has not learned yet.
 projections = [p.name for p in net.projections]
 angles = np.array([[reports[r][p].angle_deg for p in projections] for r in rules])
 for r, row in zip(rules, angles):
     print(f"{r:10s}" + "".join(f"{a:9.1f}°" for a in row))
 
 fig, ax = plt.subplots(figsize=(7, 3.2), layout="constrained")
-width = 0.8 / len(projections)
-for j, p in enumerate(projections):
-    ax.bar(np.arange(len(rules)) + (j - 1) * width, angles[:, j], width, label=p)
+for j, (p, marker) in enumerate(zip(projections, "os^")):
+    ax.plot(np.arange(len(rules)) + (j - 1) * 0.15, angles[:, j], marker, ms=7, label=p)
 ax.set_xticks(np.arange(len(rules)), rules)
+ax.set_ylim(-5, 100)
 ax.set_ylabel("angle to -dL/dW (degrees)")
 ax.axhline(90, color="grey", lw=0.8, ls="--")
-ax.text(len(rules) - 0.5, 91, "orthogonal", ha="right", va="bottom", fontsize=8, color="grey")
-ax.legend(title="projection", fontsize=8, title_fontsize=8, loc="upper left")
+ax.text(-0.4, 92, "orthogonal", va="bottom", fontsize=8, color="grey")
+ax.axhline(0, color="grey", lw=0.8, ls=":")
+ax.text(-0.4, 2, "the gradient's direction", va="bottom", fontsize=8, color="grey")
+ax.legend(title="projection", fontsize=8, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
 ax.set_title("Same network, same weights, same batch: each rule's update vs the gradient", fontsize=9)
 
 # %%
