@@ -25,7 +25,7 @@ Conventions
   that is exactly ``W^T``); a tied projection has no parameters of its own.
 
 Circuit extensions (for spiking circuits: issue 18; the defaults keep the meaning above)
----------------------------------------------------------------------------------------
+----------------------------------------------------------------------------------------
 * ``tie = "copy"`` uses the tied projection's weights *untransposed* (then both run
   ``pre -> post``); ``tie = "transpose"`` (default) is the ``W^T`` above.
 * ``scale`` multiplies the effective weight, sign included: the effective weight of a
