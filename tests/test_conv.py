@@ -18,7 +18,7 @@ from neurosim.params import check_params, init_params
 from neurosim.reference import backprop, forward, gradcheck
 
 
-def small_net(first="conv2d", pool="max_pool2d", loss="mse", activation="tanh"):
+def small_net(first="conv2d", pool="max_pool2d", loss="mse", activation="tanh", second="locally_connected2d"):
     """2x9x9 input -> conv/LC 3x3 stride 2 -> pool 2 -> LC (2,1) -> flatten -> dense."""
     layers = (Layer("input", shape=(2, 9, 9), role="input", bias=False, activation="linear"),
               Layer("c1", shape=(3, 4, 4), activation=activation),
@@ -28,7 +28,7 @@ def small_net(first="conv2d", pool="max_pool2d", loss="mse", activation="tanh"):
               Layer("output", 3, role="output", activation="linear" if loss == "cross_entropy" else "tanh"))
     projections = (Projection("input", "c1", name="k1", operation=first, kernel=3, stride=2),
                    Projection("c1", "p1", operation=pool, kernel=2),
-                   Projection("p1", "c2", name="k2", operation="locally_connected2d", kernel=(2, 1),
+                   Projection("p1", "c2", name="k2", operation=second, kernel=(2, 1),
                               stride=(2, 1), padding=(1, 0)),
                    Projection("c2", "f", operation="flatten"),
                    Projection("f", "output"))
@@ -273,3 +273,163 @@ def test_cli_gradcheck_suite_has_conv_lc_and_pooling_nets():
     nets = dict(_gradcheck_suite(0))
     ops = {p.operation for net in nets.values() for p in net.projections}
     assert {"conv2d", "locally_connected2d", "max_pool2d", "avg_pool2d", "flatten"} <= ops
+
+
+# ---------------------------------------------------------------------------- rules
+def _torch_op(torch, proj, pre_dims, a, w):
+    F = torch.nn.functional
+    if proj.operation == "dense":
+        return a.reshape(a.shape[0], -1) @ w.T
+    if proj.operation == "conv2d":
+        return F.conv2d(a, w, stride=proj.stride, padding=proj.padding)
+    cols = F.unfold(a, proj.kernel, padding=proj.padding, stride=proj.stride)
+    return torch.einsum("bkl,olk->bol", cols, w.reshape(w.shape[0], w.shape[1] * w.shape[2], -1))
+
+
+def _torch_rule_grads(torch, network, params, x, t, rule):
+    """FA / DFA by autograd with the error pathway rerouted (an independent construction):
+    FA: u = f(x.detach(); W) + f(x; B) - f(x; B).detach() -- the value of f(x; W), the input
+    gradient through B (Lillicrap 2016); DFA: every layer's input detached, and the term
+    sum(r_l * (B_l e)) added per hidden layer, whose gradient is (B_l e) * phi'(u_l) (Nokland 2016)."""
+    F = torch.nn.functional
+    tp = {k: torch.tensor(v, requires_grad=not k.endswith(":fa") and not k.endswith(":dfa"))
+          for k, v in params.items()}
+    r = {network.input_layer.name: torch.tensor(x)}
+    hidden = []
+    for layer in network.feedforward_order()[1:]:
+        (proj,) = network.select("feedforward", post=layer.name)
+        pre = network.layer(proj.pre)
+        a = r[proj.pre].reshape(x.shape[0], *pre.dims)
+        if proj.operation in ("max_pool2d", "avg_pool2d"):
+            pool = F.max_pool2d if proj.operation == "max_pool2d" else F.avg_pool2d
+            src = a.detach() if rule == "dfa" else a
+            u = pool(src, proj.kernel, proj.stride, proj.padding)
+        elif proj.operation == "flatten":
+            u = a.detach() if rule == "dfa" else a
+        else:
+            u = _torch_op(torch, proj, pre.dims, a.detach(), tp[proj.name])
+            fb = f"{proj.post}->{proj.pre}:fa"
+            if rule == "fa" and fb in tp:
+                b = tp[fb].T if proj.operation == "dense" else tp[fb]  # a dense B has the shape of W^T
+                u = u + _torch_op(torch, proj, pre.dims, a, b) - _torch_op(torch, proj, pre.dims, a, b).detach()
+        u = u.reshape(x.shape[0], -1)
+        if layer.bias:
+            u = u + tp[f"{layer.name}.bias"]
+        r[layer.name] = torch.tanh(u) if layer.activation == "tanh" else u
+        if layer.role != "output":
+            hidden.append(layer.name)
+    out = r[network.output_layer.name]
+    tt = torch.tensor(t)
+    loss = -(tt * torch.log_softmax(out, dim=1)).sum() / x.shape[0]
+    if rule == "dfa":
+        e = (torch.softmax(out, dim=1) - tt).detach() / x.shape[0]
+        for name in hidden:
+            key = f"{network.output_layer.name}->{name}:dfa"
+            if key in tp:
+                loss = loss + (r[name] * (e @ tp[key].T)).sum()
+    loss.backward()
+    return {k: v.grad.numpy() for k, v in tp.items() if v.grad is not None}
+
+
+@pytest.mark.parametrize("rule_name", ["fa", "dfa"])
+@pytest.mark.parametrize("second", ["conv2d", "locally_connected2d"])
+def test_fa_dfa_on_conv_nets_match_rerouted_autograd(rule_name, second):
+    torch = pytest.importorskip("torch")
+    from neurosim.rules import get_rule
+
+    rule = get_rule(rule_name)
+    net = rule.network(small_net(second=second, loss="cross_entropy"))
+    assert rule.network(net) == net  # idempotent
+    params = rule.init_params(net, 7)
+    x, t = batch(net, n=5, seed=7)
+    dw = rule.step(net, params, x, t)
+    want = _torch_rule_grads(torch, net, params, x, t, rule_name)
+    assert set(dw) == set(want)
+    for k, g in want.items():
+        np.testing.assert_allclose(-dw[k], g, rtol=1e-9, atol=1e-12, err_msg=k)
+
+
+def test_fa_feedback_kernels_have_the_forward_kernel_shape():
+    from neurosim.rules import get_rule
+
+    net = get_rule("fa").network(small_net(second="conv2d"))
+    fb = net.projection("c2->p1:fa")
+    assert (fb.operation, fb.kernel, fb.stride, fb.padding, fb.plastic) == (
+        "conv_transpose2d", (2, 1), (2, 1), (1, 0), False)
+    params = init_params(net, 0)
+    assert params["c2->p1:fa"].shape == params["k2"].shape
+    assert not any(p.post == "c1" for p in net.select("feedback"))  # pooling needs no feedback weights
+    assert Network.from_toml(net.to_toml()) == net
+
+
+@pytest.mark.parametrize("second", ["conv2d", "locally_connected2d"])
+def test_fa_with_feedback_tied_to_the_forward_kernels_is_backprop(second):
+    """B = K (the adjoint of the forward kernel): FA's error is backprop's (Lillicrap 2016)."""
+    from neurosim.rules import get_rule
+
+    base = small_net(second=second, loss="cross_entropy")
+    adj = conv.OPERATIONS[second].transpose
+    net = base.add(Projection("c2", "p1", name="c2->p1:fa", kind="feedback", operation=adj, kernel=(2, 1),
+                              stride=(2, 1), padding=(1, 0), tied_to="k2"),
+                   Projection("output", "f", name="output->f:fa", kind="feedback", tied_to="f->output"))
+    rule = get_rule("fa")
+    assert rule.network(net) == net
+    params = init_params(net, 3)
+    x, t = batch(net, seed=3)
+    dw = rule.step(net, params, x, t)
+    ref = backprop(net, params, x, t).descent()
+    assert set(dw) == set(ref)
+    for k in ref:
+        np.testing.assert_allclose(dw[k], ref[k], rtol=1e-12, atol=1e-15, err_msg=k)
+
+
+def test_alignment_per_projection_on_kernels():
+    from neurosim import align
+
+    net = small_net(loss="cross_entropy")
+    x, t = batch(net, seed=1)
+    rep = align("backprop", net, init_params(net, 1), x, t)
+    cos = {r.name: r.cosine for r in rep.projections}
+    assert cos["k1"] == pytest.approx(1.0, abs=1e-12) and cos["k2"] == pytest.approx(1.0, abs=1e-12)
+    fa = get_fa = __import__("neurosim.rules", fromlist=["get_rule"]).get_rule("fa")
+    fnet = fa.network(net)
+    rep = align(get_fa, fnet, init_params(fnet, 1), x, t)
+    assert {"k1", "k2", "f->output"} <= {r.name for r in rep.projections}
+
+
+def test_every_rule_handles_a_conv_net_or_refuses_it_in_one_line():
+    """Over the whole registry: either the rule's update on a small conv/LC/pool net has the
+    parameters' shapes and is finite, or it is refused in one line naming the rule."""
+    from neurosim.rules import RULES
+    from neurosim.rules.base import check_rule_operations
+
+    net = small_net(loss="cross_entropy")
+    x, t = batch(net, seed=2)
+    handled = []
+    for name, cls in sorted(RULES.items()):
+        rule = cls()
+        try:
+            check_rule_operations(rule, net)
+            full = rule.network(net)
+        except ConfigError as err:
+            msg = str(err)
+            assert f"rule '{name}'" in msg and "\n" not in msg and "conv2d" in msg, msg
+            assert "conv2d" not in rule.info.operations
+            continue
+        params = rule.init_params(full, 0)
+        dw, _, _ = rule.updates(full, params, rule.init(full, params, 0), x, t if rule.info.supervised else None)
+        for k, v in dw.items():
+            assert tuple(np.shape(v)) == tuple(np.shape(params[k])) and np.all(np.isfinite(v)), (name, k)
+        handled.append(name)
+    assert {"backprop", "fa", "dfa"} <= set(handled)
+
+
+def test_training_refuses_a_rule_that_cannot_run_conv():
+    from neurosim.rules import RULES
+    from neurosim.rules.base import check_rule_operations
+
+    dense_only = [c() for c in RULES.values() if "conv2d" not in c.info.operations]
+    if not dense_only:
+        pytest.skip("every rule runs conv2d")
+    with pytest.raises(ConfigError, match=f"rule '{dense_only[0].name}' cannot run projection 'k1'"):
+        check_rule_operations(dense_only[0], small_net())
