@@ -209,9 +209,11 @@ def align(rule, network, params: dict, x, target, state=None, *, seed: int = 0,
     """
     from .oracles import get_oracle
     from .rules import get_rule
+    from .rules.base import check_rule_operations
 
     rule = get_rule(rule) if isinstance(rule, str) else rule
     check_rule_arrays(rule, library(namespace(x, *params.values())))
+    check_rule_operations(rule, network)  # before the rule adds its pathways (issue 17)
     network = rule.network(network)
     if state is None:
         state = rule.init(network, params, seed)

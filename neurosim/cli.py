@@ -373,6 +373,37 @@ def _gradcheck_suite(seed: int) -> list[tuple[str, Network]]:
                 name = f"depth{depth}-{act}-{loss}"
                 nets.append((name, Network.feedforward(sizes, activation=act, loss=loss,
                                                        output_activation=act, name=name)))
+    return nets + _gradcheck_conv_suite(rng)
+
+
+def _gradcheck_conv_suite(rng) -> list[tuple[str, Network]]:
+    """Random convolutional / locally connected / pooling nets (issue 17): an image input, a
+    conv2d or locally_connected2d with a random kernel, stride and padding, a max or average
+    pooling, a second (untied) layer, flatten and a dense read-out."""
+    from .conv import out_shape
+    from .network import Layer, Projection
+
+    nets = []
+    for first in ("conv2d", "locally_connected2d"):
+        for pool in ("max_pool2d", "avg_pool2d"):
+            for loss in ("mse", "cross_entropy"):
+                c_in, side = int(rng.integers(1, 3)), int(rng.integers(7, 10))
+                k, s, p = int(rng.integers(2, 4)), int(rng.integers(1, 3)), int(rng.integers(0, 2))
+                name = f"{first}-{pool}-{loss}"
+                inp = Layer("input", shape=(c_in, side, side), role="input", bias=False, activation="linear")
+                p1 = Projection("input", "c1", name="k1", operation=first, kernel=k, stride=s, padding=p)
+                c1 = Layer("c1", shape=out_shape(p1, inp.dims, (int(rng.integers(2, 4)), 0, 0)), activation="tanh")
+                p2 = Projection("c1", "p1", operation=pool, kernel=2, stride=1)
+                l2 = Layer("p1", shape=out_shape(p2, c1.dims, c1.dims), activation="linear", bias=False)
+                p3 = Projection("p1", "c2", name="k2", operation="locally_connected2d" if first == "conv2d"
+                                else "conv2d", kernel=2)
+                c2 = Layer("c2", shape=out_shape(p3, l2.dims, (2, 0, 0)), activation="tanh")
+                flat = Layer("f", c2.size, activation="linear", bias=False)
+                out = Layer("output", int(rng.integers(2, 5)), role="output",
+                            activation="linear" if loss == "cross_entropy" else "tanh")
+                nets.append((name, Network((inp, c1, l2, c2, flat, out),
+                                           (p1, p2, p3, Projection("c2", "f", operation="flatten"),
+                                            Projection("f", "output")), loss=loss, name=name)))
     return nets
 
 
@@ -414,8 +445,8 @@ def cmd_gradcheck(args) -> int:
         silent += [f"{name}:{r['name']}" for r in res["projections"] if r["gradient_norm"] == 0]
     worst = max(r["relative_error"] for r in rows)
     out = {"max_relative_error": worst, "n_networks": len(nets), "zero_gradients": silent, "projections": rows}
-    lines = [f"{'network':<30} {'parameter':<22} {'rel. error':>11} {'|grad|':>10}"]
-    lines += [f"{r['network']:<30} {r['name']:<22} {r['relative_error']:>11.2e} {r['gradient_norm']:>10.2e}"
+    lines = [f"{'network':<44} {'parameter':<22} {'rel. error':>11} {'|grad|':>10}"]
+    lines += [f"{r['network']:<44} {r['name']:<22} {r['relative_error']:>11.2e} {r['gradient_norm']:>10.2e}"
               for r in rows]
     lines.append(f"max relative error over {len(nets)} network(s): {worst:.2e}")
     if silent:

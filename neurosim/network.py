@@ -39,6 +39,20 @@ Circuit extensions (for spiking circuits: issue 18; the defaults keep the meanin
   ``tau``), in units of the threshold; ``gated`` drives are multiplied by the phase gain
   of a multi-phase protocol (equilibrium propagation's :math:`\\beta(t)`).
 
+Shapes and operations (issue 17: convolutional, pooling and locally connected networks)
+---------------------------------------------------------------------------------------
+* A layer may have a ``shape`` ``(channels, height, width)`` (its ``size`` is the product);
+  rates still travel flat, ``(batch, size)``, in that C order.
+* ``operation`` says what a projection computes (:mod:`neurosim.conv`): ``dense`` (default,
+  the weight matrix above), ``conv2d`` (a kernel of shape ``(c_out, c_in, kh, kw)``),
+  ``locally_connected2d`` (untied kernels, ``(c_out, h_out, w_out, c_in, kh, kw)``),
+  ``max_pool2d`` / ``avg_pool2d`` / ``flatten`` (no parameters), and the adjoints
+  ``conv_transpose2d`` / ``locally_connected_transpose2d`` (feedback pathways: the kernel has
+  the forward kernel's shape, so FA's fixed random kernel and a ``tied_to`` transpose are
+  written the same way as for dense layers).  ``kernel``, ``stride`` and ``padding`` (an int
+  or ``[h, w]``) give the geometry; they mean nothing to ``dense`` and ``flatten``.  This
+  field is separate from ``kind`` (what the pathway is for) and from the circuit extensions.
+
 Everything is immutable and validated on construction; every error names the
 object, the field, what was expected and what was given.  A network round-trips
 through TOML (:meth:`Network.to_toml`, :meth:`Network.from_toml`), which is the
@@ -54,6 +68,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from . import conv as _ops
 from .errors import ConfigError, did_you_mean, unknown_name
 from .neurons import NEURON_MODELS, canonical_activation, check_neuron_model
 from .validation import check, check_keys
@@ -73,6 +88,19 @@ LOSSES = ("mse", "cross_entropy")
 TIES = ("transpose", "copy")
 CONNECTIVITIES = ("all", "one_to_one")
 DRIVE_SOURCES = ("target", "constant", "rate")
+#: What a projection computes (issue 17; :mod:`neurosim.conv`).
+OPERATIONS = tuple(_ops.OPERATIONS)
+
+
+def _pair(owner: str, field_name: str, value: Any, *, ge: int) -> tuple[int, int]:
+    """An int or a pair of ints as a pair ``(h, w)`` (each >= ``ge``)."""
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        pair = tuple(value)
+    elif isinstance(value, (list, tuple)):
+        raise ConfigError(f"{owner}.{field_name}: expected an int or [height, width], got {list(value)!r}")
+    else:
+        pair = (value, value)
+    return tuple(check(owner, field_name, v, "int", ge=ge) for v in pair)
 
 
 def _freeze_params(owner: str, params: Any) -> tuple[tuple[str, Any], ...]:
@@ -122,6 +150,10 @@ class Layer:
     bias_init : float
         Initial value of every bias (0 by default).  Spiking layers need a drive above
         threshold to fire at all: the LIF rate-equivalent of a zero-bias layer is silent.
+    shape : tuple of int, optional
+        ``(channels, height, width)`` of a layer that convolutions and pooling read or
+        write (``size`` may then be left out: it is the product).  Empty for a flat layer.
+        A bias is one per unit (untied), shape ``(size,)``.
     params : mapping of str to scalar
         Neuron-model parameters (for instance ``g_apical`` of a two-compartment neuron,
         ``tau_m`` of a LIF in seconds).  Stored as a sorted tuple of pairs; use
@@ -129,17 +161,31 @@ class Layer:
     """
 
     name: str
-    size: int
+    size: int = 0
     activation: str = "tanh"
     neuron: str = "rate"
     role: str = "hidden"
     bias: bool = True
     params: tuple[tuple[str, Any], ...] = ()
     bias_init: float = 0.0
+    shape: tuple[int, ...] = ()  # issue 17: (channels, height, width)
 
     def __post_init__(self):
         _check_name("Layer", self.name)
         owner = f"Layer '{self.name}'"
+        if self.shape is None or isinstance(self.shape, (str, bytes)) or not isinstance(self.shape, (list, tuple)):
+            raise ConfigError(f"{owner}.shape: expected [channels, height, width], got {self.shape!r}")
+        shape = tuple(check(owner, "shape", v, "int", gt=0) for v in self.shape)
+        if len(shape) not in (0, 3):
+            raise ConfigError(f"{owner}.shape: expected [channels, height, width], got {list(shape)!r}")
+        object.__setattr__(self, "shape", shape)
+        if shape and self.size in (0, None):
+            object.__setattr__(self, "size", math.prod(shape))
+        elif shape and self.size != math.prod(shape):
+            raise ConfigError(f"{owner}: size {self.size} does not match shape {shape} "
+                              f"({math.prod(shape)} units); drop size or make it {math.prod(shape)}")
+        if not shape and self.size in (0, None):
+            raise ConfigError(f"{owner}: give its size (number of units) or its shape [channels, height, width]")
         object.__setattr__(self, "size", check(owner, "size", self.size, "int", gt=0))
         try:
             object.__setattr__(self, "activation", canonical_activation(self.activation))
@@ -150,6 +196,11 @@ class Layer:
         check(owner, "bias", self.bias, "bool")
         object.__setattr__(self, "bias_init", float(check(owner, "bias_init", self.bias_init)))
         object.__setattr__(self, "params", _freeze_params(owner, self.params))
+
+    @property
+    def dims(self) -> tuple[int, ...]:
+        """``shape`` if it has one, else ``(size,)``."""
+        return self.shape or (self.size,)
 
     @property
     def compartments(self) -> tuple[str, ...]:
@@ -167,6 +218,8 @@ class Layer:
             d["bias_init"] = self.bias_init
         if self.params:
             d["params"] = dict(self.params)
+        if self.shape:
+            d["shape"] = list(self.shape)
         return d
 
 
@@ -204,6 +257,14 @@ class Projection:
     connectivity : {"all", "one_to_one"}
         ``all`` (default): every pre neuron to every post neuron; ``one_to_one``: neuron
         *i* to neuron *i* only (equal sizes), weight ``scale * diag(W)``.
+    operation : str
+        What it computes (issue 17): ``dense`` (default), ``conv2d``, ``locally_connected2d``,
+        ``max_pool2d``, ``avg_pool2d``, ``flatten``, ``conv_transpose2d``,
+        ``locally_connected_transpose2d`` (see the module docstring and :mod:`neurosim.conv`).
+    kernel, stride, padding : int or (int, int)
+        Geometry of the spatial operations: window ``kernel`` (required), ``stride`` (1 for
+        convolutions, the kernel for pooling), zero ``padding`` (0; max pooling pads with
+        :math:`-\\infty`).  An adjoint takes the geometry of the forward operation it mirrors.
     """
 
     pre: str
@@ -219,6 +280,11 @@ class Projection:
     tie: str = "transpose"
     scale: float = 1.0
     connectivity: str = "all"
+    # shapes and operations (issue 17); the default keeps the dense projection above
+    operation: str = "dense"
+    kernel: tuple[int, int] | None = None
+    stride: tuple[int, int] | None = None
+    padding: tuple[int, int] | None = None
 
     def __post_init__(self):
         if not self.name:
@@ -244,6 +310,36 @@ class Projection:
             raise ConfigError(f"{owner}: 'scale' must be a nonzero number, got 0.0; remove the projection instead")
         object.__setattr__(self, "scale", scale)
         check(owner, "connectivity", self.connectivity, choices=CONNECTIVITIES)
+        check(owner, "operation", self.operation, choices=OPERATIONS)
+        op = _ops.OPERATIONS[self.operation]
+        if op.geometric:
+            if self.kernel is None:
+                raise ConfigError(f"{owner}: operation '{self.operation}' needs a kernel (an int or "
+                                  "[height, width])")
+            kernel = _pair(owner, "kernel", self.kernel, ge=1)
+            pooling = not op.has_params
+            stride = _pair(owner, "stride", kernel if pooling and self.stride is None else
+                           1 if self.stride is None else self.stride, ge=1)
+            padding = _pair(owner, "padding", 0 if self.padding is None else self.padding, ge=0)
+            if pooling and (2 * padding[0] > kernel[0] or 2 * padding[1] > kernel[1]):
+                raise ConfigError(f"{owner}.padding: at most half the kernel for pooling (a window of "
+                                  f"padding only), got padding {list(padding)} for kernel {list(kernel)}")
+            object.__setattr__(self, "kernel", kernel)
+            object.__setattr__(self, "stride", stride)
+            object.__setattr__(self, "padding", padding)
+        else:
+            given = [f for f in ("kernel", "stride", "padding") if getattr(self, f) is not None]
+            if given:
+                raise ConfigError(f"{owner}.{given[0]}: operation '{self.operation}' has no geometry; remove "
+                                  f"{', '.join(given)} or use conv2d, locally_connected2d or a pooling")
+        if self.operation != "dense":
+            if self.connectivity != "all":
+                raise ConfigError(f"{owner}.connectivity: 'one_to_one' is for dense projections, not "
+                                  f"'{self.operation}'")
+            if self.init == "identity":
+                raise ConfigError(f"{owner}.init: 'identity' is for dense projections, not '{self.operation}'")
+            if not op.has_params and self.tied_to is not None:
+                raise ConfigError(f"{owner}.tied_to: '{self.operation}' has no weights to tie; remove tied_to")
 
     def to_dict(self) -> dict[str, Any]:
         d = {"name": self.name, "pre": self.pre, "post": self.post, "kind": self.kind,
@@ -258,6 +354,11 @@ class Projection:
             d["scale"] = self.scale
         if self.connectivity != "all":
             d["connectivity"] = self.connectivity
+        # shapes and operations: written only when not dense
+        if self.operation != "dense":
+            d["operation"] = self.operation
+        if self.kernel is not None:
+            d.update(kernel=list(self.kernel), stride=list(self.stride), padding=list(self.padding))
         return d
 
 
@@ -415,6 +516,9 @@ class Network:
             if proj.connectivity == "one_to_one" and by_name[proj.pre].size != post.size:
                 raise ConfigError(f"{owner}.connectivity: 'one_to_one' needs equal sizes, got {post.size} x "
                                   f"{by_name[proj.pre].size}; use connectivity = \"all\"")
+            problem = _ops.shape_problem(proj, proj.pre, by_name[proj.pre].dims, post.name, post.dims)
+            if problem:
+                raise ConfigError(problem)
             proj_by_name[proj.name] = proj
         for proj in projections:
             if proj.tied_to is None:
@@ -427,6 +531,18 @@ class Network:
             if other.tied_to is not None:
                 raise ConfigError(f"{owner}: '{other.name}' is itself tied; tie to the projection that "
                                   "owns the weights")
+            if proj.operation != "dense" or other.operation != "dense":
+                ok = other.operation == (proj.operation if proj.tie == "copy" else
+                                         _ops.OPERATIONS[proj.operation].transpose)
+                mine = _ops.param_shape(proj, by_name[proj.pre].dims, by_name[proj.post].dims)
+                theirs = _ops.param_shape(other, by_name[other.pre].dims, by_name[other.post].dims)
+                if not ok or mine != theirs or (proj.kernel, proj.stride, proj.padding) != (
+                        other.kernel, other.stride, other.padding):
+                    raise ConfigError(f"{owner}: a {proj.tie} tie of {_ops.geometry_text(proj)} (weights {mine}) "
+                                      f"needs a {_ops.OPERATIONS[proj.operation].transpose if proj.tie != 'copy' else proj.operation} "
+                                      f"of the same geometry, but '{other.name}' is {_ops.geometry_text(other)} "
+                                      f"(weights {theirs})")
+                continue
             # a tie is checked by shape, so a circuit may tie populations other than the owner's
             # (predictive coding's error populations read W^T of the value populations)
             want = (by_name[proj.post].size, by_name[proj.pre].size)
@@ -622,6 +738,7 @@ class Network:
         lines = [f"Network '{self.name}' (loss: {self.loss})"]
         for layer in self.layers:
             extra = f" params={dict(layer.params)}" if layer.params else ""
+            extra += f" shape={layer.shape}" if layer.shape else ""
             lines.append(f"  layer {layer.name:<14} {layer.size:>6}  {layer.role:<11} {layer.neuron:<20} "
                          f"{layer.activation}{extra}")
         for p in self.projections:
@@ -629,6 +746,7 @@ class Network:
             tie += f" ({p.tie})" if p.tie != "transpose" else ""
             tie += f" scale={p.scale:g}" if p.scale != 1.0 else ""
             tie += " one_to_one" if p.connectivity != "all" else ""
+            tie += f" {_ops.geometry_text(p)}" if p.operation != "dense" else ""
             lines.append(f"  proj  {p.name:<24} {p.kind:<11} -> {p.target:<6} init={p.init}"
                          f"({p.init_scale:g}){'' if p.plastic else ' fixed'}{tie}")
         for d in self.drives:

@@ -5,7 +5,9 @@ plain ``dict`` of arrays so that optimisers, checkpoints (NPZ) and rules all sha
 one format:
 
 * ``params[projection.name]`` -- weight matrix of shape ``(post.size, pre.size)`` for
-  every projection that is not ``tied_to`` another one;
+  every dense projection that is not ``tied_to`` another one; a convolution's kernel
+  ``(c_out, c_in, kh, kw)``, a locally connected layer's ``(c_out, h_out, w_out, c_in, kh, kw)``
+  (:func:`neurosim.conv.param_shape`); pooling and flatten have none;
 * ``params[bias_key(layer.name)]`` -- bias vector of shape ``(layer.size,)`` for every
   non-input layer with ``bias = true``.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import conv as _ops
 from .arrays import copy, diagonal_part, namespace
 from .errors import ConfigError, ShapeError
 from .network import Network, Projection
@@ -50,8 +53,13 @@ def resolve_dtype(dtype, owner: str = "arrays") -> np.dtype:
     return np.dtype(check(owner, "dtype", name, choices=("float32", "float64")))
 
 
-def init_weight(proj: Projection, n_post: int, n_pre: int, rng: np.random.Generator) -> np.ndarray:
+def init_weight(proj: Projection, n_post: int, n_pre: int, rng: np.random.Generator,
+                shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Draw one weight matrix of shape ``(n_post, n_pre)`` by the projection's scheme.
+
+    With ``shape`` (a kernel), ``n_pre`` and ``n_post`` are the fan-in and fan-out of one
+    weight (:func:`neurosim.conv.fans`: :math:`c_{in} k_h k_w` and :math:`c_{out} k_h k_w`, as
+    PyTorch counts them) and the draw has that shape.
 
     ``xavier_uniform``: :math:`U(-a, a)`, :math:`a = s\\sqrt{6/(n_{pre}+n_{post})}` (Glorot &
     Bengio 2010); ``xavier_normal``: std :math:`s\\sqrt{2/(n_{pre}+n_{post})}`;
@@ -59,7 +67,7 @@ def init_weight(proj: Projection, n_post: int, n_pre: int, rng: np.random.Genera
     ``normal``: std :math:`s`; ``uniform``: :math:`U(-s, s)`; with :math:`s` = ``init_scale``.
     """
     s = proj.init_scale
-    shape = (n_post, n_pre)
+    shape = (n_post, n_pre) if shape is None else tuple(shape)
     if proj.init == "xavier_uniform":
         a = s * np.sqrt(6.0 / (n_pre + n_post))
         return rng.uniform(-a, a, shape)
@@ -100,9 +108,13 @@ def init_params(network: Network, seed: int | np.random.Generator = 0, dtype="fl
     dt = resolve_dtype(dtype, "init_params")
     params: Params = {}
     for proj in network.projections:
-        if proj.tied_to is None:
+        if proj.tied_to is None and proj.operation == "dense":
             n_post, n_pre = network.layer(proj.post).size, network.layer(proj.pre).size
             params[proj.name] = init_weight(proj, n_post, n_pre, rng).astype(dt)
+        elif proj.tied_to is None and _ops.has_params(proj):
+            dims = network.layer(proj.pre).dims, network.layer(proj.post).dims
+            fan_in, fan_out = _ops.fans(proj, *dims)
+            params[proj.name] = init_weight(proj, fan_out, fan_in, rng, _ops.param_shape(proj, *dims)).astype(dt)
     for layer in network.layers:
         if layer.role != "input" and layer.bias:
             params[bias_key(layer.name)] = np.full(layer.size, layer.bias_init, dtype=dt)
@@ -112,6 +124,10 @@ def init_params(network: Network, seed: int | np.random.Generator = 0, dtype="fl
 def weight(network: Network, params: Params, proj: Projection | str) -> np.ndarray:
     """The effective weight matrix of a projection, shape (post, pre).
 
+    A convolution's or locally connected layer's effective weight is its kernel (a tied
+    adjoint uses the owner's kernel as it is: the adjoint operation transposes); pooling and
+    flatten have none (``None``).
+
     :math:`W` (its own parameter), :math:`W_{tied}^\\top` (``tied_to``, ``tie = "transpose"``)
     or :math:`W_{tied}` (``tie = "copy"``); times the signed ``scale``; only its diagonal
     for ``connectivity = "one_to_one"`` (see :mod:`neurosim.network`).  A plain projection
@@ -119,6 +135,11 @@ def weight(network: Network, params: Params, proj: Projection | str) -> np.ndarr
     """
     if isinstance(proj, str):
         proj = network.projection(proj)
+    if proj.operation != "dense":
+        if not _ops.has_params(proj):
+            return None
+        w = params[proj.name if proj.tied_to is None else proj.tied_to]
+        return w if proj.scale == 1.0 else proj.scale * w
     if proj.tied_to is None:
         w = params[proj.name]
     else:
@@ -132,8 +153,8 @@ def check_params(network: Network, params: Params) -> None:
     """Raise :class:`ShapeError` unless ``params`` fits ``network`` (keys, shapes, finite values)."""
     expected = {}
     for proj in network.projections:
-        if proj.tied_to is None:
-            expected[proj.name] = (network.layer(proj.post).size, network.layer(proj.pre).size)
+        if proj.tied_to is None and _ops.has_params(proj):
+            expected[proj.name] = _ops.param_shape(proj, network.layer(proj.pre).dims, network.layer(proj.post).dims)
     for layer in network.layers:
         if layer.role != "input" and layer.bias:
             expected[bias_key(layer.name)] = (layer.size,)

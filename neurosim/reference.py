@@ -19,6 +19,13 @@ and a loss :math:`L(r_L, t)`, backprop computes the per-sample errors
 and the batch-mean gradients :math:`\\partial L/\\partial W_{lk} = \\langle \\delta_l r_k^\\top\\rangle`,
 :math:`\\partial L/\\partial b_l = \\langle \\delta_l \\rangle` (Rumelhart, Hinton & Williams 1986).
 
+A projection that is not dense (:mod:`neurosim.conv`: convolution, locally connected,
+pooling, flatten) replaces :math:`W_{lk} r_k` by its operation :math:`f_{lk}(r_k; K_{lk})`,
+:math:`W_{lk}^\\top\\delta_l` by the vector-Jacobian product
+:math:`(\\partial f_{lk}/\\partial r_k)^\\top \\delta_l` and the outer product by
+:math:`\\langle(\\partial f_{lk}/\\partial K_{lk})^\\top\\delta_l\\rangle` (the correlation of
+:math:`\\delta_l` with the input patches, for a kernel).
+
 Losses (per sample, averaged over the batch):
 
 * ``mse``: :math:`L = \\tfrac12 \\lVert r_L - t \\rVert^2`;
@@ -33,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import conv as _ops
 from .arrays import as_dtype, asarray_like, astype, device_of, diagonal_part, is_floating, namespace, to_numpy
 from .errors import ConfigError, ShapeError
 from .network import Network
@@ -102,6 +110,9 @@ def check_batch(network: Network, x, target=None, *, dtype=None):
     x = xp.asarray(x) if dtype is None else xp.asarray(x, dtype=as_dtype(xp, dtype))
     if x.ndim == 1:
         x = x[None, :]
+    shape = network.input_layer.shape
+    if shape and x.ndim == 1 + len(shape) and tuple(x.shape[1:]) == shape:
+        x = xp.reshape(x, (x.shape[0], n_in))  # images (batch, c, h, w) travel flat, in C order
     if x.ndim != 2 or x.shape[1] != n_in:
         raise ShapeError(f"x: expected shape (batch, {n_in}) for input layer '{network.input_layer.name}', "
                          f"got {tuple(x.shape)}")
@@ -145,10 +156,13 @@ def forward(network: Network, params: Params, x) -> ForwardPass:
     for layer in order[1:]:
         acc = None
         for proj in network.select("feedforward", post=layer.name):
-            drive = r[proj.pre] @ weight(network, params, proj).T
+            if proj.operation == "dense":
+                drive = r[proj.pre] @ weight(network, params, proj).T
+            else:
+                drive = _ops.drive(network, proj, weight(network, params, proj), r[proj.pre])
             acc = drive if acc is None else acc + drive
         if layer.bias:
-            acc += params[bias_key(layer.name)]  # acc is a fresh array from the matmul
+            acc = acc + params[bias_key(layer.name)]  # not in place: flatten passes its input through
         u[layer.name] = acc
         r[layer.name] = get_activation(layer.activation)(acc)
     return ForwardPass(u=u, r=r, order=names)
@@ -231,6 +245,18 @@ def backprop(network: Network, params: Params, x, target) -> Gradients:
             grads[bias_key(layer.name)] = xp.sum(delta, axis=0) / batch
         scaled = delta * (1.0 / batch)  # scale the (batch, n) delta, not the (n, m) product
         for proj in network.select("feedforward", post=layer.name):
+            pre = network.layer(proj.pre)
+            if proj.operation != "dense":
+                w = weight(network, params, proj)
+                if w is not None:  # dL/dK of the effective kernel, times the signed scale
+                    g = _ops.weight_gradient(network, proj, scaled, fp.r[proj.pre])
+                    g = proj.scale * g if proj.scale != 1.0 else g
+                    key = proj.tied_to if proj.tied_to is not None else proj.name
+                    grads[key] = grads[key] + g if key in grads else g
+                if pre.role != "input":
+                    back = _ops.backward(network, proj, w, delta, fp.r[pre.name]) * derivative(pre, fp)
+                    deltas[pre.name] = deltas[pre.name] + back if pre.name in deltas else back
+                continue
             g = scaled.T @ fp.r[proj.pre]  # dL/dW_eff of the effective weight (params.weight)
             if proj.connectivity == "one_to_one":
                 g = diagonal_part(g)  # only the diagonal synapses exist
@@ -239,7 +265,6 @@ def backprop(network: Network, params: Params, x, target) -> Gradients:
             key = proj.tied_to if proj.tied_to is not None else proj.name
             g = g.T if proj.tied_to is not None and proj.tie == "transpose" else g
             grads[key] = grads[key] + g if key in grads else g
-            pre = network.layer(proj.pre)
             if pre.role == "input":
                 continue
             back = (delta @ weight(network, params, proj)) * derivative(pre, fp)
@@ -281,7 +306,7 @@ def finite_difference_gradients(network: Network, params: Params, x, target, eps
     """
     x, t = check_batch(network, x, target)
     grads = {}
-    keys = [p.name for p in network.select("feedforward") if p.tied_to is None] + [
+    keys = [p.name for p in network.select("feedforward") if p.tied_to is None and _ops.has_params(p)] + [
         bias_key(layer.name) for layer in network.feedforward_order()[1:] if layer.bias]
     for key in keys:
         theta = params[key]

@@ -34,6 +34,7 @@ from .params import as_generator, resolve_dtype
 from .reference import forward, loss_value
 from .results import save_run
 from .rules import Rule, get_rule
+from .rules.base import check_rule_operations
 from .validation import first_non_finite
 
 
@@ -399,6 +400,7 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
     """
     config = config or TrainConfig()
     rule = get_rule(rule) if isinstance(rule, str) else rule
+    check_rule_operations(rule, network)  # before the rule adds its pathways (issue 17)
     network = rule.network(network)
     dtype = resolve_dtype(config.dtype)
     arrays = backend(config.array, config.device, owner="TrainConfig")

@@ -73,8 +73,8 @@ def test_gradcheck_json(capsys):
     d = json.loads(out)
     from neurosim.neurons import ACTIVATIONS
 
-    # depths 1-5 x every activation x both losses
-    assert code == 0 and d["max_relative_error"] < 1e-6 and d["n_networks"] == 5 * len(ACTIVATIONS) * 2
+    # depths 1-5 x every activation x both losses, and conv/LC x max/avg pooling x both losses (issue 17)
+    assert code == 0 and d["max_relative_error"] < 1e-6 and d["n_networks"] == 5 * len(ACTIVATIONS) * 2 + 8
     assert {"name", "relative_error", "gradient_norm"} <= set(d["projections"][0])
     # every row checks a non-zero gradient (zero against zero would pass any check)
     assert d["zero_gradients"] == [] and min(r["gradient_norm"] for r in d["projections"]) > 0

@@ -4,11 +4,13 @@
 
 with :math:`\\delta` from :func:`neurosim.reference.backprop` (Rumelhart, Hinton &
 Williams 1986).  Its alignment with the reference is 1 by construction; it is the
-baseline every other rule is trained beside.
+baseline every other rule is trained beside.  It runs on every projection operation
+(:mod:`neurosim.conv`: convolution, locally connected, pooling, flatten).
 """
 from __future__ import annotations
 
 from ..reference import backprop
+from ..network import OPERATIONS
 from .base import Rule, RuleInfo, register
 
 
@@ -17,7 +19,8 @@ class Backprop(Rule):
     name = "backprop"
     family = "backprop"
     citation = "Rumelhart, Hinton & Williams (1986). Learning representations by back-propagating errors."
-    info = RuleInfo(aliases=("bp",), backends=("rate", "spiking"), arrays=("numpy", "torch"))
+    info = RuleInfo(aliases=("bp",), backends=("rate", "spiking"), arrays=("numpy", "torch"),
+                    operations=OPERATIONS)
 
     def updates(self, network, params, state, x, target):
         return backprop(network, params, x, target).descent(), state, {}

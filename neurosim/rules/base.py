@@ -197,6 +197,23 @@ class RuleInfo:
     measure: Mapping[str, Any] = field(default_factory=dict)
     expectation: Mapping[str, Any] = field(default_factory=dict)
     arrays: tuple[str, ...] = ("numpy",)
+    #: Projection operations (:data:`neurosim.network.OPERATIONS`) its equations cover: dense
+    #: only unless it says more (issue 17); :func:`check_rule_operations` refuses the rest.
+    operations: tuple[str, ...] = ("dense",)
+
+
+def check_rule_operations(rule: "Rule", network) -> None:
+    """Raise :class:`ConfigError` (one line) if ``network`` has a projection whose operation
+    ``rule`` cannot compute (its ``info.operations``): a rule written for dense weight matrices
+    would otherwise multiply a kernel as a matrix, or fail obscurely.  Layer sizes pass."""
+    if not isinstance(network, Network):
+        return
+    bad = [p for p in network.projections if p.operation not in rule.info.operations]
+    if bad:
+        able = ", ".join(sorted(n for n, c in RULES.items() if bad[0].operation in c.info.operations))
+        raise ConfigError(f"rule '{rule.name}' cannot run projection '{bad[0].name}' ({bad[0].operation}) of network "
+                          f"'{network.name}': its equations cover {', '.join(rule.info.operations)} projections "
+                          f"only (info.operations); rules that run {bad[0].operation}: {able}")
 
 
 # --------------------------------------------------------------------------- the rule
@@ -237,6 +254,7 @@ class Rule:
         the same when called again on it (idempotent).
         """
         if isinstance(spec, Network):
+            check_rule_operations(self, spec)
             return spec
         try:
             sizes = [int(s) for s in spec]

@@ -1,0 +1,424 @@
+"""Projection operations: dense, convolution, locally connected, pooling and flatten.
+
+A projection's ``operation`` (:mod:`neurosim.network`) says how the rates of its ``pre``
+layer become a drive of its ``post`` layer.  Rates always travel as flat arrays of shape
+``(batch, size)``; a layer with a ``shape`` ``(channels, height, width)`` lays its units out
+in that C order, so a flat ``dense`` projection reads a shaped layer as it is (flatten is the
+identity on the data and exists to make the change of view explicit in a description).
+
+For an input :math:`x` of shape :math:`(C, H, W)`, kernel :math:`(k_h, k_w)`, stride
+:math:`(s_h, s_w)` and zero padding :math:`(p_h, p_w)`, the output grid is
+:math:`H' = \\lfloor (H + 2p_h - k_h)/s_h \\rfloor + 1` (likewise :math:`W'`) and
+
+.. math::
+    \\text{conv2d:}\\quad y_{o,i,j} &= \\sum_{c,a,b} K_{o,c,a,b}\\, x_{c,\\,s_h i + a - p_h,\\, s_w j + b - p_w}
+    \\\\
+    \\text{locally\\_connected2d:}\\quad y_{o,i,j} &= \\sum_{c,a,b} K_{o,i,j,c,a,b}\\,
+        x_{c,\\,s_h i + a - p_h,\\, s_w j + b - p_w}
+    \\\\
+    \\text{max\\_pool2d / avg\\_pool2d:}\\quad y_{c,i,j} &= \\max_{a,b} / \\operatorname{mean}_{a,b}\\;
+        x_{c,\\,s_h i + a - p_h,\\, s_w j + b - p_w}
+
+(LeCun et al. 1998 for convolution and pooling; the locally connected layer has untied
+weights per output position, Bartunov et al. 2018).  ``conv_transpose2d`` and
+``locally_connected_transpose2d`` are the adjoints :math:`y = K^\\top x` of the two linear maps,
+with a kernel of the *same* shape as the forward one: the feedback pathway of feedback
+alignment through a convolution (a random kernel in place of :math:`K`; Lillicrap et al. 2016,
+as BioTorch, Sanfiz & Akrout 2021), and, tied to the forward kernel, exactly backprop's
+backward pass.
+
+Each operation gives its forward map, the vector-Jacobian product with respect to its input
+(``backward``) and to its kernel (``weight_gradient``, summed over the batch), written once
+for every array library through the namespace of the arrays (:mod:`neurosim.arrays`): im2col
+by strided slices (one slice per kernel offset, never a loop over positions), the sums as
+matrix products, col2im by strided additions.  Pooling has no parameters; max pooling routes
+the gradient to the first maximum of each window (as PyTorch).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+from .arrays import arange, astype, full, namespace, zeros
+
+__all__ = ["OPERATIONS", "Operation", "backward", "drive", "geometry_text", "has_params", "out_shape",
+           "param_shape", "fans", "weight_gradient"]
+
+
+# --------------------------------------------------------------------------- im2col / col2im
+def _grid(n: int, k: int, s: int, p: int) -> int:
+    return (n + 2 * p - k) // s + 1
+
+
+def _pad(x, ph: int, pw: int, value: float = 0.0):
+    """``x`` of shape (b, c, H, W) padded by ``value`` on both sides of the two last axes."""
+    if ph == 0 and pw == 0:
+        return x
+    b, c, h, w = x.shape
+    out = full((b, c, h + 2 * ph, w + 2 * pw), value, x)
+    out[:, :, ph:ph + h, pw:pw + w] = x
+    return out
+
+
+def _patches(x, kernel, stride, padding, value: float = 0.0):
+    """im2col: (b, c, H, W) -> (b, c, kh, kw, H', W'), one strided slice per kernel offset."""
+    xp = namespace(x)
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    b, c, h, w = x.shape
+    ho, wo = _grid(h, kh, sh, ph), _grid(w, kw, sw, pw)
+    xpad = _pad(x, ph, pw, value)
+    cols = [xpad[:, :, a:a + sh * (ho - 1) + 1:sh, d:d + sw * (wo - 1) + 1:sw]
+            for a in range(kh) for d in range(kw)]
+    return xp.reshape(xp.stack(cols, axis=2), (b, c, kh, kw, ho, wo))
+
+
+def _fold(cols, in_shape, kernel, stride, padding):
+    """col2im, the adjoint of :func:`_patches`: (b, c, kh, kw, H', W') summed into (b, c, H, W)."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    b = cols.shape[0]
+    c, h, w = in_shape
+    ho, wo = cols.shape[4], cols.shape[5]
+    out = zeros((b, c, h + 2 * ph, w + 2 * pw), cols)
+    for a in range(kh):
+        for d in range(kw):
+            out[:, :, a:a + sh * (ho - 1) + 1:sh, d:d + sw * (wo - 1) + 1:sw] += cols[:, :, a, d]
+    return out[:, :, ph:ph + h, pw:pw + w]
+
+
+# --------------------------------------------------------------------------- the operations
+@dataclass(frozen=True)
+class Operation:
+    """One kind of projection: its shapes and its three maps.
+
+    Attributes
+    ----------
+    name : str
+    has_params : bool
+        Whether it owns a weight array (pooling and flatten do not).
+    geometric : bool
+        Whether it takes ``kernel``/``stride``/``padding``.
+    out_shape : callable (pre_shape, geo) -> shape
+        The post shape the operation produces from a pre shape.
+    param_shape : callable (pre_shape, post_shape, geo) -> shape or None
+    fans : callable (pre_shape, post_shape, geo) -> (fan_in, fan_out)
+        Inputs and outputs per weight, for the initialisers.
+    forward : callable (x4, w, pre_shape, post_shape, geo) -> y
+    backward : callable (delta, w, x, pre_shape, post_shape, geo) -> dx
+    weight_gradient : callable (delta, x, pre_shape, post_shape, geo) -> dW (batch sum)
+    transpose : str
+        The operation whose kernel of the same shape maps the other way ("" if none).
+    """
+
+    name: str
+    has_params: bool
+    geometric: bool
+    out_shape: Callable
+    param_shape: Callable
+    fans: Callable
+    forward: Callable
+    backward: Callable
+    weight_gradient: Callable
+    transpose: str = ""
+
+
+def _as4(a, shape):
+    xp = namespace(a)
+    return xp.reshape(a, (a.shape[0], *shape))
+
+
+def _flat(a):
+    xp = namespace(a)
+    return xp.reshape(a, (a.shape[0], -1))
+
+
+# dense ------------------------------------------------------------------------
+def _dense_out(pre, geo):
+    return None  # any size: the post layer decides
+
+
+_DENSE = Operation(
+    "dense", True, False, _dense_out,
+    param_shape=lambda pre, post, geo: (math.prod(post), math.prod(pre)),
+    fans=lambda pre, post, geo: (math.prod(pre), math.prod(post)),
+    forward=lambda x, w, pre, post, geo: x @ w.T,
+    backward=lambda d, w, x, pre, post, geo: d @ w,
+    weight_gradient=lambda d, x, pre, post, geo: d.T @ x,
+    transpose="dense")
+
+
+# conv2d -----------------------------------------------------------------------
+def _conv_out(pre, geo):
+    c, h, w = pre
+    (kh, kw), (sh, sw), (ph, pw) = geo["kernel"], geo["stride"], geo["padding"]
+    return (geo["channels"], _grid(h, kh, sh, ph), _grid(w, kw, sw, pw))
+
+
+def _kernel_shape(pre, post, geo):
+    return (post[0], pre[0], *geo["kernel"])
+
+
+def _kernel_fans(pre, post, geo):
+    k = math.prod(geo["kernel"])
+    return pre[0] * k, post[0] * k
+
+
+def _conv_forward(x, w, pre, post, geo):
+    xp = namespace(x, w)
+    p = _patches(_as4(x, pre), geo["kernel"], geo["stride"], geo["padding"])
+    b = x.shape[0]
+    p = xp.reshape(p, (b, -1, post[1] * post[2]))  # (b, c*kh*kw, L)
+    y = xp.reshape(w, (w.shape[0], -1)) @ p  # (b, o, L)
+    return xp.reshape(y, (b, -1))
+
+
+def _conv_backward(d, w, x, pre, post, geo):
+    xp = namespace(d, w)
+    b = d.shape[0]
+    cols = xp.reshape(w, (w.shape[0], -1)).T @ xp.reshape(d, (b, post[0], -1))  # (b, c*kh*kw, L)
+    cols = xp.reshape(cols, (b, pre[0], *geo["kernel"], post[1], post[2]))
+    return _flat(_fold(cols, pre, geo["kernel"], geo["stride"], geo["padding"]))
+
+
+def _conv_weight_gradient(d, x, pre, post, geo):
+    xp = namespace(d, x)
+    b = x.shape[0]
+    k = pre[0] * math.prod(geo["kernel"])
+    p = _patches(_as4(x, pre), geo["kernel"], geo["stride"], geo["padding"])
+    p = xp.reshape(xp.permute_dims(xp.reshape(p, (b, k, -1)), (0, 2, 1)), (-1, k))  # (b*L, c*kh*kw)
+    d2 = xp.reshape(xp.permute_dims(xp.reshape(d, (b, post[0], -1)), (1, 0, 2)), (post[0], -1))  # (o, b*L)
+    return xp.reshape(d2 @ p, (post[0], pre[0], *geo["kernel"]))
+
+
+_CONV = Operation("conv2d", True, True, _conv_out, _kernel_shape, _kernel_fans, _conv_forward, _conv_backward,
+                  _conv_weight_gradient, transpose="conv_transpose2d")
+
+
+# the adjoint map: pre is the convolution's output grid, post its input; same kernel shape
+_CONV_T = Operation(
+    "conv_transpose2d", True, True, out_shape=None,
+    param_shape=lambda pre, post, geo: _kernel_shape(post, pre, geo),
+    fans=lambda pre, post, geo: _kernel_fans(post, pre, geo),
+    forward=lambda x, w, pre, post, geo: _conv_backward(x, w, None, post, pre, geo),
+    backward=lambda d, w, x, pre, post, geo: _conv_forward(d, w, post, pre, geo),
+    weight_gradient=lambda d, x, pre, post, geo: _conv_weight_gradient(x, d, post, pre, geo),
+    transpose="conv2d")
+
+
+# locally_connected2d ----------------------------------------------------------
+def _lc_shape(pre, post, geo):
+    return (post[0], post[1], post[2], pre[0], *geo["kernel"])
+
+
+def _lc_kernels(w):
+    """(o, H', W', c, kh, kw) -> (L, o, K): one matrix per output position."""
+    xp = namespace(w)
+    o, ho, wo = w.shape[0], w.shape[1], w.shape[2]
+    return xp.reshape(xp.permute_dims(w, (1, 2, 0, 3, 4, 5)), (ho * wo, o, -1))
+
+
+def _lc_patches(x, pre, post, geo):
+    """(b, size) -> (L, b, K)."""
+    xp = namespace(x)
+    b = x.shape[0]
+    p = _patches(_as4(x, pre), geo["kernel"], geo["stride"], geo["padding"])
+    return xp.permute_dims(xp.reshape(p, (b, -1, post[1] * post[2])), (2, 0, 1))
+
+
+def _lc_forward(x, w, pre, post, geo):
+    xp = namespace(x, w)
+    y = _lc_patches(x, pre, post, geo) @ xp.permute_dims(_lc_kernels(w), (0, 2, 1))  # (L, b, o)
+    return xp.reshape(xp.permute_dims(y, (1, 2, 0)), (x.shape[0], -1))
+
+
+def _lc_backward(d, w, x, pre, post, geo):
+    xp = namespace(d, w)
+    b = d.shape[0]
+    dl = xp.permute_dims(xp.reshape(d, (b, post[0], -1)), (2, 0, 1))  # (L, b, o)
+    cols = xp.permute_dims(dl @ _lc_kernels(w), (1, 2, 0))  # (b, K, L)
+    cols = xp.reshape(cols, (b, pre[0], *geo["kernel"], post[1], post[2]))
+    return _flat(_fold(cols, pre, geo["kernel"], geo["stride"], geo["padding"]))
+
+
+def _lc_weight_gradient(d, x, pre, post, geo):
+    xp = namespace(d, x)
+    b = d.shape[0]
+    dl = xp.permute_dims(xp.reshape(d, (b, post[0], -1)), (2, 1, 0))  # (L, o, b)
+    g = dl @ _lc_patches(x, pre, post, geo)  # (L, o, K)
+    g = xp.reshape(g, (post[1], post[2], post[0], pre[0], *geo["kernel"]))
+    return xp.permute_dims(g, (2, 0, 1, 3, 4, 5))
+
+
+_LC = Operation("locally_connected2d", True, True, _conv_out, _lc_shape, _kernel_fans, _lc_forward, _lc_backward,
+                _lc_weight_gradient, transpose="locally_connected_transpose2d")
+
+_LC_T = Operation(
+    "locally_connected_transpose2d", True, True, out_shape=None,
+    param_shape=lambda pre, post, geo: _lc_shape(post, pre, geo),
+    fans=lambda pre, post, geo: _kernel_fans(post, pre, geo),
+    forward=lambda x, w, pre, post, geo: _lc_backward(x, w, None, post, pre, geo),
+    backward=lambda d, w, x, pre, post, geo: _lc_forward(d, w, post, pre, geo),
+    weight_gradient=lambda d, x, pre, post, geo: _lc_weight_gradient(x, d, post, pre, geo),
+    transpose="locally_connected2d")
+
+
+# pooling ----------------------------------------------------------------------
+def _pool_out(pre, geo):
+    c, h, w = pre
+    (kh, kw), (sh, sw), (ph, pw) = geo["kernel"], geo["stride"], geo["padding"]
+    return (c, _grid(h, kh, sh, ph), _grid(w, kw, sw, pw))
+
+
+def _windows(x, pre, geo, value):
+    """(b, size) -> (b, c, kh*kw, H', W')."""
+    xp = namespace(x)
+    p = _patches(_as4(x, pre), geo["kernel"], geo["stride"], geo["padding"], value)
+    return xp.reshape(p, (x.shape[0], pre[0], -1, p.shape[4], p.shape[5]))
+
+
+def _unwindow(cols, pre, post, geo):
+    xp = namespace(cols)
+    cols = xp.reshape(cols, (cols.shape[0], pre[0], *geo["kernel"], post[1], post[2]))
+    return _flat(_fold(cols, pre, geo["kernel"], geo["stride"], geo["padding"]))
+
+
+def _max_forward(x, w, pre, post, geo):
+    xp = namespace(x)
+    return _flat(xp.max(_windows(x, pre, geo, -math.inf), axis=2))
+
+
+def _max_backward(d, w, x, pre, post, geo):
+    xp = namespace(d, x)
+    win = _windows(x, pre, geo, -math.inf)
+    first = xp.argmax(win, axis=2)  # the first maximum of each window gets the gradient
+    k = win.shape[2]
+    mask = astype(xp.reshape(arange(k, first), (1, 1, k, 1, 1)) == first[:, :, None], d.dtype)
+    return _unwindow(mask * _as4(d, post)[:, :, None], pre, post, geo)
+
+
+def _avg_forward(x, w, pre, post, geo):
+    xp = namespace(x)
+    return _flat(xp.mean(_windows(x, pre, geo, 0.0), axis=2))
+
+
+def _avg_backward(d, w, x, pre, post, geo):
+    xp = namespace(d)
+    k = math.prod(geo["kernel"])
+    cols = xp.broadcast_to(_as4(d, post)[:, :, None] / k, (d.shape[0], post[0], k, post[1], post[2]))
+    return _unwindow(cols, pre, post, geo)
+
+
+def _no_params(*args):
+    return None
+
+
+_MAX = Operation("max_pool2d", False, True, _pool_out, _no_params, _no_params, _max_forward, _max_backward,
+                 _no_params)
+_AVG = Operation("avg_pool2d", False, True, _pool_out, _no_params, _no_params, _avg_forward, _avg_backward,
+                 _no_params)
+_FLATTEN = Operation("flatten", False, False, lambda pre, geo: (math.prod(pre),), _no_params, _no_params,
+                     forward=lambda x, w, pre, post, geo: x, backward=lambda d, w, x, pre, post, geo: d,
+                     weight_gradient=_no_params)
+
+#: Every projection operation by name (``Projection.operation``).
+OPERATIONS: dict[str, Operation] = {op.name: op for op in (_DENSE, _CONV, _CONV_T, _LC, _LC_T, _MAX, _AVG,
+                                                            _FLATTEN)}
+
+
+# --------------------------------------------------------------------------- on a network
+def _geometry(proj, pre_shape, post_shape) -> dict:
+    return {"kernel": proj.kernel, "stride": proj.stride, "padding": proj.padding,
+            "channels": post_shape[0] if len(post_shape) == 3 else None}
+
+
+def _shapes(network, proj):
+    return network.layer(proj.pre).dims, network.layer(proj.post).dims
+
+
+def has_params(proj) -> bool:
+    """Whether the projection owns (or ties to) a weight array."""
+    return OPERATIONS[proj.operation].has_params
+
+
+def geometry_text(proj) -> str:
+    """``"conv2d 5x5 stride 1 padding 0"`` (the operation and its geometry, for messages)."""
+    if not OPERATIONS[proj.operation].geometric:
+        return proj.operation
+    (kh, kw), (sh, sw), (ph, pw) = proj.kernel, proj.stride, proj.padding
+    stride = f"{sh}" if sh == sw else f"{sh}x{sw}"
+    pad = f"{ph}" if ph == pw else f"{ph}x{pw}"
+    return f"{proj.operation} {kh}x{kw} stride {stride} padding {pad}"
+
+
+def out_shape(proj, pre_shape, post_shape):
+    """The post shape the operation of ``proj`` gives from ``pre_shape`` (None: any size)."""
+    op = OPERATIONS[proj.operation]
+    if op.out_shape is None:  # an adjoint: it maps post back to pre
+        return None
+    return op.out_shape(tuple(pre_shape), _geometry(proj, pre_shape, post_shape))
+
+
+def param_shape(proj, pre_shape, post_shape):
+    """Shape of the weight array of ``proj`` between layers of these shapes (None: no parameters)."""
+    return OPERATIONS[proj.operation].param_shape(tuple(pre_shape), tuple(post_shape),
+                                                  _geometry(proj, pre_shape, post_shape))
+
+
+def fans(proj, pre_shape, post_shape):
+    """``(fan_in, fan_out)`` of a weight of ``proj`` (inputs and outputs per weight)."""
+    return OPERATIONS[proj.operation].fans(tuple(pre_shape), tuple(post_shape),
+                                           _geometry(proj, pre_shape, post_shape))
+
+
+def drive(network, proj, w, x):
+    """The drive ``proj`` gives its post layer from pre rates ``x`` (batch, pre.size), with
+    effective weight ``w`` (:func:`neurosim.params.weight`; None without parameters)."""
+    pre, post = _shapes(network, proj)
+    return OPERATIONS[proj.operation].forward(x, w, pre, post, _geometry(proj, pre, post))
+
+
+def backward(network, proj, w, delta, x):
+    """:math:`\\partial (\\delta\\cdot y)/\\partial x`: the error ``delta`` (batch, post.size) carried
+    back to the pre layer through ``proj`` (the transposed map; ``x`` the pre rates, for pooling)."""
+    pre, post = _shapes(network, proj)
+    return OPERATIONS[proj.operation].backward(delta, w, x, pre, post, _geometry(proj, pre, post))
+
+
+def weight_gradient(network, proj, delta, x):
+    """:math:`\\sum_n \\partial(\\delta_n\\cdot y_n)/\\partial W`: the batch-summed outer product of
+    ``delta`` (batch, post.size) and pre rates ``x`` in the operation's weight shape."""
+    pre, post = _shapes(network, proj)
+    return OPERATIONS[proj.operation].weight_gradient(delta, x, pre, post, _geometry(proj, pre, post))
+
+
+def shape_problem(proj, pre_name: str, pre_shape, post_name: str, post_shape) -> str | None:
+    """Why ``proj`` cannot join layers of these shapes (one line), or None when it can."""
+    op = OPERATIONS[proj.operation]
+    pre_shape, post_shape = tuple(pre_shape), tuple(post_shape)
+    what = f"Projection '{proj.name}': {geometry_text(proj)}"
+    if op.name == "dense":
+        return None
+    if op.name == "flatten":
+        if math.prod(pre_shape) != math.prod(post_shape):
+            return (f"{what} maps {pre_shape} to ({math.prod(pre_shape)},), but layer '{post_name}' has "
+                    f"{math.prod(post_shape)} units; give it size = {math.prod(pre_shape)}")
+        return None
+    for name, shape in ((pre_name, pre_shape), (post_name, post_shape)):
+        if len(shape) != 3:
+            return (f"{what} needs layers with shape = [channels, height, width], but layer '{name}' has shape "
+                    f"{shape}; give it a shape")
+    if op.out_shape is None:  # an adjoint: the forward operation must map post onto pre
+        fwd = OPERATIONS[op.transpose]
+        geo = {**_geometry(proj, post_shape, pre_shape), "channels": pre_shape[0]}
+        back = fwd.out_shape(post_shape, geo)
+        if back != pre_shape:
+            return (f"{what} is the adjoint of {fwd.name}, which maps {post_shape} (layer '{post_name}') to {back}, "
+                    f"but layer '{pre_name}' has shape {pre_shape}")
+        return None
+    want = op.out_shape(pre_shape, _geometry(proj, pre_shape, post_shape))
+    if min(want[1:]) < 1:
+        return (f"{what}: the kernel does not fit the padded input {pre_shape} of layer '{pre_name}'; use a smaller "
+                "kernel or more padding")
+    if want != post_shape:
+        return f"{what} maps {pre_shape} to {want}, but layer '{post_name}' has shape {post_shape}"
+    return None
