@@ -538,8 +538,9 @@ class Network:
                 theirs = _ops.param_shape(other, by_name[other.pre].dims, by_name[other.post].dims)
                 if not ok or mine != theirs or (proj.kernel, proj.stride, proj.padding) != (
                         other.kernel, other.stride, other.padding):
+                    wanted = _ops.OPERATIONS[proj.operation].transpose if proj.tie != 'copy' else proj.operation
                     raise ConfigError(f"{owner}: a {proj.tie} tie of {_ops.geometry_text(proj)} (weights {mine}) "
-                                      f"needs a {_ops.OPERATIONS[proj.operation].transpose if proj.tie != 'copy' else proj.operation} "
+                                      f"needs a {wanted} "
                                       f"of the same geometry, but '{other.name}' is {_ops.geometry_text(other)} "
                                       f"(weights {theirs})")
                 continue

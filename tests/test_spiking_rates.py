@@ -138,9 +138,9 @@ def test_rate_equivalent_rejects_what_the_rate_side_cannot_represent():
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    ({"dt": 0.1}, ConfigError, r"dt = 0.1 has no unit; pass a brian2 time such as 0.1\*brian2.ms"),
-    ({"dt": "0.1 ms"}, ConfigError, r"dt expected a brian2 time"),
-    ({"presentation": 0.2}, ConfigError, r"presentation = 0.2 has no unit"),
+    ({"dt": 0.1}, ConfigError, r"'dt' = 0.1 has no unit; pass a brian2 time such as 0.1\*brian2.ms"),
+    ({"dt": "0.1 ms"}, ConfigError, r"'dt' must be a brian2 time"),
+    ({"presentation": 0.2}, ConfigError, r"'presentation' = 0.2 has no unit"),
     ({"encoding": "poison"}, UnknownNameError, r"unknown input encoding 'poison'.*Did you mean 'poisson'"),
     ({"target": "cuda"}, UnknownNameError, r"unknown code-generation target 'cuda'"),
     ({"kinds": ("forward",)}, ConfigError, r"kinds expected a subset of feedforward, feedback, lateral"),
@@ -157,7 +157,7 @@ def test_build_rejects_bad_arguments_with_one_line_messages(kwargs, error, match
 def test_build_rejects_bad_times_and_params():
     net = _net()
     params = init_params(net)
-    with pytest.raises(ConfigError, match="dt expected a brian2 time"):
+    with pytest.raises(ConfigError, match="'dt' must be a brian2 time"):
         spiking.build(net, params, dt=0.1 * b2.mV)
     with pytest.raises(ConfigError, match="whole number of dt"):
         spiking.build(net, params, dt=0.3 * b2.ms, presentation=100 * b2.ms)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import brian2
 import numpy as np
 from brian2 import Hz, ms, second, volt
-from brian2.units.fundamentalunits import Quantity, have_same_dimensions
+from brian2.units.fundamentalunits import Quantity
 
 from ..errors import ConfigError, ShapeError
 from ..network import KINDS, Drive, Network, Projection
@@ -34,18 +34,12 @@ from ..neurons import RATE_SCALE_HZ, LIFParameters
 from ..params import bias_key, check_params, weight
 from . import codegen, lif
 from . import encoding as _encoding
+from ..validation import check_time
 
 
 def _check_time(name: str, value, *, minimum_exclusive=0.0) -> Quantity:
     """A brian2 time quantity > ``minimum_exclusive`` seconds, or a one-line error saying how to write it."""
-    if not isinstance(value, Quantity) or not have_same_dimensions(value, second):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            raise ConfigError(f"build: {name} = {value!r} has no unit; pass a brian2 time such as "
-                              f"{value}*brian2.ms")
-        raise ConfigError(f"build: {name} expected a brian2 time such as 0.1*brian2.ms, got {value!r}")
-    if not float(value / second) > minimum_exclusive:
-        raise ConfigError(f"build: {name} must be > {minimum_exclusive * 1e3:g} ms, got {value!r}")
-    return value
+    return check_time("build", name, value, gt=minimum_exclusive, example="0.1*brian2.ms")
 
 
 def _identifier(text: str) -> str:

@@ -86,9 +86,10 @@ from typing import ClassVar
 import brian2
 import numpy as np
 from brian2 import Hz, ms, second, volt
-from brian2.units.fundamentalunits import Quantity, have_same_dimensions
+from brian2.units.fundamentalunits import Quantity
 
 from ..alignment import AlignmentReport
+from ..validation import check_time
 from ..errors import ConfigError
 from ..network import Network
 from ..oracles import get_oracle
@@ -116,14 +117,7 @@ DEFAULTS = {"nudge": 0.25, "dt": 0.1 * ms, "settle": 100 * ms, "window": 400 * m
 
 
 def _check_time(owner: str, name: str, value) -> Quantity:
-    if not isinstance(value, Quantity) or not have_same_dimensions(value, second):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            raise ConfigError(f"{owner}: {name} = {value!r} has no unit; pass a brian2 time such as "
-                              f"{value}*brian2.ms")
-        raise ConfigError(f"{owner}: {name} expected a brian2 time such as 100*brian2.ms, got {value!r}")
-    if not float(value / second) > 0:
-        raise ConfigError(f"{owner}: {name} must be > 0 ms, got {value!r}")
-    return value
+    return check_time(owner, name, value)
 
 
 def _check_nudge(owner: str, nudge) -> float:

@@ -52,6 +52,7 @@ import brian2
 import numpy as np
 from brian2 import Hz, mV, ms, second
 
+from ..validation import check_time
 from ..errors import ConfigError, ShapeError
 from . import codegen
 
@@ -138,11 +139,7 @@ def triplet_synapse_code(rule: TripletSTDP) -> tuple[str, str, str, dict]:
 
 # --------------------------------------------------------------------------- helpers
 def _check_time(name: str, value) -> brian2.Quantity:
-    if not isinstance(value, brian2.Quantity) or not brian2.have_same_dimensions(value, second):
-        raise ConfigError(f"stdp: {name} expected a brian2 time such as 0.1*brian2.ms, got {value!r}")
-    if not float(value / second) > 0:
-        raise ConfigError(f"stdp: {name} must be > 0, got {value!r}")
-    return value
+    return check_time("stdp", name, value, example="0.1*brian2.ms")
 
 
 def _check_rate(name: str, value) -> brian2.Quantity:
