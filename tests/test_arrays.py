@@ -35,11 +35,11 @@ from neurosim.rules import RULES  # noqa: E402
 
 #: Rules whose updates compute in the namespace of their arrays (RuleInfo.arrays has "torch").
 CONVERTED = {"backprop", "fa", "dfa", "tp", "dtp", "sdtp", "aosdtp", "agrel", "brainprop", "hebb", "oja", "sanger",
+             "pc", "pc-fpa", "pc-zil",
              "bcm", "krotov-hopfield", "sg", "cdni"}
 #: Why the others are not yet: their modules still call numpy on the arrays they are given, and
 #: were outside the first conversion (another engineer was finishing them at the time).
 NOT_YET = {
-    "predictive_coding": "predictive coding (rules/predictive_coding.py, energy.py) still calls numpy",
     "equilibrium": "EP's relaxation engine (energy.py) still calls numpy",
     "dendritic": "the dendritic rules (rules/dendritic.py) still call numpy",
 }
