@@ -100,6 +100,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .arrays import as_dtype, astype, concat, copy, namespace, to_numpy, to_numpy_tree, zeros
 from .errors import ConfigError, ConvergenceError, ShapeError
 from .network import Layer, Network, Projection
 from .neurons import Activation, get_activation
@@ -269,14 +270,15 @@ class EnergyKernel:
         ``params`` are read, not checked (:func:`kernel_for_batch` checks them).
         """
         le = layered_energy(network)
-        W = [np.asarray(params[p.name], dtype=dtype) for p in le.couplings]
-        b = [np.asarray(params[bias_key(layer.name)], dtype=dtype) if layer.bias else None for layer in le.layers]
+        dtype = as_dtype(namespace(*params.values()), dtype)
+        W = [astype(params[p.name], dtype) for p in le.couplings]
+        b = [astype(params[bias_key(layer.name)], dtype) if layer.bias else None for layer in le.layers]
         rho = [get_activation(layer.activation) for layer in le.layers]
-        kernel = cls(structure=le, W=W, b=b, rho=rho, dtype=np.dtype(dtype))
+        kernel = cls(structure=le, W=W, b=b, rho=rho, dtype=dtype)
         if le.readout is not None:
             out = network.layer(le.readout.post)
-            kernel.W_out = np.asarray(params[le.readout.name], dtype=dtype)
-            kernel.b_out = np.asarray(params[bias_key(out.name)], dtype=dtype) if out.bias else None
+            kernel.W_out = astype(params[le.readout.name], dtype)
+            kernel.b_out = astype(params[bias_key(out.name)], dtype) if out.bias else None
             kernel.phi_out = get_activation(out.activation)
         return kernel
 
@@ -291,7 +293,7 @@ class EnergyKernel:
     # ------------------------------------------------------------------ states
     def zero_state(self, batch: int) -> list:
         """The zero state (the free phase's start), one ``(batch, n_l)`` array per layer."""
-        return [np.zeros((batch, w.shape[0]), dtype=self.dtype) for w in self.W]
+        return [zeros((batch, w.shape[0]), like=w) for w in self.W]
 
     def state_list(self, state: dict | None, batch: int) -> list:
         """A state dict as a list of fresh arrays in the kernel's dtype (zeros when None); shapes checked."""
@@ -303,10 +305,11 @@ class EnergyKernel:
             if layer.name not in state:
                 raise ShapeError(f"state: no entry for energy layer '{layer.name}'; expected keys "
                                  f"{', '.join(le.names)}")
-            s = np.asarray(state[layer.name], dtype=self.dtype)
-            if s.shape != (batch, layer.size):
-                raise ShapeError(f"state['{layer.name}']: expected shape ({batch}, {layer.size}), got {s.shape}")
-            out.append(s.copy())
+            s = astype(state[layer.name], self.dtype)
+            if tuple(s.shape) != (batch, layer.size):
+                raise ShapeError(f"state['{layer.name}']: expected shape ({batch}, {layer.size}), got "
+                                 f"{tuple(s.shape)}")
+            out.append(copy(s))
         return out
 
     def as_dict(self, s: list) -> dict:
@@ -336,7 +339,7 @@ class EnergyKernel:
         for l in range(n) if which is None else which:
             if l == 0:
                 base = self.input_drive(x) if inp is None else inp
-                acc = base + s[1] @ self.W[1] if n > 1 else base.copy()
+                acc = base + s[1] @ self.W[1] if n > 1 else copy(base)
             else:
                 acc = s[l - 1] @ self.W[l].T
                 if l + 1 < n:
@@ -373,12 +376,13 @@ class EnergyKernel:
 
     def cost_per_sample(self, s: list, t: np.ndarray) -> np.ndarray:
         """The cost :math:`C` of each sample, shape (batch,)."""
+        xp = namespace(t)
         if self.W_out is None:
-            return 0.5 * np.sum((s[-1] - t) ** 2, axis=1)
+            return 0.5 * xp.sum((s[-1] - t) ** 2, axis=1)
         r = self.readout(s[-1])[1]
-        zr = r - r.max(axis=1, keepdims=True)
-        log_p = zr - np.log(np.exp(zr).sum(axis=1, keepdims=True))
-        return -np.sum(t * log_p, axis=1)
+        zr = r - xp.max(r, axis=1, keepdims=True)
+        log_p = zr - xp.log(xp.sum(xp.exp(zr), axis=1, keepdims=True))
+        return -xp.sum(t * log_p, axis=1)
 
     def readout_delta(self, top: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Per-sample :math:`\\partial C/\\partial z = (\\mathrm{softmax}(r) - t) \\odot \\phi'(z)`, (batch, n_out)."""
@@ -404,7 +408,7 @@ class EnergyKernel:
             delta = self.readout_delta(top, t)
         grads = {le.readout.name: delta.T @ top / top.shape[0]}
         if self.b_out is not None:
-            grads[bias_key(le.readout.post)] = delta.mean(axis=0)
+            grads[bias_key(le.readout.post)] = namespace(delta).mean(delta, axis=0)
         return grads
 
     def symmetric_coupling(self) -> np.ndarray:
@@ -412,7 +416,7 @@ class EnergyKernel:
         sizes = [w.shape[0] for w in self.W]
         offsets = np.concatenate([[0], np.cumsum(sizes)])
         n = int(offsets[-1])
-        M = np.zeros((n, n), dtype=self.dtype)
+        M = zeros((n, n), like=self.W[0])
         for l in range(1, len(sizes)):
             lo, hi = slice(offsets[l], offsets[l + 1]), slice(offsets[l - 1], offsets[l])
             M[lo, hi] = self.W[l]
@@ -423,7 +427,7 @@ class EnergyKernel:
         """``(D, W)`` at the state ``s``: the slopes :math:`\\rho'(a(s))`, shape (batch, n), and the
         symmetric coupling :math:`W`, shape (n, n); the fixed-point map's Jacobian is :math:`DW`."""
         a = self.drives(x, s)
-        D = np.concatenate([self.rho[l].derivative(a[l]) for l in range(len(s))], axis=1)
+        D = concat([self.rho[l].derivative(a[l]) for l in range(len(s))], axis=1)
         return D, self.symmetric_coupling()
 
     def energy_param_grads(self, x, s: list, e: list) -> dict:
@@ -443,7 +447,7 @@ class EnergyKernel:
                 g = g + s[l].T @ e[l - 1]
             grads[proj.name] = g / batch
             if self.b[l] is not None:
-                grads[bias_key(layer.name)] = e[l].sum(axis=0) / batch
+                grads[bias_key(layer.name)] = namespace(e[l]).sum(e[l], axis=0) / batch
         return grads
 
     # ------------------------------------------------------------------ the relaxation
@@ -489,6 +493,13 @@ class EnergyKernel:
         batch = x.shape[0]
         if inp is None:
             inp = self.input_drive(x)
+        monitor = Monitor(owner, max_steps=max_steps, tolerance=tolerance, on_unconverged=on_unconverged,
+                          phase=phase or ("free phase" if beta == 0.0 else f"nudged phase (beta={beta:g})"),
+                          cap_name=cap_name, growth=2.0, growth_floor=1e-6,
+                          hint="lower step_size or the weights' scale")
+        alternating = schedule == "alternating" and n > 1
+        if namespace(x) is not np:
+            return self._relax_arrays(x, t, s0, beta, step_size, alternating, inp, monitor, readout_delta)
         S = self.zero_state(batch) if s0 is None else [np.array(a, dtype=self.dtype, copy=True) for a in s0]
         N = [np.empty_like(a) for a in S]       # the map at S
         T = [np.empty_like(a) for a in S]       # scratch: partial drives, residuals, the cost gradient
@@ -583,12 +594,7 @@ class EnergyKernel:
                     worst = m
             return worst
 
-        alternating = schedule == "alternating" and n > 1
         even, odd = plans[0::2], plans[1::2]
-        monitor = Monitor(owner, max_steps=max_steps, tolerance=tolerance, on_unconverged=on_unconverged,
-                          phase=phase or ("free phase" if not nudged else f"nudged phase (beta={beta:g})"),
-                          cap_name=cap_name, growth=2.0, growth_floor=1e-6,
-                          hint="lower step_size or the weights' scale")
         fmap(plans)
         while not monitor.stop(residual() if monitor.needs_residual else None):
             if alternating:
@@ -603,6 +609,49 @@ class EnergyKernel:
             np.copyto(readout_delta, p)  # the last fmap ran at the final state
         return S, conv
 
+    def _relax_arrays(self, x, t, s0, beta, step_size, alternating, inp, monitor, readout_delta):
+        """:meth:`relax` on any array namespace: the same algorithm from the allocating
+        :meth:`fixed_point_map`, update for update (bit for bit on numpy; tests/test_energy_arrays.py).
+
+        Why two loops: numpy's ufuncs write into preallocated buffers (``out=``), which the
+        array API standard has no word for; :meth:`relax` keeps that loop for numpy, where
+        allocating a fresh array per operation costs ~30% of a step at EP's sizes
+        (``benchmarks/bench_arrays.py``), and runs this one for every other library (PyTorch's
+        caching allocator makes the fresh arrays cheap there).  The residual is one reduction
+        per step, read on the host by the monitor (one synchronisation per step on a GPU; none
+        between the first and the last step when ``tolerance = 0``).
+        """
+        xp = namespace(x)
+        n = len(self.W)
+        S = self.zero_state(x.shape[0]) if s0 is None else [copy(astype(a, self.dtype)) for a in s0]
+        which_odd = range(1, n, 2)
+        even = range(0, n, 2)
+
+        def fmap(which=None):
+            return self.fixed_point_map(x, S, beta, t, which=which, inp=inp)
+
+        def blend(l, new):
+            S[l] = new if step_size == 1.0 else S[l] + step_size * (new - S[l])
+
+        def residual() -> float:
+            return float(xp.max(xp.stack([xp.max(xp.abs(N[l] - S[l])) for l in range(n)])))
+
+        N = fmap()
+        while not monitor.stop(residual() if monitor.needs_residual else None):
+            if alternating:
+                for l in even:
+                    blend(l, N[l])
+                for l, new in zip(which_odd, fmap(which_odd)):
+                    blend(l, new)
+            else:
+                for l in range(n):
+                    blend(l, N[l])
+            N = fmap()
+        conv = monitor.finish()
+        if readout_delta is not None and beta != 0.0 and self.W_out is not None:
+            readout_delta[...] = self.readout_delta(S[-1], t)  # at the final state, as relax hands it out
+        return S, conv
+
 
 def kernel_for_batch(network: Network, params: Params, x, target=None, dtype=None):
     """Validate a batch for a layered energy net: ``(kernel, x, t)`` in one dtype.
@@ -613,9 +662,9 @@ def kernel_for_batch(network: Network, params: Params, x, target=None, dtype=Non
     check_params(network, params)
     x, t = check_batch(network, x, target)
     if dtype is None:
-        dtype = np.result_type(x.dtype, *(np.asarray(params[p.name]).dtype for p in network.chain()))
-    x = x.astype(dtype, copy=False)
-    t = None if t is None else t.astype(dtype, copy=False)
+        dtype = namespace(x).result_type(x.dtype, *(params[p.name].dtype for p in network.chain()))
+    x = astype(x, dtype)
+    t = None if t is None else astype(t, dtype)
     return EnergyKernel.gather(network, params, dtype), x, t
 
 
@@ -853,7 +902,8 @@ def implicit_gradient(network: Network, params: Params, x, target, *, state: dic
     Parameters
     ----------
     network, params, x, target
-        As in :func:`relax`.  Computed in float64.
+        As in :func:`relax`.  Computed in float64 with numpy on the host (tensors are copied
+        there; the results are numpy arrays).
     state : dict, optional
         Initial state of the free relaxation.
     method : {"auto", "direct", "iterative"}
@@ -879,6 +929,10 @@ def implicit_gradient(network: Network, params: Params, x, target, *, state: dic
         indefinite :math:`I - DW`) or the iterative solve does not converge.
     """
     check("implicit_gradient", "method", method, choices=("auto", "direct", "iterative"))
+    # the oracle computes on the host in float64 (batched LU and Cholesky factorisations of numpy's
+    # LAPACK); tensors are copied there, and the results are numpy (the EP rule's oracle moves them back)
+    params, x, target = to_numpy_tree(dict(params)), to_numpy(x), None if target is None else to_numpy(target)
+    state = None if state is None else to_numpy_tree(dict(state))
     K, x, t = kernel_for_batch(network, params, x, target, np.float64)
     free = relax(network, params, x, state=state, step_size=step_size, tolerance=tolerance,
                  max_steps=max_steps, schedule=schedule, dtype=np.float64, phase="free phase of the implicit gradient")
@@ -1014,7 +1068,7 @@ def bptt(network: Network, params: Params, x, target, n_steps: int, *, state: di
     names = K.structure.names
     states = [[st[n] for n in names] for st in traj]
     top = states[-1][-1]
-    lam = [np.zeros_like(v) for v in states[-1]]
+    lam = [namespace(v).zeros_like(v) for v in states[-1]]
     lam[-1] = K.cost_grad_top(states[-1], t)
     grads: dict = {}
     step_grads, step_deltas = [], []

@@ -113,6 +113,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..arrays import astype, concat, copy, namespace, widest_float
 from ..errors import ConfigError
 from ..network import Layer, Network, Projection
 from ..neurons import get_activation
@@ -303,7 +304,7 @@ def _refuse_contradicting_feedback(network: Network, proj: Projection, rule: str
 
 def _as_dtype(dw: dict, params: dict) -> dict:
     """Updates in the dtype of the parameters they change."""
-    return {k: np.asarray(v, dtype=params[k].dtype) for k, v in dw.items()}
+    return {k: astype(v, params[k].dtype) for k, v in dw.items()}
 
 
 # =========================================================================== microcircuit
@@ -356,7 +357,8 @@ def _rms(arrays: dict) -> float:
     """Root mean square over all entries of ``arrays`` (0 when empty)."""
     if not arrays:
         return 0.0
-    return float(np.sqrt(np.mean(np.concatenate([np.ravel(v) ** 2 for v in arrays.values()]))))
+    xp = namespace(*arrays.values())
+    return float(xp.sqrt(xp.mean(concat([xp.reshape(v, (-1,)) ** 2 for v in arrays.values()]))))
 
 
 @dataclass(frozen=True)
@@ -468,7 +470,7 @@ class Microcircuit(Rule):
     citation = ("Sacramento, Ponte Costa, Bengio & Senn (2018). Dendritic cortical microcircuits "
                 "approximate the backpropagation algorithm. NeurIPS 31.")
     info = RuleInfo(losses=("mse", "cross_entropy"), aliases=("sacramento2018",), activation="sigmoid",
-                    backends=("rate", "spiking"))  # spiking version: neurosim.spiking.dendritic
+                    backends=("rate", "spiking"), arrays=("numpy", "torch"))  # spiking: neurosim.spiking.dendritic
     Hyper = MicrocircuitHyper
 
     def learning_rate_scales(self, network: Network) -> dict:
@@ -571,15 +573,17 @@ class Microcircuit(Rule):
         # Relaxed in float64 whatever the parameter dtype: two layers below the output the
         # teacher's signal is s_l ~ 2.6e-3 of delta, on a loss plateau below float32's
         # resolution of O(1) potentials (measured: first-layer updates exactly 0 for epochs).
-        x = x.astype(np.float64)
-        t = None if t is None else t.astype(np.float64)
+        xp = namespace(x)
+        f64 = widest_float(x)  # float64 (MPS, which has none: float32)
+        x = astype(x, f64)
+        t = None if t is None else astype(t, f64)
         a, lam, lam_i = self.apical_coupling, self.nudging, self.inter_nudging
         eps = float(self.hyper["step_size"])
         out = chain[-1].post
         phi = {p.post: get_activation(network.layer(p.post).activation) for p in chain}
-        w = {p.post: np.asarray(weight(network, params, p), dtype=np.float64) for p in chain}
+        w = {p.post: astype(weight(network, params, p), f64) for p in chain}
         bias = {p.post: None if params.get(bias_key(p.post)) is None
-                else np.asarray(params[bias_key(p.post)], dtype=np.float64) for p in chain}
+                else astype(params[bias_key(p.post)], f64) for p in chain}
 
         def basal_of(layer, r_pre):
             v = r_pre @ w[layer].T
@@ -592,11 +596,12 @@ class Microcircuit(Rule):
             u[p.post] = basal[p.post]
             r[p.post] = phi[p.post](u[p.post])
 
-        def f64(m):
-            return None if m is None else np.asarray(m, dtype=np.float64)
+        def wide(m):
+            return None if m is None else astype(m, f64)
 
-        mats = {s.pyr: (f64(weight(network, params, s.ip)), f64(params.get(bias_key(s.inter))),
-                        f64(weight(network, params, s.pi)), f64(weight(network, params, s.topdown))) for s in stages}
+        mats = {s.pyr: (wide(weight(network, params, s.ip)), wide(params.get(bias_key(s.inter))),
+                        wide(weight(network, params, s.pi)), wide(weight(network, params, s.topdown)))
+                for s in stages}
         inter_basal, inter_u, inter_r, apical = {}, {}, {}, {}
 
         def sweep() -> float:
@@ -621,8 +626,8 @@ class Microcircuit(Rule):
                     new_u = basal[layer] + a * apical[layer]
                 if eps != 1.0:
                     new_u = u[layer] + eps * (new_u - u[layer])
-                change = max(change, float(np.max(np.abs(new_u - u[layer]))))
-                scale = max(scale, 1.0 + float(np.max(np.abs(new_u))))
+                change = max(change, float(xp.max(xp.abs(new_u - u[layer]))))
+                scale = max(scale, 1.0 + float(xp.max(xp.abs(new_u))))
                 u[layer] = new_u
                 r[layer] = phi[layer](new_u)
             return change / scale
@@ -712,7 +717,7 @@ class Microcircuit(Rule):
                     g = err.T @ state.r[p.pre]
                     dw[key] = g.T if p.tied_to is not None else g
                 if network.layer(p.post).bias:
-                    dw[bias_key(p.post)] = err.sum(axis=0)
+                    dw[bias_key(p.post)] = namespace(err).sum(err, axis=0)
         for s in stages if lateral else ():
             phi = get_activation(network.layer(s.inter).activation)
             if s.ip.plastic and s.ip.tied_to is None:
@@ -720,7 +725,7 @@ class Microcircuit(Rule):
                       (self.hyper["lr_ip"] / batch)
                 dw[s.ip.name] = err.T @ state.r[s.pyr]
                 if network.layer(s.inter).bias:
-                    dw[bias_key(s.inter)] = err.sum(axis=0)
+                    dw[bias_key(s.inter)] = namespace(err).sum(err, axis=0)
             if s.pi.plastic and s.pi.tied_to is None:
                 dw[s.pi.name] = (state.apical[s.pyr] * (-self.hyper["lr_pi"] / batch)).T @ state.inter_r[s.inter]
             if s.topdown.plastic and s.topdown.tied_to is None:
@@ -745,10 +750,10 @@ def self_predicting_params(network: Network, params: dict) -> dict:
         if s.ip.tied_to is not None or s.pi.tied_to is not None:
             raise ConfigError(f"self_predicting_params: '{s.ip.name}'/'{s.pi.name}' are tied; they need "
                               "weights of their own")
-        out[s.ip.name] = np.array(weight(network, params, upper), copy=True)
+        out[s.ip.name] = copy(weight(network, params, upper))
         if network.layer(s.inter).bias:
-            out[bias_key(s.inter)] = np.array(params[bias_key(s.upper)], copy=True)
-        out[s.pi.name] = -np.array(weight(network, params, s.topdown), copy=True)
+            out[bias_key(s.inter)] = copy(params[bias_key(s.upper)])
+        out[s.pi.name] = -copy(weight(network, params, s.topdown))
     return out
 
 
@@ -848,7 +853,8 @@ class Burstprop(Rule):
     family = "dendritic"
     citation = ("Payeur, Guerguiev, Zenke, Richards & Naud (2021). Burst-dependent synaptic plasticity can "
                 "coordinate learning in hierarchical circuits. Nat. Neurosci. 24, 1010-1019.")
-    info = RuleInfo(losses=("mse", "cross_entropy"), aliases=("payeur2021",), activation="sigmoid")
+    info = RuleInfo(losses=("mse", "cross_entropy"), aliases=("payeur2021",), activation="sigmoid",
+                    arrays=("numpy", "torch"))
     Hyper = BurstpropHyper
 
     def layer_factor(self, depth_below_output: int) -> float:
@@ -889,7 +895,8 @@ class Burstprop(Rule):
         check_params(network, params)
         x, t = check_batch(network, x, target)
         p0, beta = self.hyper["p_baseline"], self.hyper["apical_gain"]
-        alpha = np.log(p0 / (1 - p0))  # a numpy float64: the hidden burst probabilities are float64
+        alpha = float(np.log(p0 / (1 - p0)))
+        wide = widest_float(x)  # the hidden burst probabilities are float64 (float32 on MPS)
         sigmoid = get_activation("sigmoid")
         e, v = {chain[0].pre: x}, {}
         for p in chain:
@@ -900,8 +907,9 @@ class Burstprop(Rule):
             e[p.post] = sigmoid(vv)
         out = chain[-1].post
         h = {k: 1.0 - val for k, val in e.items()}  # phi'(v)/e for the logistic
-        p_bar = {out: np.full_like(e[out], p0)}
-        p_teach = {out: np.clip(p0 - self.hyper["nudging"] * h[out] * output_error(network, e[out], t), 0.0, 1.0)}
+        xp = namespace(x)
+        p_bar = {out: xp.full_like(e[out], p0)}
+        p_teach = {out: xp.clip(p0 - self.hyper["nudging"] * h[out] * output_error(network, e[out], t), 0.0, 1.0)}
         apical, apical_bar = {}, {}
         for lower, upper in zip(reversed(chain[:-1]), reversed(chain[1:])):
             lay, up = lower.post, upper.post
@@ -909,8 +917,9 @@ class Burstprop(Rule):
             z = weight(network, params, f"{up}->{lay}:event")
             inhib = e[up] @ z.T
             for probs, ap in ((p_bar, apical_bar), (p_teach, apical)):
-                ap[lay] = h[lay] * ((probs[up] * e[up]) @ y.T - inhib)
-                probs[lay] = sigmoid(beta * ap[lay] + alpha)
+                pe = probs[up] * e[up]  # torch's matmul does not promote: the cast numpy's does implicitly
+                ap[lay] = h[lay] * (pe @ astype(y, pe.dtype).T - inhib)
+                probs[lay] = sigmoid(astype(beta * ap[lay], wide) + alpha)
         return BurstState(e, v, p_teach, p_bar, apical, apical_bar)
 
     def init_params(self, network, seed=0, dtype="float64"):
@@ -935,11 +944,11 @@ class Burstprop(Rule):
                 scale /= self.layer_factor(n - 1 - i)
             err = (st.p[p.post] - st.p_bar[p.post]) * st.e[p.post] * scale
             if p.plastic:
-                g = err.T @ st.e[p.pre]
+                g = err.T @ astype(st.e[p.pre], err.dtype)
                 key = p.tied_to if p.tied_to is not None else p.name
                 dw[key] = g.T if p.tied_to is not None else g
             if network.layer(p.post).bias:
-                dw[bias_key(p.post)] = err.sum(axis=0)
+                dw[bias_key(p.post)] = namespace(err).sum(err, axis=0)
         for lower, upper in zip(chain[:-1], chain[1:]):
             lay, up = lower.post, upper.post
             zproj = network.projection(f"{up}->{lay}:event")
@@ -949,9 +958,11 @@ class Burstprop(Rule):
                                   "'burstprop'; set plastic = false or tie it to the forward weights")
             if zproj.plastic and zproj.tied_to is None:
                 # residual apical drive without teacher, before the dendritic gain h
-                resid = (st.p_bar[up] * st.e[up]) @ weight(network, params, yproj).T \
+                pe = st.p_bar[up] * st.e[up]
+                resid = pe @ astype(weight(network, params, yproj), pe.dtype).T \
                     - st.e[up] @ weight(network, params, zproj).T
-                dw[zproj.name] = (resid * (self.hyper["lr_z"] / batch)).T @ st.e[up]
+                dz = resid * (self.hyper["lr_z"] / batch)
+                dw[zproj.name] = dz.T @ astype(st.e[up], dz.dtype)
         # the first edition's arithmetic (float64 burst probabilities below the output), returned in
         # the parameters' dtype
         return _as_dtype(dw, params), state, {"apical_rms_free": _rms(st.apical_bar)}
@@ -966,5 +977,5 @@ def burst_cancelling_params(network: Network, params: dict, p_baseline: float = 
     chain = network.chain()
     for lower, upper in zip(chain[:-1], chain[1:]):
         name = f"{upper.post}->{lower.post}:event"
-        out[name] = p_baseline * np.array(weight(network, params, f"{upper.post}->{lower.post}:burst"), copy=True)
+        out[name] = p_baseline * copy(weight(network, params, f"{upper.post}->{lower.post}:burst"))
     return out

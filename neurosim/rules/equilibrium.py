@@ -58,6 +58,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..arrays import asarray_like, astype, concat, namespace, widest_float, zeros
 from ..energy import (SCHEDULES, EnergyKernel, LayeredEnergy, check_nudge_stability, implicit_gradient,
                       kernel_for_batch, layered_energy, missing_ties)
 from ..errors import ConfigError
@@ -90,7 +91,7 @@ def _contrastive(le: LayeredEnergy, x: np.ndarray, a: list, b: list, scale: floa
         g *= factor  # in place: the scaled product without a second (n_l, n_{l-1}) array
         dw[proj.name] = g
         if layer.bias:
-            dw[bias_key(layer.name)] = scale * (a[l] - b[l]).sum(axis=0) / batch
+            dw[bias_key(layer.name)] = scale * namespace(x).sum(a[l] - b[l], axis=0) / batch
     return dw
 
 
@@ -193,7 +194,7 @@ class EquilibriumPropagation(Rule):
                 "models and backpropagation. Front. Comput. Neurosci. 11:24; symmetric nudging: Laborieux "
                 "et al. (2021), Front. Neurosci. 15:633674.")
     info = RuleInfo(reference="implicit", losses=("mse", "cross_entropy"), aliases=("equilibrium-propagation",),
-                    activation="hard_sigmoid", backends=("rate", "spiking"))  # spiking: neurosim.spiking.equilibrium
+                    activation="hard_sigmoid", backends=("rate", "spiking"), arrays=("numpy", "torch"))  # spiking: neurosim.spiking.equilibrium
     Hyper = EPHyper
 
     # ------------------------------------------------------------------ description
@@ -290,7 +291,7 @@ class EquilibriumPropagation(Rule):
         free, free_conv = self._relax(K, x, t, inp, None, 0.0)
         betas, state = self._nudges(state)
         # the read-out's dC/dz at each nudged state, handed out by the relaxation's last step
-        deltas = [None if K.W_out is None else np.empty((x.shape[0], K.W_out.shape[0]), dtype=K.dtype)
+        deltas = [None if K.W_out is None else zeros((x.shape[0], K.W_out.shape[0]), like=K.W_out)
                   for _ in betas]
         nudged = [self._relax(K, x, t, inp, free, b, d) for b, d in zip(betas, deltas)]
         if len(nudged) == 2:
@@ -303,7 +304,7 @@ class EquilibriumPropagation(Rule):
                 dw[key] = -sum(g[key] for g in grads) / len(grads)
         aux = {"relaxation": summarise(free_conv, *(c for _, c in nudged)), "free": free_conv.to_dict(),
                "nudged": [{"beta": b, **c.to_dict()} for b, (_, c) in zip(betas, nudged)]}
-        return {k: v.astype(K.dtype, copy=False) for k, v in dw.items()}, state, aux
+        return {k: astype(v, K.dtype) for k, v in dw.items()}, state, aux
 
     def predict(self, network: Network, params: dict, x) -> np.ndarray:
         """Output rates at the free fixed point, shape (batch, n_output) (read-out rates for CE).
@@ -316,7 +317,7 @@ class EquilibriumPropagation(Rule):
             xc = x[i:i + PREDICT_CHUNK]
             s, _ = self._relax(K, xc, None, K.input_drive(xc), None, 0.0)
             out.append(K.output(s))
-        return np.concatenate(out, axis=0)
+        return concat(out, axis=0)
 
 
 @register_oracle("implicit")
@@ -326,8 +327,13 @@ def implicit_oracle(rule: Rule, network: Network, params: dict, x, target) -> di
     The reference of :class:`EquilibriumPropagation`, with its relaxation hyper-parameters
     (``step_size``, ``schedule``) but its own tight convergence: tolerance 1e-10 and up to
     ``max(10000, max_steps)`` steps, so a truncated free phase of the rule is scored against
-    the true fixed point (:func:`neurosim.energy.implicit_gradient`).
+    the true fixed point (:func:`neurosim.energy.implicit_gradient`).  Computed with numpy on
+    the host (its batched linear solves and Cholesky test are LAPACK's); for tensors the
+    descent is moved to their device, in float64 (float32 on MPS).
     """
     h = rule.hyper
-    return implicit_gradient(network, params, x, target, step_size=h["step_size"], tolerance=1e-10,
-                             max_steps=max(10000, h["max_steps"]), schedule=h["schedule"]).descent()
+    descent = implicit_gradient(network, params, x, target, step_size=h["step_size"], tolerance=1e-10,
+                                max_steps=max(10000, h["max_steps"]), schedule=h["schedule"]).descent()
+    if namespace(x) is np:
+        return descent
+    return {k: asarray_like(v, x, widest_float(x)) for k, v in descent.items()}  # computed on the host

@@ -116,6 +116,7 @@ import numpy as np
 
 from ..network import Network
 from ..neurons import get_activation
+from ..arrays import as_dtype, astype, copy, namespace, to_numpy, widest_float
 from ..params import bias_key, check_params, weight
 from ..reference import check_batch
 from ..relaxation import (Convergence, Monitor, RelaxationHyper, max_steps_param, on_unconverged_param,
@@ -205,7 +206,7 @@ class _Chain:
     acts: list           # Activation of layers 1..L
     bias_keys: list
     loss: str
-    dtype: np.dtype
+    dtype: object       # the namespace's dtype
 
 
 def _chain(network: Network, params: dict, dtype) -> _Chain:
@@ -215,11 +216,11 @@ def _chain(network: Network, params: dict, dtype) -> _Chain:
         names=[la.name for la in layers],
         keys=[p.tied_to if p.tied_to is not None else p.name for p in projs],
         tied=[p.tied_to is not None for p in projs],
-        weights=[np.asarray(weight(network, params, p), dtype=dtype) for p in projs],
-        biases=[np.asarray(params[bias_key(la.name)], dtype=dtype) if la.bias else None for la in layers],
+        weights=[astype(weight(network, params, p), dtype) for p in projs],
+        biases=[astype(params[bias_key(la.name)], dtype) if la.bias else None for la in layers],
         acts=[get_activation(la.activation) for la in layers],
         bias_keys=[bias_key(la.name) if la.bias else None for la in layers],
-        loss=network.loss, dtype=np.dtype(dtype))
+        loss=network.loss, dtype=dtype)
 
 
 def _predict(c: _Chain, l: int, r_pre: np.ndarray) -> np.ndarray:
@@ -229,8 +230,9 @@ def _predict(c: _Chain, l: int, r_pre: np.ndarray) -> np.ndarray:
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    xp = namespace(z)
+    z = z - xp.max(z, axis=-1, keepdims=True)
+    return z - xp.log(xp.sum(xp.exp(z), axis=-1, keepdims=True))
 
 
 def output_error(c: _Chain, mu_out: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -247,17 +249,14 @@ def output_error(c: _Chain, mu_out: np.ndarray, target: np.ndarray) -> tuple[np.
     eps : ndarray (batch, n_L)
     loss : ndarray (batch,)
     """
+    xp = namespace(mu_out)
     act = c.acts[-1]
     r = act(mu_out)
     if c.loss == "mse":
         diff = target - r
-        return diff * act.derivative(mu_out), 0.5 * np.sum(diff * diff, axis=1)
+        return diff * act.derivative(mu_out), 0.5 * xp.sum(diff * diff, axis=1)
     log_p = _log_softmax(r)
-    return (target - np.exp(log_p)) * act.derivative(mu_out), -np.sum(target * log_p, axis=1)
-
-
-def _norm2(arrays) -> float:
-    return float(sum(np.sum(np.square(a, dtype=np.float64)) for a in arrays))
+    return (target - xp.exp(log_p)) * act.derivative(mu_out), -xp.sum(target * log_p, axis=1)
 
 
 def _sumsq(arrays) -> float:
@@ -267,11 +266,25 @@ def _sumsq(arrays) -> float:
     rounding (~1e-6 for the sizes here) is far below the tolerance floor of
     :data:`TOLERANCE_FLOOR_EPS` float32 epsilons and the energy-rise test of the monitor.
     """
+    xp = namespace(*arrays)
+    if xp is not np:  # one host synchronisation for all the arrays (array-api-compat's vecdot is 100x slower)
+        return float(sum(xp.sum(a * a) for a in arrays))
     total = 0.0
-    for a in arrays:
+    for a in arrays:  # numpy: BLAS ddot/sdot per array (the numbers of the first edition)
         flat = a.reshape(-1)
         total += float(np.dot(flat, flat))
     return total
+
+
+def _norm2(arrays) -> float:
+    """:math:`\\sum_a \\lVert a\\rVert_F^2` accumulated in float64 on the host (the tests' yardstick for :func:`_sumsq`)."""
+    return float(sum(np.sum(np.square(to_numpy(a), dtype=np.float64)) for a in arrays))
+
+
+def _float_sum(a) -> float:
+    """``sum(a)`` accumulated in the widest float of ``a``'s device (float64; float32 on MPS), as a Python float."""
+    xp = namespace(a)
+    return float(xp.sum(a, dtype=as_dtype(xp, widest_float(a))))
 
 
 def _relative(num_sq: float, den_sq: float) -> float:
@@ -359,7 +372,7 @@ class PredictiveCoding(Rule):
     family = "predictive_coding"
     citation = ("Whittington & Bogacz (2017). An approximation of the error backpropagation algorithm in a "
                 "predictive coding network with local Hebbian synaptic plasticity. Neural Comput. 29, 1229.")
-    info = RuleInfo(aliases=("predictive-coding",))
+    info = RuleInfo(aliases=("predictive-coding",), arrays=("numpy", "torch"))
     Hyper = PCHyper
     #: Whether the energy must not rise (inference is gradient descent on F).
     monotone_energy = True
@@ -391,10 +404,11 @@ class PredictiveCoding(Rule):
         check_params(network, params)
         x, t = check_batch(network, x, target)
         c0 = network.chain()  # fails early with a clear message when not a chain
-        dtype = np.result_type(x.dtype, *(np.asarray(weight(network, params, p)).dtype for p in c0))
+        xp = namespace(x, *params.values())
+        dtype = xp.result_type(x.dtype, *(weight(network, params, p).dtype for p in c0))
         c = _chain(network, params, dtype)
-        x, t = x.astype(dtype, copy=False), t.astype(dtype, copy=False)
-        floor = TOLERANCE_FLOOR_EPS * float(np.finfo(dtype).eps)
+        x, t = astype(x, dtype), astype(t, dtype)
+        floor = TOLERANCE_FLOOR_EPS * float(xp.finfo(dtype).eps)
         tol = max(float(self.hyper["tolerance"]), floor) if "tolerance" in self.hyper else math.nan
         with np.errstate(over="ignore", invalid="ignore"):
             # overflow is detected by the monitor as a non-finite state and reported with context
@@ -427,7 +441,7 @@ class PredictiveCoding(Rule):
         acts, weights = c.acts, c.weights
         mu_bottom = _predict(c, 0, x)  # constant during inference: the input is clamped
         # feed-forward pass: the initial values, all hidden errors zero
-        v = [mu_bottom.copy()] if n_hidden else []
+        v = [copy(mu_bottom)] if n_hidden else []
         for l in range(1, n_hidden):
             v.append(_predict(c, l, acts[l - 1](v[-1])))
         monitor = self._monitor(tol)
@@ -436,7 +450,7 @@ class PredictiveCoding(Rule):
             eps = [v[l] - (mu_bottom if l == 0 else _predict(c, l, r[l])) for l in range(n_hidden)]
             eps_out, loss = output_error(c, mu_bottom if n_hidden == 0 else _predict(c, n_hidden, r[-1]), t)
             e = eps + [gamma * eps_out]
-            energy = (0.5 * _sumsq(eps) + gamma * float(np.sum(loss, dtype=np.float64))) / batch
+            energy = (0.5 * _sumsq(eps) + gamma * _float_sum(loss)) / batch
             grad = [e[l] - acts[l].derivative(v[l]) * (e[l + 1] @ weights[l + 1]) for l in range(n_hidden)]
             if monitor.stop(_relative(_sumsq(grad), _sumsq([e[-1]])), energy):
                 break
@@ -483,7 +497,7 @@ class PredictiveCoding(Rule):
             g = g.T if proj.tied_to is not None else g
             dw[key] = dw[key] + g if key in dw else g
             if network.layer(proj.post).bias:
-                dw[bias_key(proj.post)] = err.sum(axis=0) / batch
+                dw[bias_key(proj.post)] = namespace(err).sum(err, axis=0) / batch
         return dw, state, {"relaxation": res.relaxation(), "inference": res.summary()}
 
 
@@ -510,7 +524,7 @@ class FixedPredictionPC(PredictiveCoding):
     citation = ("Millidge, Tschantz & Buckley (2022). Predictive coding approximates backprop along arbitrary "
                 "computation graphs. Neural Comput. 34, 1329.")
     # spiking version: neurosim.spiking.predictive_coding
-    info = RuleInfo(aliases=("pc-fixed-prediction",), backends=("rate", "spiking"))
+    info = RuleInfo(aliases=("pc-fixed-prediction",), backends=("rate", "spiking"), arrays=("numpy", "torch"))
     Hyper = FPAHyper
     monotone_energy = False
 
@@ -525,10 +539,10 @@ class FixedPredictionPC(PredictiveCoding):
             r.append(c.acts[l](u[-1]))
         slope = [c.acts[l].derivative(u[l]) for l in range(n_layers - 1)]
         eps_out, loss = output_error(c, u[-1], t)
-        out_energy = gamma * float(np.sum(loss, dtype=np.float64))
+        out_energy = gamma * _float_sum(loss)
         e_out = gamma * eps_out
         out_sq = _sumsq([e_out])
-        eps = [np.zeros_like(u[l]) for l in range(n_layers - 1)]
+        eps = [namespace(x).zeros_like(u[l]) for l in range(n_layers - 1)]
         monitor = self._monitor(tol)
         while True:
             e = eps + [e_out]
@@ -562,7 +576,7 @@ class ZeroDivergenceIL(PredictiveCoding):
     name = "pc-zil"
     citation = ("Song, Lukasiewicz, Xu & Bogacz (2020). Can the brain do backpropagation? Exact implementation "
                 "of backpropagation in predictive coding networks. NeurIPS 33.")
-    info = RuleInfo(aliases=("z-il", "zil"))
+    info = RuleInfo(aliases=("z-il", "zil"), arrays=("numpy", "torch"))
     Hyper = ZILHyper
     # eta = 1 is not a stable step for gradient descent on F in general; Z-IL stops after
     # L - 1 steps, before that matters, so the energy may rise.
@@ -587,7 +601,7 @@ class ZeroDivergenceIL(PredictiveCoding):
             eps = [v[l] - _predict(c, l, r[l]) for l in range(n_layers - 1)]
             eps_out, loss = output_error(c, _predict(c, n_layers - 1, r[-1]), t)
             e = eps + [gamma * eps_out]
-            energy = (0.5 * _sumsq(eps) + gamma * float(np.sum(loss, dtype=np.float64))) / batch
+            energy = (0.5 * _sumsq(eps) + gamma * _float_sum(loss)) / batch
             grad = [e[l] - c.acts[l].derivative(v[l]) * (e[l + 1] @ c.weights[l + 1]) for l in range(n_layers - 1)]
             residual = _relative(_sumsq(grad), _sumsq([e[-1]]))
             layer = n_layers - 1 - step  # the layer whose error arrived at this step
