@@ -80,12 +80,24 @@ def test_sigterm_leaves_an_interrupted_record_and_a_kill_leaves_running(tmp_path
 
 
 def test_figures_command_runs_only_neurosims_own_scripts(tmp_path, monkeypatch, capsys):
-    """A ./figures folder in the working directory is not executed unless named explicitly."""
-    from neurosim.cli import main
+    """A ./figures folder in the working directory is not executed unless named explicitly: the
+    scripts run are neurosim's own (the subprocess call is recorded, not made)."""
+    from pathlib import Path
+
+    import neurosim.cli as cli
 
     (tmp_path / "figures").mkdir()
-    marker = tmp_path / "ran"
-    (tmp_path / "figures" / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('x')\n")
+    (tmp_path / "figures" / "evil.py").write_text("raise SystemExit('must not run')\n")
     monkeypatch.chdir(tmp_path)
-    main(["figures", "--results", str(tmp_path / "nothing")])
-    assert not marker.exists()
+    ran = []
+
+    class Done:
+        returncode, stdout, stderr = 0, "", ""
+
+    monkeypatch.setattr(cli.subprocess, "run", lambda argv, **kw: ran.append(Path(argv[1])) or Done())
+    assert cli.main(["figures", "--results", str(tmp_path / "nothing")]) == 0
+    own = Path(cli.__file__).resolve().parents[1] / "figures"
+    assert ran and all(p.parent == own for p in ran) and not any(p.name == "evil.py" for p in ran)
+    ran.clear()
+    cli.main(["figures", "--figures", str(tmp_path / "figures"), "--results", str(tmp_path / "nothing")])
+    assert [p.name for p in ran] == ["evil.py"]  # named explicitly: the user asked for it
