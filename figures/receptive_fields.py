@@ -1,8 +1,8 @@
 """Figure: learned receptive fields -- Diehl & Cook STDP on Fashion-MNIST and Krotov-Hopfield on digits.
 
 Reads ``results/stdp_diehl_cook/weights.npz`` + ``run.json`` (``experiments/stdp_diehl_cook.py``)
-and ``results/hebbian_compare/krotov-hopfield-100ep/params.npz`` plus its random-feature
-control (``experiments/hebbian_compare.py``); draws what exists into
+and ``results/hebbian_compare/krotov-hopfield-100ep/run.npz`` (a ``neurosim train --out`` run
+folder) plus its random-feature control (``experiments/hebbian_compare.py``); draws what exists into
 ``figures/receptive_fields.png``.  Each unit's input weights are scaled to its own range
 (dark = large); the titles give each model's test error.  Never simulates.
 
@@ -59,15 +59,17 @@ def collect(results) -> dict:
         pass
     for tag, title in HEBBIAN:
         try:
-            folder = results.folder(f"hebbian_compare/{tag}", "python experiments/hebbian_compare.py", "params.npz")
+            folder = results.folder(f"hebbian_compare/{tag}", "python experiments/hebbian_compare.py", "run.npz")
         except MissingResults:
             continue
-        run = json.loads((folder / "run.json").read_text())
-        panels.append({"image": encode(tile(np.load(folder / "params.npz")["input->hidden1"], 8, 100)),
+        from neurosim.results import load_run
+
+        run, arrays = load_run(folder)  # the record and the weights it names (checksum-checked)
+        panels.append({"image": encode(tile(arrays["input->hidden1"], 8, 100)),
                        "title": f"{title}\ntest error {100 * run['test_error']:.1f} %"})
         sources.append(source(run, "hebbian_compare"))
     if not panels:
-        raise MissingResults("no receptive fields in " + str(results.root) + "; run `python experiments/"
+        raise MissingResults("no results at " + str(results.root) + " for receptive fields; run `python experiments/"
                              "stdp_diehl_cook.py` or `python experiments/hebbian_compare.py` first")
     return {"panels": panels, "source": sources}
 

@@ -464,21 +464,27 @@ def cmd_figures(args) -> int:
     if not scripts:
         raise ConfigError(f"figures: no figure scripts in '{folder}'; run from the neurosim checkout or pass "
                           "--figures DIR")
-    failed = []
+    failed, skipped, drawn = [], [], []
     env = {**os.environ, "NEUROSIM_RESULTS": str(Path(args.results).resolve()), "MPLBACKEND": "Agg"}
-    for script in scripts:
+    for i, script in enumerate(scripts, 1):
         proc = subprocess.run([sys.executable, str(script), "--results", str(args.results)], env=env,
                               capture_output=True, text=True)
-        status = "ok" if proc.returncode == 0 else "FAILED"
-        if proc.returncode != 0:
-            failed.append(script.name)
-            last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-            print(f"{script.name}: {status}: {last}", file=sys.stderr)
+        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        if proc.returncode == 0:
+            drawn.append(script.name)
+            print(f"[{i}/{len(scripts)}] {script.name}: ok {proc.stdout.strip()}", flush=True)
+        elif proc.returncode == 2 and "no results at" in last:
+            skipped.append(script.name)  # neither raw results nor shipped data: its experiment must run first
+            print(f"[{i}/{len(scripts)}] {script.name}: skipped: {last.removeprefix('error: ')}", file=sys.stderr,
+                  flush=True)
         else:
-            print(f"{script.name}: {status} {proc.stdout.strip()}")
-    if failed:
-        print(f"neurosim figures: error: {len(failed)} of {len(scripts)} figure scripts failed "
-              f"({', '.join(failed)}); run their experiments first (see README)", file=sys.stderr)
+            failed.append(script.name)
+            print(f"[{i}/{len(scripts)}] {script.name}: FAILED: {last}", file=sys.stderr, flush=True)
+    print(f"neurosim figures: drew {len(drawn)} of {len(scripts)}; {len(skipped)} skipped for want of results "
+          f"(each line above names the experiment to run); {len(failed)} failed", file=sys.stderr)
+    if failed or (skipped and args.strict):
+        if failed:
+            print(f"neurosim figures: error: {', '.join(failed)} failed", file=sys.stderr)
         return EXIT_USAGE
     return 0
 
@@ -551,6 +557,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--results", default="results")
     s.add_argument("--figures", default=None, help="folder holding the figure scripts (default: neurosim's own, "
                    "next to the installed package in a checkout)")
+    s.add_argument("--strict", action="store_true", help="exit 2 when a figure has no results to draw from "
+                   "(default: skip it with a line naming the experiment that writes them)")
     s.set_defaults(func=cmd_figures)
     return p
 

@@ -101,3 +101,31 @@ def test_figures_command_runs_only_neurosims_own_scripts(tmp_path, monkeypatch, 
     ran.clear()
     cli.main(["figures", "--figures", str(tmp_path / "figures"), "--results", str(tmp_path / "nothing")])
     assert [p.name for p in ran] == ["evil.py"]  # named explicitly: the user asked for it
+
+
+def test_figures_command_skips_figures_without_results_and_strict_refuses(monkeypatch, capsys):
+    """`make figures` on a fresh clone: figures with neither raw results nor shipped data are
+    skipped with a line naming their experiment (exit 0); --strict makes that an error; a script
+    that fails otherwise is always an error."""
+    import neurosim.cli as cli
+
+    def fake(argv, **kw):
+        class P:
+            returncode, stdout = (2, "") if "ep_jumps" in argv[1] else (0, "drawn")
+            stderr = "error: no results at r/ep_jumps/run.json; run `python experiments/ep_jumps.py` first" \
+                if "ep_jumps" in argv[1] else ""
+        return P()
+
+    monkeypatch.setattr(cli.subprocess, "run", fake)
+    assert cli.main(["figures"]) == 0
+    err = capsys.readouterr().err
+    assert "ep_jumps.py: skipped" in err and "python experiments/ep_jumps.py" in err and "1 skipped" in err
+    assert cli.main(["figures", "--strict"]) == 2
+
+    def broken(argv, **kw):
+        class P:
+            returncode, stdout, stderr = 1, "", "Traceback ...\nValueError: boom"
+        return P()
+
+    monkeypatch.setattr(cli.subprocess, "run", broken)
+    assert cli.main(["figures"]) == 2
