@@ -28,7 +28,6 @@ NOT_SHIPPED = {
     "agrel_learning_curves.py": "experiments/agrel_training.py --epochs 30 (Fashion-MNIST, ~30 min)",
     "bartunov_table.py": "experiments/bartunov_table.py --epochs 5 (~17 min)",
     "dendritic_training.py": "experiments/dendritic_fashion.py (~20 min)",
-    "ep_jumps.py": "experiments/ep_jumps.py (3 seeds x 14 epochs of EP, > 3 min)",
     "ep_spiking.py": "experiments/ep_spiking.py (~3 min + brian2 compile)",
     "ep_training.py": "experiments/ep_training.py --epochs 10 --seeds 0,1 (Fashion-MNIST 60k, hours)",
     "family_trees.py": "experiments/family_trees.py with the weight-decay sweep (> 3 min)",
@@ -38,7 +37,6 @@ NOT_SHIPPED = {
     "receptive_fields.py": "experiments/stdp_diehl_cook.py --n-train 200 --n-test 100 (brian2, > 3 min)",
     "rhw1986_mirror.py": "experiments/rhw1986_mirror.py (~10 min on 2 cores)",
     "spiking_dendritic_xor.py": "experiments/spiking_dendritic_xor.py (several minutes per lambda)",
-    "stdp_weights.py": "experiments/stdp_song.py --duration 400 --every 10 (> 3 min)",
 }
 
 
