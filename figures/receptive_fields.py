@@ -52,7 +52,7 @@ def collect(results) -> dict:
         rec = json.loads((folder / "run.json").read_text())
         w = np.load(folder / "weights.npz")["weights"].T
         panels.append({"image": encode(tile(w, 28, 100)),
-                       "title": f"Diehl & Cook STDP, {rec['dataset']}\n{rec['n_train']} images, {w.shape[0]} neurons: "
+                       "title": f"Diehl & Cook STDP, {rec['dataset']}\n{rec['n_train']} images, {w.shape[0]} neurons,\n"
                                 f"test error {100 * (1 - rec['test_accuracy']):.1f} %"})
         sources.append(source(rec, "stdp_diehl_cook"))
     except MissingResults:
@@ -66,7 +66,7 @@ def collect(results) -> dict:
 
         run, arrays = load_run(folder)  # the record and the weights it names (checksum-checked)
         panels.append({"image": encode(tile(arrays["input->hidden1"], 8, 100)),
-                       "title": f"{title}\ntest error {100 * run['test_error']:.1f} %"})
+                       "title": f"{title}\n\ntest error {100 * run['test_error']:.1f} %"})
         sources.append(source(run, "hebbian_compare"))
     if not panels:
         raise MissingResults("no results at " + str(results.root) + " for receptive fields; run `python experiments/"

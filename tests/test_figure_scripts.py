@@ -32,8 +32,6 @@ NOT_SHIPPED = {
     "family_trees.py": "experiments/family_trees.py with the weight-decay sweep (> 3 min)",
     "fashion_accuracy_table.py": "experiments/fashion_accuracy_table.py (every rule x 3 seeds, hours)",
     "pc_training.py": "experiments/pc_fashion.py (~1 h)",
-    "receptive_fields.py": "experiments/stdp_diehl_cook.py --n-train 200 --n-test 100 (brian2, > 3 min)",
-    "rhw1986_mirror.py": "experiments/rhw1986_mirror.py (~10 min on 2 cores)",
     "spiking_dendritic_xor.py": "experiments/spiking_dendritic_xor.py (several minutes per lambda)",
 }
 
