@@ -181,6 +181,11 @@ class TrainConfig:
         the loss of the initial weights (measured before the first batch), or when a
         parameter or update becomes non-finite.  Default 10: a learning rate that blows up
         the loss is caught long before it overflows.
+    max_weight_growth : float
+        The run also ends as ``diverged`` when the global norm of the parameters exceeds this
+        factor times its initial value (checked after every epoch).  Default 1000: a bounded
+        loss (sigmoid units with the squared error) cannot grow 10x, but weights blown up by a
+        runaway rule or learning rate still can.
     schedule : {"constant", "cosine"}
         Learning rate per epoch: constant, or :math:`\\eta_e = \\tfrac{\\eta}{2}(1 + \\cos(\\pi (e-1)/E))`
         (cosine annealing without restarts, Loshchilov & Hutter 2017).
@@ -204,6 +209,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     schedule: str = "constant"
     divergence_factor: float = 10.0
+    max_weight_growth: float = 1000.0
     array: str = "numpy"
     device: str = "cpu"
 
@@ -219,6 +225,7 @@ class TrainConfig:
         check("TrainConfig", "weight_decay", self.weight_decay, ge=0, lt=1)
         check("TrainConfig", "schedule", self.schedule, choices=("constant", "cosine"))
         check("TrainConfig", "divergence_factor", self.divergence_factor, gt=1)
+        check("TrainConfig", "max_weight_growth", self.max_weight_growth, gt=1)
         check("TrainConfig", "momentum", self.momentum, ge=0, lt=1,
               hint="Heavy-ball momentum must lie in [0, 1) for SGD to converge.")
         if isinstance(self.align_samples, bool) or not isinstance(self.align_samples, int) \
@@ -447,6 +454,7 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
         if config.epochs:
             result.initial_loss, _ = evaluate(network, params, x_train, y_train, t_train, rule)
         reference_loss = result.initial_loss
+        initial_norm = math.sqrt(sum(_sum_of_squares(v) for v in params.values()))
         batch_size = config.batch_size or n
         for epoch in range(1, config.epochs + 1):
             t0 = time.perf_counter()
@@ -478,9 +486,14 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
                     dw, was_clipped = clip_update(dw, config.clip_norm)
                     clipped += was_clipped
                 optimizer.step(params, dw)
-            bad = first_non_finite(params)
-            if bad is not None:
-                raise ConvergenceError(f"parameter '{bad}' became non-finite in epoch {epoch}; lower the "
+                bad = first_non_finite(params)  # before the next batch reads them
+                if bad is not None:
+                    raise ConvergenceError(f"parameter '{bad}' became non-finite in epoch {epoch}; lower the "
+                                           f"learning rate (now {config.learning_rate:g})")
+            norm = math.sqrt(sum(_sum_of_squares(v) for v in params.values()))
+            if norm > config.max_weight_growth * max(initial_norm, 1e-12):
+                raise ConvergenceError(f"the parameters' norm grew to {norm:.3g} in epoch {epoch}, more than "
+                                       f"{config.max_weight_growth:g}x the initial {initial_norm:.3g}; lower the "
                                        f"learning rate (now {config.learning_rate:g})")
             entry: dict[str, Any] = {"epoch": epoch, "train_seconds": time.perf_counter() - t0}
             if config.clip_norm is not None:

@@ -221,3 +221,23 @@ def test_a_rule_without_updates_says_so():
     rule = Bare()
     with pytest.raises(NotImplementedError, match="bare"):
         rule.updates(None, {}, {}, None, None)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_blown_up_learning_rate_ends_the_run_as_diverged(name):
+    """SGD at learning rate 1e6: every rule's run must end 'diverged' (a loss above 10x the initial one,
+    or non-finite parameters/updates) with a message saying to lower the learning rate -- never
+    'completed' with a huge loss (the first edition caught only NaN/inf)."""
+    from neurosim.data import Dataset
+    from neurosim.training import TrainConfig, train
+
+    rng = np.random.default_rng(7)
+    x = rng.uniform(0, 1, (40, SIZES[0])).astype(np.float32)
+    y = rng.integers(0, SIZES[-1], 40)
+    data = Dataset("blow-up", x[:32], y[:32], x[32:], y[32:], SIZES[-1], None, "tests")
+    rule = RULES[name]()
+    net = rule.network(SIZES)
+    res = train(net, rule, data, TrainConfig(epochs=3, batch_size=8, optimizer="sgd", momentum=0.0,
+                                              learning_rate=1e6, align_samples=0), progress=False)
+    assert res.status == "diverged", (res.status, res.history)
+    assert "learning rate" in res.message and "\n" not in res.message
