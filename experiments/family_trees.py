@@ -46,7 +46,7 @@ LAYERS = [36, 12, 12, 24]
 #: Rule settings that differ from the rule's defaults.  pc with converged inference (up to 2000
 #: steps per batch) took over 15 minutes per 2000-epoch run here; it runs with the truncated
 #: inference of ``neurosim compare`` (20 steps, shortfall recorded, not raised) instead.
-HYPER = {"pc": {"max_steps": 20, "on_unconverged": "record"}}
+HYPER = {"pc": {"max_steps": 20, "step_size": 0.1, "on_unconverged": "record"}}  # the first edition's rate
 
 
 def jobs(rules, seeds, epochs, weight_decays=(), wd_rules=("backprop",), wd_seeds=None):

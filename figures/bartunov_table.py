@@ -35,11 +35,11 @@ LABELS = {"bp": "BP", "fa": "FA", "dfa": "DFA", "dtp_parallel": "DTP par.", "dtp
 
 def published() -> dict:
     """``{method: {"train_error", "test_error"}}`` (fractions) from the model cards."""
-    from neurosim import ModelCard
+    from neurosim import RunSpec
 
     out = {}
     for method in METHODS:
-        card = ModelCard.load(ROOT / "models" / f"bartunov2018_{method}.toml")
+        card = RunSpec.load(ROOT / "models" / f"bartunov2018_{method}.toml")
         out[method] = {"train_error": card.published["train_error"], "test_error": card.published["test_error"]}
     return out
 
