@@ -121,7 +121,7 @@ def main(argv=None) -> int:
         learned = ", ".join(f"{k} {a:.2f}" + ("" if b is None else f" (init {b:.2f})") for k, (a, b) in coding.items())
         top.suptitle(f"{data['drawn']['label']}, seed {data['drawn']['seed']}: weights person → each of the "
                      f"{n_hidden} first-layer hidden units (white +, black −, area ∝ |w|)\nnames in generation "
-                     f"(1-3) then branch order; largest |corr| of a unit's weights with {learned}", fontsize=9.5)
+                     f"(1-3) then branch order\nlargest |corr| of a unit's weights with {learned}", fontsize=9.5)
         bx, cx = bottom.subplots(1, 2, sharey=True)
         plot_queries(rows, "test_correct", 4, bx, BLUE)
         plot_queries(rows, "train_correct", 100, cx, ORANGE)

@@ -28,7 +28,6 @@ NOT_SHIPPED = {
     "agrel_learning_curves.py": "experiments/agrel_training.py --epochs 30 (Fashion-MNIST, ~30 min)",
     "dendritic_training.py": "experiments/dendritic_fashion.py (~20 min)",
     "ep_training.py": "experiments/ep_training.py --epochs 10 --seeds 0,1 (Fashion-MNIST 60k, hours)",
-    "family_trees.py": "experiments/family_trees.py with the weight-decay sweep (> 3 min)",
     "fashion_accuracy_table.py": "experiments/fashion_accuracy_table.py (every rule x 3 seeds, hours)",
     "pc_training.py": "experiments/pc_fashion.py (~1 h)",
     "spiking_dendritic_xor.py": "experiments/spiking_dendritic_xor.py (several minutes per lambda)",
