@@ -193,8 +193,9 @@ class EquilibriumPropagation(Rule):
     citation = ("Scellier & Bengio (2017). Equilibrium propagation: bridging the gap between energy-based "
                 "models and backpropagation. Front. Comput. Neurosci. 11:24; symmetric nudging: Laborieux "
                 "et al. (2021), Front. Neurosci. 15:633674.")
+    # spiking version: neurosim.spiking.equilibrium
     info = RuleInfo(reference="implicit", losses=("mse", "cross_entropy"), aliases=("equilibrium-propagation",),
-                    activation="hard_sigmoid", backends=("rate", "spiking"), arrays=("numpy", "torch"))  # spiking: neurosim.spiking.equilibrium
+                    activation="hard_sigmoid", backends=("rate", "spiking"), arrays=("numpy", "torch"))
     Hyper = EPHyper
 
     # ------------------------------------------------------------------ description

@@ -277,7 +277,10 @@ def _sumsq(arrays) -> float:
 
 
 def _norm2(arrays) -> float:
-    """:math:`\\sum_a \\lVert a\\rVert_F^2` accumulated in float64 on the host (the tests' yardstick for :func:`_sumsq`)."""
+    """:math:`\\sum_a \\lVert a\\rVert_F^2` accumulated in float64 on the host.
+
+    The tests' yardstick for :func:`_sumsq`.
+    """
     return float(sum(np.sum(np.square(to_numpy(a), dtype=np.float64)) for a in arrays))
 
 
