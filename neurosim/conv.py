@@ -194,15 +194,22 @@ _CONV = Operation("conv2d", True, True, _conv_out, _kernel_shape, _kernel_fans, 
                   _conv_weight_gradient, transpose="conv_transpose2d")
 
 
-# the adjoint map: pre is the convolution's output grid, post its input; same kernel shape
-_CONV_T = Operation(
-    "conv_transpose2d", True, True, out_shape=None,
-    param_shape=lambda pre, post, geo: _kernel_shape(post, pre, geo),
-    fans=lambda pre, post, geo: _kernel_fans(post, pre, geo),
-    forward=lambda x, w, pre, post, geo: _conv_backward(x, w, None, post, pre, geo),
-    backward=lambda d, w, x, pre, post, geo: _conv_forward(d, w, post, pre, geo),
-    weight_gradient=lambda d, x, pre, post, geo: _conv_weight_gradient(x, d, post, pre, geo),
-    transpose="conv2d")
+def _adjoint(name: str, op_shape, forward, backward, weight_gradient, transpose: str) -> Operation:
+    """The adjoint of an operation with weights: pre is the forward map's output grid, post its
+    input, and the parameter has the forward map's shape (so a tie or a random feedback kernel is
+    written exactly as for the forward map)."""
+    return Operation(
+        name, True, True, out_shape=None,
+        param_shape=lambda pre, post, geo: op_shape(post, pre, geo),
+        fans=lambda pre, post, geo: _kernel_fans(post, pre, geo),
+        forward=lambda x, w, pre, post, geo: backward(x, w, None, post, pre, geo),
+        backward=lambda d, w, x, pre, post, geo: forward(d, w, post, pre, geo),
+        weight_gradient=lambda d, x, pre, post, geo: weight_gradient(x, d, post, pre, geo),
+        transpose=transpose)
+
+
+_CONV_T = _adjoint("conv_transpose2d", _kernel_shape, _conv_forward, _conv_backward, _conv_weight_gradient,
+                   transpose="conv2d")
 
 
 # locally_connected2d ----------------------------------------------------------
@@ -252,14 +259,8 @@ def _lc_weight_gradient(d, x, pre, post, geo):
 _LC = Operation("locally_connected2d", True, True, _conv_out, _lc_shape, _kernel_fans, _lc_forward, _lc_backward,
                 _lc_weight_gradient, transpose="locally_connected_transpose2d")
 
-_LC_T = Operation(
-    "locally_connected_transpose2d", True, True, out_shape=None,
-    param_shape=lambda pre, post, geo: _lc_shape(post, pre, geo),
-    fans=lambda pre, post, geo: _kernel_fans(post, pre, geo),
-    forward=lambda x, w, pre, post, geo: _lc_backward(x, w, None, post, pre, geo),
-    backward=lambda d, w, x, pre, post, geo: _lc_forward(d, w, post, pre, geo),
-    weight_gradient=lambda d, x, pre, post, geo: _lc_weight_gradient(x, d, post, pre, geo),
-    transpose="locally_connected2d")
+_LC_T = _adjoint("locally_connected_transpose2d", _lc_shape, _lc_forward, _lc_backward, _lc_weight_gradient,
+                 transpose="locally_connected2d")
 
 
 # pooling ----------------------------------------------------------------------

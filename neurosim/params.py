@@ -158,10 +158,16 @@ def check_params(network: Network, params: Params) -> None:
     for layer in network.layers:
         if layer.role != "input" and layer.bias:
             expected[bias_key(layer.name)] = (layer.size,)
+    check_param_arrays(params, expected, f"for network '{network.name}'; build them with "
+                                         "neurosim.init_params(network)")
+
+
+def check_param_arrays(params: Params, expected: dict, missing_hint: str) -> None:
+    """Raise :class:`ShapeError` unless ``params`` holds every key of ``expected`` (key -> shape) with
+    that shape and finite values; ``missing_hint`` ends the message for missing keys."""
     missing = sorted(set(expected) - set(params))
     if missing:
-        raise ShapeError(f"params: missing {', '.join(missing)} for network '{network.name}'; build them "
-                         "with neurosim.init_params(network)")
+        raise ShapeError(f"params: missing {', '.join(repr(k) for k in missing)} {missing_hint}")
     namespace(*(params[k] for k in expected))  # one library: a ConfigError names a mix of numpy and tensors
     checked = {}
     for key, shape in expected.items():

@@ -32,3 +32,19 @@ def random_params(network: Network, rng):
         if key.endswith(".bias"):
             params[key] = rng.normal(0, 0.3, params[key].shape)
     return params
+
+
+def circuit_extension_case():
+    """A small net using every circuit extension the oracle must follow -- a copy tie with a signed
+    scale and a one_to_one projection -- with parameters and an MSE batch: ``(net, params, x, t)``."""
+    from neurosim import Layer, Projection
+
+    layers = (Layer("in", 3, activation="linear", role="input", bias=False), Layer("a", 3), Layer("b", 3),
+              Layer("out", 2, activation="linear", role="output"))
+    projections = (Projection("in", "a", name="in->a"),
+                   Projection("in", "b", name="in->b:copy", tied_to="in->a", tie="copy", scale=-0.5),
+                   Projection("a", "b", name="a->b", connectivity="one_to_one", scale=2.0),
+                   Projection("b", "out", name="b->out"))
+    net = Network(layers, projections, loss="mse")
+    rng = np.random.default_rng(0)
+    return net, init_params(net, 1), rng.normal(size=(5, 3)), rng.normal(size=(5, 2))

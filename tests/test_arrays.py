@@ -172,18 +172,9 @@ def test_backprop_oracle_on_torch_equals_numpy_for_every_activation(activation, 
 
 
 def test_backprop_oracle_on_torch_follows_copy_ties_signed_scales_and_one_to_one(device_like_tensors):
-    from neurosim import Layer, Projection, init_params
+    from conftest import circuit_extension_case
 
-    layers = (Layer("in", 3, activation="linear", role="input", bias=False), Layer("a", 3), Layer("b", 3),
-              Layer("out", 2, activation="linear", role="output"))
-    projections = (Projection("in", "a", name="in->a"),
-                   Projection("in", "b", name="in->b:copy", tied_to="in->a", tie="copy", scale=-0.5),
-                   Projection("a", "b", name="a->b", connectivity="one_to_one", scale=2.0),
-                   Projection("b", "out", name="b->out"))
-    net = Network(layers, projections, loss="mse")
-    rng = np.random.default_rng(0)
-    params = init_params(net, 1)
-    x, t = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
+    net, params, x, t = circuit_extension_case()
     ref = backprop(net, params, x, t).grads
     got = backprop(net, CPU.put(params), CPU.asarray(x), CPU.asarray(t)).grads
     assert got.keys() == ref.keys()

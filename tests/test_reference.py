@@ -149,20 +149,11 @@ def test_backprop_through_copy_ties_signed_scales_and_one_to_one_matches_finite_
     """The circuit extensions (tie = "copy", a signed scale, one_to_one connectivity) enter the
     forward pass through params.weight; the oracle's gradient must follow them.  Oracle: central
     finite differences (float64, eps 1e-6)."""
-    from neurosim import Layer, Network, Projection
-    from neurosim.params import init_params
     from neurosim.reference import backprop, finite_difference_gradients
 
-    layers = (Layer("in", 3, activation="linear", role="input", bias=False), Layer("a", 3), Layer("b", 3),
-              Layer("out", 2, activation="linear", role="output"))
-    projections = (Projection("in", "a", name="in->a"),
-                   Projection("in", "b", name="in->b:copy", tied_to="in->a", tie="copy", scale=-0.5),
-                   Projection("a", "b", name="a->b", connectivity="one_to_one", scale=2.0),
-                   Projection("b", "out", name="b->out"))
-    net = Network(layers, projections, loss="mse")
-    rng = np.random.default_rng(0)
-    params = init_params(net, 1)
-    x, t = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
+    from conftest import circuit_extension_case
+
+    net, params, x, t = circuit_extension_case()
     exact = backprop(net, params, x, t).grads
     numeric = finite_difference_gradients(net, params, x, t, 1e-6)
     assert set(exact) == set(numeric)

@@ -100,10 +100,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..arrays import asarray_like, namespace
-from ..errors import ConfigError, ShapeError
+from ..errors import ConfigError
 from ..network import INITS, Layer, Network, Projection
 from ..neurons import get_activation
-from ..params import Params, all_finite, bias_key, check_params, weight
+from ..params import Params, bias_key, check_param_arrays, check_params, weight
 from ..randomness import RngState
 from ..reference import check_batch, forward, output_delta, softmax
 from .base import Hyper, Rule, RuleInfo, param, register
@@ -271,19 +271,9 @@ class _TargetPropagation(Rule):
         """Raise unless ``params`` fits the network and holds every inverse weight and bias (never modifies it)."""
         self._check_network(network)
         check_params(network, params)
-        for key in self.inverse_keys(network):
-            if key not in params:
-                raise ShapeError(f"params: missing '{key}' for rule '{self.name}'; build the parameters with "
-                                 "rule.init_params(network), which adds the inverse biases")
-            shape = self._inverse_shape(network, key)
-            value = params[key]
-            if namespace(value) is np:
-                value = np.asarray(value)  # lists and scalars too
-            if tuple(value.shape) != shape:
-                raise ShapeError(f"params['{key}']: expected shape {shape}, got {tuple(value.shape)}")
-            if not all_finite(value):
-                raise ShapeError(f"params['{key}']: contains NaN or inf (training diverged? lower the "
-                                 "learning rate)")
+        check_param_arrays(params, {k: self._inverse_shape(network, k) for k in self.inverse_keys(network)},
+                           f"for rule '{self.name}'; build the parameters with rule.init_params(network), which "
+                           "adds the inverse biases")
 
     def _inverse_shape(self, network, key) -> tuple:
         if key.endswith(".bias"):
