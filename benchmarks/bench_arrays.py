@@ -53,16 +53,26 @@ SETTINGS = {"pc": {"max_steps": 20, "step_size": 0.05, "on_unconverged": "record
 OWN_NET = {"ep"}
 
 
-def plain_torch_epoch(data, device: str, seed: int = 0) -> float:
-    """Seconds of one epoch of the same MLP in a plain PyTorch loop (autograd + torch.optim.Adam)."""
+def plain_torch_epoch(data, device: str, seed: int = 0, model=None, input_shape=None) -> float:
+    """Seconds of one epoch of a plain PyTorch loop (autograd + torch.optim.Adam, batch BATCH).
+
+    ``model`` builds the ``torch.nn.Module`` (default: the MLP of SIZES); ``input_shape``
+    reshapes each flat image (``(1, 28, 28)`` for a conv net).
+    """
     import torch
     import torch.nn.functional as F
 
     torch.manual_seed(seed)
-    layers = [torch.nn.Linear(i, o) for i, o in zip(SIZES[:-1], SIZES[1:])]
-    model = torch.nn.Sequential(layers[0], torch.nn.Tanh(), layers[1], torch.nn.Tanh(), layers[2]).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    if model is None:
+        layers = [torch.nn.Linear(i, o) for i, o in zip(SIZES[:-1], SIZES[1:])]
+        net = torch.nn.Sequential(layers[0], torch.nn.Tanh(), layers[1], torch.nn.Tanh(), layers[2])
+    else:
+        net = model()
+    net = net.to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     x = torch.as_tensor(np.asarray(data.x_train, dtype=np.float32), device=device)
+    if input_shape is not None:
+        x = x.reshape((len(x), *input_shape))
     y = torch.as_tensor(np.asarray(data.y_train, dtype=np.int64), device=device)
     order = torch.as_tensor(np.random.default_rng(seed).permutation(len(x)), device=device)
     _sync(device)
@@ -70,7 +80,7 @@ def plain_torch_epoch(data, device: str, seed: int = 0) -> float:
     for start in range(0, len(x), BATCH):
         idx = order[start:start + BATCH]
         opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x[idx]), y[idx]).backward()
+        F.cross_entropy(net(x[idx]), y[idx]).backward()
         opt.step()
     _sync(device)
     return time.perf_counter() - t0

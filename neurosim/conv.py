@@ -40,7 +40,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from .arrays import arange, astype, full, namespace, zeros
+from .arrays import _torch_tensor, arange, astype, full, namespace, zeros
 
 __all__ = ["OPERATIONS", "Operation", "backward", "drive", "geometry_text", "has_params", "out_shape",
            "param_shape", "fans", "weight_gradient"]
@@ -61,16 +61,24 @@ def _pad(x, ph: int, pw: int, value: float = 0.0):
     return out
 
 
+def _window_view(xpad, kh: int, kw: int, sh: int, sw: int):
+    """(b, c, H, W) -> a strided *view* (b, c, H', W', kh, kw) of every window, without a copy
+    (numpy's ``sliding_window_view``, PyTorch's ``Tensor.unfold``: the one place the libraries
+    differ here)."""
+    if _torch_tensor(xpad):
+        return xpad.unfold(2, kh, sh).unfold(3, kw, sw)
+    import numpy as np
+
+    return np.lib.stride_tricks.sliding_window_view(xpad, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
+
+
 def _patches(x, kernel, stride, padding, value: float = 0.0):
-    """im2col: (b, c, H, W) -> (b, c, kh, kw, H', W'), one strided slice per kernel offset."""
+    """im2col: (b, c, H, W) -> (b, c, kh, kw, H', W'), a strided view of the padded input (the
+    consumer's reshape makes the one copy)."""
     xp = namespace(x)
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
-    b, c, h, w = x.shape
-    ho, wo = _grid(h, kh, sh, ph), _grid(w, kw, sw, pw)
-    xpad = _pad(x, ph, pw, value)
-    cols = [xpad[:, :, a:a + sh * (ho - 1) + 1:sh, d:d + sw * (wo - 1) + 1:sw]
-            for a in range(kh) for d in range(kw)]
-    return xp.reshape(xp.stack(cols, axis=2), (b, c, kh, kw, ho, wo))
+    view = _window_view(_pad(x, ph, pw, value), kh, kw, sh, sw)
+    return xp.permute_dims(view, (0, 1, 4, 5, 2, 3))
 
 
 def _fold(cols, in_shape, kernel, stride, padding):
@@ -190,8 +198,35 @@ def _conv_weight_gradient(d, x, pre, post, geo):
     return xp.reshape(d2 @ p, (post[0], pre[0], *geo["kernel"]))
 
 
-_CONV = Operation("conv2d", True, True, _conv_out, _kernel_shape, _kernel_fans, _conv_forward, _conv_backward,
-                  _conv_weight_gradient, transpose="conv_transpose2d")
+def _torch_conv(kind: str):
+    """PyTorch's own kernels for a conv2d on tensors (``torch.nn.functional.conv2d`` and the
+    vector-Jacobian products of ``torch.nn.grad``): the same maps as the im2col form above
+    (checked against it in tests/test_conv.py), at the speed of PyTorch's convolution."""
+    generic = {"forward": _conv_forward, "backward": _conv_backward, "weight_gradient": _conv_weight_gradient}[kind]
+
+    def op(*args):
+        pre, post, geo = args[-3:]
+        if not _torch_tensor(args[0]):
+            return generic(*args)
+        import torch
+
+        stride, padding = geo["stride"], geo["padding"]
+        if kind == "forward":
+            x, w = args[0], args[1]
+            return _flat(torch.nn.functional.conv2d(_as4(x, pre), w, stride=stride, padding=padding))
+        if kind == "backward":
+            d, w = args[0], args[1]
+            size = (d.shape[0], *pre)
+            return _flat(torch.nn.grad.conv2d_input(size, w, _as4(d, post), stride=stride, padding=padding))
+        d, x = args[0], args[1]
+        shape = (post[0], pre[0], *geo["kernel"])
+        return torch.nn.grad.conv2d_weight(_as4(x, pre), shape, _as4(d, post), stride=stride, padding=padding)
+
+    return op
+
+
+_CONV = Operation("conv2d", True, True, _conv_out, _kernel_shape, _kernel_fans, _torch_conv("forward"),
+                  _torch_conv("backward"), _torch_conv("weight_gradient"), transpose="conv_transpose2d")
 
 
 def _adjoint(name: str, op_shape, forward, backward, weight_gradient, transpose: str) -> Operation:
@@ -208,7 +243,7 @@ def _adjoint(name: str, op_shape, forward, backward, weight_gradient, transpose:
         transpose=transpose)
 
 
-_CONV_T = _adjoint("conv_transpose2d", _kernel_shape, _conv_forward, _conv_backward, _conv_weight_gradient,
+_CONV_T = _adjoint("conv_transpose2d", _kernel_shape, _CONV.forward, _CONV.backward, _CONV.weight_gradient,
                    transpose="conv2d")
 
 
@@ -277,6 +312,20 @@ def _windows(x, pre, geo, value):
     return xp.reshape(p, (x.shape[0], pre[0], -1, p.shape[4], p.shape[5]))
 
 
+def _reduce_windows(x, pre, geo, value, combine):
+    """(b, size) -> (b, c, H', W'): ``combine`` folded over the window's offsets, one strided
+    slice of the padded input per offset (element-wise over whole maps, no window copy)."""
+    (kh, kw), (sh, sw), (ph, pw) = geo["kernel"], geo["stride"], geo["padding"]
+    xpad = _pad(_as4(x, pre), ph, pw, value)
+    ho, wo = _grid(pre[1], kh, sh, ph), _grid(pre[2], kw, sw, pw)
+    out = None
+    for a in range(kh):
+        for d in range(kw):
+            part = xpad[:, :, a:a + sh * (ho - 1) + 1:sh, d:d + sw * (wo - 1) + 1:sw]
+            out = part if out is None else combine(out, part)
+    return out
+
+
 def _unwindow(cols, pre, post, geo):
     xp = namespace(cols)
     cols = xp.reshape(cols, (cols.shape[0], pre[0], *geo["kernel"], post[1], post[2]))
@@ -285,11 +334,23 @@ def _unwindow(cols, pre, post, geo):
 
 def _max_forward(x, w, pre, post, geo):
     xp = namespace(x)
-    return _flat(xp.max(_windows(x, pre, geo, -math.inf), axis=2))
+    if _torch_tensor(x):
+        import torch
+
+        return _flat(torch.nn.functional.max_pool2d(_as4(x, pre), geo["kernel"], geo["stride"], geo["padding"]))
+    return _flat(_reduce_windows(x, pre, geo, -math.inf, xp.maximum))
 
 
 def _max_backward(d, w, x, pre, post, geo):
     xp = namespace(d, x)
+    if _torch_tensor(x):  # PyTorch's window argmax, the gradient scatter-added to it (overlapping windows add)
+        import torch
+
+        _, where = torch.nn.functional.max_pool2d(_as4(x, pre), geo["kernel"], geo["stride"], geo["padding"],
+                                                  return_indices=True)
+        b, c = d.shape[0], pre[0]
+        out = torch.zeros((b, c, pre[1] * pre[2]), dtype=d.dtype, device=d.device)
+        return _flat(out.scatter_add_(2, where.reshape(b, c, -1), xp.reshape(d, (b, c, -1))))
     win = _windows(x, pre, geo, -math.inf)
     first = xp.argmax(win, axis=2)  # the first maximum of each window gets the gradient
     k = win.shape[2]
@@ -299,7 +360,7 @@ def _max_backward(d, w, x, pre, post, geo):
 
 def _avg_forward(x, w, pre, post, geo):
     xp = namespace(x)
-    return _flat(xp.mean(_windows(x, pre, geo, 0.0), axis=2))
+    return _flat(_reduce_windows(x, pre, geo, 0.0, lambda a, b: a + b) / math.prod(geo["kernel"]))
 
 
 def _avg_backward(d, w, x, pre, post, geo):

@@ -8,6 +8,8 @@ feedback kernel tied to the forward kernel is backprop).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -433,3 +435,32 @@ def test_training_refuses_a_rule_that_cannot_run_conv():
         pytest.skip("every rule runs conv2d")
     with pytest.raises(ConfigError, match=f"rule '{dense_only[0].name}' cannot run projection 'k1'"):
         check_rule_operations(dense_only[0], small_net())
+
+
+@pytest.mark.parametrize("geo", [((3, 3), (1, 1), (0, 0)), ((3, 2), (2, 1), (1, 0)), ((2, 2), (2, 2), (0, 0)),
+                                 ((3, 3), (2, 2), (1, 1))])
+def test_torch_kernels_equal_the_im2col_form(geo):
+    """On tensors, conv2d and max pooling run PyTorch's own kernels; they must be the same maps
+    as the library-neutral im2col form (run here on the same tensors), overlapping windows,
+    strides and padding included."""
+    torch = pytest.importorskip("torch")
+    (kernel, stride, padding) = geo
+    g = {"kernel": kernel, "stride": stride, "padding": padding, "channels": 4}
+    pre = (3, 7, 6)
+    post = conv._conv_out(pre, g)
+    rng = np.random.default_rng(3)
+    x = torch.tensor(rng.standard_normal((5, math.prod(pre))))
+    w = torch.tensor(rng.standard_normal((4, 3, *kernel)))
+    d = torch.tensor(rng.standard_normal((5, math.prod(post))))
+    op = conv.OPERATIONS["conv2d"]
+    torch.testing.assert_close(op.forward(x, w, pre, post, g), conv._conv_forward(x, w, pre, post, g))
+    torch.testing.assert_close(op.backward(d, w, x, pre, post, g), conv._conv_backward(d, w, x, pre, post, g))
+    torch.testing.assert_close(op.weight_gradient(d, x, pre, post, g), conv._conv_weight_gradient(d, x, pre, post, g))
+    pool = conv.OPERATIONS["max_pool2d"]
+    ppost = conv._pool_out(pre, g)
+    dp = torch.tensor(rng.standard_normal((5, math.prod(ppost))))
+    numpy_x, numpy_dp = x.numpy(), dp.numpy()
+    np.testing.assert_allclose(pool.forward(x, None, pre, ppost, g).numpy(),
+                               pool.forward(numpy_x, None, pre, ppost, g), rtol=0, atol=0)
+    np.testing.assert_allclose(pool.backward(dp, None, x, pre, ppost, g).numpy(),
+                               pool.backward(numpy_dp, None, numpy_x, pre, ppost, g), rtol=1e-15, atol=1e-15)
