@@ -1,0 +1,100 @@
+"""Figure: conv and locally connected nets on Fashion-MNIST, every rule that runs them.
+
+Reads ``results/conv_fashion/table.json`` (written by ``experiments/conv_fashion.py``) and
+writes ``figures/conv_fashion.png``; prints the table as markdown.  It never trains.
+
+Per architecture (LeNet: BioTorch's card; LC: Bartunov 2018's locally connected net on
+Fashion-MNIST's shape) a panel of test errors (mean and sd over seeds, each bar labelled)
+with the published number of the card beside it where there is one (BioTorch: Fashion-MNIST,
+full training; Bartunov: CIFAR-10 -- another data set, so only the ordering and the gap to
+backprop compare), and a panel of the final cosine of each rule's update with backprop's,
+per projection (kernels included), as a rules x projections grid.
+
+    python figures/conv_fashion.py [--results results] [--out figures/conv_fashion.png] [--ship]
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from neurosim.plotting import BLUE, figure, figure_data, figure_parser, panel, save, style, whole_record
+
+TITLES = {"lenet": "LeNet (BioTorch card)", "lc": "locally connected (Bartunov card)"}
+#: What the published marker of each architecture is (the card's [published] source, short).
+PUBLISHED = {"lenet": "BioTorch, Fashion-MNIST", "lc": "Bartunov 2018, CIFAR-10"}
+
+
+def plot_errors(rows: list[dict], ax, source: str):
+    """Horizontal bars of mean test error (%) with sd whiskers; published values as diamonds."""
+    y = np.arange(len(rows))
+    mean = np.array([np.nan if r["mean"] is None else 100 * r["mean"] for r in rows])
+    sd = np.array([0.0 if r["sd"] is None else 100 * r["sd"] for r in rows])
+    ax.barh(y, np.nan_to_num(mean), 0.6, xerr=sd, color=BLUE, ecolor="0.2", capsize=3, label="measured here")
+    top = np.nanmax(np.concatenate([mean + sd, [100 * (r["published_test_error"] or 0) for r in rows]]))
+    for yi, m, s in zip(y, mean, sd):
+        text = "failed" if np.isnan(m) else f"{m:.1f}"
+        ax.text((0 if np.isnan(m) else m + s) + 0.015 * top, yi, text, va="center", fontsize=8.5)
+    pub = [(yi, 100 * r["published_test_error"]) for yi, r in zip(y, rows) if r["published_test_error"] is not None]
+    if pub:
+        ax.plot([p for _, p in pub], [yi for yi, _ in pub], "D", color="k", ms=6, ls="none",
+                label=f"published ({source})")
+    ax.set_yticks(y, [r["rule"] for r in rows])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.3 * top)
+    ax.set_xlabel("test error (%)")
+    ax.grid(axis="y", visible=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2, fontsize=8, frameon=False)
+
+
+def plot_cosines(rows: list[dict], ax):
+    """Rules x projections grid of the final cosine with backprop's update (numbers printed)."""
+    names = sorted({k for r in rows for k in r["final_cosine"]}, key=lambda k: (k.startswith("fc"), k))
+    grid = np.array([[np.nan if r["final_cosine"].get(k) is None else r["final_cosine"][k] for k in names]
+                     for r in rows])
+    im = ax.imshow(grid, vmin=-1, vmax=1, cmap="RdBu_r", aspect="auto")
+    for (i, j), v in np.ndenumerate(grid):
+        ax.text(j, i, "" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=8,
+                color="w" if abs(v) > 0.6 else "k")
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_yticks(range(len(rows)), [r["rule"] for r in rows])
+    ax.grid(False)
+    return im
+
+
+def markdown(table: dict) -> str:
+    lines = ["| net | rule | test error (%), mean ± sd | published (%) | final cosine with BP per projection |",
+             "|---|---|---|---|---|"]
+    for r in table["rows"]:
+        m = "failed" if r["mean"] is None else f"{100 * r['mean']:.2f}" + (
+            "" if r["sd"] is None else f" ± {100 * r['sd']:.2f}")
+        pub = "" if r["published_test_error"] is None else f"{100 * r['published_test_error']:.2f}"
+        cos = ", ".join(f"{k} {v:.2f}" for k, v in r["final_cosine"].items() if v is not None)
+        lines.append(f"| {r['arch']} | {r['rule']} | {m} | {pub} | {cos} |")
+    lines.append(f"\nFashion-MNIST, {table['n_train']} training / {table['n_test']} test images, {table['epochs']} "
+                 f"epochs, {table['seeds']} seeds, batch {table['batch_size']}, each rule's training preset")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = figure_parser(__file__, __doc__).parse_args(argv)
+    table = figure_data(args, whole_record("conv_fashion", "table.json"))
+    archs = [a for a in ("lenet", "lc") if any(r["arch"] == a for r in table["rows"])]
+    with style():
+        fig, axes = figure(len(archs), 2, height=3.4 * len(archs) + 0.8, squeeze=False)
+        im = None
+        for i, arch in enumerate(archs):
+            rows = [r for r in table["rows"] if r["arch"] == arch]
+            plot_errors(rows, axes[i, 0], PUBLISHED[arch])
+            panel(axes[i, 0], "ab"[i] if len(archs) == 2 else "a", f"{TITLES[arch]}: test error")
+            im = plot_cosines(rows, axes[i, 1])
+            panel(axes[i, 1], "cd"[i] if len(archs) == 2 else "b", f"{TITLES[arch]}: cosine with backprop, end")
+        fig.colorbar(im, ax=axes[:, 1].tolist(), shrink=0.8, label="cosine")
+        epochs = f"{table['epochs']} epoch{'s' if table['epochs'] != 1 else ''}"
+        fig.suptitle(f"Fashion-MNIST, {table['n_train']} training images, {epochs}, "
+                     f"{table['seeds']} seeds (bars: mean, whiskers: sd)")
+        print(markdown(table))
+        save(fig, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
