@@ -530,7 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("compare", help="every rule on one data set: alignment and test error")
     s.add_argument("--dataset", default="digits")
     s.add_argument("--epochs", type=int, default=20)
-    s.add_argument("--rules", help="comma-separated subset (default: every supervised rate rule)")
+    s.add_argument("--rules", help="comma-separated subset (default: every supervised rate rule, then the "
+                   "Hebbian controls: hidden layers by their own rule, delta-rule read-out)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--spiking", action="store_true", help="also run the spiking backends")
     s.add_argument("--out", default="results/compare")
