@@ -456,7 +456,8 @@ def run_sweep(jobs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike, *, 
             job = rec["job"]
             rule = job.get("rule") or (job.get("spec") or {}).get("rule", {}).get("name", "")
             seed = f" seed {job['seed']}" if "seed" in job else ""
-            print(f"  [{len(result.ran)}/{len(todo)}] {jid} {rule}{seed}: {rec.get('status')} {rec.get('seconds', 0):.1f} s"
+            print(f"  [{len(result.ran)}/{len(todo)}] {jid} {rule}{seed}: {rec.get('status')} "
+                  f"{rec.get('seconds', 0):.1f} s"
                   + (f" ({rec['message']})" if rec.get("status") == "failed" else ""), file=sys.stderr, flush=True)
 
     if todo:

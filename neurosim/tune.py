@@ -321,8 +321,8 @@ def run_tune(base: RunSpec, space: SearchSpace, *, budget: int | None = None, se
                          f"{chosen['validation_error']:.4g} on {validation:g} of the training set; record "
                          f"{stem.name}-search.json"))
         path = Path(f"{stem}-tuned.toml")
-        path.write_text(f"# chosen by `neurosim tune --rule {base.rule}`; the search's record: {stem.name}-search.json\n"
-                        + card.to_toml())
+        path.write_text(f"# chosen by `neurosim tune --rule {base.rule}`; the search's record: "
+                        f"{stem.name}-search.json\n" + card.to_toml())
         record.update(chosen=chosen, card=str(path))
     record["seconds"] = time.perf_counter() - t0
     write_json(Path(f"{stem}-search.json"), record)
