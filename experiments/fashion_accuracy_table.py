@@ -1,6 +1,6 @@
 """Accuracy table on Fashion-MNIST: every supervised rule at one budget, mean ± sd over seeds.
 
-Every rule of :func:`neurosim.compare.default_rules` (supervised, rate backend) trains its
+Every rule of :func:`neurosim.compare.supervised_rules` (supervised, rate backend) trains its
 own default network (:meth:`Rule.default_network`) for layer sizes 784-256-256-10, with its
 short-budget hyper-parameters (its compare preset updated by its train preset, e.g. pc: 20 inference
 steps at rate 0.05) and its own optimiser settings (``train_defaults``, Adam 1e-3 for most), batch 128, float32, on a
@@ -75,13 +75,13 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(ROOT / "results" / "fashion_accuracy_table"))
     args = p.parse_args(argv)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from neurosim.compare import default_rules
+    from neurosim.compare import supervised_rules
     from neurosim.errors import ConfigError
     from neurosim.results import provenance, write_json
     from neurosim.rules import rule_class
     from neurosim.sweep import load_records, run_sweep, summarize, supersede
 
-    supervised = default_rules()
+    supervised = supervised_rules()
     rules = (list(FAST_RULES) if args.rules == "fast" else args.rules.split(",")) if args.rules else supervised
     for r in rules:
         if r not in supervised:

@@ -6,6 +6,7 @@
     neurosim align --rule NAME [...]      one rule's update vs the exact gradient
     neurosim train --rule NAME [...]      train on a data set, print errors / JSON
     neurosim compare [--dataset NAME]     every rule: alignment + test error, table + figures
+    neurosim tune --rule NAME [...]       hyper-parameter search on a validation split -> model card
     neurosim gradcheck [...]              reference gradients vs central finite differences
     neurosim figures                      regenerate every figure from results/
 
@@ -361,6 +362,27 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_tune(args) -> int:
+    from .tune import SearchSpace, format_tune, run_tune
+    from .validation import check
+
+    spec = _spec(args, "train")
+    if args.validation is not None:
+        spec = spec.replace(validation=args.validation)
+    space = SearchSpace.load(args.space, spec.rule) if args.space else SearchSpace.for_rule(spec.rule)
+    if args.method is not None:
+        space = space.replace(method=args.method)
+        if args.method == "grid":  # re-check: a grid needs listed values
+            space = SearchSpace.from_dict(space.to_dict(), spec.rule, source=space.source)
+    check("--budget", "budget", args.budget, "int", ge=1, allow_none=True)
+    check("--workers", "workers", args.workers, "int", ge=0, allow_none=True)
+    with _terminate_as_interrupt():
+        record = run_tune(spec, space, budget=args.budget, seed=args.search_seed, out_dir=Path(args.out),
+                          workers=args.workers, progress=not args.json)
+    _emit(args, record, format_tune(record) + f"\nrecord: {Path(args.out) / spec.rule}-search.json")
+    return 0
+
+
 def _gradcheck_suite(seed: int) -> list[tuple[str, Network]]:
     from .neurons import ACTIVATIONS
 
@@ -530,7 +552,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("compare", help="every rule on one data set: alignment and test error")
     s.add_argument("--dataset", default="digits")
     s.add_argument("--epochs", type=int, default=20)
-    s.add_argument("--rules", help="comma-separated subset (default: every supervised rate rule)")
+    s.add_argument("--rules", help="comma-separated subset (default: every supervised rate rule, then the "
+                   "Hebbian controls: hidden layers by their own rule, delta-rule read-out)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--spiking", action="store_true", help="also run the spiking backends")
     s.add_argument("--out", default="results/compare")
@@ -539,6 +562,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     _add_array_args(s)
     s.set_defaults(func=cmd_compare)
+
+    s = sub.add_parser("tune", help="search a rule's hyper-parameters on a validation split of the training "
+                       "set; write the chosen setting as a model card")
+    s.add_argument("--rule", help="rule name (see `neurosim rules`); optional with --model")
+    _add_model_args(s)
+    s.add_argument("--space", metavar="FILE.toml", help="search space (default: the rule's "
+                   "neurosim/presets/RULE-search.toml)")
+    s.add_argument("--budget", type=int, default=None, help="number of trials (default: the space's budget)")
+    s.add_argument("--method", choices=["random", "grid"], default=None, help="default: the space's (random)")
+    s.add_argument("--search-seed", type=int, default=0, help="seed of the trial draws (same seed, same trials)")
+    s.add_argument("--validation", type=float, default=None,
+                   help="fraction of the training set held out for selection (default: the space's, 0.2)")
+    s.add_argument("--epochs", type=int, default=None)
+    s.add_argument("--optimizer", choices=["adam", "sgd"], default=None)
+    s.add_argument("--batch-size", type=int, default=None)
+    s.add_argument("--align-samples", type=int, default=None,
+                   help="alignment tracked per epoch in every trial (0: off; default: the base's)")
+    s.add_argument("--workers", type=int, default=None, help="local processes (default: every core; 0: this one)")
+    s.add_argument("--out", default="results/tune", help="folder for RULE-tuned.toml, RULE-search.json, trials/")
+    s.set_defaults(func=cmd_tune)
 
     s = sub.add_parser("gradcheck", help="reference gradients vs central finite differences")
     s.add_argument("--model", metavar="PATH.toml")

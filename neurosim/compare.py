@@ -1,6 +1,8 @@
 """``neurosim compare``: every rule on one data set, scored against backprop.
 
-For each supervised rate rule: build the rule's default network (same layer sizes
+For each supervised rate rule, and for the unsupervised controls (:data:`CONTROL_FAMILIES`: the
+Hebbian rules, whose hidden layers learn by their own equation and whose read-out learns by the
+delta rule, the exact gradient of the last layer): build the rule's default network (same layer sizes
 for all), draw the same initial weights (same seed), measure the alignment of its
 first update with backprop's, train for a short budget, and measure its test error
 and its alignment again at the trained weights.  One table, one JSON record
@@ -27,11 +29,33 @@ FAMILY_ORDER = ("backprop", "feedback_alignment", "target_propagation", "predict
                 "dendritic", "attention_gated", "synthetic_gradients", "hebbian")
 
 
-def default_rules() -> list[str]:
-    """Every registered supervised rule with a rate backend, backprop first."""
-    klasses = [c for c in RULES.values() if c.info.supervised and "rate" in c.info.backends]
+#: Unsupervised families that run in the comparison as controls: their hidden projections learn
+#: by their own (target-free) equation, the read-out by the delta rule
+#: :math:`\Delta W_L = -\langle\delta_L r_{L-1}^\top\rangle`, which *is* backprop's gradient of the
+#: last layer.  Their hidden cosine with the gradient should sit near 0, the read-out's at 1.
+CONTROL_FAMILIES = ("hebbian",)
+
+
+def _ordered(klasses) -> list[str]:
     order = {f: i for i, f in enumerate(FAMILY_ORDER)}
     return [c.name for c in sorted(klasses, key=lambda c: (order.get(c.family, 99), c.name))]
+
+
+def supervised_rules() -> list[str]:
+    """Every registered supervised rule with a rate backend, backprop first, then by family."""
+    return _ordered(c for c in RULES.values() if c.info.supervised and "rate" in c.info.backends)
+
+
+def control_rules() -> list[str]:
+    """The unsupervised controls with a rate backend (rules of :data:`CONTROL_FAMILIES`)."""
+    return _ordered(c for c in RULES.values() if not c.info.supervised and c.family in CONTROL_FAMILIES
+                    and "rate" in c.info.backends)
+
+
+def default_rules() -> list[str]:
+    """What ``neurosim compare`` runs without ``--rules``: :func:`supervised_rules`, then
+    :func:`control_rules` (the Hebbian controls, delta-rule read-out)."""
+    return supervised_rules() + control_rules()
 
 
 def compare_spec(rule: str, *, dataset: str = "digits", epochs: int = 20, seed: int = 0, hidden=(64, 64),
@@ -75,7 +99,7 @@ def run_compare(dataset: str = "digits", epochs: int = 20, rules: list[str] | No
         rule = spec.make_rule()
         klass = type(rule)
         row = {"rule": klass.name, "family": klass.family, "reference": klass.info.reference,
-               "hyper": dict(rule.hyper), "spec": spec.to_dict()}
+               "supervised": klass.info.supervised, "hyper": dict(rule.hyper), "spec": spec.to_dict()}
         t0 = time.perf_counter()
         if progress:
             import sys
@@ -84,6 +108,8 @@ def run_compare(dataset: str = "digits", epochs: int = 20, rules: list[str] | No
         try:
             network = spec.build_network(data, rule)
             row["loss"] = network.loss
+            if not klass.info.supervised:  # a control: name its supervised read-out (cosine 1 expected)
+                row["readout"] = network.chain()[-1].name
             params = rule.init_params(network, seed)
             row["initial_alignment"] = align(rule, network, params, x_align, t_align, seed=seed).to_dict()
             result = train(network, rule, data, spec.config(), params=params, progress=False)
@@ -145,13 +171,27 @@ def _spiking_rows(names, sizes, x, t, seed) -> list[dict]:
     return rows
 
 
+def _control_note(row: dict) -> str:
+    """One line for an unsupervised control: its hidden cosines (near 0 expected) and its read-out's (1)."""
+    parts = []
+    for when in ("initial_alignment", "final_alignment"):
+        cos = {p["name"]: p["cosine"] for p in row[when]["projections"]}
+        readout = cos.pop(row["readout"], None)
+        hidden = ", ".join(_fmt(c, "+.3f") for c in cos.values())
+        parts.append(f"{'init' if when.startswith('initial') else 'end'}: hidden {hidden}, read-out "
+                     f"{_fmt(readout, '.6f')}")
+    return (f"{row['rule']}: unsupervised control (hidden layers by its own rule, read-out by the delta rule = "
+            f"the exact last-layer gradient); cos {'; '.join(parts)}")
+
+
 def _fmt(x, spec):
     return "n/a" if x is None else format(x, spec)
 
 
 def format_table(record: dict) -> str:
     """The comparison as a fixed-width text table (errors in %)."""
-    head = (f"{'rule':<12} {'family':<19} {'reference':<9} {'cos@init':>9} {'angle@init':>10} {'cos@end':>8} "
+    w = max([12] + [len(row["rule"]) for row in record["rows"]])
+    head = (f"{'rule':<{w}} {'family':<19} {'reference':<9} {'cos@init':>9} {'angle@init':>10} {'cos@end':>8} "
             f"{'test err %':>10} {'time':>7}")
     lines = [f"neurosim compare: {record['dataset']} ({record['n_train']} train / {record['n_test']} test), "
              f"layers {'-'.join(map(str, record['sizes']))}, {record['epochs']} epochs, seed {record['seed']}",
@@ -159,14 +199,16 @@ def format_table(record: dict) -> str:
     notes = []
     for row in record["rows"]:
         if row["status"] == "failed":
-            lines.append(f"{row['rule']:<12} {row['family']:<19} failed: {row['message']}")
+            lines.append(f"{row['rule']:<{w}} {row['family']:<19} failed: {row['message']}")
             continue
         ia, fa = row["initial_alignment"]["global"], row["final_alignment"]["global"]
         err = row.get("test_error")
-        lines.append(f"{row['rule']:<12} {row['family']:<19} {row['reference']:<9} {_fmt(ia['cosine'], '9.4f')} "
+        lines.append(f"{row['rule']:<{w}} {row['family']:<19} {row['reference']:<9} {_fmt(ia['cosine'], '9.4f')} "
                      f"{_fmt(ia['angle_deg'], '9.1f')}° {_fmt(fa['cosine'], '8.4f')} "
                      f"{_fmt(None if err is None else 100 * err, '10.2f')} {row['seconds']:>6.1f}s"
                      + ("" if row["status"] == "completed" else f"  [{row['status']}]"))
+        if not row.get("supervised", True):
+            notes.append(_control_note(row))
         expected = row["final_alignment"].get("expected_global_cosine")
         if expected is not None:
             notes.append(f"{row['rule']}: cos is the applied update (one sampled action per sample); its "

@@ -421,6 +421,25 @@ def _cosines(row: dict) -> tuple[np.ndarray, np.ndarray]:
     return np.array(epochs), np.array([np.nan if c is None else c for c in cos], dtype=float)
 
 
+def _hidden_cosines(row: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Epochs and the mean per-projection cosine over a control's hidden projections (all but its
+    read-out ``row["readout"]``), NaN where not measured.
+
+    An unsupervised control (the Hebbian rules, :data:`neurosim.compare.CONTROL_FAMILIES`) trains its
+    read-out by the delta rule, whose cosine is 1 by construction; its global cosine then measures
+    little more than the read-out's share of the update's norm (Krotov-Hopfield's max-normalised hidden
+    update is small).  What the control tests is the hidden layers: near 0 expected.
+    """
+    def mean(projections) -> float:
+        cos = [c for name, c in projections.items() if name != row["readout"] and c is not None]
+        return float(np.mean(cos)) if cos else np.nan
+
+    epochs = [0] + [h["epoch"] for h in row["history"]]
+    first = {p["name"]: p["cosine"] for p in row["initial_alignment"].get("projections", [])}
+    cos = [mean(first)] + [mean((h.get("alignment") or {}).get("projections") or {}) for h in row["history"]]
+    return np.array(epochs), np.array(cos, dtype=float)
+
+
 def _expected(row: dict) -> np.ndarray | None:
     """The cosine of a stochastic rule's *expected* update (``alignment.expected_global``), if recorded.
 
@@ -475,7 +494,9 @@ def plot_family_alignment(record: dict, family: str, ax=None, *, colors: dict | 
     Backprop is the thick grey reference at cosine 1; each rule of ``family`` is a curve of
     the global cosine between its update and its reference (epoch 0 = the initial weights),
     named at its right end, except rules at cosine 1 throughout, which are named beside the
-    reference instead of being drawn over it.  Returns the Axes.
+    reference instead of being drawn over it.  An unsupervised control (a row with a ``readout``:
+    the Hebbian rules, delta-rule read-out at cosine 1 by construction) is drawn as the mean
+    per-projection cosine of its hidden projections (:func:`_hidden_cosines`).  Returns the Axes.
     """
     ax = _axes(ax)
     rows = [r for r in _completed(record) if r.get("family") == family]
@@ -490,6 +511,9 @@ def plot_family_alignment(record: dict, family: str, ax=None, *, colors: dict | 
         name = row["rule"] + ("" if ref == "backprop" else f"\n(vs {ref})")
         color = colors.get(row["rule"], series_style(i)["color"])
         x, cos = _cosines(row)
+        if row.get("readout"):  # an unsupervised control: its hidden layers are what it tests
+            x, cos = _hidden_cosines(row)
+            name = f"{row['rule']} (hidden)"
         expected = _expected(row)
         if expected is not None:
             ax.plot(x, expected, color=color, ls=":", lw=1.4, marker="x", ms=3.5)
@@ -537,12 +561,13 @@ def plot_test_error_bars(record: dict, ax=None, *, colors: dict | None = None):
 
 def compare_data(record: dict) -> dict:
     """What :func:`compare_figure` draws from a ``neurosim compare`` record (a smaller record)."""
-    keep = ("rule", "family", "reference", "status", "test_error", "train_error")
+    keep = ("rule", "family", "reference", "status", "test_error", "train_error", "supervised", "readout")
     rows = []
     for row in record["rows"]:
         init = row.get("initial_alignment") or {}
         rows.append({**{k: row.get(k) for k in keep},
-                     "initial_alignment": {k: init[k] for k in ("global", "expected_global_cosine") if k in init},
+                     "initial_alignment": {k: init[k] for k in ("global", "expected_global_cosine", "projections")
+                                           if k in init},
                      "history": [{"epoch": h["epoch"], "test_error": h.get("test_error"),
                                   "alignment": h.get("alignment")} for h in row.get("history") or []]})
     return {**{k: record.get(k) for k in ("dataset", "n_train", "n_test", "sizes", "epochs", "batch_size", "seed")},
@@ -586,7 +611,10 @@ def compare_figure(record: dict, folder: Path | str, name: str = "compare.png") 
         letters = "abcdefghijklmnop"
         for k, (ax, fam) in enumerate(zip(axes, families)):
             plot_family_alignment(record, fam, ax, colors=colors, ylim=(lo, 1.08))
-            panel(ax, letters[k], FAMILY_NAMES.get(fam, fam))
+            title = FAMILY_NAMES.get(fam, fam)
+            if any(r.get("readout") for r in rows if r.get("family") == fam):
+                title += " controls: hidden layers (mean cos)"
+            panel(ax, letters[k], title)
         for ax in axes[len(families):]:
             ax.set_visible(False)
         for k, ax in enumerate(axes[:len(families)]):

@@ -14,7 +14,8 @@ TOML layout (every table optional except ``[rule]``; unknown keys are errors)::
                   [[layers]]/[[projections]] tables; or options of the rule's default
                   network: hidden = [64, 64], activation, loss, output_activation, init,
                   init_scale, builder = "rule" | "feedforward"
-    [data]        dataset = "digits", n_train, n_test, options = {...}
+    [data]        dataset = "digits", n_train, n_test, options = {...}, validation (a fraction of
+                  the training set held out as the evaluation split; the test set is dropped)
     [training]    epochs, batch_size ("auto", "full" or a number), optimizer, learning_rate, momentum, schedule,
                   weight_decay, clip_norm, dtype, seeds = [0, 1], align_samples,
                   eval_every, bias_init_scale, stop, array ("numpy" | "torch"),
@@ -56,7 +57,7 @@ STOPS = ("sign", "within_0.2", "within_0.1", "tss_0.04", "all")
 
 _SECTIONS = {
     "network": ("hidden", "layers", "activation", "output_activation", "loss", "init", "init_scale", "builder"),
-    "data": ("dataset", "n_train", "n_test", "dataset_options"),
+    "data": ("dataset", "n_train", "n_test", "dataset_options", "validation"),
     "training": ("epochs", "batch_size", "optimizer", "learning_rate", "momentum", "schedule", "weight_decay",
                  "clip_norm", "dtype", "seeds", "align_samples", "eval_every", "bias_init_scale", "stop", "array",
                  "device"),
@@ -98,6 +99,7 @@ class RunSpec:
     n_train: int | None = None
     n_test: int | None = None
     dataset_options: Mapping[str, Any] = field(default_factory=dict)
+    validation: float | None = None
     # training
     epochs: int = 10
     batch_size: int | str = "auto"
@@ -168,6 +170,9 @@ class RunSpec:
         for name in ("n_train", "n_test"):
             set_(name, check(owner, name, getattr(self, name), "int", ge=1, allow_none=True))
         set_("dataset_options", dict(check(owner, "dataset_options", self.dataset_options, "mapping")))
+        if self.validation is not None:
+            set_("validation", float(check(owner, "validation", self.validation, gt=0, lt=1,
+                                           hint="The fraction of the training set held out for selection.")))
         set_("epochs", check(owner, "epochs", self.epochs, "int", ge=0))
         if self.batch_size is None:
             set_("batch_size", "full")
@@ -321,12 +326,20 @@ class RunSpec:
         return get_rule(self.rule, **self.hyper)
 
     def load_data(self, seed: int | None = None):
-        """The data set (``seed``: of the subset/split draw; default the first seed)."""
+        """The data set (``seed``: of the subset/split draw; default the first seed).
+
+        With ``validation`` set (a fraction in (0, 1), ``[data] validation``), the returned set
+        trains on the rest of the training set and evaluates ("test") on the held-out fraction
+        (:meth:`~neurosim.data.Dataset.validation_split`): the test set never reaches the run.
+        """
         from .data import load_dataset
 
         sizes = {k: v for k, v in (("n_train", self.n_train), ("n_test", self.n_test)) if v is not None}
-        return load_dataset(self.dataset, seed=self.seeds[0] if seed is None else seed, **sizes,
-                         **self.dataset_options)
+        seed = self.seeds[0] if seed is None else seed
+        data = load_dataset(self.dataset, seed=seed, **sizes, **self.dataset_options)
+        if self.validation is not None:  # selection: evaluate on held-out training samples, drop the test set
+            data = data.validation_split(self.validation, seed)
+        return data
 
     def build_network(self, data=None, rule=None) -> Network:
         """The network the rule trains: the explicit one, or the rule's default on the data's sizes."""

@@ -69,11 +69,25 @@ WORKER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THRE
 
 # --------------------------------------------------------------------------- jobs
 def job_spec(job: Mapping[str, Any]):
-    """The :class:`~neurosim.runspec.RunSpec` of a job (see the module docstring for the order)."""
+    """The :class:`~neurosim.runspec.RunSpec` of a job (see the module docstring for the order).
+
+    A job with a ``spec`` key (a whole RunSpec's tables, :meth:`RunSpec.to_dict`) starts from
+    that RunSpec instead -- no :data:`SWEEP_BASE`, no preset -- and its other keys change it
+    (``hyper`` is merged with the spec's): what ``neurosim tune`` submits.
+    """
     from .runspec import RunSpec
 
     if not isinstance(job, Mapping):
         raise ConfigError(f"job: expected a dict of RunSpec fields, got {type(job).__name__}")
+    if "spec" in job:  # a whole RunSpec (its TOML tables): neither SWEEP_BASE nor the preset applies
+        if not isinstance(job["spec"], Mapping):
+            raise ConfigError(f"job 'spec': expected the tables of a RunSpec (RunSpec.to_dict()), got "
+                              f"{type(job['spec']).__name__}")
+        base = RunSpec.from_dict(job["spec"], source="job 'spec'")
+        if job.get("rule", base.rule) != base.rule:
+            raise ConfigError(f"job 'rule': '{job['rule']}' differs from its spec's rule '{base.rule}'; drop one")
+        changes = {k: (tuple(v) if isinstance(v, list) else v) for k, v in job.items() if k not in ("spec", "rule")}
+        return base.replace(**changes)
     if not job.get("rule"):
         raise ConfigError("job 'rule': required (a registered rule name, see `neurosim rules`)")
     if isinstance(job.get("network"), str):
@@ -439,8 +453,11 @@ def run_sweep(jobs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike, *, 
         if progress:
             import sys
 
-            print(f"  [{len(result.ran)}/{len(todo)}] {jid} {rec['job'].get('rule', '')} seed "
-                  f"{rec['job'].get('seed', '')}: {rec.get('status')} {rec.get('seconds', 0):.1f} s"
+            job = rec["job"]
+            rule = job.get("rule") or (job.get("spec") or {}).get("rule", {}).get("name", "")
+            seed = f" seed {job['seed']}" if "seed" in job else ""
+            print(f"  [{len(result.ran)}/{len(todo)}] {jid} {rule}{seed}: {rec.get('status')} "
+                  f"{rec.get('seconds', 0):.1f} s"
                   + (f" ({rec['message']})" if rec.get("status") == "failed" else ""), file=sys.stderr, flush=True)
 
     if todo:

@@ -172,7 +172,14 @@ def test_runspec_round_trips_through_toml(name):
 
 
 def test_every_preset_file_names_a_registered_rule_and_purpose():
+    from neurosim.rules import rule_class
+    from neurosim.tune import SearchSpace
+
     for path in sorted(PRESET_DIR.glob("*.toml")):
+        if path.stem.endswith("-search"):  # a search space (neurosim tune), not a RunSpec
+            rule = path.stem[: -len("-search")]
+            assert SearchSpace.load(path, rule).rule == rule_class(rule).name == rule, path.name
+            continue
         spec = RunSpec.load(path)
         assert path.stem in (f"{spec.rule}-train", f"{spec.rule}-compare"), path.name
 

@@ -4,6 +4,8 @@ Data are zero-mean Gaussians with a chosen spectrum, so the second-moment matrix
 is the covariance; the oracle is ``numpy.linalg.eigh`` of the *sample* second moment.
 BCM's thresholds are state the rule returns (never keeps): the tests thread it by hand.
 """
+import json
+
 import numpy as np
 import pytest
 
@@ -344,3 +346,39 @@ def test_training_with_and_without_alignment_is_bit_identical(name):
     for key in runs[0].params:
         np.testing.assert_array_equal(runs[0].params[key], runs[1].params[key])
     assert [e["loss"] for e in runs[0].history] == [e["loss"] for e in runs[1].history]
+
+
+# --------------------------------------------------------------------------- neurosim compare (issue 20)
+def test_compare_runs_the_hebbian_controls_after_the_supervised_rules():
+    from neurosim.compare import control_rules, default_rules, supervised_rules
+    from neurosim.rules import RULES
+
+    hebbian = sorted(n for n, c in RULES.items() if c.family == "hebbian")
+    assert sorted(control_rules()) == hebbian
+    assert default_rules() == supervised_rules() + control_rules()  # the controls come last
+    assert not set(hebbian) & set(supervised_rules())
+
+
+def test_compare_rows_of_controls_carry_every_field_and_an_exact_readout(tmp_path):
+    """A Hebbian row has every field a supervised row has; its read-out's update is the delta rule,
+    i.e. backprop's gradient of the last layer (theory: dW_L = -<delta_L r_{L-1}^T> = -dL/dW_L), so its
+    cosine with the oracle is 1 up to float64 rounding (1e-9 leaves room for the sums' order)."""
+    from neurosim.compare import format_table, run_compare
+
+    record = run_compare(epochs=1, rules=["backprop", "oja", "krotov-hopfield"], out_dir=tmp_path, progress=False,
+                         stem="c")
+    rows = {r["rule"]: r for r in record["rows"]}
+    assert all(r["status"] == "completed" for r in rows.values()), [r.get("message") for r in rows.values()]
+    for name in ("oja", "krotov-hopfield"):
+        row = rows[name]
+        assert set(rows["backprop"]) <= set(row), set(rows["backprop"]) - set(row)
+        assert row["supervised"] is False and row["family"] == "hebbian" and row["readout"] == "hidden2->output"
+        for when in ("initial_alignment", "final_alignment"):
+            cos = {p["name"]: p["cosine"] for p in row[when]["projections"]}
+            assert cos.pop("hidden2->output") == pytest.approx(1.0, abs=1e-9)
+            assert len(cos) == 2 and all(abs(c) < 0.5 for c in cos.values())  # unsupervised: no alignment
+        assert 0 <= row["test_error"] <= 1 and len(row["history"]) == 1
+    assert rows["backprop"]["supervised"] is True
+    assert "oja: unsupervised control" in format_table(record)
+    saved = json.loads((tmp_path / "c.json").read_text())
+    assert [r["rule"] for r in saved["rows"]] == ["backprop", "oja", "krotov-hopfield"]

@@ -209,6 +209,50 @@ class Dataset:
             source += f"; subset n_train={n_train}, n_test={n_test}, seed={seed}"
         return dataclasses.replace(self, source=source, **fields)
 
+    def validation_split(self, fraction: float, seed: int = 0) -> Dataset:
+        """Hold out a class-balanced ``fraction`` of the *training* set as the evaluation split.
+
+        The returned data set trains on the rest of the training set and its ``x_test`` /
+        ``y_test`` (/ ``t_test``) are the held-out training samples: the test set is dropped,
+        so nothing computed from the result (selection in ``neurosim tune``) can see it.
+        ``ceil(fraction * n_train)`` samples are held out, drawn round-robin over the classes
+        (as :meth:`subset`) by a generator of their own (``[seed, 2]``), so the same seed
+        gives the same split.
+
+        Parameters
+        ----------
+        fraction : float
+            In (0, 1); at least one sample stays on each side.
+        seed : int
+
+        Returns
+        -------
+        Dataset
+            Fresh arrays; ``source`` says which split it is.
+
+        Raises
+        ------
+        ConfigError
+            For a fraction outside (0, 1) or one that leaves a side empty.
+        """
+        owner = f"Dataset '{self.name}'.validation_split"
+        fraction = check(owner, "fraction", fraction, gt=0, lt=1)
+        seed = check_seed(owner, seed)
+        n_val = math.ceil(fraction * self.n_train)
+        if not 1 <= n_val < self.n_train:
+            raise ConfigError(f"{owner}: 'fraction' = {fraction} holds out {n_val} of {self.n_train} training "
+                              "samples; choose a fraction that leaves samples on both sides")
+        held = _balanced_choice(self.y_train, n_val, np.random.default_rng([seed, 2]), stratify=self.n_classes > 0)
+        keep = np.setdiff1d(np.arange(self.n_train), held)
+        fields: dict[str, Any] = {}
+        for split, index in (("train", keep), ("test", held)):
+            fields[f"x_{split}"] = self.x_train[index]
+            fields[f"y_{split}"] = self.y_train[index]
+            fields[f"t_{split}"] = None if self.t_train is None else self.t_train[index]
+        return dataclasses.replace(self, source=f"{self.source}; validation split: {n_val} of the {self.n_train} "
+                                                f"training samples held out (seed {seed}), test set dropped",
+                                   **fields)
+
 
 def _balanced_choice(labels: np.ndarray, n: int, rng: np.random.Generator,
                      stratify: bool) -> np.ndarray:
