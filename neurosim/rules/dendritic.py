@@ -530,7 +530,9 @@ class Microcircuit(Rule):
         For layer sizes: pyramidal layers ``pyr1..`` + ``output`` (sigmoid, mse) with
         interneurons ``inter1..``.
         """
-        if not isinstance(spec, Network):
+        if isinstance(spec, Network):
+            check_rule_operations(self, spec)  # an interneuron copies one unit above: no kernels (docstring)
+        else:
             base = super().network(spec, activation=activation, loss=loss, name=name or "microcircuit")
             base = Network.feedforward(list(base.sizes), activation=activation or self.info.activation,
                                        loss=base.loss, neuron="rate", name=base.name)
