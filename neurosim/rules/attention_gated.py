@@ -66,6 +66,12 @@ oracle ``"policy"`` (:func:`policy_gradient`): backprop of the loss above.
 :func:`neurosim.align` reports the cosine of the *applied* (sampled) update as the headline
 and that of the expected update beside it (``info.expectation``).
 
+On convolutional, locally connected and pooling networks (Pozzi et al. 2020; issue 17) the
+feedback beside a kernel is its adjoint operation with a kernel of the forward shape (tied or
+reciprocal), pooling and flatten pass the tags back through their exact adjoint, and the updates
+are summed over the positions that share a weight; the expected update is still the policy
+gradient.
+
 Both rules compute in the namespace of the arrays they are given (numpy, or PyTorch tensors
 on any device; :mod:`neurosim.arrays`).  The uniforms that select the actions are drawn on the
 host by the state's PCG64 in float64 and moved to the device, so a seed selects the same

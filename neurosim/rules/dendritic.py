@@ -95,6 +95,13 @@ for :math:`Y_l = W_{l+1}^\\top` (feedback alignment's for fixed random :math:`Y_
 microcircuit the returned update is divided by :math:`s_l`.  Event rates must be positive
 rates: burstprop needs ``sigmoid`` layers.
 
+On convolutional, locally connected and pooling networks (issue 17; Payeur et al.'s CIFAR-10
+network) :math:`Y_l` and :math:`Z_l` are kernels of the forward kernel's shape applied by the
+adjoint operation (:func:`neurosim.conv.adjoint_geometry`), burst probabilities are per unit,
+pooling/flatten layers (linear, bias-free) relay the apical drive through their exact adjoint, and
+:math:`N - l` counts weighted projections.  The microcircuit cannot extend: its interneurons
+predict the layer above unit by unit (``info.operations`` is dense only).
+
 References
 ----------
 Sacramento, J., Ponte Costa, R., Bengio, Y. & Senn, W. (2018). Dendritic cortical
