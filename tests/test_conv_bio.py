@@ -298,8 +298,9 @@ needs_fashion = pytest.mark.skipif(not os.path.isdir(FASHION) and not os.environ
     ["--model", "models/biotorch_lenet_fashion.toml", "--rule", "brainprop"],
     ["--model", "models/burstprop_lenet_fashion.toml"]])
 def test_lenet_fashion_trains_below_chance_from_the_cli(capsys, argv):
-    """500 Fashion-MNIST images, 1 epoch, 2,000 test images, seed 0 (~4 s each, so not marked slow).  Measured: BrainProp 80.2 % test error,
-    burstprop 82.3 %; required: below chance (90 %) by a margin larger than the 1-epoch noise."""
+    """500 Fashion-MNIST images, 1 epoch, 2,000 test images, seed 0 (~4 s each, so not marked slow).
+    Measured: BrainProp 80.2 % test error, burstprop 82.3 %; required: below chance (90 %) by a
+    margin larger than the 1-epoch noise."""
     assert main(["train", *argv, "--n-train", "500", "--n-test", "2000", "--epochs", "1", "--json",
                  "--align-samples", "0", "--quiet"]) == 0
     out = json.loads(capsys.readouterr().out)
