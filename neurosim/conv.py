@@ -42,8 +42,8 @@ from typing import Callable
 
 from .arrays import arange, astype, full, namespace, zeros
 
-__all__ = ["OPERATIONS", "Operation", "adjoint_geometry", "backward", "drive", "geometry_text", "has_params", "out_shape",
-           "param_shape", "fans", "weight_gradient"]
+__all__ = ["OPERATIONS", "Operation", "adjoint_geometry", "backward", "drive", "geometry_text", "has_params",
+           "out_shape", "param_shape", "fans", "weight_gradient"]
 
 
 # --------------------------------------------------------------------------- im2col / col2im
