@@ -42,8 +42,8 @@ from typing import Callable
 
 from .arrays import _torch_tensor, arange, astype, full, namespace, zeros
 
-__all__ = ["OPERATIONS", "Operation", "backward", "drive", "geometry_text", "has_params", "out_shape",
-           "param_shape", "fans", "weight_gradient"]
+__all__ = ["OPERATIONS", "Operation", "adjoint_geometry", "backward", "drive", "geometry_text", "has_params",
+           "out_shape", "param_shape", "fans", "weight_gradient"]
 
 
 # --------------------------------------------------------------------------- im2col / col2im
@@ -400,6 +400,20 @@ def _shapes(network, proj):
 def has_params(proj) -> bool:
     """Whether the projection owns (or ties to) a weight array."""
     return OPERATIONS[proj.operation].has_params
+
+
+def adjoint_geometry(proj) -> dict:
+    """Keyword arguments of a :class:`~neurosim.network.Projection` that mirrors ``proj`` backwards.
+
+    ``{}`` for a dense projection (a feedback matrix of the transposed shape); otherwise the
+    adjoint operation (``conv_transpose2d`` for ``conv2d``, ...) with the forward kernel, stride
+    and padding, so that its kernel has the forward kernel's shape (a fixed random one for
+    feedback alignment and burstprop, ``tied_to`` the forward kernel for the exact transpose).
+    """
+    if proj.operation == "dense":
+        return {}
+    return dict(operation=OPERATIONS[proj.operation].transpose, kernel=proj.kernel, stride=proj.stride,
+                padding=proj.padding)
 
 
 def geometry_text(proj) -> str:

@@ -66,6 +66,12 @@ oracle ``"policy"`` (:func:`policy_gradient`): backprop of the loss above.
 :func:`neurosim.align` reports the cosine of the *applied* (sampled) update as the headline
 and that of the expected update beside it (``info.expectation``).
 
+On convolutional, locally connected and pooling networks (Pozzi et al. 2020; issue 17) the
+feedback beside a kernel is its adjoint operation with a kernel of the forward shape (tied or
+reciprocal), pooling and flatten pass the tags back through their exact adjoint, and the updates
+are summed over the positions that share a weight; the expected update is still the policy
+gradient.
+
 Both rules compute in the namespace of the arrays they are given (numpy, or PyTorch tensors
 on any device; :mod:`neurosim.arrays`).  The uniforms that select the actions are drawn on the
 host by the state's PCG64 in float64 and moved to the device, so a seed selects the same
@@ -78,9 +84,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import conv as _ops
 from ..arrays import arange, asarray_like, copy, cumsum, full, namespace, pick, widest_float
 from ..errors import ConfigError
-from ..network import INITS, Network, Projection
+from ..network import INITS, OPERATIONS, Network, Projection
 from ..oracles import register_oracle
 from ..params import bias_key, check_params, weight
 from ..randomness import RngState
@@ -191,13 +198,12 @@ class AttentionGatedRule(Rule):
         network = super().network(spec, **kw)
         network.output_layer  # noqa: B018 -- fails here, with the fix, when there is no output
         missing = []
-        for proj in network.chain():
-            if network.layer(proj.pre).role == "input":
-                continue
+        for proj in self._fed_back(network):
             if self._feedback_projection(network, proj.post, proj.pre) is not None:
                 continue
+            # through a convolution / locally connected layer: its adjoint, a kernel of its shape
             common = dict(name=self.canonical(proj.post, proj.pre), kind="feedback",
-                          target=_feedback_target(network, proj.pre))
+                          target=_feedback_target(network, proj.pre), **_ops.adjoint_geometry(proj))
             if self.hyper.feedback == "tied":
                 missing.append(Projection(proj.post, proj.pre, tied_to=proj.name, plastic=False, **common))
             else:
@@ -205,8 +211,16 @@ class AttentionGatedRule(Rule):
                                           init_scale=float(self.hyper.feedback_scale), **common))
         return network.add(*missing) if missing else network
 
+    @staticmethod
+    def _fed_back(network: Network) -> list[Projection]:
+        """Forward projections that need attentional feedback: those with weights above the input
+        (pooling and flatten pass the tags back through their exact adjoint, without weights)."""
+        return [p for p in network.chain() if _ops.has_params(p) and network.layer(p.pre).role != "input"]
+
     def feedback(self, network: Network, params: dict, proj: Projection) -> tuple[Projection, np.ndarray]:
-        """The feedback projection serving forward ``proj`` and its matrix, shape (n_pre, n_post)."""
+        """The feedback projection serving forward ``proj`` and its weight: a matrix of shape
+        (n_pre, n_post), or for a convolution / locally connected layer a kernel of the forward
+        kernel's shape (its adjoint operation carries the tags back)."""
         fb = self._feedback_projection(network, proj.post, proj.pre)
         if fb is None:
             raise ConfigError(f"rule '{self.name}': network '{network.name}' has no feedback projection "
@@ -268,20 +282,29 @@ class AttentionGatedRule(Rule):
         tags = {out: tag}
         feedback = {}
         for proj in reversed(chain[1:]):
-            fb, b = self.feedback(network, params, proj)
-            feedback[proj.name] = fb
-            tags[proj.pre] = (tags[proj.post] @ b.T) * derivative(network.layer(proj.pre), fp)
+            if not _ops.has_params(proj):  # pooling, flatten: the exact adjoint (max pooling: to the maxima)
+                back = _ops.backward(network, proj, None, tags[proj.post], fp.r[proj.pre])
+            else:
+                fb, b = self.feedback(network, params, proj)
+                feedback[proj.name] = fb
+                back = tags[proj.post] @ b.T if proj.operation == "dense" else _ops.drive(network, fb, b,
+                                                                                          tags[proj.post])
+            tags[proj.pre] = back * derivative(network.layer(proj.pre), fp)
         scale = g * (1.0 / q.shape[0])  # batch mean folded into the (batch,) error, not the product
         dw = {}
         for proj in chain:
             signal = tags[proj.post] * scale[:, None]
-            dw[proj.name] = signal.T @ fp.r[proj.pre]
+            if proj.operation == "dense":
+                dw[proj.name] = signal.T @ fp.r[proj.pre]
+            elif _ops.has_params(proj):  # the products summed over the positions that share a weight
+                dw[proj.name] = _ops.weight_gradient(network, proj, signal, fp.r[proj.pre])
             if network.layer(proj.post).bias:
                 dw[bias_key(proj.post)] = xp.sum(signal, axis=0)
             fb = feedback.get(proj.name)
             if fb is not None and fb.tied_to is None and fb.plastic:
-                # reciprocal learning: the feedback synapse sees the same pre/post product
-                dw[fb.name] = copy(dw[proj.name].T)
+                # reciprocal learning: the feedback synapse sees the same pre/post product (a feedback
+                # kernel has the forward kernel's shape: no transpose)
+                dw[fb.name] = copy(dw[proj.name].T if proj.operation == "dense" else dw[proj.name])
         return dw
 
     def with_decay(self, dw: dict, params: dict) -> dict:
@@ -333,7 +356,7 @@ class AttentionGatedRule(Rule):
         if target is None:
             raise ConfigError(f"rule '{self.name}': the rewards need targets; pass target")
         check_params(network, params)
-        for proj in network.chain()[1:]:
+        for proj in self._fed_back(network):
             self.feedback(network, params, proj)  # the fix when the network was not built by rule.network
         return check_batch(network, x, target)
 
@@ -411,7 +434,7 @@ class AGREL(AttentionGatedRule):
     name = "agrel"
     info = RuleInfo(reference="policy", aliases=("attention-gated-reinforcement",),
                     losses=("cross_entropy", "mse"), backends=("rate", "spiking"),
-                    expectation={"update": "expected"}, arrays=("numpy", "torch"))
+                    expectation={"update": "expected"}, arrays=("numpy", "torch"), operations=OPERATIONS)
     citation = ("Roelfsema & van Ooyen (2005). Attention-gated reinforcement learning of internal "
                 "representations for classification. Neural Comput. 17, 2176-2214.")
     loss_name = "logsumexp(Q) - t.Q (softmax cross-entropy for one-hot t)"
@@ -451,7 +474,7 @@ class BrainProp(AttentionGatedRule):
     name = "brainprop"
     info = RuleInfo(reference="policy", aliases=("attention-gated-brain-propagation",),
                     losses=("mse", "cross_entropy"), backends=("rate", "spiking"),
-                    expectation={"update": "expected"}, arrays=("numpy", "torch"))
+                    expectation={"update": "expected"}, arrays=("numpy", "torch"), operations=OPERATIONS)
     Hyper = BrainPropHyper
     citation = ("Pozzi, Bohté & Roelfsema (2020). Attention-gated brain propagation: how the brain can "
                 "implement reward-based error backpropagation. NeurIPS 33.")

@@ -95,6 +95,13 @@ for :math:`Y_l = W_{l+1}^\\top` (feedback alignment's for fixed random :math:`Y_
 microcircuit the returned update is divided by :math:`s_l`.  Event rates must be positive
 rates: burstprop needs ``sigmoid`` layers.
 
+On convolutional, locally connected and pooling networks (issue 17; Payeur et al.'s CIFAR-10
+network) :math:`Y_l` and :math:`Z_l` are kernels of the forward kernel's shape applied by the
+adjoint operation (:func:`neurosim.conv.adjoint_geometry`), burst probabilities are per unit,
+pooling/flatten layers (linear, bias-free) relay the apical drive through their exact adjoint, and
+:math:`N - l` counts weighted projections.  The microcircuit cannot extend: its interneurons
+predict the layer above unit by unit (``info.operations`` is dense only).
+
 References
 ----------
 Sacramento, J., Ponte Costa, R., Bengio, Y. & Senn, W. (2018). Dendritic cortical
@@ -109,19 +116,21 @@ synaptic plasticity can coordinate learning in hierarchical circuits. Nat. Neuro
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import conv as _ops
 from ..arrays import astype, concat, copy, namespace, widest_float
 from ..errors import ConfigError
-from ..network import Layer, Network, Projection
+from ..network import OPERATIONS, Layer, Network, Projection
 from ..neurons import get_activation
 from ..params import bias_key, check_params, copy_params, weight
 from ..reference import check_batch, output_error
 from ..relaxation import (Convergence, Monitor, RelaxationHyper, max_steps_param, on_unconverged_param,
                           step_size_param, summarise, tolerance_param)
-from .base import Hyper, Rule, RuleInfo, param, register
+from .base import Hyper, Rule, RuleInfo, check_rule_operations, param, register
 
 __all__ = ["Microcircuit", "MicrocircuitHyper", "MicrocircuitState", "Burstprop", "BurstpropHyper", "BurstState",
            "self_predicting_params",
@@ -158,11 +167,8 @@ def _two_compartment(network: Network) -> Network:
     chain = network.chain()
     pyr = {p.post for p in chain}
     layers = tuple(layer if layer.name not in pyr or layer.neuron != "rate"
-                   else Layer(layer.name, layer.size, layer.activation, "rate_two_compartment", layer.role,
-                              layer.bias, layer.params, layer.bias_init)
-                   for layer in network.layers)
-    projections = tuple(Projection(p.pre, p.post, p.name, p.kind, "basal", p.init, p.init_scale, p.plastic,
-                                   p.tied_to) if p in chain and p.target == "soma" else p
+                   else dataclasses.replace(layer, neuron="rate_two_compartment") for layer in network.layers)
+    projections = tuple(dataclasses.replace(p, target="basal") if p in chain and p.target == "soma" else p
                         for p in network.projections)
     if layers == network.layers and projections == network.projections:
         return network
@@ -277,21 +283,29 @@ def burstprop_network(network: Network, *, feedback: str = "random", feedback_in
     if feedback not in ("random", "symmetric"):
         raise ConfigError(f"burstprop feedback: expected 'random' or 'symmetric', got {feedback!r}")
     network = _two_compartment(network)
-    chain = network.chain()
     add = []
-    for lower, upper in zip(chain[:-1], chain[1:]):
-        pyr, up = lower.post, upper.post
+    for proj in _burst_pairs(network):
+        pyr, up = proj.pre, proj.post
+        geometry = _ops.adjoint_geometry(proj)  # through a convolution: its adjoint, a kernel of its shape
         if network.has_projection(f"{up}->{pyr}:burst"):
             _refuse_contradicting_feedback(network, network.projection(f"{up}->{pyr}:burst"), "burstprop",
                                            "feedback", feedback)
         else:
             add.append(Projection(up, pyr, name=f"{up}->{pyr}:burst", kind="feedback", target="apical",
                                   init=feedback_init, init_scale=feedback_scale, plastic=False,
-                                  tied_to=upper.name if feedback == "symmetric" else None))
+                                  tied_to=proj.name if feedback == "symmetric" else None, **geometry))
         if not network.has_projection(f"{up}->{pyr}:event"):
             add.append(Projection(up, pyr, name=f"{up}->{pyr}:event", kind="feedback", target="apical",
-                                  init="zeros"))
+                                  init="zeros", **geometry))
     return network.add(*add) if add else network
+
+
+def _burst_pairs(network: Network) -> list[Projection]:
+    """The forward projections with weights whose ``pre`` is not the input: burstprop's feedback
+    ``Y`` (``:burst``) and ``Z`` (``:event``) run ``post -> pre`` beside each (on a dense chain:
+    between consecutive layers).  Pooling and flatten need none: the apical drive that reaches
+    their output is carried back through their exact adjoint (:func:`Burstprop.bursts`)."""
+    return [p for p in network.chain() if _ops.has_params(p) and network.layer(p.pre).role != "input"]
 
 
 def _refuse_contradicting_feedback(network: Network, proj: Projection, rule: str, key: str, value: str) -> None:
@@ -523,7 +537,9 @@ class Microcircuit(Rule):
         For layer sizes: pyramidal layers ``pyr1..`` + ``output`` (sigmoid, mse) with
         interneurons ``inter1..``.
         """
-        if not isinstance(spec, Network):
+        if isinstance(spec, Network):
+            check_rule_operations(self, spec)  # an interneuron copies one unit above: no kernels (docstring)
+        else:
             base = super().network(spec, activation=activation, loss=loss, name=name or "microcircuit")
             base = Network.feedforward(list(base.sizes), activation=activation or self.info.activation,
                                        loss=base.loss, neuron="rate", name=base.name)
@@ -854,11 +870,11 @@ class Burstprop(Rule):
     citation = ("Payeur, Guerguiev, Zenke, Richards & Naud (2021). Burst-dependent synaptic plasticity can "
                 "coordinate learning in hierarchical circuits. Nat. Neurosci. 24, 1010-1019.")
     info = RuleInfo(losses=("mse", "cross_entropy"), aliases=("payeur2021",), activation="sigmoid",
-                    arrays=("numpy", "torch"))
+                    arrays=("numpy", "torch"), operations=OPERATIONS)
     Hyper = BurstpropHyper
 
     def layer_factor(self, depth_below_output: int) -> float:
-        """:math:`s_l = \\lambda[\\beta\\bar p_0(1-\\bar p_0)]^{N-l}`."""
+        """:math:`s_l = \\lambda[\\beta\\bar p_0(1-\\bar p_0)]^{N-l}` (``N - l``: weighted projections above ``l``)."""
         p0 = self.hyper["p_baseline"]
         return self.hyper["nudging"] * (self.hyper["apical_gain"] * p0 * (1 - p0)) ** depth_below_output
 
@@ -872,25 +888,59 @@ class Burstprop(Rule):
             act = activation or self.info.activation
             spec = Network.feedforward(list(base.sizes), activation=act, output_activation=act, loss=base.loss,
                                        name=base.name)
+        else:
+            check_rule_operations(self, spec)
         return burstprop_network(spec, feedback=self.hyper["feedback"])
 
     def _chain(self, network: Network):
         chain = _pyramidal_layers(network, self.name)
+        if not _ops.has_params(chain[-1]):
+            raise ConfigError(f"rule 'burstprop': the output layer '{chain[-1].post}' is reached by "
+                              f"{chain[-1].operation} '{chain[-1].name}'; the output must be a sigmoid layer "
+                              "behind weights (end the chain with a dense projection)")
         for p in chain:
             layer = network.layer(p.post)
-            if layer.activation != "sigmoid":
+            if not _ops.has_params(p):
+                if layer.activation != "linear" or layer.bias:
+                    raise ConfigError(f"rule 'burstprop': layer '{layer.name}' behind {p.operation} '{p.name}' "
+                                      "relays the rates below it, so it needs activation = 'linear' and "
+                                      f"bias = false, got '{layer.activation}' and bias = {layer.bias}")
+            elif layer.activation != "sigmoid":
                 raise ConfigError(f"rule 'burstprop': layer '{layer.name}'.activation is '{layer.activation}'; "
                                   "event rates must be positive rates, use 'sigmoid' (dendritic gain h = 1 - e)")
-        for lower, upper in zip(chain[:-1], chain[1:]):
+        for proj in _burst_pairs(network):
             for suffix in ("burst", "event"):
-                if not network.has_projection(f"{upper.post}->{lower.post}:{suffix}"):
+                if not network.has_projection(f"{proj.post}->{proj.pre}:{suffix}"):
                     raise ConfigError(f"rule 'burstprop': network '{network.name}' has no projection "
-                                      f"'{upper.post}->{lower.post}:{suffix}'; build it with rule.network(network) "
+                                      f"'{proj.post}->{proj.pre}:{suffix}'; build it with rule.network(network) "
                                       "before init_params")
         return chain
 
+    @staticmethod
+    def _feedback_drive(network: Network, params: dict, proj: Projection, pe, e_up):
+        """:math:`Y b - Z e` that the feedback beside forward ``proj`` gives its ``pre`` layer.
+
+        ``pe``: burst rates :math:`b = p \\odot e` of ``proj.post``; ``e_up``: its event rates.  Dense:
+        :math:`Y b - Z e` with matrices; through a convolution or a locally connected layer the
+        adjoint maps with kernels :math:`Y, Z` of the forward kernel's shape (Payeur et al.'s
+        CIFAR-10 network carries the bursts through the transposed convolution with its
+        feedback kernels).
+        """
+        yproj = network.projection(f"{proj.post}->{proj.pre}:burst")
+        zproj = network.projection(f"{proj.post}->{proj.pre}:event")
+        y, z = weight(network, params, yproj), weight(network, params, zproj)
+        if proj.operation == "dense":  # torch's matmul does not promote: the cast numpy's does implicitly
+            return pe @ astype(y, pe.dtype).T - e_up @ z.T
+        return _ops.drive(network, yproj, astype(y, pe.dtype), pe) - _ops.drive(network, zproj, z, e_up)
+
     def bursts(self, network: Network, params: dict, x, target) -> BurstState:
-        """Event rates (one feed-forward pass) and burst probabilities with and without teacher (pure)."""
+        """Event rates (one feed-forward pass) and burst probabilities with and without teacher (pure).
+
+        Pooling and flatten layers (linear, no bias) relay the event rates below them and have no
+        burst probability of their own: the apical drive :math:`Y b - Z e` that reaches them is
+        carried back to the layer below through the operation's exact adjoint (max pooling: to
+        each window's maximum), as feedback alignment carries its error through them.
+        """
         chain = self._chain(network)
         check_params(network, params)
         x, t = check_batch(network, x, target)
@@ -900,26 +950,30 @@ class Burstprop(Rule):
         sigmoid = get_activation("sigmoid")
         e, v = {chain[0].pre: x}, {}
         for p in chain:
-            vv = e[p.pre] @ weight(network, params, p).T
+            w = weight(network, params, p)
+            vv = e[p.pre] @ w.T if p.operation == "dense" else _ops.drive(network, p, w, e[p.pre])
             if network.layer(p.post).bias:
                 vv = vv + params[bias_key(p.post)]
             v[p.post] = vv
-            e[p.post] = sigmoid(vv)
+            e[p.post] = sigmoid(vv) if _ops.has_params(p) else vv  # pooling / flatten relay their input
         out = chain[-1].post
         h = {k: 1.0 - val for k, val in e.items()}  # phi'(v)/e for the logistic
         xp = namespace(x)
         p_bar = {out: xp.full_like(e[out], p0)}
         p_teach = {out: xp.clip(p0 - self.hyper["nudging"] * h[out] * output_error(network, e[out], t), 0.0, 1.0)}
         apical, apical_bar = {}, {}
-        for lower, upper in zip(reversed(chain[:-1]), reversed(chain[1:])):
-            lay, up = lower.post, upper.post
-            y = weight(network, params, f"{up}->{lay}:burst")
-            z = weight(network, params, f"{up}->{lay}:event")
-            inhib = e[up] @ z.T
-            for probs, ap in ((p_bar, apical_bar), (p_teach, apical)):
-                pe = probs[up] * e[up]  # torch's matmul does not promote: the cast numpy's does implicitly
-                ap[lay] = h[lay] * (pe @ astype(y, pe.dtype).T - inhib)
-                probs[lay] = sigmoid(astype(beta * ap[lay], wide) + alpha)
+        drive, drive_bar = {}, {}  # Y b - Z e reaching each layer, before the dendritic gain
+        for proj in reversed(chain[1:]):
+            lay, up = proj.pre, proj.post
+            for probs, dr in ((p_bar, drive_bar), (p_teach, drive)):
+                if _ops.has_params(proj):
+                    dr[lay] = self._feedback_drive(network, params, proj, probs[up] * e[up], e[up])
+                else:  # a relay: the drive that reached it continues through the exact adjoint
+                    dr[lay] = _ops.backward(network, proj, None, dr[up], e[lay])
+            if any(p.post == lay and _ops.has_params(p) for p in chain):
+                for probs, dr, ap in ((p_bar, drive_bar, apical_bar), (p_teach, drive, apical)):
+                    ap[lay] = h[lay] * dr[lay]
+                    probs[lay] = sigmoid(astype(beta * ap[lay], wide) + alpha)
         return BurstState(e, v, p_teach, p_bar, apical, apical_bar)
 
     def init_params(self, network, seed=0, dtype="float64"):
@@ -931,38 +985,42 @@ class Burstprop(Rule):
 
         .. math:: \\Delta W_l = \\langle((p_l-\\bar p_l)\\odot e_l)\\,e_{l-1}^\\top\\rangle / s_l
 
-        Returns ``(dW, state, aux)``: ``state`` unchanged, ``aux["apical_rms_free"]``.
+        (for a convolution or a locally connected layer the same products summed over the
+        positions that share a weight: :func:`neurosim.conv.weight_gradient`).  Returns
+        ``(dW, state, aux)``: ``state`` unchanged, ``aux["apical_rms_free"]``.
         """
         chain = self._chain(network)
         st = self.bursts(network, params, x, target)
         batch = st.e[chain[0].pre].shape[0]
-        n = len(chain)
+        weighted = [p for p in chain if _ops.has_params(p)]
+        n = len(weighted)
         dw = {}
-        for i, p in enumerate(chain):
+        for i, p in enumerate(weighted):
             scale = 1.0 / batch
             if self.hyper["normalise"]:
                 scale /= self.layer_factor(n - 1 - i)
             err = (st.p[p.post] - st.p_bar[p.post]) * st.e[p.post] * scale
             if p.plastic:
-                g = err.T @ astype(st.e[p.pre], err.dtype)
+                pre = astype(st.e[p.pre], err.dtype)
+                g = err.T @ pre if p.operation == "dense" else _ops.weight_gradient(network, p, err, pre)
                 key = p.tied_to if p.tied_to is not None else p.name
-                dw[key] = g.T if p.tied_to is not None else g
+                dw[key] = g.T if p.tied_to is not None and p.operation == "dense" else g
             if network.layer(p.post).bias:
                 dw[bias_key(p.post)] = namespace(err).sum(err, axis=0)
-        for lower, upper in zip(chain[:-1], chain[1:]):
-            lay, up = lower.post, upper.post
-            zproj = network.projection(f"{up}->{lay}:event")
-            yproj = network.projection(f"{up}->{lay}:burst")
+        for proj in _burst_pairs(network):
+            up = proj.post
+            zproj = network.projection(f"{up}->{proj.pre}:event")
+            yproj = network.projection(f"{up}->{proj.pre}:burst")
             if yproj.plastic and yproj.tied_to is None:
                 raise ConfigError(f"Projection '{yproj.name}'.plastic: learning Y is not implemented by rule "
                                   "'burstprop'; set plastic = false or tie it to the forward weights")
             if zproj.plastic and zproj.tied_to is None:
                 # residual apical drive without teacher, before the dendritic gain h
-                pe = st.p_bar[up] * st.e[up]
-                resid = pe @ astype(weight(network, params, yproj), pe.dtype).T \
-                    - st.e[up] @ weight(network, params, zproj).T
+                resid = self._feedback_drive(network, params, proj, st.p_bar[up] * st.e[up], st.e[up])
                 dz = resid * (self.hyper["lr_z"] / batch)
-                dw[zproj.name] = dz.T @ astype(st.e[up], dz.dtype)
+                e_up = astype(st.e[up], dz.dtype)
+                dw[zproj.name] = (dz.T @ e_up if zproj.operation == "dense"
+                                  else _ops.weight_gradient(network, zproj, dz, e_up))
         # the first edition's arithmetic (float64 burst probabilities below the output), returned in
         # the parameters' dtype
         return _as_dtype(dw, params), state, {"apical_rms_free": _rms(st.apical_bar)}
@@ -971,11 +1029,11 @@ class Burstprop(Rule):
 def burst_cancelling_params(network: Network, params: dict, p_baseline: float = 0.2) -> dict:
     """Parameters with :math:`Z_l = \\bar p_0 Y_l`, the state the :math:`Z` plasticity converges to.
 
-    Then, without teacher, every apical potential is zero and :math:`\\bar p_l = \\bar p_0`.
+    Then, without teacher, every apical potential is zero and :math:`\\bar p_l = \\bar p_0`
+    (through a convolution too: :math:`Y` and :math:`Z` are kernels of the same adjoint map).
     """
     out = copy_params(params)
-    chain = network.chain()
-    for lower, upper in zip(chain[:-1], chain[1:]):
-        name = f"{upper.post}->{lower.post}:event"
-        out[name] = p_baseline * copy(weight(network, params, f"{upper.post}->{lower.post}:burst"))
+    for proj in _burst_pairs(network):
+        name = f"{proj.post}->{proj.pre}:event"
+        out[name] = p_baseline * copy(weight(network, params, f"{proj.post}->{proj.pre}:burst"))
     return out

@@ -81,9 +81,7 @@ class _FeedbackRule(Rule):
         missing = []
         for pre, post, mirrored in self.pairs(network):
             if _feedback_projection(network, pre, post, self.canonical(pre, post)) is None:
-                geometry = {} if mirrored is None or mirrored.operation == "dense" else dict(
-                    operation=_ops.OPERATIONS[mirrored.operation].transpose, kernel=mirrored.kernel,
-                    stride=mirrored.stride, padding=mirrored.padding)
+                geometry = {} if mirrored is None else _ops.adjoint_geometry(mirrored)
                 missing.append(Projection(pre, post, name=self.canonical(pre, post), kind="feedback",
                                           target=_feedback_target(network, post), plastic=False,
                                           init=self.hyper["feedback_init"],
