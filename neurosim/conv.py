@@ -359,7 +359,6 @@ def _max_backward(d, w, x, pre, post, geo):
 
 
 def _avg_forward(x, w, pre, post, geo):
-    xp = namespace(x)
     return _flat(_reduce_windows(x, pre, geo, 0.0, lambda a, b: a + b) / math.prod(geo["kernel"]))
 
 

@@ -15,7 +15,9 @@ TOML layout (every table optional except ``[rule]``; unknown keys are errors)::
                   network: hidden = [64, 64], activation, loss, output_activation, init,
                   init_scale, builder = "rule" | "feedforward"
     [data]        dataset = "digits", n_train, n_test, options = {...}, validation (a fraction of
-                  the training set held out as the evaluation split; the test set is dropped)
+                  the training set held out as the evaluation split; the test set is dropped),
+                  crop_padding, flip (random-crop / left-right-flip augmentation of training
+                  batches of image inputs: neurosim.data.augment)
     [training]    epochs, batch_size ("auto", "full" or a number), optimizer, learning_rate, momentum, schedule,
                   weight_decay, clip_norm, dtype, seeds = [0, 1], align_samples,
                   eval_every, bias_init_scale, stop, array ("numpy" | "torch"),
@@ -57,7 +59,7 @@ STOPS = ("sign", "within_0.2", "within_0.1", "tss_0.04", "all")
 
 _SECTIONS = {
     "network": ("hidden", "layers", "activation", "output_activation", "loss", "init", "init_scale", "builder"),
-    "data": ("dataset", "n_train", "n_test", "dataset_options", "validation"),
+    "data": ("dataset", "n_train", "n_test", "dataset_options", "validation", "crop_padding", "flip"),
     "training": ("epochs", "batch_size", "optimizer", "learning_rate", "momentum", "schedule", "weight_decay",
                  "clip_norm", "dtype", "seeds", "align_samples", "eval_every", "bias_init_scale", "stop", "array",
                  "device"),
@@ -68,7 +70,7 @@ _SECTIONS = {
 _TOML_NAMES = {("data", "options"): "dataset_options"}
 #: Fields written only when they differ from these defaults, so that the canonical form (and
 #: the id) of every numpy run stays what it was before the fields existed.
-_DEFAULT_OMITTED = {"array": "numpy", "device": "cpu"}
+_DEFAULT_OMITTED = {"array": "numpy", "device": "cpu", "crop_padding": 0, "flip": False}
 _NOTHING = object()
 
 
@@ -100,6 +102,8 @@ class RunSpec:
     n_test: int | None = None
     dataset_options: Mapping[str, Any] = field(default_factory=dict)
     validation: float | None = None
+    crop_padding: int = 0
+    flip: bool = False
     # training
     epochs: int = 10
     batch_size: int | str = "auto"
@@ -173,6 +177,9 @@ class RunSpec:
         if self.validation is not None:
             set_("validation", float(check(owner, "validation", self.validation, gt=0, lt=1,
                                            hint="The fraction of the training set held out for selection.")))
+        from .data.augment import check_augmentation
+
+        check_augmentation(owner, self.crop_padding, self.flip)
         set_("epochs", check(owner, "epochs", self.epochs, "int", ge=0))
         if self.batch_size is None:
             set_("batch_size", "full")
@@ -394,7 +401,8 @@ class RunSpec:
                            learning_rate=self.learning_rate, momentum=self.momentum, schedule=self.schedule,
                            weight_decay=self.weight_decay, clip_norm=self.clip_norm, dtype=self.dtype,
                            seed=self.seeds[0] if seed is None else seed, align_samples=self.align_samples,
-                           eval_every=self.eval_every, array=self.array, device=self.device)
+                           eval_every=self.eval_every, crop_padding=self.crop_padding, flip=self.flip,
+                           array=self.array, device=self.device)
 
 
 def _toml_name(section: str, fname: str) -> str:

@@ -26,6 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .alignment import align
+from .data.augment import augment_batch, check_augmentation
 from .arrays import (astype, backend, check_backend_names, check_rule_arrays, concat, namespace, to_numpy,
                      to_numpy_tree, widest_float)
 from .errors import ConfigError, ConvergenceError, ShapeError
@@ -189,6 +190,12 @@ class TrainConfig:
     schedule : {"constant", "cosine"}
         Learning rate per epoch: constant, or :math:`\\eta_e = \\tfrac{\\eta}{2}(1 + \\cos(\\pi (e-1)/E))`
         (cosine annealing without restarts, Loshchilov & Hutter 2017).
+    crop_padding : int
+        Random-crop augmentation of every training batch (:mod:`neurosim.data.augment`): zero
+        padding of this many pixels, then a window of the image's size at a uniform offset.
+        Needs an image input layer (``shape = [C, H, W]``); 0 (default) = off.
+    flip : bool
+        Mirror each training image left-right with probability 1/2 (default off).
     array : {"numpy", "torch"}
         The array library the run computes with (:mod:`neurosim.arrays`); numpy by default.
     device : {"cpu", "cuda", "cuda:N", "mps"}
@@ -210,6 +217,8 @@ class TrainConfig:
     schedule: str = "constant"
     divergence_factor: float = 10.0
     max_weight_growth: float = 1000.0
+    crop_padding: int = 0
+    flip: bool = False
     array: str = "numpy"
     device: str = "cpu"
 
@@ -236,6 +245,7 @@ class TrainConfig:
                                            or not math.isfinite(self.clip_norm) or self.clip_norm <= 0):
             raise ConfigError(f"TrainConfig.clip_norm: expected a positive number or None (no clipping), got "
                               f"{self.clip_norm!r}")
+        check_augmentation("TrainConfig", self.crop_padding, self.flip)
         make_optimizer(self.optimizer, self.learning_rate, self.momentum)
         resolve_dtype(self.dtype)
         as_generator(self.seed)
@@ -368,6 +378,11 @@ def check_fits(network: Network, dataset) -> None:
         raise ShapeError(f"dataset '{dataset.name}' has {dataset.n_features} features but input layer "
                          f"'{network.input_layer.name}' has {network.input_layer.size} units; use --layers "
                          f"{dataset.n_features},...")
+    shape, image = tuple(network.input_layer.dims), dataset.image_shape
+    if len(shape) == 3 and image is not None and tuple(image) != shape:
+        raise ShapeError(f"dataset '{dataset.name}' holds images of shape {tuple(image)} (channels, height, width) "
+                         f"but input layer '{network.input_layer.name}' has shape {shape}; give the input layer "
+                         f"shape = {list(image)} (and its projections matching kernels)")
     if dataset.n_classes > 0 and dataset.n_classes != network.output_layer.size:
         raise ShapeError(f"dataset '{dataset.name}' has {dataset.n_classes} classes but output layer "
                          f"'{network.output_layer.name}' has {network.output_layer.size} units")
@@ -442,6 +457,11 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
     if progress is None:
         progress = sys.stderr.isatty()
 
+    augmenting = bool(config.crop_padding or config.flip)
+    image_shape = network.input_layer.dims
+    check_augmentation("TrainConfig", config.crop_padding, config.flip, image_shape)
+    # its own generator: augmentation never shifts the batch order or the rule's draws
+    aug_rng = np.random.default_rng([config.seed, 0xA06]) if augmenting else None
     result = TrainResult(rule=rule.name, dataset=dataset.name, config=config, network=network, params=params,
                          state=state)
     start = time.perf_counter()
@@ -472,7 +492,9 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
             relaxation = None
             for start_i in batches:
                 idx = order[start_i:start_i + batch_size]
-                dw, state, aux = rule.updates(network, params, state, x_train[idx], t_train[idx])
+                xb = augment_batch(x_train[idx], image_shape, aug_rng, crop_padding=config.crop_padding,
+                                   flip=config.flip) if augmenting else x_train[idx]
+                dw, state, aux = rule.updates(network, params, state, xb, t_train[idx])
                 relaxation = add_relaxation(relaxation, aux.get("relaxation"))
                 bad = first_non_finite(dw)  # one reduction per batch (one synchronisation on a GPU)
                 if bad is not None:

@@ -180,7 +180,7 @@ def test_write_idx_refuses_types_idx_cannot_hold(tmp_path):
 def test_fake_mnist_loads_from_data_dir(tmp_path, gz):
     arrays = write_fake_mnist(tmp_path / "fake", gz=gz)
     ds = load_dataset("mnist", data_dir=tmp_path / "fake", download=False, verify=False)
-    assert ds.name == "mnist" and ds.n_classes == 10 and ds.image_shape == (28, 28)
+    assert ds.name == "mnist" and ds.n_classes == 10 and ds.image_shape == (1, 28, 28)
     assert ds.x_train.dtype == np.float32 and ds.y_train.dtype == np.int64
     assert (ds.n_train, ds.n_test, ds.n_features) == (50, 20, 784)
     expected = arrays["train_images"].reshape(50, 784).astype(np.float64) / 255.0
@@ -401,7 +401,7 @@ def fashion():
 @needs_fashion
 def test_fashion_mnist_real_files(fashion):
     assert (fashion.n_train, fashion.n_test, fashion.n_features) == (60000, 10000, 784)
-    assert fashion.image_shape == (28, 28) and fashion.x_train.dtype == np.float32
+    assert fashion.image_shape == (1, 28, 28) and fashion.x_train.dtype == np.float32
     assert_array_equal(np.bincount(fashion.y_train, minlength=10), np.full(10, 6000))
     assert_array_equal(np.bincount(fashion.y_test, minlength=10), np.full(10, 1000))
     assert fashion.x_train.min() == 0.0 and fashion.x_train.max() == 1.0
@@ -446,7 +446,7 @@ def test_digits_shapes_and_values():
     ds = load_dataset("digits")
     assert ds.x_train.shape == (1437, 64) and ds.x_test.shape == (360, 64)
     assert ds.x_train.dtype == np.float32 and ds.y_train.dtype == np.int64
-    assert ds.n_classes == 10 and ds.image_shape == (8, 8)
+    assert ds.n_classes == 10 and ds.image_shape == (1, 8, 8)
     assert set(ds.y_train) == set(range(10)) and set(ds.y_test) == set(range(10))
     for x in (ds.x_train, ds.x_test):
         assert x.min() >= 0.0 and x.max() <= 1.0

@@ -35,8 +35,9 @@ class Dataset:
     n_classes : int
         Number of classes; 0 marks a regression task whose targets are ``t_*``.
     image_shape : tuple of int or None
-        Shape of one input as an image, e.g. ``(28, 28)`` or ``(3, 32, 32)`` (channels
-        first); None for non-image inputs.
+        Shape of one input as an image, channels first, as a conv net's input layer takes it:
+        ``(1, 28, 28)`` for Fashion-MNIST/MNIST, ``(3, 32, 32)`` for CIFAR; None for non-image
+        inputs.
     source : str
         Where the numbers came from (file paths, ``"embedded ..."``, ``"generated ..."``).
     t_train : ndarray of shape (n_train, n_outputs), float64, or None

@@ -94,7 +94,7 @@ def load_digits() -> Dataset:
         x_train=x[~test], y_train=labels[~test].copy(),
         x_test=x[test], y_test=labels[test].copy(),
         n_classes=10,
-        image_shape=(8, 8),
+        image_shape=(1, 8, 8),
         source=f"embedded {path.name} (UCI optical digits, Alpaydin & Kaynak 1998, CC BY 4.0; "
                "stratified 80/20 split, seed 0)",
     )

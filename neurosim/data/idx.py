@@ -398,7 +398,7 @@ def _load_idx_set(spec: IdxSet, data_dir: str | os.PathLike | None, download: bo
         x_test=to_unit_interval(arrays["test_images"]),
         y_test=arrays["test_labels"].astype(np.int64),
         n_classes=10,
-        image_shape=(28, 28),
+        image_shape=(1, 28, 28),
         source=source,
     )
 
