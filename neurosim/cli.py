@@ -98,7 +98,10 @@ def _spec(args, purpose: str | None = None):
     if args.model:
         spec = RunSpec.load(args.model)
         if rule_name and rule_class(rule_name).name != spec.rule:
-            spec = spec.replace(rule=rule_class(rule_name).name)  # the card's hyper-parameters were for its rule
+            # the card's hyper-parameters were for its rule: the new rule's preset for ``purpose``
+            # (e.g. pc's truncated inference to train) or its plain defaults
+            hyper = dict(RunSpec.preset(rule_name, purpose).hyper) if purpose else {}
+            spec = spec.replace(rule=rule_class(rule_name).name, hyper=hyper)
     elif not rule_name:
         raise ConfigError("--rule: no rule given; pass --rule NAME (see `neurosim rules`)")
     else:

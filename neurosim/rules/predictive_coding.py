@@ -114,6 +114,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import conv as _ops
 from ..network import Network
 from ..neurons import get_activation
 from ..arrays import as_dtype, astype, copy, namespace, to_numpy, widest_float
@@ -123,6 +124,12 @@ from ..relaxation import (Convergence, Monitor, RelaxationHyper, max_steps_param
                           step_size_param, summarise, tolerance_param)
 from .base import Rule, RuleInfo, param, register
 
+#: Projection operations the PC rules run (``info.operations``): dense, convolution, locally
+#: connected, pooling and flatten, each through :mod:`neurosim.conv`; a parameter-free one into a
+#: layer without a bias is folded into the next prediction (:func:`_value_layer_ends`).  The
+#: adjoint operations (``conv_transpose2d``, ``locally_connected_transpose2d``) are feedback
+#: pathways of other rules and are not claimed here.
+OPERATIONS = ("dense", "conv2d", "locally_connected2d", "max_pool2d", "avg_pool2d", "flatten")
 #: A relative residual this many times its initial value at the cap means the dynamics blow up.
 RESIDUAL_BLOWUP = 1e6
 #: The tolerance is floored at this many machine epsilons of the working dtype: the
@@ -194,39 +201,117 @@ class InferenceResult:
 
 
 # --------------------------------------------------------------------------- the chain
+def _value_layer_ends(network: Network, projs) -> list[int]:
+    """Indices into the chain of the projections whose post layer holds value nodes.
+
+    A layer reached by a parameter-free projection (pooling, flatten) and without a bias has
+    nothing to learn: it is folded into the prediction of the next value layer (no value or
+    error nodes of its own).  Every other non-input layer, and always the output, is a value
+    layer.  On a dense chain every layer is a value layer.
+    """
+    out = network.output_layer.name
+    return [i for i, p in enumerate(projs)
+            if p.post == out or _ops.has_params(p) or network.layer(p.post).bias]
+
+
 @dataclass
 class _Chain:
-    """The chain's numbers in one dtype: keys, weights, biases, activations, layer names."""
+    """The chain's numbers in one dtype, per *value layer* ``l = 1 .. L``.
 
-    names: list          # layer names 1..L
-    keys: list           # parameter key of each W_l, and whether it is a transposed tie
-    tied: list
-    weights: list        # W_l, (n_l, n_{l-1})
+    On a dense chain (``segments is None``, the fast path) value layer ``l`` is the post of the
+    ``l``-th projection and :math:`\\mu_l = r_{l-1} W_l^\\top + b_l`.  Otherwise value layer
+    ``l`` is reached from value layer ``l-1`` through a *segment*: zero or more parameter-free
+    projections into folded layers (activations ``mid_acts``), then one projection; each
+    projection runs through :mod:`neurosim.conv`.
+    """
+
+    names: list          # value layer names 1..L
+    projs: list          # the last projection of each segment (the one a weight update belongs to)
+    weights: list        # its effective weight: W_l (n_l, n_{l-1}) or a kernel; None without parameters
     biases: list         # b_l (n_l,) or None
-    acts: list           # Activation of layers 1..L
-    bias_keys: list
+    acts: list           # Activation of value layers 1..L
     loss: str
-    dtype: object       # the namespace's dtype
+    dtype: object        # the namespace's dtype
+    network: Network = None
+    segments: list = None  # per value layer: (projections, effective weights, mid activations); None: dense
 
 
 def _chain(network: Network, params: dict, dtype) -> _Chain:
     projs = network.chain()
-    layers = [network.layer(p.post) for p in projs]
+    ends = _value_layer_ends(network, projs)
+    layers = [network.layer(projs[i].post) for i in ends]
+
+    def eff(p):
+        w = weight(network, params, p)
+        return None if w is None else astype(w, dtype)
+
+    segments = None
+    if any(p.operation != "dense" for p in projs):
+        segments, start = [], 0
+        for i in ends:
+            seg = projs[start:i + 1]
+            segments.append((seg, [eff(p) for p in seg],
+                             [get_activation(network.layer(p.post).activation) for p in seg[:-1]]))
+            start = i + 1
     return _Chain(
         names=[la.name for la in layers],
-        keys=[p.tied_to if p.tied_to is not None else p.name for p in projs],
-        tied=[p.tied_to is not None for p in projs],
-        weights=[astype(weight(network, params, p), dtype) for p in projs],
+        projs=[projs[i] for i in ends],
+        weights=[eff(projs[i]) for i in ends],
         biases=[astype(params[bias_key(la.name)], dtype) if la.bias else None for la in layers],
         acts=[get_activation(la.activation) for la in layers],
-        bias_keys=[bias_key(la.name) if la.bias else None for la in layers],
-        loss=network.loss, dtype=dtype)
+        loss=network.loss, dtype=dtype, network=network, segments=segments)
 
 
-def _predict(c: _Chain, l: int, r_pre: np.ndarray) -> np.ndarray:
-    """:math:`\\mu_l = W_l r_{l-1} + b_l` for layer index ``l`` (0-based in ``c``), batched."""
-    mu = r_pre @ c.weights[l].T
-    return mu if c.biases[l] is None else mu + c.biases[l]
+def _predict_tape(c: _Chain, l: int, r_pre):
+    """:math:`\\mu_l = f_l(r_{l-1}) + b_l` for value layer index ``l`` (0-based in ``c``), batched,
+    and the tape :func:`_feed_back` needs.
+
+    Dense: :math:`f_l(r) = r W_l^\\top` (tape None).  Otherwise :math:`f_l` is the segment's
+    composition :math:`f_l = g_K \\circ \\phi_{K-1} \\circ g_{K-1} \\circ \\dots \\circ g_1` of the
+    projection drives :math:`g_k` (:func:`neurosim.conv.drive`) and the activations of the
+    folded layers between them; the tape holds each projection's input and each folded
+    layer's potential.
+    """
+    if c.segments is None:
+        mu = r_pre @ c.weights[l].T
+        return (mu if c.biases[l] is None else mu + c.biases[l]), None
+    projs, weights, mid_acts = c.segments[l]
+    inputs, mids, r = [], [], r_pre
+    for k, (proj, w) in enumerate(zip(projs, weights)):
+        inputs.append(r)
+        u = _ops.drive(c.network, proj, w, r)
+        if k < len(projs) - 1:
+            mids.append(u)
+            r = mid_acts[k](u)
+    return (u if c.biases[l] is None else u + c.biases[l]), (inputs, mids)
+
+
+def _predict(c: _Chain, l: int, r_pre):
+    """:math:`\\mu_l` alone (:func:`_predict_tape`)."""
+    return _predict_tape(c, l, r_pre)[0]
+
+
+def _feed_back(c: _Chain, l: int, e, tape):
+    """:math:`(\\partial\\mu_l/\\partial r_{l-1})^\\top e`: the error ``e`` of value layer ``l`` carried
+    back to the rates of value layer ``l - 1`` (``e W_l`` dense; the vector-Jacobian product of
+    the segment, :func:`neurosim.conv.backward`, at the inputs on the tape, so max pooling routes
+    to the maxima of the current rates)."""
+    if c.segments is None:
+        return e @ c.weights[l]
+    projs, weights, mid_acts = c.segments[l]
+    inputs, mids = tape
+    d = e
+    for k in range(len(projs) - 1, -1, -1):
+        if k < len(projs) - 1:
+            d = d * mid_acts[k].derivative(mids[k])
+        d = _ops.backward(c.network, projs[k], weights[k], d, inputs[k])
+    return d
+
+
+def _synaptic_input(r_pre, tape):
+    """The input of the projection a value layer learns through: :math:`r_{l-1}` itself, or
+    after the folded parameter-free projections (e.g. the pooled rates)."""
+    return r_pre if tape is None else tape[0][-1]
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:
@@ -375,7 +460,7 @@ class PredictiveCoding(Rule):
     family = "predictive_coding"
     citation = ("Whittington & Bogacz (2017). An approximation of the error backpropagation algorithm in a "
                 "predictive coding network with local Hebbian synaptic plasticity. Neural Comput. 29, 1229.")
-    info = RuleInfo(aliases=("predictive-coding",), arrays=("numpy", "torch"))
+    info = RuleInfo(aliases=("predictive-coding",), arrays=("numpy", "torch"), operations=OPERATIONS)
     Hyper = PCHyper
     #: Whether the energy must not rise (inference is gradient descent on F).
     monotone_energy = True
@@ -408,7 +493,7 @@ class PredictiveCoding(Rule):
         x, t = check_batch(network, x, target)
         c0 = network.chain()  # fails early with a clear message when not a chain
         xp = namespace(x, *params.values())
-        dtype = xp.result_type(x.dtype, *(weight(network, params, p).dtype for p in c0))
+        dtype = xp.result_type(x.dtype, *(params[p.tied_to or p.name].dtype for p in c0 if _ops.has_params(p)))
         c = _chain(network, params, dtype)
         x, t = astype(x, dtype), astype(t, dtype)
         floor = TOLERANCE_FLOOR_EPS * float(xp.finfo(dtype).eps)
@@ -441,8 +526,9 @@ class PredictiveCoding(Rule):
         eta = float(self.hyper["step_size"])
         n_hidden = len(c.names) - 1
         batch = x.shape[0]
-        acts, weights = c.acts, c.weights
-        mu_bottom = _predict(c, 0, x)  # constant during inference: the input is clamped
+        acts = c.acts
+        # constant during inference: the input is clamped
+        mu_bottom, tape_bottom = _predict_tape(c, 0, x)
         # feed-forward pass: the initial values, all hidden errors zero
         v = [copy(mu_bottom)] if n_hidden else []
         for l in range(1, n_hidden):
@@ -450,16 +536,23 @@ class PredictiveCoding(Rule):
         monitor = self._monitor(tol)
         while True:
             r = [x] + [acts[l](v[l]) for l in range(n_hidden)]
-            eps = [v[l] - (mu_bottom if l == 0 else _predict(c, l, r[l])) for l in range(n_hidden)]
-            eps_out, loss = output_error(c, mu_bottom if n_hidden == 0 else _predict(c, n_hidden, r[-1]), t)
+            mu, tapes = [mu_bottom], [tape_bottom]
+            for l in range(1, n_hidden + 1):
+                m, tape = _predict_tape(c, l, r[l])
+                mu.append(m)
+                tapes.append(tape)
+            eps = [v[l] - mu[l] for l in range(n_hidden)]
+            eps_out, loss = output_error(c, mu[n_hidden], t)
             e = eps + [gamma * eps_out]
             energy = (0.5 * _sumsq(eps) + gamma * _float_sum(loss)) / batch
-            grad = [e[l] - acts[l].derivative(v[l]) * (e[l + 1] @ weights[l + 1]) for l in range(n_hidden)]
+            grad = [e[l] - acts[l].derivative(v[l]) * _feed_back(c, l + 1, e[l + 1], tapes[l + 1])
+                    for l in range(n_hidden)]
             if monitor.stop(_relative(_sumsq(grad), _sumsq([e[-1]])), energy):
                 break
             for l in range(n_hidden):
                 v[l] -= eta * grad[l]
-        return self._finish(c, e, r, v, monitor)
+        pre = [_synaptic_input(r[l], tapes[l]) for l in range(n_hidden + 1)]
+        return self._finish(c, e, pre, v, monitor)
 
     def _finish(self, c, e, r_pre, v, monitor: Monitor, converged: bool | None = None) -> InferenceResult:
         """The result, after the monitor's divergence test and ``on_unconverged`` policy."""
@@ -494,11 +587,18 @@ class PredictiveCoding(Rule):
         batch = next(iter(res.errors.values())).shape[0]
         dw = {}
         for proj in c:
+            if proj.post not in res.errors:  # a folded pooling/flatten layer: nothing to learn
+                continue
             err, pre = res.errors[proj.post], res.presynaptic[proj.post]
-            g = err.T @ pre / batch
             key = proj.tied_to if proj.tied_to is not None else proj.name
-            g = g.T if proj.tied_to is not None else g
-            dw[key] = dw[key] + g if key in dw else g
+            if proj.operation == "dense":
+                g = err.T @ pre / batch
+                g = g.T if proj.tied_to is not None else g
+                dw[key] = dw[key] + g if key in dw else g
+            elif _ops.has_params(proj):  # the kernel's correlation of the error with the input patches
+                g = _ops.weight_gradient(network, proj, err, pre) / batch
+                g = proj.scale * g if proj.scale != 1.0 else g
+                dw[key] = dw[key] + g if key in dw else g
             if network.layer(proj.post).bias:
                 dw[bias_key(proj.post)] = namespace(err).sum(err, axis=0) / batch
         return dw, state, {"relaxation": res.relaxation(), "inference": res.summary()}
@@ -527,7 +627,8 @@ class FixedPredictionPC(PredictiveCoding):
     citation = ("Millidge, Tschantz & Buckley (2022). Predictive coding approximates backprop along arbitrary "
                 "computation graphs. Neural Comput. 34, 1329.")
     # spiking version: neurosim.spiking.predictive_coding
-    info = RuleInfo(aliases=("pc-fixed-prediction",), backends=("rate", "spiking"), arrays=("numpy", "torch"))
+    info = RuleInfo(aliases=("pc-fixed-prediction",), backends=("rate", "spiking"), arrays=("numpy", "torch"),
+                    operations=OPERATIONS)
     Hyper = FPAHyper
     monotone_energy = False
 
@@ -536,9 +637,11 @@ class FixedPredictionPC(PredictiveCoding):
         eta = float(self.hyper["step_size"])
         n_layers = len(c.names)
         batch = x.shape[0]
-        u, r = [], [x]
+        u, r, tapes = [], [x], []
         for l in range(n_layers):
-            u.append(_predict(c, l, r[-1]))
+            mu, tape = _predict_tape(c, l, r[-1])
+            u.append(mu)
+            tapes.append(tape)
             r.append(c.acts[l](u[-1]))
         slope = [c.acts[l].derivative(u[l]) for l in range(n_layers - 1)]
         eps_out, loss = output_error(c, u[-1], t)
@@ -549,13 +652,13 @@ class FixedPredictionPC(PredictiveCoding):
         monitor = self._monitor(tol)
         while True:
             e = eps + [e_out]
-            grad = [e[l] - slope[l] * (e[l + 1] @ c.weights[l + 1]) for l in range(n_layers - 1)]
+            grad = [e[l] - slope[l] * _feed_back(c, l + 1, e[l + 1], tapes[l + 1]) for l in range(n_layers - 1)]
             # residual and energy by BLAS dot products, as standard PC (_sumsq)
             if monitor.stop(_relative(_sumsq(grad), out_sq), (0.5 * _sumsq(eps) + out_energy) / batch):
                 break
             eps = [eps[l] - eta * grad[l] for l in range(n_layers - 1)]
         values = [u[l] + eps[l] for l in range(n_layers - 1)]
-        return self._finish(c, e, r[:-1], values, monitor)
+        return self._finish(c, e, [_synaptic_input(r[l], tapes[l]) for l in range(n_layers)], values, monitor)
 
 
 @register
@@ -579,7 +682,7 @@ class ZeroDivergenceIL(PredictiveCoding):
     name = "pc-zil"
     citation = ("Song, Lukasiewicz, Xu & Bogacz (2020). Can the brain do backpropagation? Exact implementation "
                 "of backpropagation in predictive coding networks. NeurIPS 33.")
-    info = RuleInfo(aliases=("z-il", "zil"), arrays=("numpy", "torch"))
+    info = RuleInfo(aliases=("z-il", "zil"), arrays=("numpy", "torch"), operations=OPERATIONS)
     Hyper = ZILHyper
     # eta = 1 is not a stable step for gradient descent on F in general; Z-IL stops after
     # L - 1 steps, before that matters, so the energy may rise.
@@ -601,14 +704,16 @@ class ZeroDivergenceIL(PredictiveCoding):
         step = 0
         while True:
             r = [x] + [c.acts[l](v[l]) for l in range(n_layers - 1)]
-            eps = [v[l] - _predict(c, l, r[l]) for l in range(n_layers - 1)]
-            eps_out, loss = output_error(c, _predict(c, n_layers - 1, r[-1]), t)
+            mu, tapes = zip(*(_predict_tape(c, l, r[l]) for l in range(n_layers)))
+            eps = [v[l] - mu[l] for l in range(n_layers - 1)]
+            eps_out, loss = output_error(c, mu[-1], t)
             e = eps + [gamma * eps_out]
             energy = (0.5 * _sumsq(eps) + gamma * _float_sum(loss)) / batch
-            grad = [e[l] - c.acts[l].derivative(v[l]) * (e[l + 1] @ c.weights[l + 1]) for l in range(n_layers - 1)]
+            grad = [e[l] - c.acts[l].derivative(v[l]) * _feed_back(c, l + 1, e[l + 1], tapes[l + 1])
+                    for l in range(n_layers - 1)]
             residual = _relative(_sumsq(grad), _sumsq([e[-1]]))
             layer = n_layers - 1 - step  # the layer whose error arrived at this step
-            read_err[layer], read_pre[layer] = e[layer], r[layer]
+            read_err[layer], read_pre[layer] = e[layer], _synaptic_input(r[layer], tapes[layer])
             if monitor.stop(residual, energy):
                 break
             step += 1

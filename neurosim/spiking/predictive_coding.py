@@ -138,6 +138,10 @@ def _check_network(owner: str, network: Network) -> tuple:
     params = None
     for proj in chain:
         layer = network.layer(proj.post)
+        if proj.operation != "dense":
+            raise ConfigError(f"{owner}: projection '{proj.name}' is {proj.operation}; the spiking PC circuit "
+                              "builds dense synapses only (the rate pc-fpa runs conv/pool nets: use "
+                              "backend 'rate')")
         if lif.model_kind(layer) != "point" or proj.target != "soma":
             raise ConfigError(f"{owner}: Layer '{layer.name}'.neuron = {layer.neuron!r} (projection target "
                               f"{proj.target!r}); spiking PC builds point LIF neurons driven at the soma; "
