@@ -41,9 +41,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .arrays import _torch_tensor, arange, astype, full, namespace, zeros
+from .errors import ConfigError
 
 __all__ = ["OPERATIONS", "Operation", "adjoint_geometry", "backward", "drive", "geometry_text", "has_params",
-           "out_shape", "param_shape", "fans", "weight_gradient"]
+           "max_pool_switched", "out_shape", "param_shape", "fans", "weight_gradient"]
 
 
 # --------------------------------------------------------------------------- im2col / col2im
@@ -341,6 +342,15 @@ def _max_forward(x, w, pre, post, geo):
     return _flat(_reduce_windows(x, pre, geo, -math.inf, xp.maximum))
 
 
+def _first_max_mask(x, pre, geo, dtype):
+    """(b, c, kh*kw, H', W') one-hot of the first maximum of each window of ``x``."""
+    xp = namespace(x)
+    win = _windows(x, pre, geo, -math.inf)
+    first = xp.argmax(win, axis=2)  # the first maximum of each window gets the gradient
+    k = win.shape[2]
+    return astype(xp.reshape(arange(k, first), (1, 1, k, 1, 1)) == first[:, :, None], dtype)
+
+
 def _max_backward(d, w, x, pre, post, geo):
     xp = namespace(d, x)
     if _torch_tensor(x):  # PyTorch's window argmax, the gradient scatter-added to it (overlapping windows add)
@@ -351,11 +361,7 @@ def _max_backward(d, w, x, pre, post, geo):
         b, c = d.shape[0], pre[0]
         out = torch.zeros((b, c, pre[1] * pre[2]), dtype=d.dtype, device=d.device)
         return _flat(out.scatter_add_(2, where.reshape(b, c, -1), xp.reshape(d, (b, c, -1))))
-    win = _windows(x, pre, geo, -math.inf)
-    first = xp.argmax(win, axis=2)  # the first maximum of each window gets the gradient
-    k = win.shape[2]
-    mask = astype(xp.reshape(arange(k, first), (1, 1, k, 1, 1)) == first[:, :, None], d.dtype)
-    return _unwindow(mask * _as4(d, post)[:, :, None], pre, post, geo)
+    return _unwindow(_first_max_mask(x, pre, geo, d.dtype) * _as4(d, post)[:, :, None], pre, post, geo)
 
 
 def _avg_forward(x, w, pre, post, geo):
@@ -464,6 +470,24 @@ def weight_gradient(network, proj, delta, x):
     ``delta`` (batch, post.size) and pre rates ``x`` in the operation's weight shape."""
     pre, post = _shapes(network, proj)
     return OPERATIONS[proj.operation].weight_gradient(delta, x, pre, post, _geometry(proj, pre, post))
+
+
+def max_pool_switched(network, proj, switches, x):
+    """Max pooling with the winners fixed by ``switches``: :math:`y_{c,i,j} = x_{c,a^*}`,
+    :math:`a^* = \\arg\\max_{a \\in \\text{window}(i,j)} s_{c,a}` (the first maximum, as
+    :func:`backward`).
+
+    Linear in ``x`` (batch, pre.size); equal to :func:`drive` at ``x = switches``; its adjoint is
+    ``backward(network, proj, None, d, switches)``.  The deconvnet's max-pooling "switches",
+    recorded in the feed-forward pass and reused top-down (Zeiler & Fergus 2014).
+    """
+    if proj.operation != "max_pool2d":
+        raise ConfigError(f"Projection '{proj.name}': max_pool_switched needs a max_pool2d projection, got "
+                          f"{proj.operation}")
+    pre, post = _shapes(network, proj)
+    geo = _geometry(proj, pre, post)
+    xp = namespace(x, switches)
+    return _flat(xp.sum(_first_max_mask(switches, pre, geo, x.dtype) * _windows(x, pre, geo, 0.0), axis=2))
 
 
 def shape_problem(proj, pre_name: str, pre_shape, post_name: str, post_shape) -> str | None:

@@ -262,7 +262,7 @@ def _chain(network: Network, params: dict, dtype) -> _Chain:
         loss=network.loss, dtype=dtype, network=network, segments=segments)
 
 
-def _predict_tape(c: _Chain, l: int, r_pre):
+def _predict_tape(c: _Chain, l: int, r_pre, switches=None):
     """:math:`\\mu_l = f_l(r_{l-1}) + b_l` for value layer index ``l`` (0-based in ``c``), batched,
     and the tape :func:`_feed_back` needs.
 
@@ -270,7 +270,10 @@ def _predict_tape(c: _Chain, l: int, r_pre):
     composition :math:`f_l = g_K \\circ \\phi_{K-1} \\circ g_{K-1} \\circ \\dots \\circ g_1` of the
     projection drives :math:`g_k` (:func:`neurosim.conv.drive`) and the activations of the
     folded layers between them; the tape holds each projection's input and each folded
-    layer's potential.
+    layer's potential.  ``switches`` (:func:`_switches`, from the feed-forward tape) fixes the
+    winner of every max-pooling window at its feed-forward one
+    (:func:`neurosim.conv.max_pool_switched`); the tape then holds the switches, so that
+    :func:`_feed_back` routes by them too.
     """
     if c.segments is None:
         mu = r_pre @ c.weights[l].T
@@ -278,8 +281,12 @@ def _predict_tape(c: _Chain, l: int, r_pre):
     projs, weights, mid_acts = c.segments[l]
     inputs, mids, r = [], [], r_pre
     for k, (proj, w) in enumerate(zip(projs, weights)):
-        inputs.append(r)
-        u = _ops.drive(c.network, proj, w, r)
+        if switches is not None and switches[k] is not None:
+            inputs.append(switches[k])
+            u = _ops.max_pool_switched(c.network, proj, switches[k], r)
+        else:
+            inputs.append(r)
+            u = _ops.drive(c.network, proj, w, r)
         if k < len(projs) - 1:
             mids.append(u)
             r = mid_acts[k](u)
@@ -306,6 +313,14 @@ def _feed_back(c: _Chain, l: int, e, tape):
             d = d * mid_acts[k].derivative(mids[k])
         d = _ops.backward(c.network, projs[k], weights[k], d, inputs[k])
     return d
+
+
+def _switches(c: _Chain, l: int, tape):
+    """The feed-forward inputs of segment ``l``'s max-pooling projections (None elsewhere), or None
+    when it has none: the winners :func:`_predict_tape` holds during inference."""
+    if tape is None or not any(p.operation == "max_pool2d" for p in c.segments[l][0]):
+        return None
+    return [x if p.operation == "max_pool2d" else None for p, x in zip(c.segments[l][0], tape[0])]
 
 
 def _synaptic_input(r_pre, tape):
@@ -531,14 +546,18 @@ class PredictiveCoding(Rule):
         mu_bottom, tape_bottom = _predict_tape(c, 0, x)
         # feed-forward pass: the initial values, all hidden errors zero
         v = [copy(mu_bottom)] if n_hidden else []
-        for l in range(1, n_hidden):
-            v.append(_predict(c, l, acts[l - 1](v[-1])))
+        switches = [None]
+        for l in range(1, n_hidden + 1):
+            mu_ff, tape = _predict_tape(c, l, acts[l - 1](v[-1]))
+            switches.append(_switches(c, l, tape))
+            if l < n_hidden:
+                v.append(mu_ff)
         monitor = self._monitor(tol)
         while True:
             r = [x] + [acts[l](v[l]) for l in range(n_hidden)]
             mu, tapes = [mu_bottom], [tape_bottom]
             for l in range(1, n_hidden + 1):
-                m, tape = _predict_tape(c, l, r[l])
+                m, tape = _predict_tape(c, l, r[l], switches[l])
                 mu.append(m)
                 tapes.append(tape)
             eps = [v[l] - mu[l] for l in range(n_hidden)]
@@ -693,10 +712,13 @@ class ZeroDivergenceIL(PredictiveCoding):
         gamma = float(self.hyper["output_precision"])
         n_layers = len(c.names)
         batch = x.shape[0]
-        v, r = [], [x]
-        for l in range(n_layers - 1):
-            v.append(_predict(c, l, r[-1]))
-            r.append(c.acts[l](v[-1]))
+        v, r, switches = [], [x], []
+        for l in range(n_layers):
+            mu_ff, tape = _predict_tape(c, l, r[-1])
+            switches.append(_switches(c, l, tape))
+            if l < n_layers - 1:
+                v.append(mu_ff)
+                r.append(c.acts[l](v[-1]))
         read_err = [None] * n_layers
         read_pre = [None] * n_layers
         monitor = Monitor(f"rule '{self.name}'", max_steps=n_layers - 1, tolerance=0.0, phase="inference",
@@ -704,7 +726,7 @@ class ZeroDivergenceIL(PredictiveCoding):
         step = 0
         while True:
             r = [x] + [c.acts[l](v[l]) for l in range(n_layers - 1)]
-            mu, tapes = zip(*(_predict_tape(c, l, r[l]) for l in range(n_layers)))
+            mu, tapes = zip(*(_predict_tape(c, l, r[l], switches[l]) for l in range(n_layers)))
             eps = [v[l] - mu[l] for l in range(n_layers - 1)]
             eps_out, loss = output_error(c, mu[-1], t)
             e = eps + [gamma * eps_out]
