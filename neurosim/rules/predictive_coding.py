@@ -68,6 +68,27 @@ Variants (one registered rule each):
   still hold their feed-forward values, so the update equals backprop's exactly after
   :math:`L-1` steps.
 
+Convolutional, locally connected and pooling networks (issue 17).  :math:`W_l r` stands for
+the projection's operation (:mod:`neurosim.conv`): the prediction is its ``drive``, the error
+travels back by its ``backward`` (the transposed convolution / locally connected map, or the
+pooling's routing) and the update is its ``weight_gradient``, the batch correlation of the
+error with the input patches, :math:`\\Delta K_l = \\langle\\hat\\varepsilon_l \\star r_{l-1}\\rangle` --
+still post-synaptic error times pre-synaptic rate, synapse by synapse.  Pooling and flatten have
+no parameters; a layer they reach *without a bias* has nothing to learn and is **folded into the
+prediction of the next value layer**: it holds no value or error nodes, and the layer above
+predicts from the pooled rate, :math:`\\mu_{l+1} = K_{l+1} \\star \\mathrm{pool}(\\phi_l(v_l)) + b_{l+1}`
+(so every update stays local: the pre-synaptic rate is the pooled one).  A pooling layer with a
+bias is a value layer like any other.  pcx's VGG-5 (Pinchetti et al. 2024) also keeps one value
+node per conv block, placed after conv-activation-pool instead; both are PC networks on a chain,
+so the limits below hold for either.  The winner of every max-pooling window is held at its
+feed-forward one during inference (the "switches" of a deconvnet, Zeiler & Fergus 2014;
+:func:`neurosim.conv.max_pool_switched`): the prediction is then linear in the pooled rates and
+:math:`F` smooth.  With the current winners, :math:`F` has kinks wherever two entries of a window
+tie -- every window of an image's blank background -- and gradient descent chattered across them
+(LeNet on Fashion-MNIST: relative residual stuck at 0.26--0.63 after 3000 steps); with the
+switches, :math:`\\gamma \\to 0` also gives backprop's own convention at ties (the first maximum).
+The fixed-prediction and Z-IL variants use the feed-forward winners anyway.
+
 Inference runs on the shared relaxation engine (:mod:`neurosim.relaxation`): the
 hyper-parameters are ``max_steps`` (the cap), ``step_size`` (:math:`\\eta`), ``tolerance``
 (on the relative residual :math:`\\lVert\\partial F/\\partial v\\rVert/\\lVert e_L\\rVert`) and
@@ -106,6 +127,8 @@ Exact implementation of backpropagation in predictive coding networks. NeurIPS 3
 
 Pinchetti, L. et al. (2024/2025). Benchmarking predictive coding networks -- made simple
 (pcx). ICLR 2025.
+
+Zeiler, M. D. & Fergus, R. (2014). Visualizing and understanding convolutional networks. ECCV.
 """
 from __future__ import annotations
 
@@ -147,11 +170,13 @@ class InferenceResult:
     rule : str
         The rule that ran it.
     errors : dict of str to ndarray (batch, n_l)
-        Scaled error units :math:`\\hat\\varepsilon_l = e_l/\\gamma` of every non-input layer of
-        the chain, the ones the weight update uses (for ``pc-zil``: read at step ``L - l``).
+        Scaled error units :math:`\\hat\\varepsilon_l = e_l/\\gamma` of every value layer of the
+        chain (every non-input layer except pooling/flatten layers without a bias, which are
+        folded into the next prediction), the ones the weight update uses (for ``pc-zil``: read at step ``L - l``).
         Where PC is exact, :math:`\\hat\\varepsilon_l = -\\delta_l` (backprop's deltas).
     presynaptic : dict of str to ndarray (batch, n_{l-1})
-        The pre-synaptic rates :math:`\\phi_{l-1}(v_{l-1})` the update of each layer uses.
+        The pre-synaptic rates :math:`\\phi_{l-1}(v_{l-1})` the update of each layer uses (after
+        the folded pooling/flatten projections, if any).
     values : dict of str to ndarray (batch, n_l)
         Final value nodes :math:`v_l` of the hidden layers.
     steps : int
