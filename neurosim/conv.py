@@ -43,7 +43,7 @@ from typing import Callable
 from .arrays import arange, astype, full, namespace, zeros
 
 __all__ = ["OPERATIONS", "Operation", "backward", "drive", "geometry_text", "has_params", "out_shape",
-           "param_shape", "fans", "weight_gradient"]
+           "param_shape", "fans", "tangent", "weight_gradient"]
 
 
 # --------------------------------------------------------------------------- im2col / col2im
@@ -288,13 +288,17 @@ def _max_forward(x, w, pre, post, geo):
     return _flat(xp.max(_windows(x, pre, geo, -math.inf), axis=2))
 
 
-def _max_backward(d, w, x, pre, post, geo):
-    xp = namespace(d, x)
+def _first_max(x, pre, geo, dtype):
+    """(b, c, kh*kw, H', W') one-hot of the first maximum of each pooling window of ``x``."""
+    xp = namespace(x)
     win = _windows(x, pre, geo, -math.inf)
     first = xp.argmax(win, axis=2)  # the first maximum of each window gets the gradient
     k = win.shape[2]
-    mask = astype(xp.reshape(arange(k, first), (1, 1, k, 1, 1)) == first[:, :, None], d.dtype)
-    return _unwindow(mask * _as4(d, post)[:, :, None], pre, post, geo)
+    return astype(xp.reshape(arange(k, first), (1, 1, k, 1, 1)) == first[:, :, None], dtype)
+
+
+def _max_backward(d, w, x, pre, post, geo):
+    return _unwindow(_first_max(x, pre, geo, d.dtype) * _as4(d, post)[:, :, None], pre, post, geo)
 
 
 def _avg_forward(x, w, pre, post, geo):
@@ -383,6 +387,22 @@ def backward(network, proj, w, delta, x):
     back to the pre layer through ``proj`` (the transposed map; ``x`` the pre rates, for pooling)."""
     pre, post = _shapes(network, proj)
     return OPERATIONS[proj.operation].backward(delta, w, x, pre, post, _geometry(proj, pre, post))
+
+
+def tangent(network, proj, w, v, x):
+    """:math:`J(x)\\,v`: the drive's linearisation at pre rates ``x`` applied to ``v`` (batch, pre.size).
+
+    Every operation but max pooling is linear in its input, so this is :func:`drive` of ``v``;
+    max pooling is piecewise linear, and its Jacobian at ``x`` picks ``v`` at the first maximum of
+    each window of ``x`` (the routing :func:`backward` uses, so the two are adjoint).  The
+    Hessian-vector products of a convolutional energy need it (:mod:`neurosim.energy`).
+    """
+    if proj.operation != "max_pool2d":
+        return drive(network, proj, w, v)
+    pre, post = _shapes(network, proj)
+    geo = _geometry(proj, pre, post)
+    xp = namespace(v, x)
+    return _flat(xp.sum(_first_max(x, pre, geo, v.dtype) * _windows(v, pre, geo, 0.0), axis=2))
 
 
 def weight_gradient(network, proj, delta, x):
