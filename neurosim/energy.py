@@ -44,6 +44,11 @@ identity on its range, :math:`G(s) = \\tfrac12 s^2` and the state is confined to
 which is also the fixed point of the sigmoid, tanh... variants (for invertible
 :math:`\\rho`, :math:`G' = \\rho^{-1}`).
 
+Convolutional nets (Laborieux et al. 2021): a coupling may be a convolution or a locally
+connected map with pooling and flatten folded in, :math:`s_l^\\top W_l s_{l-1}` becoming
+:math:`s_l \\cdot f_l(s_{l-1})` (:class:`ConvEnergyKernel`, which :meth:`EnergyKernel.gather`
+returns for such nets; the dense kernel below is unchanged).
+
 Cost and nudging
 ----------------
 The total energy is :math:`F = E + \\beta C` with the cost :math:`C` the network's loss:
@@ -111,7 +116,7 @@ from .reference import check_batch, loss_value, softmax
 from .relaxation import ON_UNCONVERGED, Convergence, Monitor
 from .validation import check
 
-__all__ = ["SCHEDULES", "TIE_SUFFIX", "BPTTResult", "EnergyKernel", "ImplicitGradient", "LayeredEnergy",
+__all__ = ["COUPLING_OPERATIONS", "SCHEDULES", "TIE_SUFFIX", "BPTTResult", "ConvEnergyKernel", "EnergyKernel", "ImplicitGradient", "LayeredEnergy",
            "Relaxation", "bptt", "cost", "energy", "fixed_point_loss", "implicit_gradient", "kernel_for_batch",
            "layered_energy", "loss_after_steps", "missing_ties", "relax", "tie_name", "top_eigenvalues",
            "total_energy", "unroll"]
@@ -252,7 +257,10 @@ def layered_energy(network: Network) -> LayeredEnergy:
         If the feedforward projections are not a chain, a coupling between two energy
         layers has no tied feedback projection (call the EP rule's ``network``), a
         feedback projection is not tied (asymmetric weights have no energy), there are
-        lateral projections, or a ``cross_entropy`` net has no hidden layer.
+        lateral projections, or a ``cross_entropy`` net has no hidden layer; on convolutional
+        nets also when a coupling would hold two weighted projections or the read-out is not
+        dense.  (A linear bias-free layer beside a pooling or flatten is folded into its
+        coupling; every other chain layer is an energy layer: :class:`ConvEnergyKernel`.)
     """
     chain = network.chain()
     name = network.name
@@ -894,7 +902,8 @@ class ConvEnergyKernel(EnergyKernel):
         return _ops.weight_gradient(self.structure.network, steps[k][0], d, u)
 
     def phi_grads(self, x, s: list) -> dict:
-        """Batch mean of :math:`\\partial\\Phi/\\partial\\theta` at ``s``: :math:`\\partial(s_l\\cdot f_l(s_{l-1}))/\\partial W_l`
+        """Batch mean of :math:`\\partial\\Phi/\\partial\\theta` at ``s``:
+        :math:`\\partial(s_l\\cdot f_l(s_{l-1}))/\\partial W_l`
         and :math:`s_l` for :math:`b_l` (the dense net's :math:`s_l s_{l-1}^\\top`)."""
         le = self.structure
         batch = x.shape[0]
@@ -908,7 +917,8 @@ class ConvEnergyKernel(EnergyKernel):
         return grads
 
     def contrastive(self, x, a: list, b: list, scale: float) -> dict:
-        """:math:`\\mathrm{scale}\\,(\\partial\\Phi/\\partial\\theta(a) - \\partial\\Phi/\\partial\\theta(b))`, batch mean:
+        """:math:`\\mathrm{scale}\\,(\\partial\\Phi/\\partial\\theta(a) - \\partial\\Phi/\\partial\\theta(b))`,
+        batch mean:
         EP's update between two states (the contrastive Hebbian term of a dense net)."""
         ga, gb = self.phi_grads(x, a), self.phi_grads(x, b)
         return {k: scale * (ga[k] - gb[k]) for k in ga}

@@ -59,8 +59,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..arrays import asarray_like, astype, concat, namespace, widest_float, zeros
-from ..energy import (COUPLING_OPERATIONS, SCHEDULES, EnergyKernel, LayeredEnergy, check_nudge_stability, implicit_gradient,
-                      kernel_for_batch, layered_energy, missing_ties)
+from ..energy import (COUPLING_OPERATIONS, SCHEDULES, EnergyKernel, LayeredEnergy, check_nudge_stability,
+                      implicit_gradient, kernel_for_batch, layered_energy, missing_ties)
 from ..conv import has_params
 from ..errors import ConfigError
 from ..network import Network
@@ -245,8 +245,8 @@ class EquilibriumPropagation(Rule):
         """The ``learning_rate_scales`` hyper-parameter, checked against ``network``'s parameters."""
         scales = self.hyper.learning_rate_scales
         if scales:
-            known = {p.name for p in network.chain() if has_params(p)} | {bias_key(layer.name) for layer in network.layers
-                                                          if layer.bias and layer.role != "input"}
+            known = {p.name for p in network.chain() if has_params(p)} | {
+                bias_key(layer.name) for layer in network.layers if layer.bias and layer.role != "input"}
             for key in scales:
                 if key not in known:
                     raise ConfigError(f"rule 'ep': learning_rate_scales names '{key}', which is not a parameter "
