@@ -116,7 +116,8 @@ from .reference import check_batch, loss_value, softmax
 from .relaxation import ON_UNCONVERGED, Convergence, Monitor
 from .validation import check
 
-__all__ = ["COUPLING_OPERATIONS", "SCHEDULES", "TIE_SUFFIX", "BPTTResult", "ConvEnergyKernel", "EnergyKernel", "ImplicitGradient", "LayeredEnergy",
+__all__ = ["COUPLING_OPERATIONS", "SCHEDULES", "TIE_SUFFIX", "BPTTResult", "ConvEnergyKernel", "EnergyKernel",
+           "ImplicitGradient", "LayeredEnergy",
            "Relaxation", "bptt", "cost", "energy", "fixed_point_loss", "implicit_gradient", "kernel_for_batch",
            "layered_energy", "loss_after_steps", "missing_ties", "relax", "tie_name", "top_eigenvalues",
            "total_energy", "unroll"]
