@@ -44,7 +44,7 @@ from .arrays import _torch_tensor, arange, astype, full, namespace, zeros
 from .errors import ConfigError
 
 __all__ = ["OPERATIONS", "Operation", "adjoint_geometry", "backward", "drive", "geometry_text", "has_params",
-           "max_pool_switched", "out_shape", "param_shape", "fans", "weight_gradient"]
+           "max_pool_switched", "out_shape", "param_shape", "fans", "tangent", "weight_gradient"]
 
 
 # --------------------------------------------------------------------------- im2col / col2im
@@ -463,6 +463,22 @@ def backward(network, proj, w, delta, x):
     back to the pre layer through ``proj`` (the transposed map; ``x`` the pre rates, for pooling)."""
     pre, post = _shapes(network, proj)
     return OPERATIONS[proj.operation].backward(delta, w, x, pre, post, _geometry(proj, pre, post))
+
+
+def tangent(network, proj, w, v, x):
+    """:math:`J(x)\\,v`: the drive's linearisation at pre rates ``x`` applied to ``v`` (batch, pre.size).
+
+    Every operation but max pooling is linear in its input, so this is :func:`drive` of ``v``;
+    max pooling is piecewise linear, and its Jacobian at ``x`` picks ``v`` at the first maximum of
+    each window of ``x`` (the routing :func:`backward` uses, so the two are adjoint).  The
+    Hessian-vector products of a convolutional energy need it (:mod:`neurosim.energy`).
+    """
+    if proj.operation != "max_pool2d":
+        return drive(network, proj, w, v)
+    pre, post = _shapes(network, proj)
+    geo = _geometry(proj, pre, post)
+    xp = namespace(v, x)
+    return _flat(xp.sum(_first_max_mask(x, pre, geo, v.dtype) * _windows(v, pre, geo, 0.0), axis=2))
 
 
 def weight_gradient(network, proj, delta, x):

@@ -44,6 +44,11 @@ identity on its range, :math:`G(s) = \\tfrac12 s^2` and the state is confined to
 which is also the fixed point of the sigmoid, tanh... variants (for invertible
 :math:`\\rho`, :math:`G' = \\rho^{-1}`).
 
+Convolutional nets (Laborieux et al. 2021): a coupling may be a convolution or a locally
+connected map with pooling and flatten folded in, :math:`s_l^\\top W_l s_{l-1}` becoming
+:math:`s_l \\cdot f_l(s_{l-1})` (:class:`ConvEnergyKernel`, which :meth:`EnergyKernel.gather`
+returns for such nets; the dense kernel below is unchanged).
+
 Cost and nudging
 ----------------
 The total energy is :math:`F = E + \\beta C` with the cost :math:`C` the network's loss:
@@ -97,9 +102,11 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
+from . import conv as _ops
 from .arrays import as_dtype, astype, concat, copy, namespace, to_numpy, to_numpy_tree, zeros
 from .errors import ConfigError, ConvergenceError, ShapeError
 from .network import Layer, Network, Projection
@@ -109,7 +116,8 @@ from .reference import check_batch, loss_value, softmax
 from .relaxation import ON_UNCONVERGED, Convergence, Monitor
 from .validation import check
 
-__all__ = ["SCHEDULES", "TIE_SUFFIX", "BPTTResult", "EnergyKernel", "ImplicitGradient", "LayeredEnergy",
+__all__ = ["COUPLING_OPERATIONS", "SCHEDULES", "TIE_SUFFIX", "BPTTResult", "ConvEnergyKernel", "EnergyKernel",
+           "ImplicitGradient", "LayeredEnergy",
            "Relaxation", "bptt", "cost", "energy", "fixed_point_loss", "implicit_gradient", "kernel_for_batch",
            "layered_energy", "loss_after_steps", "missing_ties", "relax", "tie_name", "top_eigenvalues",
            "total_energy", "unroll"]
@@ -135,12 +143,23 @@ class LayeredEnergy:
         :math:`W_1 \\dots W_L`: the feedforward projection into each energy layer.
     readout : Projection or None
         The read-out projection of the ``cross_entropy`` formulation.
+    paths : tuple of tuple of Projection
+        ``paths[l]``: the chain projections from energy layer :math:`l-1` (the input for
+        :math:`l = 0`) to energy layer :math:`l`: the coupling :math:`W_l` alone on a dense net,
+        with the pooling and flatten operations folded into it on a convolutional one
+        (:func:`layered_energy`).
     """
 
     network: Network
     layers: tuple[Layer, ...]
     couplings: tuple[Projection, ...]
     readout: Projection | None
+    paths: tuple[tuple[Projection, ...], ...] = ()
+
+    @property
+    def dense(self) -> bool:
+        """Whether every coupling is one dense projection (the optimised :class:`EnergyKernel` runs it)."""
+        return all(len(path) == 1 and path[0].operation == "dense" for path in self.paths)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -156,18 +175,77 @@ def tie_name(proj: Projection) -> str:
     return f"{proj.post}->{proj.pre}:{TIE_SUFFIX}"
 
 
+#: Operations a coupling of the energy may hold (the adjoints serve only as the ties).
+COUPLING_OPERATIONS = ("dense", "conv2d", "locally_connected2d", "max_pool2d", "avg_pool2d", "flatten")
+
+
+def _folded(layer: Layer) -> bool:
+    """Whether a layer can sit inside a coupling: linear and without bias, so that it only
+    passes a pooled, flattened or convolved drive on."""
+    return get_activation(layer.activation).name == "linear" and not layer.bias
+
+
+def _segments(network: Network):
+    """``(layers, paths, readout)`` of the layered energy on ``network`` (see :func:`layered_energy`)."""
+    chain = network.chain()
+    name = network.name
+    body, readout = (chain[:-1], chain[-1]) if network.loss == "cross_entropy" else (chain, None)
+    if all(p.operation == "dense" for p in chain):
+        return tuple(network.layer(p.post) for p in body), tuple((p,) for p in body), readout
+    for p in chain:
+        if p.operation not in COUPLING_OPERATIONS:
+            raise ConfigError(f"Network '{name}': feedforward projection '{p.name}' is {p.operation}, which "
+                              f"equilibrium propagation cannot couple; use one of {', '.join(COUPLING_OPERATIONS)}")
+    if readout is not None and readout.operation != "dense":
+        raise ConfigError(f"Network '{name}': the cross-entropy read-out '{readout.name}' is {readout.operation}; "
+                          "equilibrium propagation reads out with one dense projection from the top energy layer "
+                          "(end the chain with a dense projection to the output)")
+    # a linear bias-free layer beside a pooling or flatten only passes a drive on: folded into the coupling
+    free_ops = [p for p in chain if not _ops.has_params(p)]
+    beside = {p.pre for p in free_ops} | {p.post for p in free_ops}
+    layers, paths, start = [], [], 0
+    for i, p in enumerate(body):
+        post = network.layer(p.post)
+        if i + 1 < len(body) and _folded(post) and post.name in beside:
+            continue
+        path = tuple(body[start:i + 1])
+        weighted = [q for q in path if _ops.has_params(q)]
+        if len(weighted) > 1:
+            inner = network.layer(weighted[0].post)
+            raise ConfigError(f"Network '{name}': layer '{inner.name}' is folded into a coupling of the energy "
+                              f"(linear, no bias, beside a pooling or flatten), but the coupling "
+                              f"{path[0].pre}->{post.name} then holds two weighted projections "
+                              f"('{weighted[0].name}', '{weighted[1].name}'); give '{inner.name}' an activation "
+                              "or a bias to make it an energy layer")
+        layers.append(post)
+        paths.append(path)
+        start = i + 1
+    return tuple(layers), tuple(paths), readout
+
+
+def _coupling(path: tuple[Projection, ...]) -> Projection | None:
+    """The projection with weights of a coupling's path (None: a fixed coupling, e.g. a pooling alone)."""
+    return next((p for p in path if _ops.has_params(p)), None)
+
+
 def missing_ties(network: Network) -> list[Projection]:
     """The tied feedback projections a layered energy on ``network`` still lacks.
 
     One ``post -> pre`` projection, ``kind = "feedback"``, ``tied_to`` each coupling
-    between two energy layers (couplings from the clamped input need none).
+    between two energy layers (couplings from the clamped input need none); for a
+    convolution or a locally connected projection it is the adjoint operation with the same
+    geometry (a description of the symmetric weights: the energy computes with the coupling).
     """
-    chain = network.chain()
-    couplings = chain if network.loss == "mse" else chain[:-1]
+    _, paths, _ = _segments(network)
     tied = {p.tied_to for p in network.select("feedback") if p.tied_to is not None}
-    input_name = network.input_layer.name
-    return [Projection(p.post, p.pre, name=tie_name(p), kind="feedback", tied_to=p.name)
-            for p in couplings if p.pre != input_name and p.name not in tied]
+    out = []
+    for p in (_coupling(path) for path in paths[1:]):
+        if p is None or p.name in tied:
+            continue
+        geometry = {} if p.operation == "dense" else dict(
+            operation=_ops.OPERATIONS[p.operation].transpose, kernel=p.kernel, stride=p.stride, padding=p.padding)
+        out.append(Projection(p.post, p.pre, name=tie_name(p), kind="feedback", tied_to=p.name, **geometry))
+    return out
 
 
 @functools.lru_cache(maxsize=64)
@@ -180,22 +258,23 @@ def layered_energy(network: Network) -> LayeredEnergy:
         If the feedforward projections are not a chain, a coupling between two energy
         layers has no tied feedback projection (call the EP rule's ``network``), a
         feedback projection is not tied (asymmetric weights have no energy), there are
-        lateral projections, or a ``cross_entropy`` net has no hidden layer.
+        lateral projections, or a ``cross_entropy`` net has no hidden layer; on convolutional
+        nets also when a coupling would hold two weighted projections or the read-out is not
+        dense.  (A linear bias-free layer beside a pooling or flatten is folded into its
+        coupling; every other chain layer is an energy layer: :class:`ConvEnergyKernel`.)
     """
     chain = network.chain()
     name = network.name
-    if network.loss == "cross_entropy":
-        if len(chain) < 2:
-            raise ConfigError(f"Network '{name}': equilibrium propagation with the cross_entropy loss puts a "
-                              "softmax read-out on top of the last hidden layer, so it needs at least one "
-                              "hidden layer; got none (add one, or use loss = \"mse\")")
-        couplings, readout = chain[:-1], chain[-1]
-    else:
-        couplings, readout = chain, None
+    if network.loss == "cross_entropy" and len(chain) < 2:
+        raise ConfigError(f"Network '{name}': equilibrium propagation with the cross_entropy loss puts a "
+                          "softmax read-out on top of the last hidden layer, so it needs at least one "
+                          "hidden layer; got none (add one, or use loss = \"mse\")")
+    layers, paths, readout = _segments(network)
+    couplings = tuple(_coupling(path) for path in paths)
     if network.select("lateral"):
         raise ConfigError(f"Network '{name}': lateral projection '{network.select('lateral')[0].name}' is not part "
                           "of the layered energy used by equilibrium propagation; remove it")
-    coupling_names = {p.name for p in couplings}
+    coupling_names = {p.name for p in couplings if p is not None}
     for p in network.select("feedback"):
         if p.tied_to is None:
             raise ConfigError(f"Network '{name}': feedback projection '{p.name}' is not tied_to a feedforward "
@@ -211,8 +290,7 @@ def layered_energy(network: Network) -> LayeredEnergy:
         raise ConfigError(f"Network '{name}': equilibrium propagation needs symmetric weights, but feedforward "
                           f"projection '{p.name}' has no feedback projection {p.post}->{p.pre} tied_to it; call "
                           f"get_rule('ep').network(network), which adds '{tie_name(p)}'")
-    layers = tuple(network.layer(p.post) for p in couplings)
-    return LayeredEnergy(network=network, layers=layers, couplings=tuple(couplings), readout=readout)
+    return LayeredEnergy(network=network, layers=layers, couplings=couplings, readout=readout, paths=paths)
 
 
 
@@ -263,15 +341,21 @@ class EnergyKernel:
     phi_out: Activation | None = None
     dtype: np.dtype = field(default_factory=lambda: np.dtype(np.float64))
 
+    #: Whether :meth:`relax` runs its preallocated-buffer numpy loop (dense couplings only).
+    buffered: ClassVar[bool] = True
+
     @classmethod
     def gather(cls, network: Network, params: Params, dtype=np.float64) -> "EnergyKernel":
-        """The kernel of ``network`` (validated by :func:`layered_energy`) with ``params`` in ``dtype``.
+        """The kernel of ``network`` (validated by :func:`layered_energy`) with ``params`` in ``dtype``:
+        an :class:`EnergyKernel` for dense couplings, a :class:`ConvEnergyKernel` otherwise.
 
         ``params`` are read, not checked (:func:`kernel_for_batch` checks them).
         """
         le = layered_energy(network)
+        if cls is EnergyKernel and not le.dense:
+            cls = ConvEnergyKernel
         dtype = as_dtype(namespace(*params.values()), dtype)
-        W = [astype(params[p.name], dtype) for p in le.couplings]
+        W = [None if p is None else astype(params[p.name], dtype) for p in le.couplings]
         b = [astype(params[bias_key(layer.name)], dtype) if layer.bias else None for layer in le.layers]
         rho = [get_activation(layer.activation) for layer in le.layers]
         kernel = cls(structure=le, W=W, b=b, rho=rho, dtype=dtype)
@@ -328,6 +412,10 @@ class EnergyKernel:
         if self.b[0] is not None:
             acc += self.b[0]
         return acc
+
+    def up(self, l: int, below):
+        """The bottom-up drive :math:`W_l s_{l-1}` of energy layer ``l`` from ``below`` (batch, n_{l-1})."""
+        return below @ self.W[l].T
 
     def drives(self, x: np.ndarray, s: list, which=None, inp: np.ndarray | None = None) -> list:
         """:math:`a_l = W_l s_{l-1} + W_{l+1}^\\top s_{l+1} + b_l`, shape (batch, n_l), for the layers ``which``.
@@ -426,9 +514,12 @@ class EnergyKernel:
     def linearisation(self, x, s: list) -> tuple[np.ndarray, np.ndarray]:
         """``(D, W)`` at the state ``s``: the slopes :math:`\\rho'(a(s))`, shape (batch, n), and the
         symmetric coupling :math:`W`, shape (n, n); the fixed-point map's Jacobian is :math:`DW`."""
+        return self.slopes(x, s), self.symmetric_coupling()
+
+    def slopes(self, x, s: list):
+        """:math:`D = \rho'(a(s))` of every energy unit, shape (batch, n)."""
         a = self.drives(x, s)
-        D = concat([self.rho[l].derivative(a[l]) for l in range(len(s))], axis=1)
-        return D, self.symmetric_coupling()
+        return concat([self.rho[l].derivative(a[l]) for l in range(len(s))], axis=1)
 
     def energy_param_grads(self, x, s: list, e: list) -> dict:
         """Batch mean of :math:`(\\partial a/\\partial\\theta)^\\top e`: the chain rule through the drives.
@@ -498,7 +589,7 @@ class EnergyKernel:
                           cap_name=cap_name, growth=2.0, growth_floor=1e-6,
                           hint="lower step_size or the weights' scale")
         alternating = schedule == "alternating" and n > 1
-        if namespace(x) is not np:
+        if namespace(x) is not np or not self.buffered:
             return self._relax_arrays(x, t, s0, beta, step_size, alternating, inp, monitor, readout_delta)
         S = self.zero_state(batch) if s0 is None else [np.array(a, dtype=self.dtype, copy=True) for a in s0]
         N = [np.empty_like(a) for a in S]       # the map at S
@@ -653,6 +744,206 @@ class EnergyKernel:
         return S, conv
 
 
+@dataclass
+class ConvEnergyKernel(EnergyKernel):
+    """:class:`EnergyKernel` of a convolutional Hopfield net: couplings with pooling (Laborieux et al. 2021).
+
+    A coupling is the path of chain projections from energy layer :math:`l-1` to energy
+    layer :math:`l` (:attr:`LayeredEnergy.paths`): one projection with weights
+    (``dense``, ``conv2d``, ``locally_connected2d``) and any ``max_pool2d``, ``avg_pool2d`` and
+    ``flatten`` before or after it, through linear bias-free layers.  With :math:`f_l` that
+    composite map the energy's primitive function is
+
+    .. math::  \\Phi(s) = \\sum_l s_l \\cdot f_l(s_{l-1}) + \\sum_l b_l \\cdot s_l,
+               \\qquad \\text{e.g. } f_{n+1}(s_n) = P(W_{n+1} * s_n),
+
+    and the fixed point :math:`s_l = \\rho_l(\\partial\\Phi/\\partial s_l)` reads
+
+    .. math::  s_l = \\rho_l\\big(f_l(s_{l-1}) + J_{f_{l+1}}(s_l)^\\top s_{l+1} + b_l\\big),
+
+    Laborieux et al. (2021)'s :math:`s_{n+1} = \\sigma(P(W_{n+1} * s_n) + \\tilde W_{n+2}^\\top
+    \\tilde * P^{-1}(s_{n+2}))`: the top-down term is the exact gradient of :math:`\\Phi`, so it
+    runs through the operations' backward maps (:func:`neurosim.conv.backward`), max pooling
+    routing to the argmax of the window at the current state (their :math:`P^{-1}`, the
+    unpooling with the forward's indices).  :math:`\\Phi` is bilinear in :math:`(s_{l-1}, s_l)`
+    wherever no pooling window changes its argmax, so the Hessian of :math:`\\Phi` in the states
+    (the fixed-point map's Jacobian before :math:`\\rho'`) is :meth:`coupling_product`, built
+    from :func:`neurosim.conv.tangent` and :func:`neurosim.conv.backward`, and the parameter
+    gradients are :func:`neurosim.conv.weight_gradient`.
+
+    The relaxation runs the allocating loop through the array namespace (``buffered = False``);
+    the dense :class:`EnergyKernel` keeps its in-place numpy loop.
+    """
+
+    buffered: ClassVar[bool] = False
+
+    # ------------------------------------------------------------------ the paths
+    def _steps(self, l: int) -> list:
+        """``[(projection, weight or None), ...]`` along the coupling into energy layer ``l``."""
+        return [(p, self.W[l] if _ops.has_params(p) else None) for p in self.structure.paths[l]]
+
+    def _inputs(self, l: int, below, count: int) -> list:
+        """The inputs of the first ``count`` operations of coupling ``l`` when it reads ``below``."""
+        network = self.structure.network
+        xs = [below]
+        for p, w in self._steps(l)[:count - 1]:
+            xs.append(_ops.drive(network, p, w, xs[-1]))
+        return xs
+
+    def _back(self, l: int, xs: list, d, stop: int = 0):
+        """``d`` carried back from energy layer ``l`` through the operations ``stop..`` of coupling ``l``
+        (vector-Jacobian products at the inputs ``xs``)."""
+        network = self.structure.network
+        steps = self._steps(l)
+        for i in range(len(steps) - 1, stop - 1, -1):
+            p, w = steps[i]
+            d = _ops.backward(network, p, w, d, xs[i] if i < len(xs) else None)
+        return d
+
+    def _pooled_inputs(self, l: int, below) -> list:
+        """The inputs :meth:`_back` needs: up to the last max pooling (its argmax)."""
+        ops = [p.operation for p in self.structure.paths[l]]
+        last = max((i for i, o in enumerate(ops) if o == "max_pool2d"), default=-1)
+        return self._inputs(l, below, last + 1) if last >= 0 else []
+
+    def _keyed(self, l: int) -> int:
+        """Index of the projection with weights in the path of coupling ``l``."""
+        return next(i for i, p in enumerate(self.structure.paths[l]) if _ops.has_params(p))
+
+    def up(self, l: int, below):
+        """:math:`f_l(s_{l-1})`: ``below`` through the path of coupling ``l``."""
+        network = self.structure.network
+        for p, w in self._steps(l):
+            below = _ops.drive(network, p, w, below)
+        return below
+
+    def down(self, l: int, below, above):
+        """:math:`J_{f_l}(s_{l-1})^\\top s_l = \\partial (s_l\\cdot f_l(s_{l-1}))/\\partial s_{l-1}`: the
+        top-down drive energy layer ``l`` (rates ``above``) gives layer ``l - 1`` (rates ``below``)."""
+        return self._back(l, self._pooled_inputs(l, below), above)
+
+    def tangent(self, l: int, below, v):
+        """:math:`J_{f_l}(s_{l-1})\\, v`: the coupling's linearisation at ``below`` applied to ``v``."""
+        network = self.structure.network
+        steps = self._steps(l)
+        for i, (p, w) in enumerate(steps):
+            v = _ops.tangent(network, p, w, v, below)
+            if i + 1 < len(steps):
+                below = _ops.drive(network, p, w, below)
+        return v
+
+    # ------------------------------------------------------------------ the maths
+    def zero_state(self, batch: int) -> list:
+        like = next(w for w in self.W if w is not None)
+        return [zeros((batch, layer.size), like=like) for layer in self.structure.layers]
+
+    def input_drive(self, x):
+        """:math:`f_1(x) + b_1`, computed once per batch (the input is clamped)."""
+        acc = self.up(0, x)
+        return acc + self.b[0] if self.b[0] is not None else acc
+
+    def drives(self, x, s: list, which=None, inp=None) -> list:
+        """:math:`a_l = f_l(s_{l-1}) + J_{f_{l+1}}(s_l)^\\top s_{l+1} + b_l` for the layers ``which``."""
+        n = len(s)
+        a = []
+        for l in range(n) if which is None else which:
+            if l == 0:
+                acc = copy(self.input_drive(x) if inp is None else inp)
+            else:
+                acc = self.up(l, s[l - 1])
+                if self.b[l] is not None:
+                    acc = acc + self.b[l]
+            if l + 1 < n:
+                acc = acc + self.down(l + 1, s[l], s[l + 1])
+            a.append(acc)
+        return a
+
+    def coupling_product(self, s: list, v: list) -> list:
+        """:math:`(Jv)_l = J_{f_l}(s_{l-1})\\, v_{l-1} + J_{f_{l+1}}(s_l)^\\top v_{l+1}`: the Hessian of
+        :math:`\\Phi` in the states at ``s`` times ``v`` (the dense net's :math:`W v`), per layer."""
+        n = len(s)
+        out = []
+        for l in range(n):
+            acc = namespace(v[l]).zeros_like(v[l])
+            if l > 0:
+                acc = acc + self.tangent(l, s[l - 1], v[l - 1])
+            if l + 1 < n:
+                acc = acc + self.down(l + 1, s[l], v[l + 1])
+            out.append(acc)
+        return out
+
+    def linearisation(self, x, s: list):
+        """``(D, J)``: the slopes (batch, n) and, per sample, the symmetric Hessian of :math:`\\Phi` in
+        the states, shape (batch, n, n) (it depends on the state through the pooling's argmax);
+        built column by column with :meth:`coupling_product` (small nets: the oracle's direct solve)."""
+        xp = namespace(x)
+        sizes = self.structure.sizes
+        n = sum(sizes)
+        eye = xp.eye(n, dtype=self.dtype)
+        basis = [eye[:, lo:lo + m] for lo, m in zip(np.cumsum([0, *sizes[:-1]]), sizes)]
+        J = []
+        for i in range(x.shape[0]):
+            si = [xp.broadcast_to(a[i:i + 1], (n, a.shape[1])) for a in s]
+            J.append(concat(self.coupling_product(si, basis), axis=1))
+        return self.slopes(x, s), xp.stack(J)
+
+    def _weight_gradients(self, l: int, below, delta, probe=None):
+        """:math:`\\partial (\\delta\\cdot f_l)/\\partial W_l` at ``below`` (batch sum); with ``probe``
+        the input of the weighted operation is the coupling's linearisation applied to ``probe``."""
+        k = self._keyed(l)
+        steps = self._steps(l)
+        xs = self._inputs(l, below, len(steps))
+        u = xs[k]
+        if probe is not None:
+            network = self.structure.network
+            for i in range(k):
+                probe = _ops.tangent(network, steps[i][0], None, probe, xs[i])
+            u = probe
+        d = self._back(l, xs, delta, stop=k + 1)
+        return _ops.weight_gradient(self.structure.network, steps[k][0], d, u)
+
+    def phi_grads(self, x, s: list) -> dict:
+        """Batch mean of :math:`\\partial\\Phi/\\partial\\theta` at ``s``:
+        :math:`\\partial(s_l\\cdot f_l(s_{l-1}))/\\partial W_l`
+        and :math:`s_l` for :math:`b_l` (the dense net's :math:`s_l s_{l-1}^\\top`)."""
+        le = self.structure
+        batch = x.shape[0]
+        xp = namespace(x)
+        grads = {}
+        for l, (proj, layer) in enumerate(zip(le.couplings, le.layers)):
+            if proj is not None:  # (a fixed coupling, a pooling alone, has no weights)
+                grads[proj.name] = self._weight_gradients(l, x if l == 0 else s[l - 1], s[l]) / batch
+            if self.b[l] is not None:
+                grads[bias_key(layer.name)] = xp.sum(s[l], axis=0) / batch
+        return grads
+
+    def contrastive(self, x, a: list, b: list, scale: float) -> dict:
+        """:math:`\\mathrm{scale}\\,(\\partial\\Phi/\\partial\\theta(a) - \\partial\\Phi/\\partial\\theta(b))`,
+        batch mean:
+        EP's update between two states (the contrastive Hebbian term of a dense net)."""
+        ga, gb = self.phi_grads(x, a), self.phi_grads(x, b)
+        return {k: scale * (ga[k] - gb[k]) for k in ga}
+
+    def energy_param_grads(self, x, s: list, e: list) -> dict:
+        """Batch mean of :math:`(\\partial a/\\partial\\theta)^\\top e`: :math:`W_l` drives layer ``l``
+        bottom-up and layer ``l - 1`` top-down, so it collects
+        :math:`\\partial(e_l\\cdot f_l(s_{l-1}) + s_l\\cdot J_{f_l}(s_{l-1}) e_{l-1})/\\partial W_l`."""
+        le = self.structure
+        batch = x.shape[0]
+        xp = namespace(x)
+        grads = {}
+        for l, (proj, layer) in enumerate(zip(le.couplings, le.layers)):
+            below = x if l == 0 else s[l - 1]
+            if proj is not None:
+                g = self._weight_gradients(l, below, e[l])
+                if l > 0:
+                    g = g + self._weight_gradients(l, below, s[l], probe=e[l - 1])
+                grads[proj.name] = g / batch
+            if self.b[l] is not None:
+                grads[bias_key(layer.name)] = xp.sum(e[l], axis=0) / batch
+        return grads
+
+
 def kernel_for_batch(network: Network, params: Params, x, target=None, dtype=None):
     """Validate a batch for a layered energy net: ``(kernel, x, t)`` in one dtype.
 
@@ -662,7 +953,8 @@ def kernel_for_batch(network: Network, params: Params, x, target=None, dtype=Non
     check_params(network, params)
     x, t = check_batch(network, x, target)
     if dtype is None:
-        dtype = namespace(x).result_type(x.dtype, *(params[p.name].dtype for p in network.chain()))
+        dtype = namespace(x).result_type(x.dtype, *(params[p.name].dtype for p in network.chain()
+                                                    if _ops.has_params(p)))
     x = astype(x, dtype)
     t = None if t is None else astype(t, dtype)
     return EnergyKernel.gather(network, params, dtype), x, t
@@ -672,7 +964,8 @@ def top_eigenvalues(D: np.ndarray, W: np.ndarray) -> np.ndarray:
     """Per sample, the largest eigenvalue of :math:`DW` (computed on the similar symmetric
     :math:`D^{1/2} W D^{1/2}`), shape (batch,); a fixed point is a stable minimum only below 1."""
     root = np.sqrt(D)
-    return np.linalg.eigvalsh(root[:, :, None] * W[None] * root[:, None, :])[:, -1]
+    W = W if W.ndim == 3 else W[None]  # per sample on a conv net (the pooling's argmax)
+    return np.linalg.eigvalsh(root[:, :, None] * W * root[:, None, :])[:, -1]
 
 
 # --------------------------------------------------------------------------- energy and cost
@@ -712,7 +1005,7 @@ def energy(network: Network, params: Params, x, state: dict) -> np.ndarray:
     for l, layer in enumerate(K.structure.layers):
         below = x if l == 0 else s[l - 1]
         e += _G(layer.activation, s[l]).sum(axis=1)
-        e -= np.sum((below @ K.W[l].T) * s[l], axis=1)
+        e -= np.sum(K.up(l, below) * s[l], axis=1)
         if K.b[l] is not None:
             e -= s[l] @ K.b[l]
     return e
@@ -940,14 +1233,19 @@ def implicit_gradient(network: Network, params: Params, x, target, *, state: dic
     batch = x.shape[0]
     sizes = K.structure.sizes
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-    D, W = K.linearisation(x, s)   # D: (batch, n)
-    g = np.zeros_like(D)
-    g[:, offsets[-2]:] = K.cost_grad_top(s, t)
-    n = W.shape[0]
+    n = int(offsets[-1])
     if method == "auto":
         method = "direct" if batch * n * n <= 4e7 else "iterative"
+    dense = K.structure.dense
+    if dense or method == "direct":
+        D, W = K.linearisation(x, s)   # D: (batch, n); W: (n, n), or (batch, n, n) on a conv net
+    else:  # the conv net's iterative solve needs no matrix: products with the Hessian of Phi
+        D, W = K.slopes(x, s), None
+    g = np.zeros_like(D)
+    g[:, offsets[-2]:] = K.cost_grad_top(s, t)
     if method == "direct":
-        M = np.eye(n)[None] - D[:, :, None] * W[None]
+        W = W if W.ndim == 3 else W[None]
+        M = np.eye(n)[None] - D[:, :, None] * W
         try:
             delta = np.linalg.solve(M, (D * g)[:, :, None])[:, :, 0]
         except np.linalg.LinAlgError:
@@ -960,20 +1258,27 @@ def implicit_gradient(network: Network, params: Params, x, target, *, state: dic
         # fraction of the cost of the eigenvalues, which are computed only for the message.
         root = np.sqrt(D)
         try:
-            np.linalg.cholesky(np.eye(n)[None] - root[:, :, None] * W[None] * root[:, None, :])
+            np.linalg.cholesky(np.eye(n)[None] - root[:, :, None] * W * root[:, None, :])
         except np.linalg.LinAlgError:
             top_eig = float(np.max(top_eigenvalues(D, W)))
             if top_eig >= 1.0:  # (a factorisation that failed by rounding at an eigenvalue just below 1 passes)
                 raise ConvergenceError(f"implicit gradient: the free fixed point is not a stable minimum (largest "
                                        f"eigenvalue of D W is {top_eig:.3g} >= 1); shrink the weights") from None
     else:
+        if dense:
+            def coupled(v):
+                return v @ W
+        else:
+            def coupled(v):
+                parts = [v[:, offsets[l]:offsets[l + 1]] for l in range(len(s))]
+                return np.concatenate(K.coupling_product(s, parts), axis=1)
         delta = np.zeros_like(g)
         new = D * g
         monitor = Monitor("implicit gradient", max_steps=max_steps, tolerance=tolerance, on_unconverged="raise",
                           phase="iterative solve", hint="use method='direct'")
         while not monitor.stop(float(np.max(np.abs(new - delta))) / max(1.0, float(np.max(np.abs(delta))))):
             delta = delta + step_size * (new - delta)
-            new = D * (g + delta @ W)
+            new = D * (g + coupled(delta))
         monitor.finish()
     e = [delta[:, offsets[l]:offsets[l + 1]] for l in range(len(s))]
     grads = K.energy_param_grads(x, s, e)
@@ -1082,6 +1387,9 @@ def bptt(network: Network, params: Params, x, target, n_steps: int, *, state: di
         for key, v in g.items():
             grads[key] = grads[key] + v if key in grads else v
         # lambda_t = (1 - eps) lambda_{t+1} + W e_t, with W e_t computed layer by layer
+        if not K.structure.dense:
+            lam = [(1.0 - step_size) * lam_l + c for lam_l, c in zip(lam, K.coupling_product(s, e))]
+            continue
         back = []
         for l in range(len(s)):
             acc = (1.0 - step_size) * lam[l]

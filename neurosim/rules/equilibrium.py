@@ -59,8 +59,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..arrays import asarray_like, astype, concat, namespace, widest_float, zeros
-from ..energy import (SCHEDULES, EnergyKernel, LayeredEnergy, check_nudge_stability, implicit_gradient,
-                      kernel_for_batch, layered_energy, missing_ties)
+from ..energy import (COUPLING_OPERATIONS, SCHEDULES, EnergyKernel, LayeredEnergy, check_nudge_stability,
+                      implicit_gradient, kernel_for_batch, layered_energy, missing_ties)
+from ..conv import has_params
 from ..errors import ConfigError
 from ..network import Network
 from ..oracles import register_oracle
@@ -95,12 +96,16 @@ def _contrastive(le: LayeredEnergy, x: np.ndarray, a: list, b: list, scale: floa
     return dw
 
 
-def contrastive_update(network: Network, x: np.ndarray, state_a: dict, state_b: dict, scale: float) -> dict:
+def contrastive_update(network: Network, x: np.ndarray, state_a: dict, state_b: dict, scale: float,
+                       params: dict | None = None) -> dict:
     """:math:`\\mathrm{scale}\\cdot\\langle a_l a_{l-1}^\\top - b_l b_{l-1}^\\top\\rangle` per coupling (and biases).
 
     The contrastive Hebbian term of EP between two states of the energy layers
     (:math:`a_0 = b_0 = x`), batch mean; keys as in ``params``.  It equals
-    :math:`-\\mathrm{scale}\\,(\\partial E/\\partial\\theta(a) - \\partial E/\\partial\\theta(b))`.
+    :math:`-\\mathrm{scale}\\,(\\partial E/\\partial\\theta(a) - \\partial E/\\partial\\theta(b))`, which on a
+    convolutional net (:class:`neurosim.energy.ConvEnergyKernel`) is computed with the
+    operations' weight gradients and needs ``params`` (a max pooling after a convolution
+    routes by the argmax of the weighted drive).
 
     Parameters
     ----------
@@ -110,9 +115,17 @@ def contrastive_update(network: Network, x: np.ndarray, state_a: dict, state_b: 
     state_a, state_b : dict of str to ndarray (batch, n_l)
     scale : float
         ``1/beta`` (one-sided) or ``1/(2 beta)`` (symmetric).
+    params : dict, optional
+        The parameters (needed on convolutional nets only).
     """
     le = layered_energy(network)
-    return _contrastive(le, x, [state_a[n] for n in le.names], [state_b[n] for n in le.names], scale)
+    a, b = [state_a[n] for n in le.names], [state_b[n] for n in le.names]
+    if not le.dense:  # through the convolutions and poolings (where a window's argmax depends on W)
+        if params is None:
+            raise ConfigError(f"contrastive_update: network '{network.name}' has convolution or pooling couplings, "
+                              "whose dPhi/dW depends on the weights (the pooling's argmax); pass params=")
+        return EnergyKernel.gather(network, params, x.dtype).contrastive(x, a, b, scale)
+    return _contrastive(le, x, a, b, scale)
 
 
 @dataclass(frozen=True)
@@ -194,8 +207,11 @@ class EquilibriumPropagation(Rule):
                 "models and backpropagation. Front. Comput. Neurosci. 11:24; symmetric nudging: Laborieux "
                 "et al. (2021), Front. Neurosci. 15:633674.")
     # spiking version: neurosim.spiking.equilibrium
+    # conv/LC/pooling/flatten couplings: the convolutional Hopfield energy of Laborieux et al. (2021)
+    # (ConvEnergyKernel); the adjoint operations appear only as the ties network() adds
     info = RuleInfo(reference="implicit", losses=("mse", "cross_entropy"), aliases=("equilibrium-propagation",),
-                    activation="hard_sigmoid", backends=("rate", "spiking"), arrays=("numpy", "torch"))
+                    activation="hard_sigmoid", backends=("rate", "spiking"), arrays=("numpy", "torch"),
+                    operations=(*COUPLING_OPERATIONS, "conv_transpose2d", "locally_connected_transpose2d"))
     Hyper = EPHyper
 
     # ------------------------------------------------------------------ description
@@ -229,8 +245,8 @@ class EquilibriumPropagation(Rule):
         """The ``learning_rate_scales`` hyper-parameter, checked against ``network``'s parameters."""
         scales = self.hyper.learning_rate_scales
         if scales:
-            known = {p.name for p in network.chain()} | {bias_key(layer.name) for layer in network.layers
-                                                          if layer.bias and layer.role != "input"}
+            known = {p.name for p in network.chain() if has_params(p)} | {
+                bias_key(layer.name) for layer in network.layers if layer.bias and layer.role != "input"}
             for key in scales:
                 if key not in known:
                     raise ConfigError(f"rule 'ep': learning_rate_scales names '{key}', which is not a parameter "
@@ -295,10 +311,10 @@ class EquilibriumPropagation(Rule):
         deltas = [None if K.W_out is None else zeros((x.shape[0], K.W_out.shape[0]), like=K.W_out)
                   for _ in betas]
         nudged = [self._relax(K, x, t, inp, free, b, d) for b, d in zip(betas, deltas)]
-        if len(nudged) == 2:
-            dw = _contrastive(K.structure, x, nudged[0][0], nudged[1][0], 1.0 / (2.0 * betas[0]))
-        else:
-            dw = _contrastive(K.structure, x, nudged[0][0], free, 1.0 / betas[0])
+        a, b, scale = ((nudged[0][0], nudged[1][0], 1.0 / (2.0 * betas[0])) if len(nudged) == 2 else
+                       (nudged[0][0], free, 1.0 / betas[0]))
+        # dense: the contrastive Hebbian products; conv: dPhi/dtheta through the operations
+        dw = _contrastive(K.structure, x, a, b, scale) if K.structure.dense else K.contrastive(x, a, b, scale)
         if K.W_out is not None:
             grads = [K.readout_grads(s[-1], t, delta=d) for (s, _), d in zip(nudged, deltas)]
             for key in grads[0]:
