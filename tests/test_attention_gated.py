@@ -37,8 +37,12 @@ def _softmax(z):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _paper_policy(name, q, epsilon=0.05, temperature=1.0):
-    """Softmax (AGREL) or max-Boltzmann (BrainProp), written independently of the module."""
+def _paper_policy(name, q, epsilon=0.02, temperature=1.0):
+    """Softmax (AGREL) or max-Boltzmann (BrainProp), written independently of the module.
+
+    BrainProp's default epsilon = 0.02 and T = 1 are those of the authors' published code
+    (Pozzi et al. 2020, github isapome/BrainProp, brainprop.py).
+    """
     if name == "agrel":
         return _softmax(q)
     greedy = np.eye(q.shape[1])[np.argmax(q, axis=1)]
@@ -188,6 +192,63 @@ def test_brainprop_policy_limits_and_rpe():
     np.testing.assert_allclose(rule.policy(q), _paper_policy("brainprop", q), rtol=1e-12)
     g = rule.global_error(q, rule.policy(q), np.array([1.0, 0.0]), np.array([1, 2]))
     np.testing.assert_allclose(g, [1 - 0.9, 0 - 0.0])
+
+
+def _two_stage_probabilities(q, epsilon, temperature=1.0):
+    """Exact action probabilities of the published two-stage draw, by enumerating both stages.
+
+    Stage 1: with probability 1 - epsilon take argmax Q; stage 2 (probability epsilon): draw
+    from softmax(Q / T) (Pozzi et al. 2020's code: a categorical draw on the logits Q, T = 1).
+    """
+    n = q.shape[1]
+    p = np.zeros_like(q)
+    for row in range(q.shape[0]):
+        for a in range(n):
+            p[row, a] += (1 - epsilon) * (a == int(np.argmax(q[row])))
+            p[row, a] += epsilon * np.exp(q[row, a] / temperature) / np.sum(np.exp(q[row] / temperature))
+    return p
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 0.02, 0.3, 1.0])
+def test_brainprop_expected_update_is_the_enumerated_average_of_the_published_per_trial_loss(epsilon):
+    """E_s[dW] = sum_a P(s = a) (-d/dW) 1/2 (t_a - Q_a)^2, every action enumerated exactly.
+
+    The published per-trial loss is the squared error of the selected unit alone (the other
+    outputs' targets equal their own values, so they carry no error); its gradient is taken here
+    by plain backprop of that masked squared error (an independent code path, no rule code), and
+    the action probabilities are the two stages enumerated (not the module's policy).
+    """
+    rule, net, params, x, t = _setup("brainprop", (6, 5, 4), seed=9, batch=9, epsilon=epsilon)
+    q = forward(net, params, x).output
+    probs = _two_stage_probabilities(q, epsilon)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-12)
+    total = {}
+    for a in range(q.shape[1]):
+        masked = q.copy()
+        masked[:, a] = t[:, a]   # only the selected unit a has an error, R - Q_a
+        for i in range(len(x)):  # one trial per row, weighted by its own P(s = a); batch mean
+            grad = backprop(net.replace(loss="mse"), params, x[i:i + 1], masked[i:i + 1]).descent()
+            for key, value in grad.items():
+                total[key] = total.get(key, 0.0) + probs[i, a] * value / len(x)
+    expected = _expected(rule, net, params, x, t)
+    assert expected.keys() == total.keys()
+    for key in total:
+        np.testing.assert_allclose(expected[key], total[key], rtol=1e-10, atol=1e-14)
+    # and it is the policy oracle's gradient of sum_k sg(pi_k) (t_k - Q_k)^2 / 2
+    ref = _policy_reference(rule, net, params, x, t)
+    for key in total:
+        np.testing.assert_allclose(ref[key], total[key], rtol=1e-10, atol=1e-14)
+
+
+def test_brainprop_defaults_are_the_published_ones():
+    """epsilon = 0.02 and T = 1 (Pozzi et al. 2020 code); the preset is their optimiser."""
+    from neurosim import RunSpec
+
+    rule = get_rule("brainprop")
+    assert rule.hyper.epsilon == 0.02 and rule.hyper.temperature == 1.0
+    for purpose in ("train", "compare"):
+        spec = RunSpec.preset("brainprop", purpose)
+        assert (spec.optimizer, spec.learning_rate, spec.momentum) == ("sgd", 0.1, 0.0)
 
 
 @pytest.mark.parametrize("name", RULES)
