@@ -421,18 +421,39 @@ def test_cli_align_reports_the_applied_and_the_expected_update(capsys, name):
     assert out["global"]["cosine"] <= out["expected_global_cosine"] + 1e-12
 
 
-@pytest.mark.parametrize("name", RULES)
-def test_learns_digits_from_reward_alone(name):
+def test_agrel_learns_digits_from_reward_alone():
     from neurosim.data import load_dataset
     from neurosim.training import TrainConfig, train
 
     data = load_dataset("digits")
-    rule = get_rule(name)
+    rule = get_rule("agrel")
     result = train(rule.network([64, 32, 10]), rule, data,
                    TrainConfig(epochs=20, batch_size=32, seed=0, dtype="float64", align_samples=0))
     # chance is 90 % error; reward-only learning must end far below it (backprop: ~5 %; measured
-    # with seed 0: AGREL 9.4 %, BrainProp 7.8 %): a rule that does not learn fails this
+    # with seed 0: AGREL 9.4 %): a rule that does not learn fails this
     assert result.status == "completed" and result.test_error < 0.2
+
+
+def test_brainprop_with_the_published_optimiser_comes_within_a_few_points_of_backprop_on_digits():
+    """BrainProp (plain SGD 0.1, no momentum, epsilon 0.02: Pozzi et al.'s code) vs backprop, same set-up.
+
+    Measured (64-32-10 tanh, batch 16, 20 epochs, float64), seeds 0/1/2: backprop 3.6/4.2/4.2 %,
+    BrainProp 6.1/4.7/6.1 % test error; with Adam 1e-3 BrainProp got 17.2/5.8/8.6 %.  The paper's
+    claim is accuracy equivalent to backprop at 1-3.5x the epochs; within 20 epochs a gap of a
+    few points remains (docs/rules/attention_gated.md): bound 4 points.
+    """
+    from neurosim.data import load_dataset
+    from neurosim.training import TrainConfig, train
+
+    data = load_dataset("digits")
+    config = TrainConfig(epochs=20, batch_size=16, optimizer="sgd", learning_rate=0.1, momentum=0.0, seed=0,
+                         dtype="float64", align_samples=0)
+    rule = get_rule("brainprop")
+    brainprop = train(rule.network([64, 32, 10]), rule, data, config, progress=False)
+    backprop_run = train(Network.feedforward([64, 32, 10], loss="cross_entropy"), get_rule("backprop"), data,
+                         config, progress=False)
+    assert brainprop.status == backprop_run.status == "completed"
+    assert brainprop.test_error < backprop_run.test_error + 0.04
 
 
 @pytest.mark.parametrize("name", RULES)
@@ -481,7 +502,7 @@ def test_spiking_trial_average_matches_rate_rule_and_gradient(name, hyper):
 
 
 @pytest.mark.spiking
-@pytest.mark.xfail(strict=True, reason="known defect: BrainProp's near-greedy policy (epsilon 0.05) is discontinuous "
+@pytest.mark.xfail(strict=True, reason="known defect: BrainProp's near-greedy policy (epsilon 0.02) is discontinuous "
                                        "at argmax Q; with output rates within read-out noise of each other the "
                                        "spiking trials pick other greedy units than the rate net (cosine ~0.5)")
 def test_spiking_brainprop_greedy_policy_matches_the_rate_rule():
