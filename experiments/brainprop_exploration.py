@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 
-from neurosim import Network, get_rule, init_params
+from neurosim import Network, get_rule
 from neurosim.alignment import AlignmentReport
 from neurosim.data import load_dataset
 from neurosim.reference import backprop, forward

@@ -62,13 +62,14 @@ squared prediction error on the selected unit with the policy held fixed
 .. math::  L_{\\mathrm{BrainProp}} = \\mathbb E_{s\\sim\\mathrm{sg}(\\pi)}\\big[\\tfrac12 (R - Q_s)^2\\big]
            = \\sum_k \\mathrm{sg}(\\pi_k)\\, \\tfrac12 (t_k - Q_k)^2 .
 
-An output that is neither greedy nor explored is weighted by :math:`\\varepsilon\\,
-\\mathrm{softmax}(Q/T)_k` only (about :math:`\\varepsilon/n` = 0.002 for ten classes): when the
-greedy choice is wrong, the expected update mostly pushes the chosen unit toward 0 and raises
-the correct one 50x more weakly than the squared error of every unit would.  That is the rule's
-objective, not sampling noise (the sampled update's cosine with the expectation stays about
-0.99 at :math:`\\varepsilon` = 0.02 on Fashion-MNIST), and it is why BrainProp needs more
-epochs than backprop (``docs/rules/attention_gated.md``).
+An output that is not the greedy choice is weighted by :math:`\\varepsilon\\,
+\\mathrm{softmax}(Q/T)_k` only: on a misclassified Fashion-MNIST image the correct unit gets
+:math:`\\pi_c \\approx 0.002` (:math:`\\approx \\varepsilon/n`) where the squared error of every
+unit would give it 1, so the expected update mostly pushes the wrong choice toward 0 (its
+cosine with that all-unit gradient is about 0.5).  That is the rule's objective, not sampling
+noise (the applied update's cosine with its expectation is 0.99 at :math:`\\varepsilon` = 0.02,
+batch 128), and why BrainProp needs more epochs than backprop
+(``experiments/brainprop_exploration.py``, ``docs/rules/attention_gated.md``).
 
 In both cases the hidden tags carry exactly backprop's chain rule when :math:`B = W^\\top`, so
 the update *averaged over actions* equals :math:`-\\partial L/\\partial W` (batch mean).
