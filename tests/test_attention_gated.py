@@ -37,8 +37,12 @@ def _softmax(z):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _paper_policy(name, q, epsilon=0.05, temperature=1.0):
-    """Softmax (AGREL) or max-Boltzmann (BrainProp), written independently of the module."""
+def _paper_policy(name, q, epsilon=0.02, temperature=1.0):
+    """Softmax (AGREL) or max-Boltzmann (BrainProp), written independently of the module.
+
+    BrainProp's default epsilon = 0.02 and T = 1 are those of the authors' published code
+    (Pozzi et al. 2020, github isapome/BrainProp, brainprop.py).
+    """
     if name == "agrel":
         return _softmax(q)
     greedy = np.eye(q.shape[1])[np.argmax(q, axis=1)]
@@ -188,6 +192,63 @@ def test_brainprop_policy_limits_and_rpe():
     np.testing.assert_allclose(rule.policy(q), _paper_policy("brainprop", q), rtol=1e-12)
     g = rule.global_error(q, rule.policy(q), np.array([1.0, 0.0]), np.array([1, 2]))
     np.testing.assert_allclose(g, [1 - 0.9, 0 - 0.0])
+
+
+def _two_stage_probabilities(q, epsilon, temperature=1.0):
+    """Exact action probabilities of the published two-stage draw, by enumerating both stages.
+
+    Stage 1: with probability 1 - epsilon take argmax Q; stage 2 (probability epsilon): draw
+    from softmax(Q / T) (Pozzi et al. 2020's code: a categorical draw on the logits Q, T = 1).
+    """
+    n = q.shape[1]
+    p = np.zeros_like(q)
+    for row in range(q.shape[0]):
+        for a in range(n):
+            p[row, a] += (1 - epsilon) * (a == int(np.argmax(q[row])))
+            p[row, a] += epsilon * np.exp(q[row, a] / temperature) / np.sum(np.exp(q[row] / temperature))
+    return p
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 0.02, 0.3, 1.0])
+def test_brainprop_expected_update_is_the_enumerated_average_of_the_published_per_trial_loss(epsilon):
+    """E_s[dW] = sum_a P(s = a) (-d/dW) 1/2 (t_a - Q_a)^2, every action enumerated exactly.
+
+    The published per-trial loss is the squared error of the selected unit alone (the other
+    outputs' targets equal their own values, so they carry no error); its gradient is taken here
+    by plain backprop of that masked squared error (an independent code path, no rule code), and
+    the action probabilities are the two stages enumerated (not the module's policy).
+    """
+    rule, net, params, x, t = _setup("brainprop", (6, 5, 4), seed=9, batch=9, epsilon=epsilon)
+    q = forward(net, params, x).output
+    probs = _two_stage_probabilities(q, epsilon)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-12)
+    total = {}
+    for a in range(q.shape[1]):
+        masked = q.copy()
+        masked[:, a] = t[:, a]   # only the selected unit a has an error, R - Q_a
+        for i in range(len(x)):  # one trial per row, weighted by its own P(s = a); batch mean
+            grad = backprop(net.replace(loss="mse"), params, x[i:i + 1], masked[i:i + 1]).descent()
+            for key, value in grad.items():
+                total[key] = total.get(key, 0.0) + probs[i, a] * value / len(x)
+    expected = _expected(rule, net, params, x, t)
+    assert expected.keys() == total.keys()
+    for key in total:
+        np.testing.assert_allclose(expected[key], total[key], rtol=1e-10, atol=1e-14)
+    # and it is the policy oracle's gradient of sum_k sg(pi_k) (t_k - Q_k)^2 / 2
+    ref = _policy_reference(rule, net, params, x, t)
+    for key in total:
+        np.testing.assert_allclose(ref[key], total[key], rtol=1e-10, atol=1e-14)
+
+
+def test_brainprop_defaults_are_the_published_ones():
+    """epsilon = 0.02 and T = 1 (Pozzi et al. 2020 code); the preset is their optimiser."""
+    from neurosim import RunSpec
+
+    rule = get_rule("brainprop")
+    assert rule.hyper.epsilon == 0.02 and rule.hyper.temperature == 1.0
+    for purpose in ("train", "compare"):
+        spec = RunSpec.preset("brainprop", purpose)
+        assert (spec.optimizer, spec.learning_rate, spec.momentum) == ("sgd", 0.1, 0.0)
 
 
 @pytest.mark.parametrize("name", RULES)
@@ -360,18 +421,39 @@ def test_cli_align_reports_the_applied_and_the_expected_update(capsys, name):
     assert out["global"]["cosine"] <= out["expected_global_cosine"] + 1e-12
 
 
-@pytest.mark.parametrize("name", RULES)
-def test_learns_digits_from_reward_alone(name):
+def test_agrel_learns_digits_from_reward_alone():
     from neurosim.data import load_dataset
     from neurosim.training import TrainConfig, train
 
     data = load_dataset("digits")
-    rule = get_rule(name)
+    rule = get_rule("agrel")
     result = train(rule.network([64, 32, 10]), rule, data,
                    TrainConfig(epochs=20, batch_size=32, seed=0, dtype="float64", align_samples=0))
     # chance is 90 % error; reward-only learning must end far below it (backprop: ~5 %; measured
-    # with seed 0: AGREL 9.4 %, BrainProp 7.8 %): a rule that does not learn fails this
+    # with seed 0: AGREL 9.4 %): a rule that does not learn fails this
     assert result.status == "completed" and result.test_error < 0.2
+
+
+def test_brainprop_with_the_published_optimiser_comes_within_a_few_points_of_backprop_on_digits():
+    """BrainProp (plain SGD 0.1, no momentum, epsilon 0.02: Pozzi et al.'s code) vs backprop, same set-up.
+
+    Measured (64-32-10 tanh, batch 16, 20 epochs, float64), seeds 0/1/2: backprop 3.6/4.2/4.2 %,
+    BrainProp 6.1/4.7/6.1 % test error; with Adam 1e-3 BrainProp got 17.2/5.8/8.6 %.  The paper's
+    claim is accuracy equivalent to backprop at 1-3.5x the epochs; within 20 epochs a gap of a
+    few points remains (docs/rules/attention_gated.md): bound 4 points.
+    """
+    from neurosim.data import load_dataset
+    from neurosim.training import TrainConfig, train
+
+    data = load_dataset("digits")
+    config = TrainConfig(epochs=20, batch_size=16, optimizer="sgd", learning_rate=0.1, momentum=0.0, seed=0,
+                         dtype="float64", align_samples=0)
+    rule = get_rule("brainprop")
+    brainprop = train(rule.network([64, 32, 10]), rule, data, config, progress=False)
+    backprop_run = train(Network.feedforward([64, 32, 10], loss="cross_entropy"), get_rule("backprop"), data,
+                         config, progress=False)
+    assert brainprop.status == backprop_run.status == "completed"
+    assert brainprop.test_error < backprop_run.test_error + 0.04
 
 
 @pytest.mark.parametrize("name", RULES)
@@ -420,7 +502,7 @@ def test_spiking_trial_average_matches_rate_rule_and_gradient(name, hyper):
 
 
 @pytest.mark.spiking
-@pytest.mark.xfail(strict=True, reason="known defect: BrainProp's near-greedy policy (epsilon 0.05) is discontinuous "
+@pytest.mark.xfail(strict=True, reason="known defect: BrainProp's near-greedy policy (epsilon 0.02) is discontinuous "
                                        "at argmax Q; with output rates within read-out noise of each other the "
                                        "spiking trials pick other greedy units than the rate net (cosine ~0.5)")
 def test_spiking_brainprop_greedy_policy_matches_the_rate_rule():

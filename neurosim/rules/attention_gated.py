@@ -39,19 +39,37 @@ e_k = t - \\pi`, so the expected update is exactly the descent direction of
 (the softmax cross-entropy :math:`-\\sum_k t_k\\log\\pi_k` whenever :math:`\\sum_k t_k = 1`),
 and :math:`\\pi` *is* differentiated: no stop-gradient is involved.
 
-**BrainProp** (Pozzi, Bohté & Roelfsema 2020).  The outputs are action values; a
-max-Boltzmann controller (Wiering 1999) picks the greedy action with probability
-:math:`1-\\varepsilon` and otherwise samples :math:`\\mathrm{softmax}(Q/T)`, i.e.
+**BrainProp** (Pozzi, Bohté & Roelfsema 2020).  The outputs are linear action values
+:math:`Q_k`; a max-Boltzmann controller (Wiering 1999) picks the greedy action
+:math:`\\arg\\max_k Q_k` with probability :math:`1-\\varepsilon` and otherwise samples
+:math:`\\mathrm{softmax}(Q/T)`, i.e.
 
 .. math::  \\pi = (1-\\varepsilon)\\, e_{\\arg\\max Q} + \\varepsilon\\, \\mathrm{softmax}(Q/T),
 
-and the global error is the plain reward-prediction error :math:`g = \\delta = R - Q_s`.
+and the global error is the plain reward-prediction error :math:`g = \\delta = R - Q_s` of the
+selected unit: each trial descends :math:`\\tfrac12 (R - Q_s)^2`, the squared error of the
+selected unit alone (the other outputs get no error).  This is the authors' published code
+(``isapome/BrainProp``, ``brainprop.py``): the two-stage draw with :math:`\\varepsilon = 0.02`
+and a categorical draw on the logits :math:`Q` (:math:`T = 1`), the loss
+:math:`\\tfrac12 (t_s - Q_s)^2` on the selected unit summed over the batch and divided by its
+size, no biases, weights :math:`\\mathcal N(0, 0.01^2)` (dense MNIST net; 0.005 otherwise),
+plain SGD without momentum at learning rate 0.1, batch 128, halved every 100 epochs.  That
+set-up is this package's ``brainprop`` training preset (``neurosim/presets/brainprop-train.toml``).
 Then :math:`\\mathbb E_s[g\\, e_s] = \\pi \\odot (t - Q)`, the descent direction of the expected
 squared prediction error on the selected unit with the policy held fixed
 (:math:`\\mathrm{sg}` = stop-gradient, the semi-gradient of Q-learning):
 
 .. math::  L_{\\mathrm{BrainProp}} = \\mathbb E_{s\\sim\\mathrm{sg}(\\pi)}\\big[\\tfrac12 (R - Q_s)^2\\big]
            = \\sum_k \\mathrm{sg}(\\pi_k)\\, \\tfrac12 (t_k - Q_k)^2 .
+
+An output that is not the greedy choice is weighted by :math:`\\varepsilon\\,
+\\mathrm{softmax}(Q/T)_k` only: on a misclassified Fashion-MNIST image the correct unit gets
+:math:`\\pi_c \\approx 0.002` (:math:`\\approx \\varepsilon/n`) where the squared error of every
+unit would give it 1, so the expected update mostly pushes the wrong choice toward 0 (its
+cosine with that all-unit gradient is about 0.5).  That is the rule's objective, not sampling
+noise (the applied update's cosine with its expectation is 0.99 at :math:`\\varepsilon` = 0.02,
+batch 128), and why BrainProp needs more epochs than backprop
+(``experiments/brainprop_exploration.py``, ``docs/rules/attention_gated.md``).
 
 In both cases the hidden tags carry exactly backprop's chain rule when :math:`B = W^\\top`, so
 the update *averaged over actions* equals :math:`-\\partial L/\\partial W` (batch mean).
@@ -120,7 +138,8 @@ class AttentionGatedHyper(Hyper):
 class BrainPropHyper(AttentionGatedHyper):
     """:class:`AttentionGatedHyper` plus BrainProp's max-Boltzmann controller."""
 
-    epsilon: float = param(0.05, ge=0, le=1, doc="exploration rate of the max-Boltzmann controller")
+    epsilon: float = param(0.02, ge=0, le=1, doc="exploration rate of the max-Boltzmann controller "
+                                                 "(0.02: Pozzi et al.'s published code)")
     temperature: float = param(1.0, gt=0, doc="temperature T of its Boltzmann part")
 
 
@@ -466,9 +485,11 @@ class BrainProp(AttentionGatedRule):
     Hyper-parameters (:class:`BrainPropHyper`)
     ------------------------------------------
     epsilon : float in [0, 1]
-        Exploration rate of the max-Boltzmann controller (1: pure Boltzmann).
+        Exploration rate of the max-Boltzmann controller (1: pure Boltzmann); default 0.02,
+        the value of the authors' published code.
     temperature : float > 0
-        Temperature :math:`T` of its Boltzmann part.
+        Temperature :math:`T` of its Boltzmann part; default 1 (their categorical draw on the
+        logits :math:`Q`).
     """
 
     name = "brainprop"
