@@ -70,7 +70,7 @@ def plot_slowdown(record: dict, ax=None):
         reached = [r for r in rows if r["rule_epochs"] is not None]
         missed = [r["bp_epochs"] for r in rows if r["rule_epochs"] is None]
         ax.plot([r["bp_epochs"] for r in reached], [r["rule_epochs"] for r in reached], marker=MARKERS.get(name, "o"),
-                color=COLORS[name], label=name)
+                color=COLORS[name], label=f"{name} ({_setup(record['runs'][name])})")
         if missed:
             ax.plot(missed, [horizon] * len(missed), "v", ls="none", color=COLORS[name], ms=8,
                     label=f"{name}: not reached in {horizon} epochs")
@@ -80,7 +80,7 @@ def plot_slowdown(record: dict, ax=None):
             + "\n".join(f"{n} {c:.6f}" for n, c in mins.items()), transform=ax.transAxes, fontsize=8.5,
             va="bottom", ha="right")
     ax.set_xlabel("backprop epochs k")
-    ax.set_ylabel("epochs to reach backprop's error at k")
+    ax.set_ylabel("epochs to reach backprop's error at k\n(backprop in the same set-up)")
     ax.set_ylim(0, horizon + 2)
     ax.set_xlim(0, ks[1])
     integer_axis(ax)
