@@ -88,6 +88,31 @@ there with the right shape.
 
 Alignment is scored against backprop on the forward weights only (the reference's keys).
 
+**Convolutional, locally connected and pooling networks** (issue 17; Bartunov et al. 2018 ran
+DTP, SDTP and AO-SDTP on locally connected nets).  Every :math:`W h` above is the projection's
+operation (:func:`neurosim.conv.drive`), every outer product :math:`e\\, h^\\top` its kernel
+gradient (:func:`neurosim.conv.weight_gradient`), and DTP's first target uses the exact
+vector-Jacobian product of the output projection.  The learned inverse of a ``conv2d``
+projection is a ``conv_transpose2d`` feedback projection with its *own* kernel of the forward
+kernel's shape and geometry, that of a ``locally_connected2d`` one a
+``locally_connected_transpose2d`` (a locally connected inverse of a locally connected layer,
+as in Bartunov et al. 2018's nets), that of a dense one dense; the inverse bias :math:`c_l` is
+per unit.  Pooling and flatten have no weights to invert: a target passes them as a *fixed*
+map, by the pseudo-inverse of the map's Jacobian applied to the target's displacement,
+
+.. math::  \\hat h_{l-1} = h_{l-1} + J_l^+ (\\hat h_l - h_l), \\qquad J^+ = J^\\top (J J^\\top)^{-1},
+
+which, like the difference correction, is exact at :math:`\\hat h_l = h_l` and, to first order,
+makes :math:`f_l(\\hat h_{l-1}) = \\hat h_l`.  With windows that do not overlap,
+:math:`J J^\\top = I` for max pooling (the displacement goes to each window's maximum, as
+backprop routes its error) and :math:`I/k` for average pooling over :math:`k` inputs (the
+displacement is copied to every input).  Overlapping windows (stride < kernel) and padded
+average pooling, where this :math:`J^+` would be wrong, are refused in one line naming the
+projection; max pooling cannot be inverted exactly, so this is the only reading that leaves a
+target unchanged when the layer above is on target.  ``tp`` uses the same pass-down (there is
+no learned inverse to take it from).  SDTP needs a learned inverse of the output projection and
+refuses a network whose output projection has no weights.
+
 Every rule here computes in the namespace of the arrays it is given (numpy, or PyTorch
 tensors on any device; :mod:`neurosim.arrays`); the corruption noise is drawn on the host by
 the state's PCG64 and moved beside the activities, so a seed gives the same noise on every
