@@ -88,6 +88,31 @@ there with the right shape.
 
 Alignment is scored against backprop on the forward weights only (the reference's keys).
 
+**Convolutional, locally connected and pooling networks** (issue 17; Bartunov et al. 2018 ran
+DTP, SDTP and AO-SDTP on locally connected nets).  Every :math:`W h` above is the projection's
+operation (:func:`neurosim.conv.drive`), every outer product :math:`e\\, h^\\top` its kernel
+gradient (:func:`neurosim.conv.weight_gradient`), and DTP's first target uses the exact
+vector-Jacobian product of the output projection.  The learned inverse of a ``conv2d``
+projection is a ``conv_transpose2d`` feedback projection with its *own* kernel of the forward
+kernel's shape and geometry, that of a ``locally_connected2d`` one a
+``locally_connected_transpose2d`` (a locally connected inverse of a locally connected layer,
+as in Bartunov et al. 2018's nets), that of a dense one dense; the inverse bias :math:`c_l` is
+per unit.  Pooling and flatten have no weights to invert: a target passes them as a *fixed*
+map, by the pseudo-inverse of the map's Jacobian applied to the target's displacement,
+
+.. math::  \\hat h_{l-1} = h_{l-1} + J_l^+ (\\hat h_l - h_l), \\qquad J^+ = J^\\top (J J^\\top)^{-1},
+
+which, like the difference correction, is exact at :math:`\\hat h_l = h_l` and, to first order,
+makes :math:`f_l(\\hat h_{l-1}) = \\hat h_l`.  With windows that do not overlap,
+:math:`J J^\\top = I` for max pooling (the displacement goes to each window's maximum, as
+backprop routes its error) and :math:`I/k` for average pooling over :math:`k` inputs (the
+displacement is copied to every input).  Overlapping windows (stride < kernel) and padded
+average pooling, where this :math:`J^+` would be wrong, are refused in one line naming the
+projection; max pooling cannot be inverted exactly, so this is the only reading that leaves a
+target unchanged when the layer above is on target.  ``tp`` uses the same pass-down (there is
+no learned inverse to take it from).  SDTP needs a learned inverse of the output projection and
+refuses a network whose output projection has no weights.
+
 Every rule here computes in the namespace of the arrays it is given (numpy, or PyTorch
 tensors on any device; :mod:`neurosim.arrays`); the corruption noise is drawn on the host by
 the state's PCG64 and moved beside the activities, so a seed gives the same noise on every
@@ -95,13 +120,15 @@ backend.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from .. import conv as _ops
 from ..arrays import asarray_like, namespace
 from ..errors import ConfigError
-from ..network import INITS, Layer, Network, Projection
+from ..network import INITS, OPERATIONS, Layer, Network, Projection
 from ..neurons import get_activation
 from ..params import Params, bias_key, check_param_arrays, check_params, weight
 from ..randomness import RngState
@@ -134,6 +161,50 @@ def inverse_bias_key(projection_name: str) -> str:
 def aux_layer_name(network: Network) -> str:
     """Name of AO-SDTP's auxiliary output layer (``"output_aux"``)."""
     return f"{network.output_layer.name}_aux"
+
+
+# --------------------------------------------------------------------------- operations
+def _drive(network: Network, proj: Projection, w, x):
+    """What ``proj`` with effective weight ``w`` gives its post layer from pre rates ``x``:
+    :math:`x W^\\top` (dense) or the projection's operation (:func:`neurosim.conv.drive`)."""
+    return x @ w.T if proj.operation == "dense" else _ops.drive(network, proj, w, x)
+
+
+def _weight_change(network: Network, proj: Projection, e, x, batch: int):
+    """:math:`\\langle e\\, x^\\top\\rangle` over the batch, in the weight's shape: the outer
+    product for dense, the correlation of ``e`` with the input patches for a kernel
+    (:func:`neurosim.conv.weight_gradient`)."""
+    if proj.operation == "dense":
+        return e.T @ x / batch
+    return _ops.weight_gradient(network, proj, e, x) / batch
+
+
+def _pass_down(network: Network, proj: Projection, difference, x):
+    """:math:`J^+ d`: a target displacement ``difference`` of a parameter-free projection's post
+    layer carried to its pre layer (rates ``x``) by the pseudo-inverse of its Jacobian.
+
+    For pooling windows that do not overlap (:func:`_check_fixed_maps`), :math:`J J^\\top = c I`
+    with :math:`c = 1` for max pooling (each output copies one input) and :math:`c = 1/k` for
+    average pooling over :math:`k` inputs, so :math:`J^+ = J^\\top / c`: max pooling gives each
+    window's difference to its maximum (the first, as :func:`neurosim.conv.backward`), average
+    pooling spreads it unscaled over the window; flatten is the identity.
+    """
+    back = _ops.backward(network, proj, None, difference, x)
+    return back * float(math.prod(proj.kernel)) if proj.operation == "avg_pool2d" else back
+
+
+def _check_fixed_maps(rule_name: str, network: Network) -> None:
+    """Refuse, in one line, pooling whose target pass-down :func:`_pass_down` would not be :math:`J^+`."""
+    for proj in network.chain():
+        if proj.operation not in ("max_pool2d", "avg_pool2d"):
+            continue
+        overlap = proj.stride[0] < proj.kernel[0] or proj.stride[1] < proj.kernel[1]
+        if overlap or (proj.operation == "avg_pool2d" and proj.padding != (0, 0)):
+            raise ConfigError(
+                f"rule '{rule_name}': projection '{proj.name}' ({_ops.geometry_text(proj)}) "
+                f"{'has overlapping windows' if overlap else 'averages over padding'}; target propagation "
+                "passes targets through pooling by its pseudo-inverse, written for non-overlapping windows: "
+                "set stride >= kernel" + ("" if overlap else " and padding = 0"))
 
 
 # --------------------------------------------------------------------------- hyper-parameters
@@ -199,7 +270,7 @@ class _TargetPropagation(Rule):
 
     family = "target_propagation"
     Hyper = TPHyper
-    info = RuleInfo(measure={"schedule": "parallel"}, arrays=("numpy", "torch"))
+    info = RuleInfo(measure={"schedule": "parallel"}, arrays=("numpy", "torch"), operations=OPERATIONS)
     #: "gradient": the penultimate target is a gradient step (TP, DTP);
     #: "inverse": it comes through a learned inverse of the output layer (SDTP, AO-SDTP).
     first_target = "gradient"
@@ -218,7 +289,8 @@ class _TargetPropagation(Rule):
     def inverse_pairs(self, network: Network) -> list[tuple[str, str]]:
         """``(upper, lower)`` layer names of every learned inverse :math:`g_l: h_l \\to h_{l-1}`, top first."""
         chain = network.chain()
-        pairs = [(p.post, p.pre) for p in chain if network.layer(p.pre).role != "input"]
+        # pooling and flatten have no weights to invert: targets pass them by J^+ (_pass_down)
+        pairs = [(p.post, p.pre) for p in chain if network.layer(p.pre).role != "input" and _ops.has_params(p)]
         if self.first_target == "gradient":
             pairs = [pq for pq in pairs if pq[0] != network.output_layer.name]
         return pairs[::-1]
@@ -230,17 +302,33 @@ class _TargetPropagation(Rule):
         layered chain.
         """
         network = super().network(spec, **kw)
-        network.chain()
+        self._check_chain(network)
         missing = []
         for upper, lower in self.inverse_pairs(network):
             if not network.has_projection(inverse_name(upper, lower)):
-                missing.append(self._inverse_projection(network, upper, lower))
+                mirrored = network.select("feedforward", pre=lower, post=upper)[0]
+                missing.append(self._inverse_projection(network, mirrored))
         return network.add(*missing) if missing else network
 
-    def _inverse_projection(self, network: Network, upper: str, lower: str) -> Projection:
+    def _check_chain(self, network: Network) -> None:
+        """A layered chain whose parameter-free maps targets can pass (and, for SDTP, a learned
+        inverse of the output projection); one-line :class:`ConfigError` otherwise."""
+        chain = network.chain()
+        _check_fixed_maps(self.name, network)
+        if self.first_target == "inverse" and not _ops.has_params(chain[-1]):
+            raise ConfigError(f"rule '{self.name}': the output projection '{chain[-1].name}' ({chain[-1].operation}) "
+                              "has no weights, but the penultimate target comes through a learned inverse of it; "
+                              "end the network with a dense, conv2d or locally_connected2d projection")
+
+    def _inverse_projection(self, network: Network, mirrored: Projection) -> Projection:
+        """The learned inverse of ``mirrored`` (post -> pre): dense for dense, the adjoint operation with
+        its own kernel of the forward kernel's shape for a convolution or locally connected layer (the
+        inverse of a locally connected layer is locally connected, Bartunov et al. 2018)."""
+        upper, lower = mirrored.post, mirrored.pre
         target = "apical" if "apical" in network.layer(lower).compartments else "soma"
         return Projection(upper, lower, name=inverse_name(upper, lower), kind="feedback", target=target,
-                          init=self.hyper.inverse_init, init_scale=float(self.hyper.inverse_scale))
+                          init=self.hyper.inverse_init, init_scale=float(self.hyper.inverse_scale),
+                          **_ops.adjoint_geometry(mirrored))
 
     def inverse_keys(self, network: Network) -> list[str]:
         """Parameter keys of the inverse pathway (weights and their biases)."""
@@ -251,6 +339,7 @@ class _TargetPropagation(Rule):
         return keys
 
     def _check_network(self, network: Network) -> None:
+        self._check_chain(network)
         for upper, lower in self.inverse_pairs(network):
             name = inverse_name(upper, lower)
             if not network.has_projection(name):
@@ -279,7 +368,7 @@ class _TargetPropagation(Rule):
         if key.endswith(".bias"):
             return (network.layer(network.projection(key[:-len(".bias")]).post).size,)
         proj = network.projection(key)
-        return (network.layer(proj.post).size, network.layer(proj.pre).size)
+        return tuple(_ops.param_shape(proj, network.layer(proj.pre).dims, network.layer(proj.post).dims))
 
     # ------------------------------------------------------------------ the maths
     def output_representation(self, network: Network, rates: np.ndarray) -> np.ndarray:
@@ -289,7 +378,7 @@ class _TargetPropagation(Rule):
     def _layer(self, network: Network, params: Params, proj: Projection, h_pre: np.ndarray):
         """``(u, r)`` of ``proj.post`` driven by ``h_pre`` alone (one step of the chain)."""
         post = network.layer(proj.post)
-        u = h_pre @ weight(network, params, proj).T
+        u = _drive(network, proj, weight(network, params, proj), h_pre)
         if post.bias:
             u = u + params[bias_key(post.name)]
         return u, get_activation(post.activation)(u)
@@ -309,7 +398,8 @@ class _TargetPropagation(Rule):
         AO-SDTP also the auxiliary layer).
         """
         name = inverse_name(upper, lower)
-        a = activity[upper] @ weight(network, params, name).T + params[inverse_bias_key(name)]
+        proj = network.projection(name)
+        a = _drive(network, proj, weight(network, params, proj), activity[upper]) + params[inverse_bias_key(name)]
         return a, get_activation(network.layer(lower).activation)(a)
 
     def targets(self, network: Network, params: Params, x, target) -> dict:
@@ -335,7 +425,10 @@ class _TargetPropagation(Rule):
             return {"forward": fp, "targets": hats, "top": top}
         if self.first_target == "gradient":
             # one step of error propagation through W_L^T: dL_n/dh_{L-1} = delta_L W_L (per sample)
-            dl_dh = output_delta(network, fp, t) @ weight(network, params, chain[-1])
+            top, delta = chain[-1], output_delta(network, fp, t)
+            w_top = weight(network, params, top)
+            dl_dh = (delta @ w_top if top.operation == "dense"
+                     else _ops.backward(network, top, w_top, delta, fp.r[penult]))
             hats[penult] = fp.r[penult] - self.hyper.target_lr * dl_dh
         else:
             goal = dict(top, **{out: t})  # o-hat = argmin L = t; z unchanged (it is not supervised)
@@ -344,6 +437,9 @@ class _TargetPropagation(Rule):
             upper, lower = proj.post, proj.pre
             if network.layer(lower).role == "input":
                 break
+            if not _ops.has_params(proj):  # pooling, flatten: a fixed map, passed by its J^+
+                hats[lower] = fp.r[lower] + _pass_down(network, proj, hats[upper] - fp.r[upper], fp.r[lower])
+                continue
             hats[lower] = self._step_down(network, params, upper, lower, fp.r[lower], {upper: fp.r[upper]},
                                           {upper: hats[upper]})
         return {"forward": fp, "targets": hats, "top": top}
@@ -370,12 +466,15 @@ class _TargetPropagation(Rule):
         dw = {}
         for proj in chain:
             post = network.layer(proj.post)
+            if not (_ops.has_params(proj) or post.bias):  # pooling, flatten: nothing to learn
+                continue
             if proj is chain[-1]:
                 e = -output_delta(network, fp, t)  # the task loss's own delta rule
             else:
                 e = (hats[post.name] - fp.r[post.name]) * get_activation(post.activation).derivative(
                     fp.u[post.name])
-            dw[proj.name] = e.T @ fp.r[proj.pre] / batch
+            if _ops.has_params(proj):
+                dw[proj.name] = _weight_change(network, proj, e, fp.r[proj.pre], batch)
             if post.bias:
                 dw[bias_key(post.name)] = namespace(e).sum(e, axis=0) / batch
         return dw
@@ -405,7 +504,8 @@ class _TargetPropagation(Rule):
             goal = h_tilde if self.hyper.inverse_loss == "preserving" else h
             e = (goal - rec) * get_activation(network.layer(lower).activation).derivative(a)
             for src, value in reads.items():
-                dw[inverse_name(src, lower)] = e.T @ value / batch
+                name = inverse_name(src, lower)
+                dw[name] = _weight_change(network, network.projection(name), e, value, batch)
             dw[inverse_bias_key(inverse_name(upper, lower))] = namespace(e).sum(e, axis=0) / batch
         return dw
 
@@ -472,7 +572,8 @@ class _TargetPropagation(Rule):
 @register
 class TargetPropagation(_TargetPropagation):
     name = "tp"
-    info = RuleInfo(aliases=("target-propagation",), measure={"schedule": "parallel"}, arrays=("numpy", "torch"))
+    info = RuleInfo(aliases=("target-propagation",), measure={"schedule": "parallel"}, arrays=("numpy", "torch"),
+                    operations=OPERATIONS)
     difference = False
     citation = CITATIONS["tp"] + " As benchmarked by " + CITATIONS["bartunov"]
 
@@ -481,14 +582,15 @@ class TargetPropagation(_TargetPropagation):
 class DifferenceTargetPropagation(_TargetPropagation):
     name = "dtp"
     info = RuleInfo(aliases=("difference-target-propagation",), measure={"schedule": "parallel"},
-                    arrays=("numpy", "torch"))
+                    arrays=("numpy", "torch"), operations=OPERATIONS)
     citation = CITATIONS["dtp"]
 
 
 @register
 class SimplifiedDTP(_TargetPropagation):
     name = "sdtp"
-    info = RuleInfo(aliases=("simplified-dtp",), measure={"schedule": "parallel"}, arrays=("numpy", "torch"))
+    info = RuleInfo(aliases=("simplified-dtp",), measure={"schedule": "parallel"}, arrays=("numpy", "torch"),
+                    operations=OPERATIONS)
     Hyper = SDTPHyper
     first_target = "inverse"
     citation = CITATIONS["bartunov"]
@@ -499,7 +601,8 @@ class AuxiliaryOutputSDTP(SimplifiedDTP):
     """SDTP with ``n_aux`` fixed random auxiliary output units read by the top inverse."""
 
     name = "aosdtp"
-    info = RuleInfo(aliases=("ao-sdtp",), measure={"schedule": "parallel"}, arrays=("numpy", "torch"))
+    info = RuleInfo(aliases=("ao-sdtp",), measure={"schedule": "parallel"}, arrays=("numpy", "torch"),
+                    operations=OPERATIONS)
     Hyper = AOSDTPHyper
 
     def network(self, spec, **kw) -> Network:
@@ -520,7 +623,7 @@ class AuxiliaryOutputSDTP(SimplifiedDTP):
             network = network.add(*extra)
         name = inverse_name(aux, penult)
         if not network.has_projection(name):
-            network = network.add(self._inverse_projection(network, aux, penult))
+            network = network.add(self._inverse_projection(network, network.select("lateral", post=aux)[0]))
         return network
 
     def _check_network(self, network):
@@ -557,5 +660,6 @@ class AuxiliaryOutputSDTP(SimplifiedDTP):
         if upper != network.output_layer.name:
             return a, g
         aux = aux_layer_name(network)
-        a = a + activity[aux] @ weight(network, params, inverse_name(aux, lower)).T
+        proj = network.projection(inverse_name(aux, lower))
+        a = a + _drive(network, proj, weight(network, params, proj), activity[aux])
         return a, get_activation(network.layer(lower).activation)(a)
