@@ -176,7 +176,7 @@ def integer_axis(ax, axis: str = "x"):
     """Integer ticks only (epochs, sweeps): no 2.5 epochs."""
     from matplotlib.ticker import MaxNLocator
 
-    (ax.xaxis if axis == "x" else ax.yaxis).set_major_locator(MaxNLocator(integer=True))
+    (ax.xaxis if axis == "x" else ax.yaxis).set_major_locator(MaxNLocator(nbins=6, integer=True))
     return ax
 
 
@@ -552,6 +552,10 @@ def plot_test_error_bars(record: dict, ax=None, *, colors: dict | None = None):
         guide(ax, y=100 * bp["test_error"], label=f"backprop {100 * bp['test_error']:.1f} %", lw=0.9)
         ax.legend(loc="upper left")
     ax.set_xticks(x, [r["rule"] for r in rows], rotation=40, ha="right", rotation_mode="anchor")
+    absent = [r for r in record["rows"] if r not in rows]  # stopped before a first epoch: no bar, said so
+    if absent:
+        ax.text(0.5, 0.97, "no bar: " + ", ".join(f"{r['rule']} ({r.get('status') or 'failed'})" for r in absent),
+                transform=ax.transAxes, ha="center", va="top", fontsize=8.5)
     ax.set_xlim(min(x) - 0.7, max(x) + 0.7)
     ax.set_ylim(0, max(errors) * 1.18)
     ax.set_ylabel("test error (%)")
