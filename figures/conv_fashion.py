@@ -69,8 +69,9 @@ def markdown(table: dict) -> str:
         pub = "" if r["published_test_error"] is None else f"{100 * r['published_test_error']:.2f}"
         cos = ", ".join(f"{k} {v:.2f}" for k, v in r["final_cosine"].items() if v is not None)
         lines.append(f"| {r['arch']} | {r['rule']} | {m} | {pub} | {cos} |")
-    lines.append(f"\nFashion-MNIST, {table['n_train']} training / {table['n_test']} test images, {table['epochs']} "
-                 f"epochs, {table['seeds']} seeds, batch {table['batch_size']}, each rule's training preset")
+    for arch, b in table["budgets"].items():
+        lines.append(f"\n{arch}: Fashion-MNIST, {b['n_train']} training / {b['n_test']} test images, {b['epochs']} "
+                     f"epochs, {b['seeds']} seeds, batch {b['batch_size']}, {b['array']}, each rule's training preset")
     return "\n".join(lines)
 
 
@@ -84,13 +85,13 @@ def main(argv=None) -> int:
         for i, arch in enumerate(archs):
             rows = [r for r in table["rows"] if r["arch"] == arch]
             plot_errors(rows, axes[i, 0], PUBLISHED[arch])
-            panel(axes[i, 0], "ab"[i] if len(archs) == 2 else "a", f"{TITLES[arch]}: test error")
+            b = table["budgets"][arch]
+            panel(axes[i, 0], "ab"[i] if len(archs) == 2 else "a",
+                  f"{TITLES[arch]}: test error ({b['n_train']} images, {b['epochs']} ep., {b['seeds']} seeds)")
             im = plot_cosines(rows, axes[i, 1])
             panel(axes[i, 1], "cd"[i] if len(archs) == 2 else "b", f"{TITLES[arch]}: cosine with backprop, end")
         fig.colorbar(im, ax=axes[:, 1].tolist(), shrink=0.8, label="cosine")
-        epochs = f"{table['epochs']} epoch{'s' if table['epochs'] != 1 else ''}"
-        fig.suptitle(f"Fashion-MNIST, {table['n_train']} training images, {epochs}, "
-                     f"{table['seeds']} seeds (bars: mean, whiskers: sd)")
+        fig.suptitle("Fashion-MNIST, each rule's training preset (bars: mean over seeds, whiskers: sd)")
         print(markdown(table))
         save(fig, args.out)
     return 0
