@@ -177,17 +177,18 @@ def test_diehl_cook_simulates_the_cards_population_and_keeps_weights_in_bounds(t
 @pytest.mark.slow
 def test_song2000_rule_drives_the_weights_bimodal():
     """Song, Miller & Abbott (2000): from uniform weights (20 % within 10 % of an edge), competitive additive STDP
-    pushes them to both bounds.  Short run: amplitudes 5x the paper's (A+ = 0.05 w_max), 30 s of 15 Hz input, so
-    the process needs ~5x fewer spikes.  Criterion: the two 10 % edge bins hold over 1.5x their uniform share
-    (> 30 %), each over its share (> 10 %), the middle 60 % of the range under its uniform share (binomial s.e. of
-    a fraction of 1000 weights ~0.015).  Cython."""
-    rule = get_rule("song2000", presentation=30.0, a_plus=5e-4, a_minus=5.25e-4, codegen="cython")
+    pushes them to both bounds.  Short run: amplitudes 2x the paper's (A+ = 0.02 w_max), 50 s of 15 Hz input.
+    Criterion: the two 10 % edge bins hold over 1.4x their uniform share (> 28 %), each over its share (> 10 %),
+    the middle 60 % of the range under 55 % (binomial s.e. of a fraction of 1000 weights ~0.015).  Measured with
+    seed 0: 18.4 % + 13.9 % at the edges, 46.6 % in the middle (5x the amplitude for 20-40 s stayed at 26 % edges:
+    the noise grows with the amplitude).  Cython (~3 min wall on 2 shared cores)."""
+    rule = get_rule("song2000", presentation=50.0, a_plus=2e-4, a_minus=2.1e-4, codegen="cython")
     net = rule.network([1000, 1])
     params = rule.init_params(net, 0)
     w0 = params["input->output"].ravel() / rule.hyper.w_max
     assert np.mean((w0 <= 0.1) | (w0 >= 0.9)) < 0.25
     dw, _, aux = rule.updates(net, params, rule.init(net, params, 0), np.full((1, 1000), 0.15), None)
     w = (params["input->output"] + dw["input->output"]).ravel() / rule.hyper.w_max
-    assert np.mean((w <= 0.1) | (w >= 0.9)) > 0.3
+    assert np.mean((w <= 0.1) | (w >= 0.9)) > 0.28
     assert np.mean(w <= 0.1) > 0.1 and np.mean(w >= 0.9) > 0.1
-    assert np.mean((w > 0.2) & (w < 0.8)) < 0.6
+    assert np.mean((w > 0.2) & (w < 0.8)) < 0.55
