@@ -146,6 +146,10 @@ NEURON_MODELS: dict[str, tuple[str, ...]] = {
     # the spiking microcircuit's neuron (Sacramento et al. 2018): Poisson spikes at
     # r_max * phi(u) from a two-compartment rate model (neurosim.spiking.dendritic)
     "poisson_two_compartment": ("soma", "basal", "apical"),
+    # conductance-based LIF (Song, Miller & Abbott 2000; Diehl & Cook 2015), and the same with an
+    # adaptive threshold (Diehl & Cook's excitatory neurons): ConductanceLIFParameters
+    "conductance_lif": ("soma",),
+    "adaptive_conductance_lif": ("soma",),
 }
 
 
@@ -224,6 +228,59 @@ class LIFParameters:
     def u_reset(self) -> float:
         """Reset potential in units of the threshold, :math:`V_r / V_{th}`."""
         return self.v_reset / self.v_threshold
+
+
+@dataclass(frozen=True)
+class ConductanceLIFParameters:
+    r"""A conductance-based LIF neuron, plain SI floats (volts, seconds); absolute potentials.
+
+    .. math::
+        \tau_m \dot v = (E_l - v) + g_e (E_e - v) + g_i (E_i - v), \qquad
+        \tau_{ge} \dot g_e = -g_e, \qquad \tau_{gi} \dot g_i = -g_i,
+
+    conductances in units of the leak conductance (an excitatory input spike adds its weight
+    to :math:`g_e`, an inhibitory one to :math:`g_i`); a spike when
+    :math:`v > v_{th} + \theta - \theta_{off}`, then :math:`v \leftarrow v_r` for
+    :math:`t_{ref}`.  The adaptive threshold (``neuron = "adaptive_conductance_lif"``) obeys
+    :math:`\tau_\theta \dot\theta = -\theta`, :math:`\theta \mathrel{+}= \theta_+` per spike
+    (Diehl & Cook 2015); for ``"conductance_lif"`` :math:`\theta = \theta_{off} = 0`.
+    Defaults: the neuron of Song, Miller & Abbott (2000) as in brian2's example of that paper.
+    """
+
+    tau_m: float = 0.010
+    e_leak: float = -0.074
+    v_reset: float = -0.060
+    v_threshold: float = -0.054
+    e_exc: float = 0.0
+    e_inh: float = -0.100
+    tau_ge: float = 0.005
+    tau_gi: float = 0.005
+    t_ref: float = 0.0
+    theta_plus: float = 0.0
+    tau_theta: float = 1e4
+    theta_offset: float = 0.0
+    v_init: float | None = None   # potential at the start of every presentation (default e_leak)
+
+    def __post_init__(self):
+        for name in ("tau_m", "tau_ge", "tau_gi", "tau_theta"):
+            check("ConductanceLIFParameters", name, getattr(self, name), gt=0, hint="Plain SI units (seconds).")
+        for name in ("t_ref", "theta_plus"):
+            check("ConductanceLIFParameters", name, getattr(self, name), ge=0)
+
+    @classmethod
+    def from_layer(cls, layer) -> "ConductanceLIFParameters":
+        """Defaults + ``layer.params`` (other keys ignored; a bad value raises :class:`ConfigError`)."""
+        known = set(cls.__dataclass_fields__)
+        given = {k: v for k, v in layer.params if k in known}
+        try:
+            return cls(**given)
+        except ConfigError as err:
+            raise ConfigError(f"Layer '{layer.name}'.params: {err}") from None
+
+    @property
+    def start(self) -> float:
+        """Potential at the start of a presentation."""
+        return self.e_leak if self.v_init is None else float(self.v_init)
 
 
 def _as_float_array(x):

@@ -29,6 +29,9 @@ from neurosim.rules import RULES, Rule
 from neurosim.runspec import PRESET_DIR, RunSpec
 
 NAMES = sorted(RULES)
+#: Rules that compute on the rate side (spiking-only rules -- STDP, Diehl & Cook -- simulate brian2 circuits;
+#: tests/test_stdp_rules.py checks their purity and updates, marked spiking).
+RATE_NAMES = sorted(n for n, c in RULES.items() if "rate" in c.info.backends)
 SIZES = [6, 5, 3]
 
 
@@ -77,7 +80,7 @@ def test_surface_is_declared_not_probed(name):
         assert not hasattr(klass, old), f"{name} still has '{old}'"
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", RATE_NAMES)
 def test_deterministic_for_a_seed_and_pure(name):
     x, t = _batch()
     rule, net, params = _setup(name)
@@ -94,7 +97,7 @@ def test_deterministic_for_a_seed_and_pure(name):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", RATE_NAMES)
 def test_updates_are_keyed_and_shaped_like_params(name, dtype):
     x, t = _batch(dtype=np.dtype(dtype))
     rule, net, params = _setup(name, dtype=dtype)
@@ -136,7 +139,7 @@ def test_bad_hyper_parameters_are_rejected_in_one_line(name):
             assert f.name in msg and "\n" not in msg and name in msg, msg
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", RATE_NAMES)
 def test_bad_batches_are_rejected_in_one_line_and_leave_the_state(name):
     rule, net, params = _setup(name)
     state = rule.init(net, params, 0)
@@ -184,7 +187,7 @@ def test_every_preset_file_names_a_registered_rule_and_purpose():
         assert path.stem in (f"{spec.rule}-train", f"{spec.rule}-compare"), path.name
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", RATE_NAMES)
 def test_align_never_changes_the_state(name):
     x, t = _batch()
     rule, net, params = _setup(name)
@@ -199,7 +202,7 @@ def test_align_never_changes_the_state(name):
     assert report.rule == name and report.reference == rule.info.reference
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", RATE_NAMES)
 def test_training_with_and_without_alignment_is_bit_identical(name):
     from neurosim.data import Dataset
     from neurosim.training import TrainConfig, train
@@ -230,7 +233,7 @@ def test_a_rule_without_updates_says_so():
         rule.updates(None, {}, {}, None, None)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", RATE_NAMES)
 def test_a_blown_up_learning_rate_ends_the_run_as_diverged(name):
     """SGD at learning rate 1e6: every rule's run must end 'diverged' (a loss above 10x the initial one,
     or non-finite parameters/updates) with a message saying to lower the learning rate -- never

@@ -409,6 +409,8 @@ def test_every_rule_handles_a_conv_net_or_refuses_it_in_one_line():
     x, t = batch(net, seed=2)
     handled = []
     for name, cls in sorted(RULES.items()):
+        if "rate" not in cls.info.backends:   # spiking-only rules (STDP) simulate brian2 circuits
+            continue
         rule = cls()
         try:
             check_rule_operations(rule, net)

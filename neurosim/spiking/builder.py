@@ -30,7 +30,7 @@ from brian2.units.fundamentalunits import Quantity
 
 from ..errors import ConfigError, ShapeError
 from ..network import KINDS, Drive, Network, Projection
-from ..neurons import RATE_SCALE_HZ, LIFParameters
+from ..neurons import RATE_SCALE_HZ, ConductanceLIFParameters, LIFParameters
 from ..params import bias_key, check_params, weight
 from . import codegen, lif
 from . import encoding as _encoding
@@ -504,11 +504,18 @@ class CircuitModel:
     """A circuit description lowered to one ``brian2.Network`` (create with :func:`build_circuit`)."""
 
     def __init__(self, network, params, *, x, target, n_trials, phases, dt, phase, settle, kinds, init_v, seed,
-                 codegen_target):
+                 codegen_target, presentation="parallel", input_encoding="poisson", plasticity=None):
         self.network, self.params = network, params
         self.x, self.t = x, target
         self.batch, self.n_trials = x.shape[0], int(n_trials)
-        self.copies = self.batch * self.n_trials   # copy c = trial * batch + sample (trial-major)
+        self.sequential = presentation == "sequential"
+        self.input_encoding = input_encoding
+        # parallel: copy c = trial * batch + sample (trial-major), side by side; sequential: one
+        # copy, row r = trial * batch + sample presented during [r * phase, (r + 1) * phase)
+        self.copies = 1 if self.sequential else self.batch * self.n_trials
+        self.rows = self.batch * self.n_trials if self.sequential else 1
+        self.plasticity = dict(plasticity or {})
+        self.plastic: dict = {}    # projection name -> (Synapses, post index, pre index) of plastic synapses
         self.phases = tuple(phases)
         self.dt, self.phase, self.settle = dt, phase, settle
         self.kinds, self.init_v = kinds, init_v
@@ -518,13 +525,20 @@ class CircuitModel:
         self.cls = codegen.codeobj_class(codegen_target)
         self.gain = brian2.TimedArray(np.array([g for _, g in self.phases], dtype=np.float64), dt=phase,
                                       name="ns_gain")
-        self.lif = {layer.name: LIFParameters.from_layer(layer) for layer in network.layers}
+        self.lif = {layer.name: LIFParameters.from_layer(layer) for layer in network.layers
+                    if layer.neuron not in CONDUCTANCE_MODELS}
         self.groups, self.synapses, self.monitors = {}, [], {}
         self.drive_ids: list = []
         # brian2 names: an index keeps "l:error+" and "l:error-" apart after identifier mangling
         self.ids = {layer.name: f"{k}_{_identifier(layer.name)}" for k, layer in enumerate(network.layers)}
         started = time.perf_counter()
         drives = {}
+        for name, (model_name, options) in self.plasticity.items():
+            # a plasticity model may need variables on its post group (Diehl & Cook's summed weights)
+            spec = CircuitBuilder.lookup(f"synapse:{model_name}", "synapse model")(self, network.projection(name),
+                                                                                 options)
+            self.plasticity[name] = (model_name, options, spec)
+            drives.setdefault(network.projection(name).post, DriveTerms()).equations.extend(spec.post_equations)
         for drive in network.drives:
             CircuitBuilder.lookup(type(drive), "description").__call__(
                 self, drive, drives.setdefault(drive.post, DriveTerms()))
@@ -553,13 +567,28 @@ class CircuitModel:
         return ((offsets * n_pre + pre).ravel(), (offsets * n_post + post).ravel(),
                 np.tile(w[post, pre], self.copies))
 
+    def at_row_start(self, target, code: str, name: str) -> None:
+        """Run ``code`` on ``target`` at the start of every presentation (sequential streams only)."""
+        if self.sequential and code:
+            target.run_regularly(code, dt=self.phase, when="start", order=-1, name=name, codeobj_class=self.cls)
+
+    def weights(self, name: str) -> np.ndarray:
+        """Current weights of plastic projection ``name``, shape (copies, n_post, n_pre), rate-side units."""
+        syn, post, pre = self.plastic[name]
+        proj = self.network.projection(name)
+        out = np.zeros((self.copies, self.network.layer(proj.post).size, self.network.layer(proj.pre).size))
+        n_post, n_pre = out.shape[1:]
+        copy = pre // n_pre
+        out[copy, post - copy * n_post, pre - copy * n_pre] = np.asarray(syn.w[:], dtype=np.float64)
+        return out
+
     def run(self) -> CircuitActivity:
-        """Simulate every phase once; count the spikes of each phase's window."""
+        """Simulate every phase once (every row, in sequence); count the spikes of each phase's window."""
         saved = np.random.get_state()
         try:
             brian2.seed(self.seed)
             started = time.perf_counter()
-            self.net.run(len(self.phases) * self.phase, namespace={})
+            self.net.run(self.rows * len(self.phases) * self.phase, namespace={})
             simulate_s = time.perf_counter() - started
         finally:
             np.random.set_state(saved)
@@ -575,23 +604,54 @@ class CircuitModel:
             spikes[layer.name] = (idx, times)
             which = np.floor(times / phase_s).astype(np.int64)
             # a half-step margin keeps a spike at exactly settle_s on one side, whatever the rounding
-            counted = (times - which * phase_s >= settle_s - 0.5 * dt_s) & (which < len(self.phases))
-            counts = np.zeros((len(self.phases), self.copies * layer.size))
-            np.add.at(counts, (which[counted], idx[counted]), 1.0)
+            counted = (times - which * phase_s >= settle_s - 0.5 * dt_s) & (which < self.rows * len(self.phases))
+            if self.sequential:   # phase slot = row; neuron index = unit
+                counts = np.zeros((1, self.rows * layer.size))
+                np.add.at(counts, (np.zeros(int(counted.sum()), dtype=np.int64),
+                                   which[counted] * layer.size + idx[counted]), 1.0)
+            else:
+                counts = np.zeros((len(self.phases), self.copies * layer.size))
+                np.add.at(counts, (which[counted], idx[counted]), 1.0)
             for k, (name, _) in enumerate(self.phases):
                 rho[name][layer.name] = counts[k].reshape(self.n_trials, self.batch, layer.size) / (
                     window * RATE_SCALE_HZ)
         timings = {"target": self.codegen_target, "build_s": self.build_s, "simulate_s": simulate_s,
-                   "biological_s": len(self.phases) * phase_s, "n_copies": self.copies}
+                   "biological_s": self.rows * len(self.phases) * phase_s, "n_copies": self.copies}
         return CircuitActivity(rho=rho, spikes=spikes, window=window, timings=timings)
 
 
 @CircuitBuilder.register("input")
 def _build_input(model: CircuitModel, layer, drives: DriveTerms):
-    """The input layer: Poisson sources at ``x * 100 Hz``, one per copy."""
-    model.groups[layer.name] = brian2.PoissonGroup(model.copies * layer.size, rates=model.tile(model.x)
-                                                   * RATE_SCALE_HZ * Hz, dt=model.dt,
-                                                   name=f"ns_c_{model.ids[layer.name]}", codeobj_class=model.cls)
+    """The input layer, one source per unit and copy.
+
+    ``input_encoding = "poisson"``: Poisson trains at ``x * 100 Hz`` (a sequential stream
+    changes the rates every presentation: a ``TimedArray``).  ``"spike_times"``: ``x[b, i]``
+    is the time (seconds from the start of its presentation) of unit *i*'s one spike, NaN
+    for none (a ``SpikeGeneratorGroup``; STDP windows).
+    """
+    gname = f"ns_c_{model.ids[layer.name]}"
+    if model.input_encoding == "spike_times":
+        rows = np.tile(model.x, (model.n_trials, 1))                       # (trials * batch, size)
+        row, unit = np.nonzero(np.isfinite(rows))
+        times = rows[row, unit]
+        if model.sequential:
+            index, start = unit, row * float(model.phase / second)
+        else:
+            index, start = row * layer.size + unit, np.zeros(row.size)
+        order = np.argsort(start + times, kind="stable")
+        model.groups[layer.name] = brian2.SpikeGeneratorGroup(
+            model.copies * layer.size, index[order], (start + times)[order] * second, dt=model.dt, name=gname,
+            codeobj_class=model.cls)
+    elif model.sequential:
+        rates = brian2.TimedArray(np.tile(model.x, (model.n_trials, 1)) * RATE_SCALE_HZ * Hz, dt=model.phase,
+                                  name="ns_input_rates")
+        model.groups[layer.name] = brian2.PoissonGroup(layer.size, rates="ns_input_rates(t, i)", dt=model.dt,
+                                                       namespace={"ns_input_rates": rates}, name=gname,
+                                                       codeobj_class=model.cls)
+    else:
+        model.groups[layer.name] = brian2.PoissonGroup(model.copies * layer.size, rates=model.tile(model.x)
+                                                       * RATE_SCALE_HZ * Hz, dt=model.dt, name=gname,
+                                                       codeobj_class=model.cls)
 
 
 def _build_lif_layer(model: CircuitModel, layer, drives: DriveTerms):
@@ -613,11 +673,120 @@ def _build_lif_layer(model: CircuitModel, layer, drives: DriveTerms):
         group.I_bias = np.tile(model.params[bias_key(layer.name)], model.copies) * p.v_threshold * volt
     for setter in drives.setters:
         setter(group)
+    model.at_row_start(group, lif.reset_code(kind), f"ns_c_{model.ids[layer.name]}_reset")
     model.groups[layer.name] = group
 
 
 for _name in lif.SPIKING_MODELS:
     CircuitBuilder.register(_name)(_build_lif_layer)
+
+
+#: Neuron models whose synapses open conductances (weights in units of the leak conductance).
+CONDUCTANCE_MODELS = ("conductance_lif", "adaptive_conductance_lif")
+
+
+def _build_conductance_layer(model: CircuitModel, layer, drives: DriveTerms):
+    """A conductance LIF population (:class:`~neurosim.neurons.ConductanceLIFParameters`).
+
+    ``"adaptive_conductance_lif"`` adds the adaptive threshold :math:`\\theta` (Diehl & Cook
+    2015), a state variable that is never reset between presentations; everything else
+    returns to ``v_init`` / zero conductance at the start of each presentation of a stream.
+    """
+    p = ConductanceLIFParameters.from_layer(layer)
+    adaptive = layer.neuron == "adaptive_conductance_lif"
+    lines = ["dv/dt = ((E_l - v) + ge * (E_e - v) + gi * (E_i - v)) / tau_m : volt (unless refractory)",
+             "dge/dt = -ge / tau_ge : 1", "dgi/dt = -gi / tau_gi : 1"]
+    lines.append("dtheta/dt = -theta / tau_theta : volt" if adaptive else "theta : volt")
+    lines += drives.equations
+    if drives.terms:
+        raise ConfigError(f"Layer '{layer.name}': drives into a {layer.neuron} layer are not supported (its inputs "
+                          "are conductances); drive a 'lif' layer instead")
+    ns = {"tau_m": p.tau_m * second, "E_l": p.e_leak * volt, "E_e": p.e_exc * volt, "E_i": p.e_inh * volt,
+          "tau_ge": p.tau_ge * second, "tau_gi": p.tau_gi * second, "v_th": p.v_threshold * volt,
+          "v_r": p.v_reset * volt, "t_ref": p.t_ref * second, "theta_plus": p.theta_plus * volt,
+          "tau_theta": p.tau_theta * second, "theta_off": (p.theta_offset if adaptive else 0.0) * volt,
+          "v_start": p.start * volt}
+    reset = ["v = v_r"] + (["theta += theta_plus"] if adaptive else []) + drives.reset
+    group = brian2.NeuronGroup(model.copies * layer.size, "\n".join(lines), threshold="v > v_th + theta - theta_off",
+                               reset="\n".join(reset), refractory="t_ref", method="euler", dt=model.dt,
+                               namespace=ns, name=f"ns_c_{model.ids[layer.name]}", codeobj_class=model.cls)
+    group.v = p.start * volt
+    for setter in drives.setters:
+        setter(group)
+    model.at_row_start(group, "v = v_start\nge = 0\ngi = 0\nlastspike = -1e4*second\nnot_refractory = True",
+                       f"ns_c_{model.ids[layer.name]}_reset")
+    model.groups[layer.name] = group
+
+
+for _name in CONDUCTANCE_MODELS:
+    CircuitBuilder.register(_name)(_build_conductance_layer)
+
+
+@dataclass
+class SynapseModel:
+    """A plasticity model of a projection's synapses (registered as ``"synapse:<name>"``).
+
+    ``model`` declares ``w : 1`` (the weight in rate-side units, as in ``params``) and the
+    model's traces; ``on_pre`` / ``on_post`` its updates (the synaptic effect is prepended
+    to ``on_pre`` by the projection builder); ``row_start`` runs on the synapses at the start
+    of every presentation of a stream; ``post_equations`` are added to the post group.
+    """
+
+    model: str
+    on_pre: str
+    on_post: str
+    namespace: dict
+    row_start: str = ""
+    post_equations: list = field(default_factory=list)
+
+
+@CircuitBuilder.register("synapse:pair_stdp")
+def _pair_stdp(model: CircuitModel, proj, options: dict) -> SynapseModel:
+    """Additive pair STDP, all-to-all traces (:func:`neurosim.spiking.stdp.pair_synapse_code`)."""
+    from .stdp import PairSTDP, pair_synapse_code
+
+    opts = dict(options)
+    clip = bool(opts.pop("clip", True))
+    code, on_pre, on_post, ns = pair_synapse_code(PairSTDP(**opts), clip=clip)
+    return SynapseModel(code, on_pre, on_post, ns)
+
+
+@CircuitBuilder.register("synapse:triplet_stdp")
+def _triplet_stdp(model: CircuitModel, proj, options: dict) -> SynapseModel:
+    """Triplet STDP, all-to-all (:func:`neurosim.spiking.stdp.triplet_synapse_code`)."""
+    from .stdp import TripletSTDP, triplet_synapse_code
+
+    code, on_pre, on_post, ns = triplet_synapse_code(TripletSTDP(**options))
+    return SynapseModel(code, on_pre, on_post, ns)
+
+
+@CircuitBuilder.register("synapse:diehl_cook")
+def _diehl_cook_stdp(model: CircuitModel, proj, options: dict) -> SynapseModel:
+    """Diehl & Cook's (2015) pre-trace rule with weight normalisation before every sample.
+
+    At a pre spike :math:`w \\leftarrow \\mathrm{clip}(w - \\nu_{pre} o_1, 0, w_{max})`; at a post
+    spike :math:`w \\leftarrow \\mathrm{clip}(w + \\nu_{post} x_{pre} o_2, 0, w_{max})` (traces set
+    to 1 at their spikes, the authors' code); at the start of every presentation the
+    incoming weights of each post neuron are rescaled to sum to ``weight_sum`` (then clipped to
+    ``[0, w_max]``) and the traces cleared.
+    """
+    wsum = f"wsum_{_identifier(proj.name)}"
+    code = f"""w : 1
+               {wsum}_post = w : 1 (summed)
+               dxpre/dt = -xpre / tau_pre : 1 (event-driven)
+               dpost1/dt = -post1 / tau_post1 : 1 (event-driven)
+               dpost2/dt = -post2 / tau_post2 : 1 (event-driven)"""
+    ns = {"tau_pre": options["tau_pre"] * second, "tau_post1": options["tau_post1"] * second,
+          "tau_post2": options["tau_post2"] * second, "nu_pre": options["nu_pre"], "nu_post": options["nu_post"],
+          "w_max": options["w_max"], "weight_sum": options["weight_sum"]}
+    # the summed variable is 0 before its first update (t = 0): leave w as it is then
+    norm = (f"w = clip(w * (1 + int({wsum}_post > 0) * (weight_sum / ({wsum}_post + int({wsum}_post <= 0)) - 1)), "
+            "0, w_max)"
+            if options.get("normalize", True) else "")
+    return SynapseModel(code, "xpre = 1\nw = clip(w - nu_pre * post1, 0, w_max)",
+                        "w = clip(w + nu_post * xpre * post2, 0, w_max)\npost1 = 1\npost2 = 1", ns,
+                        row_start="\n".join(filter(None, [norm, "xpre = 0", "post1 = 0", "post2 = 0"])),
+                        post_equations=[f"{wsum} : 1"])
 
 
 @CircuitBuilder.register(Projection)
@@ -627,6 +796,9 @@ def _build_projection(model: CircuitModel, proj: Projection, k: int):
     ``one_to_one`` is brian2's ``connect(j='i')`` (copy-major indices keep neuron *i* of a
     copy on neuron *i* of the same copy); ``all`` is block-diagonal over the copies.
     """
+    post = model.network.layer(proj.post)
+    if proj.name in model.plasticity or post.neuron in CONDUCTANCE_MODELS:
+        return _build_weighted_synapses(model, proj, k)
     w = np.asarray(weight(model.network, model.params, proj), dtype=np.float64)   # (n_post, n_pre)
     scale = lif.synaptic_scale(model.lif[proj.post]) * volt
     syn = brian2.Synapses(model.groups[proj.pre], model.groups[proj.post], model="w : volt",
@@ -639,6 +811,54 @@ def _build_projection(model: CircuitModel, proj: Projection, k: int):
         i, j, values = model.block(w)
         syn.connect(i=i, j=j)
         syn.w = values * scale
+    model.synapses.append(syn)
+
+
+def _build_weighted_synapses(model: CircuitModel, proj: Projection, k: int):
+    """Synapses whose weight ``w`` is the rate-side weight itself: plastic ones, and any onto conductances.
+
+    The effect of a presynaptic spike is ``I_syn_<target> += s w V_th / (r_0 tau_s)`` onto a
+    LIF (the mapping of :mod:`neurosim.spiking.lif`) and ``g_e += s w`` (``s > 0``) or
+    ``g_i += |s| w`` (``s < 0``) onto a conductance neuron, with the projection's ``scale``
+    :math:`s`.  A plastic projection (``plasticity``) connects every pair (a zero weight may
+    grow) and carries its plasticity model; ``w`` then reads back as the learned weight.
+    """
+    post = model.network.layer(proj.post)
+    plastic = proj.name in model.plasticity
+    if plastic and proj.tied_to is not None:
+        raise ConfigError(f"Projection '{proj.name}': a plastic projection needs weights of its own, not tied_to "
+                          f"'{proj.tied_to}'")
+    raw = np.asarray(model.params[proj.name] if proj.tied_to is None else
+                     weight(model.network, model.params, proj) / proj.scale, dtype=np.float64)
+    if proj.connectivity == "one_to_one":
+        raw = np.diag(np.diag(raw))
+    if post.neuron in CONDUCTANCE_MODELS:
+        if proj.target != "soma":
+            raise ConfigError(f"Projection '{proj.name}'.target: a {post.neuron} neuron has one compartment; use "
+                              "target 'soma'")
+        if np.any(raw < 0):
+            raise ConfigError(f"Projection '{proj.name}': onto a conductance neuron the weights are conductances "
+                              "(>= 0); the sign of 'scale' picks excitatory (> 0) or inhibitory (< 0)")
+        effect, unit = ("ge" if proj.scale > 0 else "gi"), abs(proj.scale)
+    else:
+        effect, unit = f"I_syn_{proj.target}", proj.scale * lif.synaptic_scale(model.lif[proj.post]) * volt
+    spec = model.plasticity[proj.name][2] if plastic else SynapseModel("w : 1", "", "", {})
+    ns = {**spec.namespace, "w_unit": unit}
+    on_pre = "\n".join(filter(None, [f"{effect}_post += w * w_unit", spec.on_pre]))
+    name = f"ns_c_syn{k}_{_identifier(proj.name)}"
+    syn = brian2.Synapses(model.groups[proj.pre], model.groups[proj.post], model=spec.model, on_pre=on_pre,
+                          on_post=spec.on_post or None, namespace=ns, dt=model.dt, name=name,
+                          codeobj_class=model.cls)
+    mask = raw if not plastic else (np.eye(*raw.shape) if proj.connectivity == "one_to_one"
+                                    else np.ones_like(raw))
+    i, j, _ = model.block(mask)
+    syn.connect(i=i, j=j)
+    n_post, n_pre = raw.shape
+    copy = i // n_pre
+    syn.w = raw[j - copy * n_post, i - copy * n_pre]
+    if plastic:
+        model.plastic[proj.name] = (syn, j, i)
+        model.at_row_start(syn, spec.row_start, name + "_row")
     model.synapses.append(syn)
 
 
@@ -672,7 +892,8 @@ def _build_drive(model: CircuitModel, drive: Drive, out: DriveTerms):
 def build_circuit(network: Network, params: dict, x, target=None, *, n_trials: int = 1,
                   phases=(("free", 0.0),), dt=0.1 * ms, phase=350 * ms, settle=150 * ms,
                   kinds: tuple = KINDS, init_v: str = "rest", seed: int = 0,
-                  codegen_target: str = "auto") -> CircuitModel:
+                  codegen_target: str = "auto", presentation: str = "parallel", input_encoding: str = "poisson",
+                  plasticity: dict | None = None) -> CircuitModel:
     """Lower a circuit description and its params to one ``brian2.Network`` through the registry.
 
     Parameters
@@ -699,6 +920,19 @@ def build_circuit(network: Network, params: dict, x, target=None, *, n_trials: i
         brian2's random numbers (Poisson spikes) and the initial potentials.
     codegen_target : str
         :func:`~neurosim.spiking.resolve_target`.
+    presentation : {"parallel", "sequential"}
+        ``parallel``: every copy (``n_trials * batch``) side by side, the protocol once;
+        ``sequential``: one copy, the rows (trial-major) one after another, one ``phase``
+        each, every state but plastic weights and adaptive thresholds back to rest at the
+        start of each (online learning: STDP, Diehl & Cook).  Sequential streams take a
+        one-phase protocol.
+    input_encoding : {"poisson", "spike_times"}
+        Poisson rates ``x * 100 Hz``, or one spike per input unit at ``x[b, i]`` seconds into
+        its presentation (NaN: none).
+    plasticity : dict, optional
+        ``{projection name: (synapse model, options)}``: projections whose synapses learn,
+        with a registered ``"synapse:<model>"`` (``pair_stdp``, ``triplet_stdp``,
+        ``diehl_cook``); :meth:`CircuitModel.weights` reads them back.
     """
     if not isinstance(network, Network):
         raise ConfigError(f"build_circuit: network expected a neurosim Network, got {type(network).__name__}")
@@ -710,8 +944,24 @@ def build_circuit(network: Network, params: dict, x, target=None, *, n_trials: i
                           "are counted in the rest of each phase")
     if init_v not in ("rest", "uniform"):
         raise ConfigError(f"build_circuit: init_v expected 'rest' or 'uniform', got {init_v!r}")
+    if presentation not in ("parallel", "sequential"):
+        raise ConfigError(f"build_circuit: presentation expected 'parallel' or 'sequential', got {presentation!r}")
+    if presentation == "sequential" and len(tuple(phases)) != 1:
+        raise ConfigError(f"build_circuit: a sequential stream presents each row in one phase; got {len(phases)} "
+                          "phases (use presentation='parallel' for a multi-phase protocol)")
+    if input_encoding not in ("poisson", "spike_times"):
+        raise ConfigError(f"build_circuit: input_encoding expected 'poisson' or 'spike_times', got "
+                          f"{input_encoding!r}")
+    for name in plasticity or {}:
+        network.projection(name)   # an unknown name fails here, with the names it could be
     x = np.asarray(x, dtype=np.float64)
+    if input_encoding == "spike_times":
+        finite = x[np.isfinite(x)]
+        if np.any(finite < 0) or np.any(finite >= float(phase / second)):
+            raise ConfigError(f"build_circuit: spike times must lie in [0, phase = {phase}) seconds (NaN for no "
+                              f"spike), got {finite.min():g} .. {finite.max():g}")
     t = None if target is None else np.asarray(target, dtype=np.float64)
     return CircuitModel(network, params, x=x, target=t, n_trials=n_trials, phases=phases, dt=dt, phase=phase,
                         settle=settle, kinds=tuple(kinds), init_v=init_v, seed=seed,
-                        codegen_target=codegen.resolve_target(codegen_target))
+                        codegen_target=codegen.resolve_target(codegen_target), presentation=presentation,
+                        input_encoding=input_encoding, plasticity=plasticity)
