@@ -212,10 +212,11 @@ def cmd_align(args) -> int:
         raise ConfigError(f"rule '{rule.name}' has no spiking backend; rules with one: "
                           f"{', '.join(have) or 'none yet'}")
     if args.backend == "spiking" and not (args.model or args.layers or args.activation):
-        from .spiking import spiking_default_network
+        from .spiking import get_spiking_rule
 
         # a spiking rule with a network of its own (EP: LIF energy net with tied feedback) builds it
-        network = rule.network(spiking_default_network(rule, network.sizes, loss=args.loss))
+        spiking = get_spiking_rule(rule.name, **rule.hyper)
+        network = rule.network(spiking.default_network(network.sizes, loss=args.loss))
     check_fits(network, data)
     if spec.array != "numpy" and args.backend == "spiking":
         raise ConfigError(f"--array {spec.array}: applies to the rate backend; the spiking backend simulates in "

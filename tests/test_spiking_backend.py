@@ -284,3 +284,30 @@ def test_cold_cython_cache_prints_a_one_line_notice(monkeypatch, capsys):
     assert err.count("\n") == 1 and "compiling" in err and "numpy" in err
     codegen.resolve_target("auto")  # once per process
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("name", sorted(spiking.SPIKING_RULES))
+def test_every_spiking_rule_has_a_default_network_the_cli_can_build(name):
+    """``neurosim align --backend spiking`` without --model/--layers builds the spiking rule's own
+    default network (a regression: the CLI once imported a function that did not exist)."""
+    rule = spiking.get_spiking_rule(name)
+    net = rule.rate_rule.network(rule.default_network([4, 5, 3]))
+    assert net.sizes[0] == 4 and net.sizes[-1] == 3
+
+
+def test_cli_align_spiking_builds_its_default_network(monkeypatch):
+    """The CLI's spiking branch reaches the simulation with the rule's default network (the
+    simulation itself is replaced here: its numbers are tested above)."""
+    from neurosim import cli
+    from neurosim.spiking import plasticity
+
+    seen = {}
+
+    def fake_align(self, network, params, x, target, **kw):
+        seen["network"] = network
+        raise SystemExit(0)
+
+    monkeypatch.setattr(plasticity.SpikingRule, "spiking_align", fake_align)
+    with pytest.raises(SystemExit):
+        cli.main(["align", "--rule", "backprop", "--backend", "spiking", "--trials", "1"])
+    assert seen["network"].sizes[0] == 64

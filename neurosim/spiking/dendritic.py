@@ -902,12 +902,10 @@ class SpikingMicrocircuitRule(SpikingRule):
 
     rate_rules = ("microcircuit",)
 
-    @staticmethod
-    def default_network(sizes, topdown: str = "random") -> Network:
-        """The rate rule's sigmoid two-compartment circuit (what the spiking one simulates)."""
-        from ..rules.dendritic import Microcircuit
-
-        return Microcircuit(topdown=topdown).network(sizes)
+    def default_network(self, sizes, loss: str | None = None) -> Network:
+        """The rate rule's sigmoid two-compartment circuit (what the spiking one simulates), with
+        the rate rule's hyper-parameters (``topdown``...)."""
+        return self.rate_rule.network(sizes)
 
     def spiking_align(self, network: Network, params: dict, x, target, *, n_trials: int = 10, seed: int = 0,
                       rule_hyper=None, codegen_target: str = "auto", **options) -> AlignmentReport:

@@ -292,9 +292,9 @@ class SpikingEquilibriumPropagation(SpikingRule):
                               f"{type(activity).__name__}; the feed-forward build() has no phases")
         return contrastive_spiking_update(network, activity, nudging=self.nudging)
 
-    @staticmethod
-    def default_network(sizes) -> Network:
-        """The network ``neurosim align --rule ep --backend spiking`` builds: :func:`default_network`."""
+    def default_network(self, sizes, loss: str | None = None) -> Network:
+        """The network ``neurosim align --rule ep --backend spiking`` builds: :func:`default_network`
+        (a squared-error energy net; ``loss`` other than ``"mse"`` is refused by the rule)."""
         return default_network(sizes)
 
     # ------------------------------------------------------------------ alignment

@@ -101,6 +101,14 @@ class SpikingRule:
         """The network with what the rule needs (the rate rule's :meth:`~neurosim.rules.Rule.network`)."""
         return self.rate_rule.network(spec)
 
+    def default_network(self, sizes, loss: str | None = None) -> Network:
+        """The network ``neurosim align --backend spiking`` simulates when none is given: a LIF
+        multilayer net of ``sizes`` (:func:`neurosim.spiking.lif.default_network`); rules with
+        circuits of their own (EP's energy net, the microcircuit) override it."""
+        from .lif import default_network
+
+        return default_network(sizes, loss=loss or "mse")
+
     def init(self, network: Network, params: dict, seed: int = 0) -> Any:
         """The state at the start (the rate rule's :meth:`~neurosim.rules.Rule.init`)."""
         return self.rate_rule.init(network, params, seed)
