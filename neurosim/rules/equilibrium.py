@@ -281,6 +281,12 @@ class EquilibriumPropagation(Rule):
         """A symmetric layered net: ``spec`` with a ``kind = "feedback"`` projection ``tied_to`` each
         coupling between energy layers (no new parameters), validated; idempotent.
 
+        A max pooling that reads the rates of a layer with a monotone activation (LeNet's order)
+        is first moved before that activation, :math:`P(\\sigma(W \\star s + b)) \\to
+        \\sigma(P(W \\star s) + b')` (:func:`pool_before_activation`, Laborieux et al. 2021): the
+        same feed-forward map up to the bias parameterisation, and an energy whose minima are not
+        on pooling ties.
+
         For layer sizes: Scellier & Bengio (2017)'s net -- hard sigmoid everywhere, squared
         error (``loss="cross_entropy"``: a linear read-out outside the energy, Laborieux et al.
         2021), Xavier initialisation x 0.5 (at full Xavier scale the free fixed point of a
