@@ -38,12 +38,17 @@ class Activation:
         finite-difference checks avoid kinks.
     bounds : (float, float)
         Range of the rates, ``(-inf, inf)`` when unbounded.
+    monotone : bool
+        Whether ``phi`` is non-decreasing (every built-in one is), so that it commutes with a
+        maximum: :math:`\\max_i \\phi(u_i) = \\phi(\\max_i u_i)` (what lets
+        :func:`neurosim.rules.equilibrium.pool_before_activation` move it past a max pooling).
     """
 
     name: str
     function: Callable[[np.ndarray], np.ndarray]
     derivative: Callable[[np.ndarray], np.ndarray]
     bounds: tuple[float, float]
+    monotone: bool = True
 
     def __call__(self, u: np.ndarray) -> np.ndarray:
         return self.function(u)

@@ -32,7 +32,8 @@ def conv_hopfield(pool="max_pool2d", op="conv2d", act="sigmoid", order="laborieu
     ``laborieux``: the conv layers are linear and bias-free (folded into the couplings), the
     pooled layers are the energy layers, :math:`s_{n+1} = \\rho(P(W_{n+1} * s_n) + \\dots)`;
     ``lenet``: the activation sits on the conv layers and pooling reads their rates (pooled
-    layers folded).
+    layers folded); built with the ties alone, since the rule's ``network`` would reorder it
+    (:func:`neurosim.rules.equilibrium.pool_before_activation`).
     """
     lab = order == "laborieux"
     layers = [Layer("input", shape=(1, 10, 10), role="input", bias=False, activation="linear"),
@@ -46,7 +47,8 @@ def conv_hopfield(pool="max_pool2d", op="conv2d", act="sigmoid", order="laborieu
              Projection("p1", "c2", name="k2", operation=op, kernel=3),
              Projection("c2", "p2", operation=pool, kernel=2, stride=2),
              Projection("p2", "output", name="readout")]
-    return get_rule("ep").network(Network(layers, projs, loss="cross_entropy", name=f"hopfield-{pool}-{op}"))
+    net = Network(layers, projs, loss="cross_entropy", name=f"hopfield-{pool}-{op}")
+    return get_rule("ep").network(net) if lab else net.add(*E.missing_ties(net))
 
 
 def problem(net, seed=0, batch=4, scale=2.0):
@@ -87,6 +89,10 @@ def test_energy_layers_paths_and_ties():
     assert [layer.name for layer in lenet.layers] == ["c1", "c2", "p2"]
     assert [[p.name for p in path] for path in lenet.paths] == [["k1"], ["c1->p1", "k2"], ["c2->p2"]]
     assert lenet.couplings[-1] is None
+    # the rule itself reorders LeNet's order into Laborieux's (max pooling before the activation)
+    reordered = get_rule("ep").network(conv_hopfield(order="lenet").replace(
+        projections=conv_hopfield(order="lenet").select("feedforward")))
+    assert [layer.name for layer in E.layered_energy(reordered).layers] == ["p1", "p2"]
 
 
 def test_two_weighted_projections_in_one_coupling_are_refused_in_one_line():
@@ -247,3 +253,136 @@ def test_align_scores_ep_on_a_conv_net_against_the_implicit_oracle():
     report = align(rule, net, params, x, t)
     assert report.global_cosine > 0.9999
     assert {"k1", "k2", "readout"} <= {p.name for p in report.projections}
+
+
+# ------------------------------------------------------------------------------ LeNet's order
+def lenet(act="tanh", pool="max_pool2d", side=16):
+    """A small LeNet in its own order: 1 x side x side -> conv 3@5x5 (act, bias) -> pool 2 (linear,
+    no bias) -> conv 4@3x3 (act, bias) -> pool 2 -> dense 6 (act) -> softmax read-out 3."""
+    c1, p1 = side - 4, (side - 4) // 2
+    c2 = p1 - 2
+    p2 = c2 // 2
+    layers = [Layer("input", shape=(1, side, side), role="input", bias=False, activation="linear"),
+              Layer("conv1", shape=(3, c1, c1), activation=act),
+              Layer("pool1", shape=(3, p1, p1), activation="linear", bias=False),
+              Layer("conv2", shape=(4, c2, c2), activation=act),
+              Layer("pool2", shape=(4, p2, p2), activation="linear", bias=False),
+              Layer("fc", 6, activation=act),
+              Layer("output", 3, role="output", activation="linear")]
+    projs = [Projection("input", "conv1", name="k1", operation="conv2d", kernel=5),
+             Projection("conv1", "pool1", operation=pool, kernel=2, stride=2),
+             Projection("pool1", "conv2", name="k2", operation="conv2d", kernel=3),
+             Projection("conv2", "pool2", operation=pool, kernel=2, stride=2),
+             Projection("pool2", "fc", name="fc"), Projection("fc", "output", name="readout")]
+    return Network(layers, projs, loss="cross_entropy", name=f"lenet-{act}-{pool}")
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "hard_sigmoid", "relu"])
+def test_pool_before_activation_keeps_the_feed_forward_map(act):
+    """max_i sigma(u_i + c) = sigma(max_i u_i + c) for a non-decreasing sigma: with the conv biases
+    equal across positions within a channel (c per channel) and the pooled layer's bias that
+    constant, the reordered net computes the same outputs (neurosim.reference.forward, which
+    knows nothing of EP) -- to rounding."""
+    from neurosim.reference import forward
+    from neurosim.rules.equilibrium import pool_before_activation
+
+    net = lenet(act)
+    new = pool_before_activation(net)
+    assert [(la.name, la.activation, la.bias) for la in new.layers[1:5]] == [
+        ("conv1", "linear", False), ("pool1", act, True), ("conv2", "linear", False), ("pool2", act, True)]
+    assert new.projections == net.projections
+    rng = np.random.default_rng(0)
+    params = {k: 2.0 * v for k, v in init_params(net, 0).items()}
+    moved = {k: v for k, v in params.items() if k not in ("conv1.bias", "conv2.bias")}
+    for conv, pool in (("conv1", "pool1"), ("conv2", "pool2")):
+        c, h, w = net.layer(conv).shape
+        per_channel = rng.normal(size=c)
+        params[f"{conv}.bias"] = np.repeat(per_channel, h * w)
+        moved[f"{pool}.bias"] = np.repeat(per_channel, net.layer(pool).size // c)
+    assert set(moved) == set(init_params(new, 0))
+    x = rng.uniform(0, 1, size=(5, net.input_layer.size))
+    before, after = forward(net, params, x), forward(new, moved, x)
+    assert np.abs(before.r["output"]).max() > 0.1  # not a comparison of zeros
+    np.testing.assert_allclose(after.r["output"], before.r["output"], rtol=1e-12, atol=1e-12)
+    for name in ("pool1", "pool2", "fc"):
+        np.testing.assert_allclose(after.r[name], before.r[name], rtol=1e-12, atol=1e-12)
+
+
+def test_pool_before_activation_is_what_ep_builds_and_is_idempotent():
+    net = get_rule("ep").network(lenet())
+    assert [layer.name for layer in E.layered_energy(net).layers] == ["pool1", "pool2", "fc"]
+    assert get_rule("ep").network(net) == net
+    from neurosim.rules.equilibrium import pool_before_activation
+
+    assert pool_before_activation(net) is net
+
+
+def test_pool_before_activation_leaves_what_it_cannot_reorder(monkeypatch):
+    """avg(sigma(u)) != sigma(avg(u)): average pooling stays (that order is well posed as it is); a
+    non-monotone activation does not commute with the maximum; a layer read by another projection
+    (here a skip to the dense layer) cannot become linear."""
+    from neurosim.neurons import ACTIVATIONS, Activation
+    from neurosim.rules.equilibrium import pool_before_activation
+
+    avg = lenet(pool="avg_pool2d")
+    assert pool_before_activation(avg) is avg
+    monkeypatch.setitem(ACTIVATIONS, "wave", Activation("wave", np.sin, np.cos, (-1.0, 1.0), monotone=False))
+    wave = lenet("wave")
+    assert pool_before_activation(wave) is wave
+    net = lenet()
+    skip = net.add(Projection("conv2", "fc", name="skip"))
+    out = pool_before_activation(skip)
+    assert (out.layer("conv1").activation, out.layer("conv2").activation) == ("linear", "tanh")
+
+
+def test_reordered_lenet_relaxes_where_lenets_order_does_not():
+    """The BioTorch LeNet card's architecture (1x28x28, 6@5x5, 16@5x5, 120, 84) with non-negative
+    rates (sigmoid) on [0, 1] inputs: in LeNet's order Phi holds (W^T s_above) . P(s_conv), whose
+    minima lie on pooling ties where W^T s_above has mixed signs, and the free phase keeps a
+    residual above 1e-2 after 200 steps; reordered (Laborieux et al. 2021) it settles below the
+    tolerance 1e-6 within 200 steps."""
+    from dataclasses import replace
+
+    from neurosim.runspec import RunSpec
+
+    card = RunSpec.load("models/biotorch_lenet_fashion.toml").network
+    card = card.replace(layers=tuple(replace(la, activation="sigmoid") if la.activation == "tanh" else la
+                                     for la in card.layers))
+    x = np.random.default_rng(0).uniform(0, 1, size=(8, card.input_layer.size))
+    kept = card.add(*E.missing_ties(card))  # LeNet's order, as EP would see it without the reorder
+    reordered = get_rule("ep").network(card)
+    assert [layer.name for layer in E.layered_energy(kept).layers] == ["conv1", "conv2", "fc1", "fc2"]
+    assert [layer.name for layer in E.layered_energy(reordered).layers] == ["pool1", "pool2", "fc1", "fc2"]
+    old = E.relax(kept, init_params(kept, 0), x, tolerance=1e-6, max_steps=200, on_unconverged="record")
+    new = E.relax(reordered, init_params(reordered, 0), x, tolerance=1e-6, max_steps=200,
+                  on_unconverged="record")
+    assert not old.converged and old.residual > 1e-2
+    assert new.converged and new.residual <= 1e-6
+
+
+def test_ep_lenet_card_is_the_reordered_biotorch_lenet_and_ep_follows_its_gradient():
+    """models/ep_lenet_fashion.toml: the BioTorch LeNet (same layers and kernels) with hard-sigmoid
+    units and Xavier x 0.5; EP reorders it (energy layers pool1, pool2, fc1, fc2); the card's free
+    phase settles within its cap, and on this net the EP theorem holds: at a small beta (1e-3,
+    symmetric, phases relaxed to 1e-10) the update points along the exact implicit gradient of the
+    fixed-point loss (cosine > 0.999; the card trains at beta = 0.5, where hard-sigmoid kinks
+    bend the estimate: docs/rules/equilibrium.md)."""
+    from neurosim.alignment import align
+    from neurosim.runspec import RunSpec
+
+    card, lenet_card = RunSpec.load("models/ep_lenet_fashion.toml"), RunSpec.load("models/biotorch_lenet_fashion.toml")
+    assert [(la.name, la.shape, la.size) for la in card.network.layers] == [
+        (la.name, la.shape, la.size) for la in lenet_card.network.layers]
+    assert [(p.pre, p.post, p.operation, p.kernel) for p in card.network.projections] == [
+        (p.pre, p.post, p.operation, p.kernel) for p in lenet_card.network.projections]
+    rule = card.make_rule()
+    net = rule.network(card.network)
+    assert [layer.name for layer in E.layered_energy(net).layers] == ["pool1", "pool2", "fc1", "fc2"]
+    params = init_params(net, 0)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, size=(4, net.input_layer.size))
+    t = np.eye(10)[rng.integers(0, 10, 4)]
+    dw, _, aux = rule.updates(net, params, rule.init(net, params, 0), x, t)
+    assert aux["free"]["converged"]
+    small = get_rule("ep", beta=1e-3, tolerance=1e-10, max_steps=2000, nudged_max_steps=2000, on_unconverged="raise")
+    assert align(small, net, params, x, t).global_cosine > 0.999

@@ -53,7 +53,7 @@ phases.  Each call reports its phases in ``aux["relaxation"]`` (summed per epoch
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -64,6 +64,7 @@ from ..energy import (COUPLING_OPERATIONS, SCHEDULES, EnergyKernel, LayeredEnerg
 from ..conv import has_params
 from ..errors import ConfigError
 from ..network import Network
+from ..neurons import get_activation
 from ..oracles import register_oracle
 from ..params import bias_key
 from ..randomness import RngState
@@ -126,6 +127,66 @@ def contrastive_update(network: Network, x: np.ndarray, state_a: dict, state_b: 
                               "whose dPhi/dW depends on the weights (the pooling's argmax); pass params=")
         return EnergyKernel.gather(network, params, x.dtype).contrastive(x, a, b, scale)
     return _contrastive(le, x, a, b, scale)
+
+
+def pool_before_activation(network: Network) -> Network:
+    """``network`` with each max pooling moved before the activation it follows (Laborieux et al. 2021).
+
+    LeNet's order -- a layer :math:`A` with a non-decreasing activation :math:`\\sigma` and a bias
+    :math:`b^A`, then a max pooling :math:`P` of its rates into a linear, bias-free layer
+    :math:`B` -- becomes :math:`A` linear and bias-free, :math:`B` with :math:`\\sigma` and a bias
+    :math:`b^B` (``bias_init`` carried over):
+
+    .. math::  s_B = P\\big(\\sigma(W \\star s_{\\mathrm{prev}} + b^A)\\big)
+               \\;\\longrightarrow\\;
+               s_B = \\sigma\\big(P(W \\star s_{\\mathrm{prev}}) + b^B\\big).
+
+    A non-decreasing :math:`\\sigma` commutes with a maximum,
+    :math:`\\max_i \\sigma(u_i) = \\sigma(\\max_i u_i)`, so the feed-forward maps are equal
+    whenever :math:`b^A` is constant over each pooling window and :math:`b^B` is that constant;
+    they differ only in the bias parameterisation (one per position before the pooling, one
+    per pooled unit after it).  In the energy, :math:`A` is then folded into the coupling
+    :math:`f(s) = P(W \\star s)` and :math:`B` is the energy layer, Laborieux et al. (2021)'s
+    :math:`s_{n+1} = \\sigma(P(W_{n+1} \\star s_n) + b_{n+1} + \\dots)`: the top-down term is
+    routed by the argmax of the weighted drive, and the relaxation settles.  In LeNet's order
+    :math:`\\Phi` holds :math:`s_{n+1} \\cdot W \\star P(s_n)`, whose minima lie on pooling ties
+    wherever the weights above have mixed signs, and the relaxation does not settle
+    (``docs/rules/equilibrium.md``).
+
+    Left unchanged: average pooling (:math:`\\mathrm{avg}\\,\\sigma(u) \\ne \\sigma(\\mathrm{avg}\\,u)`;
+    that order is well posed as it is), an activation that is not monotone
+    (:attr:`neurosim.neurons.Activation.monotone`), a linear :math:`A`, a :math:`B` with an
+    activation or a bias, and any pair with other projections into or out of them (the
+    pattern must be exactly prev -> A -> pool -> B).  Idempotent: a rewritten pair no longer
+    matches.
+
+    Parameters
+    ----------
+    network : Network
+
+    Returns
+    -------
+    Network
+        ``network`` itself when nothing matches, else a copy (the projections unchanged).
+    """
+    changed = {}
+    for pool in network.select("feedforward"):
+        if pool.operation != "max_pool2d":
+            continue
+        a, b = network.layer(pool.pre), network.layer(pool.post)
+        act = get_activation(a.activation)
+        into_a = [p for p in network.projections if p.post == a.name]
+        if (a.role != "hidden" or b.role != "hidden" or act.name == "linear" or not act.monotone
+                or get_activation(b.activation).name != "linear" or b.bias
+                or len(into_a) != 1 or into_a[0].kind != "feedforward" or not has_params(into_a[0])
+                or [p for p in network.projections if p.pre == a.name] != [pool]
+                or [p for p in network.projections if p.post == b.name] != [pool]):
+            continue
+        changed[a.name] = replace(a, activation="linear", bias=False, bias_init=0.0)
+        changed[b.name] = replace(b, activation=a.activation, bias=a.bias, bias_init=a.bias_init)
+    if not changed:
+        return network
+    return network.replace(layers=tuple(changed.get(layer.name, layer) for layer in network.layers))
 
 
 @dataclass(frozen=True)
@@ -220,6 +281,12 @@ class EquilibriumPropagation(Rule):
         """A symmetric layered net: ``spec`` with a ``kind = "feedback"`` projection ``tied_to`` each
         coupling between energy layers (no new parameters), validated; idempotent.
 
+        A max pooling that reads the rates of a layer with a monotone activation (LeNet's order)
+        is first moved before that activation, :math:`P(\\sigma(W \\star s + b)) \\to
+        \\sigma(P(W \\star s) + b')` (:func:`pool_before_activation`, Laborieux et al. 2021): the
+        same feed-forward map up to the bias parameterisation, and an energy whose minima are not
+        on pooling ties.
+
         For layer sizes: Scellier & Bengio (2017)'s net -- hard sigmoid everywhere, squared
         error (``loss="cross_entropy"``: a linear read-out outside the energy, Laborieux et al.
         2021), Xavier initialisation x 0.5 (at full Xavier scale the free fixed point of a
@@ -232,6 +299,7 @@ class EquilibriumPropagation(Rule):
             spec = Network.feedforward(list(plain.sizes), activation=act,
                                        output_activation=act if plain.loss == "mse" else "linear",
                                        loss=plain.loss, init_scale=0.5, name=plain.name)
+        spec = pool_before_activation(spec)
         lacking = missing_ties(spec)
         out = spec.add(*lacking) if lacking else spec
         layered_energy(out)  # validate now, where the user built the network
