@@ -8,7 +8,10 @@ Two architectures, from their model cards:
   report BP 9.20, FA 13.06, DFA 12.81 % test error on Fashion-MNIST);
 * ``lc``: Bartunov 2018's locally connected net adapted to (1, 28, 28)
   (``models/bartunov2018_lc_fashion.toml``; on CIFAR-10 they report BP 32.41, FA 37.44,
-  DTP 39.47, SDTP 45.66, AO-SDTP 40.05 %: compare orderings and gaps to backprop, not numbers).
+  DTP 39.47, SDTP 45.66, AO-SDTP 40.05 %: compare orderings and gaps to backprop, not numbers);
+* ``lenet-ep``: the same LeNet with hard-sigmoid units for EP (``models/ep_lenet_fashion.toml``:
+  tanh rates above a max pooling have no settled energy minimum), trained with the card's own
+  EP settings; other rules on it use their presets.
 
 Every rule whose ``info.operations`` cover the architecture's projections (``--rules``
 narrows them) trains the card's network with its own training preset (learning rate, hyper-
@@ -38,7 +41,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CARDS = {"lenet": ROOT / "models" / "biotorch_lenet_fashion.toml",
-         "lc": ROOT / "models" / "bartunov2018_lc_fashion.toml"}
+         "lc": ROOT / "models" / "bartunov2018_lc_fashion.toml",
+         "lenet-ep": ROOT / "models" / "ep_lenet_fashion.toml"}
 #: Rules tried on every architecture (those that cannot run a projection kind are left out and
 #: listed in the table as ``refused``, with the reason).
 CANDIDATES = ("backprop", "fa", "dfa", "dtp", "sdtp", "aosdtp", "pc", "pc-fpa", "ep", "burstprop", "brainprop",
@@ -59,12 +63,19 @@ def supported(rule: str, network) -> str | None:
     return None
 
 
-def make_jobs(arch: str, network, rules, args) -> list[dict]:
-    return [{"rule": r, "network": network.to_dict(), "dataset": "fashion-mnist",
-             "dataset_options": {"n_train": args.n_train, "n_test": args.n_test}, "epochs": args.epochs,
-             "batch_size": 128, "dtype": "float32", "align_samples": 256, "seed": s, "array": args.array,
-             "name": f"conv_fashion-{arch}-{r}"}
-            for r in rules for s in range(args.seeds)]
+def make_jobs(arch: str, card, rules, args) -> list[dict]:
+    """One job per rule and seed: the card's network with the rule's training preset -- or, for
+    the card's own rule, the card's hyper-parameters, batch size, optimiser and alignment batch."""
+    jobs = []
+    for r in rules:
+        own = {"hyper": dict(card.hyper), "batch_size": card.batch_size, "optimizer": card.optimizer,
+               "learning_rate": card.learning_rate, "align_samples": card.align_samples} \
+            if r == card.rule and card.hyper else {"batch_size": 128, "align_samples": 256}
+        jobs += [{"rule": r, "network": card.network.to_dict(), "dataset": "fashion-mnist",
+                  "dataset_options": {"n_train": args.n_train, "n_test": args.n_test}, "epochs": args.epochs,
+                  "dtype": "float32", "seed": s, "array": args.array, "name": f"conv_fashion-{arch}-{r}", **own}
+                 for s in range(args.seeds)]
+    return jobs
 
 
 def published(card, rule: str):
@@ -84,7 +95,10 @@ def row_of(arch: str, rule: str, records: list[dict], card) -> dict:
     for k in names:  # mean over seeds, per epoch (epoch 0 has no alignment: None)
         per_epoch = list(zip(*[c[k] for c in curves if k in c]))
         mean_curves[k] = [None if any(v is None for v in vals) else float(np.mean(vals)) for vals in per_epoch]
-    return {"arch": arch, "rule": rule, "n": len(errors), "n_failed": len(records) - len(errors),
+    from neurosim.rules import rule_class
+
+    return {"arch": arch, "rule": rule, "reference": rule_class(rule).info.reference,
+            "n": len(errors), "n_failed": len(records) - len(errors),
             "mean": float(np.mean(errors)) if errors else None,
             "sd": float(np.std(errors, ddof=1)) if len(errors) > 1 else None, "values": errors,
             "statuses": [r.get("status") for r in records],
@@ -125,7 +139,7 @@ def main(argv=None) -> int:
         for r in wanted:
             why = supported(r, net)
             if why is None:
-                jobs_of[(arch, r)] = make_jobs(arch, net, [r], args)
+                jobs_of[(arch, r)] = make_jobs(arch, cards[arch], [r], args)
             else:
                 refused.append({"arch": arch, "rule": r, "reason": why})
                 print(f"{arch}: {r} does not run this net: {why}")
@@ -148,7 +162,8 @@ def main(argv=None) -> int:
     kept = lambda key: [r for r in old.get(key, []) if r["arch"] not in archs]  # noqa: E731 - other nets' rows
     write_json(table_path, {
         "experiment": "conv_fashion", "dataset": "fashion-mnist",
-        "budgets": {**{a: b for a, b in old.get("budgets", {}).items() if a not in archs}, **{a: budget for a in archs}},
+        "budgets": {**{a: b for a, b in old.get("budgets", {}).items() if a not in archs},
+                    **{a: budget for a in archs}},
         "cards": {**old.get("cards", {}), **{a: str(CARDS[a].relative_to(ROOT)) for a in archs}},
         "published_source": {**old.get("published_source", {}),
                              **{a: cards[a].published.get("source") for a in archs}},

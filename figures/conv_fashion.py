@@ -18,9 +18,17 @@ import numpy as np
 
 from neurosim.plotting import BLUE, figure, figure_data, figure_parser, panel, save, style, whole_record
 
-TITLES = {"lenet": "LeNet (BioTorch card)", "lc": "locally connected (Bartunov card)"}
+TITLES = {"lenet": "LeNet (BioTorch card)", "lc": "locally connected (Bartunov card)",
+          "lenet-ep": "LeNet, hard sigmoid (EP card)"}
 #: What the published marker of each architecture is (the card's [published] source, short).
-PUBLISHED = {"lenet": "BioTorch, Fashion-MNIST", "lc": "Bartunov 2018, CIFAR-10"}
+PUBLISHED = {"lenet": "BioTorch, Fashion-MNIST", "lc": "Bartunov 2018, CIFAR-10", "lenet-ep": "none"}
+
+
+def label(row: dict) -> str:
+    """The rule, and its reference where it is not backprop's gradient (EP: the implicit
+    gradient at the free fixed point; AGREL/BrainProp: the gradient of their policy objective)."""
+    ref = row.get("reference", "backprop")
+    return row["rule"] if ref == "backprop" else f"{row['rule']} (vs {ref})"
 
 
 def plot_errors(rows: list[dict], ax, source: str):
@@ -46,7 +54,8 @@ def plot_errors(rows: list[dict], ax, source: str):
 
 
 def plot_cosines(rows: list[dict], ax):
-    """Rules x projections grid of the final cosine with backprop's update (numbers printed)."""
+    """Rules x projections grid of the final cosine of each rule's update with its reference's
+    (backprop's gradient unless the row says otherwise; numbers printed)."""
     names = sorted({k for r in rows for k in r["final_cosine"]}, key=lambda k: (k.startswith("fc"), k))
     grid = np.array([[np.nan if r["final_cosine"].get(k) is None else r["final_cosine"][k] for k in names]
                      for r in rows])
@@ -55,7 +64,7 @@ def plot_cosines(rows: list[dict], ax):
         ax.text(j, i, "" if np.isnan(v) else f"{v:.2f}", ha="center", va="center", fontsize=8,
                 color="w" if abs(v) > 0.6 else "k")
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
-    ax.set_yticks(range(len(rows)), [r["rule"] for r in rows])
+    ax.set_yticks(range(len(rows)), [label(r) for r in rows])
     ax.grid(False)
     return im
 
@@ -78,7 +87,7 @@ def markdown(table: dict) -> str:
 def main(argv=None) -> int:
     args = figure_parser(__file__, __doc__).parse_args(argv)
     table = figure_data(args, whole_record("conv_fashion", "table.json"))
-    archs = [a for a in ("lenet", "lc") if any(r["arch"] == a for r in table["rows"])]
+    archs = [a for a in TITLES if any(r["arch"] == a for r in table["rows"])]
     with style():
         fig, axes = figure(len(archs), 2, height=3.4 * len(archs) + 0.8, squeeze=False)
         im = None
@@ -86,10 +95,10 @@ def main(argv=None) -> int:
             rows = [r for r in table["rows"] if r["arch"] == arch]
             plot_errors(rows, axes[i, 0], PUBLISHED[arch])
             b = table["budgets"][arch]
-            panel(axes[i, 0], "ab"[i] if len(archs) == 2 else "a",
-                  f"{TITLES[arch]}: test error ({b['n_train']} images, {b['epochs']} ep., {b['seeds']} seeds)")
+            panel(axes[i, 0], "abcdef"[2 * i],
+                  f"{TITLES[arch]}\ntest error, {b['n_train']} images, {b['epochs']} epochs, {b['seeds']} seeds")
             im = plot_cosines(rows, axes[i, 1])
-            panel(axes[i, 1], "cd"[i] if len(archs) == 2 else "b", f"{TITLES[arch]}: cosine with backprop, end")
+            panel(axes[i, 1], "abcdef"[2 * i + 1], "cosine with the reference, last epoch")
         fig.colorbar(im, ax=axes[:, 1].tolist(), shrink=0.8, label="cosine")
         fig.suptitle("Fashion-MNIST, each rule's training preset (bars: mean over seeds, whiskers: sd)")
         print(markdown(table))
