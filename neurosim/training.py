@@ -266,7 +266,9 @@ class TrainResult:
     history : list of dict
         One entry per finished epoch: ``epoch, loss, train_error, test_error, seconds``
         (``train_seconds``: the mini-batch loop alone, without evaluation) and ``alignment``
-        (``{"global": cos, "projections": {name: cos}}``).
+        (``{"global": cos, "projections": {name: cos}}``), or ``alignment_failed`` (the one-line
+        reason) when the reference could not be computed that epoch (an oracle that did not
+        converge: the measurement failed, the run goes on).
     status : {"running", "completed", "interrupted", "diverged"}
         ``running`` while the run is in progress (what its checkpoints say; a record still
         ``running`` after its process died was killed); ``completed`` only at the end.
@@ -537,12 +539,19 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
             else:
                 entry.update(loss=None, test_loss=None, train_error=None, test_error=None)
             if align_idx is not None:
-                report = align(rule, network, params, x_align, t_align, state)
-                entry["alignment"] = {"global": report.global_cosine,
-                                      "global_angle_deg": report.global_angle_deg,
-                                      "projections": {r.name: r.cosine for r in report.projections}}
-                if "expected_global_cosine" in report.extra:  # a stochastic rule: its expectation too
-                    entry["alignment"]["expected_global"] = report.extra["expected_global_cosine"]
+                try:
+                    report = align(rule, network, params, x_align, t_align, state)
+                except ConvergenceError as err:
+                    # the *measurement* failed (e.g. the implicit-gradient oracle's fixed point did not
+                    # settle to its tolerance), not the training: the epoch is kept, without alignment
+                    report = None
+                    entry["alignment_failed"] = str(err)
+                if report is not None:
+                    entry["alignment"] = {"global": report.global_cosine,
+                                          "global_angle_deg": report.global_angle_deg,
+                                          "projections": {r.name: r.cosine for r in report.projections}}
+                    if "expected_global_cosine" in report.extra:  # a stochastic rule: its expectation too
+                        entry["alignment"]["expected_global"] = report.extra["expected_global_cosine"]
             entry["seconds"] = time.perf_counter() - t0
             if relaxation is not None:  # rules that relax to a fixed point report its statistics per epoch
                 entry["relaxation"] = relaxation

@@ -417,8 +417,10 @@ def test_every_rule_handles_a_conv_net_or_refuses_it_in_one_line():
             full = rule.network(net)
         except ConfigError as err:
             msg = str(err)
-            assert f"rule '{name}'" in msg and "\n" not in msg and "conv2d" in msg, msg
-            assert "conv2d" not in rule.info.operations
+            assert f"rule '{name}'" in msg and "\n" not in msg, msg
+            # either the operation is not covered, or (EP) the tanh net is not well posed for it
+            assert ("conv2d" in msg and "conv2d" not in rule.info.operations) or \
+                (name == "ep" and "max pooling" in msg and "non-negative" in msg), msg
             continue
         params = rule.init_params(full, 0)
         try:

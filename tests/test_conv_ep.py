@@ -309,7 +309,7 @@ def test_pool_before_activation_keeps_the_feed_forward_map(act):
 
 
 def test_pool_before_activation_is_what_ep_builds_and_is_idempotent():
-    net = get_rule("ep").network(lenet())
+    net = get_rule("ep").network(lenet("sigmoid"))
     assert [layer.name for layer in E.layered_energy(net).layers] == ["pool1", "pool2", "fc"]
     assert get_rule("ep").network(net) == net
     from neurosim.rules.equilibrium import pool_before_activation
@@ -386,3 +386,16 @@ def test_ep_lenet_card_is_the_reordered_biotorch_lenet_and_ep_follows_its_gradie
     assert aux["free"]["converged"]
     small = get_rule("ep", beta=1e-3, tolerance=1e-10, max_steps=2000, nudged_max_steps=2000, on_unconverged="raise")
     assert align(small, net, params, x, t).global_cosine > 0.999
+
+
+@pytest.mark.parametrize("act", ["tanh", "linear"])
+def test_a_max_pooling_into_signed_rates_is_refused_in_one_line(act):
+    """Signed rates right after a max pooling make the energy concave in the pooled drive, with
+    minima on ties (the measured residual stays at 1.4 on LeNet's tanh card): refused, naming the
+    layer and the fix; non-negative units and average pooling are accepted."""
+    with pytest.raises(ConfigError, match=r"max pooling .* drives layer 'pool1' .*non-negative activation") as err:
+        get_rule("ep").network(lenet(act))
+    assert "\n" not in str(err.value)
+    for ok in ("sigmoid", "hard_sigmoid", "relu"):
+        get_rule("ep").network(lenet(ok))
+    get_rule("ep").network(lenet(pool="avg_pool2d"))

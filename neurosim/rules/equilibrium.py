@@ -189,6 +189,32 @@ def pool_before_activation(network: Network) -> Network:
     return network.replace(layers=tuple(changed.get(layer.name, layer) for layer in network.layers))
 
 
+def check_pooled_rates(network: Network) -> None:
+    r"""Refuse, in one line, a max pooling whose pooled drive enters the energy with a sign that
+    can be negative.
+
+    With :math:`s_B = \sigma(P(u) + b)` the energy holds :math:`s_B \cdot P(u)`; for
+    :math:`s_B \ge 0` that term is a non-negative combination of maxima, convex in :math:`u`,
+    and the relaxation settles (Laborieux et al. 2021: conv, max pooling, then a hard sigmoid).
+    A signed :math:`s_B` (tanh, linear...) makes it concave where the weight is negative, with
+    minima on pooling ties: measured on LeNet's tanh card, the free phase's residual stays at 1.4
+    after 200 steps, reordered or not (``docs/rules/equilibrium.md``).  So the layer a max
+    pooling drives must be an energy layer with rates bounded below by 0
+    (:attr:`neurosim.neurons.Activation.bounds`).
+    """
+    for pool in network.select("feedforward"):
+        if pool.operation != "max_pool2d":
+            continue
+        b = network.layer(pool.post)
+        act = get_activation(b.activation)
+        if act.name == "linear" or act.bounds[0] < 0:
+            raise ConfigError(
+                f"rule 'ep': max pooling '{pool.name}' drives layer '{b.name}' ({b.activation}, rates down to "
+                f"{act.bounds[0]:g}); an energy with a max pooling needs non-negative rates right after it (else "
+                f"its minima sit on pooling ties and the relaxation does not settle) -- give '{b.name}' a "
+                "non-negative activation (hard_sigmoid, sigmoid, relu), e.g. models/ep_lenet_fashion.toml for LeNet")
+
+
 @dataclass(frozen=True)
 class EPHyper(RelaxationHyper):
     """Hyper-parameters of :class:`EquilibriumPropagation` (the relaxation vocabulary of
@@ -285,7 +311,8 @@ class EquilibriumPropagation(Rule):
         is first moved before that activation, :math:`P(\\sigma(W \\star s + b)) \\to
         \\sigma(P(W \\star s) + b')` (:func:`pool_before_activation`, Laborieux et al. 2021): the
         same feed-forward map up to the bias parameterisation, and an energy whose minima are not
-        on pooling ties.
+        on pooling ties; a max pooling must then drive non-negative rates
+        (:func:`check_pooled_rates`: LeNet's tanh card is refused in one line).
 
         For layer sizes: Scellier & Bengio (2017)'s net -- hard sigmoid everywhere, squared
         error (``loss="cross_entropy"``: a linear read-out outside the energy, Laborieux et al.
@@ -303,6 +330,7 @@ class EquilibriumPropagation(Rule):
         lacking = missing_ties(spec)
         out = spec.add(*lacking) if lacking else spec
         layered_energy(out)  # validate now, where the user built the network
+        check_pooled_rates(out)
         return out
 
     def init(self, network: Network, params: dict, seed: int = 0) -> dict:
