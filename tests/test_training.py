@@ -170,3 +170,22 @@ def test_shape_mismatch_with_dataset():
 
     with pytest.raises(ShapeError, match="64 features"):
         train(Network.feedforward([784, 10]), "backprop", load_dataset("digits"), progress=False)
+
+
+def test_an_alignment_oracle_that_fails_is_recorded_and_training_goes_on(monkeypatch):
+    """A reference that cannot be computed (an oracle's relaxation that does not converge) is a
+    failed *measurement*: the epoch keeps its losses and says why it has no alignment."""
+    from neurosim import training
+    from neurosim.errors import ConvergenceError
+
+    def failing(*args, **kwargs):
+        raise ConvergenceError("implicit oracle: the free phase did not settle")
+
+    monkeypatch.setattr(training, "align", failing)
+    data = load_dataset("digits", n_train=64, n_test=32)
+    net = Network.feedforward([64, 8, 10], loss="cross_entropy")
+    res = train(net, "backprop", data, TrainConfig(epochs=2, batch_size=32, align_samples=16), progress=False)
+    assert res.status == "completed" and len(res.history) == 2
+    for entry in res.history:
+        assert "alignment" not in entry and "did not settle" in entry["alignment_failed"]
+        assert entry["test_error"] is not None
