@@ -12,7 +12,7 @@ of 1000 training samples:
   reconstructs, :math:`\\langle (h_{l-1} - \\bar h_{l-1})^2\\rangle`, and for the top inverse
   :math:`g_L` of SDTP the *floor*: the error of the best affine map from what :math:`g_L`
   reads (the 10 class probabilities) to :math:`h_{L-1}`, fitted by least squares on the
-  probe itself (no inverse read from 10 numbers does much better);
+  probe itself (a reference for what a read-out of the 10 numbers can reach);
 * the cosine of every layer's forward update with backprop's (:func:`neurosim.align`, 256
   samples, the parallel update);
 
