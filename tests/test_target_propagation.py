@@ -225,6 +225,37 @@ def test_tp_equals_dtp_when_inverses_are_exact():
         np.testing.assert_allclose(a[layer], b[layer], rtol=1e-9, atol=1e-12)
 
 
+def test_sdtp_with_exact_inverses_gives_targets_the_network_maps_onto_t():
+    """SDTP with exact inverses (V = W^-1, c = -W^-1 b) of a square linear chain, output layer
+    included: the penultimate target is h + W_L^-1 (t - r_L) = W_L^-1 (t - b_L), the Newton step
+    that puts the output on t, and every lower target is the pre-image of the one above, so the
+    forward map sends each layer's target exactly to t (Bartunov et al. 2018, Algorithm 1, in the
+    limit of perfect inverses)."""
+    rule = get_rule("sdtp")
+    rng = np.random.default_rng(4)
+    net = rule.network(Network.feedforward([4, 5, 5, 5, 5], activation="linear", loss="mse"))
+    params = {**rule.init_params(net, 0), **random_params(net, rng)}
+    for proj in net.chain()[1:]:  # 5 x 5: hidden1->hidden2, hidden2->hidden3, hidden3->output
+        w = params[proj.name] + 2.0 * np.eye(5)  # shift the spectrum away from 0: well conditioned
+        params[proj.name] = w
+        inv = inverse_name(proj.post, proj.pre)
+        params[inv] = np.linalg.inv(w)
+        params[inverse_bias_key(inv)] = -np.linalg.solve(w, params[f"{proj.post}.bias"])
+    x, t = random_batch(net, rng, batch=6)
+    hats = rule.targets(net, params, x, t)["targets"]
+    w_out, b_out = params["hidden3->output"], params["output.bias"]
+    # independent of the rule's inverses: solve W_L h = t - b_L
+    np.testing.assert_allclose(hats["hidden3"], np.linalg.solve(w_out, (t - b_out).T).T, rtol=1e-9, atol=1e-12)
+    chain = {"hidden1": ["hidden1->hidden2", "hidden2->hidden3", "hidden3->output"],
+             "hidden2": ["hidden2->hidden3", "hidden3->output"], "hidden3": ["hidden3->output"]}
+    for layer, path in chain.items():
+        h = hats[layer]
+        for name in path:  # the forward map from this layer to the output, written out
+            h = h @ params[name].T + params[f"{net.projection(name).post}.bias"]
+        # tolerance: condition numbers (< 1e2 after the spectral shift) times float64 rounding
+        np.testing.assert_allclose(h, t, rtol=1e-9, atol=1e-11)
+
+
 # ------------------------------------------------------------------ finite differences
 def _central_difference(loss_fn, array, eps=1e-6):
     """d loss / d array by central differences (float64; eps near the rounding/truncation optimum)."""
