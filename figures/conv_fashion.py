@@ -18,6 +18,15 @@ import numpy as np
 
 from neurosim.plotting import BLUE, figure, figure_data, figure_parser, panel, save, style, whole_record
 
+#: What writes this figure's results and its cost on 2 cores (`neurosim figures --run-missing`).
+RESULTS_FROM = {"commands": [
+    ["experiments/conv_fashion.py", "--seeds", "3", "--archs", "lenet", "--epochs", "3", "--n-train", "10000",
+     "--n-test", "5000", "--rules", "backprop,fa,dfa,dtp,sdtp,aosdtp,pc,pc-fpa,agrel,brainprop"],
+    ["experiments/conv_fashion.py", "--seeds", "3", "--archs", "lc", "--epochs", "2", "--n-train", "2000",
+     "--n-test", "2000", "--rules", "backprop,fa,dfa,dtp,sdtp,aosdtp"],
+    ["experiments/conv_fashion.py", "--seeds", "3", "--archs", "lenet-ep", "--epochs", "2", "--n-train", "2000",
+     "--n-test", "2000", "--rules", "ep,backprop"]], "minutes": 120}
+
 TITLES = {"lenet": "LeNet (BioTorch card)", "lc": "locally connected (Bartunov card)",
           "lenet-ep": "LeNet, hard sigmoid (EP card)"}
 #: What the published marker of each architecture is (the card's [published] source, short).

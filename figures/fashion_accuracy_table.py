@@ -25,6 +25,9 @@ from neurosim.plotting import (
     whole_record,
 )
 
+#: What writes this figure's results and its cost on 2 cores (`neurosim figures --run-missing`).
+RESULTS_FROM = {"commands": [["experiments/fashion_accuracy_table.py"]], "minutes": 300}
+
 FAMILIES = ("backprop", "feedback_alignment", "target_propagation", "predictive_coding", "equilibrium",
             "dendritic", "attention_gated", "hebbian")
 FAMILY_COLORS = dict(zip(FAMILIES, PALETTE))

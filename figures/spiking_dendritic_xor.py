@@ -26,6 +26,9 @@ from matplotlib.lines import Line2D
 from neurosim.plotting import (BLACK, BLUE, LINE_COLORS, band, figure, figure_data, figure_parser, guide,
                                integer_axis, panel, plain_log_axis, save, style, whole_record)
 
+#: What writes this figure's results and its cost on 2 cores (`neurosim figures --run-missing`).
+RESULTS_FROM = {"commands": [["experiments/spiking_dendritic_xor.py"]], "minutes": 80}
+
 COLORS = LINE_COLORS[1:]
 STYLES = {"baselined": dict(ls="-", marker="o", ms=4), "nudged": dict(ls="--", marker="x", ms=5),
           "rate": dict(ls=":", marker="s", ms=3.5)}

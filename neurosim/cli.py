@@ -482,6 +482,24 @@ def cmd_gradcheck(args) -> int:
     return 0 if worst < args.tolerance and not silent else 1
 
 
+def _experiment_of(script: Path) -> dict | None:
+    """The ``RESULTS_FROM = {"commands": [[script, arg, ...], ...], "minutes": N}`` a figure script
+    declares (what writes its results, relative to the checkout, and how long that takes on 2
+    cores), read without running the script."""
+    import ast
+
+    for node in ast.parse(script.read_text()).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "RESULTS_FROM"
+                                                for t in node.targets):
+            return ast.literal_eval(node.value)
+    return None
+
+
+def _run_figure(script: Path, args, env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(script), "--results", str(args.results)], env=env,
+                          capture_output=True, text=True)
+
+
 def cmd_figures(args) -> int:
     # Only the package's own figure scripts run unless a folder is named explicitly: running every
     # *.py of ./figures in whatever directory the user happens to be in would execute anything.
@@ -490,12 +508,46 @@ def cmd_figures(args) -> int:
     if not scripts:
         raise ConfigError(f"figures: no figure scripts in '{folder}'; run from the neurosim checkout or pass "
                           "--figures DIR")
+    if args.budget is not None and not (args.budget > 0):
+        raise ConfigError(f"--budget: expected minutes > 0, got {args.budget}")
+    if args.run_missing and Path(args.results).resolve() != (folder.parent / "results").resolve():
+        raise ConfigError(f"--run-missing: the experiments write into {folder.parent / 'results'}, but --results is "
+                          f"{args.results}; drop --results (or run the experiments yourself with their --out)")
     failed, skipped, drawn = [], [], []
+    budget = args.budget if args.budget is not None else 60.0
     env = {**os.environ, "NEUROSIM_RESULTS": str(Path(args.results).resolve()), "MPLBACKEND": "Agg"}
     for i, script in enumerate(scripts, 1):
-        proc = subprocess.run([sys.executable, str(script), "--results", str(args.results)], env=env,
-                              capture_output=True, text=True)
+        proc = _run_figure(script, args, env)
         last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        if proc.returncode == 2 and "no results at" in last and args.run_missing:
+            # neither raw results nor shipped data: run the experiment it declares, within the budget
+            exp = _experiment_of(script)
+            if not (isinstance(exp, dict) and isinstance(exp.get("commands"), list) and exp["commands"]
+                    and all(isinstance(c, list) and c for c in exp["commands"])
+                    and isinstance(exp.get("minutes"), (int, float))):
+                last = (f"{last} (the script declares no RESULTS_FROM = {{'commands': [[script, args...]], 'minutes': "
+                        "N}} to run)")
+            elif exp["minutes"] > budget:
+                last = (f"{last} (its experiment needs ~{exp['minutes']} min on 2 cores, over the remaining "
+                        f"--budget {budget:g} min)")
+            else:
+                budget -= exp["minutes"]
+                shown = " && ".join("python " + " ".join(map(str, c)) for c in exp["commands"])
+                print(f"[{i}/{len(scripts)}] {script.name}: running `{shown}` (about {exp['minutes']} min on 2 "
+                      "cores; its progress follows)", file=sys.stderr, flush=True)
+                code = 0
+                for command in exp["commands"]:
+                    code = subprocess.run([sys.executable, str(folder.parent / command[0]), *map(str, command[1:])],
+                                          cwd=folder.parent, env={"OPENBLAS_NUM_THREADS": "1", **env}).returncode
+                    if code != 0:
+                        break
+                if code != 0:
+                    failed.append(script.name)
+                    print(f"[{i}/{len(scripts)}] {script.name}: FAILED: its experiment exited {code}",
+                          file=sys.stderr, flush=True)
+                    continue
+                proc = _run_figure(script, args, env)
+                last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
         if proc.returncode == 0:
             drawn.append(script.name)
             print(f"[{i}/{len(scripts)}] {script.name}: ok {proc.stdout.strip()}", flush=True)
@@ -507,7 +559,8 @@ def cmd_figures(args) -> int:
             failed.append(script.name)
             print(f"[{i}/{len(scripts)}] {script.name}: FAILED: {last}", file=sys.stderr, flush=True)
     print(f"neurosim figures: drew {len(drawn)} of {len(scripts)}; {len(skipped)} skipped for want of results "
-          f"(each line above names the experiment to run); {len(failed)} failed", file=sys.stderr)
+          f"(each line above names the experiment to run{'' if args.run_missing else '; --run-missing runs them'}); "
+          f"{len(failed)} failed", file=sys.stderr)
     if failed or (skipped and args.strict):
         if failed:
             print(f"neurosim figures: error: {', '.join(failed)} failed", file=sys.stderr)
@@ -606,6 +659,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "next to the installed package in a checkout)")
     s.add_argument("--strict", action="store_true", help="exit 2 when a figure has no results to draw from "
                    "(default: skip it with a line naming the experiment that writes them)")
+    s.add_argument("--run-missing", action="store_true",
+                   help="run the experiment a figure without results declares (its RESULTS_FROM), then draw it")
+    s.add_argument("--budget", type=float, default=None, metavar="MINUTES",
+                   help="with --run-missing: run experiments only while their stated minutes fit (default 60)")
     s.set_defaults(func=cmd_figures)
     return p
 

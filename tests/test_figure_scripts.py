@@ -108,3 +108,15 @@ def test_draws_from_shipped_data(name, tmp_path):
 @pytest.mark.parametrize("name", _shipped_params([s.name for s in SCRIPTS]))
 def test_every_figure_draws_from_shipped_data(name, tmp_path):
     _draw_from_shipped(name, tmp_path)
+
+
+def test_unshipped_figures_declare_the_experiment_that_writes_their_results():
+    """`neurosim figures --run-missing` can regenerate every figure without shipped data: each
+    declares RESULTS_FROM (commands that exist, a stated cost in minutes)."""
+    from neurosim.cli import _experiment_of
+
+    for name in NOT_SHIPPED:
+        exp = _experiment_of(FIGURES / name)
+        assert exp is not None and exp["minutes"] > 0, name
+        for command in exp["commands"]:
+            assert (FIGURES.parent / command[0]).is_file(), (name, command)

@@ -129,3 +129,53 @@ def test_figures_command_skips_figures_without_results_and_strict_refuses(monkey
 
     monkeypatch.setattr(cli.subprocess, "run", broken)
     assert cli.main(["figures"]) == 2
+
+
+def _checkout_with_one_figure(tmp_path, minutes, experiment_code="ok = True"):
+    """A tiny checkout: figures/fig.py draws from results/fig/run.json (exit 2 "no results at"
+    without it) and declares the experiment writing it; experiments/exp.py writes it."""
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "figures" / "fig.py").write_text(
+        "import sys\nfrom pathlib import Path\n"
+        f"RESULTS_FROM = {{'commands': [['experiments/exp.py', '--tag', 'x']], 'minutes': {minutes}}}\n"
+        "res = Path(sys.argv[sys.argv.index('--results') + 1]) / 'fig' / 'run.json'\n"
+        "if not res.exists():\n"
+        "    print(f'error: no results at {res}; run `python experiments/exp.py` first', file=sys.stderr)\n"
+        "    raise SystemExit(2)\n"
+        "print('drawn from', res.read_text())\n")
+    (tmp_path / "experiments" / "exp.py").write_text(
+        "import sys\nfrom pathlib import Path\n" + experiment_code + "\n"
+        "out = Path('results') / 'fig'\nout.mkdir(parents=True, exist_ok=True)\n"
+        "(out / 'run.json').write_text(sys.argv[-1])\n")
+    return tmp_path
+
+
+def test_figures_run_missing_runs_the_declared_experiment_within_the_budget(tmp_path, monkeypatch, capsys):
+    """`neurosim figures --run-missing` runs what a figure without results declares, then draws it;
+    over the budget it skips with the stated cost; the experiments write into the checkout's
+    results/, so another --results is refused in one line."""
+    import neurosim.cli as cli
+
+    root = _checkout_with_one_figure(tmp_path, minutes=5)
+    monkeypatch.chdir(root)
+    args = ["figures", "--figures", str(root / "figures"), "--results", str(root / "results")]
+    assert cli.main(args + ["--run-missing", "--budget", "1"]) == 0      # 5 min > 1: skipped, said why
+    err = capsys.readouterr().err
+    assert "needs ~5 min" in err and "skipped" in err and not (root / "results").exists()
+    assert cli.main(args + ["--run-missing"]) == 0                       # default budget 60 min
+    out, err = capsys.readouterr()
+    assert "running `python experiments/exp.py --tag x`" in err and "drawn from x" in out
+    assert cli.main(["figures", "--figures", str(root / "figures"), "--results", str(tmp_path / "elsewhere"),
+                     "--run-missing"]) == 2
+    assert "--run-missing: the experiments write into" in capsys.readouterr().err
+
+
+def test_figures_run_missing_reports_a_failing_experiment(tmp_path, monkeypatch, capsys):
+    import neurosim.cli as cli
+
+    root = _checkout_with_one_figure(tmp_path, minutes=1, experiment_code="raise SystemExit(3)")
+    monkeypatch.chdir(root)
+    assert cli.main(["figures", "--figures", str(root / "figures"), "--results", str(root / "results"),
+                     "--run-missing"]) == 2
+    assert "FAILED: its experiment exited 3" in capsys.readouterr().err
