@@ -102,6 +102,7 @@ def row_of(arch: str, rule: str, records: list[dict], card) -> dict:
             "mean": float(np.mean(errors)) if errors else None,
             "sd": float(np.std(errors, ddof=1)) if len(errors) > 1 else None, "values": errors,
             "statuses": [r.get("status") for r in records],
+            "batch_size": sorted({r.get("batch_size") for r in records if r.get("batch_size")}),
             "messages": sorted({r.get("message", "") for r in records if r.get("message")}),
             "seconds": [r.get("seconds") for r in records],
             "final_cosine": {k: v[-1] for k, v in mean_curves.items()}, "alignment_curves": mean_curves,

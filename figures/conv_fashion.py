@@ -47,16 +47,21 @@ def plot_errors(rows: list[dict], ax, source: str):
     sd = np.array([0.0 if r["sd"] is None else 100 * r["sd"] for r in rows])
     ax.barh(y, np.nan_to_num(mean), 0.6, xerr=sd, color=BLUE, ecolor="0.2", capsize=3, label="measured here")
     top = np.nanmax(np.concatenate([mean + sd, [100 * (r["published_test_error"] or 0) for r in rows]]))
-    for yi, m, s in zip(y, mean, sd):
+    for yi, m, s, r in zip(y, mean, sd, rows):
         text = "failed" if np.isnan(m) else f"{m:.1f}"
-        ax.text((0 if np.isnan(m) else m + s) + 0.015 * top, yi, text, va="center", fontsize=8.5)
+        if r["n_failed"]:
+            stopped = ", ".join(sorted(set(r["statuses"]) - {"completed"}))
+            text += f" ({r['n_failed']} of {r['n'] + r['n_failed']} seeds {stopped})"
+        pub = 100 * (r["published_test_error"] or 0)  # the label right of the bar and of the diamond
+        ax.text(max(0 if np.isnan(m) else m + s, pub + 0.025 * top) + 0.02 * top, yi, text, va="center",
+                fontsize=8.5)
     pub = [(yi, 100 * r["published_test_error"]) for yi, r in zip(y, rows) if r["published_test_error"] is not None]
     if pub:
         ax.plot([p for _, p in pub], [yi for yi, _ in pub], "D", color="k", ms=6, ls="none",
                 label=f"published ({source})")
     ax.set_yticks(y, [r["rule"] for r in rows])
     ax.invert_yaxis()
-    ax.set_xlim(0, 1.3 * top)
+    ax.set_xlim(0, 1.45 * top)
     ax.set_xlabel("test error (%)")
     ax.grid(axis="y", visible=False)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2, fontsize=8, frameon=False)
@@ -79,17 +84,21 @@ def plot_cosines(rows: list[dict], ax):
 
 
 def markdown(table: dict) -> str:
-    lines = ["| net | rule | test error (%), mean ± sd | published (%) | final cosine with BP per projection |",
-             "|---|---|---|---|---|"]
+    lines = ["| net | rule | test error (%), mean ± sd | published (%) | batch | final cosine with the reference |",
+             "|---|---|---|---|---|---|"]
     for r in table["rows"]:
         m = "failed" if r["mean"] is None else f"{100 * r['mean']:.2f}" + (
-            "" if r["sd"] is None else f" ± {100 * r['sd']:.2f}")
+            "" if r["sd"] is None else f" ± {100 * r['sd']:.2f}") + (
+            f" (n = {r['n']}; {r['n_failed']} {'/'.join(sorted(set(r['statuses']) - {'completed'}))})"
+            if r["n_failed"] else "")
         pub = "" if r["published_test_error"] is None else f"{100 * r['published_test_error']:.2f}"
         cos = ", ".join(f"{k} {v:.2f}" for k, v in r["final_cosine"].items() if v is not None)
-        lines.append(f"| {r['arch']} | {r['rule']} | {m} | {pub} | {cos} |")
+        batch = "/".join(map(str, r.get("batch_size") or []))
+        lines.append(f"| {r['arch']} | {r['rule']} | {m} | {pub} | {batch} | {cos} |")
     for arch, b in table["budgets"].items():
         lines.append(f"\n{arch}: Fashion-MNIST, {b['n_train']} training / {b['n_test']} test images, {b['epochs']} "
-                     f"epochs, {b['seeds']} seeds, batch {b['batch_size']}, {b['array']}, each rule's training preset")
+                     f"epochs, {b['seeds']} seeds, {b['array']}, each rule's training preset (the card's own rule: "
+                     "the card's settings)")
     return "\n".join(lines)
 
 
@@ -107,8 +116,8 @@ def main(argv=None) -> int:
             panel(axes[i, 0], "abcdef"[2 * i],
                   f"{TITLES[arch]}\ntest error, {b['n_train']} images, {b['epochs']} epochs, {b['seeds']} seeds")
             im = plot_cosines(rows, axes[i, 1])
-            panel(axes[i, 1], "abcdef"[2 * i + 1], "cosine with the reference, last epoch")
-        fig.colorbar(im, ax=axes[:, 1].tolist(), shrink=0.8, label="cosine")
+            panel(axes[i, 1], "abcdef"[2 * i + 1], "cosine with its reference, last epoch")
+        fig.colorbar(im, ax=axes[-1, 1], location="bottom", shrink=0.9, aspect=30, label="cosine")
         fig.suptitle("Fashion-MNIST, each rule's training preset (bars: mean over seeds, whiskers: sd)")
         print(markdown(table))
         save(fig, args.out)

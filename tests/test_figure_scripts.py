@@ -25,7 +25,6 @@ ENV = {**os.environ, "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1", "PYTHONWA
 #: may spend (known defect of issue 19: `make figures` on a fresh clone still fails on these).
 #: Ship one with ``python experiments/X.py ... && python figures/Y.py --ship``, then drop it here.
 NOT_SHIPPED = {
-    "conv_fashion.py": "experiments/conv_fashion.py (LeNet + LC nets, every conv rule x 3 seeds, ~1 h)",
     "ep_training.py": "experiments/ep_training.py --epochs 10 --seeds 0,1 (Fashion-MNIST 60k, hours)",
     "fashion_accuracy_table.py": "experiments/fashion_accuracy_table.py (every rule x 3 seeds, hours)",
     "pc_training.py": "experiments/pc_fashion.py (~1 h)",
