@@ -92,7 +92,7 @@ def plot_learning(learning: dict, ax=None):
     ax.set_ylim(bottom=0)
     integer_axis(ax)
     n = len(learning["runs"])
-    ax.legend(loc="upper right", title=f"{n} seed{'s' if n > 1 else ''}, one line each")
+    ax.legend(loc="center right", title=f"{n} seed{'s' if n > 1 else ''}, one line each")
     return ax
 
 
