@@ -34,7 +34,7 @@ from neurosim.plotting import (
 )
 
 #: What writes this figure's results and its cost on 2 cores (`neurosim figures --run-missing`).
-RESULTS_FROM = {"commands": [["experiments/pc_fashion.py"]], "minutes": 60}
+RESULTS_FROM = {"commands": [["experiments/pc_fashion.py"]], "minutes": 15}
 
 COLORS = {"backprop": BLACK, "pc": BLUE, "pc-fpa": ORANGE, "pc-zil": GREEN}
 LABELS = {"backprop": "backprop", "pc": "PC (T = 20, η = 0.05, γ = 1)", "pc-fpa": "PC, fixed prediction"}

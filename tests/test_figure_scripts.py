@@ -27,7 +27,6 @@ ENV = {**os.environ, "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1", "PYTHONWA
 NOT_SHIPPED = {
     "ep_training.py": "experiments/ep_training.py --epochs 10 --seeds 0,1 (Fashion-MNIST 60k, hours)",
     "fashion_accuracy_table.py": "experiments/fashion_accuracy_table.py (every rule x 3 seeds, hours)",
-    "pc_training.py": "experiments/pc_fashion.py (~1 h)",
 }
 
 
