@@ -381,6 +381,8 @@ def check_fits(network: Network, dataset) -> None:
                          f"'{network.input_layer.name}' has {network.input_layer.size} units; use --layers "
                          f"{dataset.n_features},...")
     shape, image = tuple(network.input_layer.dims), dataset.image_shape
+    if image is not None and len(image) == 2:  # a grey image given as (H, W): one channel
+        image = (1, *image)
     if len(shape) == 3 and image is not None and tuple(image) != shape:
         raise ShapeError(f"dataset '{dataset.name}' holds images of shape {tuple(image)} (channels, height, width) "
                          f"but input layer '{network.input_layer.name}' has shape {shape}; give the input layer "

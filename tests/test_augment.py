@@ -129,3 +129,9 @@ def test_an_image_net_refuses_images_of_another_shape():
     with pytest.raises(ShapeError, match=r"shape \(2, 5, 4\).*shape \(2, 4, 5\)"):
         check_fits(net, _images())
     check_fits(_net(), _images())
+    # a grey set given as (H, W) is one channel: it fits a (1, H, W) input layer
+    grey = Dataset("grey", np.zeros((4, 20), np.float32), np.arange(4) % 3, np.zeros((2, 20), np.float32),
+                   np.arange(2), n_classes=3, image_shape=(5, 4), source="generated in the test")
+    one = (Layer("input", shape=(1, 5, 4), role="input", bias=False, activation="linear"),
+           Layer("output", 3, role="output", activation="linear"))
+    check_fits(Network(one, (Projection("input", "output"),), loss="cross_entropy"), grey)
