@@ -171,6 +171,17 @@ def check_neuron_model(name: str) -> str:
 RATE_SCALE_HZ = 100.0
 
 
+def _from_layer_params(cls, layer):
+    """``cls`` (a neuron-parameter dataclass) from its defaults and ``layer.params``: keys that are
+    not its fields are ignored (they belong to other neuron models); a bad value raises
+    :class:`ConfigError` naming the layer."""
+    known = set(cls.__dataclass_fields__)
+    try:
+        return cls(**{k: v for k, v in layer.params if k in known})
+    except ConfigError as err:
+        raise ConfigError(f"Layer '{layer.name}'.params: {err}") from None
+
+
 @dataclass(frozen=True)
 class LIFParameters:
     """Parameters of a leaky integrate-and-fire neuron, plain SI floats (no units).
@@ -222,12 +233,7 @@ class LIFParameters:
         Keys of ``layer.params`` that are not LIF parameters are ignored (they belong to
         other neuron models); a LIF key with a bad value raises :class:`ConfigError`.
         """
-        known = set(cls.__dataclass_fields__)
-        given = {k: v for k, v in layer.params if k in known}
-        try:
-            return cls(**given)
-        except ConfigError as err:
-            raise ConfigError(f"Layer '{layer.name}'.params: {err}") from None
+        return _from_layer_params(cls, layer)
 
     @property
     def u_reset(self) -> float:
@@ -275,12 +281,7 @@ class ConductanceLIFParameters:
     @classmethod
     def from_layer(cls, layer) -> "ConductanceLIFParameters":
         """Defaults + ``layer.params`` (other keys ignored; a bad value raises :class:`ConfigError`)."""
-        known = set(cls.__dataclass_fields__)
-        given = {k: v for k, v in layer.params if k in known}
-        try:
-            return cls(**given)
-        except ConfigError as err:
-            raise ConfigError(f"Layer '{layer.name}'.params: {err}") from None
+        return _from_layer_params(cls, layer)
 
     @property
     def start(self) -> float:

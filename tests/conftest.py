@@ -25,6 +25,21 @@ def random_batch(network: Network, rng, batch=5):
     return x, t
 
 
+def central_difference(loss_fn, array, eps=1e-6):
+    """d loss / d array by central differences, entry by entry, ``array`` perturbed in place and
+    restored (float64; eps near the rounding/truncation optimum). Independent of any gradient code."""
+    grad = np.zeros_like(array)
+    for i in np.ndindex(array.shape):
+        old = array[i]
+        array[i] = old + eps
+        up = loss_fn()
+        array[i] = old - eps
+        down = loss_fn()
+        array[i] = old
+        grad[i] = (up - down) / (2 * eps)
+    return grad
+
+
 def random_params(network: Network, rng):
     """Weights by the network's initialisers plus non-zero biases (so bias terms are exercised)."""
     params = init_params(network, rng)

@@ -23,7 +23,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import random_batch, random_params
+from conftest import central_difference, random_batch, random_params
 from neurosim import Network, Projection, RunSpec, backprop, get_rule, init_params
 from neurosim.alignment import align, cosine
 from neurosim.data import load_dataset
@@ -185,12 +185,13 @@ def test_output_layer_follows_the_task_loss_gradient(name, loss):
         np.testing.assert_allclose(dw[key], ref[key], rtol=1e-12, atol=1e-15)
 
 
-def _linear_net_with_exact_inverses(rule, seed=3):
-    """Linear chain 4-5-5-5-3 (square, invertible hidden weights) with V = W^-1, c = -W^-1 b."""
+def _linear_net_with_exact_inverses(rule, seed=3, n_out=3):
+    """Linear chain 4-5-5-5-``n_out`` with V = W^-1, c = -W^-1 b for every square (5 x 5) weight
+    above the first: the hidden ones, and the output's too when ``n_out = 5``."""
     rng = np.random.default_rng(seed)
-    net = rule.network(Network.feedforward([4, 5, 5, 5, 3], activation="linear", loss="mse"))
+    net = rule.network(Network.feedforward([4, 5, 5, 5, n_out], activation="linear", loss="mse"))
     params = {**rule.init_params(net, 0), **random_params(net, rng)}
-    for proj in net.chain()[1:-1]:  # hidden1->hidden2, hidden2->hidden3: 5 x 5
+    for proj in [p for p in net.chain()[1:] if params[p.name].shape == (5, 5)]:
         w = params[proj.name] + 2.0 * np.eye(5)  # shift the spectrum away from 0: well conditioned
         params[proj.name] = w
         inv = inverse_name(proj.post, proj.pre)
@@ -232,16 +233,7 @@ def test_sdtp_with_exact_inverses_gives_targets_the_network_maps_onto_t():
     forward map sends each layer's target exactly to t (Bartunov et al. 2018, Algorithm 1, in the
     limit of perfect inverses)."""
     rule = get_rule("sdtp")
-    rng = np.random.default_rng(4)
-    net = rule.network(Network.feedforward([4, 5, 5, 5, 5], activation="linear", loss="mse"))
-    params = {**rule.init_params(net, 0), **random_params(net, rng)}
-    for proj in net.chain()[1:]:  # 5 x 5: hidden1->hidden2, hidden2->hidden3, hidden3->output
-        w = params[proj.name] + 2.0 * np.eye(5)  # shift the spectrum away from 0: well conditioned
-        params[proj.name] = w
-        inv = inverse_name(proj.post, proj.pre)
-        params[inv] = np.linalg.inv(w)
-        params[inverse_bias_key(inv)] = -np.linalg.solve(w, params[f"{proj.post}.bias"])
-    x, t = random_batch(net, rng, batch=6)
+    net, params, x, t = _linear_net_with_exact_inverses(rule, seed=4, n_out=5)  # output weight 5 x 5 too
     hats = rule.targets(net, params, x, t)["targets"]
     w_out, b_out = params["hidden3->output"], params["output.bias"]
     # independent of the rule's inverses: solve W_L h = t - b_L
@@ -257,20 +249,6 @@ def test_sdtp_with_exact_inverses_gives_targets_the_network_maps_onto_t():
 
 
 # ------------------------------------------------------------------ finite differences
-def _central_difference(loss_fn, array, eps=1e-6):
-    """d loss / d array by central differences (float64; eps near the rounding/truncation optimum)."""
-    grad = np.zeros_like(array)
-    for i in np.ndindex(array.shape):
-        old = array[i]
-        array[i] = old + eps
-        up = loss_fn()
-        array[i] = old - eps
-        down = loss_fn()
-        array[i] = old
-        grad[i] = (up - down) / (2 * eps)
-    return grad
-
-
 @pytest.mark.parametrize("name", TP_RULES)
 def test_hidden_update_descends_the_local_target_loss(name):
     rule, net, params, x, t = setup(name)
@@ -283,7 +261,7 @@ def test_hidden_update_descends_the_local_target_loss(name):
             return 0.5 * np.sum((np.tanh(u) - hats[proj.post]) ** 2) / x.shape[0]
 
         for key in (proj.name, f"{proj.post}.bias"):
-            numeric = _central_difference(local_loss, params[key])
+            numeric = central_difference(local_loss, params[key])
             np.testing.assert_allclose(dw[key], -numeric, rtol=1e-6, atol=1e-9)
 
 
@@ -316,7 +294,7 @@ def test_inverse_update_descends_the_reconstruction_loss(name, inverse_loss):
         if upper == out and name == "aosdtp":
             keys.append(inverse_name(aux, lower))
         for key in keys:
-            numeric = _central_difference(rec_loss, params[key])
+            numeric = central_difference(rec_loss, params[key])
             np.testing.assert_allclose(dw[key], -numeric, rtol=1e-6, atol=1e-9)
 
 

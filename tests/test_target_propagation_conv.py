@@ -33,6 +33,7 @@ from neurosim.errors import ConfigError
 from neurosim.network import Layer, Network, Projection
 from neurosim.reference import forward, softmax
 from neurosim.rules.target_propagation import inverse_bias_key, inverse_name
+from conftest import central_difference
 
 TP_RULES = ("tp", "dtp", "sdtp", "aosdtp")
 SECOND = (("conv2d", "locally_connected2d"), ("locally_connected2d", "conv2d"))
@@ -73,20 +74,6 @@ def setup(name, second=SECOND[1], pool="max_pool2d", loss="cross_entropy", seed=
     n_out = net.output_layer.size
     t = np.eye(n_out)[rng.integers(0, n_out, batch)] if loss == "cross_entropy" else rng.normal(0, .5, (batch, n_out))
     return rule, net, params, x, t
-
-
-def _central_difference(loss_fn, array, eps=1e-6):
-    """d loss / d array by central differences (float64)."""
-    grad = np.zeros_like(array)
-    for i in np.ndindex(array.shape):
-        old = array[i]
-        array[i] = old + eps
-        up = loss_fn()
-        array[i] = old - eps
-        down = loss_fn()
-        array[i] = old
-        grad[i] = (up - down) / (2 * eps)
-    return grad
 
 
 # ------------------------------------------------------------------ description
@@ -203,7 +190,7 @@ def test_hidden_update_descends_the_local_target_loss(name, second):
             return 0.5 * np.sum((forward(net, params, x).r[post] - hats[post]) ** 2) / x.shape[0]
 
         for key in (proj_name, f"{post}.bias"):
-            numeric = _central_difference(local_loss, params[key])
+            numeric = central_difference(local_loss, params[key])
             np.testing.assert_allclose(dw[key], -numeric, rtol=1e-6, atol=1e-9)
 
 
@@ -231,7 +218,7 @@ def test_inverse_update_descends_the_reconstruction_loss(name, second, inverse_l
         if name == "aosdtp" and upper == net.output_layer.name:
             keys.append(inverse_name(f"{upper}_aux", lower))
         for key in keys:
-            numeric = _central_difference(rec_loss, params[key])
+            numeric = central_difference(rec_loss, params[key])
             np.testing.assert_allclose(dw[key], -numeric, rtol=1e-6, atol=1e-9)
 
 

@@ -166,21 +166,34 @@ class _STDPRule(Rule):
         return {}
 
 
+@dataclass(frozen=True)
+class _EncodedHyper(_SpikingHyper):
+    """The spiking hyper-parameters plus the choice of input encoding (pair and triplet STDP)."""
+
+    encoding: str = param("poisson", choices=("poisson", "spike_times"),
+                          doc="x as Poisson rates, or as one spike time per input (seconds, NaN: none)")
+
+
+class _EncodedSTDPRule(_STDPRule):
+    """An STDP rule whose input encoding is a hyper-parameter (:class:`_EncodedHyper`)."""
+
+    def encoding(self) -> str:
+        return self.hyper.encoding
+
+
 # --------------------------------------------------------------------------- pair STDP
 @dataclass(frozen=True)
-class PairSTDPHyper(_SpikingHyper):
+class PairSTDPHyper(_EncodedHyper):
     a_plus: float = param(0.005, gt=0, doc="potentiation amplitude A+ (weight units)")
     a_minus: float = param(0.00525, gt=0, doc="depression amplitude A- (weight units)")
     tau_plus: float = param(0.020, gt=0, doc="pre trace time constant, seconds")
     tau_minus: float = param(0.020, gt=0, doc="post trace time constant, seconds")
     w_max: float = param(1.0, gt=0, doc="upper weight bound (lower bound 0)")
     clip: bool = param(True, doc="clip weights to [0, w_max] after every change")
-    encoding: str = param("poisson", choices=("poisson", "spike_times"),
-                          doc="x as Poisson rates, or as one spike time per input (seconds, NaN: none)")
 
 
 @register
-class PairSTDP(_STDPRule):
+class PairSTDP(_EncodedSTDPRule):
     """Additive pair STDP with all-to-all traces: the module docstring's window :math:`W(\\Delta t)`.
 
     A pre trace :math:`a_+` and a post trace :math:`a_-` jump by one at each spike and decay
@@ -194,9 +207,6 @@ class PairSTDP(_STDPRule):
     info = RuleInfo(supervised=False, backends=("spiking",), activation="lif", aliases=("pair-stdp",))
     Hyper = PairSTDPHyper
     synapse_model = "pair_stdp"
-
-    def encoding(self) -> str:
-        return self.hyper.encoding
 
     def synapse_options(self) -> dict:
         h = self.hyper
@@ -213,7 +223,7 @@ class PairSTDP(_STDPRule):
 
 # --------------------------------------------------------------------------- triplet STDP
 @dataclass(frozen=True)
-class TripletSTDPHyper(_SpikingHyper):
+class TripletSTDPHyper(_EncodedHyper):
     tau_plus: float = param(16.8e-3, gt=0, doc="fast pre trace r1, seconds")
     tau_minus: float = param(33.7e-3, gt=0, doc="fast post trace o1, seconds")
     tau_x: float = param(101e-3, gt=0, doc="slow pre trace r2, seconds")
@@ -223,12 +233,10 @@ class TripletSTDPHyper(_SpikingHyper):
     a2_minus: float = param(7e-3, ge=0, doc="pair depression")
     a3_minus: float = param(2.3e-4, ge=0, doc="triplet depression")
     w_max: float = param(1.0, gt=0, doc="scale of the initial weights (the rule itself is unbounded)")
-    encoding: str = param("poisson", choices=("poisson", "spike_times"),
-                          doc="x as Poisson rates, or as one spike time per input (seconds, NaN: none)")
 
 
 @register
-class TripletSTDP(_STDPRule):
+class TripletSTDP(_EncodedSTDPRule):
     """Triplet STDP (Pfister & Gerstner 2006), all-to-all, visual-cortex parameters (their Table 4).
 
     .. math:: \\text{pre spike: } w \\mathrel{-}= o_1 (A_2^- + A_3^- r_2), \\qquad
@@ -243,9 +251,6 @@ class TripletSTDP(_STDPRule):
                 "J. Neurosci. 26, 9673-9682.")
     Hyper = TripletSTDPHyper
     synapse_model = "triplet_stdp"
-
-    def encoding(self) -> str:
-        return self.hyper.encoding
 
     def synapse_options(self) -> dict:
         h = self.hyper
