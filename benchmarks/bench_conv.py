@@ -16,8 +16,10 @@ Two measurements, ratios from one run (issue 17):
    ratio is the cost of untying (Pozzi et al. 2020's BrainProp code: 45-60 s per CIFAR-10
    epoch for LC against 3 s for conv, a ratio of 15-20).
 
-Every configuration runs ``--epochs`` times, taking turns epoch by epoch, and its fastest epoch
-counts.  Run with one BLAS thread per library on a small machine
+Every configuration runs ``--epochs`` times, taking turns epoch by epoch (a round is one epoch of
+each).  The reported ratio is the median over rounds of the ratio within a round (the two epochs
+it compares ran a few seconds apart, so a slow spell of the machine hits both); the fastest epoch
+of each configuration is reported beside it.  Run with one BLAS thread per library on a small machine
 (``OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1``; see ``bench_arrays.py``).
 
     python benchmarks/bench_conv.py [--device cpu] [--epochs 3] [--n-train 10000] [--json]
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 from pathlib import Path
 
 from bench_arrays import BATCH, plain_torch_epoch
@@ -80,22 +83,33 @@ def main(argv=None):
                                   array=array, device="cpu" if array == "numpy" else args.device)
                for array in ("numpy", "torch")}
     best: dict[str, float] = {}
+    rounds: list[dict[str, float]] = []
     for _ in range(args.epochs):
+        seconds: dict[str, float] = {}
         for net_name, net in nets.items():
             for array, cfg in configs.items():
                 res = train(net, rule, data, cfg, progress=False)
                 if res.status != "completed":
                     raise SystemExit(f"{net_name} on {array}: {res.status}: {res.message}")
-                key = f"{net_name}/{array}"
-                best[key] = min(best.get(key, float("inf")), res.history[0]["train_seconds"])
-        t = plain_torch_epoch(data, args.device, model=lenet_torch, input_shape=(1, 28, 28))
-        best["lenet/plain-pytorch"] = min(best.get("lenet/plain-pytorch", float("inf")), t)
+                seconds[f"{net_name}/{array}"] = res.history[0]["train_seconds"]
+            if net_name == "lenet":  # right after neurosim's LeNet epochs, so the pairs run close in time
+                seconds["lenet/plain-pytorch"] = plain_torch_epoch(data, args.device, model=lenet_torch,
+                                                                   input_shape=(1, 28, 28))
+        rounds.append(seconds)
+        for key, t in seconds.items():
+            best[key] = min(best.get(key, float("inf")), t)
+
+    def ratio(num: str, den: str) -> float:
+        return statistics.median(r[num] / r[den] for r in rounds)
+
     plain = best["lenet/plain-pytorch"]
     lenet = {"plain_pytorch_seconds": plain, "numpy_seconds": best["lenet/numpy"],
-             "torch_seconds": best["lenet/torch"], "numpy_over_plain_pytorch": best["lenet/numpy"] / plain,
-             "torch_over_plain_pytorch": best["lenet/torch"] / plain}
+             "torch_seconds": best["lenet/torch"],
+             "numpy_over_plain_pytorch": ratio("lenet/numpy", "lenet/plain-pytorch"),
+             "torch_over_plain_pytorch": ratio("lenet/torch", "lenet/plain-pytorch"),
+             "rounds": rounds}
     untied = {array: {"conv_seconds": best[f"conv/{array}"], "lc_seconds": best[f"lc/{array}"],
-                      "lc_over_conv": best[f"lc/{array}"] / best[f"conv/{array}"]} for array in configs}
+                      "lc_over_conv": ratio(f"lc/{array}", f"conv/{array}")} for array in configs}
     device_name = torch.cuda.get_device_name(torch.device(args.device)) if args.device.startswith("cuda") else \
         f"CPU, {os.cpu_count()} cores"
     out = {"dataset": data.name, "n_train": len(data.x_train), "batch_size": BATCH, "dtype": "float32",
@@ -108,7 +122,7 @@ def main(argv=None):
         return
     print(f"{data.name}: {len(data.x_train)} images per epoch, batch {BATCH}, Adam, float32, backprop; torch "
           f"{torch.__version__} on {args.device} ({device_name}), {torch.get_num_threads()} threads; fastest of "
-          f"{args.epochs} epochs")
+          f"{args.epochs} epochs; ratios: median over rounds")
     print(f"LeNet: plain PyTorch {plain:.2f} s | neurosim numpy {lenet['numpy_seconds']:.2f} s "
           f"({lenet['numpy_over_plain_pytorch']:.2f}x) | neurosim torch {lenet['torch_seconds']:.2f} s "
           f"({lenet['torch_over_plain_pytorch']:.2f}x)")

@@ -32,7 +32,13 @@ Each operation gives its forward map, the vector-Jacobian product with respect t
 for every array library through the namespace of the arrays (:mod:`neurosim.arrays`): im2col
 by strided slices (one slice per kernel offset, never a loop over positions), the sums as
 matrix products, col2im by strided additions.  Pooling has no parameters; max pooling routes
-the gradient to the first maximum of each window (as PyTorch).
+the gradient to the first maximum of each window (as PyTorch).  On PyTorch tensors, conv2d and
+max pooling run PyTorch's own kernels.
+
+:func:`drive_saving` and :func:`vjp` are the training path (:func:`neurosim.reference.backprop`):
+the forward pass keeps what the backward pass reuses (im2col patches, max-pooling winners or
+maxima), and the input and kernel gradients come from one pass (one ``convolution_backward``
+call on tensors, as autograd makes) instead of recomputing the forward's work.
 """
 from __future__ import annotations
 
@@ -40,11 +46,13 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
 from .arrays import _torch_tensor, arange, astype, full, namespace, zeros
 from .errors import ConfigError
 
-__all__ = ["OPERATIONS", "Operation", "adjoint_geometry", "backward", "drive", "geometry_text", "has_params",
-           "max_pool_switched", "out_shape", "param_shape", "fans", "tangent", "weight_gradient"]
+__all__ = ["OPERATIONS", "Operation", "adjoint_geometry", "backward", "drive", "drive_saving", "geometry_text",
+           "has_params", "max_pool_switched", "out_shape", "param_shape", "fans", "tangent", "vjp", "weight_gradient"]
 
 
 # --------------------------------------------------------------------------- im2col / col2im
@@ -68,8 +76,6 @@ def _window_view(xpad, kh: int, kw: int, sh: int, sw: int):
     differ here)."""
     if _torch_tensor(xpad):
         return xpad.unfold(2, kh, sh).unfold(3, kw, sw)
-    import numpy as np
-
     return np.lib.stride_tricks.sliding_window_view(xpad, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]
 
 
@@ -117,6 +123,12 @@ class Operation:
     weight_gradient : callable (delta, x, pre_shape, post_shape, geo) -> dW (batch sum)
     transpose : str
         The operation whose kernel of the same shape maps the other way ("" if none).
+    forward_saving : callable (x, w, pre_shape, post_shape, geo) -> (y, saved), optional
+        The forward map together with what it computed on the way that the vector-Jacobian
+        product can reuse (im2col patches, max-pooling winners); None: nothing worth keeping.
+    vjp : callable (delta, w, x, saved, pre_shape, post_shape, geo, inputs) -> (dx, dW), optional
+        ``backward`` and ``weight_gradient`` in one pass from the forward's ``saved`` work
+        (``dx`` None when ``inputs`` is false); None: the two maps are called one after the other.
     """
 
     name: str
@@ -129,6 +141,8 @@ class Operation:
     backward: Callable
     weight_gradient: Callable
     transpose: str = ""
+    forward_saving: Callable | None = None
+    vjp: Callable | None = None
 
 
 def _as4(a, shape):
@@ -172,17 +186,39 @@ def _kernel_fans(pre, post, geo):
     return pre[0] * k, post[0] * k
 
 
-def _conv_forward(x, w, pre, post, geo):
-    xp = namespace(x, w)
+def _conv_patches(x, pre, post, geo):
+    """im2col of ``x`` (b, size) -> (b, c*kh*kw, L), contiguous (the one copy of the windows)."""
+    xp = namespace(x)
     p = _patches(_as4(x, pre), geo["kernel"], geo["stride"], geo["padding"])
-    b = x.shape[0]
-    p = xp.reshape(p, (b, -1, post[1] * post[2]))  # (b, c*kh*kw, L)
+    return xp.reshape(p, (x.shape[0], -1, post[1] * post[2]))
+
+
+def _conv_forward_saving(x, w, pre, post, geo):
+    """The convolution and its im2col patches, which the weight gradient reuses (tensors:
+    PyTorch's ``conv2d``, nothing saved: its backward needs only ``x``)."""
+    xp = namespace(x, w)
+    if _torch_tensor(x):
+        import torch
+
+        y = torch.nn.functional.conv2d(_as4(x, pre), w, stride=geo["stride"], padding=geo["padding"])
+        return _flat(y), None
+    p = _conv_patches(x, pre, post, geo)
     y = xp.reshape(w, (w.shape[0], -1)) @ p  # (b, o, L)
-    return xp.reshape(y, (b, -1))
+    return xp.reshape(y, (x.shape[0], -1)), p
+
+
+def _conv_forward(x, w, pre, post, geo):
+    return _conv_forward_saving(x, w, pre, post, geo)[0]
 
 
 def _conv_backward(d, w, x, pre, post, geo):
     xp = namespace(d, w)
+    if _torch_tensor(d):
+        import torch
+
+        size = (d.shape[0], *pre)
+        return _flat(torch.nn.grad.conv2d_input(size, w, _as4(d, post), stride=geo["stride"],
+                                                padding=geo["padding"]))
     b = d.shape[0]
     cols = xp.reshape(w, (w.shape[0], -1)).T @ xp.reshape(d, (b, post[0], -1))  # (b, c*kh*kw, L)
     cols = xp.reshape(cols, (b, pre[0], *geo["kernel"], post[1], post[2]))
@@ -190,44 +226,33 @@ def _conv_backward(d, w, x, pre, post, geo):
 
 
 def _conv_weight_gradient(d, x, pre, post, geo):
+    return _conv_vjp(d, None, x, None, pre, post, geo, False)[1]
+
+
+def _conv_vjp(d, w, x, saved, pre, post, geo, inputs):
+    """(dx, dW) of a convolution: one ``convolution_backward`` call on tensors (as autograd
+    makes), and on arrays the kernel gradient as one matrix product per sample against the
+    forward's patches, summed over the batch (no transposed copy of the patches)."""
     xp = namespace(d, x)
-    b = x.shape[0]
-    k = pre[0] * math.prod(geo["kernel"])
-    p = _patches(_as4(x, pre), geo["kernel"], geo["stride"], geo["padding"])
-    p = xp.reshape(xp.permute_dims(xp.reshape(p, (b, k, -1)), (0, 2, 1)), (-1, k))  # (b*L, c*kh*kw)
-    d2 = xp.reshape(xp.permute_dims(xp.reshape(d, (b, post[0], -1)), (1, 0, 2)), (post[0], -1))  # (o, b*L)
-    return xp.reshape(d2 @ p, (post[0], pre[0], *geo["kernel"]))
-
-
-def _torch_conv(kind: str):
-    """PyTorch's own kernels for a conv2d on tensors (``torch.nn.functional.conv2d`` and the
-    vector-Jacobian products of ``torch.nn.grad``): the same maps as the im2col form above
-    (checked against it in tests/test_conv.py), at the speed of PyTorch's convolution."""
-    generic = {"forward": _conv_forward, "backward": _conv_backward, "weight_gradient": _conv_weight_gradient}[kind]
-
-    def op(*args):
-        pre, post, geo = args[-3:]
-        if not _torch_tensor(args[0]):
-            return generic(*args)
+    shape = (post[0], pre[0], *geo["kernel"])
+    if _torch_tensor(d):
         import torch
 
-        stride, padding = geo["stride"], geo["padding"]
-        if kind == "forward":
-            x, w = args[0], args[1]
-            return _flat(torch.nn.functional.conv2d(_as4(x, pre), w, stride=stride, padding=padding))
-        if kind == "backward":
-            d, w = args[0], args[1]
-            size = (d.shape[0], *pre)
-            return _flat(torch.nn.grad.conv2d_input(size, w, _as4(d, post), stride=stride, padding=padding))
-        d, x = args[0], args[1]
-        shape = (post[0], pre[0], *geo["kernel"])
-        return torch.nn.grad.conv2d_weight(_as4(x, pre), shape, _as4(d, post), stride=stride, padding=padding)
-
-    return op
+        if w is None:
+            w = torch.empty(shape, dtype=d.dtype, device=d.device)  # only its shape is read
+        dx, dw, _ = torch.ops.aten.convolution_backward(
+            _as4(d, post), _as4(x, pre), w, None, list(geo["stride"]), list(geo["padding"]), [1, 1], False,
+            [0, 0], 1, [bool(inputs), True, False])
+        return (_flat(dx) if inputs else None), dw
+    p = saved if saved is not None else _conv_patches(x, pre, post, geo)
+    d3 = xp.reshape(d, (d.shape[0], post[0], -1))  # (b, o, L)
+    dw = xp.reshape(xp.sum(d3 @ xp.permute_dims(p, (0, 2, 1)), axis=0), shape)
+    return (_conv_backward(d, w, x, pre, post, geo) if inputs else None), dw
 
 
-_CONV = Operation("conv2d", True, True, _conv_out, _kernel_shape, _kernel_fans, _torch_conv("forward"),
-                  _torch_conv("backward"), _torch_conv("weight_gradient"), transpose="conv_transpose2d")
+_CONV = Operation("conv2d", True, True, _conv_out, _kernel_shape, _kernel_fans, _conv_forward, _conv_backward,
+                  _conv_weight_gradient, transpose="conv_transpose2d", forward_saving=_conv_forward_saving,
+                  vjp=_conv_vjp)
 
 
 def _adjoint(name: str, op_shape, forward, backward, weight_gradient, transpose: str) -> Operation:
@@ -268,10 +293,18 @@ def _lc_patches(x, pre, post, geo):
     return xp.permute_dims(xp.reshape(p, (b, -1, post[1] * post[2])), (2, 0, 1))
 
 
-def _lc_forward(x, w, pre, post, geo):
+def _lc_forward_saving(x, w, pre, post, geo):
+    """The locally connected map and its patches (L, b, K), made contiguous once for the
+    forward product and the kernel gradient."""
     xp = namespace(x, w)
-    y = _lc_patches(x, pre, post, geo) @ xp.permute_dims(_lc_kernels(w), (0, 2, 1))  # (L, b, o)
-    return xp.reshape(xp.permute_dims(y, (1, 2, 0)), (x.shape[0], -1))
+    p = _lc_patches(x, pre, post, geo)
+    p = p.contiguous() if _torch_tensor(p) else np.ascontiguousarray(p)
+    y = p @ xp.permute_dims(_lc_kernels(w), (0, 2, 1))  # (L, b, o)
+    return xp.reshape(xp.permute_dims(y, (1, 2, 0)), (x.shape[0], -1)), p
+
+
+def _lc_forward(x, w, pre, post, geo):
+    return _lc_forward_saving(x, w, pre, post, geo)[0]
 
 
 def _lc_backward(d, w, x, pre, post, geo):
@@ -283,17 +316,23 @@ def _lc_backward(d, w, x, pre, post, geo):
     return _flat(_fold(cols, pre, geo["kernel"], geo["stride"], geo["padding"]))
 
 
-def _lc_weight_gradient(d, x, pre, post, geo):
+def _lc_vjp(d, w, x, saved, pre, post, geo, inputs):
     xp = namespace(d, x)
     b = d.shape[0]
+    p = saved if saved is not None else _lc_patches(x, pre, post, geo)
     dl = xp.permute_dims(xp.reshape(d, (b, post[0], -1)), (2, 1, 0))  # (L, o, b)
-    g = dl @ _lc_patches(x, pre, post, geo)  # (L, o, K)
-    g = xp.reshape(g, (post[1], post[2], post[0], pre[0], *geo["kernel"]))
-    return xp.permute_dims(g, (2, 0, 1, 3, 4, 5))
+    g = xp.reshape(dl @ p, (post[1], post[2], post[0], pre[0], *geo["kernel"]))  # (L, o, K) by position
+    dw = xp.permute_dims(g, (2, 0, 1, 3, 4, 5))
+    return (_lc_backward(d, w, x, pre, post, geo) if inputs else None), dw
+
+
+def _lc_weight_gradient(d, x, pre, post, geo):
+    return _lc_vjp(d, None, x, None, pre, post, geo, False)[1]
 
 
 _LC = Operation("locally_connected2d", True, True, _conv_out, _lc_shape, _kernel_fans, _lc_forward, _lc_backward,
-                _lc_weight_gradient, transpose="locally_connected_transpose2d")
+                _lc_weight_gradient, transpose="locally_connected_transpose2d", forward_saving=_lc_forward_saving,
+                vjp=_lc_vjp)
 
 _LC_T = _adjoint("locally_connected_transpose2d", _lc_shape, _lc_forward, _lc_backward, _lc_weight_gradient,
                  transpose="locally_connected2d")
@@ -333,13 +372,26 @@ def _unwindow(cols, pre, post, geo):
     return _flat(_fold(cols, pre, geo["kernel"], geo["stride"], geo["padding"]))
 
 
-def _max_forward(x, w, pre, post, geo):
+def _max_forward_saving(x, w, pre, post, geo):
+    """Max pooling and what routes its gradient: PyTorch's window argmax on tensors, the pooled
+    maxima themselves on arrays (:func:`_max_routed` finds each window's first maximum from them)."""
+    if _torch_tensor(x):
+        import torch
+
+        y, where = torch.nn.functional.max_pool2d(_as4(x, pre), geo["kernel"], geo["stride"], geo["padding"],
+                                                  return_indices=True)
+        return _flat(y), where
     xp = namespace(x)
+    y = _reduce_windows(x, pre, geo, -math.inf, xp.maximum)
+    return _flat(y), y
+
+
+def _max_forward(x, w, pre, post, geo):
     if _torch_tensor(x):
         import torch
 
         return _flat(torch.nn.functional.max_pool2d(_as4(x, pre), geo["kernel"], geo["stride"], geo["padding"]))
-    return _flat(_reduce_windows(x, pre, geo, -math.inf, xp.maximum))
+    return _max_forward_saving(x, w, pre, post, geo)[0]
 
 
 def _first_max_mask(x, pre, geo, dtype):
@@ -351,17 +403,45 @@ def _first_max_mask(x, pre, geo, dtype):
     return astype(xp.reshape(arange(k, first), (1, 1, k, 1, 1)) == first[:, :, None], dtype)
 
 
-def _max_backward(d, w, x, pre, post, geo):
+def _max_routed(d, x, y, pre, post, geo):
+    """col2im of ``d`` (b, c, H', W') onto the first maximum of each window of ``x`` (b, size), with
+    ``y`` the windows' maxima: one pass over the kernel offsets in window order, each offset taking
+    the windows whose maximum it holds and that no earlier offset took (overlapping windows add)."""
     xp = namespace(d, x)
-    if _torch_tensor(x):  # PyTorch's window argmax, the gradient scatter-added to it (overlapping windows add)
+    (kh, kw), (sh, sw), (ph, pw) = geo["kernel"], geo["stride"], geo["padding"]
+    xpad = _pad(_as4(x, pre), ph, pw, -math.inf)
+    ho, wo = post[1], post[2]
+    out = zeros(xpad.shape, d)
+    zero = zeros((), d)
+    taken = None
+    for a in range(kh):
+        for e in range(kw):
+            rows, cols = slice(a, a + sh * (ho - 1) + 1, sh), slice(e, e + sw * (wo - 1) + 1, sw)
+            hit = xpad[:, :, rows, cols] == y
+            if taken is not None:
+                hit &= ~taken
+            taken = hit if taken is None else taken | hit
+            out[:, :, rows, cols] += xp.where(hit, d, zero)
+    return _flat(out[:, :, ph:ph + pre[1], pw:pw + pre[2]])
+
+
+def _max_vjp(d, w, x, saved, pre, post, geo, inputs):
+    if not inputs:
+        return None, None
+    if _torch_tensor(x):
         import torch
 
-        _, where = torch.nn.functional.max_pool2d(_as4(x, pre), geo["kernel"], geo["stride"], geo["padding"],
-                                                  return_indices=True)
-        b, c = d.shape[0], pre[0]
-        out = torch.zeros((b, c, pre[1] * pre[2]), dtype=d.dtype, device=d.device)
-        return _flat(out.scatter_add_(2, where.reshape(b, c, -1), xp.reshape(d, (b, c, -1))))
-    return _unwindow(_first_max_mask(x, pre, geo, d.dtype) * _as4(d, post)[:, :, None], pre, post, geo)
+        where = saved if saved is not None else _max_forward_saving(x, w, pre, post, geo)[1]
+        dx = torch.ops.aten.max_pool2d_with_indices_backward(
+            _as4(d, post), _as4(x, pre), list(geo["kernel"]), list(geo["stride"]), list(geo["padding"]), [1, 1],
+            False, where)
+        return _flat(dx), None
+    y = saved if saved is not None else _max_forward_saving(x, w, pre, post, geo)[1]
+    return _max_routed(_as4(d, post), x, y, pre, post, geo), None
+
+
+def _max_backward(d, w, x, pre, post, geo):
+    return _max_vjp(d, w, x, None, pre, post, geo, True)[0]
 
 
 def _avg_forward(x, w, pre, post, geo):
@@ -380,7 +460,7 @@ def _no_params(*args):
 
 
 _MAX = Operation("max_pool2d", False, True, _pool_out, _no_params, _no_params, _max_forward, _max_backward,
-                 _no_params)
+                 _no_params, forward_saving=_max_forward_saving, vjp=_max_vjp)
 _AVG = Operation("avg_pool2d", False, True, _pool_out, _no_params, _no_params, _avg_forward, _avg_backward,
                  _no_params)
 _FLATTEN = Operation("flatten", False, False, lambda pre, geo: (math.prod(pre),), _no_params, _no_params,
@@ -456,6 +536,33 @@ def drive(network, proj, w, x):
     effective weight ``w`` (:func:`neurosim.params.weight`; None without parameters)."""
     pre, post = _shapes(network, proj)
     return OPERATIONS[proj.operation].forward(x, w, pre, post, _geometry(proj, pre, post))
+
+
+def drive_saving(network, proj, w, x):
+    """``(drive, saved)``: :func:`drive` and the work of it that :func:`vjp` can reuse (im2col
+    patches, max-pooling winners; None for operations that keep nothing)."""
+    pre, post = _shapes(network, proj)
+    op = OPERATIONS[proj.operation]
+    geo = _geometry(proj, pre, post)
+    if op.forward_saving is None:
+        return op.forward(x, w, pre, post, geo), None
+    return op.forward_saving(x, w, pre, post, geo)
+
+
+def vjp(network, proj, w, delta, x, saved=None, *, inputs: bool = True):
+    """``(dx, dW)``: :func:`backward` and :func:`weight_gradient` of ``delta`` in one pass.
+
+    ``saved`` is the second value of :func:`drive_saving` at the same ``w`` and ``x`` (None:
+    recomputed).  ``dx`` is None when ``inputs`` is false (the pre layer is the input), ``dW``
+    None for operations without parameters.  Equal to the two separate maps (tests/test_conv.py).
+    """
+    pre, post = _shapes(network, proj)
+    op = OPERATIONS[proj.operation]
+    geo = _geometry(proj, pre, post)
+    if op.vjp is not None:
+        return op.vjp(delta, w, x, saved, pre, post, geo, inputs)
+    dx = op.backward(delta, w, x, pre, post, geo) if inputs else None
+    return dx, (op.weight_gradient(delta, x, pre, post, geo) if op.has_params else None)
 
 
 def backward(network, proj, w, delta, x):

@@ -36,12 +36,13 @@ follow :mod:`neurosim.params`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import conv as _ops
-from .arrays import as_dtype, asarray_like, astype, device_of, diagonal_part, is_floating, namespace, to_numpy
+from .arrays import (_torch_tensor, as_dtype, asarray_like, astype, device_of, diagonal_part, is_floating, namespace,
+                     to_numpy)
 from .errors import ConfigError, ShapeError
 from .network import Network
 from .neurons import get_activation
@@ -61,11 +62,15 @@ class ForwardPass:
         Rates of every layer (``r[input] = x``).
     order : tuple of str
         Layer names in the topological order used.
+    saved : dict of str to object
+        Per projection, the forward work its backward pass can reuse (:func:`neurosim.conv.drive_saving`:
+        im2col patches, max-pooling winners); filled only by ``forward(..., save=True)``.
     """
 
     u: dict
     r: dict
     order: tuple
+    saved: dict = field(default_factory=dict)
 
     @property
     def output(self) -> np.ndarray:
@@ -143,8 +148,12 @@ def check_batch(network: Network, x, target=None, *, dtype=None):
     return x, t
 
 
-def forward(network: Network, params: Params, x) -> ForwardPass:
-    """Run the feed-forward pass; see the module docstring for the equations."""
+def forward(network: Network, params: Params, x, *, save: bool = False) -> ForwardPass:
+    """Run the feed-forward pass; see the module docstring for the equations.
+
+    ``save=True`` keeps, per convolution and pooling projection, the work its backward pass
+    reuses (``ForwardPass.saved``; :func:`backprop` asks for it).
+    """
     x, _ = check_batch(network, x)
     order = network.feedforward_order()
     names = tuple(layer.name for layer in order)
@@ -153,11 +162,14 @@ def forward(network: Network, params: Params, x) -> ForwardPass:
                           "reached from the input by feedforward projections")
     r = {names[0]: x}
     u = {}
+    saved = {}
     for layer in order[1:]:
         acc = None
         for proj in network.select("feedforward", post=layer.name):
             if proj.operation == "dense":
                 drive = r[proj.pre] @ weight(network, params, proj).T
+            elif save:
+                drive, saved[proj.name] = _ops.drive_saving(network, proj, weight(network, params, proj), r[proj.pre])
             else:
                 drive = _ops.drive(network, proj, weight(network, params, proj), r[proj.pre])
             acc = drive if acc is None else acc + drive
@@ -165,7 +177,7 @@ def forward(network: Network, params: Params, x) -> ForwardPass:
             acc = acc + params[bias_key(layer.name)]  # not in place: flatten passes its input through
         u[layer.name] = acc
         r[layer.name] = get_activation(layer.activation)(acc)
-    return ForwardPass(u=u, r=r, order=names)
+    return ForwardPass(u=u, r=r, order=names, saved=saved)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -206,10 +218,24 @@ def derivative(layer, fp: ForwardPass) -> np.ndarray:
     return get_activation(layer.activation).derivative(fp.u[layer.name])
 
 
+def times_derivative(layer, fp: ForwardPass, g):
+    """:math:`g \\odot \\phi'(u_l)`: an error ``g`` (batch, size) carried through a layer's transfer
+    function.  The same product as ``g * derivative(layer, fp)``; a linear layer passes ``g`` on,
+    and on tensors tanh and sigmoid use PyTorch's fused backward kernels (one pass, as autograd)."""
+    act = layer.activation
+    if act == "linear":
+        return g
+    if act in ("tanh", "sigmoid") and _torch_tensor(g):
+        import torch
+
+        fused = torch.ops.aten.tanh_backward if act == "tanh" else torch.ops.aten.sigmoid_backward
+        return fused(g, fp.r[layer.name])
+    return g * derivative(layer, fp)
+
+
 def output_delta(network: Network, fp: ForwardPass, target: np.ndarray) -> np.ndarray:
     """Per-sample :math:`\\delta_L = \\partial L_n/\\partial u_L`."""
-    out = network.output_layer
-    return output_error(network, fp.r[out.name], target) * derivative(out, fp)
+    return times_derivative(network.output_layer, fp, output_error(network, fp.r[network.output_layer.name], target))
 
 
 def backprop(network: Network, params: Params, x, target) -> Gradients:
@@ -230,7 +256,7 @@ def backprop(network: Network, params: Params, x, target) -> Gradients:
     check_params(network, params)
     x, t = check_batch(network, x, target)
     xp = namespace(x)
-    fp = forward(network, params, x)
+    fp = forward(network, params, x, save=True)
     batch = x.shape[0]
     deltas = {}
     grads = {}
@@ -243,20 +269,25 @@ def backprop(network: Network, params: Params, x, target) -> Gradients:
         delta = deltas[layer.name]
         if layer.bias:
             grads[bias_key(layer.name)] = xp.sum(delta, axis=0) / batch
-        scaled = delta * (1.0 / batch)  # scale the (batch, n) delta, not the (n, m) product
+        scaled = None  # delta / batch for the dense products (scale the (batch, n) delta, not the (n, m) product)
         for proj in network.select("feedforward", post=layer.name):
             pre = network.layer(proj.pre)
             if proj.operation != "dense":
+                # dL/dK of the effective kernel (times the signed scale) and the error carried back,
+                # in one pass that reuses the forward's patches / pooling winners
                 w = weight(network, params, proj)
-                if w is not None:  # dL/dK of the effective kernel, times the signed scale
-                    g = _ops.weight_gradient(network, proj, scaled, fp.r[proj.pre])
-                    g = proj.scale * g if proj.scale != 1.0 else g
+                back, g = _ops.vjp(network, proj, w, delta, fp.r[proj.pre], fp.saved.get(proj.name),
+                                   inputs=pre.role != "input")
+                if g is not None:
+                    g = g * (proj.scale / batch)
                     key = proj.tied_to if proj.tied_to is not None else proj.name
                     grads[key] = grads[key] + g if key in grads else g
-                if pre.role != "input":
-                    back = _ops.backward(network, proj, w, delta, fp.r[pre.name]) * derivative(pre, fp)
+                if back is not None:
+                    back = times_derivative(pre, fp, back)
                     deltas[pre.name] = deltas[pre.name] + back if pre.name in deltas else back
                 continue
+            if scaled is None:
+                scaled = delta * (1.0 / batch)
             g = scaled.T @ fp.r[proj.pre]  # dL/dW_eff of the effective weight (params.weight)
             if proj.connectivity == "one_to_one":
                 g = diagonal_part(g)  # only the diagonal synapses exist
@@ -267,7 +298,7 @@ def backprop(network: Network, params: Params, x, target) -> Gradients:
             grads[key] = grads[key] + g if key in grads else g
             if pre.role == "input":
                 continue
-            back = (delta @ weight(network, params, proj)) * derivative(pre, fp)
+            back = times_derivative(pre, fp, delta @ weight(network, params, proj))
             deltas[pre.name] = deltas[pre.name] + back if pre.name in deltas else back
     loss = loss_value(network, fp.output, t)
     # report in declaration order (input side first), not in the reverse order of the sweep

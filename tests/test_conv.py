@@ -463,9 +463,12 @@ def test_torch_kernels_equal_the_im2col_form(geo):
     w = torch.tensor(rng.standard_normal((4, 3, *kernel)))
     d = torch.tensor(rng.standard_normal((5, math.prod(post))))
     op = conv.OPERATIONS["conv2d"]
-    torch.testing.assert_close(op.forward(x, w, pre, post, g), conv._conv_forward(x, w, pre, post, g))
-    torch.testing.assert_close(op.backward(d, w, x, pre, post, g), conv._conv_backward(d, w, x, pre, post, g))
-    torch.testing.assert_close(op.weight_gradient(d, x, pre, post, g), conv._conv_weight_gradient(d, x, pre, post, g))
+    xn, wn, dn = x.numpy(), w.numpy(), d.numpy()
+    for got, want in ((op.forward(x, w, pre, post, g), op.forward(xn, wn, pre, post, g)),
+                      (op.backward(d, w, x, pre, post, g), op.backward(dn, wn, xn, pre, post, g)),
+                      (op.weight_gradient(d, x, pre, post, g), op.weight_gradient(dn, xn, pre, post, g))):
+        assert isinstance(got, torch.Tensor) and isinstance(want, np.ndarray)
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-12, atol=1e-12)
     pool = conv.OPERATIONS["max_pool2d"]
     ppost = conv._pool_out(pre, g)
     dp = torch.tensor(rng.standard_normal((5, math.prod(ppost))))
@@ -474,3 +477,71 @@ def test_torch_kernels_equal_the_im2col_form(geo):
                                pool.forward(numpy_x, None, pre, ppost, g), rtol=0, atol=0)
     np.testing.assert_allclose(pool.backward(dp, None, x, pre, ppost, g).numpy(),
                                pool.backward(numpy_dp, None, numpy_x, pre, ppost, g), rtol=1e-15, atol=1e-15)
+
+
+def _max_pool_backward_by_loops(d, x, pre, post, geo):
+    """The gradient of max pooling written window by window: each window's first maximum (in
+    row-major order over the window, padding never wins) receives that window's error."""
+    (kh, kw), (sh, sw), (ph, pw) = geo["kernel"], geo["stride"], geo["padding"]
+    x4, d4 = x.reshape(-1, *pre), d.reshape(-1, *post)
+    out = np.zeros_like(x4)
+    for n in range(x4.shape[0]):
+        for c in range(pre[0]):
+            for i in range(post[1]):
+                for j in range(post[2]):
+                    best = None
+                    for a in range(kh):
+                        for b in range(kw):
+                            r, s = sh * i + a - ph, sw * j + b - pw
+                            inside = 0 <= r < pre[1] and 0 <= s < pre[2]
+                            if inside and (best is None or x4[n, c, r, s] > x4[n, c, *best]):
+                                best = (r, s)
+                    out[n, c, best[0], best[1]] += d4[n, c, i, j]
+    return out.reshape(x.shape)
+
+
+@pytest.mark.parametrize("array", ["numpy", "torch"])
+@pytest.mark.parametrize("geo", [((3, 3), (1, 1), (0, 0)), ((3, 2), (2, 1), (1, 0)), ((2, 2), (2, 2), (0, 0)),
+                                 ((3, 3), (2, 2), (1, 1))])
+def test_one_pass_vjp_equals_the_separate_maps(array, geo):
+    """``conv.vjp`` (backward and kernel gradient in one pass, from the work ``drive_saving``
+    kept) equals ``backward`` and ``weight_gradient`` called apart, for conv2d, its adjoint,
+    locally connected, both poolings and dense; max pooling's routing equals a window-by-window
+    loop, with ties (the first maximum wins), overlapping windows and padding."""
+    if array == "torch":
+        torch = pytest.importorskip("torch")
+    kernel, stride, padding = geo
+    rng = np.random.default_rng(5)
+    a = Layer("a", shape=(3, 7, 6))
+    for op in ("conv2d", "locally_connected2d", "max_pool2d", "avg_pool2d", "dense"):
+        geometric = op != "dense"
+        fwd = Projection("a", "b", operation=op, **(dict(kernel=kernel, stride=stride, padding=padding)
+                                                   if geometric else {}))
+        shape = conv.out_shape(fwd, a.dims, (4, 1, 1)) if geometric else (11,)
+        net = Network((Layer("in", 1, role="input"), a, Layer("b", shape=shape) if len(shape) == 3
+                       else Layer("b", shape[0])), (fwd,))
+        pshape = conv.param_shape(fwd, a.dims, net.layer("b").dims)
+        w = rng.standard_normal(pshape) if pshape else None
+        x = np.round(rng.standard_normal((4, a.size)), 1)  # rounded: ties inside pooling windows
+        d = rng.standard_normal((4, net.layer("b").size))
+        if array == "torch":
+            x, d = torch.tensor(x), torch.tensor(d)
+            w = None if w is None else torch.tensor(w)
+        y, saved = conv.drive_saving(net, fwd, w, x)
+        np.testing.assert_array_equal(np.asarray(y), np.asarray(conv.drive(net, fwd, w, x)))
+        want_dx, want_dw = conv.backward(net, fwd, w, d, x), conv.weight_gradient(net, fwd, d, x)
+        for kept in (saved, None):
+            dx, dw = conv.vjp(net, fwd, w, d, x, kept)
+            np.testing.assert_allclose(np.asarray(dx), np.asarray(want_dx), rtol=1e-12, atol=1e-12, err_msg=op)
+            if want_dw is None:
+                assert dw is None
+            else:
+                np.testing.assert_allclose(np.asarray(dw), np.asarray(want_dw), rtol=1e-12, atol=1e-12, err_msg=op)
+            assert conv.vjp(net, fwd, w, d, x, kept, inputs=False)[0] is None
+        if op == "max_pool2d":
+            g = conv._geometry(fwd, a.dims, shape)
+            ties = np.asarray(x).reshape(4, 3, 7, 6)
+            assert any(len(np.unique(ties[0, 0, i:i + 2, :2])) < 4 for i in range(5))
+            np.testing.assert_allclose(np.asarray(dx), _max_pool_backward_by_loops(np.asarray(d), np.asarray(x),
+                                                                                   a.dims, shape, g),
+                                       rtol=1e-12, atol=1e-12)
