@@ -27,6 +27,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -36,15 +37,41 @@ ROOT = Path(__file__).resolve().parents[1]
 FAST_RULES = ("backprop", "fa", "dfa", "dtp", "sdtp", "aosdtp", "tp", "pc-fpa", "pc-zil", "agrel", "brainprop")
 
 
-def make_jobs(rules, seeds, n_train, n_test, epochs, layers):
+def parse_overrides(items, rules) -> dict:
+    """``["pc.step_size=0.025", "oja.learning_rate=1e-3"]`` -> ``{"pc": {"hyper": {...}, "training": {...}}}``:
+    a rule hyper-parameter, or ``learning_rate`` / ``optimizer`` / ``momentum`` of its training."""
+    from neurosim.cli import _parse_set
+
+    out: dict = {}
+    for item in items or ():
+        head, sep, value = item.partition("=")
+        rule, dot, key = head.rpartition(".")
+        if not (sep and dot and rule and key):
+            from neurosim.errors import ConfigError
+
+            raise ConfigError(f"fashion_accuracy_table --set: expected RULE.KEY=VALUE, got {item!r}")
+        if rule not in rules:
+            from neurosim.errors import ConfigError
+
+            raise ConfigError(f"fashion_accuracy_table --set {item!r}: '{rule}' is not among the rules run "
+                              f"({', '.join(rules)})")
+        where = "training" if key in ("learning_rate", "optimizer", "momentum") else "hyper"
+        out.setdefault(rule, {"hyper": {}, "training": {}})[where].update(_parse_set([f"{key}={value}"]))
+    return out
+
+
+def make_jobs(rules, seeds, n_train, n_test, epochs, layers, overrides=None):
     from neurosim.runspec import RunSpec
 
-    # the rule's training setting where it has one (pc: T = 20 at rate 0.05; rate 0.1 diverges on
-    # Fashion-MNIST as the weights grow), else its short-budget compare setting
-    def hyper(r):
-        return {**RunSpec.preset(r, "compare").hyper, **RunSpec.preset(r, "train").hyper}
+    overrides = overrides or {}
 
-    return [{"rule": r, "hyper": hyper(r), "seed": s,
+    # the rule's training setting where it has one (pc: T = 20 at rate 0.05; rate 0.1 diverges on
+    # Fashion-MNIST as the weights grow), else its short-budget compare setting; then --set
+    def hyper(r):
+        return {**RunSpec.preset(r, "compare").hyper, **RunSpec.preset(r, "train").hyper,
+                **overrides.get(r, {}).get("hyper", {})}
+
+    return [{"rule": r, "hyper": hyper(r), "seed": s, **overrides.get(r, {}).get("training", {}),
              "dataset": "fashion-mnist",
              "dataset_options": {"n_train": n_train, "n_test": n_test}, "layers": layers,
              "epochs": epochs, "batch_size": 128, "dtype": "float32", "align_samples": 256}
@@ -62,12 +89,16 @@ def same_budget(job: dict, n_train: int, n_test: int, epochs: int, layers: list)
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rules", default=None,
-                   help="comma-separated; 'fast' = " + ",".join(FAST_RULES) + " (default: every supervised rate rule)")
+                   help="comma-separated; 'fast' = " + ",".join(FAST_RULES) + " (default: every supervised rate "
+                        "rule, then the Hebbian controls with their delta-rule read-out)")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--n-train", type=int, default=20000)
     p.add_argument("--n-test", type=int, default=10000)
     p.add_argument("--hidden", default="256,256")
+    p.add_argument("--set", action="append", default=[], metavar="RULE.KEY=VALUE",
+                   help="change one rule's setting (a rule hyper-parameter, or learning_rate / optimizer / momentum); "
+                        "repeatable; recorded in each job, so the table says what ran")
     p.add_argument("--rerun", action="store_true",
                    help="move the named rules' records at this budget to runs/superseded/ and train them again")
     p.add_argument("--workers", type=int, default=None)
@@ -75,18 +106,18 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(ROOT / "results" / "fashion_accuracy_table"))
     args = p.parse_args(argv)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from neurosim.compare import supervised_rules
+    from neurosim.compare import control_rules, supervised_rules
     from neurosim.errors import ConfigError
     from neurosim.results import provenance, write_json
     from neurosim.rules import rule_class
     from neurosim.sweep import load_records, run_sweep, summarize, supersede
 
-    supervised = supervised_rules()
+    supervised = supervised_rules() + control_rules()  # the Hebbian controls: delta-rule read-out
     rules = (list(FAST_RULES) if args.rules == "fast" else args.rules.split(",")) if args.rules else supervised
     for r in rules:
         if r not in supervised:
-            raise ConfigError(f"fashion_accuracy_table --rules: '{r}' is not a supervised rate rule; choose from "
-                              f"{', '.join(supervised)}")
+            raise ConfigError(f"fashion_accuracy_table --rules: '{r}' is not a supervised rate rule or a Hebbian "
+                              f"control; choose from {', '.join(supervised)}")
     layers = [784, *(int(h) for h in args.hidden.split(",")), 10]
     budget = (args.n_train, args.n_test, args.epochs, layers)
     runs = Path(args.out) / "runs"
@@ -94,7 +125,9 @@ def main(argv=None) -> int:
         for rec in load_records(runs):
             if rec["job"].get("rule") in rules and same_budget(rec["job"], *budget):
                 supersede(runs, rec["job_id"])  # runs/superseded/<id>.<k>.json: never overwritten
-    res = run_sweep(make_jobs(rules, args.seeds, *budget), runs, workers=args.workers, scheduler=args.scheduler)
+    overrides = parse_overrides(args.set, rules)
+    res = run_sweep(make_jobs(rules, args.seeds, *budget, overrides), runs, workers=args.workers,
+                    scheduler=args.scheduler)
     # Every record at this budget, from this call or an earlier one: rows are added, never dropped.
     records = [r for r in load_records(runs) if same_budget(r["job"], *budget) and r["job"]["seed"] < args.seeds]
     present = {r["job"]["rule"] for r in records}
@@ -105,6 +138,13 @@ def main(argv=None) -> int:
         recs = [r for r in records if r["job"]["rule"] == row["rule"]]
         row["family"] = rule_class(row["rule"]).family if row["rule"] in order else "unknown"
         row["statuses"] = [r["status"] for r in recs]
+        # a run stopped by the divergence check keeps its last evaluated error: the row says so
+        row["stopped_early"] = [{"status": r["status"], "epochs_done": len([e for e in r["curves"]["test_error"]
+                                                                           if e is not None])}
+                                for r in recs if r["status"] not in ("completed", "failed") and "curves" in r]
+        row["settings"] = sorted({json.dumps({**r["job"].get("hyper", {}),
+                                              **{k: r["job"][k] for k in ("learning_rate", "optimizer", "momentum")
+                                                 if k in r["job"]}}, sort_keys=True) for r in recs})
         row["messages"] = sorted({r.get("message", "") for r in recs if r.get("message")})
         row["seconds"] = [r.get("seconds") for r in recs]
         row["final_angle_deg"] = [r["curves"]["alignment_angle_deg"][-1] for r in recs if "curves" in r]
