@@ -109,7 +109,7 @@ from ..neurons import RATE_SCALE_HZ
 from ..params import check_params
 from ..reference import check_batch
 from ..rules import get_rule
-from . import codegen, lif
+from . import lif
 from . import encoding as _encoding
 from .builder import CircuitActivity, build_circuit
 from .plasticity import SpikingRule, register_spiking
