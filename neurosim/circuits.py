@@ -9,7 +9,13 @@ circuit can be printed (``circuit.summary()``), saved as TOML and checked withou
 * :func:`ep_circuit`: equilibrium propagation's nudge as two gated drives on the output
   (:mod:`neurosim.spiking.equilibrium`).
 * :func:`pc_fpa_circuit`: predictive coding's value and error populations
-  (:mod:`neurosim.spiking.predictive_coding`).
+  (:mod:`neurosim.spiking.predictive_coding`); :func:`pc_fpa_updates` reads its local
+  update out of the populations' rates.
+
+The rate side evaluates the same description: :func:`circuit_rates` runs a loop-free
+circuit as a rate network (every population fires at its activation of its summed drive),
+so a spiking family's update and its rate-equivalent come from one description and one
+read-out.
 """
 from __future__ import annotations
 
@@ -17,10 +23,12 @@ import dataclasses
 
 import numpy as np
 
+from . import conv
 from .energy import layered_energy
-from .errors import ConfigError
-from .network import Drive, Network, Projection
-from .params import bias_key
+from .errors import ConfigError, ShapeError
+from .network import KINDS, Drive, Network, Projection
+from .neurons import get_activation
+from .params import bias_key, check_params, weight
 from .validation import check
 
 #: Suffixes of predictive coding's error populations.
@@ -111,4 +119,145 @@ def pc_fpa_params(circuit: Network, params: dict) -> dict:
     return out
 
 
-__all__ = ["ERROR_POPULATIONS", "ep_circuit", "pc_fpa_circuit", "pc_fpa_params"]
+def circuit_rates(circuit: Network, params: dict, x, target=None, *, gain: float = 1.0,
+                  kinds: tuple = KINDS) -> dict:
+    """The rates of a loop-free circuit description evaluated as a rate network (no spikes).
+
+    Every layer :math:`k` (in the order of the projection graph) fires at its activation
+    :math:`\\phi_k` of its summed drive
+
+    .. math::  u_k = \\sum_{p:\\,\\text{post}(p)=k} W_p\\,\\rho_{\\text{pre}(p)} + b_k
+               + \\sum_{d:\\,\\text{post}(d)=k} g_d\\, s_d\\, y_d, \\qquad \\rho_k = \\phi_k(u_k),
+
+    with :math:`W_p` the effective weight (:func:`neurosim.params.weight`: tie, signed
+    ``scale``, ``one_to_one``), every compartment summed with gain 1, and a drive's source
+    :math:`y_d` the target (``"target"``) or 1 (``"constant"``), times ``gain`` when it is
+    ``gated``.  On :func:`neurosim.spiking.rate_equivalent` ``(circuit)`` (activation
+    ``"lif"``) these are the rates the spiking populations of
+    :func:`neurosim.spiking.builder.build_circuit` approach as shot and count noise vanish
+    (the ``"lif"`` f-I curve, :mod:`neurosim.spiking.lif`).
+
+    Parameters
+    ----------
+    circuit : Network
+        A circuit description (:func:`pc_fpa_circuit`); its projection graph must be loop-free.
+    params : dict
+        Its weights and biases (:func:`pc_fpa_params`).
+    x : ndarray (batch, n_input)
+        Input rates.
+    target : ndarray (batch, n), optional
+        Read by ``source = "target"`` drives.
+    gain : float
+        The phase gain of ``gated`` drives.
+    kinds : tuple of str
+        Projection kinds that carry drive (as :func:`~neurosim.spiking.builder.build_circuit`).
+
+    Returns
+    -------
+    dict of str to ndarray (batch, size)
+        Every layer's rate, the input's being ``x``.
+
+    Raises
+    ------
+    ConfigError
+        A loop in the projection graph or a ``"rate"`` drive (its rate feeds itself back: a
+        fixed point, not one pass); a target drive without ``target``.
+    ShapeError
+        ``params`` or ``x`` that do not fit.
+    """
+    check_params(circuit, params)
+    x = np.asarray(x, dtype=np.float64)
+    inp = circuit.input_layer
+    if x.ndim != 2 or x.shape[1] != inp.size:
+        raise ShapeError(f"circuit_rates: x expected shape (batch, {inp.size}), got {x.shape}")
+    projections = [p for p in circuit.projections if p.kind in kinds]
+    incoming = {layer.name: [p for p in projections if p.post == layer.name] for layer in circuit.layers}
+    rho = {inp.name: x}
+    pending = [layer for layer in circuit.layers if layer.name != inp.name]
+    while pending:
+        ready = [layer for layer in pending if all(p.pre in rho for p in incoming[layer.name])]
+        if not ready:
+            raise ConfigError(f"circuit_rates: circuit '{circuit.name}' has a loop through layers "
+                              f"{', '.join(layer.name for layer in pending)}; its rates are a fixed point, "
+                              "which this one-pass evaluation does not compute")
+        for layer in ready:
+            u = np.zeros((x.shape[0], layer.size))
+            for proj in incoming[layer.name]:
+                u = u + conv.drive(circuit, proj, weight(circuit, params, proj), rho[proj.pre])
+            if layer.bias:
+                u = u + params[bias_key(layer.name)]
+            for drive in (d for d in circuit.drives if d.post == layer.name):
+                u = u + (gain if drive.gated else 1.0) * drive.scale * _drive_source(drive, layer, target)
+            rho[layer.name] = get_activation(layer.activation)(u)
+        pending = [layer for layer in pending if layer.name not in rho]
+    return rho
+
+
+def _drive_source(drive: Drive, layer, target):
+    if drive.source == "constant":
+        return 1.0
+    if drive.source == "rate":
+        raise ConfigError(f"circuit_rates: Drive '{drive.name}' feeds layer '{layer.name}' its own rate back (a "
+                          "fixed point, not one pass); evaluate this circuit with its spiking simulation")
+    t = None if target is None else np.asarray(target, dtype=np.float64)
+    if t is None or t.ndim != 2 or t.shape[1] != layer.size:
+        raise ConfigError(f"circuit_rates: Drive '{drive.name}' reads the target, expected shape (batch, "
+                          f"{layer.size}), got {None if t is None else t.shape}")
+    return t
+
+
+def pc_fpa_nudge(circuit: Network) -> float:
+    """:math:`h` of a :func:`pc_fpa_circuit`: the scale of its target drive onto ``L:error+``."""
+    for drive in circuit.drives:
+        if drive.source == "target" and drive.post.endswith(":error+"):
+            return drive.scale
+    raise ConfigError(f"pc_fpa_nudge: network '{circuit.name}' has no target drive onto an ':error+' population; "
+                      "build the circuit with pc_fpa_circuit(network, nudge)")
+
+
+def pc_fpa_updates(circuit: Network, rho: dict) -> dict:
+    """Predictive coding's local update read out of a :func:`pc_fpa_circuit`'s rates.
+
+    .. math::  \\varepsilon_l = \\frac{\\rho(E_l^+) - \\rho(E_l^-)}{2h}, \\qquad
+               \\Delta W_l = \\frac1B\\sum_n \\varepsilon_{l,n}\\,\\rho_{l-1,n}^\\top, \\qquad
+               \\Delta b_l = \\frac1B\\sum_n \\varepsilon_{l,n},
+
+    with :math:`h` read from the circuit (:func:`pc_fpa_nudge`) and :math:`\\rho_{l-1}` the rate
+    of the population the error pair's prediction copy comes from (Whittington & Bogacz
+    2017).  One read-out for both sides: spike-count rates of
+    :class:`~neurosim.spiking.builder.CircuitActivity` (leading trial axis) and the rates of
+    :func:`circuit_rates`.
+
+    Parameters
+    ----------
+    circuit : Network
+        :func:`pc_fpa_circuit` ``(network, nudge)``.
+    rho : dict of str to ndarray (..., batch, size)
+        Rates by circuit layer name.
+
+    Returns
+    -------
+    dict of str to ndarray (..., *param.shape)
+        Keyed like the chain's params (a tied chain projection updates its owner, transposed).
+    """
+    h = pc_fpa_nudge(circuit)
+    out: dict = {}
+    for proj in circuit.projections:
+        if proj.tie != "copy" or not proj.post.endswith(":error+") or circuit.layer(proj.post).role != "error":
+            continue
+        value = proj.post[:-len(":error+")]
+        eps = (rho[proj.post] - rho[f"{value}:error-"]) / (2.0 * h)
+        pre = rho[proj.pre]
+        g = np.einsum("...bi,...bj->...ij", eps, pre) / eps.shape[-2]
+        chain = circuit.projection(proj.tied_to)
+        key = chain.name if chain.tied_to is None else chain.tied_to
+        if chain.tied_to is not None:
+            g = np.swapaxes(g, -1, -2)
+        out[key] = out[key] + g if key in out else g
+        if circuit.layer(value).bias:
+            out[bias_key(value)] = eps.mean(axis=-2)
+    return out
+
+
+__all__ = ["ERROR_POPULATIONS", "circuit_rates", "ep_circuit", "pc_fpa_circuit", "pc_fpa_nudge", "pc_fpa_params",
+           "pc_fpa_updates"]

@@ -8,6 +8,10 @@ brian2 runs.  brian2 runs use the numpy target (no compilation) and are marked `
 """
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from brian2 import ms
@@ -17,6 +21,7 @@ from neurosim.errors import ConfigError, ShapeError
 from neurosim.network import Network
 from neurosim.oracles import get_oracle
 from neurosim.spiking import default_network, get_spiking_rule, rate_equivalent
+from neurosim.spiking.builder import CircuitActivity
 from neurosim.spiking.predictive_coding import (SpikingPredictiveCoding, finite_nudge_updates,
                                                 noise_limited_cosine, simulate_pc, spiking_pc_align,
                                                 trial_updates)
@@ -73,12 +78,72 @@ def test_noise_limited_cosine_matches_gaussian_model():
     assert abs(np.mean(predicted) - exact) < 0.01
 
 
-def test_registered_for_pc_fpa():
+def test_registered_for_pc_fpa_and_refuses_standard_pc_in_one_line():
     rule = get_spiking_rule("pc-fpa")
     assert isinstance(rule, SpikingPredictiveCoding)
     net, params, x, t = problem()
-    with pytest.raises(ConfigError, match="simulate_pc"):
-        rule.updates(net, params, None, t)
+    with pytest.raises(ConfigError, match="CircuitActivity"):
+        rule.updates(rule.circuit(net), params, None, None, t)
+    with pytest.raises(ConfigError, match="no error populations"):
+        rule.updates(net, params, None, CircuitActivity(rho={"run": {}}, spikes={}, window=0.4, timings={}), t)
+    standard = get_spiking_rule("pc")
+    for call in (lambda: standard.circuit(net), lambda: standard.spiking_align(net, params, x, t, n_trials=2)):
+        with pytest.raises(ConfigError, match="use rule 'pc-fpa'") as err:
+            call()
+        assert "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match="divisive normalisation") as err:
+        rule.circuit(problem(loss="cross_entropy")[0])
+    assert "\n" not in str(err.value)
+
+
+def test_module_constructs_no_brian2_object():
+    """Issue 18: the circuit is lowered by the one builder; the PC module only describes and reads
+    out.  No ``brian2.<Name>(...)`` call and no brian2 class imported by name."""
+    import ast
+    import neurosim.spiking.predictive_coding as mod
+    tree = ast.parse(Path(mod.__file__).read_text())
+    calls = [ast.unparse(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)]
+    assert [c for c in calls if c.startswith("brian2.") or c.startswith("b2.")] == []
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and (n.module or "").startswith(
+        "brian2") for a in n.names}
+    assert imported <= {"ms", "second", "Quantity"}, imported
+    assert not any(isinstance(n, ast.Import) and any(a.name == "brian2" for a in n.names) for n in ast.walk(tree))
+
+
+def test_circuit_prints_and_round_trips_through_toml_without_brian2():
+    """The description the rule builds: printed, saved and read back, and evaluated on the rate
+    side, in a process that never imports brian2."""
+    code = ("import sys, numpy as np; from neurosim import init_params; "
+            "from neurosim.circuits import pc_fpa_circuit, pc_fpa_params, circuit_rates, pc_fpa_updates; "
+            "from neurosim.network import Network; "
+            "net = Network.feedforward([8, 6, 3], activation='lif', output_activation='lif', bias_init=2.0); "
+            "c = pc_fpa_circuit(net, 0.25); text = c.summary(); assert 'hidden1:error+' in text, text; "
+            "assert Network.from_toml(c.to_toml()) == c; "
+            "p = pc_fpa_params(c, init_params(net, seed=0)); x = np.full((2, 8), 0.5); t = np.eye(3)[:2]; "
+            "dw = pc_fpa_updates(c, circuit_rates(c, p, x, t)); assert dw['input->hidden1'].shape == (6, 8); "
+            "print('brian2' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_finite_nudge_limit_is_the_circuit_evaluated_on_the_rate_side():
+    """Oracle: the closed form of the circuit's rates (module docstring), written out here
+    independently: eps_l = (phi(u_l + h g_l) - phi(u_l - h g_l)) / 2h, g_L = t - phi(u_L),
+    g_l = W_{l+1}^T eps_{l+1}, dW_l = <eps_l phi(u_{l-1})^T>, with phi the 'lif' f-I curve."""
+    from neurosim.neurons import get_activation
+    net, params, x, t = problem(seed=1)
+    h, phi = 0.25, get_activation("lif")
+    w1, w2 = params["input->hidden1"], params["hidden1->output"]
+    u1 = x @ w1.T + params["hidden1.bias"]
+    u2 = phi(u1) @ w2.T + params["output.bias"]
+    g2 = t - phi(u2)
+    e2 = (phi(u2 + h * g2) - phi(u2 - h * g2)) / (2 * h)
+    g1 = e2 @ w2
+    e1 = (phi(u1 + h * g1) - phi(u1 - h * g1)) / (2 * h)
+    got = finite_nudge_updates(net, params, x, t, nudge=h)
+    np.testing.assert_allclose(got["input->hidden1"], e1.T @ x / BATCH, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(got["hidden1->output"], e2.T @ phi(u1) / BATCH, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(got["output.bias"], e2.mean(axis=0), rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("change, error, match", [
@@ -144,18 +209,35 @@ def test_spiking_update_aligns_with_backprop_and_rate_pc(report):
     assert report.extra["rate_rule_cosine"] > 0.9
     assert abs(report.extra["rate_rule_cosine"] - report.global_cosine) < 1e-8
     assert report.extra["noise_limited_cosine"] > report.global_cosine - 0.02
+    # against the same circuit description evaluated on the rate side (finite_nudge_updates =
+    # circuit_rates + pc_fpa_updates): the level test_spiking_circuit asserts for the lowered
+    # description (> 0.9; measured 0.946 here, before and after the builder port)
+    assert report.extra["finite_nudge_cosine"] > 0.9
     for row in report.projections:
         assert 0.5 < row.norm_ratio < 1.5, row.name  # the pair's 1/(2h) restores the scale
+
+
+@pytest.fixture(scope="module")
+def near_threshold():
+    """Network seed 2, 10 trials, numpy target (~9 s)."""
+    net, params, x, t = problem(seed=2)
+    return spiking_pc_align(net, params, x, t, n_trials=10, seed=2)
 
 
 @pytest.mark.spiking
 @pytest.mark.xfail(strict=True, reason="known limitation: network seed 2 has 5 of 36 (unit, sample) drives "
                    "below threshold, where the 'lif' reference has phi' = 0 but the noisy spiking units fire; "
                    "measured cosine 0.78 at 20-200 trials (README, spiking PC)")
-def test_near_threshold_network_reaches_target():
-    net, params, x, t = problem(seed=2)
-    report = spiking_pc_align(net, params, x, t, n_trials=10, seed=2)
-    assert report.global_cosine > 0.9
+def test_near_threshold_network_reaches_target(near_threshold):
+    assert near_threshold.global_cosine > 0.9
+
+
+@pytest.mark.spiking
+def test_near_threshold_network_follows_its_circuit(near_threshold):
+    """Where backprop alignment fails (above), the spikes still follow the circuit's own rate
+    limit: at h = 0.25 the pair's drives u +/- h g straddle the threshold, so the finite
+    difference sees the slope that phi'(u) = 0 misses.  Measured 0.991 at 10 trials."""
+    assert near_threshold.extra["finite_nudge_cosine"] > 0.9
 
 
 @pytest.mark.spiking

@@ -800,6 +800,8 @@ def _build_projection(model: CircuitModel, proj: Projection, k: int):
     if proj.name in model.plasticity or post.neuron in CONDUCTANCE_MODELS:
         return _build_weighted_synapses(model, proj, k)
     w = np.asarray(weight(model.network, model.params, proj), dtype=np.float64)   # (n_post, n_pre)
+    if not np.any(w):
+        return   # an all-zero weight is no synapse at all (brian2 cannot connect an empty index list)
     scale = lif.synaptic_scale(model.lif[proj.post]) * volt
     syn = brian2.Synapses(model.groups[proj.pre], model.groups[proj.post], model="w : volt",
                           on_pre=f"I_syn_{proj.target}_post += w", dt=model.dt,
@@ -842,6 +844,8 @@ def _build_weighted_synapses(model: CircuitModel, proj: Projection, k: int):
         effect, unit = ("ge" if proj.scale > 0 else "gi"), abs(proj.scale)
     else:
         effect, unit = f"I_syn_{proj.target}", proj.scale * lif.synaptic_scale(model.lif[proj.post]) * volt
+    if not plastic and not np.any(raw):
+        return   # no synapse at all (as _build_projection)
     spec = model.plasticity[proj.name][2] if plastic else SynapseModel("w : 1", "", "", {})
     ns = {**spec.namespace, "w_unit": unit}
     on_pre = "\n".join(filter(None, [f"{effect}_post += w * w_unit", spec.on_pre]))

@@ -55,17 +55,30 @@ What limits the agreement with rate PC: the nudge :math:`h` (bias :math:`O(h^2)`
 noise-smoothed f-I curve, not the deterministic ``"lif"`` one) and spike-count noise
 (:math:`\\propto 1/\\sqrt{\\text{trials}\\times\\text{window}}`, divided by :math:`2h`).
 
-Simulation: every (trial, sample) pair is an independent copy of the circuit inside the
-same brian2 ``NeuronGroup`` (one block of indices per population), driven by its own
-Poisson input, so a whole batch and all its trials are one ``brian2.Network.run`` of
-``settle + window``; spikes are counted after ``settle``.  All populations and all
-synapses share one ``NeuronGroup`` and one ``Synapses`` object, so the per-step cost is a
-handful of code objects whatever the depth (numpy target by default: no compilation).
+The circuit is a description (issue 18): :func:`neurosim.circuits.pc_fpa_circuit` adds the
+error pairs to the network as layers, their prediction synapses as ``tie = "copy"``
+projections of :math:`W_l`, the top-down synapses as transposed ties with ``scale`` =
+:math:`\\pm 1/2`, the :math:`\\mp h` synapses from :math:`V_L` as a ``one_to_one``
+projection and :math:`\\pm h\\,t` as ``target`` drives.  It prints
+(``circuit.summary()``), round-trips through TOML and is checked without brian2.  Two
+things read it:
 
-The builder (:func:`neurosim.spiking.build`) cannot express this circuit (target current
-injection, populations that share another projection's weights without transposing them,
-scaled and sign-flipped ties, one-to-one synapses), so the brian2 objects are built here
-from the ``Network`` and its ``params``.
+* the generic builder :func:`neurosim.spiking.builder.build_circuit` lowers it to brian2
+  (one group per population, every (trial, sample) pair an independent copy side by side,
+  one ``run`` of ``settle + window``; spikes counted after ``settle``) -- this module
+  constructs no brian2 object;
+* :func:`neurosim.circuits.circuit_rates` evaluates it as a rate network (every population
+  at the ``"lif"`` f-I curve of its summed drive, :func:`~neurosim.spiking.rate_equivalent`),
+  the noise-free limit the spikes are compared with (:func:`finite_nudge_updates`).
+
+The same read-out, :func:`neurosim.circuits.pc_fpa_updates`, turns either side's rates into
+:math:`\\Delta W_l = \\langle\\varepsilon_l\\rho_{l-1}^\\top\\rangle`.
+
+Variants: only ``pc-fpa`` with ``mse``.  Standard ``pc`` relaxes the value neurons under the
+feedback :math:`\\phi'(v_l)\\odot W_{l+1}^\\top\\varepsilon_{l+1} - \\varepsilon_l`, a product of a
+slope and an error that summed synaptic currents onto a LIF population cannot form, and
+cross-entropy's :math:`t - \\mathrm{softmax}(\\rho_L)` needs a divisive normalisation across the
+output units; both refuse in one line.
 
 References
 ----------
@@ -79,26 +92,26 @@ along arbitrary computation graphs. Neural Computation 34(6), 1329-1368.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-import brian2
 import numpy as np
-from brian2 import Hz, ms, second, volt
+from brian2 import ms, second
 from brian2.units.fundamentalunits import Quantity
 
 from ..alignment import AlignmentReport
+from ..circuits import circuit_rates, pc_fpa_circuit, pc_fpa_params, pc_fpa_updates
 from ..validation import check_time
 from ..errors import ConfigError
 from ..network import Network
 from ..oracles import get_oracle
-from ..neurons import RATE_SCALE_HZ, LIFParameters, get_activation
-from ..params import bias_key, check_params, weight
+from ..neurons import RATE_SCALE_HZ
+from ..params import check_params
 from ..reference import check_batch
 from ..rules import get_rule
-from . import codegen, lif
+from . import lif
 from . import encoding as _encoding
+from .builder import CircuitActivity, build_circuit
 from .plasticity import SpikingRule, register_spiking
 
 __all__ = ["PCSpikes", "SpikingPredictiveCoding", "finite_nudge_updates", "simulate_pc", "spiking_pc_align",
@@ -106,6 +119,9 @@ __all__ = ["PCSpikes", "SpikingPredictiveCoding", "finite_nudge_updates", "simul
 
 #: The three populations of every layer: value, positive error, negative error.
 POPULATIONS = ("value", "error+", "error-")
+
+#: The one phase of the protocol: the nudge is always on, the spikes of ``window`` are counted.
+PHASE = "run"
 
 #: Defaults of the spiking circuit.  ``nudge`` h = 0.25 threshold units: on 8-6-3 LIF networks
 #: (experiments/pc_spiking.py, seeds 0-2, 100 trials) h = 0.1 / 0.25 / 0.5 gave global cosines
@@ -127,15 +143,15 @@ def _check_nudge(owner: str, nudge) -> float:
 
 
 def _check_network(owner: str, network: Network) -> tuple:
-    """The chain, checked for what the circuit can compute; returns (projections, LIFParameters)."""
+    """The chain, checked for what the circuit can compute (module docstring, *Variants*)."""
     if not isinstance(network, Network):
         raise ConfigError(f"{owner}: network expected a neurosim Network, got {type(network).__name__}")
     chain = network.chain()
     if network.loss != "mse":
         raise ConfigError(f"{owner}: Network '{network.name}'.loss = {network.loss!r}; spiking PC needs 'mse' "
-                          "(the output error t - rho_L is a difference of currents; a softmax is not); build "
-                          "the network with loss='mse'")
-    params = None
+                          "(the output error pair carries t - rho_L; cross-entropy's t - softmax(rho_L) needs a "
+                          "divisive normalisation that summed synaptic currents cannot form); build the network "
+                          "with loss='mse'")
     for proj in chain:
         layer = network.layer(proj.post)
         if proj.operation != "dense":
@@ -146,12 +162,28 @@ def _check_network(owner: str, network: Network) -> tuple:
             raise ConfigError(f"{owner}: Layer '{layer.name}'.neuron = {layer.neuron!r} (projection target "
                               f"{proj.target!r}); spiking PC builds point LIF neurons driven at the soma; "
                               "use neuron 'lif' or 'rate' and target 'soma'")
-        this = LIFParameters.from_layer(layer)
-        if params is not None and this != params:
-            raise ConfigError(f"{owner}: Layer '{layer.name}'.params differ from the other layers' LIF "
-                              "parameters; spiking PC simulates every population with one set")
-        params = this
-    return chain, params
+    return chain
+
+
+def pc_circuit(network: Network, nudge: float = DEFAULTS["nudge"]) -> Network:
+    """The spiking PC circuit of ``network``: :func:`~neurosim.circuits.pc_fpa_circuit` after the checks.
+
+    Raises
+    ------
+    ConfigError
+        A loss other than ``mse``, a conv/pool projection, a neuron that is not a point LIF,
+        a nudge that is not a number > 0.
+    """
+    _check_network("spiking pc-fpa", network)
+    return pc_fpa_circuit(network, _check_nudge("spiking pc-fpa", nudge))
+
+
+def _population(circuit: Network, name: str) -> tuple[str, str]:
+    """Circuit layer name -> ``(layer, population)``: ``"h:error+"`` -> ``("h", "error+")``."""
+    if circuit.layer(name).role == "error":
+        layer, pop = name.rsplit(":", 1)
+        return layer, pop
+    return name, "value"
 
 
 @dataclass
@@ -179,6 +211,10 @@ class PCSpikes:
         Unit indices and spike times (s) of trial 0, sample 0.
     timings : dict
         ``target``, ``build_s``, ``simulate_s``, ``biological_s``, ``n_neurons``, ``n_synapses``.
+    circuit : Network
+        The description that was simulated (:func:`pc_circuit`).
+    activity : CircuitActivity
+        What :meth:`~neurosim.spiking.builder.CircuitModel.run` returned.
     """
 
     counts: dict
@@ -191,6 +227,8 @@ class PCSpikes:
     settle_s: float
     raster: dict = field(repr=False)
     timings: dict = field(default_factory=dict)
+    circuit: Network | None = field(default=None, repr=False)
+    activity: CircuitActivity | None = field(default=None, repr=False)
 
     @property
     def n_trials(self) -> int:
@@ -208,14 +246,18 @@ class PCSpikes:
 def simulate_pc(network: Network, params: dict, x, target, *, n_trials: int = 20, seed: int = 0,
                 nudge: float = DEFAULTS["nudge"], dt=DEFAULTS["dt"], settle=DEFAULTS["settle"],
                 window=DEFAULTS["window"], bin=DEFAULTS["bin"], codegen_target: str = "numpy") -> PCSpikes:
-    """Run the spiking PC circuit (module docstring) on a batch and count its spikes.
+    """Lower the spiking PC circuit (:func:`pc_circuit`) with the builder, run it, count its spikes.
+
+    :func:`~neurosim.spiking.builder.build_circuit` builds :func:`pc_circuit` ``(network,
+    nudge)`` with :func:`~neurosim.circuits.pc_fpa_params` ``(circuit, params)``, ``n_trials``
+    copies of every sample side by side, one always-on phase of ``settle + window``.
 
     Parameters
     ----------
     network : Network
         A feed-forward chain with ``mse`` loss and point-LIF layers (``neuron`` ``"lif"`` or
-        ``"rate"``; every layer is simulated as a default-parameter LIF population whatever
-        its ``activation``: the circuit computes :func:`~neurosim.spiking.rate_equivalent`).
+        ``"rate"``; every layer is simulated as a LIF population whatever its
+        ``activation``: the circuit computes :func:`~neurosim.spiking.rate_equivalent`).
     params : dict
         Weights and biases (:func:`neurosim.init_params`).
     x : ndarray (batch, n_input)
@@ -231,8 +273,8 @@ def simulate_pc(network: Network, params: dict, x, target, *, n_trials: int = 20
     dt, settle, window, bin : brian2 times
         Integration step; time before counting; counting window; time-course bins.
     codegen_target : {"numpy", "cython", "auto"}
-        brian2 runtime code generation; ``"auto"`` is numpy (no compiler, and faster for this
-        circuit: its cost per step barely depends on the number of copies).
+        brian2 runtime code generation; ``"auto"`` is numpy (no compiler; the circuit is
+        tiny and its per-step cost is code-object overhead, which Cython does not remove).
 
     Returns
     -------
@@ -246,7 +288,7 @@ def simulate_pc(network: Network, params: dict, x, target, *, n_trials: int = 20
         ``params``, ``x`` or ``target`` that do not fit ``network``; negative input rates.
     """
     owner = "simulate_pc"
-    chain, lifp = _check_network(owner, network)
+    _check_network(owner, network)
     check_params(network, params)
     x = _encoding.check_inputs(network, x, "poisson")
     x, t = check_batch(network, x, target, dtype=np.float64)
@@ -261,146 +303,34 @@ def simulate_pc(network: Network, params: dict, x, target, *, n_trials: int = 20
     if codegen_target == "cpp_standalone":
         raise ConfigError(f"{owner}: codegen_target 'cpp_standalone' is not supported (one run of a tiny "
                           "circuit); use 'numpy' or 'cython'")
-    # "auto" is numpy here: the circuit is tiny and its per-step cost is code-object overhead,
-    # which Cython does not remove (measured on 8-6-3 x 4 samples x 100 trials: numpy 14 s,
-    # cython 158 s after a first compile of 3-4 min)
-    chosen = "numpy" if codegen_target == "auto" else codegen.resolve_target(codegen_target)
-    cls = codegen.codeobj_class(chosen)
-    n_trials, seed = int(n_trials), int(seed)
-    batch = x.shape[0]
-    copies = n_trials * batch
-    sizes = [network.input_layer.size] + [network.layer(p.post).size for p in chain]
-    names = [network.input_layer.name] + [p.post for p in chain]
-    n_layers = len(chain)
+    chosen = "numpy" if codegen_target == "auto" else codegen_target
+    circuit = pc_fpa_circuit(network, h)
+    model = build_circuit(circuit, pc_fpa_params(circuit, params), x, t, n_trials=int(n_trials),
+                          phases=((PHASE, 1.0),), dt=dt, phase=settle + window, settle=settle, seed=int(seed),
+                          codegen_target=chosen)
+    activity = model.run()
 
-    # index blocks: population (layer, pop) -> offset; copy c = trial * batch + sample
-    offsets, total = {}, 0
-    for l in range(1, n_layers + 1):
-        for pop in POPULATIONS:
-            offsets[(names[l], pop)] = total
-            total += copies * sizes[l]
-    started = time.perf_counter()
-    scale = lif.synaptic_scale(lifp)  # volts of jump per unit rate-network weight
-    v_th = lifp.v_threshold
-    bias = np.zeros(total)
-    inject = np.zeros(total)
-    for l in range(1, n_layers + 1):
-        layer = network.layer(names[l])
-        b = params[bias_key(layer.name)] if layer.bias else np.zeros(sizes[l])
-        for pop in POPULATIONS:
-            o = offsets[(names[l], pop)]
-            bias[o:o + copies * sizes[l]] = np.tile(b, copies) * v_th
-    # output error pair: injected +/- h t
-    t_rows = np.tile(t, (n_trials, 1)).reshape(-1)
-    for pop, sign in (("error+", 1.0), ("error-", -1.0)):
-        o = offsets[(names[-1], pop)]
-        inject[o:o + copies * sizes[-1]] = sign * h * t_rows * v_th
-
-    copy_idx = np.arange(copies)
-
-    def block(pre_off, n_pre, post_off, n_post, w):
-        """Synapses of matrix ``w`` (n_post, n_pre; rate units) inside every copy."""
-        post, pre = np.nonzero(w)  # an exact zero is no synapse
-        i = (pre_off + copy_idx[:, None] * n_pre + pre[None, :]).ravel()
-        j = (post_off + copy_idx[:, None] * n_post + post[None, :]).ravel()
-        return i, j, np.tile(w[post, pre], copies) * scale
-
-    inp_syn, rec_syn = [], []
-    for l, proj in enumerate(chain, start=1):
-        w = np.asarray(weight(network, params, proj), dtype=np.float64)
-        for pop in POPULATIONS:  # the prediction W_l rho_{l-1} onto value and both error units
-            post_off = offsets[(names[l], pop)]
-            if l == 1:
-                inp_syn.append(block(0, sizes[0], post_off, sizes[1], w))
-            else:
-                rec_syn.append(block(offsets[(names[l - 1], "value")], sizes[l - 1], post_off, sizes[l], w))
-        if l < n_layers:  # top-down: +/- W_{l+1}^T / 2 from the error pair above
-            wt = 0.5 * np.asarray(weight(network, params, chain[l]), dtype=np.float64).T
-            for src, dst, sign in (("error+", "error+", 1), ("error-", "error+", -1),
-                                   ("error+", "error-", -1), ("error-", "error-", 1)):
-                rec_syn.append(block(offsets[(names[l + 1], src)], sizes[l + 1], offsets[(names[l], dst)],
-                                     sizes[l], sign * wt))
-    # output value -> output error pair, one-to-one, -/+ h (the -rho_L of t - rho_L)
-    eye = np.eye(sizes[-1])
-    for pop, sign in (("error+", -1.0), ("error-", 1.0)):
-        rec_syn.append(block(offsets[(names[-1], "value")], sizes[-1], offsets[(names[-1], pop)], sizes[-1],
-                             sign * h * eye))
-
-    ns = lif.namespace(lifp)
-    eqs = brian2.Equations("""
-        dv/dt = (-v + I_syn + I_bias + I_ext) / tau_m : volt (unless refractory)
-        dI_syn/dt = -I_syn / tau_syn : volt
-        I_bias : volt (constant)
-        I_ext : volt (constant)
-    """)
-    group = brian2.NeuronGroup(total, eqs, threshold="v > v_th", reset="v = v_reset", refractory="t_ref",
-                               method="exact", dt=dt, namespace=ns, name="ns_pc_units", codeobj_class=cls)
-    group.I_bias = bias * volt
-    group.I_ext = inject * volt
-    source = brian2.PoissonGroup(copies * sizes[0], rates=np.tile(x, (n_trials, 1)).ravel() * RATE_SCALE_HZ * Hz,
-                                 dt=dt, name="ns_pc_input", codeobj_class=cls)
-    objects = [group, source]
-    n_synapses = 0
-    for pre_group, parts, sname in ((source, inp_syn, "ns_pc_predict_input"), (group, rec_syn, "ns_pc_within")):
-        if not parts:
-            continue
-        i = np.concatenate([p[0] for p in parts])
-        j = np.concatenate([p[1] for p in parts])
-        w = np.concatenate([p[2] for p in parts])
-        if i.size == 0:
-            continue
-        syn = brian2.Synapses(pre_group, group, model="w : volt (constant)", on_pre="I_syn_post += w", dt=dt,
-                              name=sname, codeobj_class=cls)
-        syn.connect(i=i, j=j)
-        syn.w[:] = w * volt
-        objects.append(syn)
-        n_synapses += i.size
-    mon_units = brian2.SpikeMonitor(group, name="ns_pc_units_spikes", codeobj_class=cls)
-    mon_input = brian2.SpikeMonitor(source, name="ns_pc_input_spikes", codeobj_class=cls)
-    net = brian2.Network(*objects, mon_units, mon_input, name="ns_pc_network")
-    build_s = time.perf_counter() - started
-
-    saved = np.random.get_state()
-    try:
-        brian2.seed(seed)
-        started = time.perf_counter()
-        net.run(settle + window, namespace={})
-        simulate_s = time.perf_counter() - started
-    finally:
-        np.random.set_state(saved)
-
-    settle_s, window_s, bin_s = float(settle / second), float(window / second), float(bin / second)
-    dt_s = float(dt / second)
+    settle_s, window_s, bin_s = float(settle / second), activity.window, float(bin / second)
     n_bins = int(math.ceil((settle_s + window_s) / bin_s - 1e-9))
+    n_trials, batch = int(n_trials), x.shape[0]
     counts, course, raster = {}, {}, {}
-
-    def collect(key, idx, times, off, n):
-        step = np.rint(times / dt_s).astype(np.int64)
-        local = idx - off
-        counted = step >= int(round(settle_s / dt_s))
-        flat = np.bincount(local[counted], minlength=copies * n)
-        counts[key] = flat.reshape(n_trials, batch, n)
-        copy, unit = local // n, local % n
+    for layer in circuit.layers:
+        key = _population(circuit, layer.name)
+        counts[key] = np.rint(activity.rho[PHASE][layer.name] * window_s * RATE_SCALE_HZ).astype(np.int64)
+        idx, times = activity.spikes[layer.name]
+        copy, unit = idx // layer.size, idx % layer.size   # copy = trial * batch + sample
         sample0 = copy % batch == 0
-        bins = np.minimum((times[sample0] / bin_s).astype(np.int64), n_bins - 1)
-        hist = np.zeros((n_bins, n))
-        np.add.at(hist, (bins, unit[sample0]), 1.0)
+        hist = np.zeros((n_bins, layer.size))
+        np.add.at(hist, (np.minimum((times[sample0] / bin_s).astype(np.int64), n_bins - 1), unit[sample0]), 1.0)
         course[key] = hist / (n_trials * bin_s * RATE_SCALE_HZ)
-        first = copy == 0
-        raster[key] = (unit[first], times[first])
-
-    idx_in, t_in = np.asarray(mon_input.i[:]), np.asarray(mon_input.t_[:])
-    collect((names[0], "value"), idx_in, t_in, 0, sizes[0])
-    idx, times = np.asarray(mon_units.i[:]), np.asarray(mon_units.t_[:])
-    for (layer, pop), off in offsets.items():
-        n = sizes[names.index(layer)]
-        inside = (idx >= off) & (idx < off + copies * n)
-        collect((layer, pop), idx[inside], times[inside], off, n)
-    timings = {"target": chosen, "build_s": build_s, "simulate_s": simulate_s,
-               "biological_s": settle_s + window_s, "n_neurons": int(total + copies * sizes[0]),
-               "n_synapses": int(n_synapses)}
+        raster[key] = (unit[copy == 0], times[copy == 0])
+    timings = {"target": activity.timings["target"], "build_s": activity.timings["build_s"],
+               "simulate_s": activity.timings["simulate_s"], "biological_s": activity.timings["biological_s"],
+               "n_neurons": int(sum(len(g) for g in model.groups.values())),
+               "n_synapses": int(sum(len(s) for s in model.synapses))}
     return PCSpikes(counts=counts, window=window_s, nudge=h, inputs=x, target=t, time_course=course,
-                    bin_s=bin_s, settle_s=settle_s, raster=raster, timings=timings)
+                    bin_s=bin_s, settle_s=settle_s, raster=raster, timings=timings, circuit=circuit,
+                    activity=activity)
 
 
 def trial_updates(network: Network, spikes: PCSpikes) -> dict:
@@ -410,67 +340,40 @@ def trial_updates(network: Network, spikes: PCSpikes) -> dict:
                \\rho_{l-1,n}^{(k)\\top}, \\qquad
                \\Delta b_l^{(k)} = \\frac1B \\sum_n \\varepsilon_{l,n}^{(k)}
 
-    for trial :math:`k` (:math:`\\varepsilon` from :meth:`PCSpikes.errors`, :math:`\\rho` the
-    read-out rate of the pre-synaptic value population, or the Poisson input's count).
+    for trial :math:`k`: :func:`neurosim.circuits.pc_fpa_updates` on the spike-count rates of
+    :func:`pc_circuit` ``(network, spikes.nudge)`` (:math:`\\rho` of the pre-synaptic value
+    population, or the Poisson input's count).
 
     Returns
     -------
     dict of str to ndarray, shape (n_trials, *param.shape)
         Keyed like ``params`` (a tied projection updates its owner, transposed).
     """
-    out = {}
-    for proj in network.chain():
-        err = spikes.errors(proj.post)                 # (trials, batch, n_l)
-        pre = spikes.rho(proj.pre, "value")            # (trials, batch, n_{l-1})
-        g = np.einsum("kbi,kbj->kij", err, pre) / err.shape[1]
-        key = proj.tied_to if proj.tied_to is not None else proj.name
-        if proj.tied_to is not None:
-            g = np.swapaxes(g, 1, 2)
-        out[key] = out[key] + g if key in out else g
-        if network.layer(proj.post).bias:
-            out[bias_key(proj.post)] = err.mean(axis=1)
-    return out
+    circuit = pc_circuit(network, spikes.nudge)
+    rho = {layer.name: spikes.rho(*_population(circuit, layer.name)) for layer in circuit.layers}
+    return pc_fpa_updates(circuit, rho)
 
 
 def finite_nudge_updates(network: Network, params: dict, x, target, *, nudge: float = DEFAULTS["nudge"]) -> dict:
-    """The rate limit of the spiking circuit at a finite nudge :math:`h` (no spikes, no noise).
+    """The rate limit of the spiking circuit at a finite nudge :math:`h`: the same description, no spikes.
 
-    The error pair's rates replaced by the ``"lif"`` f-I curve :math:`\\phi`:
+    :func:`neurosim.circuits.circuit_rates` evaluates :func:`~neurosim.spiking.rate_equivalent`
+    of :func:`pc_circuit` ``(network, nudge)`` -- every population at the ``"lif"`` f-I curve
+    :math:`\\phi` of its summed drive -- and :func:`neurosim.circuits.pc_fpa_updates` reads the
+    update out, so the error pair fires at :math:`\\phi(u_l \\pm h g_l)` and
 
     .. math::  \\varepsilon_l = \\frac{\\phi(u_l + h g_l) - \\phi(u_l - h g_l)}{2h}, \\qquad
                g_L = t - \\phi(u_L), \\quad g_l = W_{l+1}^\\top\\varepsilon_{l+1},
 
     :math:`\\Delta W_l = \\langle\\varepsilon_l\\,\\phi(u_{l-1})^\\top\\rangle`.  As :math:`h \\to 0`
-    it tends to ``pc-fpa`` on :func:`~neurosim.spiking.rate_equivalent` (backprop), with an
-    error :math:`O(h^2)` (central difference).  Shapes as ``params``; batch mean.
+    it tends to ``pc-fpa`` on the rate-equivalent network (backprop), with an error
+    :math:`O(h^2)` (central difference).  Shapes as ``params``; batch mean.
     """
-    owner = "finite_nudge_updates"
-    chain, _ = _check_network(owner, network)
+    circuit = pc_circuit(network, nudge)
     check_params(network, params)
     x, t = check_batch(network, x, target, dtype=np.float64)
-    h = _check_nudge(owner, nudge)
-    phi = get_activation("lif")
-    u, r = [], [x]
-    for proj in chain:
-        layer = network.layer(proj.post)
-        drive = r[-1] @ np.asarray(weight(network, params, proj), dtype=np.float64).T
-        u.append(drive + params[bias_key(layer.name)] if layer.bias else drive)
-        r.append(phi(u[-1]))
-    eps = [None] * len(chain)
-    g = t - r[-1]
-    for l in reversed(range(len(chain))):
-        eps[l] = (phi(u[l] + h * g) - phi(u[l] - h * g)) / (2 * h)
-        if l:
-            g = eps[l] @ np.asarray(weight(network, params, chain[l]), dtype=np.float64)
-    out, batch = {}, x.shape[0]
-    for l, proj in enumerate(chain):
-        gw = eps[l].T @ r[l] / batch
-        key = proj.tied_to if proj.tied_to is not None else proj.name
-        gw = gw.T if proj.tied_to is not None else gw
-        out[key] = out[key] + gw if key in out else gw
-        if network.layer(proj.post).bias:
-            out[bias_key(proj.post)] = eps[l].mean(axis=0)
-    return out
+    rates = circuit_rates(lif.rate_equivalent(circuit), pc_fpa_params(circuit, params), x, t)
+    return pc_fpa_updates(circuit, rates)
 
 
 def noise_limited_cosine(per_trial: dict, names, n_trials: int | None = None) -> float:
@@ -509,23 +412,49 @@ def noise_limited_cosine(per_trial: dict, names, n_trials: int | None = None) ->
 class SpikingPredictiveCoding(SpikingRule):
     """Spiking ``pc-fpa``: value and +/- error populations of LIF neurons (module docstring).
 
-    The circuit is built from the network and params by :func:`simulate_pc`, not by
-    :func:`~neurosim.spiking.build` (the builder has no error pairs, target currents or
-    weight copies), so the rule carries its own :meth:`spiking_align`; the generic
-    :func:`~neurosim.spiking.spiking_align` hands over to it when it has the hook.
+    A circuit transform plus a read-out: :meth:`circuit` is :func:`pc_circuit`, lowered by
+    :func:`~neurosim.spiking.builder.build_circuit`; :meth:`updates` reads ``dW`` out of the
+    :class:`~neurosim.spiking.builder.CircuitActivity`.  :meth:`spiking_align` (what
+    :func:`~neurosim.spiking.spiking_align` runs) is :func:`spiking_pc_align`.  Registered for
+    ``pc`` too, only to refuse it with the reason (module docstring, *Variants*).
     """
 
-    rate_rules = ("pc-fpa",)
+    rate_rules = ("pc-fpa", "pc")
     build_kinds: ClassVar[tuple[str, ...]] = ("feedforward",)
 
-    def updates(self, network, params, activity, target):
-        raise ConfigError("spiking pc-fpa: a SpikingActivity of the builder has no error populations; the "
-                          "circuit is simulated by neurosim.spiking.predictive_coding.simulate_pc -- call "
-                          "spiking_pc_align(...) (or spiking_align once it hands over to rule.spiking_align)")
+    def _check_variant(self) -> None:
+        if self.name != "pc-fpa":
+            raise ConfigError(f"spiking {self.name}: standard PC relaxes the value neurons under the feedback "
+                              "phi'(v_l) * W^T eps_{l+1} - eps_l, a product of a slope and an error that summed "
+                              "synaptic currents onto a LIF population cannot form; use rule 'pc-fpa' (fixed "
+                              "prediction: the value neurons stay at the feed-forward pass)")
+
+    def circuit(self, network: Network, nudge: float = DEFAULTS["nudge"]) -> Network:
+        """The circuit description the builder lowers: :func:`pc_circuit`."""
+        self._check_variant()
+        return pc_circuit(network, nudge)
+
+    def updates(self, network, params, state, activity, target):
+        """``(dW, state, {"per_trial": ...})`` from a run of :meth:`circuit` (``network`` is the circuit).
+
+        :func:`neurosim.circuits.pc_fpa_updates` on ``activity.rho["run"]`` (spike-count rates),
+        averaged over trials; ``aux["per_trial"]`` keeps the trial axis.
+        """
+        self._check_variant()
+        if not isinstance(activity, CircuitActivity) or PHASE not in activity.rho:
+            raise ConfigError(f"spiking pc-fpa: updates reads the CircuitActivity of a run of rule.circuit(network) "
+                              f"lowered by build_circuit(..., phases=(('{PHASE}', 1.0),)), got "
+                              f"{type(activity).__name__}; or call spiking_pc_align(...)")
+        if not any(layer.role == "error" for layer in network.layers):
+            raise ConfigError(f"spiking pc-fpa: network '{network.name}' has no error populations; pass the "
+                              "circuit, rule.circuit(network, nudge)")
+        per_trial = pc_fpa_updates(network, activity.rho[PHASE])
+        return {k: v.mean(axis=0) for k, v in per_trial.items()}, state, {"per_trial": per_trial}
 
     def spiking_align(self, network, params, x, target, *, n_trials=20, seed=0, codegen_target="numpy",
                       rule_hyper=None, **options) -> AlignmentReport:
         """:func:`spiking_pc_align` with this rule's rate rule (``rule_hyper`` already built it)."""
+        self._check_variant()
         return spiking_pc_align(network, params, x, target, n_trials=n_trials, seed=seed,
                                 codegen_target=codegen_target, rate_rule=self.rate_rule, **options)
 
@@ -564,12 +493,14 @@ def spiking_pc_align(network: Network, params: dict, x, target, *, n_trials: int
     if unknown:
         raise ConfigError(f"spiking_pc_align: unknown option {unknown[0]!r}; expected dt, settle, window, bin")
     rule = rate_rule if rate_rule is not None else get_rule("pc-fpa")
+    spiking_rule = SpikingPredictiveCoding(rule)
+    spiking_rule.circuit(network, nudge)   # refuses a variant the circuit cannot express before simulating
     equivalent = rate_equivalent(network)
     spikes = simulate_pc(network, params, x, target, n_trials=n_trials, seed=seed, nudge=nudge,
                          codegen_target=codegen_target, **times)
-    per_trial = trial_updates(equivalent, spikes)
-    dw = {k: v.mean(axis=0) for k, v in per_trial.items()}
     x, t = spikes.inputs, spikes.target
+    dw, _, aux = spiking_rule.updates(spikes.circuit, params, None, spikes.activity, t)
+    per_trial = aux["per_trial"]
     reference = get_oracle(rule.info.reference)(rule, equivalent, params, x, t)
     rate_dw = rule.step(equivalent, params, x, t)
     names = [k for k in reference if not k.endswith(".bias") and k in dw]
