@@ -533,7 +533,14 @@ class CircuitModel:
         self.ids = {layer.name: f"{k}_{_identifier(layer.name)}" for k, layer in enumerate(network.layers)}
         started = time.perf_counter()
         drives = {}
+        self.transmit: dict = {}   # projection name -> False for probe synapses (learn, deliver nothing)
         for name, (model_name, options) in self.plasticity.items():
+            options = dict(options)
+            transmit = options.pop("transmit", True)
+            if not isinstance(transmit, bool):
+                raise ConfigError(f"build_circuit: plasticity['{name}'] option 'transmit' expected True or False, "
+                                  f"got {transmit!r}")
+            self.transmit[name] = transmit
             # a plasticity model may need variables on its post group (Diehl & Cook's summed weights)
             spec = CircuitBuilder.lookup(f"synapse:{model_name}", "synapse model")(self, network.projection(name),
                                                                                  options)
@@ -722,6 +729,25 @@ for _name in CONDUCTANCE_MODELS:
     CircuitBuilder.register(_name)(_build_conductance_layer)
 
 
+@CircuitBuilder.register("parrot")
+def _build_parrot_layer(model: CircuitModel, layer, drives: DriveTerms):
+    """A relay population (NEST's ``parrot_neuron``): prescribed post spikes for STDP protocols.
+
+    :math:`v` (dimensionless, no leak) collects ``scale * w`` per incoming spike; the neuron
+    spikes when :math:`v > 1/2` and returns to 0.  brian2 checks thresholds before it delivers
+    the spikes of the same step, so a weight-1 synapse repeats its source's spikes exactly one
+    ``dt`` later.  No drives, no bias (nothing integrates a current).
+    """
+    if drives.terms or drives.equations or layer.bias:
+        raise ConfigError(f"Layer '{layer.name}': a parrot neuron only relays spikes (no drives, no bias); set "
+                          "bias = false and drive a 'lif' layer instead")
+    gname = f"ns_c_{model.ids[layer.name]}"
+    group = brian2.NeuronGroup(model.copies * layer.size, "v : 1", threshold="v > 0.5", reset="v = 0",
+                               dt=model.dt, name=gname, codeobj_class=model.cls)
+    model.at_row_start(group, "v = 0", gname + "_reset")
+    model.groups[layer.name] = group
+
+
 @dataclass
 class SynapseModel:
     """A plasticity model of a projection's synapses (registered as ``"synapse:<name>"``).
@@ -797,7 +823,7 @@ def _build_projection(model: CircuitModel, proj: Projection, k: int):
     copy on neuron *i* of the same copy); ``all`` is block-diagonal over the copies.
     """
     post = model.network.layer(proj.post)
-    if proj.name in model.plasticity or post.neuron in CONDUCTANCE_MODELS:
+    if proj.name in model.plasticity or post.neuron in CONDUCTANCE_MODELS or post.neuron == "parrot":
         return _build_weighted_synapses(model, proj, k)
     w = np.asarray(weight(model.network, model.params, proj), dtype=np.float64)   # (n_post, n_pre)
     scale = lif.synaptic_scale(model.lif[proj.post]) * volt
@@ -821,7 +847,9 @@ def _build_weighted_synapses(model: CircuitModel, proj: Projection, k: int):
     LIF (the mapping of :mod:`neurosim.spiking.lif`) and ``g_e += s w`` (``s > 0``) or
     ``g_i += |s| w`` (``s < 0``) onto a conductance neuron, with the projection's ``scale``
     :math:`s`.  A plastic projection (``plasticity``) connects every pair (a zero weight may
-    grow) and carries its plasticity model; ``w`` then reads back as the learned weight.
+    grow) and carries its plasticity model; ``w`` then reads back as the learned weight.  Onto a
+    ``parrot`` relay the effect is ``v += s w``.  A plastic projection with the plasticity option
+    ``transmit = False`` is a probe: its synapses learn and deliver nothing (STDP windows).
     """
     post = model.network.layer(proj.post)
     plastic = proj.name in model.plasticity
@@ -840,11 +868,14 @@ def _build_weighted_synapses(model: CircuitModel, proj: Projection, k: int):
             raise ConfigError(f"Projection '{proj.name}': onto a conductance neuron the weights are conductances "
                               "(>= 0); the sign of 'scale' picks excitatory (> 0) or inhibitory (< 0)")
         effect, unit = ("ge" if proj.scale > 0 else "gi"), abs(proj.scale)
+    elif post.neuron == "parrot":
+        effect, unit = "v", proj.scale
     else:
         effect, unit = f"I_syn_{proj.target}", proj.scale * lif.synaptic_scale(model.lif[proj.post]) * volt
     spec = model.plasticity[proj.name][2] if plastic else SynapseModel("w : 1", "", "", {})
     ns = {**spec.namespace, "w_unit": unit}
-    on_pre = "\n".join(filter(None, [f"{effect}_post += w * w_unit", spec.on_pre]))
+    transmit = model.transmit.get(proj.name, True)
+    on_pre = "\n".join(filter(None, [f"{effect}_post += w * w_unit" if transmit else "", spec.on_pre]))
     name = f"ns_c_syn{k}_{_identifier(proj.name)}"
     syn = brian2.Synapses(model.groups[proj.pre], model.groups[proj.post], model=spec.model, on_pre=on_pre,
                           on_post=spec.on_post or None, namespace=ns, dt=model.dt, name=name,
@@ -932,7 +963,8 @@ def build_circuit(network: Network, params: dict, x, target=None, *, n_trials: i
     plasticity : dict, optional
         ``{projection name: (synapse model, options)}``: projections whose synapses learn,
         with a registered ``"synapse:<model>"`` (``pair_stdp``, ``triplet_stdp``,
-        ``diehl_cook``); :meth:`CircuitModel.weights` reads them back.
+        ``diehl_cook``); :meth:`CircuitModel.weights` reads them back.  The option
+        ``"transmit": False`` (any model) makes probe synapses that learn and deliver nothing.
     """
     if not isinstance(network, Network):
         raise ConfigError(f"build_circuit: network expected a neurosim Network, got {type(network).__name__}")
