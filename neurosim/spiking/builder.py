@@ -523,6 +523,12 @@ class CircuitModel:
         self.seed = int(seed)
         self.codegen_target = codegen_target
         self.cls = codegen.codeobj_class(codegen_target)
+        # one explicitly named clock for every object (and one for the row starts): brian2 names the
+        # clock of an object built with ``dt=`` "<object>_clock", "<object>_clock_1", ... while an
+        # earlier build's objects are alive, and the clock's name enters the generated code -- every
+        # rebuild (a rule's next batch) would generate new code and compile it again
+        self.clock = brian2.Clock(dt=dt, name="ns_c_clock")
+        self.row_clock = brian2.Clock(dt=phase, name="ns_c_row_clock")
         self.gain = brian2.TimedArray(np.array([g for _, g in self.phases], dtype=np.float64), dt=phase,
                                       name="ns_gain")
         self.lif = {layer.name: LIFParameters.from_layer(layer) for layer in network.layers
@@ -577,7 +583,7 @@ class CircuitModel:
     def at_row_start(self, target, code: str, name: str) -> None:
         """Run ``code`` on ``target`` at the start of every presentation (sequential streams only)."""
         if self.sequential and code:
-            target.run_regularly(code, dt=self.phase, when="start", order=-1, name=name, codeobj_class=self.cls)
+            target.run_regularly(code, clock=self.row_clock, when="start", order=-1, name=name, codeobj_class=self.cls)
 
     def weights(self, name: str) -> np.ndarray:
         """Current weights of plastic projection ``name``, shape (copies, n_post, n_pre), rate-side units."""
@@ -647,17 +653,17 @@ def _build_input(model: CircuitModel, layer, drives: DriveTerms):
             index, start = row * layer.size + unit, np.zeros(row.size)
         order = np.argsort(start + times, kind="stable")
         model.groups[layer.name] = brian2.SpikeGeneratorGroup(
-            model.copies * layer.size, index[order], (start + times)[order] * second, dt=model.dt, name=gname,
+            model.copies * layer.size, index[order], (start + times)[order] * second, clock=model.clock, name=gname,
             codeobj_class=model.cls)
     elif model.sequential:
         rates = brian2.TimedArray(np.tile(model.x, (model.n_trials, 1)) * RATE_SCALE_HZ * Hz, dt=model.phase,
                                   name="ns_input_rates")
-        model.groups[layer.name] = brian2.PoissonGroup(layer.size, rates="ns_input_rates(t, i)", dt=model.dt,
+        model.groups[layer.name] = brian2.PoissonGroup(layer.size, rates="ns_input_rates(t, i)", clock=model.clock,
                                                        namespace={"ns_input_rates": rates}, name=gname,
                                                        codeobj_class=model.cls)
     else:
         model.groups[layer.name] = brian2.PoissonGroup(model.copies * layer.size, rates=model.tile(model.x)
-                                                       * RATE_SCALE_HZ * Hz, dt=model.dt, name=gname,
+                                                       * RATE_SCALE_HZ * Hz, clock=model.clock, name=gname,
                                                        codeobj_class=model.cls)
 
 
@@ -672,7 +678,7 @@ def _build_lif_layer(model: CircuitModel, layer, drives: DriveTerms):
     ns.update({"ns_gain": model.gain})
     group = brian2.NeuronGroup(model.copies * layer.size, eqs, threshold="v > v_th",
                                reset="\n".join(["v = v_reset"] + drives.reset), refractory="t_ref",
-                               method=lif.METHODS[kind], dt=model.dt, namespace=ns,
+                               method=lif.METHODS[kind], clock=model.clock, namespace=ns,
                                name=f"ns_c_{model.ids[layer.name]}", codeobj_class=model.cls)
     if model.init_v == "uniform":
         group.v = model.rng.uniform(0.0, p.v_threshold, model.copies * layer.size) * volt
@@ -715,7 +721,7 @@ def _build_conductance_layer(model: CircuitModel, layer, drives: DriveTerms):
           "v_start": p.start * volt}
     reset = ["v = v_r"] + (["theta += theta_plus"] if adaptive else []) + drives.reset
     group = brian2.NeuronGroup(model.copies * layer.size, "\n".join(lines), threshold="v > v_th + theta - theta_off",
-                               reset="\n".join(reset), refractory="t_ref", method="euler", dt=model.dt,
+                               reset="\n".join(reset), refractory="t_ref", method="euler", clock=model.clock,
                                namespace=ns, name=f"ns_c_{model.ids[layer.name]}", codeobj_class=model.cls)
     group.v = p.start * volt
     for setter in drives.setters:
@@ -743,7 +749,7 @@ def _build_parrot_layer(model: CircuitModel, layer, drives: DriveTerms):
                           "bias = false and drive a 'lif' layer instead")
     gname = f"ns_c_{model.ids[layer.name]}"
     group = brian2.NeuronGroup(model.copies * layer.size, "v : 1", threshold="v > 0.5", reset="v = 0",
-                               dt=model.dt, name=gname, codeobj_class=model.cls)
+                               clock=model.clock, name=gname, codeobj_class=model.cls)
     model.at_row_start(group, "v = 0", gname + "_reset")
     model.groups[layer.name] = group
 
@@ -828,7 +834,7 @@ def _build_projection(model: CircuitModel, proj: Projection, k: int):
     w = np.asarray(weight(model.network, model.params, proj), dtype=np.float64)   # (n_post, n_pre)
     scale = lif.synaptic_scale(model.lif[proj.post]) * volt
     syn = brian2.Synapses(model.groups[proj.pre], model.groups[proj.post], model="w : volt",
-                          on_pre=f"I_syn_{proj.target}_post += w", dt=model.dt,
+                          on_pre=f"I_syn_{proj.target}_post += w", clock=model.clock,
                           name=f"ns_c_syn{k}_{_identifier(proj.name)}", codeobj_class=model.cls)
     if proj.connectivity == "one_to_one":
         syn.connect(j="i")
@@ -878,7 +884,7 @@ def _build_weighted_synapses(model: CircuitModel, proj: Projection, k: int):
     on_pre = "\n".join(filter(None, [f"{effect}_post += w * w_unit" if transmit else "", spec.on_pre]))
     name = f"ns_c_syn{k}_{_identifier(proj.name)}"
     syn = brian2.Synapses(model.groups[proj.pre], model.groups[proj.post], model=spec.model, on_pre=on_pre,
-                          on_post=spec.on_post or None, namespace=ns, dt=model.dt, name=name,
+                          on_post=spec.on_post or None, namespace=ns, clock=model.clock, name=name,
                           codeobj_class=model.cls)
     mask = raw if not plastic else (np.eye(*raw.shape) if proj.connectivity == "one_to_one"
                                     else np.ones_like(raw))
