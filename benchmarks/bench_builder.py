@@ -18,7 +18,7 @@ time minus its simulation loop: code generation and compiling or loading the Cyt
 first; the first round compiles whatever ~/.cython lacks and is reported apart, the ratios are
 medians over the later rounds (builder / hand-written; target: simulation <= 1.1x).
 
-    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_builder.py [--rounds 3] [--target cython]
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_builder.py [--rounds 5] [--target cython]
 
 Prints a table and writes ``benchmarks/out/bench_builder.json``.
 """
@@ -186,7 +186,7 @@ def _ratios(rows: list[dict]) -> dict:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch", type=int, default=10, help="copies of the 784-100-10 net side by side")
     parser.add_argument("--mlp-seconds", type=float, default=0.5)
     parser.add_argument("--stdp-seconds", type=float, default=5.0)
