@@ -1,5 +1,9 @@
 """The STDP window measured through brian2, and the triplet rule's BCM-like rate dependence.
 
+Both are circuit descriptions lowered by the circuit builder (``neurosim.spiking.stdp.relay_protocol``:
+an input, a driver and a ``parrot`` relay that repeats the driver one dt later; the plastic synapse is a
+probe carrying the registered ``pair_stdp`` / ``triplet_stdp`` synapse model).
+
 1. Pair STDP (Song et al. 2000 parameters): one pre/post spike pair per synapse at
    Delta t = -60 ... 60 ms (dt = 0.1 ms); the measured Delta w beside A+- exp(-|Delta t|/tau+-).
 2. Triplet STDP (Pfister & Gerstner 2006, visual cortex, all-to-all): independent Poisson

@@ -155,6 +155,9 @@ NEURON_MODELS: dict[str, tuple[str, ...]] = {
     # adaptive threshold (Diehl & Cook's excitatory neurons): ConductanceLIFParameters
     "conductance_lif": ("soma",),
     "adaptive_conductance_lif": ("soma",),
+    # a relay (NEST's parrot_neuron): spikes one step after its input reaches 1/2 (a weight-1
+    # synapse repeats its source's spikes, one dt later); STDP protocols with prescribed post spikes
+    "parrot": ("soma",),
 }
 
 

@@ -1,12 +1,15 @@
-"""Spiking STDP in brian2 against closed forms (window, triplet drift) and Song et al.'s bimodality."""
+"""Spiking STDP in brian2 against closed forms (window, triplet drift) and Song et al.'s bimodality.
+
+Every simulation goes through the circuit builder (the protocols of neurosim.spiking.stdp) or a registered rule."""
 import numpy as np
 import pytest
 
 b2 = pytest.importorskip("brian2")
 
 from neurosim.errors import ConfigError  # noqa: E402
+from neurosim.rules import get_rule  # noqa: E402
 from neurosim.spiking.stdp import (  # noqa: E402
-    DiehlCook, DiehlCookConfig, PairSTDP, TripletSTDP, measure_window, song2000, triplet_rate_dependence)
+    PairSTDP, TripletSTDP, measure_window, song2000, triplet_rate_dependence)
 
 
 def test_triplet_closed_form_threshold_is_where_drift_vanishes():
@@ -69,21 +72,39 @@ def test_song_weights_become_bimodal():
     assert np.mean((w > 0.2) & (w < 0.8)) < 0.6
 
 
+def _assign_labels(counts, y, n_classes):
+    """Diehl & Cook's labelling: each neuron gets the class of its highest mean response."""
+    return np.argmax(np.stack([counts[y == c].mean(axis=0) for c in range(n_classes)]), axis=0)
+
+
+def _predict(counts, labels, n_classes):
+    scores = np.stack([counts[:, labels == c].mean(axis=1) if np.any(labels == c) else np.full(len(counts), -np.inf)
+                       for c in range(n_classes)], axis=1)
+    return np.argmax(scores, axis=1)
+
+
 @pytest.mark.spiking
 @pytest.mark.slow
 def test_diehl_cook_separates_two_orthogonal_patterns():
-    """Two disjoint bar patterns, 4 neurons, 40 presentations: label-by-max-response classifies held-out noisy
-    copies far above chance (0.5).  Numpy target (small net, no compile).  weight_sum 12 gives each neuron a drive
-    of ~6-8 spikes per sample (as in Diehl & Cook); with 24 (over-driven, every neuron answers both patterns) the
-    measured accuracy was 0.85, so this test depends on the drive being in that regime."""
+    """Two disjoint bar patterns, 4 neurons, 40 presentations (one sequential stream of the registered rule
+    'diehl-cook'): label-by-max-response classifies held-out noisy copies far above chance (0.5).  Numpy target
+    (small net, no compile).  weight_sum 12 gives each neuron a drive of ~6-8 spikes per sample (as in Diehl &
+    Cook); with 24 (over-driven, every neuron answers both patterns) the measured accuracy was 0.85, so this test
+    depends on the drive being in that regime."""
     rng = np.random.default_rng(0)
     protos = np.zeros((2, 36))
     protos[0, :18], protos[1, 18:] = 1.0, 1.0
     y = rng.integers(0, 2, 60)
     x = np.clip(protos[y] * rng.uniform(0.7, 1.0, (60, 36)), 0, 1)
-    config = DiehlCookConfig(n_neurons=4, weight_sum=12.0, presentation_ms=200.0)
-    model = DiehlCook(36, config, seed=1, target="numpy")
-    model.fit(x[:40])
-    model.assign_labels(model.responses(x[:40]), y[:40], 2)
-    accuracy = np.mean(model.predict(model.responses(x[40:])) == y[40:])
+    rule = get_rule("diehl-cook", weight_sum=12.0, presentation=0.2, codegen="numpy")
+    net = rule.network([36, 4])
+    params = rule.init_params(net, 1)
+    state = rule.init(net, params, 1)
+    dw, state, _ = rule.updates(net, params, state, x[:40], None)
+    params = {k: v + dw.get(k, 0.0) for k, v in params.items()}
+    frozen = rule.replace(learn=False)
+    _, state, aux = frozen.updates(net, params, state, x[:40], None)
+    labels = _assign_labels(aux["counts"]["exc"], y[:40], 2)
+    _, _, aux = frozen.updates(net, params, state, x[40:], None)
+    accuracy = np.mean(_predict(aux["counts"]["exc"], labels, 2) == y[40:])
     assert accuracy >= 0.9

@@ -20,9 +20,9 @@ from . import predictive_coding  # noqa: F401,E402  (registers spiking pc-fpa)
 from . import equilibrium  # noqa: F401,E402  (registers spiking ep)
 from . import dendritic  # noqa: F401,E402  (registers spiking microcircuit)
 from .plasticity import SPIKING_RULES, SpikingRule, get_spiking_rule, register_spiking, spiking_align
-from .stdp import DiehlCook, DiehlCookConfig, PairSTDP, TripletSTDP, measure_window, song2000, triplet_rate_dependence
+from .stdp import PairSTDP, TripletSTDP, measure_window, song2000, triplet_rate_dependence
 
-__all__ = ["DiehlCook", "DiehlCookConfig", "ENCODINGS", "PairSTDP", "SPIKING_RULES", "SpikingActivity",
+__all__ = ["ENCODINGS", "PairSTDP", "SPIKING_RULES", "SpikingActivity",
            "SpikingModel", "SpikingRule", "TripletSTDP", "build", "default_network", "get_spiking_rule",
            "measure_window", "rate_equivalent", "register_spiking", "resolve_target", "song2000",
            "spiking_align", "triplet_rate_dependence"]

@@ -523,6 +523,12 @@ class CircuitModel:
         self.seed = int(seed)
         self.codegen_target = codegen_target
         self.cls = codegen.codeobj_class(codegen_target)
+        # one explicitly named clock for every object (and one for the row starts): brian2 names the
+        # clock of an object built with ``dt=`` "<object>_clock", "<object>_clock_1", ... while an
+        # earlier build's objects are alive, and the clock's name enters the generated code -- every
+        # rebuild (a rule's next batch) would generate new code and compile it again
+        self.clock = brian2.Clock(dt=dt, name="ns_c_clock")
+        self.row_clock = brian2.Clock(dt=phase, name="ns_c_row_clock")
         self.gain = brian2.TimedArray(np.array([g for _, g in self.phases], dtype=np.float64), dt=phase,
                                       name="ns_gain")
         self.lif = {layer.name: LIFParameters.from_layer(layer) for layer in network.layers
@@ -533,7 +539,14 @@ class CircuitModel:
         self.ids = {layer.name: f"{k}_{_identifier(layer.name)}" for k, layer in enumerate(network.layers)}
         started = time.perf_counter()
         drives = {}
+        self.transmit: dict = {}   # projection name -> False for probe synapses (learn, deliver nothing)
         for name, (model_name, options) in self.plasticity.items():
+            options = dict(options)
+            transmit = options.pop("transmit", True)
+            if not isinstance(transmit, bool):
+                raise ConfigError(f"build_circuit: plasticity['{name}'] option 'transmit' expected True or False, "
+                                  f"got {transmit!r}")
+            self.transmit[name] = transmit
             # a plasticity model may need variables on its post group (Diehl & Cook's summed weights)
             spec = CircuitBuilder.lookup(f"synapse:{model_name}", "synapse model")(self, network.projection(name),
                                                                                  options)
@@ -570,7 +583,7 @@ class CircuitModel:
     def at_row_start(self, target, code: str, name: str) -> None:
         """Run ``code`` on ``target`` at the start of every presentation (sequential streams only)."""
         if self.sequential and code:
-            target.run_regularly(code, dt=self.phase, when="start", order=-1, name=name, codeobj_class=self.cls)
+            target.run_regularly(code, clock=self.row_clock, when="start", order=-1, name=name, codeobj_class=self.cls)
 
     def weights(self, name: str) -> np.ndarray:
         """Current weights of plastic projection ``name``, shape (copies, n_post, n_pre), rate-side units."""
@@ -640,17 +653,17 @@ def _build_input(model: CircuitModel, layer, drives: DriveTerms):
             index, start = row * layer.size + unit, np.zeros(row.size)
         order = np.argsort(start + times, kind="stable")
         model.groups[layer.name] = brian2.SpikeGeneratorGroup(
-            model.copies * layer.size, index[order], (start + times)[order] * second, dt=model.dt, name=gname,
+            model.copies * layer.size, index[order], (start + times)[order] * second, clock=model.clock, name=gname,
             codeobj_class=model.cls)
     elif model.sequential:
         rates = brian2.TimedArray(np.tile(model.x, (model.n_trials, 1)) * RATE_SCALE_HZ * Hz, dt=model.phase,
                                   name="ns_input_rates")
-        model.groups[layer.name] = brian2.PoissonGroup(layer.size, rates="ns_input_rates(t, i)", dt=model.dt,
+        model.groups[layer.name] = brian2.PoissonGroup(layer.size, rates="ns_input_rates(t, i)", clock=model.clock,
                                                        namespace={"ns_input_rates": rates}, name=gname,
                                                        codeobj_class=model.cls)
     else:
         model.groups[layer.name] = brian2.PoissonGroup(model.copies * layer.size, rates=model.tile(model.x)
-                                                       * RATE_SCALE_HZ * Hz, dt=model.dt, name=gname,
+                                                       * RATE_SCALE_HZ * Hz, clock=model.clock, name=gname,
                                                        codeobj_class=model.cls)
 
 
@@ -665,7 +678,7 @@ def _build_lif_layer(model: CircuitModel, layer, drives: DriveTerms):
     ns.update({"ns_gain": model.gain})
     group = brian2.NeuronGroup(model.copies * layer.size, eqs, threshold="v > v_th",
                                reset="\n".join(["v = v_reset"] + drives.reset), refractory="t_ref",
-                               method=lif.METHODS[kind], dt=model.dt, namespace=ns,
+                               method=lif.METHODS[kind], clock=model.clock, namespace=ns,
                                name=f"ns_c_{model.ids[layer.name]}", codeobj_class=model.cls)
     if model.init_v == "uniform":
         group.v = model.rng.uniform(0.0, p.v_threshold, model.copies * layer.size) * volt
@@ -708,7 +721,7 @@ def _build_conductance_layer(model: CircuitModel, layer, drives: DriveTerms):
           "v_start": p.start * volt}
     reset = ["v = v_r"] + (["theta += theta_plus"] if adaptive else []) + drives.reset
     group = brian2.NeuronGroup(model.copies * layer.size, "\n".join(lines), threshold="v > v_th + theta - theta_off",
-                               reset="\n".join(reset), refractory="t_ref", method="euler", dt=model.dt,
+                               reset="\n".join(reset), refractory="t_ref", method="euler", clock=model.clock,
                                namespace=ns, name=f"ns_c_{model.ids[layer.name]}", codeobj_class=model.cls)
     group.v = p.start * volt
     for setter in drives.setters:
@@ -720,6 +733,25 @@ def _build_conductance_layer(model: CircuitModel, layer, drives: DriveTerms):
 
 for _name in CONDUCTANCE_MODELS:
     CircuitBuilder.register(_name)(_build_conductance_layer)
+
+
+@CircuitBuilder.register("parrot")
+def _build_parrot_layer(model: CircuitModel, layer, drives: DriveTerms):
+    """A relay population (NEST's ``parrot_neuron``): prescribed post spikes for STDP protocols.
+
+    :math:`v` (dimensionless, no leak) collects ``scale * w`` per incoming spike; the neuron
+    spikes when :math:`v > 1/2` and returns to 0.  brian2 checks thresholds before it delivers
+    the spikes of the same step, so a weight-1 synapse repeats its source's spikes exactly one
+    ``dt`` later.  No drives, no bias (nothing integrates a current).
+    """
+    if drives.terms or drives.equations or layer.bias:
+        raise ConfigError(f"Layer '{layer.name}': a parrot neuron only relays spikes (no drives, no bias); set "
+                          "bias = false and drive a 'lif' layer instead")
+    gname = f"ns_c_{model.ids[layer.name]}"
+    group = brian2.NeuronGroup(model.copies * layer.size, "v : 1", threshold="v > 0.5", reset="v = 0",
+                               clock=model.clock, name=gname, codeobj_class=model.cls)
+    model.at_row_start(group, "v = 0", gname + "_reset")
+    model.groups[layer.name] = group
 
 
 @dataclass
@@ -797,14 +829,14 @@ def _build_projection(model: CircuitModel, proj: Projection, k: int):
     copy on neuron *i* of the same copy); ``all`` is block-diagonal over the copies.
     """
     post = model.network.layer(proj.post)
-    if proj.name in model.plasticity or post.neuron in CONDUCTANCE_MODELS:
+    if proj.name in model.plasticity or post.neuron in CONDUCTANCE_MODELS or post.neuron == "parrot":
         return _build_weighted_synapses(model, proj, k)
     w = np.asarray(weight(model.network, model.params, proj), dtype=np.float64)   # (n_post, n_pre)
     if not np.any(w):
         return   # an all-zero weight is no synapse at all (brian2 cannot connect an empty index list)
     scale = lif.synaptic_scale(model.lif[proj.post]) * volt
     syn = brian2.Synapses(model.groups[proj.pre], model.groups[proj.post], model="w : volt",
-                          on_pre=f"I_syn_{proj.target}_post += w", dt=model.dt,
+                          on_pre=f"I_syn_{proj.target}_post += w", clock=model.clock,
                           name=f"ns_c_syn{k}_{_identifier(proj.name)}", codeobj_class=model.cls)
     if proj.connectivity == "one_to_one":
         syn.connect(j="i")
@@ -823,7 +855,9 @@ def _build_weighted_synapses(model: CircuitModel, proj: Projection, k: int):
     LIF (the mapping of :mod:`neurosim.spiking.lif`) and ``g_e += s w`` (``s > 0``) or
     ``g_i += |s| w`` (``s < 0``) onto a conductance neuron, with the projection's ``scale``
     :math:`s`.  A plastic projection (``plasticity``) connects every pair (a zero weight may
-    grow) and carries its plasticity model; ``w`` then reads back as the learned weight.
+    grow) and carries its plasticity model; ``w`` then reads back as the learned weight.  Onto a
+    ``parrot`` relay the effect is ``v += s w``.  A plastic projection with the plasticity option
+    ``transmit = False`` is a probe: its synapses learn and deliver nothing (STDP windows).
     """
     post = model.network.layer(proj.post)
     plastic = proj.name in model.plasticity
@@ -842,16 +876,19 @@ def _build_weighted_synapses(model: CircuitModel, proj: Projection, k: int):
             raise ConfigError(f"Projection '{proj.name}': onto a conductance neuron the weights are conductances "
                               "(>= 0); the sign of 'scale' picks excitatory (> 0) or inhibitory (< 0)")
         effect, unit = ("ge" if proj.scale > 0 else "gi"), abs(proj.scale)
+    elif post.neuron == "parrot":
+        effect, unit = "v", proj.scale
     else:
         effect, unit = f"I_syn_{proj.target}", proj.scale * lif.synaptic_scale(model.lif[proj.post]) * volt
     if not plastic and not np.any(raw):
         return   # no synapse at all (as _build_projection)
     spec = model.plasticity[proj.name][2] if plastic else SynapseModel("w : 1", "", "", {})
     ns = {**spec.namespace, "w_unit": unit}
-    on_pre = "\n".join(filter(None, [f"{effect}_post += w * w_unit", spec.on_pre]))
+    transmit = model.transmit.get(proj.name, True)
+    on_pre = "\n".join(filter(None, [f"{effect}_post += w * w_unit" if transmit else "", spec.on_pre]))
     name = f"ns_c_syn{k}_{_identifier(proj.name)}"
     syn = brian2.Synapses(model.groups[proj.pre], model.groups[proj.post], model=spec.model, on_pre=on_pre,
-                          on_post=spec.on_post or None, namespace=ns, dt=model.dt, name=name,
+                          on_post=spec.on_post or None, namespace=ns, clock=model.clock, name=name,
                           codeobj_class=model.cls)
     mask = raw if not plastic else (np.eye(*raw.shape) if proj.connectivity == "one_to_one"
                                     else np.ones_like(raw))
@@ -936,7 +973,8 @@ def build_circuit(network: Network, params: dict, x, target=None, *, n_trials: i
     plasticity : dict, optional
         ``{projection name: (synapse model, options)}``: projections whose synapses learn,
         with a registered ``"synapse:<model>"`` (``pair_stdp``, ``triplet_stdp``,
-        ``diehl_cook``); :meth:`CircuitModel.weights` reads them back.
+        ``diehl_cook``); :meth:`CircuitModel.weights` reads them back.  The option
+        ``"transmit": False`` (any model) makes probe synapses that learn and deliver nothing.
     """
     if not isinstance(network, Network):
         raise ConfigError(f"build_circuit: network expected a neurosim Network, got {type(network).__name__}")

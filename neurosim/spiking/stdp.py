@@ -1,10 +1,19 @@
-"""Spike-timing-dependent plasticity (STDP) in brian2: pair, triplet, and a Diehl & Cook network.
+"""Spike-timing-dependent plasticity (STDP): closed forms, synapse code, and the measurement protocols.
 
-Every simulation here lives in an explicit ``brian2.Network`` with an explicit ``dt`` and a
-code-generation target passed per object (:mod:`neurosim.spiking.codegen`); random numbers
-come from ``seed`` (brian2 draws from NumPy's global generator, whose state is saved and put
-back around each run).  Times and rates cross the boundary as brian2 quantities; the
-results are plain SI floats.
+This module builds no brian2 object itself.  Its protocols are circuit descriptions lowered by
+the one circuit builder (:func:`neurosim.spiking.builder.build_circuit`, where the synapse models
+``pair_stdp`` / ``triplet_stdp`` are registered from :func:`pair_synapse_code` /
+:func:`triplet_synapse_code`), or runs of the registered rules (:mod:`neurosim.rules.stdp`):
+
+* :func:`measure_window`: the pair window, one probe synapse per :math:`\\Delta t`;
+* :func:`triplet_rate_dependence`: the triplet drift against the post rate;
+* :func:`song2000`: the registered rule ``song2000``, weights recorded between presentations.
+
+In the first two a ``parrot`` relay (NEST's ``parrot_neuron``) repeats a driver input's spikes
+one ``dt`` later, so the post spikes are prescribed (spike times, or Poisson trains), and the
+plastic synapses are probes (``transmit = False``: they learn and deliver nothing).  Times and
+rates cross the boundary as brian2 quantities; the results are plain SI floats.  Diehl & Cook
+(2015) is the registered rule ``diehl-cook`` (:mod:`neurosim.rules.stdp`).
 
 Rules (traces are all-to-all: every earlier spike counts, Morrison et al. 2008)
 
@@ -34,27 +43,19 @@ Rules (traces are all-to-all: every earlier spike counts, Morrison et al. 2008)
 
   BCM-like in :math:`\\rho_y`: depression below and potentiation above a post rate
   threshold (Pfister & Gerstner 2006, Sec. "Relation to BCM").
-* Diehl & Cook (2015): Poisson pixels -> N excitatory conductance LIF neurons with adaptive
-  thresholds, each exciting one inhibitory neuron that inhibits all other excitatory ones;
-  input synapses learn by the pre-trace rule of the authors' code
-  (:math:`\\Delta w = -\\nu_{pre}\\, o_1` at a pre spike, :math:`\\Delta w = \\nu_{post}\\, r\\, o_2`
-  at a post spike) and are renormalised to a fixed sum per neuron before every sample.
-  Neurons are labelled by the class they respond to most; a test sample gets the class
-  whose neurons fire most on average.
 """
 from __future__ import annotations
 
-import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import brian2
 import numpy as np
-from brian2 import Hz, mV, ms, second
+from brian2 import Hz, ms, second
 
-from ..validation import check_time
 from ..errors import ConfigError, ShapeError
-from . import codegen
+from ..network import Layer, Network, Projection
+from ..neurons import RATE_SCALE_HZ, ConductanceLIFParameters
+from ..validation import check_time
 
 
 # --------------------------------------------------------------------------- parameters
@@ -154,65 +155,76 @@ def _check_seed(seed) -> int:
     return int(seed)
 
 
-@contextmanager
-def _seeded(seed: int):
-    """Seed brian2 for one run and put NumPy's global state back afterwards."""
-    saved = np.random.get_state()
-    brian2.seed(seed)
-    try:
-        yield
-    finally:
-        np.random.set_state(saved)
+#: The probe projection of :func:`relay_protocol` (plastic, ``transmit = False``).
+PROBE = "input->output"
 
 
-def _run(net: brian2.Network, duration) -> dict:
-    started = time.perf_counter()
-    net.run(duration, namespace={})
-    wall = time.perf_counter() - started
-    loop = float(brian2.get_device()._last_run_time)
-    return {"compile_s": wall - loop, "simulate_s": loop, "biological_s": float(duration / second)}
+def relay_protocol(name: str = "stdp_relay") -> Network:
+    """Two inputs onto one ``parrot`` relay: the circuit of the STDP measurements (pure description).
+
+    Input unit 0 is the presynaptic neuron, unit 1 the driver whose spikes the relay repeats
+    one ``dt`` later (projection ``input->output:relay``, weights ``[[0, 1]]``, not plastic);
+    :data:`PROBE` (``input->output``) is the plastic projection whose weight from unit 0 is
+    measured.  Built as parallel copies (one per row of ``x``), each copy is one synapse pair.
+    """
+    return Network(layers=(Layer("input", 2, activation="linear", role="input", bias=False),
+                           Layer("output", 1, activation="linear", neuron="parrot", role="output", bias=False)),
+                   projections=(Projection("input", "output", name=PROBE, init="zeros"),
+                                Projection("input", "output", name="input->output:relay", init="zeros",
+                                           plastic=False)),
+                   loss="mse", name=name)
+
+
+def _relay_params(w0: float) -> dict:
+    return {PROBE: np.array([[w0, 0.0]]), "input->output:relay": np.array([[0.0, 1.0]])}
 
 
 # --------------------------------------------------------------------------- the STDP window
 def measure_window(rule: PairSTDP, delta_t, *, dt=0.1 * ms, t_first=50 * ms, target: str = "numpy") -> np.ndarray:
     """Weight change of one pre/post spike pair per ``delta_t``, simulated in brian2.
 
-    One synapse per pair (``SpikeGeneratorGroup`` -> ``SpikeGeneratorGroup``, one-to-one),
-    the first spike at ``t_first``, weights starting at :math:`w_{max}/2` (no clipping).
+    :func:`relay_protocol` lowered by :func:`~neurosim.spiking.builder.build_circuit`, one
+    parallel copy per pair: the pre input spikes at ``t_first`` (or ``t_first - delta_t``), the
+    driver one ``dt`` before the wanted post spike, the relay at ``t_post``; the probe synapse
+    carries the registered ``pair_stdp`` model from :math:`w_{max}/2` (no clipping at these
+    amplitudes) and delivers nothing.
 
     Parameters
     ----------
     rule : PairSTDP
     delta_t : array of float, shape (n,)
         :math:`t_{post} - t_{pre}` in seconds, nonzero multiples of ``dt``.
-    dt : brian2 time
+    dt, t_first : brian2 time
+    target : {"auto", "cython", "numpy"}
 
     Returns
     -------
     ndarray (n,)
         :math:`\\Delta w` per pair.
     """
-    dt = _check_time("dt", dt)
+    from .builder import build_circuit
+
+    dt, t_first = _check_time("dt", dt), _check_time("t_first", t_first)
     d = np.asarray(delta_t, dtype=float).reshape(-1)
-    steps = d / float(dt / second)
+    dt_s = float(dt / second)
+    steps = d / dt_s
     if d.size == 0 or np.any(d == 0) or np.any(np.abs(steps - np.round(steps)) > 1e-6):
         raise ConfigError(f"measure_window: delta_t must be nonzero multiples of dt = {dt}, got {d!r}")
     t0 = float(t_first / second)
-    idx = np.arange(d.size)
-    t_pre = t0 + np.where(d < 0, -d, 0.0)
-    t_post = t0 + np.where(d > 0, d, 0.0)
-    cls = codegen.codeobj_class(codegen.resolve_target(target))
-    pre = brian2.SpikeGeneratorGroup(d.size, idx, t_pre * second, dt=dt, codeobj_class=cls)
-    post = brian2.SpikeGeneratorGroup(d.size, idx, t_post * second, dt=dt, codeobj_class=cls)
-    model, on_pre, on_post, ns = pair_synapse_code(rule)
-    syn = brian2.Synapses(pre, post, model, on_pre=on_pre, on_post=on_post, namespace=ns, dt=dt,
-                          codeobj_class=cls)
-    syn.connect(j="i")
+    if t0 < dt_s:
+        raise ConfigError(f"measure_window: t_first ({t_first}) must be at least one dt ({dt}): the driver "
+                          "spikes one dt before the relay")
+    # spike times on the step grid (whole steps), so the pairs are exactly delta_t apart
+    pre_step = np.round((t0 + np.where(d < 0, -d, 0.0)) / dt_s)
+    post_step = np.round((t0 + np.where(d > 0, d, 0.0)) / dt_s)
+    x = np.stack([pre_step, post_step - 1], axis=1) * dt_s
     w0 = rule.w_max / 2
-    syn.w = w0
-    net = brian2.Network(pre, post, syn)
-    net.run(t0 * second + float(np.max(np.abs(d))) * second + 2 * dt, namespace={})
-    return np.asarray(syn.w[:]) - w0
+    phase = (float(max(pre_step.max(), post_step.max())) + 3) * dt
+    model = build_circuit(relay_protocol(), _relay_params(w0), x, dt=dt, phase=phase, settle=0 * second,
+                          input_encoding="spike_times", codegen_target=target,
+                          plasticity={PROBE: ("pair_stdp", {**asdict(rule), "transmit": False})})
+    model.run()
+    return model.weights(PROBE)[:, 0, 0] - w0
 
 
 # --------------------------------------------------------------------------- Song et al. 2000
@@ -249,10 +261,11 @@ def song2000(duration=100 * second, *, n_inputs: int = 1000, input_rate=15 * Hz,
              snapshot_every=5 * second, dt=0.1 * ms, seed: int = 0, target: str = "auto") -> SongResult:
     """1000 Poisson inputs -> one conductance LIF neuron, additive STDP (Song, Miller & Abbott 2000).
 
-    Neuron (as brian2's example of the paper): :math:`\\tau_m \\dot v = g_e (E_e - v) + E_l - v`,
-    :math:`\\tau_e \\dot g_e = -g_e`, threshold -54 mV, reset -60 mV, :math:`E_l` = -74 mV,
-    :math:`E_e` = 0 mV, :math:`\\tau_m` = 10 ms, :math:`\\tau_e` = 5 ms; an input spike adds
-    :math:`w` to :math:`g_e`; weights start uniform on :math:`[0, w_{max}]`.
+    The registered rule ``song2000`` (:class:`neurosim.rules.stdp.Song2000`: its network, its
+    conductance neuron, its initial weights uniform on :math:`[0, w_{max}]`), one presentation
+    of the input rates per snapshot (``presentation = snapshot_every``); the rule's ``dW`` is
+    added after each (SGD with learning rate 1 continues where the simulation ended).  The
+    neuron returns to rest at the start of each presentation.
 
     Parameters
     ----------
@@ -260,13 +273,17 @@ def song2000(duration=100 * second, *, n_inputs: int = 1000, input_rate=15 * Hz,
     n_inputs : int
     input_rate : brian2 rate
     rule : PairSTDP, optional
+        Its amplitudes, time constants and ``w_max`` become the rule's hyper-parameters.
     seed : int
+        Initial weights and brian2's random numbers.
     target : {"auto", "cython", "numpy"}
 
     Returns
     -------
     SongResult
     """
+    from ..rules import get_rule
+
     rule = rule or PairSTDP()
     duration, snapshot_every, dt = (_check_time(n, v) for n, v in
                                     (("duration", duration), ("snapshot_every", snapshot_every), ("dt", dt)))
@@ -278,40 +295,29 @@ def song2000(duration=100 * second, *, n_inputs: int = 1000, input_rate=15 * Hz,
     if n_snap < 1 or abs(n_snap * float(snapshot_every / second) - float(duration / second)) > 1e-9:
         raise ConfigError(f"song2000: duration ({duration}) must be a whole multiple of snapshot_every "
                           f"({snapshot_every})")
-    chosen = codegen.resolve_target(target)
-    cls = codegen.codeobj_class(chosen)
-    ns_neuron = {"tau_m": 10 * ms, "tau_e": 5 * ms, "E_e": 0 * mV, "E_l": -74 * mV, "v_th": -54 * mV,
-                 "v_r": -60 * mV}
-    eqs = """dv/dt = (ge * (E_e - v) + E_l - v) / tau_m : volt
-             dge/dt = -ge / tau_e : 1"""
-    with _seeded(seed):
-        inputs = brian2.PoissonGroup(n_inputs, rates=input_rate, dt=dt, codeobj_class=cls)
-        neuron = brian2.NeuronGroup(1, eqs, threshold="v > v_th", reset="v = v_r", method="euler", dt=dt,
-                                    namespace=ns_neuron, codeobj_class=cls)
-        neuron.v = ns_neuron["E_l"]
-        model, on_pre, on_post, ns = pair_synapse_code(rule)
-        syn = brian2.Synapses(inputs, neuron, model, on_pre="ge += w\n" + on_pre, on_post=on_post,
-                              namespace=ns, dt=dt, codeobj_class=cls)
-        syn.connect()
-        syn.w = np.random.uniform(0, rule.w_max, n_inputs)
-        spikes = brian2.SpikeMonitor(neuron, codeobj_class=cls)
-        net = brian2.Network(inputs, neuron, syn, spikes)
-        snapshots = [np.asarray(syn.w[:]).copy()]
-        timings = {"target": chosen, "compile_s": 0.0, "simulate_s": 0.0, "biological_s": 0.0}
-        for _ in range(n_snap):
-            t = _run(net, snapshot_every)
-            for key in ("compile_s", "simulate_s", "biological_s"):
-                timings[key] += t[key]
-            snapshots.append(np.asarray(syn.w[:]).copy())
-        spike_t = np.asarray(spikes.t / second)
     step = float(snapshot_every / second)
-    times = np.arange(n_snap + 1) * step
-    post_rate = np.histogram(spike_t, bins=times)[0] / step
+    song = get_rule("song2000", **asdict(rule), presentation=step, dt=float(dt / second), codegen=target)
+    network = song.network([n_inputs, 1])
+    plastic = network.projections[0].name
+    params = song.init_params(network, seed)
+    state = song.init(network, params, seed)
+    x = np.full((1, n_inputs), float(input_rate / Hz) / RATE_SCALE_HZ)
+    snapshots, post_rate = [params[plastic].ravel().copy()], []
+    timings = {"target": None, "build_s": 0.0, "simulate_s": 0.0, "biological_s": 0.0}
+    for _ in range(n_snap):
+        dw, state, aux = song.updates(network, params, state, x, None)
+        params = {k: v + dw.get(k, 0.0) for k, v in params.items()}
+        snapshots.append(params[plastic].ravel().copy())
+        post_rate.append(float(aux["counts"]["output"].sum()) / step)
+        timings["target"] = aux["timings"]["target"]
+        for key in ("build_s", "simulate_s", "biological_s"):
+            timings[key] += aux["timings"][key]
+    neuron = ConductanceLIFParameters.from_layer(network.layer("output"))
     config = {"duration_s": float(duration / second), "n_inputs": n_inputs, "input_rate_hz": float(input_rate / Hz),
-              "dt_s": float(dt / second), "seed": seed, "rule": asdict(rule),
-              "neuron": {k: float(v / mV) if brian2.have_same_dimensions(v, mV) else float(v / second)
-                         for k, v in ns_neuron.items()}}
-    return SongResult(times=times, weights=np.array(snapshots), post_rate=post_rate, config=config, timings=timings)
+              "dt_s": float(dt / second), "seed": seed, "rule": asdict(rule), "neuron": asdict(neuron),
+              "registered_rule": song.name}
+    return SongResult(times=np.arange(n_snap + 1) * step, weights=np.array(snapshots), post_rate=np.array(post_rate),
+                      config=config, timings=timings)
 
 
 # --------------------------------------------------------------------------- triplet rule vs post rate
@@ -320,9 +326,11 @@ def triplet_rate_dependence(post_rates, *, pre_rate=10 * Hz, duration=20 * secon
                             target: str = "auto") -> dict:
     """Measure :math:`d\\langle w\\rangle/dt` against the post rate for independent Poisson trains.
 
-    For every post rate, ``n_pairs`` synapses each join their own Poisson pre neuron (rate
-    ``pre_rate``) to their own Poisson post neuron; weights start at 0 and are unbounded, so
-    :math:`\\Delta w / T` estimates the drift :meth:`TripletSTDP.drift`.
+    :func:`relay_protocol` lowered by :func:`~neurosim.spiking.builder.build_circuit`, one
+    parallel copy per synapse: ``n_pairs`` copies per post rate, the presynaptic input at
+    ``pre_rate``, the driver (and so the relay, one ``dt`` later) at the post rate, both
+    Poisson and independent; the probe synapse carries the registered ``triplet_stdp`` model
+    from 0, unbounded, so :math:`\\Delta w / T` estimates the drift :meth:`TripletSTDP.drift`.
 
     Returns
     -------
@@ -331,6 +339,8 @@ def triplet_rate_dependence(post_rates, *, pre_rate=10 * Hz, duration=20 * secon
         ``sem`` (its standard error over synapses), ``theory`` (closed form), ``threshold_hz``,
         ``measured_post_rate_hz``, ``config``, ``timings``.
     """
+    from .builder import build_circuit
+
     rule = rule or TripletSTDP()
     duration, dt = _check_time("duration", duration), _check_time("dt", dt)
     pre_rate = _check_rate("pre_rate", pre_rate)
@@ -338,197 +348,22 @@ def triplet_rate_dependence(post_rates, *, pre_rate=10 * Hz, duration=20 * secon
     rates = np.asarray([float(r / Hz) if isinstance(r, brian2.Quantity) else float(r) for r in post_rates])
     if rates.ndim != 1 or rates.size == 0 or np.any(rates < 0):
         raise ShapeError(f"triplet_rate_dependence: post_rates expected a 1-D list of rates >= 0 Hz, got {rates!r}")
-    n = rates.size * n_pairs
-    chosen = codegen.resolve_target(target)
-    cls = codegen.codeobj_class(chosen)
-    with _seeded(seed):
-        pre = brian2.PoissonGroup(n, rates=pre_rate, dt=dt, codeobj_class=cls)
-        post = brian2.PoissonGroup(n, rates=np.repeat(rates, n_pairs) * Hz, dt=dt, codeobj_class=cls)
-        model, on_pre, on_post, ns = triplet_synapse_code(rule)
-        syn = brian2.Synapses(pre, post, model, on_pre=on_pre, on_post=on_post, namespace=ns, dt=dt,
-                              codeobj_class=cls)
-        syn.connect(j="i")
-        counter = brian2.SpikeMonitor(post, record=False, codeobj_class=cls)
-        net = brian2.Network(pre, post, syn, counter)
-        timings = {"target": chosen, **_run(net, duration)}
-        w = np.asarray(syn.w[:]).reshape(rates.size, n_pairs)
-        counts = np.asarray(counter.count[:]).reshape(rates.size, n_pairs)
+    if isinstance(n_pairs, bool) or not isinstance(n_pairs, int) or n_pairs < 2:
+        raise ConfigError(f"triplet_rate_dependence: n_pairs expected an integer >= 2, got {n_pairs!r}")
+    x = np.stack([np.full(rates.size * n_pairs, float(pre_rate / Hz)), np.repeat(rates, n_pairs)],
+                 axis=1) / RATE_SCALE_HZ
+    model = build_circuit(relay_protocol(), _relay_params(0.0), x, dt=dt, phase=duration, settle=0 * second,
+                          seed=seed, codegen_target=target,
+                          plasticity={PROBE: ("triplet_stdp", {**asdict(rule), "transmit": False})})
+    activity = model.run()
     T = float(duration / second)
+    w = model.weights(PROBE)[:, 0, 0].reshape(rates.size, n_pairs)
+    post_hz = activity.rho["free"]["output"][0, :, 0].reshape(rates.size, n_pairs) * RATE_SCALE_HZ
     drift = w / T
     return {"post_rates_hz": rates.tolist(), "pre_rate_hz": float(pre_rate / Hz),
             "drift": drift.mean(axis=1).tolist(), "sem": (drift.std(axis=1, ddof=1) / np.sqrt(n_pairs)).tolist(),
             "theory": rule.drift(float(pre_rate / Hz), rates).tolist(),
             "threshold_hz": rule.threshold(float(pre_rate / Hz)),
-            "measured_post_rate_hz": (counts.mean(axis=1) / T).tolist(),
+            "measured_post_rate_hz": post_hz.mean(axis=1).tolist(),
             "config": {"duration_s": T, "n_pairs": n_pairs, "dt_s": float(dt / second), "seed": seed,
-                       "rule": asdict(rule)}, "timings": timings}
-
-
-# --------------------------------------------------------------------------- Diehl & Cook 2015
-@dataclass(frozen=True)
-class DiehlCookConfig:
-    """Parameters of the Diehl & Cook (2015) network (their code's values unless stated).
-
-    ``max_rate_hz`` is the rate of a white pixel (their 255 / 4); ``presentation_ms`` the time
-    one sample is shown (350 ms).  Instead of their 150 ms of rest between samples, every
-    state variable except the adaptive threshold is reset at the start of each sample, and
-    the weights are renormalised to ``weight_sum`` per neuron at the same moment.
-    """
-
-    n_neurons: int = 100
-    max_rate_hz: float = 63.75
-    presentation_ms: float = 350.0
-    dt_ms: float = 0.5
-    w_max: float = 1.0
-    w_init_max: float = 0.3
-    weight_sum: float = 78.0
-    nu_pre: float = 1e-4
-    nu_post: float = 1e-2
-    tau_pre_ms: float = 20.0
-    tau_post1_ms: float = 20.0
-    tau_post2_ms: float = 40.0
-    theta_plus_mv: float = 0.05
-    tau_theta_ms: float = 1e7
-    w_exc_inh: float = 10.4
-    w_inh_exc: float = 17.0
-
-
-class DiehlCook:
-    """An unsupervised STDP network in the style of Diehl & Cook (2015), built on brian2.
-
-    Learned state: ``weights_`` (n_inputs, n_neurons), ``theta_`` (n_neurons,) in volts,
-    ``labels_`` (n_neurons,) after :meth:`assign_labels`.
-
-    Parameters
-    ----------
-    n_inputs : int
-    config : DiehlCookConfig
-    seed : int
-        Initial weights and every Poisson spike train.
-    target : {"auto", "cython", "numpy"}
-    """
-
-    def __init__(self, n_inputs: int, config: DiehlCookConfig | None = None, *, seed: int = 0,
-                 target: str = "auto"):
-        self.config = config or DiehlCookConfig()
-        self.n_inputs = int(n_inputs)
-        self.seed = _check_seed(seed)
-        self.target = codegen.resolve_target(target)
-        rng = np.random.default_rng(self.seed)
-        c = self.config
-        self.weights_ = rng.uniform(0.0, c.w_init_max, (self.n_inputs, c.n_neurons))
-        self.theta_ = np.zeros(c.n_neurons)
-        self.labels_: np.ndarray | None = None
-        self.timings_: list[dict] = []
-        self._calls = 0
-
-    def _present(self, x: np.ndarray, learn: bool) -> np.ndarray:
-        """Show every row of ``x`` (n, n_inputs) in [0, 1]; returns spike counts (n, n_neurons)."""
-        x = np.asarray(x, dtype=float)
-        if x.ndim != 2 or x.shape[1] != self.n_inputs:
-            raise ShapeError(f"DiehlCook: x expected shape (n, {self.n_inputs}), got {x.shape}")
-        if np.any(x < 0) or np.any(x > 1):
-            raise ShapeError("DiehlCook: x must hold pixel intensities in [0, 1]")
-        c = self.config
-        cls = codegen.codeobj_class(self.target)
-        dt = c.dt_ms * ms
-        T = c.presentation_ms * ms
-        stim = brian2.TimedArray(x * c.max_rate_hz * Hz, dt=T)
-        ns = {"stim": stim, "v_rest_e": -65 * mV, "v_reset_e": -65 * mV, "v_thresh_e": -52 * mV, "offset": 20 * mV,
-              "v_rest_i": -60 * mV, "v_reset_i": -45 * mV, "v_thresh_i": -40 * mV, "E_inh_e": -100 * mV,
-              "E_inh_i": -85 * mV, "tau_e": 100 * ms, "tau_i": 10 * ms, "tau_ge": 1 * ms, "tau_gi": 2 * ms,
-              "tau_theta": c.tau_theta_ms * ms, "theta_plus": c.theta_plus_mv * mV if learn else 0 * mV}
-        with _seeded(self.seed * 7919 + self._calls):
-            self._calls += 1
-            inp = brian2.PoissonGroup(self.n_inputs, rates="stim(t, i)", dt=dt, namespace=ns, codeobj_class=cls)
-            exc = brian2.NeuronGroup(
-                c.n_neurons,
-                """dv/dt = ((v_rest_e - v) + ge * (-v) + gi * (E_inh_e - v)) / tau_e : volt (unless refractory)
-                   dge/dt = -ge / tau_ge : 1
-                   dgi/dt = -gi / tau_gi : 1
-                   dtheta/dt = -theta / tau_theta : volt
-                   wsum : 1""",
-                threshold="v > theta - offset + v_thresh_e", reset="v = v_reset_e\ntheta += theta_plus",
-                refractory=5 * ms, method="euler", dt=dt, namespace=ns, codeobj_class=cls)
-            inh = brian2.NeuronGroup(
-                c.n_neurons,
-                """dv/dt = ((v_rest_i - v) + ge * (-v) + gi * (E_inh_i - v)) / tau_i : volt (unless refractory)
-                   dge/dt = -ge / tau_ge : 1
-                   dgi/dt = -gi / tau_gi : 1""",
-                threshold="v > v_thresh_i", reset="v = v_reset_i", refractory=2 * ms, method="euler", dt=dt,
-                namespace=ns, codeobj_class=cls)
-            exc.v, inh.v = -105 * mV, -100 * mV
-            exc.theta = self.theta_ * brian2.volt
-            rule_ns = {"tau_pre": c.tau_pre_ms * ms, "tau_post1": c.tau_post1_ms * ms,
-                       "tau_post2": c.tau_post2_ms * ms, "nu_pre": c.nu_pre if learn else 0.0,
-                       "nu_post": c.nu_post if learn else 0.0, "w_max": c.w_max, "weight_sum": c.weight_sum}
-            syn = brian2.Synapses(
-                inp, exc,
-                """w : 1
-                   wsum_post = w : 1 (summed)
-                   dpre/dt = -pre / tau_pre : 1 (event-driven)
-                   dpost1/dt = -post1 / tau_post1 : 1 (event-driven)
-                   dpost2/dt = -post2 / tau_post2 : 1 (event-driven)""",
-                on_pre="ge_post += w\npre = 1\nw = clip(w - nu_pre * post1, 0, w_max)",
-                on_post="w = clip(w + nu_post * pre * post2, 0, w_max)\npost1 = 1\npost2 = 1",
-                namespace=rule_ns, dt=dt, codeobj_class=cls)
-            syn.connect()
-            w0 = self.weights_ * (c.weight_sum / self.weights_.sum(axis=0, keepdims=True)) if learn else self.weights_
-            syn.w = w0.reshape(-1)  # (i, j) order of connect(): pre-major
-            ei = brian2.Synapses(exc, inh, on_pre=f"ge_post += {c.w_exc_inh}", dt=dt, codeobj_class=cls)
-            ei.connect(j="i")
-            ie = brian2.Synapses(inh, exc, on_pre=f"gi_post += {c.w_inh_exc}", dt=dt, codeobj_class=cls)
-            ie.connect(condition="i != j")
-            # a new sample: forget the last one's potentials, conductances and traces
-            exc.run_regularly("v = v_rest_e\nge = 0\ngi = 0", dt=T, when="start", order=-2, codeobj_class=cls)
-            inh.run_regularly("v = v_rest_i\nge = 0\ngi = 0", dt=T, when="start", order=-2, codeobj_class=cls)
-            if learn:
-                # wsum_post is 0 before the first summed-variable update (t = 0): leave w as it is then
-                norm = "w = w * (1 + int(wsum_post > 0) * (weight_sum / (wsum_post + int(wsum_post <= 0)) - 1))"
-                syn.run_regularly(norm + "\npre = 0\npost1 = 0\npost2 = 0", dt=T,
-                                  when="start", order=-1, codeobj_class=cls)
-            else:
-                syn.run_regularly("pre = 0\npost1 = 0\npost2 = 0", dt=T, when="start", order=-1, codeobj_class=cls)
-            mon = brian2.SpikeMonitor(exc, codeobj_class=cls)
-            net = brian2.Network(inp, exc, inh, syn, ei, ie, mon)
-            timing = _run(net, x.shape[0] * T)
-        timing.update({"phase": "train" if learn else "record", "n_samples": int(x.shape[0]), "target": self.target})
-        self.timings_.append(timing)
-        if learn:
-            # the normalisation runs at the *start* of a sample; apply it once more for the stored state
-            w = np.asarray(syn.w[:]).reshape(self.n_inputs, c.n_neurons)
-            self.weights_ = w * (c.weight_sum / w.sum(axis=0, keepdims=True))
-            self.theta_ = np.asarray(exc.theta[:] / brian2.volt)
-        sample = np.floor(np.asarray(mon.t / second) / float(T / second) + 1e-9).astype(int)
-        counts = np.zeros((x.shape[0], c.n_neurons))
-        np.add.at(counts, (np.minimum(sample, x.shape[0] - 1), np.asarray(mon.i[:])), 1)
-        return counts
-
-    def fit(self, x: np.ndarray) -> "DiehlCook":
-        """Learn from ``x`` (n, n_inputs), pixel intensities in [0, 1], one presentation each."""
-        self._present(x, learn=True)
-        return self
-
-    def responses(self, x: np.ndarray) -> np.ndarray:
-        """Spike counts (n, n_neurons) with plasticity and threshold adaptation off."""
-        return self._present(x, learn=False)
-
-    def assign_labels(self, counts: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
-        """Label each neuron by the class with the highest mean response (Diehl & Cook 2015)."""
-        y = np.asarray(y)
-        mean = np.stack([counts[y == c].mean(axis=0) if np.any(y == c) else np.zeros(counts.shape[1])
-                         for c in range(n_classes)])
-        self.labels_ = np.argmax(mean, axis=0)
-        self.n_classes_ = n_classes
-        return self.labels_
-
-    def predict(self, counts: np.ndarray) -> np.ndarray:
-        """The class whose labelled neurons fire most on average, per sample."""
-        if self.labels_ is None:
-            raise ConfigError("DiehlCook.predict: call assign_labels(counts, y, n_classes) first")
-        scores = np.full((counts.shape[0], self.n_classes_), -np.inf)
-        for c in range(self.n_classes_):
-            members = self.labels_ == c
-            if np.any(members):
-                scores[:, c] = counts[:, members].mean(axis=1)
-        return np.argmax(scores, axis=1)
+                       "rule": asdict(rule)}, "timings": activity.timings}
