@@ -830,6 +830,8 @@ def _build_projection(model: CircuitModel, proj: Projection, k: int):
     if proj.name in model.plasticity or post.neuron in CONDUCTANCE_MODELS:
         return _build_weighted_synapses(model, proj, k)
     w = np.asarray(weight(model.network, model.params, proj), dtype=np.float64)   # (n_post, n_pre)
+    if proj.connectivity != "one_to_one" and not np.any(w):
+        return   # every weight exactly 0: no synapses (brian2 cannot connect an empty index list)
     scale = lif.synaptic_scale(model.lif[proj.post]) * volt
     syn = brian2.Synapses(model.groups[proj.pre], model.groups[proj.post], model="w : volt", dt=model.dt,
                           name=f"ns_c_syn{k}_{_identifier(proj.name)}", codeobj_class=model.cls,
