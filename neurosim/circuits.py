@@ -11,6 +11,8 @@ circuit can be printed (``circuit.summary()``), saved as TOML and checked withou
 * :func:`pc_fpa_circuit`: predictive coding's value and error populations
   (:mod:`neurosim.spiking.predictive_coding`); :func:`pc_fpa_updates` reads its local
   update out of the populations' rates.
+* :func:`burstprop_circuit`: burstprop's bursting ensembles, event / burst pathways and the
+  teacher's apical drive (:mod:`neurosim.spiking.burstprop`).
 
 The rate side evaluates the same description: :func:`circuit_rates` runs a loop-free
 circuit as a rate network (every population fires at its activation of its summed drive),
@@ -259,5 +261,86 @@ def pc_fpa_updates(circuit: Network, rho: dict) -> dict:
     return out
 
 
-__all__ = ["ERROR_POPULATIONS", "circuit_rates", "ep_circuit", "pc_fpa_circuit", "pc_fpa_nudge", "pc_fpa_params",
-           "pc_fpa_updates"]
+def burstprop_circuit(network: Network, *, nudging: float, p_baseline: float = 0.2, apical_gain: float = 1.0,
+                      burst_delay: float = 0.002, tau_trace: float = 0.1) -> Network:
+    """Burstprop (Payeur et al. 2021) as bursting ensembles: a ``Network -> Network`` transform.
+
+    ``network`` is a dense chain with burstprop's feedback (``get_rule("burstprop").network``:
+    ``<up>-><pyr>:burst`` = :math:`Y`, ``<up>-><pyr>:event`` = :math:`Z`, both onto the apical
+    compartment).  The circuit
+
+    * makes every non-input layer of the chain a ``burst_lif`` neuron, its basal (feed-forward)
+      input on the soma (somatic LIF; each somatic
+      spike, an *event*, becomes a burst with probability :math:`\\sigma(\\beta u_A + \\alpha)`,
+      :class:`~neurosim.neurons.BurstParameters` with :math:`\\bar p_0` = ``p_baseline``,
+      :math:`\\beta` = ``apical_gain``);
+    * sends events forward (``transmits = "events"``: an idealised short-term depressing
+      synapse), bursts back through :math:`Y` (``"bursts"``: idealised facilitation) and events
+      back through :math:`Z` with ``scale = -1`` (disynaptic inhibition), so the mean apical
+      potential is :math:`u_l = Y_l b_{l+1} - Z_l e_{l+1}` (threshold units), with burst rate
+      :math:`b = p\\,e`;
+    * gives the output's apical compartment the teacher current
+      :math:`c\\,g(t)\\,(t_{target} - \\hat e_N)`, a ``target`` and a ``rate`` drive (trace time
+      constant ``tau_trace`` s) gated by the phase gain :math:`g`, with
+      :math:`c = \\lambda / (\\beta\\bar p_0(1-\\bar p_0))` so that, linearised,
+      :math:`p_N = \\bar p_0 + \\lambda(t - e_N)`: the rate rule's output burst probability
+      :math:`\\bar p_0 - \\lambda\\,\\partial L/\\partial e_N` for the squared error and
+      ``dendritic_gain = "one"``.
+
+    Parameters
+    ----------
+    network : Network
+        A dense chain with ``:burst`` / ``:event`` feedback, ``mse`` loss.
+    nudging : float
+        :math:`\\lambda > 0`.
+    p_baseline, apical_gain, burst_delay : float
+        The burst mechanism (:class:`~neurosim.neurons.BurstParameters`).
+    tau_trace : float
+        Seconds, the output's event-rate trace in the teacher current.
+    """
+    owner = "burstprop_circuit"
+    lam = float(check(owner, "nudging", nudging, gt=0))
+    p0 = float(check(owner, "p_baseline", p_baseline, gt=0, lt=1))
+    beta = float(check(owner, "apical_gain", apical_gain, gt=0))
+    if network.loss != "mse":
+        raise ConfigError(f"{owner}: network '{network.name}'.loss is '{network.loss}'; the teacher current carries "
+                          "t - e_N, the squared-error cost; use loss = 'mse'")
+    chain = network.chain()
+    for proj in chain:
+        if proj.operation != "dense":
+            raise ConfigError(f"{owner}: projection '{proj.name}' is {proj.operation}; the spiking circuit is "
+                              "built for dense chains")
+    bursting = {p.post for p in chain}
+    burst_params = {"burst_baseline": p0, "burst_gain": beta, "burst_delay": float(burst_delay)}
+    layers = tuple(dataclasses.replace(layer, neuron="burst_lif", params={**dict(layer.params), **burst_params})
+                   if layer.name in bursting else layer for layer in network.layers)
+    feedback = {}
+    for proj in chain:
+        if proj.pre in bursting:
+            for suffix in ("burst", "event"):
+                name = f"{proj.post}->{proj.pre}:{suffix}"
+                if not network.has_projection(name):
+                    raise ConfigError(f"{owner}: network '{network.name}' has no projection '{name}'; build it with "
+                                      "get_rule('burstprop').network(network)")
+                feedback[name] = suffix
+    projections = []
+    for proj in network.projections:
+        if proj.name in feedback:
+            bursts = feedback[proj.name] == "burst"
+            proj = dataclasses.replace(proj, transmits="bursts" if bursts else "events",
+                                       scale=proj.scale if bursts else -proj.scale)
+        elif proj in chain:   # basal input (burstprop_network's) lands on the soma: g_B = 1 at steady state
+            proj = dataclasses.replace(proj, target="soma" if proj.target == "basal" else proj.target,
+                                       transmits="events" if proj.pre in bursting else proj.transmits)
+        projections.append(proj)
+    out = chain[-1].post
+    c = lam / (beta * p0 * (1.0 - p0))
+    drives = (Drive(out, source="target", scale=c, target="apical", gated=True, name="burstprop:target"),
+              Drive(out, source="rate", scale=-c, target="apical", gated=True, tau=tau_trace,
+                    name="burstprop:trace"))
+    return network.replace(layers=layers, projections=tuple(projections),
+                           drives=tuple(network.drives) + drives, name=f"{network.name}:burstprop")
+
+
+__all__ = ["ERROR_POPULATIONS", "burstprop_circuit", "circuit_rates", "ep_circuit", "pc_fpa_circuit", "pc_fpa_nudge",
+           "pc_fpa_params", "pc_fpa_updates"]

@@ -70,7 +70,7 @@ from typing import Any, Iterable, Mapping
 
 from . import conv as _ops
 from .errors import ConfigError, did_you_mean, unknown_name
-from .neurons import NEURON_MODELS, canonical_activation, check_neuron_model
+from .neurons import BURSTING_MODELS, NEURON_MODELS, canonical_activation, check_neuron_model
 from .validation import check, check_keys
 
 if sys.version_info >= (3, 11):
@@ -88,6 +88,8 @@ LOSSES = ("mse", "cross_entropy")
 TIES = ("transpose", "copy")
 CONNECTIVITIES = ("all", "one_to_one")
 DRIVE_SOURCES = ("target", "constant", "rate")
+#: Which spikes of its pre layer a projection carries (a bursting pre neuron splits them).
+TRANSMITS = ("spikes", "events", "bursts")
 #: What a projection computes (issue 17; :mod:`neurosim.conv`).
 OPERATIONS = tuple(_ops.OPERATIONS)
 
@@ -265,6 +267,11 @@ class Projection:
         Geometry of the spatial operations: window ``kernel`` (required), ``stride`` (1 for
         convolutions, the kernel for pooling), zero ``padding`` (0; max pooling pads with
         :math:`-\\infty`).  An adjoint takes the geometry of the forward operation it mirrors.
+    transmits : {"spikes", "events", "bursts"}
+        Which spikes of ``pre`` it carries (circuit extension): every spike (default), or, from
+        a bursting neuron (``burst_lif``), only *events* (a singlet or a burst's first spike:
+        a short-term depressing synapse in the limit) or one spike per *burst* (its second
+        spike: a short-term facilitating synapse in the limit; Payeur et al. 2021).
     """
 
     pre: str
@@ -285,6 +292,7 @@ class Projection:
     kernel: tuple[int, int] | None = None
     stride: tuple[int, int] | None = None
     padding: tuple[int, int] | None = None
+    transmits: str = "spikes"   # issue 18, burstprop: events / bursts of a bursting pre neuron
 
     def __post_init__(self):
         if not self.name:
@@ -310,6 +318,7 @@ class Projection:
             raise ConfigError(f"{owner}: 'scale' must be a nonzero number, got 0.0; remove the projection instead")
         object.__setattr__(self, "scale", scale)
         check(owner, "connectivity", self.connectivity, choices=CONNECTIVITIES)
+        check(owner, "transmits", self.transmits, choices=TRANSMITS)
         check(owner, "operation", self.operation, choices=OPERATIONS)
         op = _ops.OPERATIONS[self.operation]
         if op.geometric:
@@ -354,6 +363,8 @@ class Projection:
             d["scale"] = self.scale
         if self.connectivity != "all":
             d["connectivity"] = self.connectivity
+        if self.transmits != "spikes":
+            d["transmits"] = self.transmits
         # shapes and operations: written only when not dense
         if self.operation != "dense":
             d["operation"] = self.operation
@@ -507,6 +518,10 @@ class Network:
             if proj.target not in post.compartments:
                 raise ConfigError(f"{owner}.target: layer '{post.name}' (neuron '{post.neuron}') has "
                                   f"compartments {', '.join(post.compartments)}; got '{proj.target}'")
+            if proj.transmits != "spikes" and by_name[proj.pre].neuron not in BURSTING_MODELS:
+                raise ConfigError(f"{owner}.transmits: '{proj.transmits}' needs a bursting pre layer (neuron "
+                                  f"{', '.join(BURSTING_MODELS)}), but '{proj.pre}' is '{by_name[proj.pre].neuron}'; "
+                                  "use transmits = \"spikes\"")
             if post.role == "input" and proj.kind == "feedforward":
                 raise ConfigError(f"{owner}: a feedforward projection cannot end on the input layer "
                                   f"'{post.name}'")

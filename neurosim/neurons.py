@@ -158,7 +158,13 @@ NEURON_MODELS: dict[str, tuple[str, ...]] = {
     # a relay (NEST's parrot_neuron): spikes one step after its input reaches 1/2 (a weight-1
     # synapse repeats its source's spikes, one dt later); STDP protocols with prescribed post spikes
     "parrot": ("soma",),
+    # a somatic LIF whose spikes (events) become bursts with a probability set by an apical
+    # compartment (Payeur et al. 2021): BurstParameters, neurosim.spiking.burstprop
+    "burst_lif": ("soma", "apical"),
 }
+
+#: Neuron models whose output splits into events and bursts (``Projection.transmits``).
+BURSTING_MODELS = ("burst_lif",)
 
 
 def check_neuron_model(name: str) -> str:
@@ -242,6 +248,59 @@ class LIFParameters:
     def u_reset(self) -> float:
         """Reset potential in units of the threshold, :math:`V_r / V_{th}`."""
         return self.v_reset / self.v_threshold
+
+
+@dataclass(frozen=True)
+class BurstParameters:
+    """The burst mechanism of a ``burst_lif`` neuron (Payeur et al. 2021), plain SI floats.
+
+    Every somatic spike is an *event*; with probability
+
+    .. math::  p = \\sigma\\big(\\beta\\, v_A / V_{th} + \\alpha\\big), \\qquad \\sigma(\\alpha) = \\bar p_0,
+
+    drawn at the event from the apical potential :math:`v_A` (threshold units), a second spike
+    follows ``burst_delay`` later and the pair is a *burst*.  The soma is not reset by the
+    second spike, so the event rate does not depend on the apical input.
+
+    Attributes
+    ----------
+    burst_baseline : float
+        :math:`\\bar p_0` in (0, 1), the burst probability at zero apical potential (0.2).
+    burst_gain : float
+        :math:`\\beta > 0`, slope of the burst probability in the apical potential (1).
+    burst_delay : float
+        Seconds from an event to the burst's second spike (2 ms); at most the refractory
+        period, so no event falls inside a burst.
+
+    References
+    ----------
+    Payeur, A., Guerguiev, J., Zenke, F., Richards, B. A. & Naud, R. (2021). Burst-dependent
+    synaptic plasticity can coordinate learning in hierarchical circuits. Nat. Neurosci. 24,
+    1010-1019.
+    """
+
+    burst_baseline: float = 0.2
+    burst_gain: float = 1.0
+    burst_delay: float = 0.002
+
+    def __post_init__(self):
+        check("BurstParameters", "burst_baseline", self.burst_baseline, gt=0, lt=1)
+        check("BurstParameters", "burst_gain", self.burst_gain, gt=0)
+        check("BurstParameters", "burst_delay", self.burst_delay, gt=0, hint="Seconds (e.g. 0.002).")
+
+    @classmethod
+    def from_layer(cls, layer) -> "BurstParameters":
+        """Defaults + ``layer.params`` (other keys ignored; a bad value raises :class:`ConfigError`)."""
+        return _from_layer_params(cls, layer)
+
+    @property
+    def alpha(self) -> float:
+        """:math:`\\alpha = \\ln(\\bar p_0 / (1 - \\bar p_0))`."""
+        return float(np.log(self.burst_baseline / (1.0 - self.burst_baseline)))
+
+    def probability(self, apical):
+        """The closed form :math:`\\sigma(\\beta u_A + \\alpha)` for apical potentials ``apical`` (threshold units)."""
+        return 1.0 / (1.0 + np.exp(-(self.burst_gain * np.asarray(apical, dtype=np.float64) + self.alpha)))
 
 
 @dataclass(frozen=True)

@@ -834,6 +834,14 @@ class BurstpropHyper(Hyper):
     lr_z: float = param(1.0, doc="relative learning rate of the inhibitory event feedback Z")
     feedback: str = param("random", choices=("random", "symmetric"),
                           doc="what network() adds as Y when the network has none")
+    dendritic_gain: str = param("derivative", choices=("derivative", "one"),
+                                doc="h(e): phi'(v)/e (1 - e for the logistic), or 1 (the spiking burst_lif "
+                                    "circuit's rate equivalent: the apical potential enters the burst sigmoid as "
+                                    "is; allows 'lif' layers)")
+    output_probability: str = param("linear", choices=("linear", "sigmoid"),
+                                    doc="teacher's output burst probability: p0 - lambda h dL/de clipped to [0, 1], "
+                                        "or sigmoid(alpha - lambda h dL/de / (p0 (1 - p0))) (the spiking circuit's: "
+                                        "the teacher current on a sigmoid apical; same slope at the baseline)")
 
 
 @register
@@ -856,6 +864,14 @@ class Burstprop(Rule):
         Relative learning rate of the inhibitory event feedback :math:`Z`.
     feedback : {"random", "symmetric"}
         What :meth:`network` adds as :math:`Y` when the network has none.
+    dendritic_gain : {"derivative", "one"}
+        :math:`h(e) = \\phi'(v)/e` (default; :math:`1 - e`, sigmoid layers) or :math:`h = 1`: the
+        rate equivalent of the spiking ``burst_lif`` circuit, whose burst probability is a sigmoid
+        of the apical potential itself (``lif`` layers, :mod:`neurosim.spiking.burstprop`).
+    output_probability : {"linear", "sigmoid"}
+        The teacher's output burst probability: :math:`\\bar p_0 - \\lambda h\\,\\partial L/\\partial e_N`
+        clipped to [0, 1] (default), or :math:`\\sigma(\\alpha - \\lambda h\\,\\partial L/\\partial e_N /
+        (\\bar p_0(1-\\bar p_0)))`, the spiking circuit's (same slope at :math:`\\bar p_0`).
 
     Notes
     -----
@@ -870,7 +886,8 @@ class Burstprop(Rule):
     citation = ("Payeur, Guerguiev, Zenke, Richards & Naud (2021). Burst-dependent synaptic plasticity can "
                 "coordinate learning in hierarchical circuits. Nat. Neurosci. 24, 1010-1019.")
     info = RuleInfo(losses=("mse", "cross_entropy"), aliases=("payeur2021",), activation="sigmoid",
-                    arrays=("numpy", "torch"), operations=OPERATIONS)
+                    backends=("rate", "spiking"), arrays=("numpy", "torch"),
+                    operations=OPERATIONS)  # spiking: neurosim.spiking.burstprop
     Hyper = BurstpropHyper
 
     def layer_factor(self, depth_below_output: int) -> float:
@@ -905,9 +922,12 @@ class Burstprop(Rule):
                     raise ConfigError(f"rule 'burstprop': layer '{layer.name}' behind {p.operation} '{p.name}' "
                                       "relays the rates below it, so it needs activation = 'linear' and "
                                       f"bias = false, got '{layer.activation}' and bias = {layer.bias}")
+            elif layer.activation == "lif" and self.hyper["dendritic_gain"] == "one":
+                pass   # the rate equivalent of the spiking circuit (neurosim.spiking.burstprop)
             elif layer.activation != "sigmoid":
                 raise ConfigError(f"rule 'burstprop': layer '{layer.name}'.activation is '{layer.activation}'; "
-                                  "event rates must be positive rates, use 'sigmoid' (dendritic gain h = 1 - e)")
+                                  "event rates must be positive rates, use 'sigmoid' (dendritic gain h = 1 - e), "
+                                  "or 'lif' with dendritic_gain = 'one' (the spiking circuit's rate equivalent)")
         for proj in _burst_pairs(network):
             for suffix in ("burst", "event"):
                 if not network.has_projection(f"{proj.post}->{proj.pre}:{suffix}"):
@@ -955,12 +975,20 @@ class Burstprop(Rule):
             if network.layer(p.post).bias:
                 vv = vv + params[bias_key(p.post)]
             v[p.post] = vv
-            e[p.post] = sigmoid(vv) if _ops.has_params(p) else vv  # pooling / flatten relay their input
+            # pooling / flatten relay their input; 'lif' layers: the spiking circuit's rate equivalent
+            e[p.post] = get_activation(network.layer(p.post).activation)(vv) if _ops.has_params(p) else vv
         out = chain[-1].post
-        h = {k: 1.0 - val for k, val in e.items()}  # phi'(v)/e for the logistic
+        if self.hyper["dendritic_gain"] == "one":
+            h = {k: 1.0 for k in e}
+        else:
+            h = {k: 1.0 - val for k, val in e.items()}  # phi'(v)/e for the logistic
         xp = namespace(x)
         p_bar = {out: xp.full_like(e[out], p0)}
-        p_teach = {out: xp.clip(p0 - self.hyper["nudging"] * h[out] * output_error(network, e[out], t), 0.0, 1.0)}
+        nudge = self.hyper["nudging"] * h[out] * output_error(network, e[out], t)
+        if self.hyper["output_probability"] == "sigmoid":
+            p_teach = {out: sigmoid(alpha - nudge / (p0 * (1.0 - p0)))}
+        else:
+            p_teach = {out: xp.clip(p0 - nudge, 0.0, 1.0)}
         apical, apical_bar = {}, {}
         drive, drive_bar = {}, {}  # Y b - Z e reaching each layer, before the dendritic gain
         for proj in reversed(chain[1:]):

@@ -19,6 +19,7 @@ from . import attention_gated  # noqa: F401,E402  (registers spiking agrel / bra
 from . import predictive_coding  # noqa: F401,E402  (registers spiking pc-fpa)
 from . import equilibrium  # noqa: F401,E402  (registers spiking ep)
 from . import dendritic  # noqa: F401,E402  (registers spiking microcircuit)
+from . import burstprop  # noqa: F401,E402  (registers the burst_lif neuron and spiking burstprop)
 from .plasticity import SPIKING_RULES, SpikingRule, get_spiking_rule, register_spiking, spiking_align
 from .stdp import PairSTDP, TripletSTDP, measure_window, song2000, triplet_rate_dependence
 

@@ -30,7 +30,7 @@ from brian2.units.fundamentalunits import Quantity
 
 from ..errors import ConfigError, ShapeError
 from ..network import KINDS, Drive, Network, Projection
-from ..neurons import RATE_SCALE_HZ, ConductanceLIFParameters, LIFParameters
+from ..neurons import BURSTING_MODELS, RATE_SCALE_HZ, BurstParameters, ConductanceLIFParameters, LIFParameters
 from ..params import bias_key, check_params, weight
 from . import codegen, lif
 from . import encoding as _encoding
@@ -492,12 +492,19 @@ class CircuitActivity:
         Counting window per phase, seconds.
     timings : dict
         ``target``, ``build_s``, ``simulate_s``, ``biological_s``, ``n_copies``.
+    event_rho : dict of str to dict of str to dict of str to ndarray (n_trials, batch, size)
+        ``event_rho[event][phase][layer]``: the same for the extra events a neuron model
+        emits besides its spikes (``"burst"`` of a ``burst_lif`` layer).
+    inputs : ndarray (batch, n_input), optional
+        The stimulus of the run.
     """
 
     rho: dict
     spikes: dict
     window: float
     timings: dict
+    event_rho: dict = field(default_factory=dict)
+    inputs: np.ndarray | None = None
 
 
 class CircuitModel:
@@ -534,6 +541,9 @@ class CircuitModel:
         self.lif = {layer.name: LIFParameters.from_layer(layer) for layer in network.layers
                     if layer.neuron not in CONDUCTANCE_MODELS}
         self.groups, self.synapses, self.monitors = {}, [], {}
+        # layer -> extra events its neuron model emits besides spikes (a burst_lif's "burst")
+        self.events: dict = {}
+        self.event_monitors: dict = {}
         self.drive_ids: list = []
         # brian2 names: an index keeps "l:error+" and "l:error-" apart after identifier mangling
         self.ids = {layer.name: f"{k}_{_identifier(layer.name)}" for k, layer in enumerate(network.layers)}
@@ -563,9 +573,12 @@ class CircuitModel:
         for name, group in self.groups.items():
             self.monitors[name] = brian2.SpikeMonitor(group, name=f"ns_c_mon_{self.ids[name]}",
                                                       codeobj_class=self.cls)
+            for event in self.events.get(name, ()):
+                self.event_monitors[(event, name)] = brian2.EventMonitor(
+                    group, event, name=f"ns_c_mon_{event}_{self.ids[name]}", codeobj_class=self.cls)
         # the one brian2.Network of every circuit
         self.net = brian2.Network(*self.groups.values(), *self.synapses, *self.monitors.values(),
-                                  name="neurosim_circuit")
+                                  *self.event_monitors.values(), name="neurosim_circuit")
         self.build_s = time.perf_counter() - started
 
     def tile(self, values: np.ndarray) -> np.ndarray:
@@ -605,9 +618,9 @@ class CircuitModel:
             simulate_s = time.perf_counter() - started
         finally:
             np.random.set_state(saved)
-        phase_s, settle_s, dt_s = (float(v / second) for v in (self.phase, self.settle, self.dt))
-        window = phase_s - settle_s
+        phase_s = float(self.phase / second)
         rho = {name: {} for name, _ in self.phases}
+        event_rho: dict = {}
         spikes = {}
         for layer in self.network.layers:
             if layer.name not in self.groups:
@@ -615,22 +628,39 @@ class CircuitModel:
             idx = np.asarray(self.monitors[layer.name].i[:], dtype=np.int64)
             times = np.asarray(self.monitors[layer.name].t_[:], dtype=np.float64)
             spikes[layer.name] = (idx, times)
-            which = np.floor(times / phase_s).astype(np.int64)
-            # a half-step margin keeps a spike at exactly settle_s on one side, whatever the rounding
-            counted = (times - which * phase_s >= settle_s - 0.5 * dt_s) & (which < self.rows * len(self.phases))
-            if self.sequential:   # phase slot = row; neuron index = unit
-                counts = np.zeros((1, self.rows * layer.size))
-                np.add.at(counts, (np.zeros(int(counted.sum()), dtype=np.int64),
-                                   which[counted] * layer.size + idx[counted]), 1.0)
-            else:
-                counts = np.zeros((len(self.phases), self.copies * layer.size))
-                np.add.at(counts, (which[counted], idx[counted]), 1.0)
-            for k, (name, _) in enumerate(self.phases):
-                rho[name][layer.name] = counts[k].reshape(self.n_trials, self.batch, layer.size) / (
-                    window * RATE_SCALE_HZ)
+            for name, counts in self._count(idx, times, layer.size).items():
+                rho[name][layer.name] = counts
+            for event in self.events.get(layer.name, ()):
+                mon = self.event_monitors[(event, layer.name)]
+                counted = self._count(np.asarray(mon.i[:], dtype=np.int64), np.asarray(mon.t_[:], dtype=np.float64),
+                                      layer.size)
+                for name, counts in counted.items():
+                    event_rho.setdefault(event, {}).setdefault(name, {})[layer.name] = counts
         timings = {"target": self.codegen_target, "build_s": self.build_s, "simulate_s": simulate_s,
                    "biological_s": self.rows * len(self.phases) * phase_s, "n_copies": self.copies}
-        return CircuitActivity(rho=rho, spikes=spikes, window=window, timings=timings)
+        return CircuitActivity(rho=rho, spikes=spikes, window=self.window, timings=timings, event_rho=event_rho,
+                               inputs=self.x)
+
+    @property
+    def window(self) -> float:
+        """Counting window per phase, seconds."""
+        return float((self.phase - self.settle) / second)
+
+    def _count(self, idx: np.ndarray, times: np.ndarray, size: int) -> dict:
+        """Rate-side rates per phase, (n_trials, batch, size), of the events (copy-major ``idx``, ``times`` s)."""
+        phase_s, settle_s, dt_s = (float(v / second) for v in (self.phase, self.settle, self.dt))
+        which = np.floor(times / phase_s).astype(np.int64)
+        # a half-step margin keeps a spike at exactly settle_s on one side, whatever the rounding
+        counted = (times - which * phase_s >= settle_s - 0.5 * dt_s) & (which < self.rows * len(self.phases))
+        if self.sequential:   # phase slot = row; neuron index = unit
+            counts = np.zeros((1, self.rows * size))
+            np.add.at(counts, (np.zeros(int(counted.sum()), dtype=np.int64),
+                               which[counted] * size + idx[counted]), 1.0)
+        else:
+            counts = np.zeros((len(self.phases), self.copies * size))
+            np.add.at(counts, (which[counted], idx[counted]), 1.0)
+        return {name: counts[k].reshape(self.n_trials, self.batch, size) / (self.window * RATE_SCALE_HZ)
+                for k, (name, _) in enumerate(self.phases)}
 
 
 @CircuitBuilder.register("input")
@@ -754,6 +784,58 @@ def _build_parrot_layer(model: CircuitModel, layer, drives: DriveTerms):
     model.groups[layer.name] = group
 
 
+
+@CircuitBuilder.register("burst_lif")
+def _build_burst_lif(model: CircuitModel, layer, drives: DriveTerms):
+    """A population of bursting two-compartment LIF neurons (:mod:`neurosim.spiking.burstprop`), plus its drives.
+
+    brian2: the somatic threshold ``v > v_th`` is the ``spike`` event (an event); its reset
+    draws ``burst_pending = rand() < p_burst`` and sets ``t_burst``; the custom event
+    ``burst`` fires at ``t_burst`` and clears the pending flag.
+    """
+    p = model.lif[layer.name]
+    bp = BurstParameters.from_layer(layer)
+    if bp.burst_delay > p.t_ref:
+        raise ConfigError(f"Layer '{layer.name}'.params.burst_delay: {bp.burst_delay!r} s exceeds the refractory "
+                          f"period t_ref = {p.t_ref!r} s, so an event could fall inside a burst; use burst_delay <= "
+                          "t_ref")
+    lines = ["dv/dt = (-v + I_soma + I_bias) / tau_m : volt (unless refractory)",
+             "dv_apical/dt = (-v_apical + I_apical) / tau_dend : volt",
+             "I_bias : volt",
+             "p_burst = 1.0 / (1.0 + exp(-(burst_gain * v_apical / v_th + burst_alpha))) : 1",
+             "burst_pending : 1",
+             "t_burst : second"]
+    for comp in ("soma", "apical"):
+        lines.append(f"dI_syn_{comp}/dt = -I_syn_{comp} / tau_syn : volt")
+        current = drives.current(comp)
+        if current:
+            lines += [current, f"I_{comp} = I_syn_{comp} + I_drive_{comp} : volt"]
+        else:
+            lines.append(f"I_{comp} = I_syn_{comp} : volt")
+    lines += drives.equations
+    ns = lif.namespace(p)
+    ns.update(drives.namespace)
+    ns.update({"ns_gain": model.gain, "burst_gain": bp.burst_gain, "burst_alpha": bp.alpha,
+               "burst_delay": bp.burst_delay * second})
+    reset = ["v = v_reset", "burst_pending = int(rand() < p_burst)", "t_burst = t + burst_delay"] + drives.reset
+    gname = f"ns_c_{model.ids[layer.name]}"
+    group = brian2.NeuronGroup(model.copies * layer.size, "\n".join(lines), threshold="v > v_th",
+                               reset="\n".join(reset), refractory="t_ref", method="exponential_euler",
+                               events={"burst": "burst_pending > 0.5 and t >= t_burst - 0.5 * dt"},
+                               clock=model.clock, namespace=ns, name=gname, codeobj_class=model.cls)
+    group.run_on_event("burst", "burst_pending = 0")
+    if model.init_v == "uniform":
+        group.v = model.rng.uniform(0.0, p.v_threshold, model.copies * layer.size) * volt
+    if layer.bias:
+        group.I_bias = np.tile(model.params[bias_key(layer.name)], model.copies) * p.v_threshold * volt
+    for setter in drives.setters:
+        setter(group)
+    model.at_row_start(group, "v = 0*volt\nv_apical = 0*volt\nI_syn_soma = 0*volt\nI_syn_apical = 0*volt\n"
+                              "burst_pending = 0\nlastspike = -1e4*second\nnot_refractory = True", gname + "_reset")
+    model.groups[layer.name] = group
+    model.events[layer.name] = ("burst",)
+
+
 @dataclass
 class SynapseModel:
     """A plasticity model of a projection's synapses (registered as ``"synapse:<name>"``).
@@ -832,12 +914,12 @@ def _build_projection(model: CircuitModel, proj: Projection, k: int):
     if proj.name in model.plasticity or post.neuron in CONDUCTANCE_MODELS or post.neuron == "parrot":
         return _build_weighted_synapses(model, proj, k)
     w = np.asarray(weight(model.network, model.params, proj), dtype=np.float64)   # (n_post, n_pre)
-    if not np.any(w):
-        return   # an all-zero weight is no synapse at all (brian2 cannot connect an empty index list)
+    if proj.connectivity != "one_to_one" and not np.any(w):
+        return   # every weight exactly 0: no synapses (brian2 cannot connect an empty index list)
     scale = lif.synaptic_scale(model.lif[proj.post]) * volt
-    syn = brian2.Synapses(model.groups[proj.pre], model.groups[proj.post], model="w : volt",
-                          on_pre=f"I_syn_{proj.target}_post += w", clock=model.clock,
-                          name=f"ns_c_syn{k}_{_identifier(proj.name)}", codeobj_class=model.cls)
+    syn = brian2.Synapses(model.groups[proj.pre], model.groups[proj.post], model="w : volt", clock=model.clock,
+                          name=f"ns_c_syn{k}_{_identifier(proj.name)}", codeobj_class=model.cls,
+                          **_pathways(model, proj, f"I_syn_{proj.target}_post += w"))
     if proj.connectivity == "one_to_one":
         syn.connect(j="i")
         syn.w = np.tile(np.diag(w), model.copies) * scale
@@ -846,6 +928,20 @@ def _build_projection(model: CircuitModel, proj: Projection, k: int):
         syn.connect(i=i, j=j)
         syn.w = values * scale
     model.synapses.append(syn)
+
+
+def _pathways(model: CircuitModel, proj: Projection, code: str) -> dict:
+    """``on_pre`` / ``on_event`` of a projection's synapses: which spikes of ``pre`` run ``code``.
+
+    A bursting pre layer (``burst_lif``) emits its somatic spikes (events) as brian2's
+    ``spike`` event and the second spike of each burst as the custom event ``burst``;
+    ``transmits`` picks events, bursts, or both (every spike, two pathways).
+    """
+    if model.network.layer(proj.pre).neuron not in BURSTING_MODELS or proj.transmits == "events":
+        return {"on_pre": code}
+    if proj.transmits == "bursts":
+        return {"on_pre": code, "on_event": {"pre": "burst"}}
+    return {"on_pre": {"pre": code, "burst_spike": code}, "on_event": {"pre": "spike", "burst_spike": "burst"}}
 
 
 def _build_weighted_synapses(model: CircuitModel, proj: Projection, k: int):
@@ -887,9 +983,9 @@ def _build_weighted_synapses(model: CircuitModel, proj: Projection, k: int):
     transmit = model.transmit.get(proj.name, True)
     on_pre = "\n".join(filter(None, [f"{effect}_post += w * w_unit" if transmit else "", spec.on_pre]))
     name = f"ns_c_syn{k}_{_identifier(proj.name)}"
-    syn = brian2.Synapses(model.groups[proj.pre], model.groups[proj.post], model=spec.model, on_pre=on_pre,
+    syn = brian2.Synapses(model.groups[proj.pre], model.groups[proj.post], model=spec.model,
                           on_post=spec.on_post or None, namespace=ns, clock=model.clock, name=name,
-                          codeobj_class=model.cls)
+                          codeobj_class=model.cls, **_pathways(model, proj, on_pre))
     mask = raw if not plastic else (np.eye(*raw.shape) if proj.connectivity == "one_to_one"
                                     else np.ones_like(raw))
     i, j, _ = model.block(mask)
