@@ -128,6 +128,8 @@ _PARAMETRIC = re.compile(r"^\s*([A-Za-z_]\w*)\s*\((.*)\)\s*$")
 def _parametric(name: str) -> Activation | None:
     """The activation of a parametric name ``family(key=value, ...)``, or None if ``name`` has no
     parentheses; a ConfigError names what is wrong with the parameters."""
+    if name.strip() in PARAMETRIC_ACTIVATIONS:   # the bare family name: its default parameters
+        return PARAMETRIC_ACTIVATIONS[name.strip()][0]()
     match = _PARAMETRIC.match(name)
     if match is None:
         return None
@@ -155,6 +157,8 @@ def canonical_activation(name: str) -> str:
     A parametric family is written ``family(key=value)`` (:data:`PARAMETRIC_ACTIVATIONS`:
     ``"soft_lif(sigma=0.05)"``); its canonical name spells the value as Python's ``repr`` of
     the float, and the family's default parameters give the bare name (``"soft_lif"``).
+    Parametric families are not in :data:`ACTIVATIONS` (the suites that sweep it draw random
+    networks for parameter-free transfer functions).
 
     Raises
     ------
@@ -170,7 +174,7 @@ def canonical_activation(name: str) -> str:
         return act.name
     name = _ALIASES.get(name, name)
     if name not in ACTIVATIONS:
-        raise unknown_name("activation", name, ACTIVATIONS)
+        raise unknown_name("activation", name, [*ACTIVATIONS, *(f"{k}(...)" for k in PARAMETRIC_ACTIVATIONS)])
     return name
 
 
@@ -563,8 +567,6 @@ def soft_lif_activation(sigma: float = SOFT_LIF_DEFAULT_SIGMA) -> Activation:
         lambda u: soft_lif_rate_derivative(u, sigma, lif.tau_m, lif.t_ref, lif.u_reset) / RATE_SCALE_HZ,
         (0.0, 1.0 / (lif.t_ref * RATE_SCALE_HZ)))
 
-
-ACTIVATIONS["soft_lif"] = soft_lif_activation()
 
 #: Activation families with parameters, written ``name(key=value, ...)`` in ``Layer.activation``
 #: (``"soft_lif(sigma=0.05)"``): the factory and the keyword arguments it takes.
