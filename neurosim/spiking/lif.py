@@ -39,7 +39,9 @@ currents, and up to the effect of synaptic shot noise for spiking inputs (noise 
 neuron below threshold fire and smooths the kink; it shrinks as :math:`1/\\sqrt{\\tau_s r}`
 per input).  Layers with another activation (tanh, relu...) are simulated with the same
 mapping: their spiking version is the ``"lif"`` network, which is what the spiking
-backend is compared with.
+backend is compared with.  Near threshold the noise matters: ``rate_equivalent(network,
+"soft_lif(sigma=...)")`` is the network of the noise-smoothed soft LIF
+(:func:`neurosim.neurons.soft_lif_rate`), the one the neurons follow there.
 """
 from __future__ import annotations
 
