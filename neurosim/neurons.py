@@ -11,6 +11,9 @@ builds them.  This module imports no simulator.
 """
 from __future__ import annotations
 
+import functools
+import math
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -119,25 +122,66 @@ _ALIASES = {"logistic": "sigmoid", "identity": "linear", "hardsigmoid": "hard_si
             "hard-sigmoid": "hard_sigmoid"}
 
 
+_PARAMETRIC = re.compile(r"^\s*([A-Za-z_]\w*)\s*\((.*)\)\s*$")
+
+
+def _parametric(name: str) -> Activation | None:
+    """The activation of a parametric name ``family(key=value, ...)``, or None if ``name`` has no
+    parentheses; a ConfigError names what is wrong with the parameters."""
+    if name.strip() in PARAMETRIC_ACTIVATIONS:   # the bare family name: its default parameters
+        return PARAMETRIC_ACTIVATIONS[name.strip()][0]()
+    match = _PARAMETRIC.match(name)
+    if match is None:
+        return None
+    family, body = match.groups()
+    if family not in PARAMETRIC_ACTIVATIONS:
+        raise unknown_name("parametric activation", family, PARAMETRIC_ACTIVATIONS)
+    factory, keys = PARAMETRIC_ACTIVATIONS[family]
+    kwargs = {}
+    for item in filter(None, (part.strip() for part in body.split(","))):
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or key not in keys:
+            raise ConfigError(f"activation '{name}': expected {family}({', '.join(k + '=<number>' for k in keys)}), "
+                              f"got '{item}'")
+        try:
+            kwargs[key] = float(value)
+        except ValueError:
+            raise ConfigError(f"activation '{name}': {key} must be a number, got '{value.strip()}'") from None
+    return factory(**kwargs)
+
+
 def canonical_activation(name: str) -> str:
     """Return the registry name of an activation, resolving aliases.
+
+    A parametric family is written ``family(key=value)`` (:data:`PARAMETRIC_ACTIVATIONS`:
+    ``"soft_lif(sigma=0.05)"``); its canonical name spells the value as Python's ``repr`` of
+    the float, and the family's default parameters give the bare name (``"soft_lif"``).
+    Parametric families are not in :data:`ACTIVATIONS` (the suites that sweep it draw random
+    networks for parameter-free transfer functions).
 
     Raises
     ------
     UnknownNameError
         If ``name`` is neither a registered activation nor an alias.
+    ConfigError
+        If a parametric name has parameters its family does not take, or a bad value.
     """
     if not isinstance(name, str):
         raise unknown_name("activation", repr(name), ACTIVATIONS)
+    act = _parametric(name)
+    if act is not None:
+        return act.name
     name = _ALIASES.get(name, name)
     if name not in ACTIVATIONS:
-        raise unknown_name("activation", name, ACTIVATIONS)
+        raise unknown_name("activation", name, [*ACTIVATIONS, *(f"{k}(...)" for k in PARAMETRIC_ACTIVATIONS)])
     return name
 
 
 def get_activation(name: str) -> Activation:
-    """Look up an :class:`Activation` by (alias) name."""
-    return ACTIVATIONS[canonical_activation(name)]
+    """Look up an :class:`Activation` by (alias or parametric) name."""
+    act = _parametric(name) if isinstance(name, str) else None
+    return act if act is not None else ACTIVATIONS[canonical_activation(name)]
 
 
 # --------------------------------------------------------------------------- neuron models
@@ -422,3 +466,110 @@ def _lif_activation_prime(u):
 # 1 / (t_ref * RATE_SCALE_HZ) = 5.
 ACTIVATIONS["lif"] = Activation("lif", _lif_activation, _lif_activation_prime,
                                 (0.0, 1.0 / (_LIF_DEFAULT.t_ref * RATE_SCALE_HZ)))
+
+
+# --------------------------------------------------------------------------- soft LIF
+def _softplus_parts(drive, sigma: float):
+    """``(u, z, log s, log sigmoid(z))`` with :math:`z = (u-1)/\\sigma` and
+    :math:`s = \\sigma \\ln(1 + e^z)`, each computed without overflow or underflow (for very
+    negative ``z``, :math:`\\ln s \\to \\ln\\sigma + z`, so the rate decays smoothly to 0)."""
+    u = _as_float_array(drive)
+    xp = namespace(u)
+    z = (u - 1.0) / sigma
+    softplus = xp.maximum(z, 0.0) + xp.log1p(xp.exp(-xp.abs(z)))   # ln(1 + e^z) > 0
+    # ln(ln(1 + e^z)): below z = -30, ln(1 + e^z) = e^z to double precision (and may underflow)
+    log_softplus = xp.where(z < -30.0, z, xp.log(xp.where(z < -30.0, 1.0, softplus)))
+    log_sigmoid = -(xp.maximum(-z, 0.0) + xp.log1p(xp.exp(-xp.abs(z))))
+    return u, xp, math.log(sigma) + log_softplus, log_sigmoid
+
+
+def _soft_period(log_s, xp, tau_m, t_ref, u_reset):
+    # tau_m ln(1 + (1 - u_r)/s) = tau_m (ln(s + 1 - u_r) - ln s)
+    s = xp.exp(log_s)
+    return t_ref + tau_m * (xp.log(s + (1.0 - u_reset)) - log_s), s
+
+
+def soft_lif_rate(drive, sigma: float, tau_m: float = 0.020, t_ref: float = 0.002,
+                  u_reset: float = 0.0) -> np.ndarray:
+    """Firing rate (Hz) of the soft LIF neuron: :func:`lif_rate` with a softplus-smoothed threshold.
+
+    .. math::  r(u) = \\frac{1}{t_{ref} + \\tau_m \\ln\\!\\big(1 + \\frac{1 - u_r}{s(u)}\\big)},
+               \\qquad s(u) = \\sigma \\ln\\!\\big(1 + e^{(u - 1)/\\sigma}\\big)
+
+    (Hunsberger & Eliasmith 2015, eq. 3, with their smoothing :math:`\\gamma = \\sigma`).
+    :math:`s` replaces :math:`u - 1` of the hard LIF, :math:`\\tau_m\\ln((u-u_r)/(u-1)) =
+    \\tau_m \\ln(1 + (1-u_r)/(u-1))`, so the rate is positive and smooth for every drive and
+    :math:`r \\to` :func:`lif_rate` as :math:`\\sigma \\to 0` (for :math:`u \\ne 1`).  Noise in
+    the membrane potential smooths the f-I curve of a real LIF this way: below threshold it
+    fires on fluctuations, and the slope at threshold is finite.
+
+    Parameters
+    ----------
+    drive : array_like
+        :math:`u`, the mean drive in units of the threshold, any shape.
+    sigma : float
+        Smoothing width in units of the threshold (> 0).
+    tau_m, t_ref : float
+        Seconds.
+    u_reset : float
+        Reset potential in units of the threshold (< 1).
+
+    Returns
+    -------
+    ndarray of the shape of ``drive``, Hz.
+
+    References
+    ----------
+    Hunsberger, E. & Eliasmith, C. (2015). Spiking deep networks with LIF neurons.
+    arXiv:1510.08829.
+    """
+    _, xp, log_s, _ = _softplus_parts(drive, sigma)
+    period, _ = _soft_period(log_s, xp, tau_m, t_ref, u_reset)
+    return 1.0 / period
+
+
+def soft_lif_rate_derivative(drive, sigma: float, tau_m: float = 0.020, t_ref: float = 0.002,
+                             u_reset: float = 0.0) -> np.ndarray:
+    """:math:`dr/du` of :func:`soft_lif_rate` (Hz per threshold unit).
+
+    .. math::  \\frac{dr}{du} = \\frac{\\tau_m (1 - u_r)\\, \\mathrm{sigmoid}((u-1)/\\sigma)}
+               {s\\,(s + 1 - u_r)\\, T(u)^2}, \\qquad T(u) = 1 / r(u),
+
+    finite everywhere (at most of order :math:`1/\\sigma`); it tends to
+    :func:`lif_rate_derivative` as :math:`\\sigma \\to 0` (for :math:`u \\ne 1`), where
+    :math:`s \\to u - 1` and the sigmoid to 1.
+    """
+    _, xp, log_s, log_sigmoid = _softplus_parts(drive, sigma)
+    period, s = _soft_period(log_s, xp, tau_m, t_ref, u_reset)
+    # sigmoid(z) / s formed in logs: both vanish together for very negative z
+    return tau_m * (1.0 - u_reset) * xp.exp(log_sigmoid - log_s) / ((s + (1.0 - u_reset)) * period * period)
+
+
+#: Smoothing width of ``activation = "soft_lif"`` without a parameter (threshold units).
+SOFT_LIF_DEFAULT_SIGMA = 0.1
+
+
+@functools.lru_cache(maxsize=None)
+def soft_lif_activation(sigma: float = SOFT_LIF_DEFAULT_SIGMA) -> Activation:
+    """``activation = "soft_lif(sigma=...)"``: :func:`soft_lif_rate` in rate units (as ``"lif"``).
+
+    The rate network a noisy spiking network of default LIF neurons computes, with the noise
+    summarised by one smoothing width ``sigma`` (threshold units); ``"soft_lif"`` alone is
+    :data:`SOFT_LIF_DEFAULT_SIGMA`.  :func:`neurosim.spiking.fit_soft_lif_sigma` fits
+    ``sigma`` to a spiking network's measured rates.
+    """
+    sigma = float(check("soft_lif", "sigma", sigma, gt=0, hint="Smoothing width in units of the threshold."))
+    lif = _LIF_DEFAULT
+    name = "soft_lif" if sigma == SOFT_LIF_DEFAULT_SIGMA else f"soft_lif(sigma={sigma!r})"
+    return Activation(
+        name,
+        lambda u: soft_lif_rate(u, sigma, lif.tau_m, lif.t_ref, lif.u_reset) / RATE_SCALE_HZ,
+        lambda u: soft_lif_rate_derivative(u, sigma, lif.tau_m, lif.t_ref, lif.u_reset) / RATE_SCALE_HZ,
+        (0.0, 1.0 / (lif.t_ref * RATE_SCALE_HZ)))
+
+
+#: Activation families with parameters, written ``name(key=value, ...)`` in ``Layer.activation``
+#: (``"soft_lif(sigma=0.05)"``): the factory and the keyword arguments it takes.
+PARAMETRIC_ACTIVATIONS: dict[str, tuple[Callable[..., Activation], tuple[str, ...]]] = {
+    "soft_lif": (soft_lif_activation, ("sigma",)),
+}

@@ -213,11 +213,8 @@ def test_spiking_align_report_follows_the_align_json_contract():
     assert d["timings"]["simulate_s"] > 0
 
 
-@pytest.mark.xfail(strict=True, reason="known defect: the exact LIF derivative diverges as u -> 1+, so spike-count "
-                                       "noise in the read-out drive of near-threshold units dominates dW")
-def test_spiking_backprop_aligns_for_units_near_threshold():
-    # Far from threshold (biases 2) the same set-up gives a global cosine of 0.99 with 10
-    # trials; with biases 1 most drives sit just above threshold, where phi'(u) is huge.
+def _near_threshold_case():
+    """64-30-10 with biases 1: most drives sit near threshold, where the hard LIF slope diverges."""
     net = Network.feedforward([64, 30, 10], activation="lif", loss="mse")
     params = init_params(net, seed=0)
     params["hidden1.bias"][:] = 1.0
@@ -225,8 +222,50 @@ def test_spiking_backprop_aligns_for_units_near_threshold():
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (8, 64))
     t = np.eye(10)[rng.integers(0, 10, 8)]
-    report = spiking.spiking_align("backprop", net, params, x, t, n_trials=10, seed=0, dt=DT * b2.second)
-    assert report.global_cosine > 0.9
+    # FA needs its feedback weights; the forward weights and biases stay those above
+    from neurosim.rules import get_rule
+
+    fa = get_rule("fa")
+    return net, {**fa.init_params(fa.network(net), 0), **params}, x, t
+
+
+@pytest.mark.parametrize("rule", ["backprop", "fa"])
+def test_spiking_rules_near_threshold_follow_the_soft_lif_network(rule):
+    """Near threshold the neurons follow the noise-smoothed f-I curve: compare with that network.
+
+    With ``rate_model="soft_lif"`` the read-out derivative and the reference are the soft LIF's
+    with the width fitted to the run's own (drive, rate) pairs (~0.06 threshold units).  The
+    threshold comes from trial noise: the spiking update must reach 90 % of the cosine its
+    10-trial mean keeps with its own infinite-trial limit (``noise_limited_cosine``, ~0.99), as
+    in tests/test_spiking_burstprop.py.  Measured (numpy target, seed 0): backprop 0.987 (noise
+    limit 0.994), FA vs rate FA 0.981; with the hard LIF 0.80 and 0.73.
+    """
+    net, params, x, t = _near_threshold_case()
+    report = spiking.spiking_align(rule, net, params, x, t, n_trials=10, seed=0, dt=DT * b2.second,
+                                   rate_model="soft_lif")
+    extra = report.extra
+    assert extra["rate_equivalent_activation"].startswith("soft_lif(sigma=")
+    # the fit explains the measured rates better than the hard f-I curve does
+    assert extra["soft_lif_fit"]["rmse"] < extra["soft_lif_fit"]["rmse_lif"]
+    ceiling = extra["noise_limited_cosine"]
+    assert ceiling > 0.95, "the set-up should carry signal above the count noise"
+    # FA's reference is the gradient (it misaligns by design); its spiking version is checked against rate FA
+    assert extra["rate_rule_cosine"] >= 0.9 * ceiling, (extra["rate_rule_cosine"], ceiling)
+    if rule == "backprop":
+        assert report.global_cosine >= 0.9 * ceiling
+
+
+@pytest.mark.xfail(strict=True, reason="known defect of the hard-LIF comparison: its derivative diverges as "
+                                       "u -> 1+, so read-out drives just above threshold dominate dW; measured "
+                                       "(numpy, seeds 0/1/2) backprop 0.80/0.26/0.78, FA vs rate FA 0.73/0.72/0.67, "
+                                       "while vs the soft LIF the same spikes give 0.987 and 0.981")
+@pytest.mark.parametrize("rule", ["backprop", "fa"])
+def test_spiking_rules_align_with_the_hard_lif_network_near_threshold(rule):
+    # Far from threshold (biases 2) the same set-up gives a global cosine of 0.99 with 10
+    # trials; with biases 1 most drives sit just above threshold, where phi'(u) is huge.
+    net, params, x, t = _near_threshold_case()
+    report = spiking.spiking_align(rule, net, params, x, t, n_trials=10, seed=0, dt=DT * b2.second)
+    assert report.extra["rate_rule_cosine"] > 0.9
 
 
 @pytest.mark.slow

@@ -39,7 +39,9 @@ currents, and up to the effect of synaptic shot noise for spiking inputs (noise 
 neuron below threshold fire and smooths the kink; it shrinks as :math:`1/\\sqrt{\\tau_s r}`
 per input).  Layers with another activation (tanh, relu...) are simulated with the same
 mapping: their spiking version is the ``"lif"`` network, which is what the spiking
-backend is compared with.
+backend is compared with.  Near threshold the noise matters: ``rate_equivalent(network,
+"soft_lif(sigma=...)")`` is the network of the noise-smoothed soft LIF
+(:func:`neurosim.neurons.soft_lif_rate`), the one the neurons follow there.
 """
 from __future__ import annotations
 
@@ -50,7 +52,7 @@ from brian2 import Hz, second, volt
 
 from ..errors import ConfigError, unknown_name
 from ..network import Network
-from ..neurons import RATE_SCALE_HZ, LIFParameters
+from ..neurons import RATE_SCALE_HZ, LIFParameters, canonical_activation, get_activation
 
 #: The rate unit as a brian2 quantity.
 RATE_SCALE = RATE_SCALE_HZ * Hz
@@ -148,20 +150,40 @@ def coupling(lif: LIFParameters, kind: str, target: str) -> float:
     return lif.g_basal if target == "basal" else lif.g_apical
 
 
-def rate_equivalent(network: Network) -> Network:
+#: Rate models of a LIF population: the hard f-I curve and its noise-smoothed form.
+RATE_MODELS = ("lif", "soft_lif")
+
+
+def rate_equivalent(network: Network, activation: str = "lif") -> Network:
     """The rate network a spiking simulation of ``network`` computes (see the module docstring).
 
-    Every non-input layer gets ``activation = "lif"``; everything else (names, weights'
-    keys, loss) is unchanged, so the same ``params`` fit both.
+    Every non-input layer gets ``activation``; everything else (names, weights' keys, loss)
+    is unchanged, so the same ``params`` fit both.
+
+    Parameters
+    ----------
+    network : Network
+    activation : str
+        ``"lif"`` (default): the deterministic f-I curve :func:`~neurosim.neurons.lif_rate`, what
+        a LIF fires under a constant current.  ``"soft_lif(sigma=...)"``: the f-I curve smoothed
+        by a width ``sigma`` (threshold units, :func:`~neurosim.neurons.soft_lif_rate`), what
+        it fires on average under the shot noise of spiking inputs, which lets it fire below
+        threshold and keeps the slope finite there (fit ``sigma`` with
+        :func:`~neurosim.spiking.plasticity.fit_soft_lif_sigma`).
 
     Raises
     ------
     ConfigError
+        If ``activation`` is not a LIF rate model (:data:`RATE_MODELS`).
         If a layer's LIF parameters differ from the defaults the ``"lif"`` activation uses
         (``tau_m``, ``t_ref``, ``v_reset``), or a feedforward projection lands on a
         dendrite whose coupling to the soma is not 1 (the rate reference sums every
         feedforward input with gain 1).
     """
+    if get_activation(activation).name.split("(")[0] not in RATE_MODELS:
+        raise ConfigError(f"rate_equivalent: activation {activation!r} is not a LIF rate model; choose 'lif' or "
+                          "'soft_lif(sigma=<width in threshold units>)'")
+    activation = canonical_activation(activation)
     default = LIFParameters()
     layers = []
     for layer in network.layers:
@@ -182,7 +204,7 @@ def rate_equivalent(network: Network) -> Network:
                                   f"of '{layer.name}', whose coupling to the soma is g_{proj.target} = {gain!r}; "
                                   f"the rate reference needs 1 (set params.g_{proj.target} = 1.0 or target "
                                   "'soma')")
-        layers.append(dataclasses.replace(layer, activation="lif"))
+        layers.append(dataclasses.replace(layer, activation=activation))
     return network.replace(layers=tuple(layers))
 
 

@@ -29,7 +29,9 @@ averages out and the synaptic shot noise shrinks.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -37,14 +39,14 @@ import numpy as np
 from ..alignment import AlignmentReport
 from ..errors import ConfigError, unknown_name
 from ..network import Network
-from ..neurons import get_activation
+from ..neurons import RATE_SCALE_HZ, LIFParameters, get_activation, lif_rate, soft_lif_rate
 from ..oracles import get_oracle
 from ..params import bias_key, check_params, weight
 from ..reference import ForwardPass, check_batch, output_delta
 from ..rules import get_rule
 from ..rules.base import Rule
 from .builder import SpikingActivity, build
-from .lif import rate_equivalent
+from .lif import RATE_MODELS, rate_equivalent
 
 #: Spiking rule classes by the name of the rate rule they implement.
 SPIKING_RULES: dict[str, type[SpikingRule]] = {}
@@ -71,6 +73,169 @@ def _json(x: float):
     return None if x is None or not math.isfinite(x) else float(x)
 
 
+def readout_pass(network: Network, params: dict, activity: SpikingActivity) -> ForwardPass:
+    """Per-presentation rates and drives as a :class:`ForwardPass` over trials x batch rows.
+
+    ``r[layer]`` is the read-out rate :math:`\\hat\\rho = n / (T r_0)` (input: the measured
+    Poisson rates, or ``x`` itself for current injection); ``u[layer] = W r[pre] + b`` is the
+    mean synaptic drive those rates deliver (threshold units, :mod:`neurosim.spiking.lif`).
+    Rows are trial-major: row ``k * batch + n`` is trial ``k`` of sample ``n``.
+    """
+    order = network.feedforward_order()
+    n_trials = activity.n_trials
+    inp = network.input_layer.name
+    r = {}
+    if inp in activity.counts:
+        r[inp] = activity.rho[inp].reshape(-1, network.input_layer.size)
+    else:
+        r[inp] = np.tile(activity.inputs, (n_trials, 1))
+    u = {}
+    for layer in order[1:]:
+        drive = 0.0
+        for proj in network.select("feedforward", post=layer.name):
+            drive = drive + r[proj.pre] @ weight(network, params, proj).T
+        if layer.bias:
+            drive = drive + params[bias_key(layer.name)]
+        u[layer.name] = drive
+        r[layer.name] = activity.rho[layer.name].reshape(-1, layer.size)
+    return ForwardPass(u=u, r=r, order=tuple(layer.name for layer in order))
+
+
+@dataclass(frozen=True)
+class SoftLIFFit:
+    """A least-squares fit of the soft-LIF smoothing width to measured rates.
+
+    Attributes
+    ----------
+    sigma : float
+        The fitted width (threshold units).
+    rmse : float
+        Root mean square of measured minus soft-LIF rates at ``sigma`` (rate units, 1 = 100 Hz).
+    rmse_lif : float
+        The same for the hard ``"lif"`` f-I curve.
+    n_points : int
+        (drive, rate) pairs fitted.
+    """
+
+    sigma: float
+    rmse: float
+    rmse_lif: float
+    n_points: int
+
+
+def mean_drive_and_rate(network: Network, params: dict, activity: SpikingActivity) -> tuple[np.ndarray, np.ndarray]:
+    """Trial-averaged mean drive and rate of every simulated unit and sample, flattened.
+
+    The drive is :math:`\\bar u = W \\bar\\rho_{pre} + b` with the trial-mean read-out rates
+    of the presynaptic layer (:func:`readout_pass`; the mean of the synaptic current is linear
+    in them), the rate the trial mean :math:`\\bar\\rho` of the unit's count: pairs that sample
+    the f-I curve the neurons follow under the network's own input noise.
+
+    Returns
+    -------
+    u, rho : ndarray of shape (n_points,)
+        Over every non-input layer, sample and unit.
+    """
+    fp = readout_pass(network, params, activity)
+    n = activity.n_trials
+    us, rs = [], []
+    for name in fp.order[1:]:
+        us.append(fp.u[name].reshape(n, -1, fp.u[name].shape[-1]).mean(axis=0).ravel())
+        rs.append(fp.r[name].reshape(n, -1, fp.r[name].shape[-1]).mean(axis=0).ravel())
+    return np.concatenate(us), np.concatenate(rs)
+
+
+def fit_soft_lif_sigma(u, rho, *, bounds: tuple[float, float] = (1e-3, 1.0)) -> SoftLIFFit:
+    """Fit the smoothing width of the soft LIF to measured (drive, rate) pairs by least squares.
+
+    .. math::  \\hat\\sigma = \\arg\\min_\\sigma \\sum_k \\big(\\rho_k - r_\\sigma(u_k)/r_0\\big)^2
+
+    with :math:`r_\\sigma` :func:`~neurosim.neurons.soft_lif_rate` (default LIF parameters) and
+    :math:`r_0` = 100 Hz: a log-spaced grid of 241 widths over ``bounds``, then golden-section
+    search between the best grid point's neighbours (the error is smooth in :math:`\\ln\\sigma`).
+
+    Parameters
+    ----------
+    u, rho : array_like of shape (n_points,)
+        Mean drives (threshold units) and mean rates (rate units), e.g. from
+        :func:`mean_drive_and_rate`.
+    bounds : (float, float)
+        Range of widths searched (threshold units).
+
+    Returns
+    -------
+    SoftLIFFit
+    """
+    u = np.asarray(u, dtype=np.float64).ravel()
+    rho = np.asarray(rho, dtype=np.float64).ravel()
+    if u.shape != rho.shape or u.size == 0:
+        raise ConfigError(f"fit_soft_lif_sigma: u and rho must be equal-length, non-empty arrays, got {u.shape} "
+                          f"and {rho.shape}")
+    lo, hi = (float(b) for b in bounds)
+    if not 0 < lo < hi:
+        raise ConfigError(f"fit_soft_lif_sigma: bounds must satisfy 0 < low < high, got {bounds!r}")
+    lif = LIFParameters()
+
+    def sse(log_sigma):
+        rates = soft_lif_rate(u, math.exp(log_sigma), lif.tau_m, lif.t_ref, lif.u_reset) / RATE_SCALE_HZ
+        return float(np.sum((rates - rho) ** 2))
+
+    grid = np.linspace(math.log(lo), math.log(hi), 241)
+    best = int(np.argmin([sse(g) for g in grid]))
+    a, b = grid[max(best - 1, 0)], grid[min(best + 1, grid.size - 1)]
+    golden = (math.sqrt(5.0) - 1.0) / 2.0
+    for _ in range(40):   # shrinks the bracket by 0.618**40 ~ 1e-8
+        c, d = b - golden * (b - a), a + golden * (b - a)
+        if sse(c) < sse(d):
+            b = d
+        else:
+            a = c
+    log_sigma = 0.5 * (a + b)
+    hard = lif_rate(u, lif.tau_m, lif.t_ref, lif.u_reset) / RATE_SCALE_HZ
+    return SoftLIFFit(sigma=math.exp(log_sigma), rmse=math.sqrt(sse(log_sigma) / u.size),
+                      rmse_lif=float(np.sqrt(np.mean((hard - rho) ** 2))), n_points=int(u.size))
+
+
+def calibrate_soft_lif(network: Network, params: dict, x, *, bias_offsets=(-0.25, 0.0, 0.25), n_trials: int = 2,
+                       seed: int = 0, codegen_target: str = "auto", **build_options) -> SoftLIFFit:
+    """Measure a spiking network's f-I curve on a grid of drives and fit the soft-LIF width to it.
+
+    The feed-forward network is simulated (:func:`~neurosim.spiking.build`) once per offset
+    :math:`\\Delta` in ``bias_offsets``, with every bias shifted by :math:`\\Delta`, so the
+    drives of each unit step across the threshold under the network's own input noise; the
+    pooled (drive, rate) pairs (:func:`mean_drive_and_rate`) are fitted by
+    :func:`fit_soft_lif_sigma`.
+
+    Parameters
+    ----------
+    network, params, x
+        As for :func:`spiking_align` (biasless layers keep their drive).
+    bias_offsets : sequence of float
+        Shifts of the biases, threshold units (one simulation each).
+    n_trials : int
+        Presentations per sample and offset.
+    seed : int
+        brian2's random numbers (offset ``k`` uses ``seed + k``).
+    codegen_target : str
+        brian2 code generation.
+    **build_options
+        Passed to :func:`~neurosim.spiking.build`.
+    """
+    x, _ = check_batch(network, x)
+    us, rs = [], []
+    for k, offset in enumerate(bias_offsets):
+        shifted = dict(params)
+        for layer in network.layers:
+            if layer.role != "input" and layer.bias:
+                shifted[bias_key(layer.name)] = params[bias_key(layer.name)] + float(offset)
+        activity = build(network, shifted, kinds=("feedforward",), target=codegen_target,
+                         **build_options).run(x, n_trials=n_trials, seed=seed + k)
+        u, rho = mean_drive_and_rate(network, shifted, activity)
+        us.append(u)
+        rs.append(rho)
+    return fit_soft_lif_sigma(np.concatenate(us), np.concatenate(rs))
+
+
 class SpikingRule:
     """Base class: a spiking implementation of a rate rule.
 
@@ -83,12 +248,17 @@ class SpikingRule:
         Names of the rate rules this class implements (registry keys).
     build_kinds : tuple of str
         Projection kinds simulated as synapses for the rule's presentation.
+    rate_models : tuple of str
+        Rate models of the LIF layers (:data:`neurosim.spiking.lif.RATE_MODELS`) its
+        :meth:`spiking_align` can compare with: ``"lif"``, and ``"soft_lif"`` for the rate
+        read-out rules.
     rate_rule : Rule
         The rate rule (its hyper-parameters, :meth:`Rule.network`, its reference oracle).
     """
 
     rate_rules: ClassVar[tuple[str, ...]] = ()
     build_kinds: ClassVar[tuple[str, ...]] = ("feedforward",)
+    rate_models: ClassVar[tuple[str, ...]] = ("lif",)
 
     def __init__(self, rate_rule: Rule):
         self.rate_rule = rate_rule
@@ -118,8 +288,8 @@ class SpikingRule:
         raise NotImplementedError(f"spiking rule '{self.name}' does not implement updates()")
 
     def spiking_align(self, network: Network, params: dict, x, target, *, n_trials: int = 10, seed: int = 0,
-                      rule_hyper: dict | None = None, codegen_target: str = "auto",
-                      **build_options) -> AlignmentReport:
+                      rule_hyper: dict | None = None, codegen_target: str = "auto", rate_model: str = "lif",
+                      sigma: float | None = None, **build_options) -> AlignmentReport:
         """Trial-averaged spiking ``dW`` vs the rate rule's reference oracle and vs the rate rule.
 
         What :func:`spiking_align` runs for this rule (``rule_hyper`` already built
@@ -141,10 +311,14 @@ class SpikingRule:
         if "target" in build_options:
             raise ConfigError("spiking_align: 'target' is the labels; pass the code-generation target as "
                               "codegen_target=...")
-        equivalent = rate_equivalent(prepared)
         x, t = check_batch(prepared, x, target)
         model = build(prepared, params, kinds=self.build_kinds, target=codegen_target, **build_options)
         activity = model.run(x, n_trials=n_trials, seed=seed)
+        fit = None
+        if rate_model == "soft_lif" and sigma is None:
+            fit = fit_soft_lif_sigma(*mean_drive_and_rate(prepared, params, activity))
+            sigma = fit.sigma
+        equivalent = rate_equivalent(prepared, "lif" if rate_model == "lif" else f"soft_lif(sigma={sigma!r})")
         state = self.init(equivalent, params, seed)
         dw, after, _ = self.updates(equivalent, params, state, activity, t)
         reference = get_oracle(rate_rule.info.reference)(rate_rule, equivalent, params, x, t)
@@ -155,8 +329,14 @@ class SpikingRule:
         extra = {"rate_rule_cosine": _json(vs_rate.global_cosine),
                  "rate_rule_projections": [{"name": row.name, "cosine": _json(row.cosine)}
                                            for row in vs_rate.projections],
-                 "rate_equivalent_activation": "lif", "n_trials": int(n_trials), "seed": int(seed),
+                 "rate_equivalent_activation": equivalent.output_layer.activation, "n_trials": int(n_trials),
+                 "seed": int(seed),
+                 "noise_limited_cosine": _json(self._noise_limited_cosine(equivalent, params, state, activity, t,
+                                                                          names)),
                  "timings": {k: (round(v, 6) if isinstance(v, float) else v) for k, v in activity.timings.items()}}
+        if fit is not None:
+            extra["soft_lif_fit"] = {"sigma": fit.sigma, "rmse": fit.rmse, "rmse_lif": fit.rmse_lif,
+                                     "n_points": fit.n_points}
         expectation = dict(rate_rule.info.expectation)
         if expectation and any(rate_rule.hyper[k] != v for k, v in expectation.items()):
             # the same spikes, the update averaged over the rule's randomness (AGREL's actions)
@@ -169,34 +349,29 @@ class SpikingRule:
         return AlignmentReport.compare(dw, reference, names=names, rule=self.name, backend="spiking",
                                        reference_name=rate_rule.info.reference, extra=extra)
 
+    def _noise_limited_cosine(self, network, params, state, activity, t, names) -> float | None:
+        """The cosine the trial-mean ``dW`` keeps with its infinite-trial limit (trial noise alone;
+        :func:`~neurosim.spiking.predictive_coding.noise_limited_cosine` of the per-trial updates),
+        or None with one trial."""
+        from .predictive_coding import noise_limited_cosine
+
+        if activity.n_trials < 2:
+            return None
+        per_trial = [self.updates(network, params, state, dataclasses.replace(
+            activity, counts={k: c[r:r + 1] for k, c in activity.counts.items()}), t)[0]
+            for r in range(activity.n_trials)]
+        return noise_limited_cosine({k: np.stack([d[k] for d in per_trial]) for k in names}, names)
+
 
 class RateReadoutRule(SpikingRule):
     """Shared machinery of rules whose error travels on read-out rates (module docstring)."""
 
-    def readout(self, network: Network, params: dict, activity: SpikingActivity) -> ForwardPass:
-        """Per-presentation rates and drives as a :class:`ForwardPass` over trials x batch rows.
+    rate_models = ("lif", "soft_lif")
 
-        ``r[layer]`` is the read-out rate (input: the measured Poisson rates, or ``x`` itself
-        for current injection); ``u[layer] = W r[pre] + b`` is the mean synaptic drive.
-        """
-        order = network.feedforward_order()
-        n_trials = activity.n_trials
-        inp = network.input_layer.name
-        r = {}
-        if inp in activity.counts:
-            r[inp] = activity.rho[inp].reshape(-1, network.input_layer.size)
-        else:
-            r[inp] = np.tile(activity.inputs, (n_trials, 1))
-        u = {}
-        for layer in order[1:]:
-            drive = 0.0
-            for proj in network.select("feedforward", post=layer.name):
-                drive = drive + r[proj.pre] @ weight(network, params, proj).T
-            if layer.bias:
-                drive = drive + params[bias_key(layer.name)]
-            u[layer.name] = drive
-            r[layer.name] = activity.rho[layer.name].reshape(-1, layer.size)
-        return ForwardPass(u=u, r=r, order=tuple(layer.name for layer in order))
+    def readout(self, network: Network, params: dict, activity: SpikingActivity) -> ForwardPass:
+        """Per-presentation rates and drives as a :class:`ForwardPass` over trials x batch rows
+        (:func:`readout_pass`)."""
+        return readout_pass(network, params, activity)
 
     def deltas(self, network, params, fp, delta_out, chain) -> dict:
         """:math:`\\delta_l` of every layer of the chain from the output's (rows: trials x batch)."""
@@ -247,7 +422,7 @@ class SpikingFeedbackAlignment(RateReadoutRule):
 
 def spiking_align(rule_name: str, network: Network, params: dict, x, target, *, n_trials: int = 10,
                   seed: int = 0, rule_hyper: dict | None = None, codegen_target: str = "auto",
-                  **build_options) -> AlignmentReport:
+                  rate_model: str = "lif", sigma: float | None = None, **build_options) -> AlignmentReport:
     """Compare a spiking rule's trial-averaged ``dW`` with its reference and with the rate rule.
 
     The spiking rule's :meth:`SpikingRule.spiking_align` does the work: by default it builds
@@ -275,6 +450,17 @@ def spiking_align(rule_name: str, network: Network, params: dict, x, target, *, 
     codegen_target : str
         brian2 code generation (``build``'s ``target``: auto, cython, numpy, cpp_standalone);
         named apart because ``target`` here is the labels.
+    rate_model : {"lif", "soft_lif"}
+        The rate network the spiking one is compared with, and whose derivative
+        :math:`\\phi'` the read-out rules use: the hard f-I curve (default), or the soft LIF
+        (:func:`~neurosim.neurons.soft_lif_rate`), the f-I curve smoothed by the input noise
+        the neurons actually see.  Near threshold the hard curve's slope diverges and the
+        comparison fails (docs/rules/spiking.md, *Near-threshold units*); rate read-out rules
+        only (:attr:`SpikingRule.rate_models`).
+    sigma : float, optional
+        The soft LIF's width (threshold units).  Default: fitted by :func:`fit_soft_lif_sigma`
+        to the run's own trial-mean (drive, rate) pairs (:func:`mean_drive_and_rate`), reported
+        in ``extra["soft_lif_fit"]``; :func:`calibrate_soft_lif` fits it on separate runs.
     **build_options
         Passed to :func:`~neurosim.spiking.build` (``dt``, ``presentation``, ``settle``,
         ``encoding``).
@@ -285,11 +471,25 @@ def spiking_align(rule_name: str, network: Network, params: dict, x, target, *, 
         ``backend = "spiking"``; ``extra`` holds ``rate_rule_cosine`` (global cosine of
         the spiking ``dW`` with the rate rule's ``dW`` on the rate-equivalent network),
         ``rate_rule_projections`` (per projection), ``n_trials``, ``seed``,
-        ``rate_equivalent_activation`` and ``timings``.  For a stochastic rule measured on
+        ``rate_equivalent_activation``, ``noise_limited_cosine`` (the cosine the trial-mean
+        ``dW`` keeps with its own infinite-trial limit: what trial noise alone allows; None
+        with one trial), ``soft_lif_fit`` (``rate_model="soft_lif"`` with a fitted ``sigma``:
+        :class:`SoftLIFFit`'s fields) and ``timings``.  For a stochastic rule measured on
         its applied update (AGREL/BrainProp, ``update = "sampled"``) also ``update``,
         ``expected_global_cosine`` and ``expected_projections``: the same spikes with the
         update averaged over the actions (``info.expectation``).
     """
     srule = get_spiking_rule(rule_name, **(rule_hyper or {}))
+    if rate_model not in RATE_MODELS:
+        raise unknown_name("rate_model of spiking_align", rate_model, RATE_MODELS)
+    if rate_model not in srule.rate_models:
+        raise ConfigError(f"spiking_align: rule '{srule.name}' compares only with rate_model "
+                          f"{' or '.join(map(repr, srule.rate_models))}, got {rate_model!r}; the soft LIF applies to "
+                          "the rate read-out rules (backprop, fa, dfa, agrel, brainprop)")
+    if sigma is not None and rate_model != "soft_lif":
+        raise ConfigError(f"spiking_align: sigma={sigma!r} is the soft LIF's width; pass rate_model='soft_lif' "
+                          "with it, or leave sigma out")
+    if rate_model != "lif":
+        build_options.update(rate_model=rate_model, sigma=sigma)
     return srule.spiking_align(network, params, x, target, n_trials=n_trials, seed=seed, rule_hyper=rule_hyper,
                                codegen_target=codegen_target, **build_options)
