@@ -27,7 +27,8 @@ PARAMS = [(0.020, 0.002, 0.0), (0.010, 0.005, -0.5)]   # (tau_m, t_ref, u_reset)
 def test_soft_lif_derivative_matches_finite_differences(sigma, tau_m, t_ref, u_reset):
     u = np.linspace(-3.0, 6.0, 901)
     h = 1e-6 * sigma   # central differences: truncation O(h^2 r''') and rounding O(1e-16 r / h), both < 1e-7 here
-    fd = (soft_lif_rate(u + h, sigma, tau_m, t_ref, u_reset) - soft_lif_rate(u - h, sigma, tau_m, t_ref, u_reset)) / (2 * h)
+    args = (sigma, tau_m, t_ref, u_reset)
+    fd = (soft_lif_rate(u + h, *args) - soft_lif_rate(u - h, *args)) / (2 * h)
     d = soft_lif_rate_derivative(u, sigma, tau_m, t_ref, u_reset)
     np.testing.assert_allclose(d, fd, rtol=1e-5, atol=1e-6)
 
