@@ -83,6 +83,51 @@ def test_teacher_task_rejects_non_config():
         teacher_task({"n_inputs": 3})
 
 
+def test_us_config_rejects_duration_not_whole_patterns():
+    with pytest.raises(ConfigError, match="pattern_ms"):
+        UrbanczikSennConfig(duration_s=1.05, pattern_ms=100.0)
+
+
+def test_teacher_task_circuit_is_a_description():
+    # the circuit is data (no brian2): teacher = the student's neuron without somatic teacher
+    # (g_som = 0), fixed w*, identity one-to-one onto the students' somata; TOML round trip
+    from neurosim.circuits import urbanczik_senn_circuit
+    from neurosim.network import Network
+    from neurosim.neurons import UrbanczikSennParameters
+    from neurosim.spiking.dendritic import teacher_task_network
+
+    cfg = SMALL_US
+    circuit = urbanczik_senn_circuit(teacher_task_network(cfg))
+    assert Network.from_toml(circuit.to_toml()) == circuit
+    student, teacher = UrbanczikSennParameters.from_layer(circuit.layer("student")), \
+        UrbanczikSennParameters.from_layer(circuit.layer("teacher"))
+    assert teacher.g_som == 0 and student.g_som == pytest.approx(cfg.g_som_per_ms * 1e3, rel=1e-15)
+    assert student.dendritic_attenuation == pytest.approx(cfg.dendritic_attenuation, rel=1e-15)
+    nudge = circuit.projection("teacher->student")
+    assert (nudge.target, nudge.connectivity, nudge.plastic) == ("soma", "one_to_one", False)
+    assert not circuit.projection("input->teacher").plastic and circuit.projection("input->student").plastic
+
+
+def test_urbanczik_senn_builder_rejects_bad_circuits():
+    pytest.importorskip("brian2")
+    from neurosim.network import Network, Projection
+    from neurosim.spiking.builder import build_circuit
+    from neurosim.spiking.dendritic import teacher_task_network
+
+    net = teacher_task_network(SMALL_US)                     # g_som > 0 but no teacher projection
+    params = {"input->student": np.zeros((4, 20))}
+    with pytest.raises(ConfigError, match="g_som"):
+        build_circuit(net, params, np.zeros((1, 20)), codegen_target="numpy")
+    with pytest.raises(ConfigError, match="eta"):
+        from neurosim.circuits import urbanczik_senn_circuit
+        circuit = urbanczik_senn_circuit(net)
+        build_circuit(circuit, {**params, "input->teacher": np.zeros((4, 20)), "teacher->student": np.eye(4)},
+                      np.zeros((1, 20)), codegen_target="numpy", plasticity={"input->student": ("urbanczik_senn", {})})
+    soma = Network(net.layers, (Projection("input", "student", target="soma"),))
+    with pytest.raises(ConfigError, match="one_to_one"):
+        build_circuit(soma, params, np.zeros((1, 20)), codegen_target="numpy")
+
+
 # ------------------------------------------------------------------ teacher task (brian2)
 @pytest.fixture(scope="module")
 def learned():
@@ -307,3 +352,37 @@ def test_train_spiking_microcircuit_smoke_and_bad_inputs():
     # the lateral weights are back in the self-predicting state after the update
     np.testing.assert_array_equal(new["pyr1->inter1"], new["pyr1->output"])
     assert not np.array_equal(new["pyr1->output"], params["pyr1->output"])
+
+
+@pytest.mark.spiking
+@pytest.mark.xfail(strict=True, reason=(
+    "issue 18 item 5, known defect: the baselined output update is the rate rule's plus a bias, the "
+    "noise-induced weight decay of output_noise_decay (the teacher's -lambda phi(v_B) follows the "
+    "spike-driven fluctuations of v_B = W psi). Measured (python experiments/microcircuit_output_bias.py "
+    "--trials 128 --tau-psi-ms 20,80; XOR, lambda = 0.42, rate signal): tau_psi = 20 ms: |d| = 0.47 x "
+    "|rate rule| = 8.3 x its trial noise, cos(d, predicted) = 0.986, |d|/|predicted| = 0.98, output cosine "
+    "with backprop 0.916; tau_psi = 80 ms: |d| = 0.17 x |rate rule| (predicted 1/(tau_psi + tau) scaling: "
+    "0.14), cos(d, predicted) = 0.98, output cosine 0.992 (spike signal 0.929 -> 0.988)"))
+def test_output_update_is_rate_rule_within_trial_noise(xor_batch_run):
+    # oracle: the rate rule's update (an unbiased spiking mean is that plus zero-mean spike
+    # noise); 4 standard errors of the 512-trial mean
+    rule, net, params, spikes = xor_batch_run
+    name = "pyr1->output"
+    per = spikes.per_trial_rate[name]
+    d = per.mean(axis=0) - rule.step(net, params, X, T)[name]
+    noise = np.sqrt(per.var(axis=0, ddof=1).sum() / per.shape[0])
+    assert np.linalg.norm(d) < 4 * noise
+
+
+@pytest.mark.spiking
+def test_output_deviation_is_the_predicted_noise_decay(xor_batch_run):
+    """The defect above explained: spiking minus rate rule is Campbell's-theorem weight decay."""
+    from neurosim.spiking.dendritic import output_noise_decay
+
+    rule, net, params, spikes = xor_batch_run
+    name = "pyr1->output"
+    d = spikes.rate_updates[name] - rule.step(net, params, X, T)[name]
+    pred = output_noise_decay(net, params, X)          # the model's defaults: r_max 200 Hz, tau_psi 20 ms
+    # measured 0.986 / 0.98 at 128 trials (trial noise ~ 1/8 of |d|, halved at 512)
+    assert cosine(d, pred) > 0.9
+    assert 0.7 < np.linalg.norm(d) / np.linalg.norm(pred) < 1.4
