@@ -287,9 +287,14 @@ def _hotelling_t2(samples: np.ndarray) -> float:
 
 
 @pytest.mark.spiking
-@pytest.mark.parametrize("signal, min_norm", [("spike", 10.0), ("rate", 1.5)])
+@pytest.mark.parametrize("signal, min_norm", [("rate", 1.5)])
 def test_unbaselined_hidden_update_is_teacher_free_bias(xor_batch_run, signal, min_norm):
-    """Measured property (README): without the baseline the hidden update is the teacher-less one."""
+    """Measured property (README): without the baseline the hidden update is the teacher-less one.
+
+    Holds for the phi(u) signal (Jensen: E[phi(u)] != phi(V*) under the apical fluctuations).
+    The spike signal's bias of the hand-built circuit (25x the gradient) was discretisation:
+    see test_hidden_spike_signal_has_no_teacher_free_bias.
+    """
     rule, net, params, spikes = xor_batch_run
     name = "input->pyr1"
     free = getattr(spikes, f"free_per_trial_{signal}")[name]
@@ -306,6 +311,31 @@ def test_unbaselined_hidden_update_is_teacher_free_bias(xor_batch_run, signal, m
     # removing it turns the update towards the gradient (measured -0.3 -> 0.71 spike,
     # ~0.7 -> 0.999 rate signal)
     assert cosine((nudged - free).mean(axis=0), g) > cosine(nudged.mean(axis=0), g) + 0.2
+
+
+@pytest.mark.spiking
+def test_hidden_spike_signal_has_no_teacher_free_bias(xor_batch_run):
+    """The spike signal S/r_max - phi(V*) has no teacher-less bias once the traces are right.
+
+    The hand-built circuit's hidden spike-signal bias (free copies' mean 25x the gradient,
+    Hotelling T^2 = 61) came from the discretisation: an exact-decay trace has the discrete-time
+    mean (1 + dt / 2 tau_psi) r / r_max (+0.5 % at dt = 0.2 ms), and a presynaptic spike in the
+    step of a postsynaptic one was already in the trace its on_post read.  The builder's traces
+    (Euler decay: mean exactly r / r_max; fed after the other synapses) remove both.
+    """
+    rule, net, params, spikes = xor_batch_run
+    name = "input->pyr1"
+    free = spikes.free_per_trial_spike[name]
+    # zero mean: T^2 = F(8, 504) 8 * 511 / 504, P(T^2 > 30) ~ 3e-4 (measured 3.3)
+    assert _hotelling_t2(free) < 30
+    # the free baseline still pays, now as common-random-number noise reduction: the per-trial
+    # variance of nudged - free is < 5 % of the nudged one's (measured 0.7 %), and removing the free
+    # copies' update turns the 512-trial mean towards the gradient (measured 0.32 -> 0.76)
+    base = spikes.per_trial_spike[name]
+    nudged = base + free
+    assert base.var(axis=0, ddof=1).sum() < 0.05 * nudged.var(axis=0, ddof=1).sum()
+    g = backprop(net, params, X, T).descent()[name]
+    assert cosine(base.mean(axis=0), g) > cosine(nudged.mean(axis=0), g) + 0.2
 
 
 @pytest.mark.spiking
@@ -360,9 +390,10 @@ def test_train_spiking_microcircuit_smoke_and_bad_inputs():
     "noise-induced weight decay of output_noise_decay (the teacher's -lambda phi(v_B) follows the "
     "spike-driven fluctuations of v_B = W psi). Measured (python experiments/microcircuit_output_bias.py "
     "--trials 128 --tau-psi-ms 20,80; XOR, lambda = 0.42, rate signal): tau_psi = 20 ms: |d| = 0.47 x "
-    "|rate rule| = 8.3 x its trial noise, cos(d, predicted) = 0.986, |d|/|predicted| = 0.98, output cosine "
+    "|rate rule| = 8.4 x its trial noise, cos(d, predicted) = 0.984, |d|/|predicted| = 0.97, output cosine "
     "with backprop 0.916; tau_psi = 80 ms: |d| = 0.17 x |rate rule| (predicted 1/(tau_psi + tau) scaling: "
-    "0.14), cos(d, predicted) = 0.98, output cosine 0.992 (spike signal 0.929 -> 0.988)"))
+    "0.14), cos(d, predicted) = 0.98, |d|/|predicted| = 1.16, output cosine 0.992 (spike signal 0.922 -> "
+    "0.988)"))
 def test_output_update_is_rate_rule_within_trial_noise(xor_batch_run):
     # oracle: the rate rule's update (an unbiased spiking mean is that plus zero-mean spike
     # noise); 4 standard errors of the 512-trial mean
@@ -383,6 +414,6 @@ def test_output_deviation_is_the_predicted_noise_decay(xor_batch_run):
     name = "pyr1->output"
     d = spikes.rate_updates[name] - rule.step(net, params, X, T)[name]
     pred = output_noise_decay(net, params, X)          # the model's defaults: r_max 200 Hz, tau_psi 20 ms
-    # measured 0.986 / 0.98 at 128 trials (trial noise ~ 1/8 of |d|, halved at 512)
+    # measured 0.984 / 0.97 at 128 trials (trial noise ~ 1/8 of |d|, halved at 512)
     assert cosine(d, pred) > 0.9
     assert 0.7 < np.linalg.norm(d) / np.linalg.norm(pred) < 1.4
