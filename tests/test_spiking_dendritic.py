@@ -186,6 +186,29 @@ def _circuit(g_som_out=0.8, topdown="symmetric", seed=0):
     return rule, net, rule.init_params(net, seed=seed)
 
 
+def test_microcircuit_circuit_is_a_description():
+    # data only (no brian2): the rate rule's constants land on the layers, the interneurons'
+    # nudging is a fixed one-to-one identity projection of scale lambda_I onto their soma, the
+    # output teacher a gated target drive of scale lambda; TOML round trip
+    from neurosim.circuits import spiking_microcircuit_circuit, spiking_microcircuit_params
+    from neurosim.network import Network
+    from neurosim.neurons import PoissonTwoCompartmentParameters as P
+
+    rule, net, params = _circuit()
+    circuit = spiking_microcircuit_circuit(net, rule)
+    assert Network.from_toml(circuit.to_toml()) == circuit
+    assert P.from_layer(circuit.layer("pyr1")).g_apical == rule.apical_coupling
+    assert P.from_layer(circuit.layer("output")).nudging == rule.nudging
+    assert P.from_layer(circuit.layer("inter1")).g_basal == 1.0 - rule.inter_nudging
+    nudge = circuit.projection("output->inter1:nudge")
+    assert (nudge.target, nudge.connectivity, nudge.plastic, nudge.scale) == ("soma", "one_to_one", False,
+                                                                            rule.inter_nudging)
+    (teacher,) = circuit.drives
+    assert (teacher.post, teacher.source, teacher.scale, teacher.gated) == ("output", "target", rule.nudging, True)
+    full = spiking_microcircuit_params(circuit, params)
+    np.testing.assert_array_equal(full["output->inter1:nudge"], np.eye(1))
+
+
 @pytest.mark.spiking
 def test_microcircuit_rejects_bad_inputs():
     rule, net, params = _circuit()
