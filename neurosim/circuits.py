@@ -13,6 +13,10 @@ circuit can be printed (``circuit.summary()``), saved as TOML and checked withou
   update out of the populations' rates.
 * :func:`burstprop_circuit`: burstprop's bursting ensembles, event / burst pathways and the
   teacher's apical drive (:mod:`neurosim.spiking.burstprop`).
+* :func:`urbanczik_senn_circuit`: Urbanczik & Senn's (2014) teacher task, a teacher
+  population nudging the students' somata (:mod:`neurosim.spiking.dendritic`).
+* :func:`spiking_microcircuit_circuit`: Sacramento et al.'s (2018) microcircuit with
+  Poisson-spiking two-compartment neurons (:mod:`neurosim.spiking.dendritic`).
 
 The rate side evaluates the same description: :func:`circuit_rates` runs a loop-free
 circuit as a rate network (every population fires at its activation of its summed drive),
@@ -342,5 +346,102 @@ def burstprop_circuit(network: Network, *, nudging: float, p_baseline: float = 0
                            drives=tuple(network.drives) + drives, name=f"{network.name}:burstprop")
 
 
+def urbanczik_senn_circuit(network: Network, *, teacher: str = "teacher") -> Network:
+    """Urbanczik & Senn's (2014) teacher task around a one-projection student network.
+
+    ``network`` is ``input -> student`` with an ``urbanczik_senn`` student layer whose
+    feed-forward projection lands on its dendrite (``target = "basal"``).  The transform adds a
+    teacher layer of the same neurons without somatic input (``g_som = 0``), the teacher's own
+    fixed dendritic weights :math:`w^*` (``input->teacher``) and a fixed one-to-one identity
+    projection ``teacher->student`` onto the students' somata, which carries the teacher's
+    potential :math:`U^*` (the builder lowers it to the nudging conductances
+    :math:`g_E(E_E - U) + g_I(E_I - U) = g_{som}(U^* - U)`,
+    :class:`~neurosim.neurons.UrbanczikSennParameters`).
+
+    Parameters
+    ----------
+    network : Network
+        ``input -> student``, the student layer ``neuron = "urbanczik_senn"``.
+    teacher : str
+        Name of the teacher layer.
+    """
+    chain = network.chain()
+    if len(chain) != 1 or chain[0].target != "basal":
+        raise ConfigError(f"urbanczik_senn_circuit: network '{network.name}' expected one projection input -> "
+                          f"student onto the student's 'basal' dendrite, got {[p.name for p in chain]}")
+    student = network.layer(chain[0].post)
+    if student.neuron != "urbanczik_senn":
+        raise ConfigError(f"urbanczik_senn_circuit: layer '{student.name}'.neuron is '{student.neuron}'; use "
+                          "'urbanczik_senn'")
+    params = dict(student.params)
+    params["g_som"] = 0.0
+    taught = dataclasses.replace(student, name=teacher, role="hidden", params=tuple(sorted(params.items())))
+    return network.add(taught,
+                       Projection(chain[0].pre, teacher, target="basal", plastic=False),
+                       Projection(teacher, student.name, kind="feedback", target="soma", init="identity",
+                                  connectivity="one_to_one", plastic=False))
+
+
+def spiking_microcircuit_circuit(network: Network, rule, *, r_max: float = 200.0, tau_psi: float = 0.020,
+                                 tau: float = 0.005) -> Network:
+    """The rate microcircuit of ``rule`` as Poisson-spiking two-compartment neurons (Sacramento et al. 2018).
+
+    Every pyramidal layer and interneuron becomes ``neuron = "poisson_two_compartment"``
+    (:class:`~neurosim.neurons.PoissonTwoCompartmentParameters`) with the rule's constants
+    (:class:`~neurosim.rules.dendritic.Microcircuit`, mse loss):
+
+    .. math::
+        \\tau\\dot u_l = -u_l + \\hat v_{B,l} + a\\,v_{A,l}, \\qquad
+        \\tau\\dot u_N = -u_N + \\hat v_{B,N} - \\lambda\\,g\\,(\\phi(\\hat v_{B,N}) - t), \\qquad
+        \\tau\\dot u^I_l = -u^I_l + (1-\\lambda_I)\\hat v^I_l + \\lambda_I u_{l+1}:
+
+    hidden pyramidal layers ``g_apical = a``; the output ``nudging = lambda`` plus a gated
+    ``target`` drive of scale :math:`\\lambda` (``microcircuit:teacher``; gain :math:`g` 1 in the
+    nudged phase, 0 in the free one); interneurons ``g_basal = 1 - lambda_I`` plus a fixed
+    one-to-one identity projection ``<upper>-><inter>:nudge`` of scale :math:`\\lambda_I` onto their
+    soma, which carries the upper layer's potential :math:`u_{l+1}` (:func:`spiking_microcircuit_params`
+    adds its weights).  Every other signal travels as spikes through presynaptic traces.
+
+    Parameters
+    ----------
+    network : Network
+        ``rule.network(...)``: the rate microcircuit (sigmoid layers, mse).
+    rule : Microcircuit
+    r_max, tau_psi, tau : float
+        Maximum rate (Hz), trace and somatic time constants (s).
+    """
+    chain, stages = rule._circuit(network)
+    if network.loss != "mse":
+        raise ConfigError(f"spiking_microcircuit_circuit: network '{network.name}'.loss is '{network.loss}'; the "
+                          "spiking teacher implements mse (u_tgt = v_B - lambda (phi(v_B) - t)); use loss = 'mse'")
+    common = {"r_max": float(r_max), "tau_psi": float(tau_psi), "tau": float(tau)}
+    specific = {p.post: {"g_apical": rule.apical_coupling} for p in chain[:-1]}
+    specific[chain[-1].post] = {"nudging": rule.nudging}
+    specific.update({s.inter: {"g_basal": 1.0 - rule.inter_nudging} for s in stages})
+    layers = tuple(layer if layer.name not in specific else dataclasses.replace(
+        layer, neuron="poisson_two_compartment",
+        params=tuple(sorted({**dict(layer.params), **common, **specific[layer.name]}.items())))
+        for layer in network.layers)
+    added: list = []
+    if rule.inter_nudging > 0:
+        added += [Projection(s.upper, s.inter, name=f"{s.upper}->{s.inter}:nudge", kind="lateral", target="soma",
+                             init="identity", connectivity="one_to_one", plastic=False, scale=rule.inter_nudging)
+                  for s in stages]
+    if rule.nudging > 0:
+        added.append(Drive(chain[-1].post, source="target", scale=rule.nudging, gated=True, target="soma",
+                           name="microcircuit:teacher"))
+    return network.replace(layers=layers).add(*added)
+
+
+def spiking_microcircuit_params(circuit: Network, params: dict) -> dict:
+    """``params`` plus the identity weights of the interneurons' one-to-one nudging projections."""
+    out = dict(params)
+    for proj in circuit.projections:
+        if proj.name.endswith(":nudge") and proj.connectivity == "one_to_one":
+            out[proj.name] = np.eye(circuit.layer(proj.post).size)
+    return out
+
+
 __all__ = ["ERROR_POPULATIONS", "burstprop_circuit", "circuit_rates", "ep_circuit", "pc_fpa_circuit", "pc_fpa_nudge",
-           "pc_fpa_params", "pc_fpa_updates"]
+           "pc_fpa_params", "pc_fpa_updates", "spiking_microcircuit_circuit", "spiking_microcircuit_params",
+           "urbanczik_senn_circuit"]

@@ -195,6 +195,9 @@ NEURON_MODELS: dict[str, tuple[str, ...]] = {
     # the spiking microcircuit's neuron (Sacramento et al. 2018): Poisson spikes at
     # r_max * phi(u) from a two-compartment rate model (neurosim.spiking.dendritic)
     "poisson_two_compartment": ("soma", "basal", "apical"),
+    # Urbanczik & Senn's (2014) Poisson neuron: soma U, dendrite V_w (basal), conductance
+    # nudging of the soma by another layer's potential (UrbanczikSennParameters)
+    "urbanczik_senn": ("soma", "basal"),
     # conductance-based LIF (Song, Miller & Abbott 2000; Diehl & Cook 2015), and the same with an
     # adaptive threshold (Diehl & Cook's excitatory neurons): ConductanceLIFParameters
     "conductance_lif": ("soma",),
@@ -573,3 +576,114 @@ def soft_lif_activation(sigma: float = SOFT_LIF_DEFAULT_SIGMA) -> Activation:
 PARAMETRIC_ACTIVATIONS: dict[str, tuple[Callable[..., Activation], tuple[str, ...]]] = {
     "soft_lif": (soft_lif_activation, ("sigma",)),
 }
+
+
+@dataclass(frozen=True)
+class UrbanczikSennParameters:
+    r"""Urbanczik & Senn's (2014) two-compartment Poisson neuron, plain SI floats; potentials from rest.
+
+    .. math::
+        \dot U = -g_L U + g_D (V_w - U) + g_E (E_E - U) + g_I (E_I - U), \qquad
+        \phi(U) = \frac{\phi_{max}}{1 + k\, e^{\beta(\theta - U)}},
+
+    :math:`V_w = \sum_i w_i \mathrm{PSP}_i` the dendritic (``basal``) potential, PSPs the
+    unit-area double exponential :math:`(e^{-t/\tau_L} - e^{-t/\tau_s})/(\tau_L - \tau_s)`
+    of the input spikes; a ``soma`` input carries another layer's potential :math:`U^*` as the
+    conductances :math:`g_E = g_{som}(U^* - E_I)/(E_E - E_I)`,
+    :math:`g_I = g_{som}(E_E - U^*)/(E_E - E_I)`.  Defaults: the paper's simulations
+    (:math:`E_L = -70` mV is 0, so :math:`E_E = 70`, :math:`E_I = -5`, :math:`\theta = 15` mV).
+
+    Attributes
+    ----------
+    g_l, g_d, g_som : float
+        Leak, dendro-somatic and somatic-nudging conductances, 1/s (0 nudging: a teacher).
+    e_exc, e_inh, theta : float
+        Volts from rest.
+    phi_max : float
+        Hz.
+    k : float
+    beta : float
+        1/V.
+    tau_l, tau_s : float
+        PSP kernel time constants, seconds.
+    """
+
+    g_l: float = 100.0
+    g_d: float = 2000.0
+    g_som: float = 0.0
+    e_exc: float = 0.070
+    e_inh: float = -0.005
+    phi_max: float = 150.0
+    k: float = 0.5
+    beta: float = 1000.0 / 3.0
+    theta: float = 0.015
+    tau_l: float = 0.010
+    tau_s: float = 0.003
+
+    def __post_init__(self):
+        owner = "UrbanczikSennParameters"
+        for name in ("g_l", "g_d", "phi_max", "k", "beta", "tau_l", "tau_s"):
+            check(owner, name, getattr(self, name), gt=0, hint="Plain SI units (seconds, volts, Hz).")
+        check(owner, "g_som", self.g_som, ge=0)
+        check(owner, "e_exc", self.e_exc, gt=self.e_inh, hint="(above e_inh, volts)")
+        if self.tau_l == self.tau_s:
+            raise ConfigError(f"{owner}: tau_l and tau_s must differ (double-exponential kernel), got both "
+                              f"{self.tau_l!r}; change one of them")
+
+    @classmethod
+    def from_layer(cls, layer) -> "UrbanczikSennParameters":
+        """Defaults + ``layer.params`` (other keys ignored)."""
+        return _from_layer_params(cls, layer)
+
+    @property
+    def dendritic_attenuation(self) -> float:
+        """:math:`g_D / (g_D + g_L)`: dendritic potential -> predicted somatic potential :math:`V^*_w`."""
+        return self.g_d / (self.g_d + self.g_l)
+
+
+@dataclass(frozen=True)
+class PoissonTwoCompartmentParameters:
+    r"""The spiking microcircuit's neuron (Sacramento et al. 2018): Poisson spikes from a rate model.
+
+    .. math::
+        \tau\dot u = -u + g_B \hat v_B + g_A v_A + I_{soma} - \lambda\, g(t)\,\phi(\hat v_B), \qquad
+        \text{spike rate } r_{max}\,\phi(u),
+
+    :math:`\hat v_B` the basal input plus bias, :math:`v_A` the apical input, :math:`I_{soma}`
+    what reaches the soma (a potential read one-to-one from another layer, a target drive),
+    :math:`g(t)` the phase gain; inputs arrive through presynaptic traces
+    :math:`\tau_\psi\dot\psi = -\psi + \tau_\psi S(t)/r_{max}` (:math:`\langle\psi\rangle = \phi`).
+    The output layer's teacher :math:`-\lambda(\phi(\hat v_B) - t)` is ``nudging`` :math:`\lambda`
+    and a gated ``target`` drive of scale :math:`\lambda`.
+
+    Attributes
+    ----------
+    r_max : float
+        Maximum rate, Hz.
+    tau_psi, tau : float
+        Presynaptic trace and somatic time constants, seconds.
+    g_basal, g_apical : float
+        Couplings :math:`g_B, g_A` (an interneuron: :math:`1 - \lambda_I`; a hidden pyramidal
+        neuron: :math:`g_A = a`).
+    nudging : float
+        :math:`\lambda` of the self term (0: none).
+    """
+
+    r_max: float = 200.0
+    tau_psi: float = 0.020
+    tau: float = 0.005
+    g_basal: float = 1.0
+    g_apical: float = 0.0
+    nudging: float = 0.0
+
+    def __post_init__(self):
+        owner = "PoissonTwoCompartmentParameters"
+        for name in ("r_max", "tau_psi", "tau"):
+            check(owner, name, getattr(self, name), gt=0, hint="Plain SI units (seconds, Hz).")
+        for name in ("g_basal", "g_apical", "nudging"):
+            check(owner, name, getattr(self, name), ge=0)
+
+    @classmethod
+    def from_layer(cls, layer) -> "PoissonTwoCompartmentParameters":
+        """Defaults + ``layer.params`` (other keys ignored)."""
+        return _from_layer_params(cls, layer)

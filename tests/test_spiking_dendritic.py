@@ -83,6 +83,51 @@ def test_teacher_task_rejects_non_config():
         teacher_task({"n_inputs": 3})
 
 
+def test_us_config_rejects_duration_not_whole_patterns():
+    with pytest.raises(ConfigError, match="pattern_ms"):
+        UrbanczikSennConfig(duration_s=1.05, pattern_ms=100.0)
+
+
+def test_teacher_task_circuit_is_a_description():
+    # the circuit is data (no brian2): teacher = the student's neuron without somatic teacher
+    # (g_som = 0), fixed w*, identity one-to-one onto the students' somata; TOML round trip
+    from neurosim.circuits import urbanczik_senn_circuit
+    from neurosim.network import Network
+    from neurosim.neurons import UrbanczikSennParameters
+    from neurosim.spiking.dendritic import teacher_task_network
+
+    cfg = SMALL_US
+    circuit = urbanczik_senn_circuit(teacher_task_network(cfg))
+    assert Network.from_toml(circuit.to_toml()) == circuit
+    student, teacher = UrbanczikSennParameters.from_layer(circuit.layer("student")), \
+        UrbanczikSennParameters.from_layer(circuit.layer("teacher"))
+    assert teacher.g_som == 0 and student.g_som == pytest.approx(cfg.g_som_per_ms * 1e3, rel=1e-15)
+    assert student.dendritic_attenuation == pytest.approx(cfg.dendritic_attenuation, rel=1e-15)
+    nudge = circuit.projection("teacher->student")
+    assert (nudge.target, nudge.connectivity, nudge.plastic) == ("soma", "one_to_one", False)
+    assert not circuit.projection("input->teacher").plastic and circuit.projection("input->student").plastic
+
+
+def test_urbanczik_senn_builder_rejects_bad_circuits():
+    pytest.importorskip("brian2")
+    from neurosim.network import Network, Projection
+    from neurosim.spiking.builder import build_circuit
+    from neurosim.spiking.dendritic import teacher_task_network
+
+    net = teacher_task_network(SMALL_US)                     # g_som > 0 but no teacher projection
+    params = {"input->student": np.zeros((4, 20))}
+    with pytest.raises(ConfigError, match="g_som"):
+        build_circuit(net, params, np.zeros((1, 20)), codegen_target="numpy")
+    with pytest.raises(ConfigError, match="eta"):
+        from neurosim.circuits import urbanczik_senn_circuit
+        circuit = urbanczik_senn_circuit(net)
+        build_circuit(circuit, {**params, "input->teacher": np.zeros((4, 20)), "teacher->student": np.eye(4)},
+                      np.zeros((1, 20)), codegen_target="numpy", plasticity={"input->student": ("urbanczik_senn", {})})
+    soma = Network(net.layers, (Projection("input", "student", target="soma"),))
+    with pytest.raises(ConfigError, match="one_to_one"):
+        build_circuit(soma, params, np.zeros((1, 20)), codegen_target="numpy")
+
+
 # ------------------------------------------------------------------ teacher task (brian2)
 @pytest.fixture(scope="module")
 def learned():
@@ -139,6 +184,29 @@ def _circuit(g_som_out=0.8, topdown="symmetric", seed=0):
     rule = get_rule("microcircuit", g_som_out=g_som_out, topdown=topdown)
     net = rule.network([2, 4, 1])
     return rule, net, rule.init_params(net, seed=seed)
+
+
+def test_microcircuit_circuit_is_a_description():
+    # data only (no brian2): the rate rule's constants land on the layers, the interneurons'
+    # nudging is a fixed one-to-one identity projection of scale lambda_I onto their soma, the
+    # output teacher a gated target drive of scale lambda; TOML round trip
+    from neurosim.circuits import spiking_microcircuit_circuit, spiking_microcircuit_params
+    from neurosim.network import Network
+    from neurosim.neurons import PoissonTwoCompartmentParameters as P
+
+    rule, net, params = _circuit()
+    circuit = spiking_microcircuit_circuit(net, rule)
+    assert Network.from_toml(circuit.to_toml()) == circuit
+    assert P.from_layer(circuit.layer("pyr1")).g_apical == rule.apical_coupling
+    assert P.from_layer(circuit.layer("output")).nudging == rule.nudging
+    assert P.from_layer(circuit.layer("inter1")).g_basal == 1.0 - rule.inter_nudging
+    nudge = circuit.projection("output->inter1:nudge")
+    assert (nudge.target, nudge.connectivity, nudge.plastic, nudge.scale) == ("soma", "one_to_one", False,
+                                                                            rule.inter_nudging)
+    (teacher,) = circuit.drives
+    assert (teacher.post, teacher.source, teacher.scale, teacher.gated) == ("output", "target", rule.nudging, True)
+    full = spiking_microcircuit_params(circuit, params)
+    np.testing.assert_array_equal(full["output->inter1:nudge"], np.eye(1))
 
 
 @pytest.mark.spiking
@@ -242,9 +310,14 @@ def _hotelling_t2(samples: np.ndarray) -> float:
 
 
 @pytest.mark.spiking
-@pytest.mark.parametrize("signal, min_norm", [("spike", 10.0), ("rate", 1.5)])
+@pytest.mark.parametrize("signal, min_norm", [("rate", 1.5)])
 def test_unbaselined_hidden_update_is_teacher_free_bias(xor_batch_run, signal, min_norm):
-    """Measured property (README): without the baseline the hidden update is the teacher-less one."""
+    """Measured property (README): without the baseline the hidden update is the teacher-less one.
+
+    Holds for the phi(u) signal (Jensen: E[phi(u)] != phi(V*) under the apical fluctuations).
+    The spike signal's bias of the hand-built circuit (25x the gradient) was discretisation:
+    see test_hidden_spike_signal_has_no_teacher_free_bias.
+    """
     rule, net, params, spikes = xor_batch_run
     name = "input->pyr1"
     free = getattr(spikes, f"free_per_trial_{signal}")[name]
@@ -261,6 +334,31 @@ def test_unbaselined_hidden_update_is_teacher_free_bias(xor_batch_run, signal, m
     # removing it turns the update towards the gradient (measured -0.3 -> 0.71 spike,
     # ~0.7 -> 0.999 rate signal)
     assert cosine((nudged - free).mean(axis=0), g) > cosine(nudged.mean(axis=0), g) + 0.2
+
+
+@pytest.mark.spiking
+def test_hidden_spike_signal_has_no_teacher_free_bias(xor_batch_run):
+    """The spike signal S/r_max - phi(V*) has no teacher-less bias once the traces are right.
+
+    The hand-built circuit's hidden spike-signal bias (free copies' mean 25x the gradient,
+    Hotelling T^2 = 61) came from the discretisation: an exact-decay trace has the discrete-time
+    mean (1 + dt / 2 tau_psi) r / r_max (+0.5 % at dt = 0.2 ms), and a presynaptic spike in the
+    step of a postsynaptic one was already in the trace its on_post read.  The builder's traces
+    (Euler decay: mean exactly r / r_max; fed after the other synapses) remove both.
+    """
+    rule, net, params, spikes = xor_batch_run
+    name = "input->pyr1"
+    free = spikes.free_per_trial_spike[name]
+    # zero mean: T^2 = F(8, 504) 8 * 511 / 504, P(T^2 > 30) ~ 3e-4 (measured 3.3)
+    assert _hotelling_t2(free) < 30
+    # the free baseline still pays, now as common-random-number noise reduction: the per-trial
+    # variance of nudged - free is < 5 % of the nudged one's (measured 0.7 %), and removing the free
+    # copies' update turns the 512-trial mean towards the gradient (measured 0.32 -> 0.76)
+    base = spikes.per_trial_spike[name]
+    nudged = base + free
+    assert base.var(axis=0, ddof=1).sum() < 0.05 * nudged.var(axis=0, ddof=1).sum()
+    g = backprop(net, params, X, T).descent()[name]
+    assert cosine(base.mean(axis=0), g) > cosine(nudged.mean(axis=0), g) + 0.2
 
 
 @pytest.mark.spiking
@@ -307,3 +405,38 @@ def test_train_spiking_microcircuit_smoke_and_bad_inputs():
     # the lateral weights are back in the self-predicting state after the update
     np.testing.assert_array_equal(new["pyr1->inter1"], new["pyr1->output"])
     assert not np.array_equal(new["pyr1->output"], params["pyr1->output"])
+
+
+@pytest.mark.spiking
+@pytest.mark.xfail(strict=True, reason=(
+    "issue 18 item 5, known defect: the baselined output update is the rate rule's plus a bias, the "
+    "noise-induced weight decay of output_noise_decay (the teacher's -lambda phi(v_B) follows the "
+    "spike-driven fluctuations of v_B = W psi). Measured (python experiments/microcircuit_output_bias.py "
+    "--trials 128 --tau-psi-ms 20,80; XOR, lambda = 0.42, rate signal): tau_psi = 20 ms: |d| = 0.47 x "
+    "|rate rule| = 8.4 x its trial noise, cos(d, predicted) = 0.984, |d|/|predicted| = 0.97, output cosine "
+    "with backprop 0.916; tau_psi = 80 ms: |d| = 0.17 x |rate rule| (predicted 1/(tau_psi + tau) scaling: "
+    "0.14), cos(d, predicted) = 0.98, |d|/|predicted| = 1.16, output cosine 0.992 (spike signal 0.922 -> "
+    "0.988)"))
+def test_output_update_is_rate_rule_within_trial_noise(xor_batch_run):
+    # oracle: the rate rule's update (an unbiased spiking mean is that plus zero-mean spike
+    # noise); 4 standard errors of the 512-trial mean
+    rule, net, params, spikes = xor_batch_run
+    name = "pyr1->output"
+    per = spikes.per_trial_rate[name]
+    d = per.mean(axis=0) - rule.step(net, params, X, T)[name]
+    noise = np.sqrt(per.var(axis=0, ddof=1).sum() / per.shape[0])
+    assert np.linalg.norm(d) < 4 * noise
+
+
+@pytest.mark.spiking
+def test_output_deviation_is_the_predicted_noise_decay(xor_batch_run):
+    """The defect above explained: spiking minus rate rule is Campbell's-theorem weight decay."""
+    from neurosim.spiking.dendritic import output_noise_decay
+
+    rule, net, params, spikes = xor_batch_run
+    name = "pyr1->output"
+    d = spikes.rate_updates[name] - rule.step(net, params, X, T)[name]
+    pred = output_noise_decay(net, params, X)          # the model's defaults: r_max 200 Hz, tau_psi 20 ms
+    # measured 0.984 / 0.97 at 128 trials (trial noise ~ 1/8 of |d|, halved at 512)
+    assert cosine(d, pred) > 0.9
+    assert 0.7 < np.linalg.norm(d) / np.linalg.norm(pred) < 1.4

@@ -30,11 +30,12 @@ from brian2.units.fundamentalunits import Quantity
 
 from ..errors import ConfigError, ShapeError
 from ..network import KINDS, Drive, Network, Projection
-from ..neurons import BURSTING_MODELS, RATE_SCALE_HZ, BurstParameters, ConductanceLIFParameters, LIFParameters
+from ..neurons import (BURSTING_MODELS, RATE_SCALE_HZ, BurstParameters, ConductanceLIFParameters, LIFParameters,
+                       PoissonTwoCompartmentParameters, UrbanczikSennParameters)
 from ..params import bias_key, check_params, weight
 from . import codegen, lif
 from . import encoding as _encoding
-from ..validation import check_time
+from ..validation import check, check_time
 
 
 def _check_time(name: str, value, *, minimum_exclusive=0.0) -> Quantity:
@@ -471,6 +472,7 @@ class DriveTerms:
     reset: list = field(default_factory=list)       # appended to the spike reset
     namespace: dict = field(default_factory=dict)
     setters: list = field(default_factory=list)     # fn(group) after creation (targets)
+    inputs: dict = field(default_factory=dict)      # compartment -> summed-variable names (SUMMED_MODELS)
 
     def current(self, comp: str) -> str | None:
         if not self.terms.get(comp):
@@ -511,16 +513,22 @@ class CircuitModel:
     """A circuit description lowered to one ``brian2.Network`` (create with :func:`build_circuit`)."""
 
     def __init__(self, network, params, *, x, target, n_trials, phases, dt, phase, settle, kinds, init_v, seed,
-                 codegen_target, presentation="parallel", input_encoding="poisson", plasticity=None):
+                 codegen_target, presentation="parallel", input_encoding="poisson", plasticity=None,
+                 record=None, record_dt=None):
         self.network, self.params = network, params
         self.x, self.t = x, target
         self.batch, self.n_trials = x.shape[0], int(n_trials)
         self.sequential = presentation == "sequential"
         self.input_encoding = input_encoding
         # parallel: copy c = trial * batch + sample (trial-major), side by side; sequential: one
-        # copy, row r = trial * batch + sample presented during [r * phase, (r + 1) * phase)
-        self.copies = 1 if self.sequential else self.batch * self.n_trials
+        # copy, row r = trial * batch + sample presented during [r * phase, (r + 1) * phase);
+        # parallel_phases: copy c = (phase * n_trials + trial) * batch + sample, one phase of time
+        self.phase_blocks = presentation == "parallel_phases"
+        self.n_blocks = len(tuple(phases)) if self.phase_blocks else 1
+        self.copies = 1 if self.sequential else self.n_blocks * self.batch * self.n_trials
         self.rows = self.batch * self.n_trials if self.sequential else 1
+        # the phase gain of gated terms: a function of time, or a constant of each copy
+        self.gain_expr = "ns_gain_c" if self.phase_blocks else "ns_gain(t)"
         self.plasticity = dict(plasticity or {})
         self.plastic: dict = {}    # projection name -> (Synapses, post index, pre index) of plastic synapses
         self.phases = tuple(phases)
@@ -562,9 +570,25 @@ class CircuitModel:
                                                                                  options)
             self.plasticity[name] = (model_name, options, spec)
             drives.setdefault(network.projection(name).post, DriveTerms()).equations.extend(spec.post_equations)
+        if self.phase_blocks:
+            gains = np.array([g for _, g in self.phases], dtype=np.float64)
+            for layer in network.layers:
+                if layer.role != "input":
+                    terms = drives.setdefault(layer.name, DriveTerms())
+                    terms.equations.append("ns_gain_c : 1 (constant)")
+                    values = np.repeat(gains, self.n_trials * self.batch * layer.size)
+                    terms.setters.append(lambda group, v=values: setattr(group, "ns_gain_c", v))
         for drive in network.drives:
             CircuitBuilder.lookup(type(drive), "description").__call__(
                 self, drive, drives.setdefault(drive.post, DriveTerms()))
+        self.extra: list = []      # helper objects (PSP trace groups, noise groups) in the brian2.Network
+        self.traces: dict = {}     # (pre layer, kernel) -> PSP trace group (summed inputs)
+        for k, proj in enumerate(p for p in network.projections if p.kind in kinds):
+            post = network.layer(proj.post)
+            if post.neuron in SUMMED_MODELS:   # a continuous input: a summed variable of the post group
+                terms = drives.setdefault(post.name, DriveTerms())
+                terms.equations.append(f"{_summed_var(k)} : {SUMMED_MODELS[post.neuron]}")
+                terms.inputs.setdefault(proj.target, []).append(_summed_var(k))
         for layer in network.layers:
             key = "input" if layer.role == "input" else layer.neuron
             CircuitBuilder.lookup(key, "neuron model").__call__(self, layer, drives.get(layer.name, DriveTerms()))
@@ -576,14 +600,57 @@ class CircuitModel:
             for event in self.events.get(name, ()):
                 self.event_monitors[(event, name)] = brian2.EventMonitor(
                     group, event, name=f"ns_c_mon_{event}_{self.ids[name]}", codeobj_class=self.cls)
+        self.state_monitors = {}
+        for name, variables in (record or {}).items():
+            if name in self.plastic:
+                source = self.plastic[name][0]
+            elif name in self.groups:
+                source = self.groups[name]
+            else:
+                raise ConfigError(f"build_circuit: record names '{name}', which is neither a layer nor a plastic "
+                                  f"projection of the circuit; record one of {sorted([*self.groups, *self.plastic])}")
+            timing = {"dt": record_dt} if record_dt is not None else {"clock": self.clock}
+            self.state_monitors[name] = brian2.StateMonitor(
+                source, list(variables), record=True, name=f"ns_c_rec_{len(self.state_monitors)}_{_identifier(name)}",
+                codeobj_class=self.cls, **timing)
         # the one brian2.Network of every circuit
-        self.net = brian2.Network(*self.groups.values(), *self.synapses, *self.monitors.values(),
-                                  *self.event_monitors.values(), name="neurosim_circuit")
+        self.net = brian2.Network(*self.groups.values(), *self.extra, *self.synapses, *self.monitors.values(),
+                                  *self.event_monitors.values(), *self.state_monitors.values(),
+                                  name="neurosim_circuit")
         self.build_s = time.perf_counter() - started
 
     def tile(self, values: np.ndarray) -> np.ndarray:
-        """Per-sample rows (batch, n) -> per-copy flat values (copies * n), trial-major."""
-        return np.tile(np.asarray(values, dtype=np.float64), (self.n_trials, 1)).ravel()
+        """Per-sample rows (batch, n) -> per-copy flat values (copies * n), (phase-,) trial-major."""
+        return np.tile(np.asarray(values, dtype=np.float64), (self.n_blocks * self.n_trials, 1)).ravel()
+
+    @property
+    def uniform(self) -> str:
+        """The uniform a Poisson neuron compares with ``rate * dt``: ``rand()``, or, with
+        ``presentation = "parallel_phases"``, a variable ``unif`` drawn once per step and neuron
+        of one phase block and shared by the same neuron of every block (common random numbers,
+        :meth:`link_uniforms`)."""
+        return "unif" if self.phase_blocks else "rand()"
+
+    def link_uniforms(self, group, layer) -> None:
+        """Link ``group.unif`` to a noise group of one phase block (``presentation = "parallel_phases"``)."""
+        if not self.phase_blocks:
+            return
+        per_block = self.copies // self.n_blocks * layer.size
+        noise = brian2.NeuronGroup(per_block, "unif : 1", clock=self.clock, name=f"ns_c_noise_{self.ids[layer.name]}",
+                                   codeobj_class=self.cls)
+        noise.run_regularly("unif = rand()", when="before_thresholds", codeobj_class=self.cls)
+        group.unif = brian2.linked_var(noise, "unif", index=np.tile(np.arange(per_block), self.n_blocks))
+        self.extra.append(noise)
+
+    def synapse_values(self, name: str, variable: str) -> np.ndarray:
+        """A variable of plastic projection ``name``'s synapses, shape (copies, n_post, n_pre), SI floats."""
+        return self._per_synapse(name, np.asarray(getattr(self.plastic[name][0], variable + "_")[:],
+                                                  dtype=np.float64))
+
+    def layer_values(self, name: str, variable: str) -> np.ndarray:
+        """A variable of layer ``name``'s neurons, shape (copies, size), SI floats."""
+        values = np.asarray(getattr(self.groups[name], variable + "_")[:], dtype=np.float64)
+        return values.reshape(self.copies, -1)
 
     def block(self, w: np.ndarray):
         """Pre/post indices and weights of block-diagonal synapses for an effective weight (post, pre)."""
@@ -593,20 +660,42 @@ class CircuitModel:
         return ((offsets * n_pre + pre).ravel(), (offsets * n_post + post).ravel(),
                 np.tile(w[post, pre], self.copies))
 
+    @property
+    def n_time_phases(self) -> int:
+        """Phases simulated one after another (1 when they are blocks of copies)."""
+        return 1 if self.phase_blocks else len(self.phases)
+
     def at_row_start(self, target, code: str, name: str) -> None:
         """Run ``code`` on ``target`` at the start of every presentation (sequential streams only)."""
         if self.sequential and code:
             target.run_regularly(code, clock=self.row_clock, when="start", order=-1, name=name, codeobj_class=self.cls)
 
-    def weights(self, name: str) -> np.ndarray:
-        """Current weights of plastic projection ``name``, shape (copies, n_post, n_pre), rate-side units."""
+    def _per_synapse(self, name: str, values: np.ndarray) -> np.ndarray:
+        """Values per synapse of plastic projection ``name`` (n_syn, ...) -> (copies, n_post, n_pre, ...)."""
         syn, post, pre = self.plastic[name]
         proj = self.network.projection(name)
-        out = np.zeros((self.copies, self.network.layer(proj.post).size, self.network.layer(proj.pre).size))
-        n_post, n_pre = out.shape[1:]
+        out = np.zeros((self.copies, self.network.layer(proj.post).size, self.network.layer(proj.pre).size)
+                       + values.shape[1:])
+        n_post, n_pre = out.shape[1:3]
         copy = pre // n_pre
-        out[copy, post - copy * n_post, pre - copy * n_pre] = np.asarray(syn.w[:], dtype=np.float64)
+        out[copy, post - copy * n_post, pre - copy * n_pre] = values
         return out
+
+    def weights(self, name: str) -> np.ndarray:
+        """Current weights of plastic projection ``name``, shape (copies, n_post, n_pre), rate-side units."""
+        return self._per_synapse(name, np.asarray(self.plastic[name][0].w[:], dtype=np.float64))
+
+    def recorded(self, name: str, variable: str) -> tuple[np.ndarray, np.ndarray]:
+        """Times (s) and values (SI floats) of a variable asked for with ``record``.
+
+        Returns ``(times (n_samples,), values)``: a layer's values have shape
+        (copies * size, n_samples) (copy-major); a plastic projection's (copies, n_post, n_pre, n_samples).
+        """
+        mon = self.state_monitors[name]
+        values = np.asarray(getattr(mon, variable + "_")[:], dtype=np.float64)   # (recorded, n_samples)
+        if name in self.plastic:
+            values = self._per_synapse(name, values)
+        return np.asarray(mon.t_[:], dtype=np.float64), values
 
     def run(self) -> CircuitActivity:
         """Simulate every phase once (every row, in sequence); count the spikes of each phase's window."""
@@ -614,7 +703,7 @@ class CircuitModel:
         try:
             brian2.seed(self.seed)
             started = time.perf_counter()
-            self.net.run(self.rows * len(self.phases) * self.phase, namespace={})
+            self.net.run(self.rows * self.n_time_phases * self.phase, namespace={})
             simulate_s = time.perf_counter() - started
         finally:
             np.random.set_state(saved)
@@ -637,7 +726,7 @@ class CircuitModel:
                 for name, counts in counted.items():
                     event_rho.setdefault(event, {}).setdefault(name, {})[layer.name] = counts
         timings = {"target": self.codegen_target, "build_s": self.build_s, "simulate_s": simulate_s,
-                   "biological_s": self.rows * len(self.phases) * phase_s, "n_copies": self.copies}
+                   "biological_s": self.rows * self.n_time_phases * phase_s, "n_copies": self.copies}
         return CircuitActivity(rho=rho, spikes=spikes, window=self.window, timings=timings, event_rho=event_rho,
                                inputs=self.x)
 
@@ -651,8 +740,12 @@ class CircuitModel:
         phase_s, settle_s, dt_s = (float(v / second) for v in (self.phase, self.settle, self.dt))
         which = np.floor(times / phase_s).astype(np.int64)
         # a half-step margin keeps a spike at exactly settle_s on one side, whatever the rounding
-        counted = (times - which * phase_s >= settle_s - 0.5 * dt_s) & (which < self.rows * len(self.phases))
-        if self.sequential:   # phase slot = row; neuron index = unit
+        counted = (times - which * phase_s >= settle_s - 0.5 * dt_s) & (which < self.rows * self.n_time_phases)
+        if self.phase_blocks:   # every phase a block of copies, one phase of time
+            counts = np.zeros(self.copies * size)
+            np.add.at(counts, idx[counted], 1.0)
+            counts = counts.reshape(self.n_blocks, -1)
+        elif self.sequential:   # phase slot = row; neuron index = unit
             counts = np.zeros((1, self.rows * size))
             np.add.at(counts, (np.zeros(int(counted.sum()), dtype=np.int64),
                                which[counted] * size + idx[counted]), 1.0)
@@ -685,6 +778,14 @@ def _build_input(model: CircuitModel, layer, drives: DriveTerms):
         model.groups[layer.name] = brian2.SpikeGeneratorGroup(
             model.copies * layer.size, index[order], (start + times)[order] * second, clock=model.clock, name=gname,
             codeobj_class=model.cls)
+    elif model.phase_blocks:
+        # a Poisson source that draws the shared uniforms of its phase blocks
+        group = brian2.NeuronGroup(model.copies * layer.size, "rate : Hz (constant)\nunif : 1 (linked)",
+                                   threshold="unif < rate * dt", reset="", clock=model.clock, name=gname,
+                                   codeobj_class=model.cls)
+        group.rate = model.tile(model.x) * RATE_SCALE_HZ * Hz
+        model.link_uniforms(group, layer)
+        model.groups[layer.name] = group
     elif model.sequential:
         rates = brian2.TimedArray(np.tile(model.x, (model.n_trials, 1)) * RATE_SCALE_HZ * Hz, dt=model.phase,
                                   name="ns_input_rates")
@@ -911,6 +1012,8 @@ def _build_projection(model: CircuitModel, proj: Projection, k: int):
     copy on neuron *i* of the same copy); ``all`` is block-diagonal over the copies.
     """
     post = model.network.layer(proj.post)
+    if post.neuron in SUMMED_MODELS:
+        return _build_summed_synapses(model, proj, k)
     if proj.name in model.plasticity or post.neuron in CONDUCTANCE_MODELS or post.neuron == "parrot":
         return _build_weighted_synapses(model, proj, k)
     w = np.asarray(weight(model.network, model.params, proj), dtype=np.float64)   # (n_post, n_pre)
@@ -999,12 +1102,271 @@ def _build_weighted_synapses(model: CircuitModel, proj: Projection, k: int):
     model.synapses.append(syn)
 
 
+# ------------------------------------------------------------------ continuously coupled neurons
+#: Neuron models whose inputs are continuous: every projection onto them is a ``(summed)``
+#: variable of the post group (weight x a presynaptic trace onto a dendrite, weight x the
+#: presynaptic potential onto the soma), with the unit of that variable.
+SUMMED_MODELS = {"urbanczik_senn": "volt", "poisson_two_compartment": "1"}
+#: The somatic potential a one-to-one projection onto the soma reads, per neuron model.
+POTENTIALS = {"urbanczik_senn": "U", "poisson_two_compartment": "u"}
+#: Unit of an ``urbanczik_senn`` dendritic weight: mV ms (the PSP kernel has unit area, so
+#: :math:`\bar V_w = \sum_i w_i r_i` with rates in kHz).
+US_WEIGHT_UNIT = 1e-6 * volt * second
+
+
+def _summed_var(k: int) -> str:
+    return f"I_in{k}"
+
+
+def _psp_trace(model: CircuitModel, proj: Projection):
+    """The unit-area double-exponential PSP of the pre layer's spikes (one trace group per pre layer and kernel).
+
+    :math:`\\tau_s \\dot x = -x + \\tau_s S(t)`, :math:`\\tau_L \\dot{\\mathrm{psp}} = x - \\mathrm{psp}`, i.e.
+    :math:`\\mathrm{psp} = \\kappa * S` with :math:`\\kappa(t) = (e^{-t/\\tau_L} - e^{-t/\\tau_s})/(\\tau_L - \\tau_s)`
+    (Urbanczik & Senn 2014); kept across the rows of a stream.  The feed runs after the other
+    synapses of its step (``when = "after_synapses"``), as a spike's own reset would: a plastic synapse's
+    ``on_post`` at the same step sees the trace before the coincident presynaptic spike.
+    """
+    p = UrbanczikSennParameters.from_layer(model.network.layer(proj.post))
+    key = (proj.pre, p.tau_l, p.tau_s)
+    if key not in model.traces:
+        pre = model.groups[proj.pre]
+        name = f"ns_c_psp{len(model.traces)}_{model.ids[proj.pre]}"
+        ns = {"tau_s": p.tau_s * second, "tau_L": p.tau_l * second}
+        group = brian2.NeuronGroup(len(pre), "dx/dt = -x / tau_s : Hz\ndpsp/dt = (x - psp) / tau_L : Hz",
+                                   method="exact", clock=model.clock, namespace=ns, name=name, codeobj_class=model.cls)
+        feed = brian2.Synapses(pre, group, on_pre="x_post += 1 / tau_s", clock=model.clock, namespace=ns,
+                               name=name + "_feed", codeobj_class=model.cls)
+        feed.connect(j="i")
+        feed.pre.when = "after_synapses"   # as a spike's own reset would (docstring)
+        model.extra += [group, feed]
+        model.traces[key] = group
+    return model.traces[key], "psp", US_WEIGHT_UNIT
+
+
+def _rate_trace(model: CircuitModel, proj: Projection):
+    """The presynaptic trace of a ``poisson_two_compartment`` synapse, in rate units.
+
+    :math:`\\tau_\\psi\\dot\\psi = -\\psi + \\tau_\\psi S(t)/r_{max}`, so :math:`\\langle\\psi\\rangle = r/r_{max}`
+    (:math:`\\phi(u)` of a Poisson neuron; the input's ``x`` scaled by ``RATE_SCALE_HZ / r_max``);
+    :math:`\\tau_\\psi`, :math:`r_{max}` of the post layer; fed after the other synapses of a step
+    (:func:`_psp_trace`): without it the coincidences of a pre and a post spike in one step
+    (probability :math:`\\propto dt`) add :math:`\\phi_{post}\\phi_{pre}\\,dt/\\tau_\\psi` to the spike-signal
+    integral, a teacher-independent bias that swamps the hidden layer's teacher signal.  Euler
+    steps, decay :math:`1 - dt/\\tau_\\psi` per step: the discrete-time mean is exactly
+    :math:`r/r_{max}` (the exact factor :math:`e^{-dt/\\tau_\\psi}` would make it :math:`1 + dt/2\\tau_\\psi`
+    times that, a 0.5 % error at dt = 0.2 ms that the hidden layer's ~0.1 % teacher signal cannot
+    afford).
+    """
+    p = PoissonTwoCompartmentParameters.from_layer(model.network.layer(proj.post))
+    key = (proj.pre, "rate", p.tau_psi, p.r_max)
+    if key not in model.traces:
+        pre = model.groups[proj.pre]
+        name = f"ns_c_psi{len(model.traces)}_{model.ids[proj.pre]}"
+        ns = {"tau_psi": p.tau_psi * second, "r_max": p.r_max * Hz}
+        group = brian2.NeuronGroup(len(pre), "dpsi/dt = -psi / tau_psi : 1", method="euler", clock=model.clock,
+                                   namespace=ns, name=name, codeobj_class=model.cls)
+        feed = brian2.Synapses(pre, group, on_pre="psi_post += 1 / (r_max * tau_psi)", clock=model.clock, namespace=ns,
+                               name=name + "_feed", codeobj_class=model.cls)
+        feed.connect(j="i")
+        feed.pre.when = "after_synapses"   # as a spike's own reset would (docstring)
+        model.extra += [group, feed]
+        model.traces[key] = group
+    return model.traces[key], "psi", 1.0
+
+
+@CircuitBuilder.register("poisson_two_compartment")
+def _build_poisson_two_compartment(model: CircuitModel, layer, drives: DriveTerms):
+    """The spiking microcircuit's neuron (:class:`~neurosim.neurons.PoissonTwoCompartmentParameters`).
+
+    ``vB_hat`` (basal input + bias), ``vA`` (apical), soma ``u`` (Euler), Poisson spikes at
+    :math:`r_{max}\\phi(u)` (``uniforms``: common random numbers across phase blocks), the
+    dendritic prediction :math:`\\tau\\dot V^* = -V^* + g_B\\hat v_B` (Urbanczik & Senn's
+    :math:`V^*_w`, filtered like the soma) and the bias plasticity integrated from ``settle``
+    on: ``berr_rate`` :math:`= \\int (\\phi(u) - \\phi(V^*))\\,dt`, ``berr_spike``
+    :math:`= \\int (S/r_{max} - \\phi(V^*))\\,dt` (seconds).  Drives add to the soma in rate
+    units (no threshold scale).
+    """
+    if layer.activation != "sigmoid":
+        raise ConfigError(f"Layer '{layer.name}'.activation is '{layer.activation}'; Poisson rates r_max phi(u) "
+                          "need phi in [0, 1]: use 'sigmoid'")
+    p = PoissonTwoCompartmentParameters.from_layer(layer)
+    if any(c != "soma" for c in drives.terms):
+        raise ConfigError(f"Layer '{layer.name}': drives into a poisson_two_compartment neuron reach its soma; use "
+                          "target 'soma'")
+
+    def total(names):
+        return " + ".join(names) if names else "0"
+
+    soma = drives.terms.get("soma", [])
+    eqs = "\n".join([
+        f"vB_hat = {total(drives.inputs.get('basal', []))} + b : 1", "b : 1 (constant)",
+        f"vA = {total(drives.inputs.get('apical', []))} : 1",
+        f"I_soma = {total(drives.inputs.get('soma', []) + soma)} : 1",
+        "du/dt = (-u + g_B * vB_hat + g_A * vA + I_soma"
+        + (f" - lam_self * {model.gain_expr} / (1 + exp(-vB_hat))" if p.nudging else "") + ") / tau : 1",
+        "phi_u = 1 / (1 + exp(-u)) : 1",
+        "dV_star/dt = (-V_star + g_B * vB_hat) / tau : 1", "phi_star = 1 / (1 + exp(-V_star)) : 1",
+        "count = int(t >= t_count) : 1",
+        "dberr_rate/dt = count * (phi_u - phi_star) / T_unit : 1",
+        "dberr_spike/dt = -count * phi_star / T_unit : 1",
+        "unif : 1 (linked)" if model.phase_blocks else ""] + drives.equations)
+    ns = {"g_B": p.g_basal, "g_A": p.g_apical, "lam_self": p.nudging, "tau": p.tau * second, "r_max": p.r_max * Hz,
+          "T_unit": second, "t_count": model.settle, "ns_gain": model.gain, **drives.namespace}
+    group = brian2.NeuronGroup(model.copies * layer.size, eqs, method="euler", clock=model.clock, namespace=ns,
+                               name=f"ns_c_{model.ids[layer.name]}", codeobj_class=model.cls,
+                               reset="\n".join(["berr_spike += count / (r_max * T_unit)"] + drives.reset),
+                               threshold=f"{model.uniform} < r_max * phi_u * dt")
+    model.link_uniforms(group, layer)
+    if layer.bias:
+        group.b = np.tile(model.params[bias_key(layer.name)], model.copies)
+    for setter in drives.setters:
+        setter(group)
+    model.groups[layer.name] = group
+
+
+@CircuitBuilder.register("synapse:microcircuit_basal")
+def _microcircuit_basal(model: CircuitModel, proj, options: dict) -> SynapseModel:
+    """The basal plasticity of a ``poisson_two_compartment`` neuron, integrated (weights fixed in a run).
+
+    ``acc_rate`` :math:`= \\int_T (\\phi(u) - \\phi(V^*))\\,\\psi\\,dt` and ``acc_spike``
+    :math:`= \\int_T (S/r_{max} - \\phi(V^*))\\,\\psi\\,dt` from ``settle`` on (seconds): Urbanczik &
+    Senn's rule (2014) with the neuron's own spike train or its expectation (Sacramento et al.
+    2018); :meth:`CircuitModel.synapse_values` reads them.  No options.
+    """
+    if model.network.layer(proj.post).neuron != "poisson_two_compartment" or proj.target != "basal":
+        raise ConfigError(f"Projection '{proj.name}': the microcircuit_basal synapse model integrates basal "
+                          "plasticity; give it a projection onto the 'basal' compartment of a "
+                          "poisson_two_compartment layer")
+    if options:
+        raise ConfigError(f"plasticity['{proj.name}']: the microcircuit_basal synapse model takes no options, got "
+                          f"{sorted(options)}")
+    return SynapseModel("w : 1\n"
+                        "dacc_rate/dt = count_post * (phi_u_post - phi_star_post) * psi_pre / T_unit "
+                        ": 1 (clock-driven)\n"
+                        "dacc_spike/dt = -count_post * phi_star_post * psi_pre / T_unit : 1 (clock-driven)",
+                        "", "acc_spike += count_post * psi_pre / (r_max * T_unit)", {})
+
+
+def _build_summed_synapses(model: CircuitModel, proj: Projection, k: int):
+    """A projection onto a continuously coupled neuron (:data:`SUMMED_MODELS`): ``I_in<k>_post = w u s x_pre``.
+
+    Onto a dendrite ``x`` is the presynaptic trace of the post model (``urbanczik_senn``: the
+    PSP, :func:`_psp_trace`; ``u`` = :data:`US_WEIGHT_UNIT`); onto the soma, a ``one_to_one``
+    projection carries the presynaptic potential itself (the nudging of Urbanczik & Senn's
+    student by its teacher).  ``s`` is the projection's ``scale``; a plastic projection
+    (``plasticity``) connects every pair and carries its synapse model.
+    """
+    net = model.network
+    post, pre = net.layer(proj.post), net.layer(proj.pre)
+    plastic = proj.name in model.plasticity
+    if plastic and proj.tied_to is not None:
+        raise ConfigError(f"Projection '{proj.name}': a plastic projection needs weights of its own, not tied_to "
+                          f"'{proj.tied_to}'")
+    if proj.target == "soma":
+        if proj.connectivity != "one_to_one" or pre.neuron != post.neuron:
+            raise ConfigError(f"Projection '{proj.name}': onto the soma of a {post.neuron} neuron a projection "
+                              f"carries the potential of a {post.neuron} layer one-to-one; use connectivity "
+                              f"'one_to_one' from such a layer (got {proj.connectivity!r} from {pre.neuron!r})")
+        source, pre_var, unit = model.groups[proj.pre], POTENTIALS[pre.neuron], 1.0
+    elif post.neuron == "urbanczik_senn":
+        source, pre_var, unit = _psp_trace(model, proj)
+    else:
+        source, pre_var, unit = _rate_trace(model, proj)
+    raw = np.asarray(weight(net, model.params, proj), dtype=np.float64) / proj.scale
+    if proj.connectivity == "one_to_one":
+        raw = np.diag(np.diag(raw))
+    spec = model.plasticity[proj.name][2] if plastic else SynapseModel("w : 1", "", "", {})
+    var = _summed_var(k)
+    eqs = f"{spec.model}\n{var}_post = w * w_unit * {pre_var}_pre : {SUMMED_MODELS[post.neuron]} (summed)"
+    name = f"ns_c_syn{k}_{_identifier(proj.name)}"
+    syn = brian2.Synapses(source, model.groups[proj.post], model=eqs, on_pre=spec.on_pre or None,
+                          on_post=spec.on_post or None,
+                          # the post group's constants: its subexpressions (star_phi...) are read here
+                          namespace={**model.groups[proj.post].namespace, **spec.namespace,
+                                     "w_unit": proj.scale * unit},
+                          method="euler", clock=model.clock, name=name, codeobj_class=model.cls)
+    mask = raw if not plastic else (np.eye(*raw.shape) if proj.connectivity == "one_to_one"
+                                    else np.ones_like(raw))
+    i, j, _ = model.block(mask)
+    syn.connect(i=i, j=j)
+    copy = i // pre.size
+    syn.w = raw[j - copy * post.size, i - copy * pre.size]
+    if plastic:
+        model.plastic[proj.name] = (syn, j, i)
+    model.synapses.append(syn)
+
+
+@CircuitBuilder.register("urbanczik_senn")
+def _build_urbanczik_senn_layer(model: CircuitModel, layer, drives: DriveTerms):
+    """Urbanczik & Senn's (2014) neuron (:class:`~neurosim.neurons.UrbanczikSennParameters`).
+
+    The soma ``U`` spikes as a Poisson process of rate :math:`\\phi(U)`; ``V_star`` is the
+    dendritic prediction :math:`V^*_w = g_D V_w / (g_D + g_L)` and ``star_phi``, ``star_h``
+    are :math:`\\phi(V^*_w)`, :math:`h(V^*_w) = (\\ln\\phi)'(V^*_w)`.  The somatic time constant
+    :math:`1/(g_L + g_D + g_{som})` (~0.35 ms) is below a usual ``dt``: exponential Euler
+    integrates the somatic equation exactly for a step-constant dendrite.  Its state is kept
+    across the rows of a stream (a continuous stream of input patterns).
+    """
+    if drives.terms:
+        raise ConfigError(f"Layer '{layer.name}': drives into an urbanczik_senn layer are not supported; its soma "
+                          "is nudged by a one-to-one projection from another urbanczik_senn layer")
+    p = UrbanczikSennParameters.from_layer(layer)
+    soma, basal = drives.inputs.get("soma", []), drives.inputs.get("basal", [])
+    if len(soma) > 1 or (p.g_som > 0 and not soma):
+        raise ConfigError(f"Layer '{layer.name}': g_som = {p.g_som!r} needs exactly one one-to-one projection onto "
+                          f"its soma (got {len(soma)}); add one, or set g_som = 0 (a neuron without teacher)")
+
+    def phi_h(prefix, arg):
+        return (f"{prefix}phi = phi_max / (1 + k_phi * exp(beta * (theta - {arg}))) : Hz\n"
+                f"{prefix}h = beta / (1 + exp(-beta * (theta - {arg})) / k_phi) : 1/volt\n")
+
+    eqs = ("dU/dt = -g_L * U + g_D * (V_w - U) + g_E * (E_E - U) + g_I * (E_I - U) : volt\n"
+           "g_E = g_som * (U_som - E_I) / (E_E - E_I) : Hz\ng_I = g_som * (E_E - U_som) / (E_E - E_I) : Hz\n"
+           f"U_som = {soma[0] if soma else '0 * volt'} : volt\n"
+           f"V_w = {' + '.join(basal) if basal else '0 * volt'} : volt\n"
+           "V_star = lambda_D * V_w : volt\n" + phi_h("", "U") + phi_h("star_", "V_star")
+           + "\n".join(drives.equations))
+    ns = {"phi_max": p.phi_max * Hz, "k_phi": p.k, "beta": p.beta / volt, "theta": p.theta * volt,
+          "g_L": p.g_l * Hz, "g_D": p.g_d * Hz, "g_som": p.g_som * Hz, "E_E": p.e_exc * volt,
+          "E_I": p.e_inh * volt, "lambda_D": p.dendritic_attenuation}
+    group = brian2.NeuronGroup(
+        model.copies * layer.size, eqs, threshold="rand() < phi * dt", reset="", method="exponential_euler",
+        clock=model.clock, namespace=ns, name=f"ns_c_{model.ids[layer.name]}", codeobj_class=model.cls)
+    for setter in drives.setters:
+        setter(group)
+    model.groups[layer.name] = group
+
+
+@CircuitBuilder.register("synapse:urbanczik_senn")
+def _urbanczik_senn_synapse(model: CircuitModel, proj, options: dict) -> SynapseModel:
+    """Learning by the dendritic prediction of somatic spiking (Urbanczik & Senn 2014, eq. 3).
+
+    .. math::  \\dot w = \\eta\\,\\big(S(t) - \\phi(V^*_w)\\big)\\, h(V^*_w)\\, \\mathrm{PSP}(t)
+
+    as a clock-driven decay :math:`-\\eta\\phi h\\,\\mathrm{PSP}` and a jump :math:`+\\eta h\\,\\mathrm{PSP}`
+    at every spike of the post neuron.  ``options``: ``eta`` in mV² ms² (weights in mV ms,
+    :data:`US_WEIGHT_UNIT`).
+    """
+    if model.network.layer(proj.post).neuron != "urbanczik_senn" or proj.target != "basal":
+        raise ConfigError(f"Projection '{proj.name}': the urbanczik_senn synapse model learns dendritic synapses; "
+                          "give it a projection onto the 'basal' compartment of an urbanczik_senn layer")
+    unknown = set(options) - {"eta"}
+    if unknown or "eta" not in options:
+        raise ConfigError(f"plasticity['{proj.name}']: the urbanczik_senn synapse model takes options {{'eta'}}, "
+                          f"got {sorted(options)}")
+    eta = float(check("synapse:urbanczik_senn", "eta", options["eta"], ge=0))
+    ns = {"eta_w": eta * 1e-6 * volt * second}     # eta [mV^2 ms^2] / weight unit [mV ms]
+    return SynapseModel("dw/dt = -eta_w * star_phi_post * star_h_post * psp_pre : 1 (clock-driven)",
+                        "", "w += eta_w * star_h_post * psp_pre", ns)
+
+
 @CircuitBuilder.register(Drive)
 def _build_drive(model: CircuitModel, drive: Drive, out: DriveTerms):
     """A drive's term ``[g(t)] * scale * source`` in threshold units (module :class:`Drive`)."""
     ident = f"{len(model.drive_ids)}_{_identifier(drive.name)}"   # unique even if names differ by +/-
     model.drive_ids.append(ident)
-    gain = "ns_gain(t) * " if drive.gated else ""
+    gain = f"{model.gain_expr} * " if drive.gated else ""
     if drive.source == "constant":
         term = f"{gain}{drive.scale!r}"
     elif drive.source == "target":
@@ -1030,7 +1392,7 @@ def build_circuit(network: Network, params: dict, x, target=None, *, n_trials: i
                   phases=(("free", 0.0),), dt=0.1 * ms, phase=350 * ms, settle=150 * ms,
                   kinds: tuple = KINDS, init_v: str = "rest", seed: int = 0,
                   codegen_target: str = "auto", presentation: str = "parallel", input_encoding: str = "poisson",
-                  plasticity: dict | None = None) -> CircuitModel:
+                  plasticity: dict | None = None, record: dict | None = None, record_dt=None) -> CircuitModel:
     """Lower a circuit description and its params to one ``brian2.Network`` through the registry.
 
     Parameters
@@ -1061,16 +1423,26 @@ def build_circuit(network: Network, params: dict, x, target=None, *, n_trials: i
         ``parallel``: every copy (``n_trials * batch``) side by side, the protocol once;
         ``sequential``: one copy, the rows (trial-major) one after another, one ``phase``
         each, every state but plastic weights and adaptive thresholds back to rest at the
-        start of each (online learning: STDP, Diehl & Cook).  Sequential streams take a
-        one-phase protocol.
+        start of each (online learning: STDP, Diehl & Cook; ``urbanczik_senn`` neurons and PSP
+        traces keep theirs: a continuous stream of input patterns).  Sequential streams take a
+        one-phase protocol.  ``parallel_phases``: every phase is a block of copies simulated
+        side by side for one ``phase`` of time, the gain a constant of each copy, and every
+        Poisson neuron (inputs, ``poisson_two_compartment``) of a copy draws its spikes from
+        the same uniform per step as the same neuron of the other blocks (common random
+        numbers: the phases differ only where the gain moved a rate across it; the spiking
+        microcircuit's nudged and free copies).
     input_encoding : {"poisson", "spike_times"}
         Poisson rates ``x * 100 Hz``, or one spike per input unit at ``x[b, i]`` seconds into
         its presentation (NaN: none).
     plasticity : dict, optional
         ``{projection name: (synapse model, options)}``: projections whose synapses learn,
         with a registered ``"synapse:<model>"`` (``pair_stdp``, ``triplet_stdp``,
-        ``diehl_cook``); :meth:`CircuitModel.weights` reads them back.  The option
+        ``diehl_cook``, ``urbanczik_senn``); :meth:`CircuitModel.weights` reads them back.  The option
         ``"transmit": False`` (any model) makes probe synapses that learn and deliver nothing.
+    record : dict, optional
+        ``{layer or plastic projection: variables}`` recorded every ``record_dt`` (default ``dt``);
+        :meth:`CircuitModel.recorded` reads them back.
+    record_dt : brian2 time, optional
     """
     if not isinstance(network, Network):
         raise ConfigError(f"build_circuit: network expected a neurosim Network, got {type(network).__name__}")
@@ -1082,8 +1454,12 @@ def build_circuit(network: Network, params: dict, x, target=None, *, n_trials: i
                           "are counted in the rest of each phase")
     if init_v not in ("rest", "uniform"):
         raise ConfigError(f"build_circuit: init_v expected 'rest' or 'uniform', got {init_v!r}")
-    if presentation not in ("parallel", "sequential"):
-        raise ConfigError(f"build_circuit: presentation expected 'parallel' or 'sequential', got {presentation!r}")
+    if presentation not in ("parallel", "sequential", "parallel_phases"):
+        raise ConfigError(f"build_circuit: presentation expected 'parallel', 'sequential' or 'parallel_phases', got "
+                          f"{presentation!r}")
+    if presentation == "parallel_phases" and input_encoding != "poisson":
+        raise ConfigError("build_circuit: presentation 'parallel_phases' draws Poisson inputs from shared uniforms; "
+                          "use input_encoding='poisson'")
     if presentation == "sequential" and len(tuple(phases)) != 1:
         raise ConfigError(f"build_circuit: a sequential stream presents each row in one phase; got {len(phases)} "
                           "phases (use presentation='parallel' for a multi-phase protocol)")
@@ -1099,7 +1475,9 @@ def build_circuit(network: Network, params: dict, x, target=None, *, n_trials: i
             raise ConfigError(f"build_circuit: spike times must lie in [0, phase = {phase}) seconds (NaN for no "
                               f"spike), got {finite.min():g} .. {finite.max():g}")
     t = None if target is None else np.asarray(target, dtype=np.float64)
+    if record_dt is not None:
+        record_dt = _check_time("record_dt", record_dt)
     return CircuitModel(network, params, x=x, target=t, n_trials=n_trials, phases=phases, dt=dt, phase=phase,
                         settle=settle, kinds=tuple(kinds), init_v=init_v, seed=seed,
                         codegen_target=codegen.resolve_target(codegen_target), presentation=presentation,
-                        input_encoding=input_encoding, plasticity=plasticity)
+                        input_encoding=input_encoding, plasticity=plasticity, record=record, record_dt=record_dt)

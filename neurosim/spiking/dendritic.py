@@ -1,7 +1,9 @@
 """Spiking two-compartment neurons that learn by the dendritic prediction of somatic spiking.
 
-Two models, both written as brian2 equations with their plasticity *inside* brian2
-(``Synapses`` with clock-driven / ``on_post`` updates; no Python loop over time steps):
+Two models, both circuit descriptions (:mod:`neurosim.circuits`) lowered to brian2 by the one
+builder :func:`~neurosim.spiking.builder.build_circuit`, with their plasticity *inside* brian2
+(registered synapse models with clock-driven / ``on_post`` updates; no Python loop over time
+steps):
 
 1. :func:`teacher_task` -- Urbanczik & Senn (2014), the teacher-student task.
 2. :class:`SpikingMicrocircuit` -- the dendritic cortical microcircuit of Sacramento et al.
@@ -60,25 +62,26 @@ microcircuits approximate the backpropagation algorithm. NeurIPS 31.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 
-import brian2
 import numpy as np
-from brian2 import Hz, mV, ms, second
+from brian2 import ms
 
 from ..alignment import AlignmentReport
 from ..errors import ConfigError, ShapeError
-from ..network import Network
+from ..circuits import spiking_microcircuit_circuit, spiking_microcircuit_params, urbanczik_senn_circuit
+from ..network import Layer, Network, Projection
+from ..neurons import RATE_SCALE_HZ
 from ..oracles import get_oracle
-from ..params import bias_key, check_params, weight
+from ..params import bias_key, check_params
 from ..reference import check_batch
 from . import codegen
+from .builder import build_circuit
 from .plasticity import SpikingRule, register_spiking
 
-__all__ = ["UrbanczikSennConfig", "TeacherTaskResult", "teacher_task", "SpikingMicrocircuit",
+__all__ = ["UrbanczikSennConfig", "TeacherTaskResult", "teacher_task", "teacher_task_network", "SpikingMicrocircuit",
            "MicrocircuitSpikes", "spiking_microcircuit_updates", "spiking_microcircuit_align",
-           "train_spiking_microcircuit"]
+           "train_spiking_microcircuit", "output_noise_decay"]
 
 
 def _positive(owner: str, name: str, value, *, integer: bool = False, allow_zero: bool = False) -> None:
@@ -160,6 +163,10 @@ class UrbanczikSennConfig:
         if self.tau_l_ms == self.tau_s_ms:
             raise ConfigError(f"{owner}: tau_l_ms and tau_s_ms must differ (double-exponential kernel), got "
                               f"both {self.tau_l_ms!r}; change one of them")
+        patterns = self.duration_s * 1e3 / self.pattern_ms
+        if abs(patterns - round(patterns)) > 1e-9:
+            raise ConfigError(f"{owner}: duration_s = {self.duration_s!r} must be a whole number of pattern_ms = "
+                              f"{self.pattern_ms!r} (one row of the input stream per pattern)")
         for name in ("pattern_ms", "record_every_ms"):
             steps = getattr(self, name) / self.dt_ms
             if abs(steps - round(steps)) > 1e-9:
@@ -213,15 +220,16 @@ class TeacherTaskResult:
     timings: dict = field(default_factory=dict)
 
 
-def _phi_h_code(prefix: str, arg: str) -> str:
-    """brian2 lines for :math:`\\phi` and :math:`h` of potential ``arg``."""
-    return (f"{prefix}phi = phi_max / (1 + k_phi * exp(beta * (theta - {arg}))) : Hz\n"
-            f"{prefix}h = beta / (1 + exp(-beta * (theta - {arg})) / k_phi) : 1/volt\n")
-
-
 def teacher_task(config: UrbanczikSennConfig | None = None, *, seed: int = 0, target: str = "auto",
                  window_s: float = 5.0) -> TeacherTaskResult:
     """Run the Urbanczik-Senn teacher task in brian2 (module docstring for the equations).
+
+    The circuit is a description, :func:`teacher_task_network` through
+    :func:`~neurosim.circuits.urbanczik_senn_circuit`, lowered by
+    :func:`~neurosim.spiking.builder.build_circuit` (neuron model ``urbanczik_senn``, synapse
+    model ``synapse:urbanczik_senn`` on ``input->student``); the input patterns are the rows of a
+    sequential stream (one row per ``pattern_ms``).  The update is read back from the plastic
+    synapses (``CircuitModel.recorded`` every ``record_every_ms``).
 
     Parameters
     ----------
@@ -256,99 +264,61 @@ def teacher_task(config: UrbanczikSennConfig | None = None, *, seed: int = 0, ta
     chosen = codegen.resolve_target(target)
     if chosen == "cpp_standalone":
         raise ConfigError("teacher_task: target 'cpp_standalone' is not supported; use 'cython' or 'numpy'")
-    cls = codegen.codeobj_class(chosen)
     rng = np.random.default_rng(seed)
     n_in, n_st = cfg.n_inputs, cfg.n_students
     w_star = rng.normal(cfg.w_mean_mv_ms, cfg.w_std_mv_ms, size=(n_st, n_in))
     w_init = rng.normal(cfg.w_mean_mv_ms, cfg.w_std_mv_ms, size=(n_st, n_in))
-    n_patterns = int(np.ceil(cfg.duration_s * 1e3 / cfg.pattern_ms))
+    n_patterns = int(round(cfg.duration_s * 1e3 / cfg.pattern_ms))
     rates = rng.uniform(0.0, cfg.rate_max_hz, size=(n_patterns, n_in))
 
-    dt = cfg.dt_ms * ms
-    ns = {"phi_max": cfg.phi_max_hz * Hz, "k_phi": cfg.k, "beta": cfg.beta_per_mv / mV, "theta": cfg.theta_mv * mV,
-          "g_L": cfg.g_l_per_ms / ms, "g_D": cfg.g_d_per_ms / ms, "g_som": cfg.g_som_per_ms / ms,
-          "E_E": cfg.e_exc_mv * mV, "E_I": cfg.e_inh_mv * mV, "tau_L": cfg.tau_l_ms * ms, "tau_s": cfg.tau_s_ms * ms,
-          "lambda_D": cfg.dendritic_attenuation, "eta": cfg.eta * mV ** 2 * ms ** 2,
-          "input_rates": brian2.TimedArray(rates * Hz, dt=cfg.pattern_ms * ms)}
-    # inputs: Poisson spikes at the pattern's rates; each carries its unit-area PSP kernel
-    # (two linear filters), shared by every synapse it makes
-    inputs = brian2.NeuronGroup(
-        n_in, "dx/dt = -x / tau_s : Hz\ndpsp/dt = (x - psp) / tau_L : Hz",
-        threshold="rand() < input_rates(t, i) * dt", reset="x += 1 / tau_s",
-        method="exact", dt=dt, namespace=ns, name="us_inputs", codeobj_class=cls)
-    # the soma's time constant 1/(g_L + g_D + g_som) ~ 0.35 ms is below dt: exponential Euler
-    # integrates the linear somatic equation exactly for a step-constant dendrite
-    teacher = brian2.NeuronGroup(
-        n_st, "dU/dt = -g_L * U + g_D * (V_w - U) : volt\nV_w : volt\n" + _phi_h_code("", "U"),
-        threshold="rand() < phi * dt", method="exponential_euler", dt=dt, namespace=ns, name="us_teacher",
-        codeobj_class=cls)
-    student = brian2.NeuronGroup(
-        n_st,
-        "dU/dt = -g_L * U + g_D * (V_w - U) + g_E * (E_E - U) + g_I * (E_I - U) : volt\n"
-        "g_E = g_som * (U_teacher - E_I) / (E_E - E_I) : Hz\n"
-        "g_I = g_som * (E_E - U_teacher) / (E_E - E_I) : Hz\n"
-        "U_teacher : volt (linked)\n"
-        "V_w : volt\n"
-        "V_star = lambda_D * V_w : volt\n"
-        "teacher_phi = phi_max / (1 + k_phi * exp(beta * (theta - U_teacher))) : Hz\n"
-        + _phi_h_code("star_", "V_star"),
-        threshold="rand() < phi_max / (1 + k_phi * exp(beta * (theta - U))) * dt",
-        method="exponential_euler", dt=dt, namespace=ns, name="us_student", codeobj_class=cls)
-    student.U_teacher = brian2.linked_var(teacher, "U")
-    pre, post = np.meshgrid(np.arange(n_in), np.arange(n_st))
-    teach_syn = brian2.Synapses(inputs, teacher, "w : volt * second\nV_w_post = w * psp_pre : volt (summed)",
-                                dt=dt, namespace=ns, name="us_teacher_syn", codeobj_class=cls)
-    teach_syn.connect(i=pre.ravel(), j=post.ravel())
-    teach_syn.w = w_star.ravel() * mV * ms
-    # the rule: the continuous part -eta phi(V*) h(V*) PSP every step, +eta h(V*) PSP at every
-    # somatic spike of the student (on_post)
-    plastic = brian2.Synapses(
-        inputs, student,
-        "dw/dt = -eta * star_phi_post * star_h_post * psp_pre : volt * second (clock-driven)\n"
-        "V_w_post = w * psp_pre : volt (summed)",
-        on_post="w += eta * star_h_post * psp_pre", method="euler", dt=dt, namespace=ns,
-        name="us_plastic_syn", codeobj_class=cls)
-    plastic.connect(i=pre.ravel(), j=post.ravel())
-    plastic.w = w_init.ravel() * mV * ms
-    every = cfg.record_every_ms * ms
-    w_mon = brian2.StateMonitor(plastic, "w", record=True, dt=every, name="us_w_mon", codeobj_class=cls)
-    rate_mon = brian2.StateMonitor(student, ["star_phi", "teacher_phi"], record=True, dt=every,
-                                   name="us_rate_mon", codeobj_class=cls)
-    spikes_student = brian2.SpikeMonitor(student, record=False, name="us_student_spikes", codeobj_class=cls)
-    spikes_teacher = brian2.SpikeMonitor(teacher, record=False, name="us_teacher_spikes", codeobj_class=cls)
-    net = brian2.Network(inputs, teacher, student, teach_syn, plastic, w_mon, rate_mon, spikes_student,
-                         spikes_teacher, name="us_teacher_task")
-    saved = np.random.get_state()
-    try:
-        brian2.seed(int(seed))
-        started = time.perf_counter()
-        net.run(cfg.duration_s * second, namespace={})
-        wall = time.perf_counter() - started
-    finally:
-        np.random.set_state(saved)
-    loop = float(brian2.get_device()._last_run_time)
-
-    # synapse k connects input pre[k] to student post[k]: back to (student, input)
-    order = np.lexsort((np.asarray(plastic.i[:]), np.asarray(plastic.j[:])))
-    w_hist = np.asarray(w_mon.w_[:])[order] / 1e-6  # V s -> mV ms
-    w_hist = w_hist.reshape(n_st, n_in, -1)
+    circuit = urbanczik_senn_circuit(teacher_task_network(cfg))
+    params = {"input->student": w_init, "input->teacher": w_star, "teacher->student": np.eye(n_st)}
+    # a stream of input patterns, one row each: the builder's sequential presentation
+    model = build_circuit(circuit, params, rates / RATE_SCALE_HZ, n_trials=1, dt=cfg.dt_ms * ms,
+                          phase=cfg.pattern_ms * ms, settle=0 * ms, seed=int(seed), codegen_target=chosen,
+                          presentation="sequential", plasticity={"input->student": ("urbanczik_senn",
+                                                                                    {"eta": cfg.eta})},
+                          record={"input->student": ("w",), "student": ("star_phi",), "teacher": ("phi",)},
+                          record_dt=cfg.record_every_ms * ms)
+    activity = model.run()
+    times, w_hist = model.recorded("input->student", "w")
+    w_hist = w_hist[0]                                            # (student, input, sample), mV ms
     spread = np.linalg.norm(w_star - w_star.mean(axis=1, keepdims=True), axis=1)
     distance = np.linalg.norm(w_hist - w_star[:, :, None], axis=1) / spread[:, None]
     per_window = int(round(window_s * 1e3 / cfg.record_every_ms))
-    pred = np.asarray(rate_mon.star_phi_[:])
-    teach = np.asarray(rate_mon.teacher_phi_[:])
+    pred = model.recorded("student", "star_phi")[1]
+    teach = model.recorded("teacher", "phi")[1]
     n_win = pred.shape[1] // per_window
     sq = ((pred - teach) ** 2)[:, :n_win * per_window].reshape(n_st, n_win, per_window)
     rmse = np.sqrt(sq.mean(axis=2))
     centres = (np.arange(n_win) + 0.5) * window_s
+    n_spikes = {name: activity.spikes[name][0].size for name in ("student", "teacher")}
     return TeacherTaskResult(
-        times_s=np.asarray(w_mon.t_[:]), weight_distance=distance, window_s=centres, prediction_rmse_hz=rmse,
+        times_s=times, weight_distance=distance, window_s=centres, prediction_rmse_hz=rmse,
         teacher_rate_hz=teach.mean(axis=1),
-        spike_rates_hz={"student": float(spikes_student.num_spikes / (n_st * cfg.duration_s)),
-                        "teacher": float(spikes_teacher.num_spikes / (n_st * cfg.duration_s))},
-        w_star=w_star, w_initial=w_init, w_final=w_hist[:, :, -1].copy(), config=asdict(cfg), seed=int(seed),
-        timings={"target": chosen, "compile_s": wall - loop, "simulate_s": loop,
-                 "biological_s": float(cfg.duration_s)})
+        spike_rates_hz={name: float(n / (n_st * cfg.duration_s)) for name, n in n_spikes.items()},
+        w_star=w_star, w_initial=w_init, w_final=model.weights("input->student")[0], config=asdict(cfg),
+        seed=int(seed), timings={"target": chosen, "build_s": activity.timings["build_s"],
+                                 "simulate_s": activity.timings["simulate_s"],
+                                 "biological_s": float(cfg.duration_s)})
+
+
+def teacher_task_network(config: UrbanczikSennConfig | None = None) -> Network:
+    """The student network of the teacher task: ``input -> student`` onto ``urbanczik_senn`` dendrites.
+
+    :func:`~neurosim.circuits.urbanczik_senn_circuit` adds the teacher; the neuron parameters
+    of ``config`` become the layers' (SI) ``params``.
+    """
+    cfg = config if config is not None else UrbanczikSennConfig()
+    neuron = {"g_l": cfg.g_l_per_ms * 1e3, "g_d": cfg.g_d_per_ms * 1e3, "g_som": cfg.g_som_per_ms * 1e3,
+              "e_exc": cfg.e_exc_mv * 1e-3, "e_inh": cfg.e_inh_mv * 1e-3, "phi_max": cfg.phi_max_hz, "k": cfg.k,
+              "beta": cfg.beta_per_mv * 1e3, "theta": cfg.theta_mv * 1e-3, "tau_l": cfg.tau_l_ms * 1e-3,
+              "tau_s": cfg.tau_s_ms * 1e-3}
+    return Network((Layer("input", cfg.n_inputs, activation="linear", role="input", bias=False),
+                    Layer("student", cfg.n_students, activation="linear", neuron="urbanczik_senn", role="output",
+                          bias=False, params=tuple(sorted(neuron.items())))),
+                   (Projection("input", "student", target="basal"),), name="urbanczik-senn")
+
 
 
 # =========================================================================== spiking microcircuit
@@ -438,14 +408,19 @@ class SpikingMicrocircuit:
         \\quad\\text{(spike)}, \\qquad
         \\frac{1}{s_l T}\\int_T \\big(\\phi(u_i) - \\phi(V^*_i)\\big)\\psi_j\\,dt \\quad\\text{(rate)},
 
-    accumulated inside brian2 (clock-driven synaptic variables and ``on_post``).  Its mean is
-    the rate rule's basal update at the steady state; the interneuron's nudging by
-    :math:`u_{l+1}` is a potential read across groups (``linked_var``), as in the rate model,
-    while every other signal -- feed-forward, top-down, lateral -- travels as spikes.
+    accumulated inside brian2 (synapse model ``microcircuit_basal``: clock-driven synaptic
+    variables and ``on_post``).  Its mean is the rate rule's basal update at the steady state;
+    the interneuron's nudging by :math:`u_{l+1}` is a potential read one-to-one across groups
+    (a ``(summed)`` variable), as in the rate model, while every other signal -- feed-forward,
+    top-down, lateral -- travels as spikes.
 
-    The circuit is replicated ``n_copies`` times (block-diagonal synapses): copy
-    ``c = trial * batch + sample`` presents one sample, so one ``brian2`` run gives every
-    trial.  Weights can be changed between runs (:meth:`set_params`) without recompiling.
+    The circuit is a description, :func:`~neurosim.circuits.spiking_microcircuit_circuit` of the
+    rate network (neuron model ``poisson_two_compartment``, a gated ``target`` drive), lowered by
+    :func:`~neurosim.spiking.builder.build_circuit` at every :meth:`run` (:meth:`build`): copy
+    ``c = (phase * n_trials + trial) * batch + sample`` presents one sample in one phase, so one
+    ``brian2`` run gives every trial of both phases (``presentation = "parallel_phases"``).
+    Generated code depends on the equations only: new weights (:meth:`set_params`) or batch
+    sizes recompile nothing.
 
     *Free-phase baseline* (``baseline = "free"``, the default).  Without a teacher the
     spiking circuit's hidden-layer plasticity does not vanish: its mean is 25-50x the
@@ -527,122 +502,36 @@ class SpikingMicrocircuit:
         self.baseline = baseline
         # phase 0: nudged copies, phase 1 (baseline "free"): the same copies without teacher
         self.n_phases = 2 if baseline == "free" else 1
-        self.n_total = self.n_phases * self.n_copies
         self.r_max_hz, self.tau_psi_ms, self.tau_soma_ms = float(r_max_hz), float(tau_psi_ms), float(tau_soma_ms)
         self.dt_ms, self.settle_ms, self.window_ms = float(dt_ms), float(settle_ms), float(window_ms)
         self.target = codegen.resolve_target(target)
         if self.target == "cpp_standalone":
             raise ConfigError(f"{owner}: target 'cpp_standalone' is not supported; use 'cython' or 'numpy'")
-        self._build()
+        self.circuit = spiking_microcircuit_circuit(network, rule, r_max=self.r_max_hz,
+                                                    tau_psi=self.tau_psi_ms * 1e-3, tau=self.tau_soma_ms * 1e-3)
         self.set_params(params)
-
-    # ------------------------------------------------------------------ construction
-    def _block(self, pre_size: int, post_size: int):
-        """Pre/post indices of block-diagonal all-to-all synapses, ordered (copy, post, pre)."""
-        c, post, pre = np.meshgrid(np.arange(self.n_total), np.arange(post_size), np.arange(pre_size),
-                                   indexing="ij")
-        return (c * pre_size + pre).ravel(), (c * post_size + post).ravel()
-
-    def _build(self):
-        net, chain, stages = self.network, self.chain, self.stages
-        cls = codegen.codeobj_class(self.target)
-        dt = self.dt_ms * ms
-        rule = self.rule
-        ns = {"r_max": self.r_max_hz * Hz, "tau_psi": self.tau_psi_ms * ms, "tau": self.tau_soma_ms * ms,
-              "a_api": rule.apical_coupling, "lam": rule.nudging, "lam_I": rule.inter_nudging, "T_unit": second}
-        # every spiking neuron compares its rate with a uniform xi drawn once per step in a
-        # separate group; both phases of a copy link to the same xi (common random numbers)
-        trace = "dpsi/dt = -psi / tau_psi : 1\nunif : 1 (linked)\n"
-        spike = dict(threshold="unif < r_max * phi_u * dt", reset="psi += 1 / (r_max * tau_psi)")
-        self.groups, self.syn, self.noise = {}, {}, {}
-        inp = net.input_layer
-        self.groups[inp.name] = brian2.NeuronGroup(
-            self.n_total * inp.size, trace + "x_in : 1\nphi_u = x_in : 1", method="exact", dt=dt, namespace=ns,
-            name="mc_input", codeobj_class=cls, **spike)
-        out = chain[-1].post
-        pyr_names = [p.post for p in chain]
-        for k, name in enumerate(pyr_names):
-            size = net.layer(name).size
-            eqs = trace + ("vB_syn : 1\nb : 1\nvB_hat = vB_syn + b : 1\n"
-                           "dV_star/dt = (-V_star + vB_hat) / tau : 1\n"
-                           "phi_u = 1 / (1 + exp(-u)) : 1\nphi_star = 1 / (1 + exp(-V_star)) : 1\n"
-                           "dberr_rate/dt = (phi_u - phi_star) / T_unit : 1\n"
-                           "dberr_spike/dt = -phi_star / T_unit : 1\n")
-            if name == out:
-                # nudge = 1 in the nudged copies, 0 in the free ones
-                eqs += ("t_out : 1\nnudge : 1\n"
-                        "du/dt = (-u + vB_hat - nudge * lam * (1 / (1 + exp(-vB_hat)) - t_out)) / tau : 1\n")
-            else:
-                eqs += "vA_td : 1\nvA_pi : 1\ndu/dt = (-u + vB_hat + a_api * (vA_td + vA_pi)) / tau : 1\n"
-            self.groups[name] = brian2.NeuronGroup(
-                self.n_total * size, eqs, threshold=spike["threshold"],
-                reset=spike["reset"] + "\nberr_spike += 1 / (r_max * T_unit)", method="euler", dt=dt,
-                namespace=ns, name=f"mc_pyr{k}", codeobj_class=cls)
-        for k, s in enumerate(stages):
-            size = net.layer(s.inter).size
-            eqs = trace + ("vI_syn : 1\nb : 1\nvI_hat = vI_syn + b : 1\nu_upper : 1 (linked)\n"
-                           "du/dt = (-u + (1 - lam_I) * vI_hat + lam_I * u_upper) / tau : 1\n"
-                           "phi_u = 1 / (1 + exp(-u)) : 1\n")
-            group = brian2.NeuronGroup(self.n_total * size, eqs, method="euler", dt=dt, namespace=ns,
-                                       name=f"mc_inter{k}", codeobj_class=cls, **spike)
-            group.u_upper = brian2.linked_var(self.groups[s.upper], "u")
-            self.groups[s.inter] = group
-        for k, (name, group) in enumerate(self.groups.items()):
-            per_phase = self.n_copies * net.layer(name).size
-            noise = brian2.NeuronGroup(per_phase, "unif : 1", dt=dt, namespace=ns, name=f"mc_noise{k}",
-                                       codeobj_class=cls)
-            noise.run_regularly("unif = rand()", when="before_thresholds", codeobj_class=cls)
-            group.unif = brian2.linked_var(noise, "unif", index=np.tile(np.arange(per_phase), self.n_phases))
-            self.noise[name] = noise
-        # plastic feed-forward synapses: accumulate both error signals, weights fixed in a run
-        for k, p in enumerate(chain):
-            pre_g, post_g = self.groups[p.pre], self.groups[p.post]
-            syn = brian2.Synapses(
-                pre_g, post_g,
-                "W : 1\nvB_syn_post = W * psi_pre : 1 (summed)\n"
-                "dacc_rate/dt = (phi_u_post - phi_star_post) * psi_pre / T_unit : 1 (clock-driven)\n"
-                "dacc_spike/dt = -phi_star_post * psi_pre / T_unit : 1 (clock-driven)",
-                on_post="acc_spike += psi_pre / (r_max * T_unit)", method="euler", dt=dt, namespace=ns,
-                name=f"mc_ff{k}", codeobj_class=cls)
-            i, j = self._block(net.layer(p.pre).size, net.layer(p.post).size)
-            syn.connect(i=i, j=j)
-            self.syn[p.name] = syn
-        for k, s in enumerate(stages):
-            for proj, var, pre, post in ((s.topdown, "vA_td", s.upper, s.pyr), (s.pi, "vA_pi", s.inter, s.pyr),
-                                         (s.ip, "vI_syn", s.pyr, s.inter)):
-                syn = brian2.Synapses(self.groups[pre], self.groups[post],
-                                      f"W : 1\n{var}_post = W * psi_pre : 1 (summed)", dt=dt, namespace=ns,
-                                      name=f"mc_{var}{k}", codeobj_class=cls)
-                i, j = self._block(net.layer(pre).size, net.layer(post).size)
-                syn.connect(i=i, j=j)
-                self.syn[proj.name] = syn
-        self.spikes_out = brian2.SpikeMonitor(self.groups[out], record=True, name="mc_out_spikes",
-                                              codeobj_class=cls)
-        self.net = brian2.Network(*self.noise.values(), *self.groups.values(), *self.syn.values(),
-                                  self.spikes_out, name="spiking_microcircuit")
-        self.net.store("initial")
-
-    def _syn_index(self, proj):
-        """(copy over all phases, post unit, pre unit) of every synapse of ``proj``, in brian2's order."""
-        syn = self.syn[proj.name]
-        pre_size, post_size = self.network.layer(proj.pre).size, self.network.layer(proj.post).size
-        i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])
-        return j // post_size, j % post_size, i % pre_size
 
     def set_params(self, params: dict) -> None:
         """Load weights and biases (same network): every copy gets the same ones."""
         check_params(self.network, params)
-        self.net.restore("initial")
-        net = self.network
-        for proj_name, syn in self.syn.items():
-            proj = net.projection(proj_name)
-            _, post, pre = self._syn_index(proj)
-            syn.W[:] = weight(net, params, proj)[post, pre]
-        for name in [p.post for p in self.chain] + [s.inter for s in self.stages]:
-            layer = net.layer(name)
-            b = params[bias_key(layer.name)] if layer.bias else np.zeros(layer.size)
-            self.groups[layer.name].b[:] = np.tile(b, self.n_total)
-        self.net.store("initial")
+        self.params = spiking_microcircuit_params(self.circuit, {k: np.array(v, dtype=np.float64, copy=True)
+                                                                 for k, v in params.items()})
+
+    def build(self, x, target, *, seed: int = 0):
+        """The circuit lowered by :func:`~neurosim.spiking.builder.build_circuit` for inputs ``x``, ``target``.
+
+        The phases ``nudged`` (gain 1) and, with ``baseline = "free"``, ``free`` (gain 0) are
+        blocks of copies side by side with common random numbers
+        (``presentation = "parallel_phases"``); the feed-forward projections carry the synapse
+        model ``microcircuit_basal`` (the integrated plasticity, weights fixed).
+        """
+        phases = (("nudged", 1.0), ("free", 0.0))[:self.n_phases]
+        # input rates x r_max in Hz are x r_max / RATE_SCALE_HZ in the builder's rate units
+        return build_circuit(self.circuit, self.params, np.asarray(x) * (self.r_max_hz / RATE_SCALE_HZ), target,
+                             n_trials=self.n_trials, phases=phases, dt=self.dt_ms * ms,
+                             phase=(self.settle_ms + self.window_ms) * ms, settle=self.settle_ms * ms, seed=int(seed),
+                             codegen_target=self.target, presentation="parallel_phases",
+                             plasticity={p.name: ("microcircuit_basal", {}) for p in self.chain})
 
     # ------------------------------------------------------------------ running
     def run(self, x, target, *, seed: int = 0) -> MicrocircuitSpikes:
@@ -670,61 +559,75 @@ class SpikingMicrocircuit:
                              f"values in [{x.min():g}, {x.max():g}]; rescale the inputs")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ConfigError(f"SpikingMicrocircuit.run: seed expected a non-negative integer, got {seed!r}")
+        model = self.build(x, t, seed=seed)
+        activity = model.run()
         net, chain = self.network, self.chain
-        out = chain[-1].post
-        self.net.restore("initial")
-        reps = self.n_phases * self.n_trials
-        self.groups[net.input_layer.name].x_in[:] = np.tile(x, (reps, 1)).ravel()
-        self.groups[out].t_out[:] = np.tile(t, (reps, 1)).ravel()
-        n_out_unit = self.n_copies * net.layer(out).size
-        self.groups[out].nudge[:] = np.repeat([1.0, 0.0][:self.n_phases], n_out_unit)
-        saved = np.random.get_state()
-        try:
-            brian2.seed(int(seed))
-            started = time.perf_counter()
-            self.net.run(self.settle_ms * ms, namespace={})
-            loop = float(brian2.get_device()._last_run_time)
-            # the window starts here: zero the integrals, remember where the output spikes start
-            for p in chain:
-                self.syn[p.name].acc_rate[:] = 0
-                self.syn[p.name].acc_spike[:] = 0
-                self.groups[p.post].berr_rate[:] = 0
-                self.groups[p.post].berr_spike[:] = 0
-            first = self.spikes_out.num_spikes
-            self.net.run(self.window_ms * ms, namespace={})
-            loop += float(brian2.get_device()._last_run_time)
-            wall = time.perf_counter() - started
-        finally:
-            np.random.set_state(saved)
         window = self.window_ms * 1e-3
-        n_chain = len(chain)
         shape = (self.n_phases, self.n_trials, self.batch)
         # phases[kind][key]: (n_phases, n_trials, post[, pre]), batch mean, scaled by 1/(s_l T)
         phases = {"spike": {}, "rate": {}}
-        for depth, p in zip(range(n_chain - 1, -1, -1), chain):
+        for depth, p in zip(range(len(chain) - 1, -1, -1), chain):
             scale = 1.0 / (self.rule.layer_factor(depth) * window)
             post, pre = net.layer(p.post).size, net.layer(p.pre).size
             for kind in ("spike", "rate"):
-                acc = np.zeros((self.n_total, post, pre))
-                acc[self._syn_index(p)] = np.asarray(getattr(self.syn[p.name], f"acc_{kind}")[:])
+                acc = model.synapse_values(p.name, f"acc_{kind}")
                 phases[kind][p.name] = acc.reshape(*shape, post, pre).mean(axis=2) * scale
                 if net.layer(p.post).bias:
-                    berr = np.asarray(getattr(self.groups[p.post], f"berr_{kind}")[:]).reshape(*shape, post)
+                    berr = model.layer_values(p.post, f"berr_{kind}").reshape(*shape, post)
                     phases[kind][bias_key(p.post)] = berr.mean(axis=2) * scale
-        idx = np.asarray(self.spikes_out.i[first:])
-        counts = np.bincount(idx, minlength=self.n_total * net.layer(out).size)
-        rates = counts.reshape(*shape, -1) / (window * self.r_max_hz)
+        out = chain[-1].post
+        rates = {name: activity.rho[name][out] * (RATE_SCALE_HZ / self.r_max_hz)
+                 for name in ("nudged", "free")[:self.n_phases]}
         free = self.n_phases == 2
         per_trial = {kind: {k: v[0] - v[1] if free else v[0] for k, v in d.items()} for kind, d in phases.items()}
         return MicrocircuitSpikes(
             spike_updates={k: v.mean(axis=0) for k, v in per_trial["spike"].items()},
             rate_updates={k: v.mean(axis=0) for k, v in per_trial["rate"].items()},
-            per_trial_spike=per_trial["spike"], per_trial_rate=per_trial["rate"], output_rate=rates[0],
-            timings={"target": self.target, "compile_s": wall - loop, "simulate_s": loop,
+            per_trial_spike=per_trial["spike"], per_trial_rate=per_trial["rate"], output_rate=rates["nudged"],
+            timings={"target": self.target, **{k: activity.timings[k] for k in ("build_s", "simulate_s")},
                      "biological_s": (self.settle_ms + self.window_ms) * 1e-3},
             free_per_trial_spike={k: v[1] for k, v in phases["spike"].items()} if free else None,
             free_per_trial_rate={k: v[1] for k, v in phases["rate"].items()} if free else None,
-            free_output_rate=rates[1] if free else None)
+            free_output_rate=rates["free"] if free else None)
+
+
+def output_noise_decay(network: Network, params: dict, x, *, r_max_hz: float = 200.0, tau_psi_ms: float = 20.0,
+                       tau_soma_ms: float = 5.0) -> np.ndarray:
+    """The predicted bias of the spiking microcircuit's output update (issue 18 item 5, known defect).
+
+    The output soma is nudged by :math:`-\\lambda(\\phi(\\hat v_B) - t)` of the *instantaneous*
+    basal potential :math:`\\hat v_B = W\\psi + b`, whose spike-driven fluctuations covary with
+    the presynaptic traces; after division by the layer factor :math:`s_N = \\lambda` the basal
+    update carries, besides the rate rule's,
+
+    .. math::
+        d_j = -\\Big\\langle \\phi'(\\hat v_B)^2\\, W_j\\, \\mathrm{Var}(\\psi_j) \\Big\\rangle_{batch}
+        \\frac{\\tau_\\psi}{\\tau_\\psi + \\tau}, \\qquad \\mathrm{Var}(\\psi_j) = \\frac{\\phi_j}{2 r_{max}\\tau_\\psi}
+
+    (Campbell's theorem for a Poisson train of rate :math:`r_{max}\\phi_j` through the kernel
+    :math:`e^{-t/\\tau_\\psi}/(r_{max}\\tau_\\psi)`; the soma and :math:`V^*` low-pass the nudging term
+    with :math:`\\tau`, keeping the fraction :math:`\\tau_\\psi/(\\tau_\\psi+\\tau)` of its covariance with
+    :math:`\\psi_j`): a weight decay.  It exists only with the teacher (the free baseline keeps it)
+    and is a bias: trials do not average it away, :math:`r_{max}(\\tau_\\psi + \\tau)` shrinks it.
+    Evaluated at the feed-forward (self-predicting) rates.
+
+    Returns
+    -------
+    ndarray (n_out, n_pre)
+        :math:`d` for the output projection of the chain.
+    """
+    from ..neurons import get_activation
+    from ..reference import forward
+
+    proj = network.chain()[-1]
+    acts = forward(network, params, np.asarray(x, dtype=np.float64))
+    pre = acts.r[proj.pre]                                                   # (batch, n_pre) = E[psi]
+    w = np.asarray(params[proj.name], dtype=np.float64)
+    v_b = pre @ w.T + (params[bias_key(proj.post)] if network.layer(proj.post).bias else 0.0)
+    dphi = get_activation(network.layer(proj.post).activation).derivative(v_b)  # (batch, n_out)
+    tau_psi, tau = tau_psi_ms * 1e-3, tau_soma_ms * 1e-3
+    var_psi = pre / (2 * r_max_hz * tau_psi)
+    return -np.mean(dphi[:, :, None] ** 2 * w[None] * var_psi[:, None, :], axis=0) * tau_psi / (tau_psi + tau)
 
 
 def _model_for(network, params, rule, x, n_trials, target, model_options) -> SpikingMicrocircuit:
