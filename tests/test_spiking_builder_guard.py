@@ -24,12 +24,6 @@ BRIAN2_OBJECTS = frozenset({
 #: checked like any other module (and constructs nothing).
 BUILDER = {"builder.py"}
 
-#: Modules still building their own brian2 objects while their migration onto the builder is
-#: under way (issue 18, other branches).  The lead removes each entry when its migration lands;
-#: nothing else may be added here.
-ALLOWED_WHILE_MIGRATING = {
-}
-
 
 def brian2_constructions(source: str) -> list[tuple[int, str]]:
     """``(line, class name)`` of every reference to a brian2 object class in ``source``."""
@@ -68,10 +62,8 @@ def test_the_builder_is_seen_constructing():
     assert {"NeuronGroup", "PoissonGroup", "SpikeGeneratorGroup", "Synapses", "Network", "SpikeMonitor"} <= names
 
 
-@pytest.mark.parametrize("path", sorted(SPIKING.glob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(p for p in SPIKING.glob("*.py") if p.name not in BUILDER), ids=lambda p: p.name)
 def test_only_the_builder_constructs_brian2_objects(path):
-    if path.name in BUILDER | ALLOWED_WHILE_MIGRATING:
-        pytest.skip(f"{path.name}: the builder, or allowed while its migration lands")
     found = brian2_constructions(path.read_text())
     assert not found, (f"neurosim/spiking/{path.name} constructs brian2 objects itself "
                        f"({', '.join(f'{n} at line {line}' for line, n in found)}); describe the circuit "
@@ -80,5 +72,5 @@ def test_only_the_builder_constructs_brian2_objects(path):
 
 
 def test_the_allow_list_names_existing_modules():
-    missing = sorted(name for name in ALLOWED_WHILE_MIGRATING | BUILDER if not (SPIKING / name).exists())
+    missing = sorted(name for name in BUILDER if not (SPIKING / name).exists())
     assert not missing, f"remove {missing} from the guard's lists: no such module in neurosim/spiking/"
