@@ -166,7 +166,7 @@ def test_spiking_update_aligns_with_the_rate_twin_and_backprop():
 
 
 @pytest.mark.spiking
-def test_bad_inputs_give_one_line_errors():
+def test_bad_inputs_give_one_line_errors(monkeypatch):
 
     from neurosim.spiking import get_spiking_rule
     from neurosim.spiking.builder import build_circuit
@@ -191,9 +191,11 @@ def test_bad_inputs_give_one_line_errors():
               params={**dict(layer.params), "burst_delay": 0.005}) for layer in slow.layers))
     with pytest.raises(ConfigError, match="burst_delay"):
         build_circuit(slow, params, x, t, kinds=("feedforward",), codegen_target="numpy")
-    unknown = Network.feedforward([4, 2], activation="lif", neuron="rate_two_compartment")
-    unknown = unknown.replace(layers=(unknown.layers[0], Layer("output", 2, activation="lif", role="output",
-                                                                neuron="poisson_two_compartment")))
+    # every neuron model of the description has a builder: take one out of the registry
+    from neurosim.spiking.builder import CircuitBuilder
+
+    monkeypatch.delitem(CircuitBuilder.builders, "lif")
+    unknown = Network.feedforward([4, 2], activation="lif", neuron="lif")
     with pytest.raises(ConfigError, match="no spiking builder for neuron model") as err:
         from neurosim.params import init_params
         build_circuit(unknown, init_params(unknown, 0), np.zeros((1, 4)), codegen_target="numpy")
