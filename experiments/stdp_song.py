@@ -2,9 +2,10 @@
 
 1000 Poisson inputs at 15 Hz drive one conductance-based LIF neuron through additive pair STDP
 (:func:`neurosim.spiking.stdp.song2000`: the registered rule ``song2000``, its network lowered to
-brian2 by the circuit builder, Cython, dt = 0.1 ms); the weights are recorded every 5 s of biological
-time (one presentation of the rule per snapshot, the neuron back to rest at the start of each).  Writes ``results/stdp_song/run.json`` (weights per snapshot, the
-fraction within 10 % of 0 or w_max, the output rate); ``figures/stdp_weights.py`` draws it.
+brian2 by the circuit builder, Cython, dt = 0.1 ms); the weights are recorded every 5 s of
+biological time (one presentation of the rule per snapshot, the neuron back to rest at the start
+of each).  Writes ``results/stdp_song/run.json`` (weights per snapshot, the fraction within 10 %
+of 0 or w_max, the output rate); ``figures/stdp_weights.py`` draws it.
 
     python experiments/stdp_song.py [--duration 100] [--seed 0] [--out results/stdp_song]
 """
