@@ -26,7 +26,7 @@ from neurosim.plotting import (
 )
 
 #: What writes this figure's results and its cost on 2 cores (`neurosim figures --run-missing`).
-RESULTS_FROM = {"commands": [["experiments/fashion_accuracy_table.py"]], "minutes": 300}
+RESULTS_FROM = {"commands": [["experiments/fashion_accuracy_table.py"]], "minutes": 600}
 
 #: Each rule's published standing as a gap to backprop in test error (percentage points, rule minus
 #: backprop, on the data and network of the source; None: no number to hold it to), with the

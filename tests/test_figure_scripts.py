@@ -26,7 +26,6 @@ ENV = {**os.environ, "MPLBACKEND": "Agg", "OPENBLAS_NUM_THREADS": "1", "PYTHONWA
 #: Ship one with ``python experiments/X.py ... && python figures/Y.py --ship``, then drop it here.
 NOT_SHIPPED = {
     "ep_training.py": "experiments/ep_training.py --epochs 10 --seeds 0,1 (Fashion-MNIST 60k, hours)",
-    "fashion_accuracy_table.py": "experiments/fashion_accuracy_table.py (every rule x 3 seeds, hours)",
 }
 
 
