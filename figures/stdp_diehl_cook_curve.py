@@ -49,8 +49,11 @@ def main(argv=None) -> int:
         ax.set_ylim(0, 100)
         ax.legend(loc="lower right")
         minutes = data["seconds"] / 60
-        ax.set_title(f"Diehl & Cook network ({data['n_neurons']} exc. neurons) on {data['dataset']}: "
-                     f"{data['n_train']} images, {minutes:.0f} min; {data['status']}", fontsize=9.5)
+        import textwrap
+
+        ax.set_title(textwrap.fill(f"Diehl & Cook network ({data['n_neurons']} exc. neurons) on {data['dataset']}: "
+                                   f"{data['n_train']} images, {minutes:.0f} min wall; {data['status']}", 80),
+                     fontsize=9.5)
         print(f"test accuracy {100 * data['test_accuracy']:.1f} % after {data['n_train']} images "
               f"({data['status']})")
         print(save(fig, args.out))
