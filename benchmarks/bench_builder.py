@@ -146,10 +146,9 @@ def stdp_hand(rule, net, params, x, seconds, target, seed):
         clock = b2.Clock(dt=DT, name="hand_clock")
         inp = b2.PoissonGroup(1000, rates=x.ravel() * RATE_SCALE_HZ * Hz, clock=clock, name="hand_input",
                               codeobj_class=cls)
-        out = b2.NeuronGroup(100, """dv/dt = ((E_l - v) + ge * (E_e - v) + gi * (E_i - v)) / tau_m : volt (unless refractory)
-                                     dge/dt = -ge / tau_ge : 1
-                                     dgi/dt = -gi / tau_gi : 1
-                                     theta : volt""",
+        eqs = ("dv/dt = ((E_l - v) + ge * (E_e - v) + gi * (E_i - v)) / tau_m : volt (unless refractory)\n"
+               "dge/dt = -ge / tau_ge : 1\ndgi/dt = -gi / tau_gi : 1\ntheta : volt")
+        out = b2.NeuronGroup(100, eqs,
                              threshold="v > v_th + theta - theta_off", reset="v = v_r", refractory="t_ref",
                              method="euler", clock=clock, namespace=ns, name="hand_output", codeobj_class=cls)
         out.v = p.e_leak * volt
