@@ -63,3 +63,14 @@ def circuit_extension_case():
     net = Network(layers, projections, loss="mse")
     rng = np.random.default_rng(0)
     return net, init_params(net, 1), rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
+
+
+def imports_brian2(code: str) -> bool:
+    """Run ``code`` in a fresh Python process; whether it ended with brian2 imported (it must run
+    cleanly: a failing snippet raises CalledProcessError with its stderr)."""
+    import subprocess
+    import sys
+
+    probe = code + "\nimport sys as _sys\nprint('brian2' in _sys.modules)\n"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1] == "True"
