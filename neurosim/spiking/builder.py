@@ -798,6 +798,20 @@ def _build_input(model: CircuitModel, layer, drives: DriveTerms):
                                                        codeobj_class=model.cls)
 
 
+def _place_lif_group(model: CircuitModel, layer, group, p, drives: DriveTerms, reset_code: str) -> None:
+    """What every current-based LIF population (``lif`` kinds, ``burst_lif``) gets once its group
+    exists: initial potentials (rest, or uniform in ``[0, V_th)``), its bias as a constant current,
+    its drives' values, the reset to rest at the start of each row, and its place in the model."""
+    if model.init_v == "uniform":
+        group.v = model.rng.uniform(0.0, p.v_threshold, model.copies * layer.size) * volt
+    if layer.bias:
+        group.I_bias = np.tile(model.params[bias_key(layer.name)], model.copies) * p.v_threshold * volt
+    for setter in drives.setters:
+        setter(group)
+    model.at_row_start(group, reset_code, f"{group.name}_reset")
+    model.groups[layer.name] = group
+
+
 def _build_lif_layer(model: CircuitModel, layer, drives: DriveTerms):
     """A (point or two-compartment) LIF population, :mod:`neurosim.spiking.lif`, plus its drives."""
     kind = lif.model_kind(layer)
@@ -811,14 +825,7 @@ def _build_lif_layer(model: CircuitModel, layer, drives: DriveTerms):
                                reset="\n".join(["v = v_reset"] + drives.reset), refractory="t_ref",
                                method=lif.METHODS[kind], clock=model.clock, namespace=ns,
                                name=f"ns_c_{model.ids[layer.name]}", codeobj_class=model.cls)
-    if model.init_v == "uniform":
-        group.v = model.rng.uniform(0.0, p.v_threshold, model.copies * layer.size) * volt
-    if layer.bias:
-        group.I_bias = np.tile(model.params[bias_key(layer.name)], model.copies) * p.v_threshold * volt
-    for setter in drives.setters:
-        setter(group)
-    model.at_row_start(group, lif.reset_code(kind), f"ns_c_{model.ids[layer.name]}_reset")
-    model.groups[layer.name] = group
+    _place_lif_group(model, layer, group, p, drives, lif.reset_code(kind))
 
 
 for _name in lif.SPIKING_MODELS:
@@ -925,15 +932,9 @@ def _build_burst_lif(model: CircuitModel, layer, drives: DriveTerms):
                                events={"burst": "burst_pending > 0.5 and t >= t_burst - 0.5 * dt"},
                                clock=model.clock, namespace=ns, name=gname, codeobj_class=model.cls)
     group.run_on_event("burst", "burst_pending = 0")
-    if model.init_v == "uniform":
-        group.v = model.rng.uniform(0.0, p.v_threshold, model.copies * layer.size) * volt
-    if layer.bias:
-        group.I_bias = np.tile(model.params[bias_key(layer.name)], model.copies) * p.v_threshold * volt
-    for setter in drives.setters:
-        setter(group)
-    model.at_row_start(group, "v = 0*volt\nv_apical = 0*volt\nI_syn_soma = 0*volt\nI_syn_apical = 0*volt\n"
-                              "burst_pending = 0\nlastspike = -1e4*second\nnot_refractory = True", gname + "_reset")
-    model.groups[layer.name] = group
+    _place_lif_group(model, layer, group, p, drives,
+                     "v = 0*volt\nv_apical = 0*volt\nI_syn_soma = 0*volt\nI_syn_apical = 0*volt\n"
+                     "burst_pending = 0\nlastspike = -1e4*second\nnot_refractory = True")
     model.events[layer.name] = ("burst",)
 
 
