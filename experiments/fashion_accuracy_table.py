@@ -38,21 +38,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 #: The rules whose rows are cheap (< ~1 min per seed at the default budget on one core).
 FAST_RULES = ("backprop", "fa", "dfa", "dtp", "sdtp", "aosdtp", "tp", "pc-fpa", "pc-zil", "agrel", "brainprop")
-#: The table's settings where a rule's preset fails at the full budget (issue 20): the tuned cards
-#: ``models/tuned/fashion/<rule>.toml`` (``neurosim tune``, validation split; checked equal to the
-#: cards by tests/test_tuned_cards.py), and pc's inference at half the step and twice the steps
-#: (at 0.05 the energy rose during inference after ~12 epochs as the weights grew).  ``--set``
-#: changes or adds to them; ``--presets-only`` drops them.
-TABLE_SETTINGS = {
-    "agrel": {"learning_rate": 0.0003464},
-    "burstprop": {"learning_rate": 0.005443, "p_baseline": 0.3682, "nudging": 0.01626, "lr_z": 0.1139},
-    "brainprop": {"learning_rate": 0.009872, "epsilon": 0.0484, "temperature": 0.3688},
-    "pc": {"step_size": 0.025, "max_steps": 40},
-    "oja": {"learning_rate": 0.008279},
-    "sanger": {"learning_rate": 0.00012},
-    "bcm": {"learning_rate": 0.00012},
-    "krotov-hopfield": {"learning_rate": 0.04477},
-}
+#: The rules whose row runs its tuned card ``models/tuned/fashion/<rule>.toml`` (``neurosim tune``,
+#: validation split) because the preset fails at the full budget (issue 20): the values its search
+#: chose (``<rule>-search.json``, ``chosen``) replace the preset's.
+TUNED_ROWS = ("agrel", "burstprop", "brainprop", "oja", "sanger", "bcm", "krotov-hopfield")
+
+
+def tuned_settings(rule: str) -> dict:
+    """The values ``neurosim tune`` chose for ``rule`` (rule hyper-parameters and training keys, flat)."""
+    record = json.loads((ROOT / "models" / "tuned" / "fashion" / f"{rule}-search.json").read_text())
+    return {k: v for part in ("rule", "training") for k, v in record["chosen"]["values"].get(part, {}).items()}
+
+
+#: The table's settings where a rule's preset fails at this budget: the tuned rows, and pc's
+#: inference at half the step and twice the steps (at 0.05 the energy rose during inference after
+#: ~12 epochs as the weights grew).  ``--set`` changes or adds to them; ``--presets-only`` drops them.
+TABLE_SETTINGS = {**{rule: tuned_settings(rule) for rule in TUNED_ROWS}, "pc": {"step_size": 0.025, "max_steps": 40}}
 
 
 def parse_overrides(items, rules) -> dict:
