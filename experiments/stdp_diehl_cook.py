@@ -178,4 +178,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from neurosim.results import run_script
+
+    raise SystemExit(run_script(main, "stdp_diehl_cook"))

@@ -20,8 +20,26 @@ import numpy as np
 
 from .validation import atomic_write_bytes, to_json, write_json
 
-__all__ = ["atomic_write_bytes", "git_sha", "load_run", "locate_result", "provenance", "save_run", "to_json",
-           "versions", "write_json", "write_npz"]
+__all__ = ["atomic_write_bytes", "git_sha", "load_run", "locate_result", "provenance", "run_script", "save_run",
+           "to_json", "versions", "write_json", "write_npz"]
+
+
+def run_script(main, name: str) -> int:
+    """Run an experiment script's ``main()`` as a command: a neurosim error (bad input, a missing
+    file, a diverged run) is one line on stderr and exit status 2, Ctrl-C is one line and 130 (each
+    experiment writes its records as it goes, so what finished is kept)."""
+    import sys
+
+    from .errors import NeurosimError
+
+    try:
+        return main()
+    except NeurosimError as err:
+        print(f"{name}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted; the records written so far are kept", file=sys.stderr)
+        return 130
 
 
 def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
