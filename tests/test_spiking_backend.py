@@ -350,3 +350,43 @@ def test_cli_align_spiking_builds_its_default_network(monkeypatch):
     with pytest.raises(SystemExit):
         cli.main(["align", "--rule", "backprop", "--backend", "spiking", "--trials", "1"])
     assert seen["network"].sizes[0] == 64
+
+
+def test_injected_currents_give_the_same_spikes_side_by_side_and_in_a_stream():
+    """``input_encoding="current"`` through the circuit builder: a deterministic drive, so the copies
+    simulated side by side (``presentation="parallel"``) and the rows of a sequential stream (what
+    ``build()`` runs; every neuron back to rest at each row start) must spike identically; both
+    follow the f-I bracket of their drive ``W x + b``."""
+    from neurosim.spiking.builder import build_circuit
+
+    n = 6
+    net = Network.feedforward([n, n], activation="lif")
+    w = np.diag(np.linspace(0.5, 2.5, n))
+    params = {"input->output": w, "output.bias": np.full(n, 0.3)}
+    x = np.array([[1.0] * n, [1.5] * n, [-0.2] * n])   # currents may be negative
+    kwargs = dict(dt=DT * b2.second, phase=300 * b2.ms, settle=0 * b2.ms, input_encoding="current",
+                  codegen_target="numpy")
+    side = build_circuit(net, params, x, n_trials=2, **kwargs).run().counts["free"]["output"]
+    stream = build_circuit(net, params, x, n_trials=2, presentation="sequential", **kwargs).run()
+    np.testing.assert_array_equal(side, stream.counts["free"]["output"])
+    assert "input" not in stream.spikes            # the input layer is not simulated
+    u = x @ w.T + 0.3
+    low, high = _count_bounds(u, 0.3, LIFParameters().t_ref)
+    assert np.all((side >= low) & (side <= high)) and np.all(side[:, u <= 1] == 0), (side, low, high)
+
+
+def test_current_encoding_refuses_layers_it_cannot_drive_and_standalone_state_reads():
+    from neurosim.errors import ConfigError
+    from neurosim.spiking.builder import build_circuit
+
+    net = Network.feedforward([3, 2], activation="lif", neuron="conductance_lif", bias=False)
+    with pytest.raises(ConfigError, match="input_encoding 'current'.*conductance_lif"):
+        build_circuit(net, {"input->output": np.ones((2, 3))}, np.ones((1, 3)), input_encoding="current",
+                      codegen_target="numpy")
+    lif_net = Network.feedforward([3, 2], activation="lif")
+    model = build_circuit(lif_net, init_params(lif_net, 0), np.ones((1, 3)), codegen_target="cpp_standalone")
+    with pytest.raises(ConfigError, match="cpp_standalone circuit keeps only"):
+        model.layer_values("output", "v")
+    unrun = spiking.build(lif_net, init_params(lif_net, 0), target="numpy")
+    with pytest.raises(ConfigError, match="after the first run"):
+        unrun.groups

@@ -1,4 +1,8 @@
-"""Build a :class:`~neurosim.network.Network` (+ its params) as an explicit ``brian2.Network``.
+"""Lower a :class:`~neurosim.network.Network` (+ its params) to an explicit ``brian2.Network``: the one builder.
+
+Every spiking family goes through :func:`build_circuit` and its registry
+(:class:`CircuitBuilder`); :func:`build` is the stream-of-presentations front end the rate
+read-out rules use (a thin layer over it):
 
 >>> import brian2 as b2
 >>> from neurosim import Network, init_params
@@ -11,10 +15,10 @@
 One presentation per sample: the stimulus is a ``TimedArray`` with one row per
 presentation, every population is reset to rest at the start of each presentation
 (``run_regularly``), and spikes are counted after a settling time.  A batch and its
-trials are one stream and one ``brian2.Network.run`` call; between calls the model is
-``restore()``-d to its stored initial state, so a stream of batches rebuilds and
-recompiles nothing.  See :mod:`neurosim.spiking.lif` for the equations and the mapping
-of weights onto synapses.
+trials are one stream and one ``brian2.Network.run`` call; each call lowers the network
+again (creating brian2 objects costs milliseconds), and the generated code depends only on
+the equations and the number of rows, so a stream of batches of one size compiles once.
+See :mod:`neurosim.spiking.lif` for the equations and the mapping of weights onto synapses.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ import numpy as np
 from brian2 import Hz, ms, second, volt
 from brian2.units.fundamentalunits import Quantity
 
-from ..errors import ConfigError, ShapeError
+from ..errors import ConfigError
 from ..network import KINDS, Drive, Network, Projection
 from ..neurons import (BURSTING_MODELS, RATE_SCALE_HZ, BurstParameters, ConductanceLIFParameters, LIFParameters,
                        PoissonTwoCompartmentParameters, UrbanczikSennParameters)
@@ -66,8 +70,9 @@ class SpikingActivity:
     voltages : dict of str to ndarray, shape (n_steps, layer.size)
         Recorded somatic voltages (volts) of the layers asked for with ``record_voltage``.
     timings : dict
-        ``target``, ``compile_s`` (code generation + compilation, or loading the cache),
-        ``simulate_s`` (the simulation loop), ``biological_s`` (simulated time).
+        ``target``, ``build_s`` (creating the brian2 objects), ``compile_s`` (code generation +
+        compilation, or loading the cache), ``simulate_s`` (the simulation loop),
+        ``biological_s`` (simulated time), ``n_copies``.
     """
 
     counts: dict
@@ -98,11 +103,16 @@ class SpikingActivity:
 
 
 class SpikingModel:
-    """A :class:`~neurosim.network.Network` built as spiking neurons in an explicit ``brian2.Network``.
+    """A :class:`~neurosim.network.Network` run as a stream of presentations through the circuit builder.
 
-    Create with :func:`build`.  Configuration attributes mirror its arguments; the brian2
-    objects are ``net`` (the ``brian2.Network``), ``groups`` (layer name -> ``NeuronGroup``
-    or ``PoissonGroup``), ``synapses`` (projection name -> ``Synapses``) and ``monitors``.
+    Create with :func:`build`.  Configuration attributes mirror its arguments.  Each
+    :meth:`run` lowers the network with :func:`build_circuit` (``presentation="sequential"``:
+    one copy, every sample and trial one presentation after another, every neuron back to
+    rest at the start of each) -- the same builders, synapses and code as every spiking
+    family; the brian2 objects of the last run are ``circuit`` (a :class:`CircuitModel`:
+    ``groups``, ``synapses``, ``monitors``, ``net``).  Generated code depends on the
+    equations and the number of presentation rows only, so a stream of batches compiles once
+    per ``batch * n_trials`` (``tests/test_spiking_compile_cache.py``).
     """
 
     def __init__(self, network: Network, params: dict, *, dt, presentation, settle, encoding_name, target,
@@ -117,142 +127,27 @@ class SpikingModel:
         self.kinds = kinds
         self.record_voltage = record_voltage
         self.standalone_dir = standalone_dir
-        self.steps_per_presentation = int(round(float(presentation / dt)))
-        self.settle_steps = int(round(float(settle / dt)))
-        self.layers = [layer for layer in network.layers
-                       if layer.role != "input" or encoding_name == "poisson"]
-        self.kind = {layer.name: lif.model_kind(layer) for layer in network.layers if layer.role != "input"}
-        self.lif = {layer.name: LIFParameters.from_layer(layer) for layer in network.layers}
-        self.projections = [p for p in network.projections if p.kind in kinds]
+        self.timings: dict = {"target": target}
+        self.circuit: CircuitModel | None = None
         inp = network.input_layer.name
-        for proj in self.projections:
-            if proj.post == inp:
+        for proj in network.projections:
+            if proj.kind in kinds and proj.post == inp:
                 raise ConfigError(f"Projection '{proj.name}': it ends on the input layer '{inp}', which the "
                                   f"spiking backend drives from the data ({encoding_name} encoding); leave "
                                   f"its kind '{proj.kind}' out of build(kinds=...)")
-        # injected currents: (post layer, compartment) pairs fed by the input layer
-        self.injected = sorted({(p.post, p.target) for p in self.projections if p.pre == inp}) \
-            if encoding_name == "current" else []
-        self.timings: dict = {"target": target}
-        self._stim_shape = None
-        self.net = None
-        if target != "cpp_standalone":
-            started = time.perf_counter()
-            self._create(n_rows=1)
-            self.net.store("initial")
-            self.timings["build_s"] = time.perf_counter() - started
 
-    # ------------------------------------------------------------------ brian2 objects
-    def _stim_name(self, layer: str, comp: str | None = None) -> str:
-        return _identifier(f"ns_stim_{layer}" + (f"_{comp}" if comp else ""))
-
-    def _stimulus_values(self, rows: np.ndarray) -> dict:
-        """TimedArray values per stimulus name, with units, for presentation rows (n_rows, n_input)."""
-        inp = self.network.input_layer.name
-        values = {}
-        if self.encoding == "poisson":
-            values[self._stim_name(inp)] = _encoding.poisson_rates_hz(rows) * Hz
-        else:
-            for post, comp in self.injected:
-                drive = np.zeros((rows.shape[0], self.network.layer(post).size))
-                for proj in self.projections:
-                    if proj.pre == inp and (proj.post, proj.target) == (post, comp):
-                        drive += rows @ weight(self.network, self.params, proj).T
-                values[self._stim_name(post, comp)] = drive * self.lif[post].v_threshold * volt
-        return values
-
-    def _create(self, n_rows: int, rows: np.ndarray | None = None):
-        """Create every brian2 object for a stream of ``n_rows`` presentations."""
-        cls = codegen.codeobj_class(self.target)
-        dt = self.dt
-        if rows is None:
-            rows = np.zeros((n_rows, self.network.input_layer.size))
-        self.stimuli = {name: brian2.TimedArray(val, dt=self.presentation, name=name)
-                        for name, val in self._stimulus_values(rows).items()}
-        self._stim_shape = rows.shape
-        self.groups, self.synapses, self.monitors, self.state_monitors = {}, {}, {}, {}
-        inp = self.network.input_layer
-        for layer in self.layers:
-            gname = _identifier(f"ns_{layer.name}")
-            if layer.role == "input":
-                stim = self._stim_name(layer.name)
-                group = brian2.PoissonGroup(layer.size, rates=f"{stim}(t, i)", dt=dt, name=gname,
-                                            namespace={stim: self.stimuli[stim]}, codeobj_class=cls)
-            else:
-                kind = self.kind[layer.name]
-                external = {comp: self._stim_name(layer.name, comp) for post, comp in self.injected
-                            if post == layer.name}
-                ns = lif.namespace(self.lif[layer.name])
-                ns.update({name: self.stimuli[name] for name in external.values()})
-                group = brian2.NeuronGroup(layer.size, lif.equations(kind, external), threshold="v > v_th",
-                                           reset="v = v_reset", refractory="t_ref", method=lif.METHODS[kind], dt=dt,
-                                           namespace=ns, name=gname, codeobj_class=cls)
-                group.run_regularly(lif.reset_code(kind), dt=self.presentation, when="start", order=-1,
-                                    name=gname + "_reset", codeobj_class=cls)
-                if layer.bias:
-                    group.I_bias = self.params[bias_key(layer.name)] * self.lif[layer.name].v_threshold * volt
-            self.groups[layer.name] = group
-            self.monitors[layer.name] = brian2.SpikeMonitor(group, name=gname + "_spikes", codeobj_class=cls)
-            if layer.name in self.record_voltage:
-                self.state_monitors[layer.name] = brian2.StateMonitor(group, "v", record=True, dt=dt,
-                                                                      name=gname + "_v", codeobj_class=cls)
-        for k, proj in enumerate(self.projections):
-            if proj.pre == inp.name and self.encoding == "current":
-                continue
-            syn = brian2.Synapses(self.groups[proj.pre], self.groups[proj.post], model="w : volt",
-                                  on_pre=f"I_syn_{proj.target}_post += w", dt=dt,
-                                  name=_identifier(f"ns_syn{k}_{proj.pre}_{proj.post}"), codeobj_class=cls)
-            w = weight(self.network, self.params, proj)
-            post_idx, pre_idx = np.nonzero(w)  # an exact zero is no synapse (no events to deliver)
-            syn.connect(i=pre_idx, j=post_idx)
-            self.synapses[proj.name] = syn
-            self._set_weights(proj)
-        self.net = brian2.Network(*self.groups.values(), *self.synapses.values(), *self.monitors.values(),
-                                  *self.state_monitors.values(), name="neurosim_network")
-
-    def _set_weights(self, proj):
-        syn = self.synapses[proj.name]
-        w = weight(self.network, self.params, proj)
-        syn.w[:] = w[syn.j[:], syn.i[:]] * lif.synaptic_scale(self.lif[proj.post]) * volt
+    @property
+    def groups(self) -> dict:
+        """Layer name -> brian2 group of the last run (the input layer only with Poisson encoding)."""
+        if self.circuit is None:
+            raise ConfigError("SpikingModel.groups: the brian2 objects exist after the first run(); call run first")
+        return self.circuit.groups
 
     def set_params(self, params: dict) -> None:
-        """Load new weights and biases (same network) and store them as the initial state.
-
-        Only nonzero entries of the weights given at build time have synapses; a new
-        nonzero where the old weight was exactly zero raises :class:`ShapeError`.
-        """
+        """Use new weights and biases (same network) from the next :meth:`run` on."""
         check_params(self.network, params)
-        new = {k: np.array(v, dtype=np.float64, copy=True) for k, v in params.items()}
-        for proj in self.projections:
-            if proj.name in self.synapses:
-                old_zero = weight(self.network, self.params, proj) == 0
-                if np.any(weight(self.network, new, proj)[old_zero] != 0):
-                    raise ShapeError(f"params['{proj.name}']: nonzero where the built model has no synapse "
-                                     "(the weight was exactly 0 at build time); build the model again")
-        self.params = new
-        if self.net is None:  # standalone: objects are created per run
-            return
-        self.net.restore("initial")
-        for proj in self.projections:
-            if proj.name in self.synapses:
-                self._set_weights(proj)
-        for layer in self.layers:
-            if layer.role != "input" and layer.bias:
-                self.groups[layer.name].I_bias = (self.params[bias_key(layer.name)]
-                                                  * self.lif[layer.name].v_threshold * volt)
-        self.net.store("initial")
+        self.params = {k: np.array(v, dtype=np.float64, copy=True) for k, v in params.items()}
 
-    def _swap_stimuli(self, rows: np.ndarray) -> None:
-        """Replace the TimedArrays (same names; same shape -> same generated code, no recompilation)."""
-        for name, values in self._stimulus_values(rows).items():
-            new = brian2.TimedArray(values, dt=self.presentation, name=name)
-            self.stimuli[name] = new
-            for group in self.groups.values():
-                if name in group.namespace:
-                    group.namespace[name] = new
-        self._stim_shape = rows.shape
-
-    # ------------------------------------------------------------------ running
     def run(self, x, *, n_trials: int = 1, seed: int = 0) -> SpikingActivity:
         """Present every sample of ``x`` ``n_trials`` times and count the spikes.
 
@@ -275,63 +170,16 @@ class SpikingModel:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ConfigError(f"run: seed expected a non-negative integer, got {seed!r}")
         x = _encoding.check_inputs(self.network, x, self.encoding)
-        rows = _encoding.stream(x, int(n_trials))
-        duration = rows.shape[0] * self.presentation
-        timings = {"target": self.target, "biological_s": float(duration / second)}
-        saved = np.random.get_state()
-        try:
-            if self.target == "cpp_standalone":
-                timings.update(self._run_standalone(rows, duration, int(seed)))
-            else:
-                self._swap_stimuli(rows)
-                self.net.restore("initial")
-                brian2.seed(int(seed))
-                started = time.perf_counter()
-                self.net.run(duration, namespace={})
-                wall = time.perf_counter() - started
-                loop = float(brian2.get_device()._last_run_time)
-                timings.update({"compile_s": wall - loop, "simulate_s": loop})
-            return self._collect(x, rows.shape[0], int(n_trials), timings)
-        finally:
-            np.random.set_state(saved)
-
-    def _run_standalone(self, rows, duration, seed) -> dict:
-        directory = self.standalone_dir or tempfile.mkdtemp(prefix="neurosim_standalone_")
-        with codegen.standalone_device(directory) as device:
-            self._create(rows.shape[0], rows)
-            brian2.seed(seed)
-            self.net.run(duration, namespace={})
-            started = time.perf_counter()
-            device.build(directory=directory, compile=True, run=False, with_output=False)
-            compiled = time.perf_counter()
-            device.run(directory=directory, with_output=False, run_args=[])
-            done = time.perf_counter()
-            result = {"compile_s": compiled - started, "simulate_s": done - compiled}
-            self._standalone_cache = self._read_monitors()
-        return result
-
-    def _read_monitors(self) -> dict:
-        out = {"spikes": {}, "voltages": {}}
-        for name, mon in self.monitors.items():
-            out["spikes"][name] = (np.asarray(mon.i[:], dtype=np.int64), np.asarray(mon.t_[:], dtype=np.float64))
-        for name, mon in self.state_monitors.items():
-            out["voltages"][name] = np.asarray(mon.v_[:], dtype=np.float64).T
-        return out
-
-    def _collect(self, x, n_rows, n_trials, timings) -> SpikingActivity:
-        data = self._standalone_cache if self.target == "cpp_standalone" else self._read_monitors()
-        dt_s = float(self.dt / second)
-        counts = {}
-        for name, (idx, times) in data["spikes"].items():
-            size = self.network.layer(name).size
-            step = np.rint(times / dt_s).astype(np.int64)
-            row = step // self.steps_per_presentation
-            counted = (step % self.steps_per_presentation) >= self.settle_steps
-            flat = np.bincount(row[counted] * size + idx[counted], minlength=n_rows * size)
-            counts[name] = flat.reshape(n_trials, n_rows // n_trials, size)
-        window = float((self.presentation - self.settle) / second)
-        return SpikingActivity(counts=counts, window=window, inputs=x, encoding=self.encoding,
-                               spikes=data["spikes"], voltages=data["voltages"], timings=timings)
+        self.circuit = build_circuit(
+            self.network, self.params, x, n_trials=int(n_trials), phases=(("stream", 0.0),), dt=self.dt,
+            phase=self.presentation, settle=self.settle, kinds=self.kinds, seed=int(seed),
+            codegen_target=self.target, presentation="sequential", input_encoding=self.encoding,
+            record={name: ("v",) for name in self.record_voltage}, standalone_dir=self.standalone_dir)
+        run = self.circuit.run()
+        voltages = {name: self.circuit.recorded(name, "v")[1].T for name in self.record_voltage}
+        counts = {name: np.rint(c).astype(np.int64) for name, c in run.counts["stream"].items()}
+        return SpikingActivity(counts=counts, window=run.window, inputs=x, encoding=self.encoding,
+                               spikes=run.spikes, voltages=voltages, timings=run.timings)
 
 
 def build(network: Network, params: dict, *, dt=0.1 * ms, presentation=200 * ms, settle=50 * ms,
@@ -429,6 +277,11 @@ def build(network: Network, params: dict, *, dt=0.1 * ms, presentation=200 * ms,
 # holds SI floats (seconds, rate units), the builder attaches brian2 units.
 
 
+#: The wall times every run reports (seconds): creating the brian2 objects, generating and
+#: compiling (or loading) their code, and the simulation loop.
+TIMING_KEYS = ("build_s", "compile_s", "simulate_s")
+
+
 class CircuitBuilder:
     """Registry of builders: neuron-model name -> builder, ``Projection`` / ``Drive`` -> builder.
 
@@ -493,12 +346,15 @@ class CircuitActivity:
     window : float
         Counting window per phase, seconds.
     timings : dict
-        ``target``, ``build_s``, ``simulate_s``, ``biological_s``, ``n_copies``.
+        ``target``, ``build_s``, ``compile_s``, ``simulate_s`` (the loop alone), ``biological_s``,
+        ``n_copies``.
     event_rho : dict of str to dict of str to dict of str to ndarray (n_trials, batch, size)
         ``event_rho[event][phase][layer]``: the same for the extra events a neuron model
         emits besides its spikes (``"burst"`` of a ``burst_lif`` layer).
     inputs : ndarray (batch, n_input), optional
         The stimulus of the run.
+    counts : dict of str to dict of str to ndarray (n_trials, batch, size)
+        ``counts[phase][layer]``: the spike counts behind ``rho`` (whole numbers, as floats).
     """
 
     rho: dict
@@ -507,6 +363,7 @@ class CircuitActivity:
     timings: dict
     event_rho: dict = field(default_factory=dict)
     inputs: np.ndarray | None = None
+    counts: dict = field(default_factory=dict)
 
 
 class CircuitModel:
@@ -514,7 +371,7 @@ class CircuitModel:
 
     def __init__(self, network, params, *, x, target, n_trials, phases, dt, phase, settle, kinds, init_v, seed,
                  codegen_target, presentation="parallel", input_encoding="poisson", plasticity=None,
-                 record=None, record_dt=None):
+                 record=None, record_dt=None, standalone_dir=None):
         self.network, self.params = network, params
         self.x, self.t = x, target
         self.batch, self.n_trials = x.shape[0], int(n_trials)
@@ -538,14 +395,6 @@ class CircuitModel:
         self.seed = int(seed)
         self.codegen_target = codegen_target
         self.cls = codegen.codeobj_class(codegen_target)
-        # one explicitly named clock for every object (and one for the row starts): brian2 names the
-        # clock of an object built with ``dt=`` "<object>_clock", "<object>_clock_1", ... while an
-        # earlier build's objects are alive, and the clock's name enters the generated code -- every
-        # rebuild (a rule's next batch) would generate new code and compile it again
-        self.clock = brian2.Clock(dt=dt, name="ns_c_clock")
-        self.row_clock = brian2.Clock(dt=phase, name="ns_c_row_clock")
-        self.gain = brian2.TimedArray(np.array([g for _, g in self.phases], dtype=np.float64), dt=phase,
-                                      name="ns_gain")
         self.lif = {layer.name: LIFParameters.from_layer(layer) for layer in network.layers
                     if layer.neuron not in CONDUCTANCE_MODELS}
         self.groups, self.synapses, self.monitors = {}, [], {}
@@ -555,6 +404,25 @@ class CircuitModel:
         self.drive_ids: list = []
         # brian2 names: an index keeps "l:error+" and "l:error-" apart after identifier mangling
         self.ids = {layer.name: f"{k}_{_identifier(layer.name)}" for k, layer in enumerate(network.layers)}
+        self.record, self.record_dt = dict(record or {}), record_dt
+        self.standalone_dir = standalone_dir
+        self._standalone_cache: dict | None = None
+        self.build_s = 0.0
+        self.net = None
+        if codegen_target != "cpp_standalone":   # standalone: the objects are created inside run()'s device
+            self._create()
+
+    def _create(self) -> None:
+        """Create every brian2 object of the circuit and the one ``brian2.Network`` holding them."""
+        network, kinds, dt, phase = self.network, self.kinds, self.dt, self.phase
+        # one explicitly named clock for every object (and one for the row starts): brian2 names the
+        # clock of an object built with ``dt=`` "<object>_clock", "<object>_clock_1", ... while an
+        # earlier build's objects are alive, and the clock's name enters the generated code -- every
+        # rebuild (a rule's next batch) would generate new code and compile it again
+        self.clock = brian2.Clock(dt=dt, name="ns_c_clock")
+        self.row_clock = brian2.Clock(dt=phase, name="ns_c_row_clock")
+        self.gain = brian2.TimedArray(np.array([g for _, g in self.phases], dtype=np.float64), dt=phase,
+                                      name="ns_gain")
         started = time.perf_counter()
         drives = {}
         self.transmit: dict = {}   # projection name -> False for probe synapses (learn, deliver nothing)
@@ -581,6 +449,8 @@ class CircuitModel:
         for drive in network.drives:
             CircuitBuilder.lookup(type(drive), "description").__call__(
                 self, drive, drives.setdefault(drive.post, DriveTerms()))
+        if self.input_encoding == "current":
+            _input_currents(self, drives)
         self.extra: list = []      # helper objects (PSP trace groups, noise groups) in the brian2.Network
         self.traces: dict = {}     # (pre layer, kernel) -> PSP trace group (summed inputs)
         for k, proj in enumerate(p for p in network.projections if p.kind in kinds):
@@ -601,7 +471,7 @@ class CircuitModel:
                 self.event_monitors[(event, name)] = brian2.EventMonitor(
                     group, event, name=f"ns_c_mon_{event}_{self.ids[name]}", codeobj_class=self.cls)
         self.state_monitors = {}
-        for name, variables in (record or {}).items():
+        for name, variables in self.record.items():
             if name in self.plastic:
                 source = self.plastic[name][0]
             elif name in self.groups:
@@ -609,7 +479,7 @@ class CircuitModel:
             else:
                 raise ConfigError(f"build_circuit: record names '{name}', which is neither a layer nor a plastic "
                                   f"projection of the circuit; record one of {sorted([*self.groups, *self.plastic])}")
-            timing = {"dt": record_dt} if record_dt is not None else {"clock": self.clock}
+            timing = {"dt": self.record_dt} if self.record_dt is not None else {"clock": self.clock}
             self.state_monitors[name] = brian2.StateMonitor(
                 source, list(variables), record=True, name=f"ns_c_rec_{len(self.state_monitors)}_{_identifier(name)}",
                 codeobj_class=self.cls, **timing)
@@ -644,11 +514,13 @@ class CircuitModel:
 
     def synapse_values(self, name: str, variable: str) -> np.ndarray:
         """A variable of plastic projection ``name``'s synapses, shape (copies, n_post, n_pre), SI floats."""
+        self._runtime_only("synapse_values")
         return self._per_synapse(name, np.asarray(getattr(self.plastic[name][0], variable + "_")[:],
                                                   dtype=np.float64))
 
     def layer_values(self, name: str, variable: str) -> np.ndarray:
         """A variable of layer ``name``'s neurons, shape (copies, size), SI floats."""
+        self._runtime_only("layer_values")
         values = np.asarray(getattr(self.groups[name], variable + "_")[:], dtype=np.float64)
         return values.reshape(self.copies, -1)
 
@@ -683,6 +555,7 @@ class CircuitModel:
 
     def weights(self, name: str) -> np.ndarray:
         """Current weights of plastic projection ``name``, shape (copies, n_post, n_pre), rate-side units."""
+        self._runtime_only("weights")
         return self._per_synapse(name, np.asarray(self.plastic[name][0].w[:], dtype=np.float64))
 
     def recorded(self, name: str, variable: str) -> tuple[np.ndarray, np.ndarray]:
@@ -691,44 +564,90 @@ class CircuitModel:
         Returns ``(times (n_samples,), values)``: a layer's values have shape
         (copies * size, n_samples) (copy-major); a plastic projection's (copies, n_post, n_pre, n_samples).
         """
-        mon = self.state_monitors[name]
-        values = np.asarray(getattr(mon, variable + "_")[:], dtype=np.float64)   # (recorded, n_samples)
+        if self._standalone_cache is not None:
+            times, values = self._standalone_cache["recorded"][(name, variable)]
+        else:
+            mon = self.state_monitors[name]
+            times = np.asarray(mon.t_[:], dtype=np.float64)
+            values = np.asarray(getattr(mon, variable + "_")[:], dtype=np.float64)   # (recorded, n_samples)
         if name in self.plastic:
             values = self._per_synapse(name, values)
-        return np.asarray(mon.t_[:], dtype=np.float64), values
+        return times, values
 
     def run(self) -> CircuitActivity:
-        """Simulate every phase once (every row, in sequence); count the spikes of each phase's window."""
+        """Simulate every phase once (every row, in sequence); count the spikes of each phase's window.
+
+        ``timings``: ``build_s`` (creating the brian2 objects), ``compile_s`` (code generation and
+        compiling, or loading the Cython cache; for ``cpp_standalone`` the C++ project's build),
+        ``simulate_s`` (the simulation loop), ``biological_s``, ``n_copies``, ``target``.
+        """
+        duration = self.rows * self.n_time_phases * self.phase
         saved = np.random.get_state()
         try:
-            brian2.seed(self.seed)
-            started = time.perf_counter()
-            self.net.run(self.rows * self.n_time_phases * self.phase, namespace={})
-            simulate_s = time.perf_counter() - started
+            if self.codegen_target == "cpp_standalone":
+                compile_s, simulate_s, data = self._run_standalone(duration)
+            else:
+                brian2.seed(self.seed)
+                started = time.perf_counter()
+                self.net.run(duration, namespace={})
+                wall = time.perf_counter() - started
+                simulate_s = float(brian2.get_device()._last_run_time)
+                compile_s = max(wall - simulate_s, 0.0)
+                data = self._read_events()
         finally:
             np.random.set_state(saved)
-        phase_s = float(self.phase / second)
-        rho = {name: {} for name, _ in self.phases}
-        event_rho: dict = {}
-        spikes = {}
+        rho, counts, event_rho, spikes = {name: {} for name, _ in self.phases}, {name: {} for name, _ in self.phases}, \
+            {}, {}
         for layer in self.network.layers:
-            if layer.name not in self.groups:
+            if layer.name not in data["spikes"]:
                 continue
-            idx = np.asarray(self.monitors[layer.name].i[:], dtype=np.int64)
-            times = np.asarray(self.monitors[layer.name].t_[:], dtype=np.float64)
+            idx, times = data["spikes"][layer.name]
             spikes[layer.name] = (idx, times)
-            for name, counts in self._count(idx, times, layer.size).items():
-                rho[name][layer.name] = counts
+            for name, n in self._count(idx, times, layer.size).items():
+                counts[name][layer.name] = n
+                rho[name][layer.name] = n / (self.window * RATE_SCALE_HZ)
             for event in self.events.get(layer.name, ()):
-                mon = self.event_monitors[(event, layer.name)]
-                counted = self._count(np.asarray(mon.i[:], dtype=np.int64), np.asarray(mon.t_[:], dtype=np.float64),
-                                      layer.size)
-                for name, counts in counted.items():
-                    event_rho.setdefault(event, {}).setdefault(name, {})[layer.name] = counts
-        timings = {"target": self.codegen_target, "build_s": self.build_s, "simulate_s": simulate_s,
-                   "biological_s": self.rows * self.n_time_phases * phase_s, "n_copies": self.copies}
+                for name, n in self._count(*data["events"][(event, layer.name)], layer.size).items():
+                    event_rho.setdefault(event, {}).setdefault(name, {})[layer.name] = \
+                        n / (self.window * RATE_SCALE_HZ)
+        timings = {"target": self.codegen_target, "build_s": self.build_s, "compile_s": compile_s,
+                   "simulate_s": simulate_s, "biological_s": float(duration / second), "n_copies": self.copies}
         return CircuitActivity(rho=rho, spikes=spikes, window=self.window, timings=timings, event_rho=event_rho,
-                               inputs=self.x)
+                               inputs=self.x, counts=counts)
+
+    def _read_events(self) -> dict:
+        """Every spike and event monitor's (copy-major index, time in s), and the recorded variables."""
+        def pair(mon):
+            return np.asarray(mon.i[:], dtype=np.int64), np.asarray(mon.t_[:], dtype=np.float64)
+
+        return {"spikes": {name: pair(mon) for name, mon in self.monitors.items()},
+                "events": {key: pair(mon) for key, mon in self.event_monitors.items()},
+                "recorded": {(name, var): (np.asarray(mon.t_[:], dtype=np.float64),
+                                           np.asarray(getattr(mon, var + "_")[:], dtype=np.float64))
+                             for name, mon in self.state_monitors.items() for var in self.record[name]}}
+
+    def _run_standalone(self, duration):
+        """Create, build and run the circuit as a C++ standalone project; read it back inside the device."""
+        if self._standalone_cache is not None:
+            raise ConfigError("build_circuit: a cpp_standalone circuit runs once (the device is one-shot); build it "
+                              "again for another run")
+        directory = self.standalone_dir or tempfile.mkdtemp(prefix="neurosim_standalone_")
+        with codegen.standalone_device(directory) as device:
+            self._create()
+            brian2.seed(self.seed)
+            self.net.run(duration, namespace={})
+            started = time.perf_counter()
+            device.build(directory=directory, compile=True, run=False, with_output=False)
+            compiled = time.perf_counter()
+            device.run(directory=directory, with_output=False, run_args=[])
+            done = time.perf_counter()
+            self._standalone_cache = self._read_events()
+        return compiled - started, done - compiled, self._standalone_cache
+
+    def _runtime_only(self, what: str) -> None:
+        if self.codegen_target == "cpp_standalone":
+            raise ConfigError(f"CircuitModel.{what}: a cpp_standalone circuit keeps only its spikes and recorded "
+                              "variables; use codegen_target 'cython' or 'numpy' to read its state")
 
     @property
     def window(self) -> float:
@@ -736,7 +655,7 @@ class CircuitModel:
         return float((self.phase - self.settle) / second)
 
     def _count(self, idx: np.ndarray, times: np.ndarray, size: int) -> dict:
-        """Rate-side rates per phase, (n_trials, batch, size), of the events (copy-major ``idx``, ``times`` s)."""
+        """Event counts per phase, (n_trials, batch, size), in each window (copy-major ``idx``, ``times`` s)."""
         phase_s, settle_s, dt_s = (float(v / second) for v in (self.phase, self.settle, self.dt))
         which = np.floor(times / phase_s).astype(np.int64)
         # a half-step margin keeps a spike at exactly settle_s on one side, whatever the rounding
@@ -752,8 +671,7 @@ class CircuitModel:
         else:
             counts = np.zeros((len(self.phases), self.copies * size))
             np.add.at(counts, (which[counted], idx[counted]), 1.0)
-        return {name: counts[k].reshape(self.n_trials, self.batch, size) / (self.window * RATE_SCALE_HZ)
-                for k, (name, _) in enumerate(self.phases)}
+        return {name: counts[k].reshape(self.n_trials, self.batch, size) for k, (name, _) in enumerate(self.phases)}
 
 
 @CircuitBuilder.register("input")
@@ -766,6 +684,8 @@ def _build_input(model: CircuitModel, layer, drives: DriveTerms):
     for none (a ``SpikeGeneratorGroup``; STDP windows).
     """
     gname = f"ns_c_{model.ids[layer.name]}"
+    if model.input_encoding == "current":
+        return   # not simulated: its projections are injected currents (_input_currents)
     if model.input_encoding == "spike_times":
         rows = np.tile(model.x, (model.n_trials, 1))                       # (trials * batch, size)
         row, unit = np.nonzero(np.isfinite(rows))
@@ -1013,6 +933,8 @@ def _build_projection(model: CircuitModel, proj: Projection, k: int):
     copy on neuron *i* of the same copy); ``all`` is block-diagonal over the copies.
     """
     post = model.network.layer(proj.post)
+    if model.input_encoding == "current" and proj.pre == model.network.input_layer.name:
+        return   # an injected current (_input_currents), no synapses
     if post.neuron in SUMMED_MODELS:
         return _build_summed_synapses(model, proj, k)
     if proj.name in model.plasticity or post.neuron in CONDUCTANCE_MODELS or post.neuron == "parrot":
@@ -1362,6 +1284,44 @@ def _urbanczik_senn_synapse(model: CircuitModel, proj, options: dict) -> Synapse
                         "", "w += eta_w * star_h_post * psp_pre", ns)
 
 
+#: Neuron models an injected input current (``input_encoding = "current"``) can drive: their
+#: compartments sum a ``DriveTerms.current``.
+CURRENT_DRIVEN = (*lif.SPIKING_MODELS, "burst_lif")
+
+
+def _input_currents(model: CircuitModel, drives: dict) -> None:
+    """``input_encoding = "current"``: the input layer is not simulated; every projection leaving it
+    injects its mean current :math:`V_{th} \\sum_j W_{ij} x_j` into its target compartment
+    (:mod:`neurosim.spiking.encoding`), one term per (layer, compartment), constant within a
+    presentation: a ``TimedArray`` with one row per presentation in a sequential stream, a
+    per-copy constant otherwise."""
+    inp = model.network.input_layer.name
+    summed: dict = {}
+    for proj in model.network.projections:
+        if proj.pre != inp or proj.kind not in model.kinds:
+            continue
+        post = model.network.layer(proj.post)
+        if post.neuron not in CURRENT_DRIVEN:
+            raise ConfigError(f"Projection '{proj.name}': input_encoding 'current' injects currents into "
+                              f"{', '.join(CURRENT_DRIVEN)} layers, not into '{post.name}' ({post.neuron}); use "
+                              "input_encoding 'poisson'")
+        drive = model.x @ np.asarray(weight(model.network, model.params, proj), dtype=np.float64).T
+        key = (post.name, proj.target)
+        summed[key] = summed.get(key, 0.0) + drive
+    for (post, comp), values in sorted(summed.items()):
+        name = f"ns_cur_{model.ids[post]}_{comp}"
+        out = drives.setdefault(post, DriveTerms())
+        if model.sequential:
+            out.namespace[name] = brian2.TimedArray(np.tile(values, (model.n_trials, 1)), dt=model.phase, name=name)
+            term = f"{name}(t, i)"
+        else:
+            out.equations.append(f"{name} : 1 (constant)")
+            tiled = model.tile(values)
+            out.setters.append(lambda group, var=name, v=tiled: setattr(group, var, v))
+            term = name
+        out.terms.setdefault(comp, []).append(term)
+
+
 @CircuitBuilder.register(Drive)
 def _build_drive(model: CircuitModel, drive: Drive, out: DriveTerms):
     """A drive's term ``[g(t)] * scale * source`` in threshold units (module :class:`Drive`)."""
@@ -1393,7 +1353,8 @@ def build_circuit(network: Network, params: dict, x, target=None, *, n_trials: i
                   phases=(("free", 0.0),), dt=0.1 * ms, phase=350 * ms, settle=150 * ms,
                   kinds: tuple = KINDS, init_v: str = "rest", seed: int = 0,
                   codegen_target: str = "auto", presentation: str = "parallel", input_encoding: str = "poisson",
-                  plasticity: dict | None = None, record: dict | None = None, record_dt=None) -> CircuitModel:
+                  plasticity: dict | None = None, record: dict | None = None, record_dt=None,
+                  standalone_dir: str | None = None) -> CircuitModel:
     """Lower a circuit description and its params to one ``brian2.Network`` through the registry.
 
     Parameters
@@ -1432,9 +1393,11 @@ def build_circuit(network: Network, params: dict, x, target=None, *, n_trials: i
         the same uniform per step as the same neuron of the other blocks (common random
         numbers: the phases differ only where the gain moved a rate across it; the spiking
         microcircuit's nudged and free copies).
-    input_encoding : {"poisson", "spike_times"}
-        Poisson rates ``x * 100 Hz``, or one spike per input unit at ``x[b, i]`` seconds into
-        its presentation (NaN: none).
+    input_encoding : {"poisson", "spike_times", "current"}
+        Poisson rates ``x * 100 Hz``; one spike per input unit at ``x[b, i]`` seconds into
+        its presentation (NaN: none); or no input neurons at all: each projection leaving the
+        input layer injects its mean current :math:`V_{th} W x` into its target compartment
+        (:mod:`neurosim.spiking.encoding`; LIF-type post layers).
     plasticity : dict, optional
         ``{projection name: (synapse model, options)}``: projections whose synapses learn,
         with a registered ``"synapse:<model>"`` (``pair_stdp``, ``triplet_stdp``,
@@ -1444,6 +1407,10 @@ def build_circuit(network: Network, params: dict, x, target=None, *, n_trials: i
         ``{layer or plastic projection: variables}`` recorded every ``record_dt`` (default ``dt``);
         :meth:`CircuitModel.recorded` reads them back.
     record_dt : brian2 time, optional
+    standalone_dir : str, optional
+        ``codegen_target = "cpp_standalone"``: the C++ project's folder (default a new temporary
+        one).  The objects are created, compiled and run inside :meth:`CircuitModel.run` (once);
+        afterwards the model keeps the spikes and recorded variables, not its state.
     """
     if not isinstance(network, Network):
         raise ConfigError(f"build_circuit: network expected a neurosim Network, got {type(network).__name__}")
@@ -1464,8 +1431,8 @@ def build_circuit(network: Network, params: dict, x, target=None, *, n_trials: i
     if presentation == "sequential" and len(tuple(phases)) != 1:
         raise ConfigError(f"build_circuit: a sequential stream presents each row in one phase; got {len(phases)} "
                           "phases (use presentation='parallel' for a multi-phase protocol)")
-    if input_encoding not in ("poisson", "spike_times"):
-        raise ConfigError(f"build_circuit: input_encoding expected 'poisson' or 'spike_times', got "
+    if input_encoding not in ("poisson", "spike_times", "current"):
+        raise ConfigError(f"build_circuit: input_encoding expected 'poisson', 'spike_times' or 'current', got "
                           f"{input_encoding!r}")
     for name in plasticity or {}:
         network.projection(name)   # an unknown name fails here, with the names it could be
@@ -1481,4 +1448,5 @@ def build_circuit(network: Network, params: dict, x, target=None, *, n_trials: i
     return CircuitModel(network, params, x=x, target=t, n_trials=n_trials, phases=phases, dt=dt, phase=phase,
                         settle=settle, kinds=tuple(kinds), init_v=init_v, seed=seed,
                         codegen_target=codegen.resolve_target(codegen_target), presentation=presentation,
-                        input_encoding=input_encoding, plasticity=plasticity, record=record, record_dt=record_dt)
+                        input_encoding=input_encoding, plasticity=plasticity, record=record, record_dt=record_dt,
+                        standalone_dir=standalone_dir)

@@ -76,7 +76,7 @@ from ..oracles import get_oracle
 from ..params import bias_key, check_params
 from ..reference import check_batch
 from . import codegen
-from .builder import build_circuit
+from .builder import TIMING_KEYS, build_circuit
 from .plasticity import SpikingRule, register_spiking
 
 __all__ = ["UrbanczikSennConfig", "TeacherTaskResult", "teacher_task", "teacher_task_network", "SpikingMicrocircuit",
@@ -298,8 +298,7 @@ def teacher_task(config: UrbanczikSennConfig | None = None, *, seed: int = 0, ta
         teacher_rate_hz=teach.mean(axis=1),
         spike_rates_hz={name: float(n / (n_st * cfg.duration_s)) for name, n in n_spikes.items()},
         w_star=w_star, w_initial=w_init, w_final=model.weights("input->student")[0], config=asdict(cfg),
-        seed=int(seed), timings={"target": chosen, "build_s": activity.timings["build_s"],
-                                 "simulate_s": activity.timings["simulate_s"],
+        seed=int(seed), timings={"target": chosen, **{k: activity.timings[k] for k in TIMING_KEYS},
                                  "biological_s": float(cfg.duration_s)})
 
 
@@ -584,7 +583,7 @@ class SpikingMicrocircuit:
             spike_updates={k: v.mean(axis=0) for k, v in per_trial["spike"].items()},
             rate_updates={k: v.mean(axis=0) for k, v in per_trial["rate"].items()},
             per_trial_spike=per_trial["spike"], per_trial_rate=per_trial["rate"], output_rate=rates["nudged"],
-            timings={"target": self.target, **{k: activity.timings[k] for k in ("build_s", "simulate_s")},
+            timings={"target": self.target, **{k: activity.timings[k] for k in TIMING_KEYS},
                      "biological_s": (self.settle_ms + self.window_ms) * 1e-3},
             free_per_trial_spike={k: v[1] for k, v in phases["spike"].items()} if free else None,
             free_per_trial_rate={k: v[1] for k, v in phases["rate"].items()} if free else None,

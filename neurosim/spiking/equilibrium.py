@@ -113,7 +113,7 @@ class EPActivity:
     spikes : dict of str to (ndarray, ndarray)
         Per layer: (copy-major neuron index, spike time in s) of every spike, for rasters.
     timings : dict
-        ``target``, ``build_s``, ``simulate_s`` (wall, including code generation),
+        ``target``, ``build_s``, ``compile_s`` (code generation), ``simulate_s`` (the loop),
         ``biological_s``, ``n_copies``.
     """
 

@@ -111,7 +111,7 @@ from ..reference import check_batch
 from ..rules import get_rule
 from . import lif
 from . import encoding as _encoding
-from .builder import CircuitActivity, build_circuit
+from .builder import TIMING_KEYS, CircuitActivity, build_circuit
 from .plasticity import SpikingRule, register_spiking
 
 __all__ = ["PCSpikes", "SpikingPredictiveCoding", "finite_nudge_updates", "simulate_pc", "spiking_pc_align",
@@ -210,7 +210,7 @@ class PCSpikes:
     raster : dict of (str, str) to (ndarray, ndarray)
         Unit indices and spike times (s) of trial 0, sample 0.
     timings : dict
-        ``target``, ``build_s``, ``simulate_s``, ``biological_s``, ``n_neurons``, ``n_synapses``.
+        ``target``, ``build_s``, ``compile_s``, ``simulate_s``, ``biological_s``, ``n_neurons``, ``n_synapses``.
     circuit : Network
         The description that was simulated (:func:`pc_circuit`).
     activity : CircuitActivity
@@ -324,8 +324,8 @@ def simulate_pc(network: Network, params: dict, x, target, *, n_trials: int = 20
         np.add.at(hist, (np.minimum((times[sample0] / bin_s).astype(np.int64), n_bins - 1), unit[sample0]), 1.0)
         course[key] = hist / (n_trials * bin_s * RATE_SCALE_HZ)
         raster[key] = (unit[copy == 0], times[copy == 0])
-    timings = {"target": activity.timings["target"], "build_s": activity.timings["build_s"],
-               "simulate_s": activity.timings["simulate_s"], "biological_s": activity.timings["biological_s"],
+    timings = {"target": activity.timings["target"], **{k: activity.timings[k] for k in TIMING_KEYS},
+               "biological_s": activity.timings["biological_s"],
                "n_neurons": int(sum(len(g) for g in model.groups.values())),
                "n_synapses": int(sum(len(s) for s in model.synapses))}
     return PCSpikes(counts=counts, window=window_s, nudge=h, inputs=x, target=t, time_course=course,

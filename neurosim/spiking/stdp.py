@@ -303,14 +303,14 @@ def song2000(duration=100 * second, *, n_inputs: int = 1000, input_rate=15 * Hz,
     state = song.init(network, params, seed)
     x = np.full((1, n_inputs), float(input_rate / Hz) / RATE_SCALE_HZ)
     snapshots, post_rate = [params[plastic].ravel().copy()], []
-    timings = {"target": None, "build_s": 0.0, "simulate_s": 0.0, "biological_s": 0.0}
+    timings = {"target": None, "build_s": 0.0, "compile_s": 0.0, "simulate_s": 0.0, "biological_s": 0.0}
     for _ in range(n_snap):
         dw, state, aux = song.updates(network, params, state, x, None)
         params = {k: v + dw.get(k, 0.0) for k, v in params.items()}
         snapshots.append(params[plastic].ravel().copy())
         post_rate.append(float(aux["counts"]["output"].sum()) / step)
         timings["target"] = aux["timings"]["target"]
-        for key in ("build_s", "simulate_s", "biological_s"):
+        for key in ("build_s", "compile_s", "simulate_s", "biological_s"):
             timings[key] += aux["timings"][key]
     neuron = ConductanceLIFParameters.from_layer(network.layer("output"))
     config = {"duration_s": float(duration / second), "n_inputs": n_inputs, "input_rate_hz": float(input_rate / Hz),
