@@ -22,9 +22,11 @@ See :mod:`neurosim.spiking.lif` for the equations and the mapping of weights ont
 """
 from __future__ import annotations
 
+import logging
 import re
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import brian2
@@ -45,6 +47,27 @@ from ..validation import check, check_time
 def _check_time(name: str, value, *, minimum_exclusive=0.0) -> Quantity:
     """A brian2 time quantity > ``minimum_exclusive`` seconds, or a one-line error saying how to write it."""
     return check_time("build", name, value, gt=minimum_exclusive, example="0.1*brian2.ms")
+
+
+class _AlignedGrids(logging.Filter):
+    """Drops brian2's "time grids not aligned" warning for tables whose step is a whole number of
+    ``dt`` (checked by :func:`build_circuit`): ``phase / dt`` is then an integer up to float
+    rounding (0.35 s / 0.5 ms = 699.9999999999999), which brian2's exact comparison flags."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "time grids not aligned" not in record.getMessage()
+
+
+@contextmanager
+def _aligned_grids():
+    """Within the block, brian2's TimedArray logger omits the false "time grids not aligned" warning."""
+    log = logging.getLogger("brian2.input.timedarray")
+    quiet = _AlignedGrids()
+    log.addFilter(quiet)
+    try:
+        yield
+    finally:
+        log.removeFilter(quiet)
 
 
 def _identifier(text: str) -> str:
@@ -589,7 +612,8 @@ class CircuitModel:
             else:
                 brian2.seed(self.seed)
                 started = time.perf_counter()
-                self.net.run(duration, namespace={})
+                with _aligned_grids():
+                    self.net.run(duration, namespace={})
                 wall = time.perf_counter() - started
                 simulate_s = float(brian2.get_device()._last_run_time)
                 compile_s = max(wall - simulate_s, 0.0)
@@ -635,7 +659,8 @@ class CircuitModel:
         with codegen.standalone_device(directory) as device:
             self._create()
             brian2.seed(self.seed)
-            self.net.run(duration, namespace={})
+            with _aligned_grids():
+                self.net.run(duration, namespace={})
             started = time.perf_counter()
             device.build(directory=directory, compile=True, run=False, with_output=False)
             compiled = time.perf_counter()
@@ -1312,7 +1337,8 @@ def _input_currents(model: CircuitModel, drives: dict) -> None:
         name = f"ns_cur_{model.ids[post]}_{comp}"
         out = drives.setdefault(post, DriveTerms())
         if model.sequential:
-            out.namespace[name] = brian2.TimedArray(np.tile(values, (model.n_trials, 1)), dt=model.phase, name=name)
+            out.namespace[name] = brian2.TimedArray(np.tile(values, (model.n_trials, 1)), dt=model.phase,
+                                                    name=name)
             term = f"{name}(t, i)"
         else:
             out.equations.append(f"{name} : 1 (constant)")
@@ -1420,6 +1446,10 @@ def build_circuit(network: Network, params: dict, x, target=None, *, n_trials: i
     if not settle < phase:
         raise ConfigError(f"build_circuit: settle ({settle}) must be shorter than phase ({phase}); the spikes "
                           "are counted in the rest of each phase")
+    steps = float(phase / dt)
+    if abs(steps - round(steps)) > 1e-6:
+        raise ConfigError(f"build_circuit: phase = {phase} must be a whole number of dt = {dt} steps (got {steps:g} "
+                          "steps); change phase or dt")
     if init_v not in ("rest", "uniform"):
         raise ConfigError(f"build_circuit: init_v expected 'rest' or 'uniform', got {init_v!r}")
     if presentation not in ("parallel", "sequential", "parallel_phases"):
