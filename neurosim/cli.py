@@ -218,6 +218,9 @@ def cmd_align(args) -> int:
         spiking = get_spiking_rule(rule.name, **rule.hyper)
         network = rule.network(spiking.default_network(network.sizes, loss=args.loss))
     check_fits(network, data)
+    if args.rate_model != "lif" and args.backend != "spiking":
+        raise ConfigError(f"--rate-model {args.rate_model}: applies to the spiking backend (the reference rate network "
+                          "of spike counts); add --backend spiking or leave it out")
     if spec.array != "numpy" and args.backend == "spiking":
         raise ConfigError(f"--array {spec.array}: applies to the rate backend; the spiking backend simulates in "
                           "brian2 (drop --array or use --backend rate)")
@@ -244,7 +247,7 @@ def cmd_align(args) -> int:
         from .spiking import spiking_align
 
         report = spiking_align(rule.name, network, params, x, t, n_trials=args.trials, seed=args.seed,
-                               rule_hyper=_parse_set(args.set))
+                               rule_hyper=_parse_set(args.set), rate_model=args.rate_model)
     else:
         from .alignment import align
         from .arrays import backend
@@ -585,6 +588,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--backend", choices=["rate", "spiking"], default="rate")
     s.add_argument("--batch-size", type=int, default=None, help="samples in the compared batch (default 128)")
     s.add_argument("--trials", type=int, default=20, help="spiking backend: trials to average")
+    s.add_argument("--rate-model", choices=["lif", "soft_lif"], default="lif",
+                   help="spiking backend: compare with the hard f-I curve (lif) or the noise-smoothed one (soft_lif, "
+                        "its width fitted to the spikes); near threshold only soft_lif is a fair reference")
     s.add_argument("--weights", help="params .npz or run folder to align at (default: fresh init)")
     s.set_defaults(func=cmd_align)
 

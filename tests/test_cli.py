@@ -108,6 +108,8 @@ def test_gradcheck_model_card(capsys, tmp_path):
     (["align", "--rule", "fa", "--set", "bogus=1"], "unknown hyper-parameter 'bogus'"),
     (["align", "--rule", "fa", "--model", "/nonexistent/model.toml"], "does not exist"),
     (["align", "--rule", "pc", "--backend", "spiking"], "has no spiking backend"),
+    (["align", "--rule", "fa", "--rate-model", "soft_lif"], "--rate-model soft_lif: applies to the spiking backend"),
+    (["align", "--rule", "ep", "--backend", "spiking", "--rate-model", "soft_lif"], "soft LIF applies to the rules"),
 ])
 def test_bad_input_one_line_exit_2(capsys, argv, fragment):
     code, out, err = run(capsys, *argv)

@@ -266,3 +266,28 @@ def test_same_seed_same_spikes_and_per_trial_mean():
     assert per["input->hidden1"].shape == (2, 6, 8)
     eps = a.errors("hidden1")
     np.testing.assert_allclose(per["hidden1.bias"], eps.mean(axis=1))
+
+
+@pytest.mark.spiking
+def test_near_threshold_network_aligns_with_the_soft_lif_network(near_threshold):
+    """Issue 18 item 5: the same spikes as the strict xfail above, compared with the rate network whose
+    f-I curve is smoothed by the input noise (soft LIF, width fitted on separate feed-forward runs of the
+    same weights and inputs).  Below threshold the hard curve has phi' = 0 where the noisy units fire; the
+    soft curve does not, and the cosine with backprop on that network clears the 0.9 target (measured
+    0.964 at 10 trials against 0.780 for the hard curve).  The hard-curve report of the fixture stays the
+    control: this run's spikes are identical (same seeds), only the reference changes."""
+    net, params, x, t = problem(seed=2)
+    soft = spiking_pc_align(net, params, x, t, n_trials=10, seed=2, rate_model="soft_lif")
+    assert soft.extra["rate_equivalent_activation"].startswith("soft_lif(sigma=")
+    fit = soft.extra["soft_lif_fit"]
+    assert 0.01 < fit["sigma"] < 0.5 and fit["rmse"] < fit["rmse_lif"]
+    assert soft.global_cosine > 0.9 > near_threshold.global_cosine
+    assert soft.extra["timings"]["simulate_s"] > 0
+
+
+def test_rate_model_options_are_checked():
+    net, params, x, t = problem()
+    with pytest.raises(ConfigError, match="rate_model expected"):
+        spiking_pc_align(net, params, x, t, rate_model="tanh")
+    with pytest.raises(ConfigError, match="sigma=0.1 is the soft LIF"):
+        spiking_pc_align(net, params, x, t, sigma=0.1)

@@ -483,9 +483,10 @@ def spiking_align(rule_name: str, network: Network, params: dict, x, target, *, 
     if rate_model not in RATE_MODELS:
         raise unknown_name("rate_model of spiking_align", rate_model, RATE_MODELS)
     if rate_model not in srule.rate_models:
+        soft = sorted(name for name, klass in SPIKING_RULES.items() if "soft_lif" in klass.rate_models)
         raise ConfigError(f"spiking_align: rule '{srule.name}' compares only with rate_model "
                           f"{' or '.join(map(repr, srule.rate_models))}, got {rate_model!r}; the soft LIF applies to "
-                          "the rate read-out rules (backprop, fa, dfa, agrel, brainprop)")
+                          f"the rules {', '.join(soft)}")
     if sigma is not None and rate_model != "soft_lif":
         raise ConfigError(f"spiking_align: sigma={sigma!r} is the soft LIF's width; pass rate_model='soft_lif' "
                           "with it, or leave sigma out")

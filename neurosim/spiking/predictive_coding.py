@@ -112,7 +112,7 @@ from ..rules import get_rule
 from . import lif
 from . import encoding as _encoding
 from .builder import TIMING_KEYS, CircuitActivity, build_circuit
-from .plasticity import SpikingRule, register_spiking
+from .plasticity import SpikingRule, calibrate_soft_lif, register_spiking
 
 __all__ = ["PCSpikes", "SpikingPredictiveCoding", "finite_nudge_updates", "simulate_pc", "spiking_pc_align",
            "noise_limited_cosine", "POPULATIONS"]
@@ -421,6 +421,7 @@ class SpikingPredictiveCoding(SpikingRule):
 
     rate_rules = ("pc-fpa", "pc")
     build_kinds: ClassVar[tuple[str, ...]] = ("feedforward",)
+    rate_models = ("lif", "soft_lif")
 
     def _check_variant(self) -> None:
         if self.name != "pc-fpa":
@@ -465,7 +466,7 @@ def _json(value):
 
 def spiking_pc_align(network: Network, params: dict, x, target, *, n_trials: int = 20, seed: int = 0,
                      nudge: float = DEFAULTS["nudge"], codegen_target: str = "numpy", rate_rule=None,
-                     **times) -> AlignmentReport:
+                     rate_model: str = "lif", sigma: float | None = None, **times) -> AlignmentReport:
     """Trial-averaged spiking PC update against backprop and rate PC on the rate-equivalent network.
 
     Parameters
@@ -474,6 +475,16 @@ def spiking_pc_align(network: Network, params: dict, x, target, *, n_trials: int
         As :func:`simulate_pc`.
     rate_rule : Rule, optional
         The rate rule compared with (default ``get_rule("pc-fpa")``).
+    rate_model : {"lif", "soft_lif"}
+        The rate network the spikes are compared with: the hard f-I curve (default) or the soft
+        LIF, the f-I curve smoothed by the input noise the neurons see (docs/rules/spiking.md,
+        *Near-threshold units*): below threshold the hard curve's slope is 0 where noisy units
+        still fire.
+    sigma : float, optional
+        The soft LIF's width (threshold units); default: fitted by
+        :func:`~neurosim.spiking.plasticity.calibrate_soft_lif` on the feed-forward network at the
+        same weights and inputs (its own runs, seeds ``seed + 1000 + k``), reported in
+        ``extra["soft_lif_fit"]``.
     **times
         ``dt``, ``settle``, ``window``, ``bin`` for :func:`simulate_pc`.
 
@@ -492,12 +503,25 @@ def spiking_pc_align(network: Network, params: dict, x, target, *, n_trials: int
     unknown = sorted(set(times) - {"dt", "settle", "window", "bin"})
     if unknown:
         raise ConfigError(f"spiking_pc_align: unknown option {unknown[0]!r}; expected dt, settle, window, bin")
+    if rate_model not in lif.RATE_MODELS:
+        raise ConfigError(f"spiking_pc_align: rate_model expected one of {', '.join(lif.RATE_MODELS)}, got "
+                          f"{rate_model!r}")
+    if sigma is not None and rate_model != "soft_lif":
+        raise ConfigError(f"spiking_pc_align: sigma={sigma!r} is the soft LIF's width; pass rate_model='soft_lif' "
+                          "with it, or leave sigma out")
     rule = rate_rule if rate_rule is not None else get_rule("pc-fpa")
     spiking_rule = SpikingPredictiveCoding(rule)
     spiking_rule.circuit(network, nudge)   # refuses a variant the circuit cannot express before simulating
-    equivalent = rate_equivalent(network)
     spikes = simulate_pc(network, params, x, target, n_trials=n_trials, seed=seed, nudge=nudge,
                          codegen_target=codegen_target, **times)
+    fit = None
+    if rate_model == "soft_lif" and sigma is None:
+        settle, window = times.get("settle", DEFAULTS["settle"]), times.get("window", DEFAULTS["window"])
+        fit = calibrate_soft_lif(network, params, spikes.inputs, n_trials=4, seed=int(seed) + 1000,
+                                 codegen_target=codegen_target, dt=times.get("dt", DEFAULTS["dt"]),
+                                 presentation=settle + window, settle=settle)
+        sigma = fit.sigma
+    equivalent = rate_equivalent(network, "lif" if rate_model == "lif" else f"soft_lif(sigma={sigma!r})")
     x, t = spikes.inputs, spikes.target
     dw, _, aux = spiking_rule.updates(spikes.circuit, params, None, spikes.activity, t)
     per_trial = aux["per_trial"]
@@ -510,8 +534,12 @@ def spiking_pc_align(network: Network, params: dict, x, target, *, n_trials: int
              "rate_rule_projections": [{"name": row.name, "cosine": _json(row.cosine)} for row in vs_rate.projections],
              "finite_nudge_cosine": _json(vs_limit.global_cosine),
              "noise_limited_cosine": _json(noise_limited_cosine(per_trial, names)) if n_trials > 1 else None,
-             "rate_equivalent_activation": "lif", "n_trials": int(n_trials), "seed": int(seed),
+             "rate_equivalent_activation": equivalent.output_layer.activation, "n_trials": int(n_trials),
+             "seed": int(seed),
              "nudge": float(nudge), "timings": {k: (round(v, 6) if isinstance(v, float) else v)
                                                 for k, v in spikes.timings.items()}}
+    if fit is not None:
+        extra["soft_lif_fit"] = {"sigma": fit.sigma, "rmse": fit.rmse, "rmse_lif": fit.rmse_lif,
+                                 "n_points": fit.n_points}
     return AlignmentReport.compare(dw, reference, names=names, rule=rule.name, backend="spiking",
                                    reference_name=rule.info.reference, extra=extra)
