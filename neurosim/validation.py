@@ -37,7 +37,7 @@ from .arrays import namespace
 from .errors import ConfigError, ShapeError, did_you_mean
 
 __all__ = ["all_finite", "first_non_finite", "atomic_write_bytes", "atomic_writer", "check", "check_array",
-           "check_keys", "check_seed", "check_time", "describe", "finite_or_none", "jsonable",
+           "check_keys", "check_quantity", "check_seed", "check_time", "describe", "finite_or_none", "jsonable",
            "restoring_global_random_state", "to_json", "write_json"]
 
 #: Value kinds :func:`check` knows; ``number`` is a finite real (int or float, not bool).
@@ -143,22 +143,61 @@ def check_keys(owner: str, given: Iterable[str], known: Iterable[str], *, what: 
 
 
 
+def check_quantity(owner: str, name: str, value: Any, unit, *, gt: float | None = None, ge: float | None = None,
+                   written: str, what: str = "quantity"):
+    """A brian2 quantity with the dimensions of ``unit`` (and ``> gt`` / ``>= ge`` in ``unit``), returned unchanged.
+
+    Every message is one line and says how to write the value: a bare number (the unit is what
+    is missing, the usual slip when an API moves from ``dt_ms=0.5`` to ``dt=0.5*ms``) gets
+    ``'g_l' = 0.1 has no unit; pass a brian2 quantity such as 0.1/brian2.ms``.  brian2 is
+    imported here, on use, so that the rate side never imports it.
+
+    Parameters
+    ----------
+    owner, name : str
+        As for :func:`check`.
+    unit : brian2 Unit or Quantity
+        The dimensions required; bounds and messages are in this unit (``brian2.ms``, ``1/brian2.ms``).
+    gt, ge : float, optional
+        Bounds, in ``unit``.
+    written : str
+        How ``unit`` follows a number in code, for the message: ``"*brian2.ms"``, ``"/brian2.ms"``,
+        ``"*brian2.mV*brian2.ms"``.
+    what : str
+        The kind of value in words (``"time"``, ``"conductance"``).
+    """
+    from brian2 import Quantity, get_dimensions, have_same_dimensions
+
+    shown = str(value) if isinstance(value, Quantity) else repr(value)   # 0.5 mV, not 0.5 * mvolt
+    if not isinstance(value, Quantity) or not have_same_dimensions(value, unit) or np.ndim(value) != 0:
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+            raise ConfigError(f"{owner}: '{name}' = {value!r} has no unit; pass a brian2 {what} such as "
+                              f"{value}{written}")
+        raise ConfigError(f"{owner}: '{name}' must be a brian2 {what} such as 1{written} (dimensions "
+                          f"{get_dimensions(unit)}), got {shown}.")
+    number = float(value / unit)
+    for bound, op, ok in ((gt, ">", lambda v, b: v > b), (ge, ">=", lambda v, b: v >= b)):
+        if bound is not None and not (math.isfinite(number) and ok(number, bound)):
+            raise ConfigError(f"{owner}: '{name}' must be a {what} {op} {bound:g} {unit!s}, got {shown}.")
+    if not math.isfinite(number):
+        raise ConfigError(f"{owner}: '{name}' must be a finite {what}, got {shown}.")
+    return value
+
+
 def check_time(owner: str, name: str, value: Any, *, gt: float = 0.0, example: str = "100*brian2.ms"):
-    """A brian2 time quantity ``> gt`` seconds, returned unchanged.
+    """A brian2 time quantity ``> gt`` seconds, returned unchanged (:func:`check_quantity` in ms).
 
     brian2 is imported here, on use, so that the rate side never imports it. A bare number
     gets its own message (the unit is what is missing).
     """
-    from brian2 import Quantity, have_same_dimensions, second
+    from brian2 import Quantity, have_same_dimensions, ms, second
 
-    if not isinstance(value, Quantity) or not have_same_dimensions(value, second):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            raise ConfigError(f"{owner}: '{name}' = {value!r} has no unit; pass a brian2 time such as "
-                              f"{value}*brian2.ms")
+    if isinstance(value, Quantity) and not have_same_dimensions(value, second):
+        # the example the caller gave (a time), not check_quantity's generic one
+        raise ConfigError(f"{owner}: '{name}' must be a brian2 time such as {example}, got {value}.")
+    if not isinstance(value, (Quantity, int, float, np.integer, np.floating)) or isinstance(value, bool):
         raise ConfigError(f"{owner}: '{name}' must be a brian2 time such as {example}, got {value!r}.")
-    if not float(value / second) > gt:
-        raise ConfigError(f"{owner}: '{name}' must be a time > {gt * 1e3:g} ms, got {value!r}.")
-    return value
+    return check_quantity(owner, name, value, ms, gt=gt * 1e3, written="*brian2.ms", what="time")
 
 
 # --------------------------------------------------------------------------- arrays

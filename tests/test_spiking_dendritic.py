@@ -33,6 +33,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from brian2 import Hz, mV, ms, second
 
 from neurosim import backprop, get_rule
 from neurosim.alignment import cosine
@@ -45,9 +46,9 @@ T = np.array([[0], [1], [1], [0]], dtype=float)
 
 # 20 inputs (weights scaled up 5x in mean, sqrt(5)x in spread to keep the paper's 100-input
 # potential range); eta = 200 mV^2 ms^2 gives a slow-mode time constant of ~10 s (module docs)
-SMALL_US = UrbanczikSennConfig(n_inputs=20, n_students=4, duration_s=40.0, eta=200.0, w_mean_mv_ms=25.0,
-                               w_std_mv_ms=33.0)
-WINDOW_S, K_EDGE = 4.0, 2
+SMALL_US = UrbanczikSennConfig(n_inputs=20, n_students=4, duration=40 * second, eta=200 * mV ** 2 * ms ** 2,
+                               w_mean=25 * mV * ms, w_std=33 * mV * ms)
+WINDOW, K_EDGE = 4 * second, 2
 # brian2's Cython code depends on the equations, not on the sizes: these runs reuse what
 # experiments/urbanczik_senn.py compiled (a fresh machine compiles once, ~1-2 min); numpy
 # would take ~25 s per run of 40 s here, 10x that on a loaded machine
@@ -58,21 +59,89 @@ MC_TARGET = "numpy"
 
 
 # ------------------------------------------------------------------ bad inputs (no simulation)
-@pytest.mark.parametrize("field, value", [("n_inputs", 0), ("n_students", 1.5), ("duration_s", -1.0),
-                                          ("eta", -0.1), ("tau_l_ms", 3.0), ("pattern_ms", 0.7),
-                                          ("e_inh_mv", 80.0)])
-def test_us_config_rejects_bad_fields(field, value):
-    with pytest.raises(ConfigError):
+@pytest.mark.parametrize("field, value, message", [
+    ("n_inputs", 0, "n_inputs"), ("n_students", 1.5, "n_students"), ("duration", -1 * second, "'duration' must be"),
+    ("eta", -0.1 * mV ** 2 * ms ** 2, "'eta' must be"), ("tau_l", 3 * ms, "tau_l and tau_s must differ"),
+    ("record_every", 0.7 * ms, "record_every = 0.7 ms must be a whole number of dt = 0.5 ms"), ("e_inh", 80 * mV, "e_exc must exceed e_inh"),
+    ("k", 0.0, "'k' must be")])
+def test_us_config_rejects_bad_fields(field, value, message):
+    with pytest.raises(ConfigError, match=message):
         UrbanczikSennConfig(**{field: value})
 
 
+# a float without its unit (the former *_ms / *_mv / *_per_ms fields), or a quantity of the wrong
+# dimensions: one line that says how to write it
+@pytest.mark.parametrize("field, value, message", [
+    ("dt", 0.5, r"'dt' = 0.5 has no unit; pass a brian2 time such as 0.5\*brian2.ms$"),
+    ("duration", 100.0, r"'duration' = 100.0 has no unit; pass a brian2 time such as 100.0\*brian2.second$"),
+    ("g_l", 0.1, r"'g_l' = 0.1 has no unit; pass a brian2 conductance \(per time\) such as 0.1/brian2.ms$"),
+    ("e_exc", 70, r"'e_exc' = 70 has no unit; pass a brian2 potential such as 70\*brian2.mV$"),
+    ("beta", 1 / 3, r"'beta' = 0.3333333333333333 has no unit; pass .* such as 0.3333333333333333/brian2.mV$"),
+    ("eta", 10.0, r"'eta' = 10.0 has no unit; .* such as 10.0\*brian2.mV\*\*2\*brian2.ms\*\*2$"),
+    ("w_mean", 5.0, r"'w_mean' = 5.0 has no unit; .* such as 5.0\*brian2.mV\*brian2.ms$"),
+    ("rate_max", 40.0, r"'rate_max' = 40.0 has no unit; pass a brian2 rate such as 40.0\*brian2.Hz$"),
+    ("dt", 0.5 * mV, r"'dt' must be a brian2 time such as 1\*brian2.ms \(dimensions s\), got 0.5 mV\.$"),
+    ("g_som", 0.8 * ms, r"'g_som' must be a brian2 conductance \(per time\) such as 1/brian2.ms"),
+    ("theta", 15 * mV * ms, r"'theta' must be a brian2 potential such as 1\*brian2.mV"),
+    ("dt", "0.5 ms", r"'dt' must be a brian2 time such as 1\*brian2.ms"),
+])
+def test_us_config_unitless_or_wrong_dimension_is_one_line(field, value, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        UrbanczikSennConfig(**{field: value})
+    assert str(info.value).startswith("UrbanczikSennConfig: ") and "\n" not in str(info.value)
+
+
+# the former hand conversion of teacher_task_network (per ms -> 1/s, mV -> V, 1/mV -> 1/V,
+# ms -> s), written out in SI by hand: the defaults (the paper's values) ...
+PAPER_SI = dict(g_l=100.0, g_d=2000.0, g_som=800.0, e_exc=0.070, e_inh=-0.005, phi_max=150.0, k=0.5,
+                beta=1000.0 / 3.0, theta=0.015, tau_l=0.010, tau_s=0.003)
+
+
+def test_us_config_neuron_is_the_former_conversion_for_the_defaults():
+    from neurosim.neurons import UrbanczikSennParameters
+
+    neuron = UrbanczikSennConfig().neuron()
+    assert isinstance(neuron, UrbanczikSennParameters)
+    assert dataclasses.asdict(neuron) == pytest.approx(PAPER_SI, rel=1e-14)
+
+
+def test_us_config_neuron_is_the_former_conversion_off_the_defaults():
+    cfg = UrbanczikSennConfig(g_l=0.05 / ms, g_d=1.5 / ms, g_som=0 / ms, e_exc=60 * mV, e_inh=-10 * mV,
+                              phi_max=0.2 * 1000 * Hz, k=0.25, beta=0.5 / mV, theta=12 * mV, tau_l=20 * ms,
+                              tau_s=2 * ms)
+    expected = dict(g_l=50.0, g_d=1500.0, g_som=0.0, e_exc=0.060, e_inh=-0.010, phi_max=200.0, k=0.25,
+                    beta=500.0, theta=0.012, tau_l=0.020, tau_s=0.002)
+    assert dataclasses.asdict(cfg.neuron()) == pytest.approx(expected, rel=1e-14)
+    # the layer of the circuit carries exactly these parameters (one derivation, no second copy)
+    from neurosim.neurons import UrbanczikSennParameters
+    from neurosim.spiking.dendritic import teacher_task_network
+
+    assert UrbanczikSennParameters.from_layer(teacher_task_network(cfg).layer("student")) == cfg.neuron()
+
+
+def test_us_config_record_is_si_json():
+    import json
+
+    record = UrbanczikSennConfig().to_record()
+    expected = {"n_inputs": 100, "n_students": 5, "duration_s": 100.0, "pattern_s": 0.1, "rate_max_hz": 40.0,
+                "g_l_per_s": 100.0, "g_d_per_s": 2000.0, "g_som_per_s": 800.0, "e_exc_v": 0.070, "e_inh_v": -0.005,
+                "phi_max_hz": 150.0, "k": 0.5, "beta_per_v": 1000.0 / 3.0, "theta_v": 0.015, "tau_l_s": 0.010,
+                "tau_s_s": 0.003, "eta_v2_s2": 10e-12, "w_mean_v_s": 5e-6, "w_std_v_s": 15e-6, "dt_s": 0.0005,
+                "record_every_s": 0.005}
+    assert record.keys() == expected.keys()
+    assert record == pytest.approx(expected, rel=1e-14)
+    assert json.loads(json.dumps(record)) == record
+    # equal configs hash alike (a frozen dataclass of quantities)
+    assert hash(UrbanczikSennConfig()) == hash(UrbanczikSennConfig()) and UrbanczikSennConfig() == UrbanczikSennConfig()
+
+
 def test_us_config_attenuation_is_gd_over_gd_plus_gl():
-    cfg = UrbanczikSennConfig(g_l_per_ms=0.1, g_d_per_ms=2.0)
+    cfg = UrbanczikSennConfig(g_l=0.1 / ms, g_d=2.0 / ms)
     assert cfg.dendritic_attenuation == pytest.approx(2.0 / 2.1, rel=1e-15)
 
 
-@pytest.mark.parametrize("kwargs", [{"seed": -1}, {"seed": 1.0}, {"window_s": 0.0}, {"window_s": 1e6},
-                                    {"target": "gpu"}])
+@pytest.mark.parametrize("kwargs", [{"seed": -1}, {"seed": 1.0}, {"window": 0 * second}, {"window": 1e6 * second},
+                                    {"window": 5.0}, {"target": "gpu"}])
 def test_teacher_task_rejects_bad_arguments(kwargs):
     with pytest.raises(ConfigError):
         teacher_task(SMALL_US, **kwargs)
@@ -84,8 +153,8 @@ def test_teacher_task_rejects_non_config():
 
 
 def test_us_config_rejects_duration_not_whole_patterns():
-    with pytest.raises(ConfigError, match="pattern_ms"):
-        UrbanczikSennConfig(duration_s=1.05, pattern_ms=100.0)
+    with pytest.raises(ConfigError, match="whole number of pattern"):
+        UrbanczikSennConfig(duration=1.05 * second, pattern=100 * ms)
 
 
 def test_teacher_task_circuit_is_a_description():
@@ -101,7 +170,7 @@ def test_teacher_task_circuit_is_a_description():
     assert Network.from_toml(circuit.to_toml()) == circuit
     student, teacher = UrbanczikSennParameters.from_layer(circuit.layer("student")), \
         UrbanczikSennParameters.from_layer(circuit.layer("teacher"))
-    assert teacher.g_som == 0 and student.g_som == pytest.approx(cfg.g_som_per_ms * 1e3, rel=1e-15)
+    assert teacher.g_som == 0 and student.g_som == pytest.approx(800.0, rel=1e-15)
     assert student.dendritic_attenuation == pytest.approx(cfg.dendritic_attenuation, rel=1e-15)
     nudge = circuit.projection("teacher->student")
     assert (nudge.target, nudge.connectivity, nudge.plastic) == ("soma", "one_to_one", False)
@@ -131,7 +200,7 @@ def test_urbanczik_senn_builder_rejects_bad_circuits():
 # ------------------------------------------------------------------ teacher task (brian2)
 @pytest.fixture(scope="module")
 def learned():
-    return teacher_task(SMALL_US, seed=3, target=TARGET, window_s=WINDOW_S)
+    return teacher_task(SMALL_US, seed=3, target=TARGET, window=WINDOW)
 
 
 @pytest.mark.spiking
@@ -146,7 +215,8 @@ def test_teacher_task_weights_approach_teacher(learned):
 
 @pytest.mark.spiking
 def test_teacher_task_prediction_error_falls_beyond_noise(learned):
-    frozen = teacher_task(dataclasses.replace(SMALL_US, eta=0.0), seed=3, target=TARGET, window_s=WINDOW_S)
+    frozen = teacher_task(dataclasses.replace(SMALL_US, eta=0 * mV ** 2 * ms ** 2), seed=3, target=TARGET,
+                          window=WINDOW)
     # with eta = 0 nothing learns: the weights must not move (rtol: the mV ms <-> V s round trip)
     np.testing.assert_allclose(frozen.w_final, frozen.w_initial, rtol=1e-12, atol=1e-12)
     # sigma: window-to-window noise of one window's RMSE, measured where nothing learns; the
@@ -159,8 +229,7 @@ def test_teacher_task_prediction_error_falls_beyond_noise(learned):
 
 @pytest.mark.spiking
 def test_teacher_task_without_teacher_does_not_learn_teacher_weights(learned):
-    alone = teacher_task(dataclasses.replace(SMALL_US, g_som_per_ms=0.0), seed=3, target=TARGET,
-                         window_s=WINDOW_S)
+    alone = teacher_task(dataclasses.replace(SMALL_US, g_som=0 / ms), seed=3, target=TARGET, window=WINDOW)
     # same seed: same w*, initial weights and inputs; the weights move ...
     assert np.max(np.abs(alone.w_final - alone.w_initial)) > 1.0
     # ... but without the somatic teacher they do not approach w* the way the taught student does
@@ -172,9 +241,9 @@ def test_teacher_task_without_teacher_does_not_learn_teacher_weights(learned):
 
 @pytest.mark.spiking
 def test_teacher_task_is_reproducible():
-    cfg = dataclasses.replace(SMALL_US, duration_s=2.0)
-    a = teacher_task(cfg, seed=5, target=TARGET, window_s=1.0)
-    b = teacher_task(cfg, seed=5, target=TARGET, window_s=1.0)
+    cfg = dataclasses.replace(SMALL_US, duration=2 * second)
+    a = teacher_task(cfg, seed=5, target=TARGET, window=1 * second)
+    b = teacher_task(cfg, seed=5, target=TARGET, window=1 * second)
     np.testing.assert_array_equal(a.w_final, b.w_final)
     np.testing.assert_array_equal(a.prediction_rmse_hz, b.prediction_rmse_hz)
 
@@ -221,8 +290,17 @@ def test_microcircuit_rejects_bad_inputs():
     tanh = rule.network([2, 4, 1], activation="tanh")
     with pytest.raises(ConfigError, match="sigmoid"):
         SpikingMicrocircuit(tanh, rule.init_params(tanh, seed=0), rule, batch=4, target="numpy")
-    model = SpikingMicrocircuit(net, params, rule, batch=4, n_trials=1, target="numpy", window_ms=10.0,
-                                settle_ms=10.0)
+    # brian2 quantities (the former r_max_hz / *_ms floats): a bare number or a wrong dimension is one line
+    for kwargs, message in (({"window": 1000.0}, r"'window' = 1000.0 has no unit; pass a brian2 time such as "
+                                                 r"1000.0\*brian2.ms$"),
+                            ({"r_max": 200}, r"'r_max' = 200 has no unit; pass a brian2 rate such as 200\*brian2.Hz$"),
+                            ({"r_max": 200 * ms}, r"'r_max' must be a brian2 rate such as 1\*brian2.Hz"),
+                            ({"dt": 0.2 * Hz}, r"'dt' must be a brian2 time"),
+                            ({"settle": 0 * ms}, r"'settle' must be a time > 0 ms")):
+        with pytest.raises(ConfigError, match=message):
+            SpikingMicrocircuit(net, params, rule, batch=4, target="numpy", **kwargs)
+    model = SpikingMicrocircuit(net, params, rule, batch=4, n_trials=1, target="numpy", window=10 * ms,
+                                settle=10 * ms)
     with pytest.raises(ShapeError, match="batch"):
         model.run(X[:2], T[:2])
     with pytest.raises(ShapeError, match=r"\[0, 1\]"):
@@ -375,7 +453,7 @@ def test_free_baseline_uses_common_random_numbers(xor_run):
 @pytest.mark.spiking
 def test_microcircuit_baseline_none_and_reproducibility():
     rule, net, params = _circuit(g_som_out=0.8)
-    kw = dict(batch=4, n_trials=2, target=MC_TARGET, window_ms=40.0, settle_ms=20.0)
+    kw = dict(batch=4, n_trials=2, target=MC_TARGET, window=40 * ms, settle=20 * ms)
     plain = SpikingMicrocircuit(net, params, rule, baseline="none", **kw).run(X, T, seed=2)
     assert plain.free_per_trial_spike is None and plain.free_spike_updates is None
     model = SpikingMicrocircuit(net, params, rule, **kw)
@@ -400,7 +478,7 @@ def test_train_spiking_microcircuit_smoke_and_bad_inputs():
     with pytest.raises(ConfigError, match="signal"):
         train_spiking_microcircuit(net, params, X, T, epochs=1, learning_rate=1.0, rule=rule, signal="x")
     new, hist = train_spiking_microcircuit(net, params, X, T, epochs=1, learning_rate=1.0, rule=rule, n_trials=1,
-                                           codegen_target=MC_TARGET, window_ms=20.0, settle_ms=20.0)
+                                           codegen_target=MC_TARGET, window=20 * ms, settle=20 * ms)
     assert len(hist) == 2 and hist[0]["loss"] > 0
     # the lateral weights are back in the self-predicting state after the update
     np.testing.assert_array_equal(new["pyr1->inter1"], new["pyr1->output"])
@@ -440,3 +518,19 @@ def test_output_deviation_is_the_predicted_noise_decay(xor_batch_run):
     # measured 0.984 / 0.97 at 128 trials (trial noise ~ 1/8 of |d|, halved at 512)
     assert cosine(d, pred) > 0.9
     assert 0.7 < np.linalg.norm(d) / np.linalg.norm(pred) < 1.4
+
+
+def test_output_noise_decay_scales_as_one_over_r_max_tau_psi_plus_tau():
+    # d = -<phi'^2 W phi/(2 r_max tau_psi)> tau_psi/(tau_psi + tau) ~ 1/(r_max (tau_psi + tau)): doubling
+    # r_max and both time constants quarters it; the same numbers in other units give the same d
+    from neurosim.spiking.dendritic import output_noise_decay
+
+    rule, net, params = _circuit(g_som_out=0.8)
+    base = output_noise_decay(net, params, X, r_max=200 * Hz, tau_psi=20 * ms, tau_soma=5 * ms)
+    np.testing.assert_allclose(output_noise_decay(net, params, X), base, rtol=0, atol=0)   # the defaults
+    np.testing.assert_allclose(output_noise_decay(net, params, X, r_max=400 * Hz, tau_psi=40 * ms, tau_soma=10 * ms),
+                               base / 4, rtol=1e-12)
+    np.testing.assert_allclose(output_noise_decay(net, params, X, r_max=0.2 * 1000 * Hz, tau_psi=0.02 * second,
+                                                  tau_soma=5000 * 1e-6 * second), base, rtol=1e-12)
+    with pytest.raises(ConfigError, match=r"'tau_psi' = 20.0 has no unit"):
+        output_noise_decay(net, params, X, tau_psi=20.0)

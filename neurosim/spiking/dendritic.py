@@ -65,18 +65,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from brian2 import ms
+from brian2 import Hz, Quantity, mV, ms, second, volt
 
 from ..alignment import AlignmentReport
 from ..errors import ConfigError, ShapeError
 from ..circuits import spiking_microcircuit_circuit, spiking_microcircuit_params, urbanczik_senn_circuit
 from ..network import Layer, Network, Projection
-from ..neurons import RATE_SCALE_HZ
+from ..neurons import RATE_SCALE_HZ, UrbanczikSennParameters
 from ..oracles import get_oracle
 from ..params import bias_key, check_params
 from ..reference import check_batch
+from ..validation import check, check_quantity, check_time
 from . import codegen
-from .builder import TIMING_KEYS, build_circuit
+from .builder import TIMING_KEYS, US_WEIGHT_UNIT, build_circuit
 from .plasticity import SpikingRule, register_spiking
 
 __all__ = ["UrbanczikSennConfig", "TeacherTaskResult", "teacher_task", "teacher_task_network", "SpikingMicrocircuit",
@@ -92,12 +93,53 @@ def _positive(owner: str, name: str, value, *, integer: bool = False, allow_zero
 
 
 # =========================================================================== Urbanczik & Senn 2014
+#: The quantity fields of :class:`UrbanczikSennConfig`: name -> (unit, how the unit follows a
+#: number in code, what it is, lower bound in that unit as ("gt" | "ge" | None, value), the SI
+#: key of :meth:`UrbanczikSennConfig.to_record`, that key's unit).
+_US_QUANTITIES = {
+    "duration": (second, "*brian2.second", "time", ("gt", 0.0), "duration_s", second),
+    "pattern": (ms, "*brian2.ms", "time", ("gt", 0.0), "pattern_s", second),
+    "rate_max": (Hz, "*brian2.Hz", "rate", ("gt", 0.0), "rate_max_hz", Hz),
+    "g_l": (1 / ms, "/brian2.ms", "conductance (per time)", ("gt", 0.0), "g_l_per_s", Hz),
+    "g_d": (1 / ms, "/brian2.ms", "conductance (per time)", ("gt", 0.0), "g_d_per_s", Hz),
+    "g_som": (1 / ms, "/brian2.ms", "conductance (per time)", ("ge", 0.0), "g_som_per_s", Hz),
+    "e_exc": (mV, "*brian2.mV", "potential", (None, 0.0), "e_exc_v", volt),
+    "e_inh": (mV, "*brian2.mV", "potential", (None, 0.0), "e_inh_v", volt),
+    "phi_max": (Hz, "*brian2.Hz", "rate", ("gt", 0.0), "phi_max_hz", Hz),
+    "beta": (1 / mV, "/brian2.mV", "inverse potential", ("gt", 0.0), "beta_per_v", 1 / volt),
+    "theta": (mV, "*brian2.mV", "potential", (None, 0.0), "theta_v", volt),
+    "tau_l": (ms, "*brian2.ms", "time", ("gt", 0.0), "tau_l_s", second),
+    "tau_s": (ms, "*brian2.ms", "time", ("gt", 0.0), "tau_s_s", second),
+    "eta": (mV ** 2 * ms ** 2, "*brian2.mV**2*brian2.ms**2", "learning rate (potential^2 time^2)", ("ge", 0.0),
+            "eta_v2_s2", volt ** 2 * second ** 2),
+    "w_mean": (mV * ms, "*brian2.mV*brian2.ms", "weight (potential x time)", (None, 0.0), "w_mean_v_s",
+               volt * second),
+    "w_std": (mV * ms, "*brian2.mV*brian2.ms", "weight (potential x time)", ("gt", 0.0), "w_std_v_s",
+              volt * second),
+    "dt": (ms, "*brian2.ms", "time", ("gt", 0.0), "dt_s", second),
+    "record_every": (ms, "*brian2.ms", "time", ("gt", 0.0), "record_every_s", second),
+}
+
+
+def _default(value):
+    """A quantity default of a dataclass field (a ``Quantity`` is an unhashable ndarray)."""
+    return field(default_factory=lambda: value)
+
+
+def _whole(ratio) -> bool:
+    """Whether a dimensionless ratio of two quantities is a whole number (to round-off)."""
+    r = float(ratio)
+    return abs(r - round(r)) <= 1e-9 * max(1.0, abs(r))
+
+
 @dataclass(frozen=True)
 class UrbanczikSennConfig:
     """Teacher task of Urbanczik & Senn (2014): neuron, inputs, plasticity, duration.
 
-    Plain floats in SI-like lab units (ms, mV, Hz) named with their unit; brian2 units are
-    attached once, in :func:`teacher_task`.
+    brian2 quantities, like every spiking API (``dt=0.5*ms``); a bare number or a quantity of
+    the wrong dimensions is a :class:`~neurosim.errors.ConfigError` that says how to write it.
+    The layer's parameters are *derived* (:meth:`neuron`, plain SI floats), and a JSON record of
+    the config is :meth:`to_record` (SI floats, keys named with their unit).
 
     Attributes
     ----------
@@ -105,78 +147,102 @@ class UrbanczikSennConfig:
         Dendritic input spike trains (shared by teacher and students).
     n_students : int
         Independent student neurons (different initial weights), simulated in one group.
-    duration_s : float
-        Learning time in seconds.
-    pattern_ms : float
-        Every ``pattern_ms`` the input rates are redrawn uniformly in [0, ``rate_max_hz``]
+    duration : brian2 time
+        Learning time (100 s).
+    pattern : brian2 time
+        Every ``pattern`` (100 ms) the input rates are redrawn uniformly in [0, ``rate_max``]
         (fluctuating inputs make the teacher's weights identifiable).
-    g_l_per_ms, g_d_per_ms, g_som_per_ms : float
-        Leak, dendro-somatic coupling and teacher (nudging) conductances, per ms.
-    e_exc_mv, e_inh_mv : float
-        Reversal potentials relative to rest (paper: 0 and -75 mV with rest at -70 mV).
-    phi_max_hz, k, beta_per_mv, theta_mv : float
-        Transfer function :math:`\\phi` (theta relative to rest: -55 mV -> 15 mV).
-    tau_l_ms, tau_s_ms : float
-        PSP kernel time constants.
-    eta : float
-        Learning rate, in mV^2 ms^2 (so that :math:`\\eta h\\,\\mathrm{PSP}` is a weight, mV ms, per spike).
-    w_mean_mv_ms, w_std_mv_ms : float
-        Teacher and initial student weights are drawn from N(mean, std) (units mV ms: the
+    rate_max : brian2 rate
+        40 Hz.
+    g_l, g_d, g_som : brian2 quantity, 1/time
+        Leak, dendro-somatic coupling and teacher (nudging) conductances (0.1, 2 and 0.8 per ms).
+    e_exc, e_inh : brian2 potential
+        Reversal potentials relative to rest (paper: 0 and -75 mV with rest at -70 mV: 70 and
+        -5 mV).
+    phi_max, k, beta, theta : brian2 rate, float, 1/potential, potential
+        Transfer function :math:`\\phi` (150 Hz, 0.5, 1/3 per mV; theta relative to rest:
+        -55 mV -> 15 mV).
+    tau_l, tau_s : brian2 time
+        PSP kernel time constants (10 and 3 ms).
+    eta : brian2 quantity, potential^2 time^2
+        Learning rate (10 mV² ms², ``10*mV**2*ms**2``), so that :math:`\\eta h\\,\\mathrm{PSP}` is a
+        weight (mV ms) per spike.
+    w_mean, w_std : brian2 quantity, potential x time
+        Teacher and initial student weights are drawn from N(mean, std) (5 and 15 mV ms: the
         kernel has unit area, so :math:`\\bar V_w = \\sum_i w_i r_i`).
-    dt_ms, record_every_ms : float
-        Integration step; sampling of the recorded rates.
+    dt, record_every : brian2 time
+        Integration step (0.5 ms); sampling of the recorded rates (5 ms).
     """
 
     n_inputs: int = 100
     n_students: int = 5
-    duration_s: float = 100.0
-    pattern_ms: float = 100.0
-    rate_max_hz: float = 40.0
-    g_l_per_ms: float = 0.1
-    g_d_per_ms: float = 2.0
-    g_som_per_ms: float = 0.8
-    e_exc_mv: float = 70.0
-    e_inh_mv: float = -5.0
-    phi_max_hz: float = 150.0
+    duration: Quantity = _default(100 * second)
+    pattern: Quantity = _default(100 * ms)
+    rate_max: Quantity = _default(40 * Hz)
+    g_l: Quantity = _default(0.1 / ms)
+    g_d: Quantity = _default(2 / ms)
+    g_som: Quantity = _default(0.8 / ms)
+    e_exc: Quantity = _default(70 * mV)
+    e_inh: Quantity = _default(-5 * mV)
+    phi_max: Quantity = _default(150 * Hz)
     k: float = 0.5
-    beta_per_mv: float = 1.0 / 3.0
-    theta_mv: float = 15.0
-    tau_l_ms: float = 10.0
-    tau_s_ms: float = 3.0
-    eta: float = 10.0
-    w_mean_mv_ms: float = 5.0
-    w_std_mv_ms: float = 15.0
-    dt_ms: float = 0.5
-    record_every_ms: float = 5.0
+    beta: Quantity = _default(1 / (3 * mV))
+    theta: Quantity = _default(15 * mV)
+    tau_l: Quantity = _default(10 * ms)
+    tau_s: Quantity = _default(3 * ms)
+    eta: Quantity = _default(10 * mV ** 2 * ms ** 2)
+    w_mean: Quantity = _default(5 * mV * ms)
+    w_std: Quantity = _default(15 * mV * ms)
+    dt: Quantity = _default(0.5 * ms)
+    record_every: Quantity = _default(5 * ms)
 
     def __post_init__(self):
         owner = "UrbanczikSennConfig"
         for name in ("n_inputs", "n_students"):
             _positive(owner, name, getattr(self, name), integer=True)
-        for name in ("duration_s", "pattern_ms", "rate_max_hz", "g_l_per_ms", "g_d_per_ms", "phi_max_hz", "k",
-                     "beta_per_mv", "tau_l_ms", "tau_s_ms", "dt_ms", "record_every_ms", "w_std_mv_ms"):
-            _positive(owner, name, getattr(self, name))
-        for name in ("g_som_per_ms", "eta"):
-            _positive(owner, name, getattr(self, name), allow_zero=True)
-        if not self.e_exc_mv > self.e_inh_mv:
-            raise ConfigError(f"{owner}: e_exc_mv must exceed e_inh_mv, got {self.e_exc_mv!r} <= {self.e_inh_mv!r}")
-        if self.tau_l_ms == self.tau_s_ms:
-            raise ConfigError(f"{owner}: tau_l_ms and tau_s_ms must differ (double-exponential kernel), got "
-                              f"both {self.tau_l_ms!r}; change one of them")
-        patterns = self.duration_s * 1e3 / self.pattern_ms
-        if abs(patterns - round(patterns)) > 1e-9:
-            raise ConfigError(f"{owner}: duration_s = {self.duration_s!r} must be a whole number of pattern_ms = "
-                              f"{self.pattern_ms!r} (one row of the input stream per pattern)")
-        for name in ("pattern_ms", "record_every_ms"):
-            steps = getattr(self, name) / self.dt_ms
-            if abs(steps - round(steps)) > 1e-9:
-                raise ConfigError(f"{owner}: {name} = {getattr(self, name)!r} must be a whole number of "
-                                  f"dt_ms = {self.dt_ms!r}")
+        check(owner, "k", self.k, gt=0)
+        for name, (unit, written, what, (op, bound), _, _) in _US_QUANTITIES.items():
+            check_quantity(owner, name, getattr(self, name), unit, written=written, what=what,
+                           **({op: bound} if op else {}))
+        if not self.e_exc > self.e_inh:
+            raise ConfigError(f"{owner}: e_exc must exceed e_inh, got {self.e_exc} <= {self.e_inh}")
+        if self.tau_l == self.tau_s:
+            raise ConfigError(f"{owner}: tau_l and tau_s must differ (double-exponential kernel), got "
+                              f"both {self.tau_l}; change one of them")
+        if not _whole(self.duration / self.pattern):
+            raise ConfigError(f"{owner}: duration = {self.duration} must be a whole number of pattern = "
+                              f"{self.pattern} (one row of the input stream per pattern)")
+        for name in ("pattern", "record_every"):
+            if not _whole(getattr(self, name) / self.dt):
+                raise ConfigError(f"{owner}: {name} = {getattr(self, name)} must be a whole number of "
+                                  f"dt = {self.dt}")
+
+    def __hash__(self):
+        return hash(tuple(sorted(self.to_record().items())))
+
+    def neuron(self) -> UrbanczikSennParameters:
+        """The student's (and teacher's) neuron parameters, plain SI floats: the layer's ``params``.
+
+        :func:`teacher_task_network` builds its layer from this, so the config and the simulated
+        neuron cannot disagree.
+        """
+        return UrbanczikSennParameters(
+            g_l=float(self.g_l / Hz), g_d=float(self.g_d / Hz), g_som=float(self.g_som / Hz),
+            e_exc=float(self.e_exc / volt), e_inh=float(self.e_inh / volt), phi_max=float(self.phi_max / Hz),
+            k=float(self.k), beta=float(self.beta * volt), theta=float(self.theta / volt),
+            tau_l=float(self.tau_l / second), tau_s=float(self.tau_s / second))
+
+    def to_record(self) -> dict:
+        """The config as JSON: SI floats under keys named with their unit (``{"dt_s": 0.0005, ...}``)."""
+        record = {"n_inputs": int(self.n_inputs), "n_students": int(self.n_students), "k": float(self.k)}
+        for name, (*_, key, si) in _US_QUANTITIES.items():
+            record[key] = float(getattr(self, name) / si)
+        return record
 
     @property
     def dendritic_attenuation(self) -> float:
         """:math:`g_D / (g_D + g_L)`: the factor from dendritic to predicted somatic potential."""
-        return self.g_d_per_ms / (self.g_d_per_ms + self.g_l_per_ms)
+        return self.neuron().dendritic_attenuation
 
 
 @dataclass
@@ -186,7 +252,7 @@ class TeacherTaskResult:
     Attributes
     ----------
     times_s : ndarray (n_samples,)
-        Times of the weight snapshots (every ``record_every_ms``).
+        Times of the weight snapshots (every ``record_every``), seconds.
     weight_distance : ndarray (n_students, n_samples)
         :math:`\\lVert w - w^*\\rVert / \\lVert w^* - \\bar w^* \\rVert`, relative to the spread of the
         teacher's weights.
@@ -202,6 +268,7 @@ class TeacherTaskResult:
     w_star, w_initial, w_final : ndarray (n_students, n_inputs)
         Teacher, initial and final student weights (mV ms).
     config : dict
+        :meth:`UrbanczikSennConfig.to_record` (SI floats; JSON).
     seed : int
     timings : dict
     """
@@ -221,15 +288,15 @@ class TeacherTaskResult:
 
 
 def teacher_task(config: UrbanczikSennConfig | None = None, *, seed: int = 0, target: str = "auto",
-                 window_s: float = 5.0) -> TeacherTaskResult:
+                 window=5 * second) -> TeacherTaskResult:
     """Run the Urbanczik-Senn teacher task in brian2 (module docstring for the equations).
 
     The circuit is a description, :func:`teacher_task_network` through
     :func:`~neurosim.circuits.urbanczik_senn_circuit`, lowered by
     :func:`~neurosim.spiking.builder.build_circuit` (neuron model ``urbanczik_senn``, synapse
     model ``synapse:urbanczik_senn`` on ``input->student``); the input patterns are the rows of a
-    sequential stream (one row per ``pattern_ms``).  The update is read back from the plastic
-    synapses (``CircuitModel.recorded`` every ``record_every_ms``).
+    sequential stream (one row per ``pattern``).  The update is read back from the plastic
+    synapses (``CircuitModel.recorded`` every ``record_every``).
 
     Parameters
     ----------
@@ -240,8 +307,8 @@ def teacher_task(config: UrbanczikSennConfig | None = None, *, seed: int = 0, ta
     target : {"auto", "cython", "numpy"}
         brian2 code generation.  The shapes depend only on ``n_inputs`` / ``n_students``, so
         one compilation serves every run of the same size.
-    window_s : float
-        Averaging window of the prediction error, seconds.
+    window : brian2 time
+        Averaging window of the prediction error (5 s); a whole number of ``record_every``.
 
     Returns
     -------
@@ -257,35 +324,39 @@ def teacher_task(config: UrbanczikSennConfig | None = None, *, seed: int = 0, ta
         raise ConfigError(f"teacher_task: config expected an UrbanczikSennConfig, got {type(cfg).__name__}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"teacher_task: seed expected a non-negative integer, got {seed!r}")
-    _positive("teacher_task", "window_s", window_s)
-    if window_s > cfg.duration_s:
-        raise ConfigError(f"teacher_task: window_s = {window_s!r} exceeds duration_s = {cfg.duration_s!r}; "
+    check_time("teacher_task", "window", window, example="5*brian2.second")
+    if window > cfg.duration:
+        raise ConfigError(f"teacher_task: window = {window} exceeds duration = {cfg.duration}; "
                           "use a shorter window")
     chosen = codegen.resolve_target(target)
     if chosen == "cpp_standalone":
         raise ConfigError("teacher_task: target 'cpp_standalone' is not supported; use 'cython' or 'numpy'")
     rng = np.random.default_rng(seed)
     n_in, n_st = cfg.n_inputs, cfg.n_students
-    w_star = rng.normal(cfg.w_mean_mv_ms, cfg.w_std_mv_ms, size=(n_st, n_in))
-    w_init = rng.normal(cfg.w_mean_mv_ms, cfg.w_std_mv_ms, size=(n_st, n_in))
-    n_patterns = int(round(cfg.duration_s * 1e3 / cfg.pattern_ms))
-    rates = rng.uniform(0.0, cfg.rate_max_hz, size=(n_patterns, n_in))
+    # weights in the builder's unit (mV ms), rates in Hz, eta in mV^2 ms^2 (the synapse model's option)
+    w_mean, w_std = float(cfg.w_mean / US_WEIGHT_UNIT), float(cfg.w_std / US_WEIGHT_UNIT)
+    w_star = rng.normal(w_mean, w_std, size=(n_st, n_in))
+    w_init = rng.normal(w_mean, w_std, size=(n_st, n_in))
+    n_patterns = int(round(float(cfg.duration / cfg.pattern)))
+    rates = rng.uniform(0.0, float(cfg.rate_max / Hz), size=(n_patterns, n_in))
+    eta = float(cfg.eta / (mV ** 2 * ms ** 2))
 
     circuit = urbanczik_senn_circuit(teacher_task_network(cfg))
     params = {"input->student": w_init, "input->teacher": w_star, "teacher->student": np.eye(n_st)}
     # a stream of input patterns, one row each: the builder's sequential presentation
-    model = build_circuit(circuit, params, rates / RATE_SCALE_HZ, n_trials=1, dt=cfg.dt_ms * ms,
-                          phase=cfg.pattern_ms * ms, settle=0 * ms, seed=int(seed), codegen_target=chosen,
+    model = build_circuit(circuit, params, rates / RATE_SCALE_HZ, n_trials=1, dt=cfg.dt,
+                          phase=cfg.pattern, settle=0 * ms, seed=int(seed), codegen_target=chosen,
                           presentation="sequential", plasticity={"input->student": ("urbanczik_senn",
-                                                                                    {"eta": cfg.eta})},
+                                                                                    {"eta": eta})},
                           record={"input->student": ("w",), "student": ("star_phi",), "teacher": ("phi",)},
-                          record_dt=cfg.record_every_ms * ms)
+                          record_dt=cfg.record_every)
     activity = model.run()
     times, w_hist = model.recorded("input->student", "w")
     w_hist = w_hist[0]                                            # (student, input, sample), mV ms
     spread = np.linalg.norm(w_star - w_star.mean(axis=1, keepdims=True), axis=1)
     distance = np.linalg.norm(w_hist - w_star[:, :, None], axis=1) / spread[:, None]
-    per_window = int(round(window_s * 1e3 / cfg.record_every_ms))
+    per_window = int(round(float(window / cfg.record_every)))
+    window_s, duration_s = float(window / second), float(cfg.duration / second)
     pred = model.recorded("student", "star_phi")[1]
     teach = model.recorded("teacher", "phi")[1]
     n_win = pred.shape[1] // per_window
@@ -296,23 +367,20 @@ def teacher_task(config: UrbanczikSennConfig | None = None, *, seed: int = 0, ta
     return TeacherTaskResult(
         times_s=times, weight_distance=distance, window_s=centres, prediction_rmse_hz=rmse,
         teacher_rate_hz=teach.mean(axis=1),
-        spike_rates_hz={name: float(n / (n_st * cfg.duration_s)) for name, n in n_spikes.items()},
-        w_star=w_star, w_initial=w_init, w_final=model.weights("input->student")[0], config=asdict(cfg),
+        spike_rates_hz={name: float(n / (n_st * duration_s)) for name, n in n_spikes.items()},
+        w_star=w_star, w_initial=w_init, w_final=model.weights("input->student")[0], config=cfg.to_record(),
         seed=int(seed), timings={"target": chosen, **{k: activity.timings[k] for k in TIMING_KEYS},
-                                 "biological_s": float(cfg.duration_s)})
+                                 "biological_s": duration_s})
 
 
 def teacher_task_network(config: UrbanczikSennConfig | None = None) -> Network:
     """The student network of the teacher task: ``input -> student`` onto ``urbanczik_senn`` dendrites.
 
-    :func:`~neurosim.circuits.urbanczik_senn_circuit` adds the teacher; the neuron parameters
-    of ``config`` become the layers' (SI) ``params``.
+    :func:`~neurosim.circuits.urbanczik_senn_circuit` adds the teacher; the layer's (SI)
+    ``params`` are :meth:`UrbanczikSennConfig.neuron`.
     """
     cfg = config if config is not None else UrbanczikSennConfig()
-    neuron = {"g_l": cfg.g_l_per_ms * 1e3, "g_d": cfg.g_d_per_ms * 1e3, "g_som": cfg.g_som_per_ms * 1e3,
-              "e_exc": cfg.e_exc_mv * 1e-3, "e_inh": cfg.e_inh_mv * 1e-3, "phi_max": cfg.phi_max_hz, "k": cfg.k,
-              "beta": cfg.beta_per_mv * 1e3, "theta": cfg.theta_mv * 1e-3, "tau_l": cfg.tau_l_ms * 1e-3,
-              "tau_s": cfg.tau_s_ms * 1e-3}
+    neuron = asdict(cfg.neuron())
     return Network((Layer("input", cfg.n_inputs, activation="linear", role="input", bias=False),
                     Layer("student", cfg.n_students, activation="linear", neuron="urbanczik_senn", role="output",
                           bias=False, params=tuple(sorted(neuron.items())))),
@@ -455,18 +523,20 @@ class SpikingMicrocircuit:
     rule : Microcircuit
         Supplies the conductances (:math:`a, \\lambda, \\lambda_I, s_l`).
     batch, n_trials : int
-    r_max_hz, tau_psi_ms, tau_soma_ms : float
-        Maximum rate; presynaptic trace and somatic time constants.
-    dt_ms, settle_ms, window_ms : float
-        Step, settling time (not counted), counting window.
+    r_max : brian2 rate
+        Maximum rate (200 Hz).
+    tau_psi, tau_soma : brian2 time
+        Presynaptic trace and somatic time constants (20 and 5 ms).
+    dt, settle, window : brian2 time
+        Step (0.2 ms), settling time (not counted; 200 ms), counting window (1000 ms).
     target : {"auto", "cython", "numpy"}
     baseline : {"free", "none"}
         Subtract the free copies' plasticity (common random numbers), or not.
     """
 
     def __init__(self, network: Network, params: dict, rule, *, batch: int, n_trials: int = 10,
-                 r_max_hz: float = 200.0, tau_psi_ms: float = 20.0, tau_soma_ms: float = 5.0, dt_ms: float = 0.2,
-                 settle_ms: float = 200.0, window_ms: float = 1000.0, target: str = "auto",
+                 r_max=200 * Hz, tau_psi=20 * ms, tau_soma=5 * ms, dt=0.2 * ms, settle=200 * ms, window=1000 * ms,
+                 target: str = "auto",
                  baseline: str = "free"):
         from ..rules.dendritic import Microcircuit
 
@@ -480,9 +550,10 @@ class SpikingMicrocircuit:
         _positive(owner, "n_trials", n_trials, integer=True)
         if baseline not in ("free", "none"):
             raise ConfigError(f"{owner}: baseline expected 'free' or 'none', got {baseline!r}")
-        for name, value in (("r_max_hz", r_max_hz), ("tau_psi_ms", tau_psi_ms), ("tau_soma_ms", tau_soma_ms),
-                            ("dt_ms", dt_ms), ("settle_ms", settle_ms), ("window_ms", window_ms)):
-            _positive(owner, name, value)
+        check_quantity(owner, "r_max", r_max, Hz, gt=0, written="*brian2.Hz", what="rate")
+        for name, value in (("tau_psi", tau_psi), ("tau_soma", tau_soma), ("dt", dt), ("settle", settle),
+                            ("window", window)):
+            check_time(owner, name, value, example="20*brian2.ms")
         if network.loss != "mse":
             raise ConfigError(f"{owner}: network '{network.name}'.loss is '{network.loss}'; the spiking teacher "
                               "implements mse (u_tgt = v_B - lambda (phi(v_B) - t)); use loss = 'mse'")
@@ -501,13 +572,14 @@ class SpikingMicrocircuit:
         self.baseline = baseline
         # phase 0: nudged copies, phase 1 (baseline "free"): the same copies without teacher
         self.n_phases = 2 if baseline == "free" else 1
-        self.r_max_hz, self.tau_psi_ms, self.tau_soma_ms = float(r_max_hz), float(tau_psi_ms), float(tau_soma_ms)
-        self.dt_ms, self.settle_ms, self.window_ms = float(dt_ms), float(settle_ms), float(window_ms)
+        self.r_max, self.tau_psi, self.tau_soma = r_max, tau_psi, tau_soma
+        self.dt, self.settle, self.window = dt, settle, window
         self.target = codegen.resolve_target(target)
         if self.target == "cpp_standalone":
             raise ConfigError(f"{owner}: target 'cpp_standalone' is not supported; use 'cython' or 'numpy'")
-        self.circuit = spiking_microcircuit_circuit(network, rule, r_max=self.r_max_hz,
-                                                    tau_psi=self.tau_psi_ms * 1e-3, tau=self.tau_soma_ms * 1e-3)
+        # the description's neuron parameters are SI floats (PoissonTwoCompartmentParameters)
+        self.circuit = spiking_microcircuit_circuit(network, rule, r_max=float(r_max / Hz),
+                                                    tau_psi=float(tau_psi / second), tau=float(tau_soma / second))
         self.set_params(params)
 
     def set_params(self, params: dict) -> None:
@@ -526,9 +598,9 @@ class SpikingMicrocircuit:
         """
         phases = (("nudged", 1.0), ("free", 0.0))[:self.n_phases]
         # input rates x r_max in Hz are x r_max / RATE_SCALE_HZ in the builder's rate units
-        return build_circuit(self.circuit, self.params, np.asarray(x) * (self.r_max_hz / RATE_SCALE_HZ), target,
-                             n_trials=self.n_trials, phases=phases, dt=self.dt_ms * ms,
-                             phase=(self.settle_ms + self.window_ms) * ms, settle=self.settle_ms * ms, seed=int(seed),
+        return build_circuit(self.circuit, self.params, np.asarray(x) * (float(self.r_max / Hz) / RATE_SCALE_HZ),
+                             target, n_trials=self.n_trials, phases=phases, dt=self.dt,
+                             phase=self.settle + self.window, settle=self.settle, seed=int(seed),
                              codegen_target=self.target, presentation="parallel_phases",
                              plasticity={p.name: ("microcircuit_basal", {}) for p in self.chain})
 
@@ -561,7 +633,7 @@ class SpikingMicrocircuit:
         model = self.build(x, t, seed=seed)
         activity = model.run()
         net, chain = self.network, self.chain
-        window = self.window_ms * 1e-3
+        window = float(self.window / second)
         shape = (self.n_phases, self.n_trials, self.batch)
         # phases[kind][key]: (n_phases, n_trials, post[, pre]), batch mean, scaled by 1/(s_l T)
         phases = {"spike": {}, "rate": {}}
@@ -575,7 +647,7 @@ class SpikingMicrocircuit:
                     berr = model.layer_values(p.post, f"berr_{kind}").reshape(*shape, post)
                     phases[kind][bias_key(p.post)] = berr.mean(axis=2) * scale
         out = chain[-1].post
-        rates = {name: activity.rho[name][out] * (RATE_SCALE_HZ / self.r_max_hz)
+        rates = {name: activity.rho[name][out] * (RATE_SCALE_HZ / float(self.r_max / Hz))
                  for name in ("nudged", "free")[:self.n_phases]}
         free = self.n_phases == 2
         per_trial = {kind: {k: v[0] - v[1] if free else v[0] for k, v in d.items()} for kind, d in phases.items()}
@@ -584,14 +656,14 @@ class SpikingMicrocircuit:
             rate_updates={k: v.mean(axis=0) for k, v in per_trial["rate"].items()},
             per_trial_spike=per_trial["spike"], per_trial_rate=per_trial["rate"], output_rate=rates["nudged"],
             timings={"target": self.target, **{k: activity.timings[k] for k in TIMING_KEYS},
-                     "biological_s": (self.settle_ms + self.window_ms) * 1e-3},
+                     "biological_s": float((self.settle + self.window) / second)},
             free_per_trial_spike={k: v[1] for k, v in phases["spike"].items()} if free else None,
             free_per_trial_rate={k: v[1] for k, v in phases["rate"].items()} if free else None,
             free_output_rate=rates["free"] if free else None)
 
 
-def output_noise_decay(network: Network, params: dict, x, *, r_max_hz: float = 200.0, tau_psi_ms: float = 20.0,
-                       tau_soma_ms: float = 5.0) -> np.ndarray:
+def output_noise_decay(network: Network, params: dict, x, *, r_max=200 * Hz, tau_psi=20 * ms,
+                       tau_soma=5 * ms) -> np.ndarray:
     """The predicted bias of the spiking microcircuit's output update (issue 18 item 5, known defect).
 
     The output soma is nudged by :math:`-\\lambda(\\phi(\\hat v_B) - t)` of the *instantaneous*
@@ -610,6 +682,15 @@ def output_noise_decay(network: Network, params: dict, x, *, r_max_hz: float = 2
     and is a bias: trials do not average it away, :math:`r_{max}(\\tau_\\psi + \\tau)` shrinks it.
     Evaluated at the feed-forward (self-predicting) rates.
 
+    Parameters
+    ----------
+    network, params, x
+        The rate microcircuit, its parameters and the inputs, as for :class:`SpikingMicrocircuit`.
+    r_max : brian2 rate
+        Maximum rate :math:`r_{max}` (200 Hz).
+    tau_psi, tau_soma : brian2 time
+        :math:`\\tau_\\psi` and :math:`\\tau` (20 and 5 ms), as for :class:`SpikingMicrocircuit`.
+
     Returns
     -------
     ndarray (n_out, n_pre)
@@ -618,15 +699,20 @@ def output_noise_decay(network: Network, params: dict, x, *, r_max_hz: float = 2
     from ..neurons import get_activation
     from ..reference import forward
 
+    owner = "output_noise_decay"
+    check_quantity(owner, "r_max", r_max, Hz, gt=0, written="*brian2.Hz", what="rate")
+    for name, value in (("tau_psi", tau_psi), ("tau_soma", tau_soma)):
+        check_time(owner, name, value, example="20*brian2.ms")
+    r_hz, tau_psi_s, tau_s = float(r_max / Hz), float(tau_psi / second), float(tau_soma / second)
+
     proj = network.chain()[-1]
     acts = forward(network, params, np.asarray(x, dtype=np.float64))
     pre = acts.r[proj.pre]                                                   # (batch, n_pre) = E[psi]
     w = np.asarray(params[proj.name], dtype=np.float64)
     v_b = pre @ w.T + (params[bias_key(proj.post)] if network.layer(proj.post).bias else 0.0)
     dphi = get_activation(network.layer(proj.post).activation).derivative(v_b)  # (batch, n_out)
-    tau_psi, tau = tau_psi_ms * 1e-3, tau_soma_ms * 1e-3
-    var_psi = pre / (2 * r_max_hz * tau_psi)
-    return -np.mean(dphi[:, :, None] ** 2 * w[None] * var_psi[:, None, :], axis=0) * tau_psi / (tau_psi + tau)
+    var_psi = pre / (2 * r_hz * tau_psi_s)
+    return -np.mean(dphi[:, :, None] ** 2 * w[None] * var_psi[:, None, :], axis=0) * tau_psi_s / (tau_psi_s + tau_s)
 
 
 def _model_for(network, params, rule, x, n_trials, target, model_options) -> SpikingMicrocircuit:
@@ -669,7 +755,8 @@ def spiking_microcircuit_updates(network: Network, params: dict, x, target, *, r
     model : SpikingMicrocircuit, optional
         A model already built for these shapes (its weights are replaced by ``params``).
     **model_options
-        :class:`SpikingMicrocircuit` keyword arguments (``r_max_hz``, ``window_ms`` ...).
+        :class:`SpikingMicrocircuit` keyword arguments, brian2 quantities (``r_max=200*Hz``,
+        ``window=1000*ms`` ...).
 
     Returns
     -------
@@ -726,7 +813,8 @@ def spiking_microcircuit_align(network: Network, params: dict, x, target, *, rul
                                             "zero_trials": int(model.n_trials - len(v))}
                                      for name, v in trial_cos.items()},
              "baseline": model.baseline,
-             "nudging": rule.nudging, "r_max_hz": model.r_max_hz, "window_ms": model.window_ms,
+             "nudging": rule.nudging, "r_max_hz": float(model.r_max / Hz),
+             "window_ms": float(model.window / ms),
              "timings": spikes.timings}
     if model.baseline == "free":
         # the teacher-less plasticity that the baseline removed (a bias, not noise: README)
