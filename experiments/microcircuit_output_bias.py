@@ -30,6 +30,7 @@ import json
 import time
 
 import numpy as np
+from brian2 import Hz, ms
 
 from neurosim import backprop, get_rule
 from neurosim.alignment import cosine
@@ -55,19 +56,21 @@ def main():
     g = backprop(net, params, X, T).descent()[NAME]
     rate = rule.step(net, params, X, T)[NAME]
     rows = []
-    for tau_psi in (float(v) for v in args.tau_psi_ms.split(",")):
+    # the flags are plain numbers in ms and Hz: brian2 units are attached here, once
+    r_max, window = args.r_max_hz * Hz, args.window_ms * ms
+    for tau_psi_ms in (float(v) for v in args.tau_psi_ms.split(",")):
+        tau_psi = tau_psi_ms * ms
         started = time.perf_counter()
         model = SpikingMicrocircuit(net, params, rule, batch=4, n_trials=args.trials, target=args.target,
-                                    tau_psi_ms=tau_psi, r_max_hz=args.r_max_hz, window_ms=args.window_ms)
+                                    tau_psi=tau_psi, r_max=r_max, window=window)
         spikes = model.run(X, T, seed=args.seed)
-        pred = output_noise_decay(net, params, X, r_max_hz=args.r_max_hz, tau_psi_ms=tau_psi,
-                                  tau_soma_ms=model.tau_soma_ms)
+        pred = output_noise_decay(net, params, X, r_max=r_max, tau_psi=tau_psi, tau_soma=model.tau_soma)
         for signal in ("rate", "spike"):
             per = (spikes.per_trial_rate if signal == "rate" else spikes.per_trial_spike)[NAME]
             mean = per.mean(axis=0)
             d = mean - rate
             noise = np.sqrt(per.var(axis=0, ddof=1).sum() / per.shape[0])
-            rows.append({"tau_psi_ms": tau_psi, "signal": signal, "trials": args.trials,
+            rows.append({"tau_psi_ms": tau_psi_ms, "signal": signal, "trials": args.trials,
                          "cos_backprop": float(cosine(mean, g)), "cos_rate_rule": float(cosine(mean, rate)),
                          "rate_rule_cos_backprop": float(cosine(rate, g)),
                          "deviation_over_rate_rule": float(np.linalg.norm(d) / np.linalg.norm(rate)),

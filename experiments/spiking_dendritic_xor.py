@@ -39,6 +39,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from brian2 import ms
 
 from neurosim import backprop, get_rule
 from neurosim.alignment import cosine
@@ -127,16 +128,16 @@ def backprop_curve(net, params, epochs: int, lr: float) -> list:
 
 
 def learning(seeds, epochs: int, lr: float, g: float, n_trials: int, target: str, baseline: str = "free",
-             window_ms: float = 1000.0, settle_ms: float = 200.0) -> dict:
+             window=1000 * ms, settle=200 * ms) -> dict:
     out = {"g_som_out": g, "lr": lr, "epochs": epochs, "n_trials": n_trials, "baseline": baseline,
-           "window_ms": window_ms, "settle_ms": settle_ms, "runs": {}}
+           "window_ms": float(window / ms), "settle_ms": float(settle / ms), "runs": {}}
     for seed in seeds:
         rule, net, params = circuit(g, seed)
         started = time.perf_counter()
         _, hist = train_spiking_microcircuit(net, params, X, T, epochs=epochs, learning_rate=lr, rule=rule,
                                              n_trials=n_trials, seed=1000 * seed, signal="spike",
-                                             codegen_target=target, baseline=baseline, window_ms=window_ms,
-                                             settle_ms=settle_ms)
+                                             codegen_target=target, baseline=baseline, window=window,
+                                             settle=settle)
         bp = backprop_curve(net, params, epochs, lr)
         out["runs"][str(seed)] = {"spiking": hist, "backprop": bp, "wall_s": time.perf_counter() - started}
         print(f"seed {seed}: spiking loss {hist[0]['loss']:.3f} -> {hist[-1]['loss']:.3f} (error "
@@ -172,8 +173,8 @@ def main(argv=None):
                   "alignment": alignment([float(g) for g in args.g.split(",")], args.trials, args.seed, args.target)}
     if not args.skip_learning:
         record["learning"] = learning([int(s) for s in args.seeds.split(",")], args.epochs, args.lr, args.train_g,
-                                      args.train_trials, args.target, args.train_baseline, args.train_window_ms,
-                                      args.train_settle_ms)
+                                      args.train_trials, args.target, args.train_baseline,
+                                      args.train_window_ms * ms, args.train_settle_ms * ms)  # flags in ms
     path = save_run(args.out, record)
     print(f"wrote {path}")
 

@@ -21,6 +21,7 @@ import dataclasses
 import time
 
 import numpy as np
+from brian2 import mV, ms, second
 
 from neurosim.results import save_run
 from neurosim.spiking.dendritic import UrbanczikSennConfig, teacher_task
@@ -46,18 +47,20 @@ def main(argv=None):
     ap.add_argument("--window", type=float, default=10.0, help="prediction-error window, seconds")
     ap.add_argument("--target", default="auto")
     args = ap.parse_args(argv)
-    base = UrbanczikSennConfig(duration_s=args.duration, eta=args.eta)
-    runs = {"learning": base, "frozen": dataclasses.replace(base, eta=0.0),
-            "no_teacher": dataclasses.replace(base, g_som_per_ms=0.0)}
+    # the flags are plain numbers in seconds and mV^2 ms^2: brian2 units are attached here, once
+    base = UrbanczikSennConfig(duration=args.duration * second, eta=args.eta * mV ** 2 * ms ** 2)
+    window = args.window * second
+    runs = {"learning": base, "frozen": dataclasses.replace(base, eta=0 * mV ** 2 * ms ** 2),
+            "no_teacher": dataclasses.replace(base, g_som=0 / ms)}
     n_edge = 3
     record = {"seed": args.seed, "window_s": args.window, "edge_windows": n_edge, "runs": {}}
     arrays = {}
     for name, cfg in runs.items():
         started = time.perf_counter()
-        res = teacher_task(cfg, seed=args.seed, target=args.target, window_s=args.window)
+        res = teacher_task(cfg, seed=args.seed, target=args.target, window=window)
         record["runs"][name] = {**summary(res, n_edge), "wall_s": time.perf_counter() - started}
         # 1 s resolution is plenty for the figure (the weights move on a scale of seconds)
-        step = max(1, int(round(1000.0 / cfg.record_every_ms)))
+        step = max(1, int(round(float(1 * second / cfg.record_every))))
         arrays[f"{name}_times_s"] = res.times_s[::step]
         arrays[f"{name}_distance"] = res.weight_distance[:, ::step]
         arrays[f"{name}_window_s"] = res.window_s

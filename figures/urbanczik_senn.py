@@ -74,17 +74,30 @@ def plot_weights(arrays: dict, ax=None):
     return ax
 
 
+def eta_and_g_som(cfg: dict) -> tuple[float, float]:
+    """The learning rate (mV² ms²) and the nudging conductance (per ms) of a run's config record.
+
+    Records written since the config took brian2 quantities hold SI floats
+    (``UrbanczikSennConfig.to_record``: ``eta_v2_s2``, ``g_som_per_s``); older ones (the shipped
+    figure data) the former lab-unit fields (``eta`` in mV² ms², ``g_som_per_ms``).
+    """
+    if "eta_v2_s2" in cfg:
+        return cfg["eta_v2_s2"] * 1e12, cfg["g_som_per_s"] * 1e-3
+    return cfg["eta"], cfg["g_som_per_ms"]
+
+
 def main(argv=None) -> int:
     args = figure_parser(__file__, __doc__).parse_args(argv)
     data = figure_data(args, collect)
     arrays, cfg = data["arrays"], data["config"]
+    eta, g_som = eta_and_g_som(cfg)
     with style():
         fig, axes = figure(1, 3, height=3.9)
         panel(plot_distance(arrays, axes[0]), "a", "weight distance")
         panel(plot_prediction(arrays, data["noise_hz"], axes[1]), "b", "prediction vs teacher")
         panel(plot_weights(arrays, axes[2]), "c", "every student and input")
         fig.suptitle(f"Urbanczik & Senn (2014) in brian2: {cfg['n_inputs']} Poisson inputs, {cfg['n_students']} "
-                     f"students, η = {cfg['eta']:g} mV²ms², g_som = {cfg['g_som_per_ms']:g}/ms, seed {data['seed']}")
+                     f"students, η = {eta:g} mV²ms², g_som = {g_som:g}/ms, seed {data['seed']}")
         print(save(fig, args.out))
     return 0
 

@@ -62,7 +62,8 @@ MC_TARGET = "numpy"
 @pytest.mark.parametrize("field, value, message", [
     ("n_inputs", 0, "n_inputs"), ("n_students", 1.5, "n_students"), ("duration", -1 * second, "'duration' must be"),
     ("eta", -0.1 * mV ** 2 * ms ** 2, "'eta' must be"), ("tau_l", 3 * ms, "tau_l and tau_s must differ"),
-    ("record_every", 0.7 * ms, "record_every = 0.7 ms must be a whole number of dt = 0.5 ms"), ("e_inh", 80 * mV, "e_exc must exceed e_inh"),
+    ("record_every", 0.7 * ms, "record_every = 0.7 ms must be a whole number of dt = 0.5 ms"),
+    ("e_inh", 80 * mV, "e_exc must exceed e_inh"),
     ("k", 0.0, "'k' must be")])
 def test_us_config_rejects_bad_fields(field, value, message):
     with pytest.raises(ConfigError, match=message):
@@ -534,3 +535,19 @@ def test_output_noise_decay_scales_as_one_over_r_max_tau_psi_plus_tau():
                                                   tau_soma=5000 * 1e-6 * second), base, rtol=1e-12)
     with pytest.raises(ConfigError, match=r"'tau_psi' = 20.0 has no unit"):
         output_noise_decay(net, params, X, tau_psi=20.0)
+
+
+def test_urbanczik_senn_figure_reads_new_and_former_config_records():
+    # records written now hold SI floats (to_record); the shipped figure data the former lab-unit fields
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    figures = Path(__file__).resolve().parents[1] / "figures"
+    spec = importlib.util.spec_from_file_location("urbanczik_senn_figure", figures / "urbanczik_senn.py")
+    figure = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(figure)
+    record = json.loads(json.dumps(UrbanczikSennConfig(eta=40 * mV ** 2 * ms ** 2, g_som=0.8 / ms).to_record()))
+    assert figure.eta_and_g_som(record) == pytest.approx((40.0, 0.8), rel=1e-12)
+    shipped = json.loads((figures / "data" / "urbanczik_senn.json").read_text())["config"]
+    assert figure.eta_and_g_som(shipped) == (shipped["eta"], shipped["g_som_per_ms"])
