@@ -551,3 +551,14 @@ def test_urbanczik_senn_figure_reads_new_and_former_config_records():
     assert figure.eta_and_g_som(record) == pytest.approx((40.0, 0.8), rel=1e-12)
     shipped = json.loads((figures / "data" / "urbanczik_senn.json").read_text())["config"]
     assert figure.eta_and_g_som(shipped) == (shipped["eta"], shipped["g_som_per_ms"])
+
+
+@pytest.mark.spiking
+def test_teacher_task_draws_the_weights_of_the_decimal_values_written():
+    # w ~ N(w_mean, w_std) in mV ms: 25*mV*ms must be 25.0 exactly (not 25.000000000000004, the binary
+    # round-off of the mV ms scale), so the quantity config draws what the former float config drew
+    cfg = dataclasses.replace(SMALL_US, duration=100 * ms)
+    res = teacher_task(cfg, seed=5, target="numpy", window=100 * ms)
+    rng = np.random.default_rng(5)
+    np.testing.assert_array_equal(res.w_star, rng.normal(25.0, 33.0, size=(4, 20)))
+    np.testing.assert_array_equal(res.w_initial, rng.normal(25.0, 33.0, size=(4, 20)))

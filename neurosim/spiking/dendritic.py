@@ -126,6 +126,17 @@ def _default(value):
     return field(default_factory=lambda: value)
 
 
+def _in_units(value, unit) -> float:
+    """``value`` in ``unit`` as a float, rounded to 15 significant digits.
+
+    The scales of mV ms (1e-6) and mV² ms² (1e-12) are not binary fractions, so a quantity
+    written in them does not come back exactly (``25*mV*ms / (mV*ms)`` is 25.000000000000004);
+    15 digits (a double holds 15.95) recover the decimal number that was written, and with it
+    the former float API's simulations bit for bit.
+    """
+    return float(f"{float(value / unit):.15g}")
+
+
 def _whole(ratio) -> bool:
     """Whether a dimensionless ratio of two quantities is a whole number (to round-off)."""
     r = float(ratio)
@@ -334,12 +345,12 @@ def teacher_task(config: UrbanczikSennConfig | None = None, *, seed: int = 0, ta
     rng = np.random.default_rng(seed)
     n_in, n_st = cfg.n_inputs, cfg.n_students
     # weights in the builder's unit (mV ms), rates in Hz, eta in mV^2 ms^2 (the synapse model's option)
-    w_mean, w_std = float(cfg.w_mean / US_WEIGHT_UNIT), float(cfg.w_std / US_WEIGHT_UNIT)
+    w_mean, w_std = _in_units(cfg.w_mean, US_WEIGHT_UNIT), _in_units(cfg.w_std, US_WEIGHT_UNIT)
     w_star = rng.normal(w_mean, w_std, size=(n_st, n_in))
     w_init = rng.normal(w_mean, w_std, size=(n_st, n_in))
     n_patterns = int(round(float(cfg.duration / cfg.pattern)))
     rates = rng.uniform(0.0, float(cfg.rate_max / Hz), size=(n_patterns, n_in))
-    eta = float(cfg.eta / (mV ** 2 * ms ** 2))
+    eta = _in_units(cfg.eta, mV ** 2 * ms ** 2)
 
     circuit = urbanczik_senn_circuit(teacher_task_network(cfg))
     params = {"input->student": w_init, "input->teacher": w_star, "teacher->student": np.eye(n_st)}
