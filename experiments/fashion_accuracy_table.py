@@ -2,7 +2,7 @@
 
 Every rule of :func:`neurosim.compare.supervised_rules` (supervised, rate backend), then the
 Hebbian controls (:func:`neurosim.compare.control_rules`, delta-rule read-out), trains its own
-default network (:meth:`Rule.default_network`) for layer sizes 784-256-256-10, with its
+default network (:meth:`Rule.network`) for layer sizes 784-256-256-10, with its
 short-budget hyper-parameters (its compare preset updated by its train preset) and its own
 optimiser settings (Adam 1e-3 for most), changed by :data:`TABLE_SETTINGS` where the preset fails
 at this budget (the tuned cards of ``models/tuned/fashion/``), batch 128, float32, on
