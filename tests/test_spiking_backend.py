@@ -389,14 +389,15 @@ def test_current_encoding_refuses_layers_it_cannot_drive_and_standalone_state_re
         model.layer_values("output", "v")
     unrun = spiking.build(lif_net, init_params(lif_net, 0), target="numpy")
     with pytest.raises(ConfigError, match="after the first run"):
-        unrun.groups
+        _ = unrun.groups
 
 
 @pytest.mark.parametrize("codegen_target", TARGETS)
 def test_phase_tables_raise_no_false_grid_warning_and_misaligned_phases_are_refused(codegen_target):
-    """0.35 s / 0.5 ms is 699.9999999999999 in floating point (a rule's phase given in SI seconds); brian2 would warn "time grids not aligned"
-    for the per-phase tables (gain, sequential inputs) although the phase is 700 steps.  The builder checks
-    the phase itself (a phase of 350.25 steps is refused) and keeps that false warning out of the log."""
+    """0.35 s / 0.5 ms is 699.9999999999999 in floating point (a rule's phase given in SI seconds); brian2
+    would warn "time grids not aligned" for the per-phase tables (gain, sequential inputs) although the
+    phase is 700 steps.  The builder checks the phase itself (a phase of 350.25 steps is refused) and
+    keeps that false warning out of the log."""
     import logging
 
     from neurosim.errors import ConfigError
