@@ -1,11 +1,14 @@
 """Figure: Fashion-MNIST test error of every supervised rule at one budget (mean and each seed).
 
 Reads ``<results>/fashion_accuracy_table/table.json`` (written by
-``experiments/fashion_accuracy_table.py``), writes ``figures/fashion_accuracy_table.png`` and
-prints the table as markdown (test error in %).  It never trains.
+``experiments/fashion_accuracy_table.py``) and, where it exists,
+``<results>/fashion_same_network/table.json`` (``experiments/fashion_same_network_backprop.py``:
+backprop on the units and loss of each rule that trains another network than backprop's, with
+that rule's optimiser setting), writes ``figures/fashion_accuracy_table.png`` and prints the
+table as markdown (test error in %).  It never trains.
 
 One bar per rule (the mean over seeds, coloured by family), a dot per seed, the mean ± sd
-written beside the bar.
+written beside the bar; a vertical tick where backprop trained the rule's own network.
 
     python figures/fashion_accuracy_table.py [--results results] [--out figures/fashion_accuracy_table.png]
 """
@@ -26,7 +29,8 @@ from neurosim.plotting import (
 )
 
 #: What writes this figure's results and its cost on 2 cores (`neurosim figures --run-missing`).
-RESULTS_FROM = {"commands": [["experiments/fashion_accuracy_table.py"]], "minutes": 600}
+RESULTS_FROM = {"commands": [["experiments/fashion_accuracy_table.py"],
+                              ["experiments/fashion_same_network_backprop.py"]], "minutes": 630}
 
 #: Each rule's published standing as a gap to backprop in test error (percentage points, rule minus
 #: backprop, on the data and network of the source; None: no number to hold it to), with the
@@ -66,10 +70,19 @@ def stopped_note(row: dict) -> str:
     return f"{len(stopped)} of {row['n'] + row['n_failed']} seeds stopped early ({kinds} after {epochs} epochs)"
 
 
+def same_network(table: dict) -> dict:
+    """Rule -> its ``fashion_same_network`` row (backprop on the rule's units), at the table's budget."""
+    control = table.get("same_network") or {}
+    if any(control.get(k) != table.get(k) for k in ("n_train", "n_test", "epochs", "layers")):
+        return {}
+    return {row["rule"]: row for row in control.get("rows", [])}
+
+
 def markdown(table: dict) -> str:
-    lines = ["| rule | family | test error (%) mean ± sd | gap to backprop here (points) | published gap (points) "
-             "| seeds | note |", "|---|---|---|---|---|---|---|"]
+    lines = ["| rule | family | test error (%) mean ± sd | gap to backprop here (points) | backprop on the rule's "
+             "units (%) | published gap (points) | seeds | note |", "|---|---|---|---|---|---|---|---|"]
     bp = next((r["mean"] for r in table["rows"] if r["rule"] == "backprop" and r["mean"] is not None), None)
+    controls = same_network(table)
     for r in table["rows"]:
         err = "failed" if r["mean"] is None else f"{100 * r['mean']:.2f} ± {100 * (r['sd'] or 0):.2f}"
         gap = "n/a" if r["mean"] is None or bp is None else f"{100 * (r['mean'] - bp):+.2f}"
@@ -77,14 +90,30 @@ def markdown(table: dict) -> str:
         pub = "n/a" if published is None else f"{published:+.2f}"
         family = FAMILY_NAMES.get(r["family"], r["family"])
         note = "; ".join(n for n in (stopped_note(r), source) if n)
-        lines.append(f"| {r['rule']} | {family} | {err} | {gap} | {pub} | {r['n']} (+{r['n_failed']} failed) "
-                     f"| {note} |")
+        control = controls.get(r["rule"], {}).get("backprop_same_network")
+        same = "-" if not control or control["mean"] is None else \
+            f"{100 * control['mean']:.2f} ± {100 * (control['sd'] or 0):.2f}"
+        lines.append(f"| {r['rule']} | {family} | {err} | {gap} | {same} | {pub} | {r['n']} (+{r['n_failed']} "
+                     f"failed) | {note} |")
     return "\n".join(lines)
+
+
+def collect(results) -> dict:
+    """The table's record, with the same-network control's (``same_network``, None when not run)."""
+    from neurosim.plotting import MissingResults
+
+    table = whole_record("fashion_accuracy_table", "table.json")(results)
+    try:
+        table["same_network"] = whole_record("fashion_same_network", "table.json",
+                                             command="python experiments/fashion_same_network_backprop.py")(results)
+    except MissingResults:
+        table["same_network"] = None
+    return table
 
 
 def main(argv=None) -> int:
     args = figure_parser(__file__, __doc__).parse_args(argv)
-    table = figure_data(args, whole_record("fashion_accuracy_table", "table.json"))
+    table = figure_data(args, collect)
     rows = table["rows"]
     if not rows:
         from neurosim.plotting import missing
@@ -99,7 +128,11 @@ def main(argv=None) -> int:
         ax.barh(y, np.nan_to_num(means), color=[FAMILY_COLORS.get(r["family"], "0.6") for r in rows], alpha=0.75,
                 height=0.7)
         bp = next((100 * r["mean"] for r in rows if r["rule"] == "backprop" and r["mean"] is not None), None)
+        controls = same_network(table)
         for yi, r, m, s in zip(y, rows, means, sds):
+            control = (controls.get(r["rule"]) or {}).get("backprop_same_network")
+            if control and control["mean"] is not None:
+                ax.plot([100 * control["mean"]], [yi], "|", color="k", ms=13, mew=2, zorder=4)
             values = [100 * v for v in r["values"]]
             ax.plot(values, [yi] * len(values), "o", color="k", ms=3.5, mfc="white", mew=1, zorder=3)
             published = PUBLISHED.get(r["rule"], (None, ""))[0]
@@ -110,6 +143,8 @@ def main(argv=None) -> int:
             ax.text(top + 2.5, yi, label, va="center", fontsize=9)
         ax.plot([], [], "o", color="k", ms=3.5, mfc="white", mew=1, label="one seed")
         ax.plot([], [], "D", color="k", ms=4.5, label="backprop here + the published gap")
+        if controls:
+            ax.plot([], [], "|", color="k", ms=13, mew=2, label="backprop on the rule's own units")
         ax.set_yticks(y, [r["rule"] for r in rows])
         ax.invert_yaxis()
         ax.set_xlabel(f"test error (%) on {table['n_test']} test images: bar = mean over seeds, text = mean ± sd")
