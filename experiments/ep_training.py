@@ -140,4 +140,8 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from neurosim.results import run_script
+
+    sys.exit(run_script(main, "ep_training"))

@@ -58,4 +58,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from neurosim.results import run_script
+
+    sys.exit(run_script(main, "hebbian_compare"))

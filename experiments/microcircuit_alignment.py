@@ -159,4 +159,8 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from neurosim.results import run_script
+
+    sys.exit(run_script(main, "microcircuit_alignment"))

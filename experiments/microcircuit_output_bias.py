@@ -41,7 +41,7 @@ T = np.array([[0], [1], [1], [0]], dtype=float)
 NAME = "pyr1->output"
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=128)
     ap.add_argument("--tau-psi-ms", default="20,80")
@@ -49,7 +49,7 @@ def main():
     ap.add_argument("--window-ms", type=float, default=1000.0)
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--target", default="numpy")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     rule = get_rule("microcircuit", g_som_out=0.8, topdown="symmetric")
     net = rule.network([2, 4, 1])
     params = rule.init_params(net, seed=0)
@@ -83,4 +83,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from neurosim.results import run_script
+
+    sys.exit(run_script(main, "microcircuit_output_bias"))

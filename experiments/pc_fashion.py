@@ -142,4 +142,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from neurosim.results import run_script
+
+    sys.exit(run_script(main, "pc_fashion"))

@@ -111,4 +111,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from neurosim.results import run_script
+
+    sys.exit(run_script(main, "pc_inference_sweep"))

@@ -224,4 +224,6 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from neurosim.results import run_script
+
+    sys.exit(run_script(main, "sg_training"))

@@ -180,4 +180,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from neurosim.results import run_script
+
+    sys.exit(run_script(main, "spiking_dendritic_xor"))

@@ -178,6 +178,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    import sys
+
     from neurosim.results import run_script
 
-    raise SystemExit(run_script(main, "stdp_diehl_cook"))
+    sys.exit(run_script(main, "stdp_diehl_cook"))

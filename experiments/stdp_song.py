@@ -40,4 +40,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    import sys
+
+    from neurosim.results import run_script
+
+    sys.exit(run_script(main, "stdp_song"))

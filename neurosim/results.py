@@ -27,13 +27,18 @@ __all__ = ["atomic_write_bytes", "git_sha", "load_run", "locate_result", "proven
 def run_script(main, name: str) -> int:
     """Run an experiment script's ``main()`` as a command: a neurosim error (bad input, a missing
     file, a diverged run) is one line on stderr and exit status 2, Ctrl-C is one line and 130 (each
-    experiment writes its records as it goes, so what finished is kept)."""
+    experiment writes its records as it goes, so what finished is kept).
+
+    ``main()`` may return an exit status (an ``int``) or anything else (several scripts return
+    their records as a ``dict`` for the tests that call them), which counts as success, 0.
+    """
     import sys
 
     from .errors import NeurosimError
 
     try:
-        return main()
+        status = main()
+        return status if isinstance(status, int) else 0
     except NeurosimError as err:
         print(f"{name}: error: {err}", file=sys.stderr)
         return 2
