@@ -36,6 +36,7 @@ from neurosim.data import load_dataset
 from neurosim.oracles import get_oracle
 from neurosim.reference import forward
 from neurosim.results import provenance, save_run
+from neurosim.validation import check
 
 TRIALS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 RULES = ("agrel", "brainprop")
@@ -128,6 +129,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--spiking", action="store_true", help="add the brian2 rows (a few minutes)")
     args = parser.parse_args(argv)
+    check("agrel_trials", "--repeats", args.repeats, "int", gt=0)
     record = {"command": "OPENBLAS_NUM_THREADS=1 python experiments/agrel_trials.py --repeats "
                          f"{args.repeats}" + (" --spiking" if args.spiking else ""),
               "seed": args.seed, "repeats": args.repeats, "sizes": [64, 64, 10], "batch": 64, "dataset": "digits",

@@ -37,6 +37,7 @@ from neurosim.data import load_dataset
 from neurosim.reference import backprop, forward
 from neurosim.results import provenance, save_run
 from neurosim.training import TrainConfig, train
+from neurosim.validation import check
 
 EPSILONS = (0.02, 0.1, 0.5, 1.0)
 BATCHES = (32, 128, 512)
@@ -103,6 +104,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--train-epochs", type=int, default=0, help="also train from scratch at each epsilon")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    check("brainprop_exploration", "--batches", args.batches, "int", gt=0)  # the cosines average over them
+    for flag in ("warm_epochs", "train_epochs"):  # fail now, not after the warm-up and the measurements
+        check("brainprop_exploration", "--" + flag.replace("_", "-"), getattr(args, flag), "int", ge=0)
 
     data = load_dataset("fashion-mnist", n_train=args.n_train, seed=args.seed)
     sizes = [data.n_features, 256, data.n_classes]

@@ -126,6 +126,10 @@ def main(argv=None) -> int:
     from neurosim.results import provenance, write_json
     from neurosim.runspec import RunSpec
     from neurosim.sweep import job_id, load_records, run_sweep
+    from neurosim.validation import check
+
+    check("conv_fashion", "--seeds", args.seeds, "int", gt=0,
+          hint="With no seed the table would replace these nets' rows with empty ones.")
 
     archs = args.archs.split(",")
     for a in archs:

@@ -35,10 +35,11 @@ import math
 import time
 from pathlib import Path
 
-from neurosim import Network, RunSpec
+from neurosim import Network, RunSpec, get_rule
 from neurosim.data import load_dataset
 from neurosim.results import provenance, write_json
 from neurosim.training import TrainConfig, train
+from neurosim.validation import check_list
 
 LEARNING_RATE = 1e-3
 
@@ -93,8 +94,11 @@ def main(argv=None) -> dict:
     ap.add_argument("--rules", default="backprop,microcircuit,burstprop")
     ap.add_argument("--out", default="results/dendritic_fashion")
     args = ap.parse_args(argv)
+    hidden = check_list("dendritic_fashion", "--hidden", args.hidden, "int", gt=0)
+    for name in args.rules.split(","):  # an unknown name fails now, not after the rules before it trained
+        get_rule(name)
     data = load_dataset("fashion-mnist", n_train=args.n_train, n_test=args.n_test, seed=args.seed)
-    sizes = [data.n_features, *(int(h) for h in args.hidden.split(",")), data.n_classes]
+    sizes = [data.n_features, *hidden, data.n_classes]
     record = {"dataset": data.name, "n_train": len(data.x_train), "n_test": len(data.x_test), "sizes": sizes,
               "epochs": args.epochs, "batch_size": 32, "optimizer": "adam", "learning_rate": LEARNING_RATE,
               "seed": args.seed, "published_mnist_error": {"backprop": 0.0153, "microcircuit": 0.0196,

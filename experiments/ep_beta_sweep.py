@@ -30,6 +30,7 @@ from neurosim.data import load_dataset
 from neurosim.energy import implicit_gradient, relax
 from neurosim.reference import relative_error
 from neurosim.results import save_run
+from neurosim.validation import check
 
 RELAX_TOL = 1e-14          # fixed-point residual; the error floor is ~ RELAX_TOL / beta
 BETAS = 10.0 ** np.arange(-4.5, -0.4, 0.25)   # 3e-5 ... 0.56 (step_size (1 + beta) < 2)
@@ -93,6 +94,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     start = time.time()
     data = load_dataset("digits")
+    check("ep_beta_sweep", "--batch", args.batch, "int", gt=0, le=data.n_train,
+          hint="The batch is drawn without replacement from the digits training set.")
     rng = np.random.default_rng(args.seed)
     idx = rng.choice(data.n_train, args.batch, replace=False)
     x = data.x_train[idx].astype(np.float64)

@@ -31,6 +31,7 @@ from pathlib import Path
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from neurosim.compare import compare_spec  # noqa: E402
+from neurosim.errors import ConfigError, unknown_name  # noqa: E402
 from neurosim.training import train  # noqa: E402
 
 #: name -> RunSpec changes relative to ``compare_spec("ep")`` (the main job's set-up).
@@ -108,12 +109,24 @@ def main(argv=None) -> int:
                     help="an extra variant: NAME=JSON of RunSpec changes, e.g. 'x={\"loss\":\"cross_entropy\"}'")
     ap.add_argument("--out", default="results/ep_deep")
     args = ap.parse_args(argv)
-    extra = dict(s.split("=", 1) for s in args.set)
+    extra = {}
+    for item in args.set:
+        name, sep, text = item.partition("=")
+        try:
+            extra[name] = json.loads(text)
+        except json.JSONDecodeError:
+            sep = ""
+        if not (sep and name and isinstance(extra.get(name), dict)):
+            raise ConfigError(f"ep_deep --set: expected NAME=JSON object of RunSpec changes, e.g. "
+                              f"'x={{\"loss\": \"cross_entropy\"}}', got {item!r}")
     names = [n for n in args.variants.split(",") if n] if not extra or args.variants != ",".join(VARIANTS) else []
+    for name in names:
+        if name not in VARIANTS:
+            raise unknown_name("ep_deep variant", name, VARIANTS)
     for name in names:
         print(line(run(name, args.epochs, args.seed, args.test, Path(args.out))), flush=True)
     for name, js in extra.items():
-        print(line(run(name, args.epochs, args.seed, args.test, Path(args.out), json.loads(js))), flush=True)
+        print(line(run(name, args.epochs, args.seed, args.test, Path(args.out), js)), flush=True)
     return 0
 
 

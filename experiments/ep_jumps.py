@@ -39,6 +39,7 @@ from neurosim.oracles import get_oracle  # noqa: E402
 from neurosim.reference import forward  # noqa: E402
 from neurosim.results import save_run  # noqa: E402
 from neurosim.training import TrainConfig, train  # noqa: E402
+from neurosim.validation import check, check_list  # noqa: E402
 
 SIZES = [64, 64, 64, 10]
 #: ``neurosim train --rule ep``'s set-up (ep has no preset: the base Adam 1e-3).  No alignment
@@ -170,7 +171,9 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="results/ep_jumps")
     args = p.parse_args(argv)
     start = time.time()
-    seeds = [int(v) for v in args.seeds.split(",")]
+    seeds = check_list("ep_jumps", "--seeds", args.seeds, "int", ge=0)
+    check("ep_jumps", "--epochs", args.epochs, "int", gt=0)
+    check("ep_jumps", "--spikes", args.spikes, "int", ge=0)
     runs = []
     for seed in seeds:
         data = load_dataset("digits", seed=seed)

@@ -41,6 +41,7 @@ from neurosim.params import init_params
 from neurosim.results import provenance, write_json
 from neurosim.rules import get_rule
 from neurosim.spiking import lif
+from neurosim.validation import check, check_list
 from neurosim.spiking.equilibrium import (SpikingEquilibriumPropagation, contrastive_spiking_update,
                                           default_network, rate_references)
 
@@ -125,6 +126,9 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--target", default="cython", help="brian2 code generation target")
     args = parser.parse_args(argv)
+    betas = check_list("ep_spiking", "--betas", args.betas, "number", gt=0)
+    check("ep_spiking", "--trials", args.trials, "int", gt=1)  # the standard error needs two trials
+    check("ep_spiking", "--batch", args.batch, "int", gt=0)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     net, params, x, t = problem(args.batch)
@@ -133,7 +137,7 @@ def main(argv=None) -> int:
     config = {"sizes": SIZES, "weight_seed": WEIGHT_SEED, "data_seed": DATA_SEED, "sim_seed": SIM_SEED,
               "batch": args.batch, "n_trials": args.trials, "target_range": [0.3, 0.9], "init_scale": 0.5,
               "bias_init": 2.0}
-    for beta in [float(b) for b in args.betas.split(",")]:
+    for beta in betas:
         path = out / f"beta_{beta:g}.json"
         if path.exists():
             print(f"beta = {beta:g}: {path} exists, skipped")

@@ -41,6 +41,7 @@ from neurosim import RunSpec, get_rule
 from neurosim.data import load_dataset
 from neurosim.results import provenance, save_run, write_json
 from neurosim.training import TrainConfig, train
+from neurosim.validation import check_list
 
 ROOT = Path(__file__).resolve().parents[1]
 CARD = ROOT / "models" / "ep_fashion_mnist.toml"
@@ -89,7 +90,7 @@ def main(argv=None) -> dict:
 
     card = RunSpec.load(CARD)
     out = Path(args.out)
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = check_list("ep_training", "--seeds", args.seeds, "int", ge=0)
     runs = []
     for seed in seeds:
         data = load_dataset("fashion-mnist", n_train=args.n_train, n_test=args.n_test, seed=seed)

@@ -111,9 +111,11 @@ def main(argv=None) -> int:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from neurosim.results import provenance, write_json
     from neurosim.sweep import run_sweep
+    from neurosim.validation import check_list
 
     rules = args.rules.split(",")
-    decays = [float(v) for v in args.weight_decay.split(",") if v.strip()]
+    decays = check_list("family_trees", "--weight-decay", args.weight_decay, "number", ge=0, lt=1) \
+        if args.weight_decay.strip() else []
     wd_rules = args.wd_rules.split(",")
     res = run_sweep(jobs(rules, args.seeds, args.epochs, decays, wd_rules, args.wd_seeds), Path(args.out) / "runs",
                     workers=args.workers, scheduler=args.scheduler)

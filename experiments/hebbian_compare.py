@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from neurosim.results import provenance, write_json
+from neurosim.validation import check, check_seed
 
 # backprop keeps the first edition's batch of 128 (the CLI's "auto" batch would be 16 on digits), so the
 # documented row (10.6 %) stays the same experiment
@@ -34,6 +35,9 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="results/hebbian_compare")
     args = p.parse_args(argv)
+    # each run is a `neurosim train` subprocess whose own refusal would only be recorded as a failed row
+    check("hebbian_compare", "--epochs", args.epochs, "int", gt=0)
+    check_seed("hebbian_compare", args.seed, "--seed")
     rows = []
     for rule, extra, epochs in RUNS:
         epochs = epochs or args.epochs

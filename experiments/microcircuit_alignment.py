@@ -37,6 +37,7 @@ from neurosim.reference import forward
 from neurosim.results import save_run
 from neurosim.rules.dendritic import burst_cancelling_params, learn_self_predicting, self_predicting_params
 from neurosim.training import TrainConfig, train
+from neurosim.validation import check, check_seed
 
 
 def apical_scatter(data, seed: int) -> dict:
@@ -144,6 +145,8 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=20)
     args = ap.parse_args(argv)
+    check("microcircuit_alignment", "--epochs", args.epochs, "int", gt=0)  # used after the scatter and curves
+    check_seed("microcircuit_alignment", args.seed, "--seed")
     data = load_dataset("digits")
     t0 = time.perf_counter()
     record = {"config": vars(args), "dataset": "digits", "scatter": apical_scatter(data, args.seed)}

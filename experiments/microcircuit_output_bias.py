@@ -35,6 +35,7 @@ from brian2 import Hz, ms
 from neurosim import backprop, get_rule
 from neurosim.alignment import cosine
 from neurosim.spiking.dendritic import SpikingMicrocircuit, output_noise_decay
+from neurosim.validation import check, check_list
 
 X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
 T = np.array([[0], [1], [1], [0]], dtype=float)
@@ -50,6 +51,10 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--target", default="numpy")
     args = ap.parse_args(argv)
+    tau_psi_list = check_list("microcircuit_output_bias", "--tau-psi-ms", args.tau_psi_ms, "number", gt=0)
+    check("microcircuit_output_bias", "--trials", args.trials, "int", gt=1)  # the noise is a sample variance
+    check("microcircuit_output_bias", "--r-max-hz", args.r_max_hz, gt=0)
+    check("microcircuit_output_bias", "--window-ms", args.window_ms, gt=0)
     rule = get_rule("microcircuit", g_som_out=0.8, topdown="symmetric")
     net = rule.network([2, 4, 1])
     params = rule.init_params(net, seed=0)
@@ -58,7 +63,7 @@ def main(argv=None):
     rows = []
     # the flags are plain numbers in ms and Hz: brian2 units are attached here, once
     r_max, window = args.r_max_hz * Hz, args.window_ms * ms
-    for tau_psi_ms in (float(v) for v in args.tau_psi_ms.split(",")):
+    for tau_psi_ms in tau_psi_list:
         tau_psi = tau_psi_ms * ms
         started = time.perf_counter()
         model = SpikingMicrocircuit(net, params, rule, batch=4, n_trials=args.trials, target=args.target,

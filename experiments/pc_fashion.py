@@ -98,7 +98,10 @@ def main(argv=None) -> int:
     import numpy as np
 
     from neurosim.results import provenance, write_json
+    from neurosim.validation import check
 
+    for flag in ("seeds", "fpa_seeds"):  # the summary needs at least one run of each rule
+        check("pc_fashion", "--" + flag.replace("_", "-"), getattr(args, flag), "int", gt=0)
     out = Path(args.out)
     records = []
     t0 = time.perf_counter()

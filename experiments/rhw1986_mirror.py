@@ -148,6 +148,10 @@ def main(argv=None) -> int:
 
     from neurosim.results import provenance, write_json
     from neurosim.sweep import run_sweep
+    from neurosim.validation import check
+
+    for flag in ("seeds", "bio_seeds"):
+        check("rhw1986_mirror", "--" + flag.replace("_", "-"), getattr(args, flag), "int", gt=0)
 
     rules = args.rules.split(",")
     todo = jobs(rules, args.seeds, args.max_sweeps, args.bias_init_scale, args.bio_seeds, args.bio_max_sweeps,

@@ -53,6 +53,9 @@ def main(argv=None) -> int:
 
     from neurosim.results import provenance, write_json
     from neurosim.sweep import run_sweep
+    from neurosim.validation import check
+
+    check("rhw1986_xor", "--seeds", args.seeds, "int", gt=0)
 
     todo = jobs(args.rules.split(","), args.seeds, args.max_sweeps)
     res = run_sweep(todo, Path(args.out) / "runs", workers=args.workers, scheduler=args.scheduler)

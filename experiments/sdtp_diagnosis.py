@@ -109,7 +109,13 @@ def main(argv=None) -> int:
     from neurosim.training import evaluate, make_optimizer
 
     hyper = {"noise_std": 0.213995} if args.method != "dtp" else {"noise_std": 0.36133, "target_lr": 0.15008}
-    hyper.update({k: _value(v) for k, v in (kv.split("=", 1) for kv in args.set)})
+    for kv in args.set:
+        key, sep, value = kv.partition("=")
+        if not (sep and key):
+            from neurosim.errors import ConfigError
+
+            raise ConfigError(f"sdtp_diagnosis --set: expected KEY=VALUE (a hyper-parameter of the rule), got {kv!r}")
+        hyper[key] = _value(value)
     data = load_dataset("fashion-mnist", n_train=args.n_train, n_test=args.n_test, seed=args.seed)
     n = len(data.x_train)
     batches_per_epoch = -(-n // args.batch_size)

@@ -49,6 +49,7 @@ from neurosim.results import provenance, write_json
 from neurosim.rules import Rule
 from neurosim.runspec import RunSpec
 from neurosim.training import alignment_indices, evaluate, train
+from neurosim.validation import check_list
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -184,7 +185,7 @@ def main(argv=None) -> dict:
         raise SystemExit("--epochs/--optimizer/--learning-rate/--momentum change the budget: give a --tag so the "
                          "set-up's own record is not replaced")
     base = base.replace(**overrides)
-    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else list(base.seeds)
+    seeds = check_list("sg_training", "--seeds", args.seeds, "int", ge=0) if args.seeds else list(base.seeds)
     labels = args.rules.split(",") if args.rules else list(setup["rules"])
     for label in labels:
         if label not in VARIANTS:

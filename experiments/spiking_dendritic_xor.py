@@ -46,6 +46,7 @@ from neurosim.alignment import cosine
 from neurosim.reference import forward, loss_value
 from neurosim.results import save_run
 from neurosim.spiking.dendritic import SpikingMicrocircuit, train_spiking_microcircuit
+from neurosim.validation import check_list
 
 X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
 T = np.array([[0], [1], [1], [0]], dtype=float)
@@ -165,14 +166,17 @@ def main(argv=None):
     ap.add_argument("--skip-alignment", action="store_true",
                     help="keep the alignment part of an existing run.json in --out, run the learning part")
     args = ap.parse_args(argv)
+    # both lists are read now: the seeds are used only after the alignment runs (minutes)
+    conductances = check_list("spiking_dendritic_xor", "--g", args.g, "number", gt=0)
+    seeds = check_list("spiking_dendritic_xor", "--seeds", args.seeds, "int", ge=0)
     if args.skip_alignment:
         record = json.loads((Path(args.out) / "run.json").read_text())
     else:
         record = {"sizes": SIZES, "topdown": "symmetric", "seed": args.seed, "r_max_hz": 200.0, "window_ms": 1000.0,
                   "settle_ms": 200.0, "dt_ms": 0.2,
-                  "alignment": alignment([float(g) for g in args.g.split(",")], args.trials, args.seed, args.target)}
+                  "alignment": alignment(conductances, args.trials, args.seed, args.target)}
     if not args.skip_learning:
-        record["learning"] = learning([int(s) for s in args.seeds.split(",")], args.epochs, args.lr, args.train_g,
+        record["learning"] = learning(seeds, args.epochs, args.lr, args.train_g,
                                       args.train_trials, args.target, args.train_baseline,
                                       args.train_window_ms * ms, args.train_settle_ms * ms)  # flags in ms
     path = save_run(args.out, record)

@@ -24,6 +24,7 @@ import numpy as np
 
 from neurosim.results import provenance, write_json
 from neurosim.spiking.stdp import PairSTDP, measure_window, triplet_rate_dependence
+from neurosim.validation import check
 
 
 def main(argv=None) -> int:
@@ -34,6 +35,8 @@ def main(argv=None) -> int:
     p.add_argument("--target", default="auto")
     p.add_argument("--out", default="results/stdp_window")
     args = p.parse_args(argv)
+    check("stdp_window", "--duration", args.duration, gt=0)  # the triplet run comes after the pair window
+    check("stdp_window", "--n-pairs", args.n_pairs, "int", gt=0)
     rule = PairSTDP()
     dts = np.round(np.concatenate([-np.arange(60, 0, -2.5), np.arange(2.5, 61, 2.5)]), 1) * 1e-3
     measured = measure_window(rule, dts, target="numpy")

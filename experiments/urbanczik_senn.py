@@ -25,6 +25,7 @@ from brian2 import mV, ms, second
 
 from neurosim.results import save_run
 from neurosim.spiking.dendritic import UrbanczikSennConfig, teacher_task
+from neurosim.validation import check
 
 
 def summary(res, n_edge: int) -> dict:
@@ -47,6 +48,8 @@ def main(argv=None):
     ap.add_argument("--window", type=float, default=10.0, help="prediction-error window, seconds")
     ap.add_argument("--target", default="auto")
     args = ap.parse_args(argv)
+    check("urbanczik_senn", "--window", args.window, gt=0,
+          hint="The prediction error is averaged over windows of the learning time.")
     # the flags are plain numbers in seconds and mV^2 ms^2: brian2 units are attached here, once
     base = UrbanczikSennConfig(duration=args.duration * second, eta=args.eta * mV ** 2 * ms ** 2)
     window = args.window * second

@@ -37,8 +37,8 @@ from .arrays import namespace
 from .errors import ConfigError, ShapeError, did_you_mean
 
 __all__ = ["all_finite", "first_non_finite", "atomic_write_bytes", "atomic_writer", "check", "check_array",
-           "check_keys", "check_quantity", "check_seed", "check_time", "describe", "finite_or_none", "jsonable",
-           "restoring_global_random_state", "to_json", "write_json"]
+           "check_keys", "check_list", "check_quantity", "check_seed", "check_time", "describe", "finite_or_none",
+           "jsonable", "restoring_global_random_state", "to_json", "write_json"]
 
 #: Value kinds :func:`check` knows; ``number`` is a finite real (int or float, not bool).
 KINDS = ("number", "int", "bool", "str", "mapping", "sequence", "any")
@@ -131,6 +131,32 @@ def check(owner: str, name: str, value: Any, kind: str = "number", *, ge=None, g
 def check_seed(owner: str, seed: Any, name: str = "seed") -> int:
     """A seed: a non-negative integer (``numpy`` generators are taken elsewhere)."""
     return check(owner, name, seed, "int", ge=0, hint="Seeds are integers such as 0, 1, 2.")
+
+
+def check_list(owner: str, name: str, text: str, kind: str = "number", **bounds) -> list:
+    """Parse a comma-separated command-line list (``"0,1,2"``, ``"0.1,0.25"``) and :func:`check` each item.
+
+    ``kind`` is ``"int"`` or ``"number"``; ``bounds`` (``ge``, ``gt``, ``le``, ``lt``) apply to every
+    item.  Empty items are skipped; an empty list, or an item that is not a number, is a
+    :class:`~neurosim.errors.ConfigError` naming the item (``int("x")``'s bare ``ValueError`` would not).
+    """
+    if kind not in ("int", "number"):
+        raise ValueError(f"check_list: kind must be 'int' or 'number', got {kind!r}")
+    items = [part.strip() for part in str(text).split(",") if part.strip()]
+    expected = f"a comma-separated list, each {describe(kind, **bounds)}"
+    if not items:
+        raise ConfigError(f"{owner}: '{name}' must be {expected}, got {text!r}.")
+    out = []
+    for item in items:
+        try:
+            value = int(item)
+        except ValueError:
+            try:
+                value = float(item)
+            except ValueError:
+                raise ConfigError(f"{owner}: '{name}' must be {expected}, got {item!r} in {text!r}.") from None
+        out.append(check(owner, name, value, kind, **bounds))
+    return out
 
 
 def check_keys(owner: str, given: Iterable[str], known: Iterable[str], *, what: str = "key") -> None:
