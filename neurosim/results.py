@@ -40,7 +40,10 @@ def run_script(main, name: str) -> int:
         status = main()
         return status if isinstance(status, int) else 0
     except NeurosimError as err:
-        print(f"{name}: error: {err}", file=sys.stderr)
+        text = str(err)
+        # a script's own checks name it as their owner: say the name once
+        text = text[len(name) + 2:] if text.startswith(f"{name}: ") else text
+        print(f"{name}: error: {text}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{name}: interrupted; the records written so far are kept", file=sys.stderr)

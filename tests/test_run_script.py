@@ -25,6 +25,12 @@ def test_errors_and_interrupts_end_in_one_line(capsys):
     assert run_script(bad, "demo") == 2
     err = capsys.readouterr().err
     assert err == "demo: error: x: expected a positive number, got -1\n"
+
+    def own_check():
+        raise ConfigError("demo: '--repeats' must be an integer > 0, got 0")
+
+    assert run_script(own_check, "demo") == 2
+    assert capsys.readouterr().err == "demo: error: '--repeats' must be an integer > 0, got 0\n"
     assert run_script(interrupted, "demo") == 130
     assert capsys.readouterr().err.count("\n") == 1
     assert run_script(lambda: 0, "demo") == 0
