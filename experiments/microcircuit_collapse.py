@@ -1,18 +1,20 @@
 """Per-batch diagnosis of the microcircuit on Fashion-MNIST at the full budget (issue 20).
 
-Replays the accuracy table's job for ``microcircuit`` (784-256-256-10, batch 128, float32, Adam,
+Replays the accuracy table's job for ``microcircuit`` (``--set`` changes its hyper-parameters) (784-256-256-10, batch 128, float32, Adam,
 the training loop of :func:`neurosim.training.train`: same initial weights, same batch order)
 for ``--epochs`` epochs on ``--n-train`` images and logs, every ``--every`` batches: the
 feed-forward batch loss and accuracy, the output layer's spread across units and samples, the
-fraction of saturated hidden/output rates, the interneuron mismatch
+fraction of saturated hidden/output rates, per hidden layer the RMS apical potential without
+teacher and the part the teacher adds (nudged minus free), the interneuron mismatch
 :math:`\\|W^{IP}_l - W_{l+1}\\|/\\|W_{l+1}\\|` and :math:`\\|W^{PI}_l + B_l\\|/\\|B_l\\|`, the free
 apical RMS, the largest proposed update per parameter and the weight norms.  Writes one JSON
 line per log point to ``--out`` (and prints a short line).
 
 Usage::
 
-    python experiments/microcircuit_collapse.py --set basal_baseline=dendrite --epochs 1
-    python experiments/microcircuit_collapse.py --set basal_baseline=free --learning-rate 1e-3
+    python experiments/microcircuit_collapse.py                                   # the table's job (free baseline)
+    python experiments/microcircuit_collapse.py --set basal_baseline=dendrite     # the chance run (paper rule)
+    python experiments/microcircuit_collapse.py --set basal_baseline=dendrite --learning-rate 1e-3 --dtype float64
 """
 from __future__ import annotations
 
@@ -38,9 +40,6 @@ def main(argv=None) -> int:
     p.add_argument("--dtype", default="float32")
     p.add_argument("--every", type=int, default=25)
     p.add_argument("--max-batches", type=int, default=None)
-    p.add_argument("--table-hyper", action="store_true",
-                   help="start from the accuracy table's hyper-parameters (make_jobs) instead of the compare "
-                        "preset updated by the train preset's own keys")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="rule hyper-parameter")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
@@ -51,13 +50,10 @@ def main(argv=None) -> int:
     from neurosim.cli import _parse_set
     from neurosim.params import as_generator
     from neurosim.reference import forward
-    from neurosim.runspec import RunSpec
     from neurosim.sweep import job_spec
     from neurosim.training import evaluate, make_optimizer
 
     job = make_jobs(["microcircuit"], 1, args.n_train, 10000, args.epochs, [784, 256, 256, 10])[0]
-    if not args.table_hyper:
-        job["hyper"] = {**RunSpec.preset("microcircuit", "compare").hyper}
     job["hyper"].update(_parse_set(args.set))
     job["seed"] = args.seed
     job["dtype"] = args.dtype
@@ -107,6 +103,15 @@ def main(argv=None) -> int:
                        "ip_mismatch": {}, "pi_mismatch": {},
                        "dw_max": {k: float(np.max(np.abs(v))) for k, v in dw.items()},
                        "w_norm": {k: float(np.linalg.norm(v)) for k, v in params.items()}}
+                # the apical potential without teacher (interneuron mismatch) against the part the
+                # teacher adds (nudged - free): what the paper's basal rule cannot tell apart
+                free = rule.steady_state(network, params, x[idx], None)
+                nudged = rule.steady_state(network, params, x[idx], t[idx])
+                rec["apical_rms_free_layer"] = {k: float(np.sqrt(np.mean(np.asarray(v) ** 2)))
+                                                for k, v in free.apical.items()}
+                rec["apical_rms_teacher_layer"] = {k: float(np.sqrt(np.mean((np.asarray(nudged.apical[k])
+                                                                             - np.asarray(v)) ** 2)))
+                                                   for k, v in free.apical.items()}
                 for s in stages:
                     w_up = weight(network, params, next(p for p in chain if p.post == s.upper))
                     rec["ip_mismatch"][s.inter] = float(np.linalg.norm(weight(network, params, s.ip) - w_up)
@@ -122,6 +127,8 @@ def main(argv=None) -> int:
                       f"{ {k: round(v, 3) for k, v in rec['pi_mismatch'].items()} } apfree "
                       f"{rec['apical_rms_free'] if rec['apical_rms_free'] is None else round(rec['apical_rms_free'], 4)}"
                       f" steps {rec['relax_steps']} {rec['seconds']:.0f}s", flush=True)
+                print("        apical rms free", {k: f"{v:.2e}" for k, v in rec["apical_rms_free_layer"].items()},
+                      "teacher", {k: f"{v:.2e}" for k, v in rec["apical_rms_teacher_layer"].items()}, flush=True)
                 if out:
                     out.write(json.dumps(rec) + "\n")
                     out.flush()
