@@ -248,3 +248,27 @@ def test_model_cards_describe_what_the_experiments_run(card, experiment):
         assert c.learning_rate == pytest.approx(c.published["learning_rate_summed"] * 64)
     for layer in c.network.layers[1:]:
         assert layer.activation == job["activation"]
+
+
+def test_fashion_table_jobs_are_the_compare_preset_changed_by_the_train_preset():
+    """Every row (before ``TABLE_SETTINGS``) runs its compare preset, changed only where its train
+    preset's ``[rule]`` table says otherwise -- the order the experiment documents.  Oracle: the
+    preset TOML files read directly.  Issue 20: merging the train preset's hyper-parameters with
+    their defaults filled in put the microcircuit's ``basal_baseline`` back to "dendrite" (its
+    compare preset: "free"), and its full-budget row collapsed to chance within 20 batches."""
+    import tomllib
+
+    from neurosim.compare import control_rules, supervised_rules
+    from neurosim.runspec import PRESET_DIR, RunSpec
+
+    fat = _experiment("fashion_accuracy_table")
+
+    def table(rule, purpose):
+        path = PRESET_DIR / f"{rule}-{purpose}.toml"
+        return {k: v for k, v in tomllib.loads(path.read_text())["rule"].items() if k != "name"} \
+            if path.is_file() else {}
+
+    for rule in supervised_rules() + control_rules():
+        expected = {**RunSpec(rule=rule).hyper, **table(rule, "compare"), **table(rule, "train")}
+        assert fat.make_jobs([rule], 1, 100, 100, 1, [784, 16, 10])[0]["hyper"] == expected, rule
+    assert fat.make_jobs(["microcircuit"], 1, 100, 100, 1, [784, 16, 10])[0]["hyper"]["basal_baseline"] == "free"
