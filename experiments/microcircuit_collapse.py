@@ -1,7 +1,8 @@
 """Per-batch diagnosis of the microcircuit on Fashion-MNIST at the full budget (issue 20).
 
-Replays the accuracy table's job for ``microcircuit`` (``--set`` changes its hyper-parameters) (784-256-256-10, batch 128, float32, Adam,
-the training loop of :func:`neurosim.training.train`: same initial weights, same batch order)
+Replays the accuracy table's job for ``microcircuit`` (``--set`` changes its hyper-parameters)
+(784-256-256-10, batch 128, float32, Adam, the training loop of :func:`neurosim.training.train`:
+same initial weights, same batch order)
 for ``--epochs`` epochs on ``--n-train`` images and logs, every ``--every`` batches: the
 feed-forward batch loss and accuracy, the output layer's spread across units and samples, the
 fraction of saturated hidden/output rates, per hidden layer the RMS apical potential without
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -125,7 +125,7 @@ def main(argv=None) -> int:
                       f"{ {k: round(v, 3) for k, v in rec['sat'].items()} } ip "
                       f"{ {k: round(v, 3) for k, v in rec['ip_mismatch'].items()} } pi "
                       f"{ {k: round(v, 3) for k, v in rec['pi_mismatch'].items()} } apfree "
-                      f"{rec['apical_rms_free'] if rec['apical_rms_free'] is None else round(rec['apical_rms_free'], 4)}"
+                      f"{None if rec['apical_rms_free'] is None else round(rec['apical_rms_free'], 4)}"
                       f" steps {rec['relax_steps']} {rec['seconds']:.0f}s", flush=True)
                 print("        apical rms free", {k: f"{v:.2e}" for k, v in rec["apical_rms_free_layer"].items()},
                       "teacher", {k: f"{v:.2e}" for k, v in rec["apical_rms_teacher_layer"].items()}, flush=True)

@@ -152,25 +152,31 @@ def main(argv=None) -> int:
     curve: list[dict] = []
     seen = 0
     status = "completed"
-    for stop in checkpoints:
-        while seen < stop:
-            x = data.x_train[seen:min(seen + args.chunk, stop)]
-            dw, state, aux = rule.updates(network, params, state, x, None)
-            params = {k: v + dw.get(k, 0.0) for k, v in params.items()}   # SGD, learning rate 1: the online rule
-            timings.append(aux["timings"])
-            seen += len(x)
-        curve.append(evaluate(seen))
-        out_of_time = (args.budget_minutes is not None and seen < n_total
-                       and time.process_time() - cpu0 > 60 * args.budget_minutes)
-        if out_of_time:
-            status = (f"stopped at the time budget ({args.budget_minutes:g} CPU-min) after {seen} of {n_total} "
-                      "images")
-        path = write(curve[-1], curve, status if out_of_time or seen == n_total else "running")
-        if len(checkpoints) > 1:
-            print(f"{seen} images: test accuracy {curve[-1]['test_accuracy']:.3f} "
-                  f"({curve[-1]['seconds']:.0f} s)", flush=True)
-        if out_of_time:
-            break
+    try:
+        for stop in checkpoints:
+            while seen < stop:
+                x = data.x_train[seen:min(seen + args.chunk, stop)]
+                dw, state, aux = rule.updates(network, params, state, x, None)
+                params = {k: v + dw.get(k, 0.0) for k, v in params.items()}   # SGD, rate 1: the online rule
+                timings.append(aux["timings"])
+                seen += len(x)
+            curve.append(evaluate(seen))
+            out_of_time = (args.budget_minutes is not None and seen < n_total
+                           and time.process_time() - cpu0 > 60 * args.budget_minutes)
+            if out_of_time:
+                status = (f"stopped at the time budget ({args.budget_minutes:g} CPU-min) after {seen} of {n_total} "
+                          "images")
+            path = write(curve[-1], curve, status if out_of_time or seen == n_total else "running")
+            if len(checkpoints) > 1:
+                print(f"{seen} images: test accuracy {curve[-1]['test_accuracy']:.3f} "
+                      f"({curve[-1]['seconds']:.0f} s)", flush=True)
+            if out_of_time:
+                break
+    except KeyboardInterrupt:
+        if curve:   # the record says how the run ended; it keeps the last checkpoint's numbers
+            write(curve[-1], curve, f"interrupted after {seen} of {n_total} images (numbers: the checkpoint at "
+                                    f"{curve[-1]['images']} images)")
+        raise
     last = curve[-1]
     print(f"{path}: test accuracy {last['test_accuracy']:.3f} (labelling set {last['label_set_accuracy']:.3f}) with "
           f"{exc_layer.size} neurons, {seen} training images; {status}; {time.perf_counter() - t0:.0f} s")

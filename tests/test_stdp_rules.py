@@ -143,6 +143,9 @@ def test_diehl_cook_reads_the_cards_network(tmp_path):
     rule, net = _card(tmp_path)
     assert net.layer("exc").size == 100 and net.layer("exc").neuron == "adaptive_conductance_lif"
     assert net.projection("exc->inh").connectivity == "one_to_one" and net.projection("inh->exc").scale < 0
+    # their code starts training with theta = 20 mV, the offset its threshold subtracts: the neurons start at
+    # v_th = -52 mV (theta = 0 would put them at -72 mV, below rest, firing on their own)
+    np.testing.assert_allclose(rule.init(net, rule.init_params(net, 0))["theta"], 0.020)
 
 
 @pytest.mark.spiking
@@ -192,3 +195,35 @@ def test_song2000_rule_drives_the_weights_bimodal():
     assert np.mean((w <= 0.1) | (w >= 0.9)) > 0.28
     assert np.mean(w <= 0.1) > 0.1 and np.mean(w >= 0.9) > 0.1
     assert np.mean((w > 0.2) & (w < 0.8)) < 0.55
+
+
+@pytest.mark.spiking
+def test_diehl_cook_repeats_silent_samples_brighter_until_they_draw_min_spikes(tmp_path):
+    """Diehl & Cook's input-intensity rule: a sample answered with fewer than ``min_spikes`` excitatory spikes is shown
+    again, every white pixel ``boost_hz`` brighter per repetition. Oracles: (a) a black image has no input
+    spikes at any brightness, so it uses up every repetition and stays silent; (b) dim images (pixels at 0.05)
+    do not reach 5 spikes at 63.75 Hz but do once brighter -- their final counts reach ``min_spikes`` and their
+    repetition count is > 0; images at a third of white need none (7 neurons on 784 inputs, weights normalised
+    to their sum 78: at 0.05 the plain stream draws ~2 spikes, at 0.3 ~26); (c) ``min_spikes = 0`` is the plain
+    stream (no repetition, the same dW as the rule without the repetition rule); (d) the weights stay in [0,
+    w_max] and dW is the total change over every presentation: learning goes on while repeating, so it differs
+    from the plain stream's."""
+    rule, net = _card(tmp_path, n_exc=7, n_in=784)
+    rule = rule.replace(max_boosts=3, codegen="numpy", presentation=0.2)
+    params = rule.init_params(net, 0)
+    state = rule.init(net, params, 0)
+    x = np.zeros((4, 784))
+    x[1] = 0.05                     # dim
+    x[2:] = 0.3                     # a third of white
+    plain_dw, _, plain = rule.replace(min_spikes=0).updates(net, params, state, x, None)
+    assert np.all(plain["boosts"] == 0)
+    dw, _, aux = rule.updates(net, params, state, x, None)
+    spikes = aux["counts"]["exc"].sum(axis=1)
+    assert plain["counts"]["exc"][1].sum() < 5 <= plain["counts"]["exc"][2].sum(), plain["counts"]["exc"].sum(1)
+    assert aux["boosts"][0] == 3 and spikes[0] == 0                  # (a)
+    assert 0 < aux["boosts"][1] <= 3 and spikes[1] >= 5              # (b)
+    assert np.all(aux["boosts"][2:] == 0)
+    np.testing.assert_array_equal(aux["counts"]["exc"][2:], plain["counts"]["exc"][2:])
+    w = params["input->exc"] + dw["input->exc"]
+    assert np.all(w >= 0) and np.all(w <= rule.hyper.w_max)          # (d)
+    assert not np.allclose(dw["input->exc"], plain_dw["input->exc"])

@@ -310,6 +310,12 @@ class DiehlCookHyper(_SpikingHyper):
     tau_post1: float = param(0.020, gt=0, doc="post trace read at pre spikes, seconds")
     tau_post2: float = param(0.040, gt=0, doc="post trace read at post spikes, seconds")
     learn: bool = param(True, doc="plasticity and threshold adaptation on (False: record responses)")
+    min_spikes: int = param(5, ge=0, doc="a sample to which the excitatory layer answers with fewer spikes is "
+                                          "presented again with brighter inputs (their code; 0: never)")
+    boost_hz: float = param(31.875, gt=0, doc="rise of a white pixel's rate per repetition (their 255 / 8 Hz, "
+                                              "the paper's '32 Hz')")
+    max_boosts: int = param(20, ge=0, doc="repetitions at most; a sample still below min_spikes keeps the "
+                                          "last repetition's counts")
 
 
 #: The excitatory and inhibitory neurons of Diehl & Cook's code (absolute potentials, SI units).
@@ -333,6 +339,15 @@ class DiehlCook(_STDPRule):
     synapses follow the ``diehl_cook`` synapse model (their pre-trace rule, weights
     renormalised to ``weight_sum`` and clipped to ``[0, w_max]`` before every sample).  The
     adaptive thresholds :math:`\\theta` are the rule's state.
+
+    Input intensity (Diehl & Cook's code, for learning and recording alike): a sample to which
+    the excitatory layer answers with fewer than ``min_spikes`` spikes is presented again with
+    every input rate raised, a white pixel at ``max_rate_hz + k boost_hz`` on the ``k``-th
+    repetition, until it draws ``min_spikes`` or ``max_boosts`` repetitions are spent; learning
+    goes on during every presentation.  The repetitions of a batch's samples follow the whole
+    batch (one sequential stream per repetition round) instead of each sample at once, which is
+    the published order for batches of one.  ``aux["counts"]`` holds each sample's counts of its
+    last presentation, ``aux["boosts"]`` its number of repetitions.
     """
 
     name = "diehl-cook"
@@ -352,6 +367,36 @@ class DiehlCook(_STDPRule):
         if np.any(x > 1):
             raise ShapeError(f"rule '{self.name}': x holds pixel intensities in [0, 1]")
         return x * (self.hyper.max_rate_hz / 100.0)
+
+    def updates(self, network: Network, params: dict, state, x, target):
+        """One sequential stream of the batch, then repetitions of the samples that drew fewer than
+        ``min_spikes`` excitatory spikes, each round brighter by ``boost_hz`` (class docstring)."""
+        dw, state, aux = super().updates(network, params, state, x, target)
+        h = self.hyper
+        if h.min_spikes == 0 or h.max_boosts == 0:
+            return dw, state, {**aux, "boosts": np.zeros(np.shape(x)[0], dtype=np.int64)}
+        exc, _, _ = self.layers(network)
+        x = np.asarray(x, dtype=np.float64)
+        counts = {name: np.array(c, copy=True) for name, c in aux["counts"].items()}
+        current = {k: v + dw.get(k, 0.0) for k, v in params.items()}
+        boosts = np.zeros(len(x), dtype=np.int64)
+        timings = dict(aux["timings"])
+        low = counts[exc.name].sum(axis=1) < h.min_spikes
+        for k in range(1, h.max_boosts + 1):
+            if not low.any():
+                break
+            rows = np.flatnonzero(low)
+            brighter = self.replace(max_rate_hz=h.max_rate_hz + k * h.boost_hz, min_spikes=0)
+            dwk, state, auxk = brighter.updates(network, current, state, x[rows], target)
+            current = {name: v + dwk.get(name, 0.0) for name, v in current.items()}
+            for name in counts:
+                counts[name][rows] = auxk["counts"][name]
+            boosts[rows] = k
+            low[rows] = auxk["counts"][exc.name].sum(axis=1) < h.min_spikes
+            for key in ("build_s", "compile_s", "simulate_s", "biological_s"):
+                timings[key] = timings.get(key, 0.0) + auxk["timings"].get(key, 0.0)
+        dw = {name: (current[name] - params[name]).astype(np.asarray(params[name]).dtype) for name in dw}
+        return dw, state, {**aux, "counts": counts, "boosts": boosts, "timings": timings}
 
     def initial_weight_max(self) -> float:
         return self.hyper.w_init_max
@@ -404,8 +449,14 @@ class DiehlCook(_STDPRule):
         return params
 
     def init(self, network: Network, params: dict, seed: int = 0) -> dict:
+        """The random-number position and the adaptive thresholds at the start of training: every
+        :math:`\\theta` at the layer's ``theta_offset`` (their code: 20 mV), so a neuron starts at its
+        nominal threshold :math:`v_{th}` and not 20 mV below it (where it fires on its own)."""
+        from ..neurons import ConductanceLIFParameters
+
         exc, _, _ = self.layers(network)
-        return {"rng": RngState.from_seed(seed), "theta": np.zeros(exc.size)}
+        offset = ConductanceLIFParameters.from_layer(exc).theta_offset
+        return {"rng": RngState.from_seed(seed), "theta": np.full(exc.size, offset)}
 
     def circuit(self, network: Network, state: dict) -> Network:
         exc, _, _ = self.layers(network)
