@@ -43,6 +43,10 @@ def main(argv=None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="rule hyper-parameter")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
+    from neurosim.validation import check
+
+    for flag in ("n_train", "epochs", "every"):
+        check("microcircuit_collapse", f"--{flag.replace('_', '-')}", getattr(args, flag), "int", gt=0)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     sys.path.insert(0, str(ROOT / "experiments"))
     from fashion_accuracy_table import make_jobs
@@ -147,4 +151,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from neurosim.results import run_script
+
+    sys.exit(run_script(main, "microcircuit_collapse"))

@@ -65,6 +65,7 @@ def test_every_experiment_script_runs_its_main_through_run_script(path):
 #: One bad invocation per script: the value reaches neurosim's validation (or the script's own
 #: up-front check) before any data set is trained on; ``needle`` is what the one line must say.
 BAD = {
+    "microcircuit_collapse": (["--every", "0"], "'--every' must be an integer > 0"),
     "agrel_training": (["--n-train", "-5"], "'n_train' must be an integer > 0"),
     "agrel_trials": (["--repeats", "0"], "'--repeats' must be an integer > 0"),
     "bartunov_table": (["--dataset", "nosuch"], "unknown dataset 'nosuch'"),
