@@ -562,3 +562,16 @@ def test_teacher_task_draws_the_weights_of_the_decimal_values_written():
     rng = np.random.default_rng(5)
     np.testing.assert_array_equal(res.w_star, rng.normal(25.0, 33.0, size=(4, 20)))
     np.testing.assert_array_equal(res.w_initial, rng.normal(25.0, 33.0, size=(4, 20)))
+
+
+@pytest.mark.spiking
+def test_an_update_without_spikes_is_a_one_line_error_not_a_nan_cosine():
+    """A counting window too short for any spike to reach the plasticity gives dW = 0 exactly, whose cosine
+    with anything is undefined: the alignment says so in one line (it reported NaN before)."""
+    rule = get_rule("microcircuit")
+    net = rule.network([4, 3, 2])
+    params = rule.init_params(net, 0)
+    x = np.random.default_rng(0).uniform(0, 1, (2, 4))
+    with pytest.raises(ConfigError, match="update is exactly zero.*lengthen window or add trials"):
+        spiking_microcircuit_align(net, params, x, np.eye(2), n_trials=2, seed=0, codegen_target=MC_TARGET,
+                                   window=2 * ms, settle=2 * ms)

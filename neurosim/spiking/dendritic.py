@@ -803,6 +803,10 @@ def spiking_microcircuit_align(network: Network, params: dict, x, target, *, rul
     x, t = check_batch(network, x, target)
     spikes = model.run(x, t, seed=seed)
     dw = spikes.spike_updates if signal == "spike" else spikes.rate_updates
+    if not any(np.any(dw[p.name]) for p in model.chain):
+        raise ConfigError(f"spiking_microcircuit_align: the {signal} update is exactly zero (no spikes reached the "
+                          f"plasticity in the {model.window} counting window of {model.n_trials} trial(s)), so it "
+                          "has no direction to compare; lengthen window or add trials")
     per_trial = spikes.per_trial_spike if signal == "spike" else spikes.per_trial_rate
     reference = get_oracle(rule.info.reference)(rule, network, params, x, t)
     rate_dw = rule.step(network, params, x, t)
