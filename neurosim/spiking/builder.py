@@ -70,6 +70,15 @@ def _aligned_grids():
         log.removeFilter(quiet)
 
 
+def _check_whole_steps(owner: str, name: str, period: Quantity, dt: Quantity) -> None:
+    """A presentation or phase must be a whole number of steps (to 1e-6 of a step): the counting
+    windows, the per-row tables and the row clock tick on that grid."""
+    steps = float(period / dt)
+    if abs(steps - round(steps)) > 1e-6:
+        raise ConfigError(f"{owner}: {name} = {period} must be a whole number of dt = {dt} steps (got {steps:g} "
+                          f"steps); change {name} or dt")
+
+
 def _identifier(text: str) -> str:
     return re.sub(r"\W", "_", text)
 
@@ -150,7 +159,6 @@ class SpikingModel:
         self.kinds = kinds
         self.record_voltage = record_voltage
         self.standalone_dir = standalone_dir
-        self.timings: dict = {"target": target}
         self.circuit: CircuitModel | None = None
         inp = network.input_layer.name
         for proj in network.projections:
@@ -259,10 +267,7 @@ def build(network: Network, params: dict, *, dt=0.1 * ms, presentation=200 * ms,
     dt = _check_time("dt", dt)
     presentation = _check_time("presentation", presentation)
     settle = _check_time("settle", settle, minimum_exclusive=-1e-300)
-    steps = float(presentation / dt)
-    if abs(steps - round(steps)) > 1e-6:
-        raise ConfigError(f"build: presentation = {presentation} must be a whole number of dt = {dt} steps "
-                          f"(got {steps:g} steps)")
+    _check_whole_steps("build", "presentation", presentation, dt)
     if not settle < presentation:
         raise ConfigError(f"build: settle = {settle} leaves no counting window in presentation = {presentation}; "
                           "make settle shorter than the presentation")
@@ -639,16 +644,20 @@ class CircuitModel:
         return CircuitActivity(rho=rho, spikes=spikes, window=self.window, timings=timings, event_rho=event_rho,
                                inputs=self.x, counts=counts)
 
-    def _read_events(self) -> dict:
-        """Every spike and event monitor's (copy-major index, time in s), and the recorded variables."""
+    def _read_events(self, recorded: bool = False) -> dict:
+        """Every spike and event monitor's (copy-major index, time in s); with ``recorded`` also the
+        recorded variables (a standalone device's objects are gone after the run; at runtime
+        :meth:`recorded` reads the monitors when asked, so they are not copied here)."""
         def pair(mon):
             return np.asarray(mon.i[:], dtype=np.int64), np.asarray(mon.t_[:], dtype=np.float64)
 
-        return {"spikes": {name: pair(mon) for name, mon in self.monitors.items()},
-                "events": {key: pair(mon) for key, mon in self.event_monitors.items()},
-                "recorded": {(name, var): (np.asarray(mon.t_[:], dtype=np.float64),
-                                           np.asarray(getattr(mon, var + "_")[:], dtype=np.float64))
-                             for name, mon in self.state_monitors.items() for var in self.record[name]}}
+        data = {"spikes": {name: pair(mon) for name, mon in self.monitors.items()},
+                "events": {key: pair(mon) for key, mon in self.event_monitors.items()}}
+        if recorded:
+            data["recorded"] = {(name, var): (np.asarray(mon.t_[:], dtype=np.float64),
+                                              np.asarray(getattr(mon, var + "_")[:], dtype=np.float64))
+                                for name, mon in self.state_monitors.items() for var in self.record[name]}
+        return data
 
     def _run_standalone(self, duration):
         """Create, build and run the circuit as a C++ standalone project; read it back inside the device."""
@@ -666,7 +675,7 @@ class CircuitModel:
             compiled = time.perf_counter()
             device.run(directory=directory, with_output=False, run_args=[])
             done = time.perf_counter()
-            self._standalone_cache = self._read_events()
+            self._standalone_cache = self._read_events(recorded=True)
         return compiled - started, done - compiled, self._standalone_cache
 
     def _runtime_only(self, what: str) -> None:
@@ -761,7 +770,7 @@ def _build_lif_layer(model: CircuitModel, layer, drives: DriveTerms):
     """A (point or two-compartment) LIF population, :mod:`neurosim.spiking.lif`, plus its drives."""
     kind = lif.model_kind(layer)
     p = model.lif[layer.name]
-    eqs = lif.equations(kind, {}, drives={c: drives.current(c) for c in lif.compartments(kind)})
+    eqs = lif.equations(kind, drives={c: drives.current(c) for c in lif.compartments(kind)})
     eqs += brian2.Equations("\n".join(drives.equations)) if drives.equations else brian2.Equations("")
     ns = lif.namespace(p)
     ns.update(drives.namespace)
@@ -1076,20 +1085,32 @@ def _psp_trace(model: CircuitModel, proj: Projection):
     ``on_post`` at the same step sees the trace before the coincident presynaptic spike.
     """
     p = UrbanczikSennParameters.from_layer(model.network.layer(proj.post))
-    key = (proj.pre, p.tau_l, p.tau_s)
+    group = _trace_group(model, proj.pre, (proj.pre, p.tau_l, p.tau_s), "psp",
+                         "dx/dt = -x / tau_s : Hz\ndpsp/dt = (x - psp) / tau_L : Hz", "exact", "x_post += 1 / tau_s",
+                         {"tau_s": p.tau_s * second, "tau_L": p.tau_l * second})
+    return group, "psp", US_WEIGHT_UNIT
+
+
+def _trace_group(model: CircuitModel, pre_name: str, key: tuple, kind: str, equations: str, method: str,
+                 on_spike: str, namespace: dict):
+    """The trace group of layer ``pre_name`` (one per ``key``, shared by every projection that reads it).
+
+    One neuron per presynaptic neuron, integrating ``equations``; one-to-one synapses run
+    ``on_spike`` at each presynaptic spike, after the other synapses of its step
+    (``when = "after_synapses"``: as a spike's own reset would, see :func:`_psp_trace`).
+    """
     if key not in model.traces:
-        pre = model.groups[proj.pre]
-        name = f"ns_c_psp{len(model.traces)}_{model.ids[proj.pre]}"
-        ns = {"tau_s": p.tau_s * second, "tau_L": p.tau_l * second}
-        group = brian2.NeuronGroup(len(pre), "dx/dt = -x / tau_s : Hz\ndpsp/dt = (x - psp) / tau_L : Hz",
-                                   method="exact", clock=model.clock, namespace=ns, name=name, codeobj_class=model.cls)
-        feed = brian2.Synapses(pre, group, on_pre="x_post += 1 / tau_s", clock=model.clock, namespace=ns,
+        pre = model.groups[pre_name]
+        name = f"ns_c_{kind}{len(model.traces)}_{model.ids[pre_name]}"
+        group = brian2.NeuronGroup(len(pre), equations, method=method, clock=model.clock, namespace=namespace,
+                                   name=name, codeobj_class=model.cls)
+        feed = brian2.Synapses(pre, group, on_pre=on_spike, clock=model.clock, namespace=namespace,
                                name=name + "_feed", codeobj_class=model.cls)
         feed.connect(j="i")
-        feed.pre.when = "after_synapses"   # as a spike's own reset would (docstring)
+        feed.pre.when = "after_synapses"
         model.extra += [group, feed]
         model.traces[key] = group
-    return model.traces[key], "psp", US_WEIGHT_UNIT
+    return model.traces[key]
 
 
 def _rate_trace(model: CircuitModel, proj: Projection):
@@ -1107,20 +1128,10 @@ def _rate_trace(model: CircuitModel, proj: Projection):
     afford).
     """
     p = PoissonTwoCompartmentParameters.from_layer(model.network.layer(proj.post))
-    key = (proj.pre, "rate", p.tau_psi, p.r_max)
-    if key not in model.traces:
-        pre = model.groups[proj.pre]
-        name = f"ns_c_psi{len(model.traces)}_{model.ids[proj.pre]}"
-        ns = {"tau_psi": p.tau_psi * second, "r_max": p.r_max * Hz}
-        group = brian2.NeuronGroup(len(pre), "dpsi/dt = -psi / tau_psi : 1", method="euler", clock=model.clock,
-                                   namespace=ns, name=name, codeobj_class=model.cls)
-        feed = brian2.Synapses(pre, group, on_pre="psi_post += 1 / (r_max * tau_psi)", clock=model.clock, namespace=ns,
-                               name=name + "_feed", codeobj_class=model.cls)
-        feed.connect(j="i")
-        feed.pre.when = "after_synapses"   # as a spike's own reset would (docstring)
-        model.extra += [group, feed]
-        model.traces[key] = group
-    return model.traces[key], "psi", 1.0
+    group = _trace_group(model, proj.pre, (proj.pre, "rate", p.tau_psi, p.r_max), "psi",
+                         "dpsi/dt = -psi / tau_psi : 1", "euler", "psi_post += 1 / (r_max * tau_psi)",
+                         {"tau_psi": p.tau_psi * second, "r_max": p.r_max * Hz})
+    return group, "psi", 1.0
 
 
 @CircuitBuilder.register("poisson_two_compartment")
@@ -1446,10 +1457,7 @@ def build_circuit(network: Network, params: dict, x, target=None, *, n_trials: i
     if not settle < phase:
         raise ConfigError(f"build_circuit: settle ({settle}) must be shorter than phase ({phase}); the spikes "
                           "are counted in the rest of each phase")
-    steps = float(phase / dt)
-    if abs(steps - round(steps)) > 1e-6:
-        raise ConfigError(f"build_circuit: phase = {phase} must be a whole number of dt = {dt} steps (got {steps:g} "
-                          "steps); change phase or dt")
+    _check_whole_steps("build_circuit", "phase", phase, dt)
     if init_v not in ("rest", "uniform"):
         raise ConfigError(f"build_circuit: init_v expected 'rest' or 'uniform', got {init_v!r}")
     if presentation not in ("parallel", "sequential", "parallel_phases"):

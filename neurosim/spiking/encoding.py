@@ -10,9 +10,9 @@
     compartment of the post-synaptic layer -- what a Poisson input would give on average,
     without the shot noise.  Inputs may be negative.
 
-Either way the samples of a stream are rows of a ``TimedArray`` with one row per
-presentation (``dt`` = presentation time), so presenting another batch of the same size
-swaps the array and recompiles nothing.
+In a stream (:func:`~neurosim.spiking.build`) the samples are rows of a ``TimedArray`` with
+one row per presentation (Poisson rates of the input group, or the injected currents of
+each post layer and compartment), so another batch of the same size recompiles nothing.
 """
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ import numpy as np
 
 from ..errors import ShapeError, unknown_name
 from ..network import Network
-from ..neurons import RATE_SCALE_HZ
 from ..reference import check_batch
 
 ENCODINGS = ("poisson", "current")
@@ -39,13 +38,3 @@ def check_inputs(network: Network, x, encoding: str) -> np.ndarray:
         raise ShapeError(f"x: Poisson encoding needs rates >= 0, got a minimum of {x.min():.4g}; rescale the "
                          "inputs to [0, 1] or build with encoding='current'")
     return x
-
-
-def stream(x: np.ndarray, n_trials: int) -> np.ndarray:
-    """Rows of the presentation stream: the batch repeated ``n_trials`` times, shape (n_trials*batch, n)."""
-    return np.tile(x, (n_trials, 1))
-
-
-def poisson_rates_hz(rows: np.ndarray) -> np.ndarray:
-    """Firing rates (Hz) of the Poisson input sources, shape of ``rows``."""
-    return rows * RATE_SCALE_HZ

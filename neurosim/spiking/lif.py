@@ -73,16 +73,12 @@ def compartments(kind: str) -> tuple[str, ...]:
     return ("soma",) if kind == "point" else ("soma", "basal", "apical")
 
 
-def equations(kind: str, external: dict[str, str | None], drives: dict[str, str | None] | None = None
-              ) -> brian2.Equations:
+def equations(kind: str, drives: dict[str, str | None] | None = None) -> brian2.Equations:
     """The brian2 equations of one population.
 
     Parameters
     ----------
     kind : {"point", "two_compartment"}
-    external : dict of compartment to str or None
-        Name of the ``TimedArray`` injecting current into each compartment (``None``: no
-        injected current).  It is read as ``stim(t, i)``, in volts.
     drives : dict of compartment to str or None, optional
         The equation line defining ``I_drive_<compartment>`` (volts) for the
         :class:`~neurosim.network.Drive` currents of a circuit (the circuit builder writes
@@ -98,15 +94,9 @@ def equations(kind: str, external: dict[str, str | None], drives: dict[str, str 
     lines.insert(0, f"dv/dt = (-v + {soma_drive}) / tau_m : volt (unless refractory)")
     for comp in compartments(kind):
         lines.append(f"dI_syn_{comp}/dt = -I_syn_{comp} / tau_syn : volt")
-        stim = external.get(comp)
         if drives.get(comp):
             lines.append(drives[comp])
             lines.append(f"I_{comp} = I_syn_{comp} + I_drive_{comp} : volt")
-        elif stim:
-            # the TimedArray steps once per presentation, so it is constant within dt (lets
-            # the exact integrator treat it as a constant input)
-            lines.append(f"I_ext_{comp} = {stim}(t, i) : volt (constant over dt)")
-            lines.append(f"I_{comp} = I_syn_{comp} + I_ext_{comp} : volt")
         else:
             lines.append(f"I_{comp} = I_syn_{comp} : volt")
     lines.append("I_bias : volt")
