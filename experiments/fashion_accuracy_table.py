@@ -58,6 +58,22 @@ def tuned_settings(rule: str) -> dict:
 TABLE_SETTINGS = {**{rule: tuned_settings(rule) for rule in TUNED_ROWS}, "pc": {"step_size": 0.025, "max_steps": 40}}
 
 
+def add_budget_arguments(parser) -> None:
+    """The table's budget flags (``experiments/fashion_same_network_backprop.py`` runs at the same budget)."""
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--n-train", type=int, default=60000)
+    parser.add_argument("--n-test", type=int, default=10000)
+    parser.add_argument("--hidden", default="256,256", help="hidden layer sizes, comma-separated")
+
+
+def budget_layers(owner: str, hidden: str) -> list:
+    """784-<hidden>-10 from ``--hidden`` (a bad size is a one-line error naming it)."""
+    from neurosim.validation import check_list
+
+    return [784, *check_list(owner, "--hidden", hidden, "int", gt=0), 10]
+
+
 def parse_overrides(items, rules) -> dict:
     """``["pc.step_size=0.025", "oja.learning_rate=1e-3"]`` -> ``{"pc": {"hyper": {...}, "training": {...}}}``:
     a rule hyper-parameter, or ``learning_rate`` / ``optimizer`` / ``momentum`` of its training."""
@@ -128,11 +144,7 @@ def main(argv=None) -> int:
     p.add_argument("--rules", default=None,
                    help="comma-separated; 'fast' = " + ",".join(FAST_RULES) + " (default: every supervised rate "
                         "rule, then the Hebbian controls with their delta-rule read-out)")
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--n-train", type=int, default=60000)
-    p.add_argument("--n-test", type=int, default=10000)
-    p.add_argument("--hidden", default="256,256")
+    add_budget_arguments(p)
     p.add_argument("--set", action="append", default=[], metavar="RULE.KEY=VALUE",
                    help="change one rule's setting (a rule hyper-parameter, or learning_rate / optimizer / momentum); "
                         "repeatable; recorded in each job, so the table says what ran")
@@ -157,7 +169,7 @@ def main(argv=None) -> int:
         if r not in supervised:
             raise ConfigError(f"fashion_accuracy_table --rules: '{r}' is not a supervised rate rule or a Hebbian "
                               f"control; choose from {', '.join(supervised)}")
-    layers = [784, *(int(h) for h in args.hidden.split(",")), 10]
+    layers = budget_layers("fashion_accuracy_table", args.hidden)
     budget = (args.n_train, args.n_test, args.epochs, layers)
     runs = Path(args.out) / "runs"
     if args.rerun:

@@ -27,6 +27,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "experiments"))
+from fashion_accuracy_table import add_budget_arguments, budget_layers  # noqa: E402  (the table's budget)
 TRAINING_KEYS = ("optimizer", "learning_rate", "momentum")
 
 
@@ -66,11 +68,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rules", default=None, help="comma-separated (default: every supervised rule of the table "
                                                  "whose network's units or loss differ from backprop's)")
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--n-train", type=int, default=60000)
-    p.add_argument("--n-test", type=int, default=10000)
-    p.add_argument("--hidden", default="256,256")
+    add_budget_arguments(p)
     p.add_argument("--table", default=str(ROOT / "results" / "fashion_accuracy_table" / "table.json"),
                    help="the accuracy table whose rows' settings and errors are compared")
     p.add_argument("--workers", type=int, default=None)
@@ -83,7 +81,7 @@ def main(argv=None) -> int:
     from neurosim.results import provenance, write_json
     from neurosim.sweep import load_records, run_sweep, summarize
 
-    layers = [784, *(int(h) for h in args.hidden.split(",")), 10]
+    layers = budget_layers("fashion_same_network_backprop", args.hidden)
     reference = units("backprop", layers)
     candidates = supervised_rules()
     if args.rules:
@@ -97,20 +95,23 @@ def main(argv=None) -> int:
     table = json.loads(Path(args.table).read_text()) if Path(args.table).exists() else {}
     budget = {"dataset": "fashion-mnist", "dataset_options": {"n_train": args.n_train, "n_test": args.n_test},
               "epochs": args.epochs, "batch_size": 128, "dtype": "float32", "align_samples": 256}
-    jobs, meta = [], {}
+    # every rule's control setting: this call's rules are run, and every rule with records at this
+    # budget keeps its row (rows are added, never dropped, as in the table)
+    meta = {rule: {"units": units(rule, layers), "training": row_training(table, rule)} for rule in candidates}
+    jobs = []
     for rule in rules:
-        kind = units(rule, layers)
-        training = row_training(table, rule)
+        kind = meta[rule]["units"]
         net = Network.feedforward(layers, activation=kind["activation"], output_activation=kind["output_activation"],
                                   loss=kind["loss"], name=f"same-units-as-{rule}")
-        meta[rule] = {"units": kind, "training": training}
-        jobs += [{"rule": "backprop", "network": net.to_dict(), "seed": s, **training, **budget}
+        jobs += [{"rule": "backprop", "network": net.to_dict(), "seed": s, **meta[rule]["training"], **budget}
                  for s in range(args.seeds)]
     runs = Path(args.out) / "runs"
     res = run_sweep(jobs, runs, workers=args.workers)
     records = load_records(runs)
+    same_budget = all(table.get(k) == v for k, v in (("n_train", args.n_train), ("n_test", args.n_test),
+                                                      ("epochs", args.epochs), ("layers", layers)))
     rows = []
-    for rule in rules:
+    for rule in candidates:
         name = f"same-units-as-{rule}"
         recs = [r for r in records if r["job"].get("network", {}).get("network", {}).get("name") == name
                 and all(r["job"].get(k) == v for k, v in budget.items())
@@ -120,7 +121,6 @@ def main(argv=None) -> int:
             continue
         (summary,) = summarize(recs, by=("rule",), metric="test_error")
         table_row = next((row for row in table.get("rows", []) if row["rule"] == rule), None)
-        same_budget = table.get("n_train") == args.n_train and table.get("epochs") == args.epochs
         rule_mean = table_row["mean"] if table_row and same_budget else None
         bp_row = next((row for row in table.get("rows", []) if row["rule"] == "backprop"), None)
         bp_mean = bp_row["mean"] if bp_row and same_budget else None
@@ -132,10 +132,11 @@ def main(argv=None) -> int:
                      "gap_of_the_network": None if bp_mean is None or summary["mean"] is None
                      else summary["mean"] - bp_mean})
         r, u, tr = rows[-1], meta[rule]["units"], meta[rule]["training"]
+        error = "failed" if summary["mean"] is None else \
+            f"{100 * summary['mean']:.2f} ± {100 * (summary['sd'] or 0):.2f} %"
         print(f"{rule:<13} backprop on its units ({u['activation']}/{u['output_activation']}/{u['loss']}, "
-              f"{tr['optimizer']} {tr['learning_rate']:g}): {100 * summary['mean']:.2f} ± "
-              f"{100 * (summary['sd'] or 0):.2f} %; gap of the update {_points(r['gap_of_the_update'])}, of the "
-              f"network {_points(r['gap_of_the_network'])} points")
+              f"{tr['optimizer']} {tr['learning_rate']:g}): {error}; gap of the update "
+              f"{_points(r['gap_of_the_update'])}, of the network {_points(r['gap_of_the_network'])} points")
     write_json(Path(args.out) / "table.json", {
         "experiment": "fashion_same_network_backprop", "dataset": "fashion-mnist", "n_train": args.n_train,
         "n_test": args.n_test, "epochs": args.epochs, "layers": layers, "batch_size": 128, "seeds": args.seeds,

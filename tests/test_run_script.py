@@ -105,6 +105,8 @@ def test_every_experiment_script_has_a_bad_invocation():
 @pytest.mark.parametrize("stem, argv, needle", [pytest.param(k, *v, id=k) for k, v in sorted(BAD.items())] + [
     pytest.param("fashion_accuracy_table", ["--rules", "nosuch"], "'nosuch' is not a supervised rate rule",
                  id="fashion_accuracy_table-rules"),
+    *[pytest.param(stem, ["--hidden", "256,x"], "'--hidden' must be a comma-separated list", id=f"{stem}-hidden")
+      for stem in ("fashion_accuracy_table", "fashion_same_network_backprop")],
 ])
 def test_experiment_scripts_refuse_bad_input_without_a_traceback(stem, argv, needle, tmp_path):
     script = ROOT / "experiments" / f"{stem}.py"
