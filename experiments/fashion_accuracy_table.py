@@ -43,13 +43,15 @@ FAST_RULES = ("backprop", "fa", "dfa", "dtp", "sdtp", "aosdtp", "tp", "pc-fpa", 
 #: preset trains (13.03 +- 0.20 %, records in runs/superseded/) but its search (10 epochs, not 3:
 #: Adam 1e-3 beat the preset's 5e-3 at 20 epochs) chose a smaller step and a stronger teacher --:
 #: the values its search chose (``<rule>-search.json``, ``chosen``) replace the preset's.
-TUNED_ROWS = ("agrel", "burstprop", "brainprop", "microcircuit", "oja", "sanger", "bcm", "krotov-hopfield")
+TUNED_ROWS = ("agrel", "burstprop", "brainprop", "microcircuit", "ep", "oja", "sanger", "bcm", "krotov-hopfield")
 
 
 def tuned_settings(rule: str) -> dict:
-    """The values ``neurosim tune`` chose for ``rule`` (rule hyper-parameters and training keys, flat)."""
+    """The values ``neurosim tune`` chose for ``rule`` (rule hyper-parameters, training keys and the
+    network's loss, flat)."""
     record = json.loads((ROOT / "models" / "tuned" / "fashion" / f"{rule}-search.json").read_text())
-    return {k: v for part in ("rule", "training") for k, v in record["chosen"]["values"].get(part, {}).items()}
+    chosen = record["chosen"]["values"]
+    return {k: v for part in ("rule", "training", "network") for k, v in chosen.get(part, {}).items()}
 
 
 #: The table's settings where a rule's preset fails at this budget: the tuned rows, and pc's
@@ -74,9 +76,14 @@ def budget_layers(owner: str, hidden: str) -> list:
     return [784, *check_list(owner, "--hidden", hidden, "int", gt=0), 10]
 
 
+#: The ``--set`` keys that are RunSpec fields of the job (its training and its network's loss), not
+#: rule hyper-parameters.
+JOB_KEYS = ("learning_rate", "optimizer", "momentum", "loss")
+
+
 def parse_overrides(items, rules) -> dict:
     """``["pc.step_size=0.025", "oja.learning_rate=1e-3"]`` -> ``{"pc": {"hyper": {...}, "training": {...}}}``:
-    a rule hyper-parameter, or ``learning_rate`` / ``optimizer`` / ``momentum`` of its training."""
+    a rule hyper-parameter, or one of :data:`JOB_KEYS` (its training, its network's loss)."""
     from neurosim.cli import _parse_set
 
     out: dict = {}
@@ -92,7 +99,7 @@ def parse_overrides(items, rules) -> dict:
 
             raise ConfigError(f"fashion_accuracy_table --set {item!r}: '{rule}' is not among the rules run "
                               f"({', '.join(rules)})")
-        where = "training" if key in ("learning_rate", "optimizer", "momentum") else "hyper"
+        where = "training" if key in JOB_KEYS else "hyper"
         out.setdefault(rule, {"hyper": {}, "training": {}})[where].update(_parse_set([f"{key}={value}"]))
     return out
 
@@ -196,7 +203,7 @@ def main(argv=None) -> int:
                                                                            if e is not None])}
                                 for r in recs if r["status"] not in ("completed", "failed") and "curves" in r]
         row["settings"] = sorted({json.dumps({**r["job"].get("hyper", {}),
-                                              **{k: r["job"][k] for k in ("learning_rate", "optimizer", "momentum")
+                                              **{k: r["job"][k] for k in JOB_KEYS
                                                  if k in r["job"]}}, sort_keys=True) for r in recs})
         row["messages"] = sorted({r.get("message", "") for r in recs if r.get("message")})
         row["seconds"] = [r.get("seconds") for r in recs]

@@ -101,6 +101,7 @@ Almeida (1987), IEEE ICNN; Pineda (1987), Phys. Rev. Lett. 59:2229.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -542,6 +543,12 @@ class EnergyKernel:
         return grads
 
     # ------------------------------------------------------------------ the relaxation
+    @property
+    def bounded_rates(self) -> bool:
+        """Whether every energy layer's rates lie in a bounded range (hard sigmoid, sigmoid, tanh),
+        so that no relaxation can blow up (:class:`~neurosim.relaxation.Monitor`'s ``bounded``)."""
+        return all(math.isfinite(lo) and math.isfinite(hi) for lo, hi in (r.bounds for r in self.rho))
+
     def relax(self, x: np.ndarray, t: np.ndarray | None, s0: list | None, *, beta: float = 0.0,
               step_size: float = 1.0, tolerance: float = 1e-6, max_steps: int = 1000,
               schedule: str = "alternating", on_unconverged: str = "raise", inp: np.ndarray | None = None,
@@ -566,8 +573,10 @@ class EnergyKernel:
         stop at ``tolerance`` or after ``max_steps`` updates; ``tolerance = 0`` runs exactly
         ``max_steps`` updates and evaluates the residual at the first and last state only.
         Divergence raises :class:`~neurosim.errors.ConvergenceError` whatever
-        ``on_unconverged`` says: a non-finite state, or a residual at the cap more than twice
-        the initial one (+1e-6), which a relaxation towards a stable fixed point never shows.
+        ``on_unconverged`` says: a non-finite state, or a residual at the cap more than twice the
+        initial one (+1e-6), which a relaxation towards a stable fixed point never shows -- except
+        in the fixed-step protocol (``tolerance = 0``) with bounded rates (:attr:`bounded_rates`),
+        where the state after ``max_steps`` updates is the answer and cannot have blown up.
 
         Cost of a step: every array operation writes into buffers allocated once per call
         (state, map and scratch buffers are swapped, not copied, when ``step_size = 1``), so a
@@ -586,7 +595,7 @@ class EnergyKernel:
             inp = self.input_drive(x)
         monitor = Monitor(owner, max_steps=max_steps, tolerance=tolerance, on_unconverged=on_unconverged,
                           phase=phase or ("free phase" if beta == 0.0 else f"nudged phase (beta={beta:g})"),
-                          cap_name=cap_name, growth=2.0, growth_floor=1e-6,
+                          cap_name=cap_name, growth=2.0, growth_floor=1e-6, bounded=self.bounded_rates,
                           hint="lower step_size or the weights' scale")
         alternating = schedule == "alternating" and n > 1
         if namespace(x) is not np or not self.buffered:
@@ -1120,8 +1129,9 @@ def relax(network: Network, params: Params, x, target=None, *, beta: float = 0.0
     Raises
     ------
     ConvergenceError
-        Always when the dynamics diverge: a non-finite state, or a residual at the cap more
-        than twice that of the initial state (an unstable fixed point); with
+        Always when the dynamics diverge: a non-finite state, or a residual at the cap more than
+        twice that of the initial state (an unstable fixed point; not with ``tolerance = 0`` and
+        bounded rates, the fixed-step protocol of published EP code); with
         ``on_unconverged="raise"`` also when a ``tolerance > 0`` is missed within ``max_steps``.
     """
     if beta != 0.0 and target is None:

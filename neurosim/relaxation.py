@@ -199,7 +199,12 @@ class Monitor:
       above its running minimum by more than :data:`ENERGY_RISE_RTOL` (relative);
     * with ``growth``: a relaxation that ends unconverged with a residual above
       ``growth * initial + growth_floor`` (a relaxation towards a stable fixed point does not
-      move away from it; one that did is unstable, not slow).
+      move away from it; one that did is unstable, not slow).  Not in the fixed-step protocol
+      (``tolerance = 0``) of a ``bounded`` state (every rate in a bounded range, e.g. hard
+      sigmoid units): its result is the state after ``max_steps`` updates whatever the residual,
+      as in published EP code, and a bounded state cannot blow up, so a transient still growing
+      at the last step (a nudge that has not yet travelled down every layer) is its answer, not a
+      divergence.  Unbounded rates (relu, linear) keep the test: there growth is a blow-up.
 
     Reaching the cap above a tolerance ``> 0`` is then handled by ``on_unconverged`` in
     :meth:`finish`.  ``tolerance = 0`` is the fixed-step protocol: exactly ``max_steps``
@@ -221,22 +226,25 @@ class Monitor:
         How to fix a divergence (``"lower step_size (now 0.1)"``).
     monotone_energy : bool
     growth, growth_floor : float, optional
+    bounded : bool
+        Whether the relaxing state is confined to a bounded set (see ``growth``).
     keep_trace : bool
         Keep every energy passed to :meth:`stop` (:attr:`trace`).
     """
 
     __slots__ = ("owner", "max_steps", "tolerance", "on_unconverged", "phase", "cap_name", "hint",
-                 "monotone_energy", "growth", "growth_floor", "steps", "residual", "initial", "lowest", "trace",
-                 "_fixed")
+                 "monotone_energy", "growth", "growth_floor", "bounded", "steps", "residual", "initial", "lowest",
+                 "trace", "_fixed")
 
     def __init__(self, owner: str, *, max_steps: int, tolerance: float, on_unconverged: str = "raise",
                  phase: str = "relaxation", cap_name: str = "max_steps", hint: str = "",
                  monotone_energy: bool = False, growth: float | None = None, growth_floor: float = 0.0,
-                 keep_trace: bool = False):
+                 bounded: bool = False, keep_trace: bool = False):
         check(owner, "on_unconverged", on_unconverged, choices=ON_UNCONVERGED)
         self.owner, self.phase, self.cap_name, self.hint = owner, phase, cap_name, hint
         self.max_steps, self.tolerance, self.on_unconverged = int(max_steps), float(tolerance), on_unconverged
         self.monotone_energy, self.growth, self.growth_floor = monotone_energy, growth, growth_floor
+        self.bounded = bool(bounded)
         self.steps = 0
         self.residual = math.inf
         self.initial: float | None = None
@@ -291,7 +299,10 @@ class Monitor:
         """
         residual = self.residual
         done = residual <= self.tolerance if converged is None else converged
-        if not done and self.growth is not None and self.initial is not None \
+        # The fixed-step protocol defines its result as the state after exactly max_steps updates
+        # (never unconverged): with bounded rates a residual still above its start there is the
+        # phase's transient (a nudge travelling down the layers), not a blow-up.
+        if not done and not (self._fixed and self.bounded) and self.growth is not None and self.initial is not None \
                 and residual > self.growth * self.initial + self.growth_floor:
             raise ConvergenceError(f"{self.owner}: {self.phase} diverged (unstable): the residual grew from "
                                    f"{self.initial:.3g} to {residual:.3g} in {self.steps} steps"

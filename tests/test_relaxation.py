@@ -113,6 +113,26 @@ def test_divergence_raises_whatever_the_policy(policy):
         monitor.finish()
 
 
+@pytest.mark.parametrize("policy", ON_UNCONVERGED)
+def test_the_fixed_step_protocol_keeps_a_growing_transient(policy):
+    """tolerance = 0 defines the result as the state after max_steps updates (published EP code):
+    with bounded rates a residual still growing at the last step (a nudge that has not reached
+    every layer) is recorded, never raised; the same residuals with a tolerance > 0, or with
+    unbounded rates, are the unstable case above."""
+    monitor = Monitor("test", max_steps=3, tolerance=0.0, on_unconverged=policy, growth=2.0, bounded=True)
+    run(monitor, [1.0, None, None, 3.0])
+    record = monitor.finish()
+    assert record.steps == 3 and record.residual == 3.0 and not record.unconverged
+    with pytest.raises(ConvergenceError, match="diverged at step 3: the state became NaN or inf"):
+        run(Monitor("test", max_steps=3, tolerance=0.0, on_unconverged=policy, growth=2.0, bounded=True),
+            [1.0, None, None, math.nan])
+    # unbounded rates (relu): growth is a blow-up in every protocol
+    monitor = Monitor("test", max_steps=3, tolerance=0.0, on_unconverged=policy, growth=2.0)
+    run(monitor, [1.0, None, None, 3.0])
+    with pytest.raises(ConvergenceError, match="the residual grew from 1 to 3"):
+        monitor.finish()
+
+
 def test_a_residual_known_only_after_an_update():
     """The microcircuit's sweeps measure the change they make: None at the start state."""
     monitor = Monitor("test", max_steps=10, tolerance=0.1)
