@@ -13,8 +13,11 @@ are drawn with the job's seed, so the spread over seeds includes the choice of t
 Jobs run in parallel processes through :func:`neurosim.sweep.run_sweep`.
 
 Resuming and adding rows: every finished job is a file ``<out>/runs/<job_id>.json``; a rerun
-skips the jobs that have one.  The table is built from EVERY record in ``runs/`` at the
-budget asked for (n_train, n_test, epochs, layers, batch, dtype), not only from the rules of
+skips the jobs that have one, and a job cut off before its record was written (a killed sweep,
+the end of a session) goes on from its last finished epoch (its checkpoint in
+``<out>/runs/partial/``, :func:`neurosim.sweep.run_sweep`).  The table is built from EVERY
+record in ``runs/`` at the budget asked for (n_train, n_test, epochs, layers, batch, dtype), not
+only from the rules of
 this call, so ``--rules pc,ep`` adds (or completes) those rows and keeps the others.  After a
 rule's code changed, ``--rerun`` moves that rule's records at this budget to
 ``runs/superseded/`` (kept, never deleted) and trains it again.  ``<out>/table.json`` (read by
@@ -168,7 +171,7 @@ def main(argv=None) -> int:
     from neurosim.errors import ConfigError
     from neurosim.results import provenance, write_json
     from neurosim.rules import rule_class
-    from neurosim.sweep import load_records, run_sweep, summarize, supersede
+    from neurosim.sweep import discard_partial, job_id, load_records, run_sweep, summarize, supersede
 
     supervised = supervised_rules() + control_rules()  # the Hebbian controls: delta-rule read-out
     rules = (list(FAST_RULES) if args.rules == "fast" else args.rules.split(",")) if args.rules else supervised
@@ -186,8 +189,11 @@ def main(argv=None) -> int:
     defaults = [] if args.presets_only else [f"{r}.{k}={v!r}" for r, kv in TABLE_SETTINGS.items() if r in rules
                                             for k, v in kv.items()]
     overrides = parse_overrides(defaults + args.set, rules)
-    res = run_sweep(make_jobs(rules, args.seeds, *budget, overrides), runs, workers=args.workers,
-                    scheduler=args.scheduler)
+    jobs = make_jobs(rules, args.seeds, *budget, overrides)
+    if args.rerun:  # a job cut off before (its checkpoint in runs/partial/) starts over with the new code
+        for job in jobs:
+            discard_partial(runs, job_id(job))
+    res = run_sweep(jobs, runs, workers=args.workers, scheduler=args.scheduler)
     # Every record at this budget, from this call or an earlier one: rows are added, never dropped.
     records = [r for r in load_records(runs) if same_budget(r["job"], *budget) and r["job"]["seed"] < args.seeds]
     present = {r["job"]["rule"] for r in records}

@@ -268,8 +268,16 @@ def cmd_train(args) -> int:
     spec, rule, network, data = _resolve(args, purpose="train")
     config = spec.config(n_train=len(data.x_train))
     out = Path(args.out) if args.out else None
+    if args.resume and out is None:
+        raise ConfigError("--resume: continues the run in --out DIR; pass --out")
+    if args.resume and args.overwrite:
+        raise ConfigError("--resume and --overwrite: choose one (continue the run in --out, or replace it)")
     if out is not None:
-        _check_out_dir(out, overwrite=args.overwrite)
+        _check_out_dir(out, overwrite=args.overwrite or args.resume, resume=args.resume)
+        if args.overwrite:
+            from .checkpoint import remove_checkpoint
+
+            remove_checkpoint(out)
 
     def pct(x):  # classification: % misclassified; regression: the error is the loss
         return "n/a" if x is None else f"{100 * x:.2f} %" if data.n_classes else f"{x:.4g} (loss)"
@@ -287,7 +295,7 @@ def cmd_train(args) -> int:
 
     with _terminate_as_interrupt():
         result = train(network, rule, data, config, out_dir=out, progress=not (args.quiet or args.json),
-                       callback=report)
+                       callback=report, checkpoint_dir=out)
     summary = result.summary()
     text = (f"{result.rule} on {result.dataset}: {result.epochs_completed} epochs, train error "
             f"{pct(result.train_error)}, test error {pct(result.test_error)}, {result.seconds:.1f} s"
@@ -302,13 +310,20 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _check_out_dir(out: Path, *, overwrite: bool) -> None:
-    """Refuse an ``--out`` that is a file or already holds another run (unless ``--overwrite``)."""
+def _check_out_dir(out: Path, *, overwrite: bool, resume: bool = False) -> None:
+    """Refuse an ``--out`` that is a file or already holds another run (unless ``--overwrite``);
+    with ``resume``, one that holds no checkpoint to continue."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: exists and is not a folder; pass a folder path")
+    held = (out / "checkpoint.json").exists()
+    if resume and not held:
+        raise ConfigError(f"--resume: --out {out} holds no checkpoint to continue (checkpoint.json); run without "
+                          "--resume to start it")
     if (out / "run.json").exists() and not overwrite:
-        raise ConfigError(f"--out {out}: already holds a run (run.json); pass --overwrite to replace it or "
-                          "choose another folder")
+        raise ConfigError(f"--out {out}: already holds a run (run.json); pass "
+                          + ("--resume to continue it (from its last finished epoch; a larger --epochs extends it), "
+                             if held else "")
+                          + "--overwrite to replace it or choose another folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".neurosim-write-test"
@@ -607,8 +622,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dtype", choices=["float32", "float64"], default=None, help="default float32")
     s.add_argument("--align-samples", type=int, default=None,
                    help="batch on which alignment with backprop is tracked each epoch (0: off; default 256)")
-    s.add_argument("--out", help="folder for run.json / run.npz (written after every epoch)")
+    s.add_argument("--out", help="folder for run.json / run.npz and the run's checkpoint (written after every "
+                                  "epoch)")
     s.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    s.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last finished epoch (same settings; a larger --epochs "
+                        "extends a finished run)")
     s.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     s.set_defaults(func=cmd_train)
 

@@ -25,7 +25,11 @@ written) by the process that submitted the
 sweep, the moment it finishes.  Rerunning a sweep therefore skips the jobs whose record
 exists: an interrupted sweep resumes where it stopped and never loses a finished run.  A job
 that raises is recorded with ``status = "failed"`` and its error, and the sweep goes on; one
-interrupted by Ctrl-C (``KeyboardInterrupt``) is *not* recorded, so a rerun runs it again.
+interrupted by Ctrl-C (``KeyboardInterrupt``) is *not* recorded, so a rerun runs it again --
+from its last finished epoch: every job saves a checkpoint after each epoch in
+``out_dir/partial/<job_id>/`` (:mod:`neurosim.checkpoint`; deleted once its record is written), so
+a sweep killed hours into a long job, or cut off at the end of a session, loses at most one epoch
+per running job (``run_sweep(..., checkpoints=False)``: start over instead).
 
 Example::
 
@@ -53,8 +57,8 @@ import numpy as np
 
 from .errors import ConfigError
 
-__all__ = ["SWEEP_BASE", "SweepResult", "grid", "job_id", "job_spec", "load_records", "run_job", "run_sweep",
-           "summarize"]
+__all__ = ["SWEEP_BASE", "SweepResult", "discard_partial", "grid", "job_id", "job_spec", "load_records",
+           "partial_dir", "run_job", "run_sweep", "summarize"]
 
 #: What a sweep job starts from before the rule's preset and the job's own keys.
 SWEEP_BASE: dict[str, Any] = {"epochs": 5, "batch_size": "full"}
@@ -153,13 +157,20 @@ class _CriterionReached(Exception):
     """Raised by the epoch callback to end a run once the job's stop criterion holds."""
 
 
-def run_job(job: Mapping[str, Any]) -> dict:
+def run_job(job: Mapping[str, Any], checkpoint_dir: str | os.PathLike | None = None) -> dict:
     """Train one job and return its record.
 
     Parameters
     ----------
     job : dict
         RunSpec fields (``rule`` is required; ``seed`` for one seed).
+    checkpoint_dir : path, optional
+        Resumable training (:mod:`neurosim.checkpoint`): the job's state after every finished
+        epoch goes there, and a job started again with a checkpoint of itself goes on from it
+        (the record's ``resumed_after`` lists where).  :func:`run_sweep` passes
+        ``<out_dir>/partial/<job_id>``.  Jobs that watch their outputs per epoch
+        (``trace_outputs``, a ``stop`` criterion, regression tasks) keep that trace in memory
+        and are not checkpointed: they start over.
 
     Returns
     -------
@@ -191,17 +202,17 @@ def run_job(job: Mapping[str, Any]) -> dict:
     t0 = time.perf_counter()
     record: dict[str, Any] = {"job_id": job_id(job), "job": dict(job)}
     try:
-        record.update(_train_job(job_spec(job)))
+        record.update(_train_job(job_spec(job), checkpoint_dir))
     except KeyboardInterrupt:
         raise
     except Exception as err:  # a failing job is a result too: record it, let the sweep go on
         record.update(status="failed", message=f"{type(err).__name__}: {err}", error=traceback.format_exc())
-    record["seconds"] = time.perf_counter() - t0
+    record["seconds"] = time.perf_counter() - t0 + record.get("seconds_before_resume", 0.0)
     record["provenance"] = provenance()
     return record
 
 
-def _train_job(spec) -> dict:
+def _train_job(spec, checkpoint_dir=None) -> dict:
     from .reference import forward
     from .training import check_fits, evaluate, train
     from .training import predict as feedforward_predict
@@ -259,13 +270,17 @@ def _train_job(spec) -> dict:
         if watch:
             observe(epoch, params)
 
-    status, message, params = "completed", "", None
+    status, message, params, resumed, earlier = "completed", "", None, [], 0.0
     try:
         if watch:
             observe(0, initial)
         result = train(network, rule, data, config, params=start, progress=False, callback=entries.append,
-                       observe=on_epoch)
+                       observe=on_epoch, checkpoint_dir=None if watch else checkpoint_dir)
         status, message, params = result.status, result.message, result.params
+        if result.resumed_after:  # the epochs before the last resumption ran in an earlier process
+            entries[1:1] = result.history[:result.resumed_after[-1]]
+            resumed = list(result.resumed_after)
+            earlier = result.seconds_before_resume
     except _CriterionReached:
         status, message, params = "stopped", f"stop criterion '{spec.stop}' reached", live.get("params", initial)
     if status == "interrupted":
@@ -287,6 +302,8 @@ def _train_job(spec) -> dict:
               "test_error": last.get("test_error"), "train_loss": last.get("loss"),
               "test_loss": last.get("test_loss"), "curves": curves, "criterion_epochs": first,
               "criterion_readout": readout if watch else None}
+    if resumed:  # seconds: this process's, plus the training time of the earlier ones
+        record["resumed_after"], record["seconds_before_resume"] = resumed, earlier
     if own and data.n_classes and params is not None:
         # train() already scored a rule with its own read-out on it (training.evaluate); the
         # feed-forward pass of the same weights is recorded beside it, for comparison.
@@ -390,9 +407,31 @@ def _environment(values: Mapping[str, str]):
                 os.environ[k] = v
 
 
+def partial_dir(out_dir: str | os.PathLike, jid: str) -> Path:
+    """Where :func:`run_sweep` keeps job ``jid``'s checkpoint while it runs (``<out_dir>/partial/<jid>``)."""
+    return Path(out_dir) / "partial" / jid
+
+
+def discard_partial(out_dir: str | os.PathLike, jid: str) -> None:
+    """Delete job ``jid``'s checkpoint, so that its next run starts over (after its code changed)."""
+    from .checkpoint import remove_checkpoint
+
+    remove_checkpoint(partial_dir(out_dir, jid))
+
+
+def _takes_checkpoints(runner: Callable) -> bool:
+    import inspect
+
+    try:
+        return "checkpoint_dir" in inspect.signature(runner).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def run_sweep(jobs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike, *, workers: int | None = None,
               scheduler: Any = None, runner: Callable[[dict], dict] = run_job, retry_failed: bool = True,
-              progress: bool = True, id_of: Callable[[Mapping], str] = job_id) -> SweepResult:
+              progress: bool = True, id_of: Callable[[Mapping], str] = job_id,
+              checkpoints: bool = True) -> SweepResult:
     """Run every job whose record is missing from ``out_dir``, in parallel; resumable.
 
     Parameters
@@ -417,6 +456,14 @@ def run_sweep(jobs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike, *, 
     id_of : callable
         ``job -> id`` naming its record file: :func:`job_id` (the RunSpec's id) for
         :func:`run_job`; :func:`raw_job_id` for custom runners whose jobs are other dicts.
+    checkpoints : bool
+        Resumable jobs (default): a runner with a ``checkpoint_dir`` parameter (:func:`run_job`)
+        gets :func:`partial_dir`, where it saves its state after every epoch; a job stopped
+        before its record was written (Ctrl-C, a killed worker or sweep, the end of a session)
+        goes on from its last finished epoch when the sweep is run again, instead of from
+        scratch.  The checkpoint is deleted once the job's record is written (and before a
+        failed job is retried).  With ``scheduler`` the folder must be on a file system the
+        dask workers share.
 
     Returns
     -------
@@ -443,12 +490,19 @@ def run_sweep(jobs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike, *, 
         else:
             if rec is not None:
                 supersede(out_dir, jid)
+                discard_partial(out_dir, jid)  # a failed job starts over
             todo.append((jid, job))
+    resumable = checkpoints and _takes_checkpoints(runner)
+
+    def options(jid: str) -> dict:
+        return {"checkpoint_dir": str(partial_dir(out_dir, jid))} if resumable else {}
 
     def finish(jid: str, rec: dict) -> None:
         from .results import write_json
 
         write_json(_record_path(out_dir, jid), rec)
+        if resumable:
+            discard_partial(out_dir, jid)  # the record holds what it was for
         result.ran.append(jid)
         if progress:
             import sys
@@ -462,16 +516,16 @@ def run_sweep(jobs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike, *, 
 
     if todo:
         if scheduler is not None:
-            _run_dask(todo, scheduler, runner, finish)
+            _run_dask(todo, scheduler, runner, finish, options)
         elif workers == 0:
             for jid, job in todo:
                 try:
-                    rec = runner(job)
+                    rec = runner(job, **options(jid))
                 except Exception as err:
                     rec = _failed_record(jid, job, err)
                 finish(jid, rec)
         else:
-            _run_local(todo, workers or os.cpu_count() or 1, runner, finish)
+            _run_local(todo, workers or os.cpu_count() or 1, runner, finish, options)
     for jid in ordered:
         rec = _read(_record_path(out_dir, jid))
         if rec is None:
@@ -512,7 +566,7 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(143)
 
 
-def _run_local(todo, workers: int, runner, finish) -> None:
+def _run_local(todo, workers: int, runner, finish, options) -> None:
     import multiprocessing
 
     jobs = dict(todo)
@@ -524,7 +578,7 @@ def _run_local(todo, workers: int, runner, finish) -> None:
     pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
                                initializer=_die_with_parent, initargs=(os.getpid(),))
     try:
-        pending = {pool.submit(runner, job): jid for jid, job in todo}
+        pending = {pool.submit(runner, job, **options(jid)): jid for jid, job in todo}
         while pending:
             try:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -563,7 +617,7 @@ def _run_local(todo, workers: int, runner, finish) -> None:
               "rerun the same sweep to run them", file=sys.stderr)
 
 
-def _run_dask(todo, scheduler, runner, finish) -> None:
+def _run_dask(todo, scheduler, runner, finish, options) -> None:
     try:
         from dask.distributed import Client, as_completed
     except ImportError:
@@ -572,7 +626,8 @@ def _run_dask(todo, scheduler, runner, finish) -> None:
     address = getattr(scheduler, "scheduler_address", scheduler)
     jobs = dict(todo)
     with Client(address) as client:
-        futures = {client.submit(runner, job, key=f"neurosim-job-{jid}", pure=False): jid for jid, job in todo}
+        futures = {client.submit(runner, job, key=f"neurosim-job-{jid}", pure=False, **options(jid)): jid
+                   for jid, job in todo}
         interrupted = None
         for fut in as_completed(list(futures)):
             jid = futures[fut]

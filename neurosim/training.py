@@ -65,6 +65,13 @@ class SGD:
                 dw = v
             params[key] += self.learning_rate * self.scales.get(key, 1.0) * dw
 
+    def state_dict(self) -> dict:
+        """What :meth:`step` carries from one call to the next (for checkpoints)."""
+        return {"velocity": dict(self.velocity_)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.velocity_ = dict(state["velocity"])
+
 
 class Adam:
     """Adam (Kingma & Ba 2015) applied to the descent direction a rule proposes.
@@ -107,6 +114,13 @@ class Adam:
             step = m / step
             step *= lr_t * self.scales.get(key, 1.0)
             params[key] -= step
+
+    def state_dict(self) -> dict:
+        """What :meth:`step` carries from one call to the next (for checkpoints)."""
+        return {"t": self.t_, "m": dict(self.m_), "v": dict(self.v_)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.t_, self.m_, self.v_ = int(state["t"]), dict(state["m"]), dict(state["v"])
 
 
 OPTIMIZERS: dict[str, type] = {"sgd": SGD, "adam": Adam}
@@ -276,6 +290,10 @@ class TrainResult:
         Why it stopped early (empty when completed).
     state : object
         The rule's state after the last finished batch (``rule.init`` before any).
+    resumed_after : list of int
+        The epochs after which the run was resumed from its checkpoint (empty: one go).
+    seconds_before_resume : float
+        The part of ``seconds`` spent by the earlier processes (0 without a resumption).
     """
 
     rule: str
@@ -289,6 +307,8 @@ class TrainResult:
     seconds: float = 0.0
     state: Any = None
     initial_loss: float | None = None
+    resumed_after: list = field(default_factory=list)
+    seconds_before_resume: float = 0.0
 
     @property
     def epochs_completed(self) -> int:
@@ -304,10 +324,13 @@ class TrainResult:
 
     def summary(self) -> dict:
         """The ``train --json`` object (docs/design.md contract) plus status."""
-        return {"rule": self.rule, "dataset": self.dataset, "epochs": self.epochs_completed,
-                "train_error": self.train_error, "test_error": self.test_error,
-                "seconds": round(self.seconds, 3), "history": self.history, "status": self.status,
-                "message": self.message, "initial_loss": self.initial_loss}
+        out = {"rule": self.rule, "dataset": self.dataset, "epochs": self.epochs_completed,
+               "train_error": self.train_error, "test_error": self.test_error,
+               "seconds": round(self.seconds, 3), "history": self.history, "status": self.status,
+               "message": self.message, "initial_loss": self.initial_loss}
+        if self.resumed_after:
+            out["resumed_after"] = list(self.resumed_after)
+        return out
 
     def save(self, out_dir: str | Path) -> Path:
         """Write ``run.json`` (summary, config, network, provenance) and ``run.npz`` (params)."""
@@ -395,7 +418,8 @@ def check_fits(network: Network, dataset) -> None:
 def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | None = None, *,
           params: dict | None = None, out_dir: str | Path | None = None, progress: bool | None = None,
           callback: Callable[[dict], Any] | None = None,
-          observe: Callable[[int, dict], Any] | None = None) -> TrainResult:
+          observe: Callable[[int, dict], Any] | None = None,
+          checkpoint_dir: str | Path | None = None) -> TrainResult:
     """Train ``network`` with ``rule`` on ``dataset``.
 
     Parameters
@@ -418,6 +442,13 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
     observe : callable, optional
         Called as ``observe(epoch, params)`` after each epoch with the live parameters (read
         them, do not modify them).
+    checkpoint_dir : path, optional
+        Resumable training (:mod:`neurosim.checkpoint`): after every finished epoch the whole
+        run state (parameters, optimiser moments, the rule's state, the generators' positions,
+        history) is written there; when the folder already holds a checkpoint of this run, the
+        run goes on from the epoch after it, as if never stopped (``resumed_after`` in the
+        result lists where it resumed; ``callback``/``observe`` see only the epochs run now).
+        A checkpoint of another run is refused in one line.
 
     Returns
     -------
@@ -446,6 +477,7 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
     y_test = dataset.y_test if classification else None
 
     rng = as_generator(config.seed)
+    start_params = params
     if params is None:
         params = rule.init_params(network, rng, dtype)  # drawn on the host: the same on every backend
     else:
@@ -468,6 +500,25 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
     aug_rng = np.random.default_rng([config.seed, 0xA06]) if augmenting else None
     result = TrainResult(rule=rule.name, dataset=dataset.name, config=config, network=network, params=params,
                          state=state)
+    first_epoch, elapsed, initial_norm = 1, 0.0, None
+    if checkpoint_dir is not None:
+        from .checkpoint import fingerprint, load_checkpoint
+
+        identity = fingerprint(rule, network, config, dataset, start_params)
+        saved = load_checkpoint(checkpoint_dir, identity)
+        if saved is not None:  # go on where the last finished epoch left the run
+            params = arrays.put({k: np.asarray(v, dtype=dtype) for k, v in saved["params"].items()})
+            state = arrays.put(saved["state"])
+            optimizer.load_state_dict(arrays.put(saved["optimizer"]))
+            rng.bit_generator.state = saved["rng"]
+            if aug_rng is not None and saved["aug_rng"] is not None:
+                aug_rng.bit_generator.state = saved["aug_rng"]
+            result.params, result.state = params, state
+            result.history = list(saved["history"])
+            result.initial_loss = saved["initial_loss"]
+            result.resumed_after = [*saved["resumed"], int(saved["epoch"])]
+            first_epoch, elapsed, initial_norm = int(saved["epoch"]) + 1, float(saved["seconds"]), saved["initial_norm"]
+            result.seconds_before_resume = elapsed
     start = time.perf_counter()
     n = x_train.shape[0]
     # Overflow is detected explicitly below (non-finite updates or loss stop the run with a
@@ -475,12 +526,13 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
     errstate = np.errstate(over="ignore", invalid="ignore")
     errstate.__enter__()
     try:
-        if config.epochs:
+        if config.epochs and first_epoch == 1:
             result.initial_loss, _ = evaluate(network, params, x_train, y_train, t_train, rule)
         reference_loss = result.initial_loss
-        initial_norm = math.sqrt(sum(_sum_of_squares(v) for v in params.values()))
+        if initial_norm is None:
+            initial_norm = math.sqrt(sum(_sum_of_squares(v) for v in params.values()))
         batch_size = config.batch_size or n
-        for epoch in range(1, config.epochs + 1):
+        for epoch in range(first_epoch, config.epochs + 1):
             t0 = time.perf_counter()
             if config.schedule == "cosine":
                 optimizer.learning_rate = 0.5 * config.learning_rate * (1 + math.cos(math.pi * (epoch - 1)
@@ -559,7 +611,15 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
                 entry["relaxation"] = relaxation
             result.history.append(entry)
             result.state = state
-            result.seconds = time.perf_counter() - start
+            result.seconds = elapsed + time.perf_counter() - start
+            if checkpoint_dir is not None:
+                from .checkpoint import save_checkpoint
+
+                save_checkpoint(checkpoint_dir, fingerprint=identity, epoch=epoch, params=params,
+                                optimizer=optimizer.state_dict(), state=state, rng=rng.bit_generator.state,
+                                aug_rng=None if aug_rng is None else aug_rng.bit_generator.state,
+                                history=result.history, initial_loss=result.initial_loss,
+                                initial_norm=initial_norm, seconds=result.seconds, resumed=result.resumed_after)
             if out_dir is not None:
                 result.save(out_dir)
             if callback is not None:
@@ -578,7 +638,7 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
         result.status = "completed"
     result.params = {k: to_numpy(v) for k, v in params.items()}  # results are numpy, whatever ran
     result.state = to_numpy_tree(result.state)
-    result.seconds = time.perf_counter() - start
+    result.seconds = elapsed + time.perf_counter() - start
     if out_dir is not None:
         result.save(out_dir)
     return result

@@ -163,6 +163,33 @@ def test_out_refuses_another_run_and_a_file(capsys, tmp_path):
     assert not (out / "params.npz").exists()  # run.npz only
 
 
+def test_resume_continues_the_run_in_out(capsys, tmp_path):
+    """`--resume` goes on from the checkpoint in --out: 2 epochs, then extended to 3, give the
+    3-epoch run's numbers (the oracle: the same run in one go)."""
+    common = ("train", "--rule", "fa", "--n-train", "300", "--n-test", "100", "--align-samples", "0", "--json")
+    code, whole, _ = run(capsys, *common, "--epochs", "3")
+    assert code == 0
+    out = tmp_path / "run"
+    assert run(capsys, *common, "--epochs", "2", "--out", str(out))[0] == 0
+    code, _, err = run(capsys, *common, "--epochs", "3", "--out", str(out))
+    assert code == 2 and "--resume to continue it" in err and "Traceback" not in err
+    code, text, _ = run(capsys, *common, "--epochs", "3", "--out", str(out), "--resume")
+    resumed, whole = json.loads(text), json.loads(whole)
+    assert code == 0 and resumed["resumed_after"] == [2] and resumed["epochs"] == 3
+    assert resumed["test_error"] == whole["test_error"]
+    assert resumed["history"][-1]["loss"] == whole["history"][-1]["loss"]
+    assert json.loads((out / "run.json").read_text())["resumed_after"] == [2]
+    for argv, fragment in ((("--out", str(tmp_path / "empty"), "--resume"), "holds no checkpoint"),
+                           (("--resume",), "pass --out"),
+                           (("--out", str(out), "--resume", "--overwrite"), "choose one"),
+                           (("--out", str(out), "--resume", "--lr", "0.5"), "different: config")):
+        code, _, err = run(capsys, *common, "--epochs", "3", *argv)
+        assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, (argv, err)
+    # --overwrite starts over: no resumption from the old checkpoint
+    code, text, _ = run(capsys, *common, "--epochs", "1", "--out", str(out), "--overwrite")
+    assert code == 0 and "resumed_after" not in json.loads(text)
+
+
 def test_json_into_a_closed_pipe_is_quiet():
     proc = subprocess.run(f"{sys.executable} -m neurosim.cli rules --json | head -c 10", shell=True,
                           capture_output=True, text=True)
