@@ -1,6 +1,7 @@
 """Resumable training: everything a run needs to go on exactly where its last finished epoch left it.
 
-:func:`neurosim.training.train` with ``checkpoint_dir`` writes, after every finished epoch,
+:func:`neurosim.training.train` with ``checkpoint_dir`` writes, after finished epochs at least
+:data:`CHECKPOINT_EVERY_S` seconds apart and after the last one,
 ``checkpoint.json`` + ``checkpoint.npz`` (atomically, through :func:`neurosim.results.save_run`,
 so the pair is checked by its SHA-256 on reading): the parameters, the optimiser's moments and
 step count, the rule's state (its random generators' positions included), the positions of the
@@ -31,14 +32,17 @@ import numpy as np
 
 from .errors import ConfigError, DataError
 
-__all__ = ["CHECKPOINT_FORMAT", "STEM", "decode_tree", "encode_tree", "fingerprint", "load_checkpoint",
-           "remove_checkpoint", "save_checkpoint"]
+__all__ = ["CHECKPOINT_EVERY_S", "CHECKPOINT_FORMAT", "STEM", "decode_tree", "encode_tree", "fingerprint",
+           "load_checkpoint", "remove_checkpoint", "save_checkpoint"]
 
 #: The ``format`` key of a checkpoint record (its version is ``CHECKPOINT_VERSION``).
 CHECKPOINT_FORMAT = "neurosim-checkpoint"
 CHECKPOINT_VERSION = 1
 #: File stem of the checkpoint pair in its folder.
 STEM = "checkpoint"
+#: Seconds between two checkpoints of a run (``train(checkpoint_every=)``): a checkpoint costs a
+#: few tens of milliseconds, which runs of millisecond epochs must not pay every epoch.
+CHECKPOINT_EVERY_S = 60.0
 
 
 # --------------------------------------------------------------------------- state trees

@@ -26,10 +26,10 @@ sweep, the moment it finishes.  Rerunning a sweep therefore skips the jobs whose
 exists: an interrupted sweep resumes where it stopped and never loses a finished run.  A job
 that raises is recorded with ``status = "failed"`` and its error, and the sweep goes on; one
 interrupted by Ctrl-C (``KeyboardInterrupt``) is *not* recorded, so a rerun runs it again --
-from its last finished epoch: every job saves a checkpoint after each epoch in
+from its last checkpoint: every job saves one after an epoch at least a minute after the last, in
 ``out_dir/partial/<job_id>/`` (:mod:`neurosim.checkpoint`; deleted once its record is written), so
-a sweep killed hours into a long job, or cut off at the end of a session, loses at most one epoch
-per running job (``run_sweep(..., checkpoints=False)``: start over instead).
+a sweep killed hours into a long job, or cut off at the end of a session, loses at most a minute
+and an epoch per running job (``run_sweep(..., checkpoints=False)``: start over instead).
 
 Example::
 
@@ -165,8 +165,8 @@ def run_job(job: Mapping[str, Any], checkpoint_dir: str | os.PathLike | None = N
     job : dict
         RunSpec fields (``rule`` is required; ``seed`` for one seed).
     checkpoint_dir : path, optional
-        Resumable training (:mod:`neurosim.checkpoint`): the job's state after every finished
-        epoch goes there, and a job started again with a checkpoint of itself goes on from it
+        Resumable training (:mod:`neurosim.checkpoint`): the job's state after finished epochs
+        (a minute apart, and the last) goes there, and a job started again with a checkpoint of itself goes on from it
         (the record's ``resumed_after`` lists where).  :func:`run_sweep` passes
         ``<out_dir>/partial/<job_id>``.  Jobs that watch their outputs per epoch
         (``trace_outputs``, a ``stop`` criterion, regression tasks) keep that trace in memory
@@ -458,10 +458,10 @@ def run_sweep(jobs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike, *, 
         :func:`run_job`; :func:`raw_job_id` for custom runners whose jobs are other dicts.
     checkpoints : bool
         Resumable jobs (default): a runner with a ``checkpoint_dir`` parameter (:func:`run_job`)
-        gets :func:`partial_dir`, where it saves its state after every epoch; a job stopped
-        before its record was written (Ctrl-C, a killed worker or sweep, the end of a session)
-        goes on from its last finished epoch when the sweep is run again, instead of from
-        scratch.  The checkpoint is deleted once the job's record is written (and before a
+        gets :func:`partial_dir`, where it saves its state after epochs at least a minute apart
+        (and the last); a job stopped before its record was written (Ctrl-C, a killed worker or
+        sweep, the end of a session) goes on from that checkpoint when the sweep is run again,
+        instead of from scratch.  The checkpoint is deleted once the job's record is written (and before a
         failed job is retried).  With ``scheduler`` the folder must be on a file system the
         dask workers share.
 

@@ -419,7 +419,7 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
           params: dict | None = None, out_dir: str | Path | None = None, progress: bool | None = None,
           callback: Callable[[dict], Any] | None = None,
           observe: Callable[[int, dict], Any] | None = None,
-          checkpoint_dir: str | Path | None = None) -> TrainResult:
+          checkpoint_dir: str | Path | None = None, checkpoint_every: float | None = None) -> TrainResult:
     """Train ``network`` with ``rule`` on ``dataset``.
 
     Parameters
@@ -443,12 +443,18 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
         Called as ``observe(epoch, params)`` after each epoch with the live parameters (read
         them, do not modify them).
     checkpoint_dir : path, optional
-        Resumable training (:mod:`neurosim.checkpoint`): after every finished epoch the whole
-        run state (parameters, optimiser moments, the rule's state, the generators' positions,
-        history) is written there; when the folder already holds a checkpoint of this run, the
-        run goes on from the epoch after it, as if never stopped (``resumed_after`` in the
-        result lists where it resumed; ``callback``/``observe`` see only the epochs run now).
+        Resumable training (:mod:`neurosim.checkpoint`): after finished epochs (see
+        ``checkpoint_every``) the whole run state (parameters, optimiser moments, the rule's
+        state, the generators' positions, history) is written there; when the folder already
+        holds a checkpoint of this run, the run goes on from the epoch after it, as if never
+        stopped (``resumed_after`` in the result lists where it resumed; ``callback`` /
+        ``observe`` see only the epochs run now).
         A checkpoint of another run is refused in one line.
+    checkpoint_every : float, optional
+        Seconds between checkpoints (default :data:`neurosim.checkpoint.CHECKPOINT_EVERY_S`, 60):
+        one is written after the first epoch that ends at least this long after the last one,
+        and after the last epoch, so that runs of many short epochs do not spend their time
+        writing (a resumed run repeats at most this much work).  0: after every epoch.
 
     Returns
     -------
@@ -502,7 +508,11 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
                          state=state)
     first_epoch, elapsed, initial_norm = 1, 0.0, None
     if checkpoint_dir is not None:
+        from . import checkpoint as _checkpoint
         from .checkpoint import fingerprint, load_checkpoint
+
+        every = _checkpoint.CHECKPOINT_EVERY_S if checkpoint_every is None else float(checkpoint_every)
+        last_saved = time.perf_counter()
 
         identity = fingerprint(rule, network, config, dataset, start_params)
         saved = load_checkpoint(checkpoint_dir, identity)
@@ -612,9 +622,10 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
             result.history.append(entry)
             result.state = state
             result.seconds = elapsed + time.perf_counter() - start
-            if checkpoint_dir is not None:
+            if checkpoint_dir is not None and (epoch == config.epochs or time.perf_counter() - last_saved >= every):
                 from .checkpoint import save_checkpoint
 
+                last_saved = time.perf_counter()
                 save_checkpoint(checkpoint_dir, fingerprint=identity, epoch=epoch, params=params,
                                 optimizer=optimizer.state_dict(), state=state, rng=rng.bit_generator.state,
                                 aug_rng=None if aug_rng is None else aug_rng.bit_generator.state,

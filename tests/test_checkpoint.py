@@ -13,6 +13,7 @@ import json
 import numpy as np
 import pytest
 
+import neurosim.checkpoint as checkpoint
 import neurosim.training as training
 from neurosim.checkpoint import decode_tree, encode_tree, load_checkpoint
 from neurosim.data import load_dataset
@@ -53,7 +54,8 @@ def interrupted_then_resumed(rule_name, config, folder, stop_after, **hyper):
         if entry["epoch"] == stop_after:
             raise KeyboardInterrupt
 
-    first = train(net, get_rule(rule_name, **hyper), data, config, checkpoint_dir=folder, callback=ctrl_c)
+    first = train(net, get_rule(rule_name, **hyper), data, config, checkpoint_dir=folder, callback=ctrl_c,
+                  checkpoint_every=0)
     assert first.status == "interrupted" and first.epochs_completed == stop_after
     return train(net, get_rule(rule_name, **hyper), data, config, checkpoint_dir=folder)
 
@@ -100,10 +102,10 @@ def test_resuming_twice_and_extending_a_finished_run(tmp_path):
             raise KeyboardInterrupt
 
     assert train(net, "fa", data, TrainConfig(epochs=3, **base), checkpoint_dir=folder,
-                 callback=ctrl_c).epochs_completed == 1
+                 callback=ctrl_c, checkpoint_every=0).epochs_completed == 1
     stop = next(stops)
     assert train(net, "fa", data, TrainConfig(epochs=3, **base), checkpoint_dir=folder,
-                 callback=ctrl_c).epochs_completed == 2
+                 callback=ctrl_c, checkpoint_every=0).epochs_completed == 2
     three = train(net, "fa", data, TrainConfig(epochs=3, **base), checkpoint_dir=folder)
     assert three.status == "completed" and three.resumed_after == [1, 2]
     five = train(net, "fa", data, TrainConfig(epochs=5, **base), checkpoint_dir=folder)
@@ -111,6 +113,22 @@ def test_resuming_twice_and_extending_a_finished_run(tmp_path):
     same_run(five.params, whole.params)
     assert strip(five.history) == strip(whole.history)
     assert five.summary()["resumed_after"] == [1, 2, 3]
+
+
+def test_checkpoints_are_spaced_in_time_and_the_last_epoch_always_has_one(tmp_path):
+    """Millisecond epochs must not pay a checkpoint each: with the default spacing (60 s) a run
+    cut off after epoch 2 left none (its rerun starts over), a finished one has its last epoch's."""
+    data, net = digits(), Network.feedforward([64, 20, 10])
+    config = TrainConfig(epochs=4, batch_size=50, seed=0, align_samples=0)
+
+    def ctrl_c(entry):
+        if entry["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    assert train(net, "fa", data, config, checkpoint_dir=tmp_path, callback=ctrl_c).status == "interrupted"
+    assert load_checkpoint(tmp_path) is None
+    done = train(net, "fa", data, config, checkpoint_dir=tmp_path)
+    assert done.resumed_after == [] and load_checkpoint(tmp_path)["epoch"] == 4
 
 
 def test_a_checkpoint_of_another_run_is_refused_naming_what_differs(tmp_path):
@@ -182,6 +200,7 @@ def test_an_interrupted_sweep_job_goes_on_from_its_last_epoch(tmp_path, monkeypa
         return real_align(*args, **kwargs)
 
     monkeypatch.setattr(training, "align", align_then_ctrl_c)
+    monkeypatch.setattr(checkpoint, "CHECKPOINT_EVERY_S", 0.0)  # every epoch: these take milliseconds
     out = tmp_path / "sweep"
     with pytest.raises(KeyboardInterrupt):
         run_sweep([job], out, workers=0, progress=False)
