@@ -14,7 +14,7 @@ Jobs run in parallel processes through :func:`neurosim.sweep.run_sweep`.
 
 Resuming and adding rows: every finished job is a file ``<out>/runs/<job_id>.json``; a rerun
 skips the jobs that have one, and a job cut off before its record was written (a killed sweep,
-the end of a session) goes on from its last finished epoch (its checkpoint in
+the end of a session) goes on from its last checkpoint (a minute apart; in
 ``<out>/runs/partial/``, :func:`neurosim.sweep.run_sweep`).  The table is built from EVERY
 record in ``runs/`` at the budget asked for (n_train, n_test, epochs, layers, batch, dtype), not
 only from the rules of

@@ -1,22 +1,25 @@
-"""Resumable training: everything a run needs to go on exactly where its last finished epoch left it.
+"""Resumable training: everything a run needs to go on exactly where a finished epoch left it.
 
 :func:`neurosim.training.train` with ``checkpoint_dir`` writes, after finished epochs at least
-:data:`CHECKPOINT_EVERY_S` seconds apart and after the last one,
-``checkpoint.json`` + ``checkpoint.npz`` (atomically, through :func:`neurosim.results.save_run`,
-so the pair is checked by its SHA-256 on reading): the parameters, the optimiser's moments and
-step count, the rule's state (its random generators' positions included), the positions of the
-batch-order and augmentation generators, the history and the elapsed time.  Started again with
-the same ``checkpoint_dir``, the run goes on from the next epoch and ends with the parameters,
-history and random draws the uninterrupted run would have had, bit for bit on the same machine
-and array library (``tests/test_checkpoint.py``).
+:data:`CHECKPOINT_EVERY_S` seconds apart and after the last one, ``checkpoint.json`` naming
+``checkpoint.<sha>.npz`` (each written atomically, the arrays first under a new name, so a
+process killed at any moment leaves a readable pair, checked by its SHA-256 on reading): the
+parameters, the optimiser's moments and step count, the rule's state (its random generators'
+positions included), the positions of the batch-order and augmentation generators, the history,
+the elapsed time and the code (neurosim version, git commit) that wrote it.  Started again with
+the same ``checkpoint_dir``, the run goes on from the epoch after the checkpoint and ends with the
+parameters, history and random draws the uninterrupted run would have had, bit for bit on the
+same machine and array library (``tests/test_checkpoint.py``).
 
 A checkpoint belongs to one run: its **fingerprint** hashes the rule and its hyper-parameters, the
 rule-prepared network, the training configuration (without ``array``/``device``, and without
 ``epochs`` when the learning rate is constant, so a finished run can be extended), the data
 (SHA-256 of the training and test arrays) and given initial parameters.  A checkpoint of another
-run is refused in one line that names what differs.  No pickles: the rule's state is stored as a
-JSON tree whose arrays live in the ``.npz``; a state holding anything else is refused when the
-first checkpoint is written, not when it is needed.
+run is refused in one line that names what differs (the changed settings with their values).
+Code that changed between the two processes is allowed -- a long run outlives commits -- with a
+warning, and the result's ``resumed_code`` records which code ran before each resumption.  No
+pickles: the rule's state is stored as a JSON tree whose arrays live in the ``.npz``; a state
+holding anything else turns checkpointing off with a warning before the first epoch.
 """
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ import hashlib
 import json
 import math
 import os
+import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -32,8 +37,8 @@ import numpy as np
 
 from .errors import ConfigError, DataError
 
-__all__ = ["CHECKPOINT_EVERY_S", "CHECKPOINT_FORMAT", "STEM", "decode_tree", "encode_tree", "fingerprint",
-           "load_checkpoint", "remove_checkpoint", "save_checkpoint"]
+__all__ = ["CHECKPOINT_EVERY_S", "CHECKPOINT_FORMAT", "STEM", "Checkpointer", "check_storable", "decode_tree",
+           "encode_tree", "fingerprint", "load_checkpoint", "remove_checkpoint", "save_checkpoint"]
 
 #: The ``format`` key of a checkpoint record (its version is ``CHECKPOINT_VERSION``).
 CHECKPOINT_FORMAT = "neurosim-checkpoint"
@@ -108,8 +113,19 @@ def decode_tree(node: Any, arrays: dict, where: str = "state") -> Any:
 
 
 # --------------------------------------------------------------------------- fingerprint
+def _normal(value: Any) -> Any:
+    """Numbers as floats (``learning_rate = 1`` and ``1.0`` are the same run), recursively."""
+    if isinstance(value, dict):
+        return {str(k): _normal(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_normal(v) for v in value]
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
 def _digest(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, default=repr, separators=(",", ":"))
+    text = json.dumps(_normal(value), sort_keys=True, default=repr, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -122,17 +138,25 @@ def _array_digest(*arrays) -> str:
     return h.hexdigest()[:16]
 
 
-def fingerprint(rule, network, config, dataset, params=None) -> dict[str, str]:
-    """What identifies a run, part by part (``rule``, ``network``, ``config``, ``data``, ``start``)."""
+def _settings(rule, config) -> dict:
+    """The readable part of a run's identity: the rule's hyper-parameters and the training
+    configuration (without ``array``/``device``; without ``epochs`` at a constant learning rate,
+    so that a finished run can be extended)."""
     cfg = asdict(config)
     for key in ("array", "device"):
         cfg.pop(key, None)
     if cfg.get("schedule") == "constant":
-        cfg.pop("epochs", None)  # a constant-rate run can be extended: same run, more epochs
+        cfg.pop("epochs", None)
+    return json.loads(json.dumps({"rule": {"name": rule.name, **dict(rule.hyper)}, "config": cfg}, default=repr))
+
+
+def fingerprint(rule, network, config, dataset, params=None) -> dict[str, str]:
+    """What identifies a run, part by part (``rule``, ``network``, ``config``, ``data``, ``start``)."""
+    settings = _settings(rule, config)
     data = _array_digest(dataset.x_train, dataset.targets("train"), dataset.x_test, dataset.targets("test"))
     start = "drawn" if params is None else _array_digest(*(np.asarray(_host(params[k])) for k in sorted(params)))
-    return {"rule": _digest([rule.name, dict(rule.hyper)]), "network": _digest(network.to_dict()),
-            "config": _digest(cfg), "data": f"{dataset.name}:{data}", "start": start}
+    return {"rule": _digest(settings["rule"]), "network": _digest(network.to_dict()),
+            "config": _digest(settings["config"]), "data": f"{dataset.name}:{data}", "start": start}
 
 
 def _host(a):
@@ -141,52 +165,108 @@ def _host(a):
     return to_numpy(a)
 
 
-# --------------------------------------------------------------------------- files
-def save_checkpoint(folder: str | os.PathLike, *, fingerprint: dict, epoch: int, params: dict, optimizer: dict,
-                    state: Any, rng: dict, aug_rng: dict | None, history: list, initial_loss, initial_norm: float,
-                    seconds: float, resumed: list) -> Path:
-    """Write the checkpoint pair of a finished ``epoch`` (atomically; see the module docstring)."""
-    from .results import save_run
+def _what_differs(part: str, ours: dict, theirs: dict) -> str:
+    """``config (learning_rate 0.01 -> 0.5)``: the keys of a settings part whose values differ."""
+    if part == "rule" and ours.get("name") != theirs.get("name"):
+        return f"rule ({theirs.get('name')!r} -> {ours.get('name')!r})"
+    keys = sorted(k for k in set(ours) | set(theirs) if _normal(ours.get(k)) != _normal(theirs.get(k)))
+    if not keys:
+        return part
+    shown = ", ".join(f"{k} {theirs.get(k)!r} -> {ours.get(k)!r}" for k in keys[:4])
+    return f"{part} ({shown}{', ...' if len(keys) > 4 else ''})"
 
+
+def check_storable(state: Any) -> None:
+    """Raise the :class:`~neurosim.errors.ConfigError` of :func:`encode_tree` now, before training,
+    if the rule's state cannot go into a checkpoint."""
+    encode_tree(state, {})
+
+
+# --------------------------------------------------------------------------- files
+def _code() -> dict:
+    from .results import git_sha, versions
+
+    return {"neurosim": versions().get("neurosim"), "git_sha": git_sha()}
+
+
+def save_checkpoint(folder: str | os.PathLike, *, identity: dict, epoch: int, params: dict, optimizer: dict,
+                    state: Any, rng: dict, aug_rng: dict | None, history: list, initial_loss, initial_norm: float,
+                    seconds: float, resumed: list, resumed_code: list | None = None,
+                    code: dict | None = None) -> Path:
+    """Write the checkpoint of a finished ``epoch``; returns the JSON path.
+
+    The arrays go to ``checkpoint.<sha>.npz`` (a new name each time, written atomically), then
+    ``checkpoint.json`` naming it and its SHA-256 (atomically), then older ``.npz`` files are
+    deleted: a process killed at any point leaves a readable pair (the previous one or the new
+    one).  ``identity`` is ``{"fingerprint": ..., "settings": ...}`` (:func:`fingerprint`,
+    the readable settings), ``code`` the neurosim version and git commit that wrote it.
+    """
+    import io
+
+    from .validation import atomic_write_bytes, write_json
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     arrays: dict = {}
-    record = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "fingerprint": fingerprint,
+    record = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **identity,
               "epoch": int(epoch), "params": encode_tree(dict(params), arrays, "params"),
               "optimizer": encode_tree(optimizer, arrays, "optimizer"), "state": encode_tree(state, arrays),
               "rng": rng, "aug_rng": aug_rng, "history": history, "initial_loss": initial_loss,
-              "initial_norm": float(initial_norm), "seconds": float(seconds), "resumed": list(resumed)}
-    return save_run(folder, record, arrays, stem=STEM)
+              "initial_norm": float(initial_norm), "seconds": float(seconds), "resumed": list(resumed),
+              "resumed_code": list(resumed_code or []), "code": code if code is not None else _code()}
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    data = buf.getvalue()
+    sha = hashlib.sha256(data).hexdigest()
+    name = f"{STEM}.{sha[:16]}.npz"
+    atomic_write_bytes(folder / name, data)
+    record["arrays"], record["arrays_sha256"] = name, sha
+    path = write_json(folder / f"{STEM}.json", record)
+    for old in folder.glob(f"{STEM}.*.npz"):
+        if old.name != name:
+            old.unlink(missing_ok=True)
+    return path
 
 
 def load_checkpoint(folder: str | os.PathLike, expected: dict | None = None) -> dict | None:
     """The checkpoint in ``folder`` decoded (``None`` when there is none).
 
-    ``expected``: the fingerprint of the run about to resume; a checkpoint of another run is a
-    :class:`~neurosim.errors.ConfigError` naming the parts that differ.  A corrupt or foreign
-    file is a one-line :class:`~neurosim.errors.DataError`.
+    ``expected``: the identity of the run about to resume (``{"fingerprint", "settings"}``); a
+    checkpoint of another run is a :class:`~neurosim.errors.ConfigError` naming what differs.
+    A corrupt or foreign file is a one-line :class:`~neurosim.errors.DataError`.
     """
     from .results import load_run
 
     path = Path(folder) / f"{STEM}.json"
     if not path.exists():
         return None
-    record, arrays = load_run(path)
+    fix = f"delete {Path(folder) / STEM}.* to start the run over"
+    try:
+        record, arrays = load_run(path)
+    except DataError as err:
+        raise DataError(f"checkpoint '{path}': unreadable ({str(err).split(': ', 1)[-1]}); {fix}") from None
     if record.get("format") != CHECKPOINT_FORMAT:
-        raise DataError(f"checkpoint '{path}': not a neurosim checkpoint (format {record.get('format')!r})")
+        raise DataError(f"checkpoint '{path}': not a neurosim checkpoint (format {record.get('format')!r}); {fix}")
     if record.get("version") != CHECKPOINT_VERSION:
         raise DataError(f"checkpoint '{path}': version {record.get('version')!r}, this neurosim reads "
-                        f"{CHECKPOINT_VERSION}; delete it to start the run over")
+                        f"{CHECKPOINT_VERSION}; {fix}")
     if expected is not None:
         theirs = record.get("fingerprint") or {}
-        differ = [k for k in expected if theirs.get(k) != expected[k]]
+        ours = expected["fingerprint"]
+        differ = [k for k in ours if theirs.get(k) != ours[k]]
         if differ:
-            raise ConfigError(f"checkpoint '{path}' belongs to another run (different: {', '.join(differ)}); "
-                              "resume with the run's own settings, or pass another folder (or delete it) to "
-                              "start over")
+            settings = record.get("settings") or {}
+            named = [_what_differs(k, expected["settings"].get(k, {}), settings.get(k, {}))
+                     if k in ("rule", "config") else k for k in differ]
+            raise ConfigError(f"checkpoint '{path}' belongs to another run (different: {'; '.join(named)}); resume "
+                              "with the run's own settings, or pass another folder (or delete it) to start over")
     try:
         out = {k: record[k] for k in ("epoch", "rng", "aug_rng", "history", "initial_loss", "initial_norm",
                                       "seconds", "resumed")}
     except KeyError as err:
-        raise DataError(f"checkpoint '{path}': missing {err}; delete it to start the run over") from None
+        raise DataError(f"checkpoint '{path}': missing {err}; {fix}") from None
+    out["code"] = record.get("code") or {}
+    out["resumed_code"] = record.get("resumed_code") or []
     out["params"] = decode_tree(record.get("params"), arrays, "params")
     out["optimizer"] = decode_tree(record.get("optimizer"), arrays, "optimizer")
     out["state"] = decode_tree(record.get("state"), arrays)
@@ -194,14 +274,82 @@ def load_checkpoint(folder: str | os.PathLike, expected: dict | None = None) -> 
 
 
 def remove_checkpoint(folder: str | os.PathLike) -> None:
-    """Delete the checkpoint pair in ``folder`` (and the folder, when that leaves it empty)."""
+    """Delete the checkpoint in ``folder`` (and the folder, when that leaves it empty)."""
     folder = Path(folder)
-    for name in (f"{STEM}.json", f"{STEM}.npz"):
-        try:
-            (folder / name).unlink()
-        except FileNotFoundError:
-            pass
+    for path in [folder / f"{STEM}.json", *folder.glob(f"{STEM}.*.npz"), folder / f"{STEM}.npz"]:
+        path.unlink(missing_ok=True)
     try:
         folder.rmdir()
     except OSError:
         pass
+
+
+# --------------------------------------------------------------------------- the training loop's side
+class Checkpointer:
+    """What :func:`neurosim.training.train` does with its ``checkpoint_dir`` (one per run).
+
+    ``restore()`` reads the checkpoint of this run (``None``: start from scratch); ``due(epoch)``
+    says whether to write one after ``epoch``; ``save(...)`` writes it.  Checkpointing is a
+    service, not the run: a rule state that cannot be stored, or a write that fails (a full
+    disk), turns it off with one warning and the run goes on.  ``on_bad = "restart"`` (what a
+    sweep asks for: it owns its ``partial/`` folders) also replaces an unreadable checkpoint or
+    one of another run by a fresh start, with a warning, instead of raising.
+    """
+
+    def __init__(self, folder, *, rule, network, config, dataset, start_params=None, state=None,
+                 every: float | None = None, on_bad: str = "raise"):
+        from .validation import check
+
+        check("train", "on_bad_checkpoint", on_bad, choices=("raise", "restart"))
+        every = CHECKPOINT_EVERY_S if every is None else every
+        check("train", "checkpoint_every", every, ge=0)
+        self.folder, self.every, self.on_bad, self.epochs = Path(folder), float(every), on_bad, config.epochs
+        self.identity = {"fingerprint": fingerprint(rule, network, config, dataset, start_params),
+                         "settings": _settings(rule, config)}
+        self.code = _code()
+        self.active = True
+        self._last = time.perf_counter()
+        try:
+            check_storable(state)
+        except ConfigError as err:
+            self._off(f"{err}; this run goes on without checkpoints")
+
+    def _off(self, why: str) -> None:
+        self.active = False
+        warnings.warn(why, RuntimeWarning, stacklevel=3)
+
+    def restore(self) -> dict | None:
+        if not self.active:
+            return None
+        try:
+            saved = load_checkpoint(self.folder, self.identity)
+        except (ConfigError, DataError) as err:
+            if self.on_bad != "restart":
+                raise
+            warnings.warn(f"{err} -- starting over instead", RuntimeWarning, stacklevel=3)
+            remove_checkpoint(self.folder)
+            return None
+        if saved is None:
+            return None
+        if saved["epoch"] > self.epochs:
+            raise ConfigError(f"checkpoint '{self.folder / STEM}.json' is at epoch {saved['epoch']}, past the "
+                              f"{self.epochs} epochs asked for; ask for at least {saved['epoch']} epochs, or start "
+                              "over in another folder")
+        if saved["code"].get("git_sha") != self.code.get("git_sha") \
+                or saved["code"].get("neurosim") != self.code.get("neurosim"):
+            warnings.warn(f"checkpoint '{self.folder / STEM}.json' was written by neurosim "
+                          f"{saved['code'].get('neurosim')} at commit {saved['code'].get('git_sha')}; this run "
+                          f"goes on with {self.code.get('neurosim')} at {self.code.get('git_sha')} (recorded in "
+                          "resumed_code)", RuntimeWarning, stacklevel=3)
+        return saved
+
+    def due(self, epoch: int) -> bool:
+        return self.active and (epoch == self.epochs or time.perf_counter() - self._last >= self.every)
+
+    def save(self, **payload) -> None:
+        try:
+            save_checkpoint(self.folder, identity=self.identity, code=self.code, **payload)
+        except OSError as err:
+            self._off(f"checkpoint '{self.folder}': could not be written ({type(err).__name__}: {err}); this run "
+                      "goes on without checkpoints")
+        self._last = time.perf_counter()

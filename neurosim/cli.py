@@ -317,11 +317,13 @@ def _check_out_dir(out: Path, *, overwrite: bool, resume: bool = False) -> None:
         raise ConfigError(f"--out {out}: exists and is not a folder; pass a folder path")
     held = (out / "checkpoint.json").exists()
     if resume and not held:
-        raise ConfigError(f"--resume: --out {out} holds no checkpoint to continue (checkpoint.json); run without "
-                          "--resume to start it")
-    if (out / "run.json").exists() and not overwrite:
-        raise ConfigError(f"--out {out}: already holds a run (run.json); pass "
-                          + ("--resume to continue it (from its last finished epoch; a larger --epochs extends it), "
+        raise ConfigError(f"--resume: --out {out} holds no checkpoint to continue (checkpoint.json; one is written "
+                          "a minute into a run and after its last epoch); "
+                          + ("pass --overwrite to start it over" if (out / "run.json").exists()
+                             else "run without --resume to start it"))
+    if ((out / "run.json").exists() or held) and not overwrite:
+        raise ConfigError(f"--out {out}: already holds a run ({'checkpoint.json' if held else 'run.json'}); pass "
+                          + ("--resume to continue it (from its last checkpoint; a larger --epochs extends it), "
                              if held else "")
                           + "--overwrite to replace it or choose another folder")
     try:
@@ -622,11 +624,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dtype", choices=["float32", "float64"], default=None, help="default float32")
     s.add_argument("--align-samples", type=int, default=None,
                    help="batch on which alignment with backprop is tracked each epoch (0: off; default 256)")
-    s.add_argument("--out", help="folder for run.json / run.npz and the run's checkpoint (written after every "
-                                  "epoch)")
+    s.add_argument("--out", help="folder for run.json / run.npz (written after every epoch) and the run's "
+                                  "checkpoint (a minute apart, and after the last epoch)")
     s.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     s.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its last finished epoch (same settings; a larger --epochs "
+                   help="continue the run in --out from its last checkpoint (same settings; a larger --epochs "
                         "extends a finished run)")
     s.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     s.set_defaults(func=cmd_train)

@@ -270,17 +270,18 @@ def _train_job(spec, checkpoint_dir=None) -> dict:
         if watch:
             observe(epoch, params)
 
-    status, message, params, resumed, earlier = "completed", "", None, [], 0.0
+    status, message, params, resumed, earlier, codes = "completed", "", None, [], 0.0, []
     try:
         if watch:
             observe(0, initial)
         result = train(network, rule, data, config, params=start, progress=False, callback=entries.append,
-                       observe=on_epoch, checkpoint_dir=None if watch else checkpoint_dir)
+                       observe=on_epoch, checkpoint_dir=None if watch else checkpoint_dir,
+                       on_bad_checkpoint="restart")  # the sweep owns partial/: a bad one is started over
         status, message, params = result.status, result.message, result.params
         if result.resumed_after:  # the epochs before the last resumption ran in an earlier process
             entries[1:1] = result.history[:result.resumed_after[-1]]
             resumed = list(result.resumed_after)
-            earlier = result.seconds_before_resume
+            earlier, codes = result.seconds_before_resume, list(result.resumed_code)
     except _CriterionReached:
         status, message, params = "stopped", f"stop criterion '{spec.stop}' reached", live.get("params", initial)
     if status == "interrupted":
@@ -304,6 +305,7 @@ def _train_job(spec, checkpoint_dir=None) -> dict:
               "criterion_readout": readout if watch else None}
     if resumed:  # seconds: this process's, plus the training time of the earlier ones
         record["resumed_after"], record["seconds_before_resume"] = resumed, earlier
+        record["resumed_code"] = codes  # which code ran the epochs before each resumption
     if own and data.n_classes and params is not None:
         # train() already scored a rule with its own read-out on it (training.evaluate); the
         # feed-forward pass of the same weights is recorded beside it, for comparison.
@@ -494,8 +496,8 @@ def run_sweep(jobs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike, *, 
             todo.append((jid, job))
     resumable = checkpoints and _takes_checkpoints(runner)
 
-    def options(jid: str) -> dict:
-        return {"checkpoint_dir": str(partial_dir(out_dir, jid))} if resumable else {}
+    def options(jid: str) -> dict:  # absolute: dask workers need not share this working directory
+        return {"checkpoint_dir": str(partial_dir(out_dir.resolve(), jid))} if resumable else {}
 
     def finish(jid: str, rec: dict) -> None:
         from .results import write_json

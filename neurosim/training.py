@@ -292,6 +292,8 @@ class TrainResult:
         The rule's state after the last finished batch (``rule.init`` before any).
     resumed_after : list of int
         The epochs after which the run was resumed from its checkpoint (empty: one go).
+    resumed_code : list of dict
+        Per resumption, the code (``neurosim`` version, ``git_sha``) that ran the epochs before it.
     seconds_before_resume : float
         The part of ``seconds`` spent by the earlier processes (0 without a resumption).
     """
@@ -308,6 +310,7 @@ class TrainResult:
     state: Any = None
     initial_loss: float | None = None
     resumed_after: list = field(default_factory=list)
+    resumed_code: list = field(default_factory=list)
     seconds_before_resume: float = 0.0
 
     @property
@@ -330,6 +333,7 @@ class TrainResult:
                "message": self.message, "initial_loss": self.initial_loss}
         if self.resumed_after:
             out["resumed_after"] = list(self.resumed_after)
+            out["resumed_code"] = list(self.resumed_code)
         return out
 
     def save(self, out_dir: str | Path) -> Path:
@@ -419,7 +423,8 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
           params: dict | None = None, out_dir: str | Path | None = None, progress: bool | None = None,
           callback: Callable[[dict], Any] | None = None,
           observe: Callable[[int, dict], Any] | None = None,
-          checkpoint_dir: str | Path | None = None, checkpoint_every: float | None = None) -> TrainResult:
+          checkpoint_dir: str | Path | None = None, checkpoint_every: float | None = None,
+          on_bad_checkpoint: str = "raise") -> TrainResult:
     """Train ``network`` with ``rule`` on ``dataset``.
 
     Parameters
@@ -455,6 +460,11 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
         one is written after the first epoch that ends at least this long after the last one,
         and after the last epoch, so that runs of many short epochs do not spend their time
         writing (a resumed run repeats at most this much work).  0: after every epoch.
+    on_bad_checkpoint : {"raise", "restart"}
+        What an unreadable checkpoint, or one of another run, in ``checkpoint_dir`` does: a
+        one-line error (default), or a warning and a fresh start (sweeps, which own the folder).
+        Whatever this says, a rule state that cannot be stored or a failed write (a full disk)
+        turns checkpointing off with a warning and the run goes on.
 
     Returns
     -------
@@ -506,17 +516,15 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
     aug_rng = np.random.default_rng([config.seed, 0xA06]) if augmenting else None
     result = TrainResult(rule=rule.name, dataset=dataset.name, config=config, network=network, params=params,
                          state=state)
-    first_epoch, elapsed, initial_norm = 1, 0.0, None
+    first_epoch, elapsed, initial_norm, saver = 1, 0.0, None, None
     if checkpoint_dir is not None:
-        from . import checkpoint as _checkpoint
-        from .checkpoint import fingerprint, load_checkpoint
+        from .checkpoint import Checkpointer
 
-        every = _checkpoint.CHECKPOINT_EVERY_S if checkpoint_every is None else float(checkpoint_every)
-        last_saved = time.perf_counter()
-
-        identity = fingerprint(rule, network, config, dataset, start_params)
-        saved = load_checkpoint(checkpoint_dir, identity)
-        if saved is not None:  # go on where the last finished epoch left the run
+        saver = Checkpointer(checkpoint_dir, rule=rule, network=network, config=config, dataset=dataset,
+                             start_params=start_params, state=state, every=checkpoint_every,
+                             on_bad=on_bad_checkpoint)
+        saved = saver.restore()
+        if saved is not None:  # go on where the checkpointed epoch left the run
             params = arrays.put({k: np.asarray(v, dtype=dtype) for k, v in saved["params"].items()})
             state = arrays.put(saved["state"])
             optimizer.load_state_dict(arrays.put(saved["optimizer"]))
@@ -527,6 +535,7 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
             result.history = list(saved["history"])
             result.initial_loss = saved["initial_loss"]
             result.resumed_after = [*saved["resumed"], int(saved["epoch"])]
+            result.resumed_code = [*saved.get("resumed_code", []), saved["code"]]
             first_epoch, elapsed, initial_norm = int(saved["epoch"]) + 1, float(saved["seconds"]), saved["initial_norm"]
             result.seconds_before_resume = elapsed
     start = time.perf_counter()
@@ -622,15 +631,12 @@ def train(network: Network, rule: Rule | str, dataset, config: TrainConfig | Non
             result.history.append(entry)
             result.state = state
             result.seconds = elapsed + time.perf_counter() - start
-            if checkpoint_dir is not None and (epoch == config.epochs or time.perf_counter() - last_saved >= every):
-                from .checkpoint import save_checkpoint
-
-                last_saved = time.perf_counter()
-                save_checkpoint(checkpoint_dir, fingerprint=identity, epoch=epoch, params=params,
-                                optimizer=optimizer.state_dict(), state=state, rng=rng.bit_generator.state,
-                                aug_rng=None if aug_rng is None else aug_rng.bit_generator.state,
-                                history=result.history, initial_loss=result.initial_loss,
-                                initial_norm=initial_norm, seconds=result.seconds, resumed=result.resumed_after)
+            if saver is not None and saver.due(epoch):
+                saver.save(epoch=epoch, params=params, optimizer=optimizer.state_dict(), state=state,
+                           rng=rng.bit_generator.state,
+                           aug_rng=None if aug_rng is None else aug_rng.bit_generator.state,
+                           history=result.history, initial_loss=result.initial_loss, initial_norm=initial_norm,
+                           seconds=result.seconds, resumed=result.resumed_after, resumed_code=result.resumed_code)
             if out_dir is not None:
                 result.save(out_dir)
             if callback is not None:

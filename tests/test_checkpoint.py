@@ -135,16 +135,16 @@ def test_a_checkpoint_of_another_run_is_refused_naming_what_differs(tmp_path):
     data, net = digits(), Network.feedforward([64, 20, 10])
     config = TrainConfig(epochs=1, batch_size=50, seed=0, align_samples=0)
     train(net, "fa", data, config, checkpoint_dir=tmp_path)
-    with pytest.raises(ConfigError, match="belongs to another run \\(different: config\\)"):
+    with pytest.raises(ConfigError, match="belongs to another run \\(different: config \\(seed 0 -> 1\\)\\)"):
         train(net, "fa", data, TrainConfig(epochs=2, batch_size=50, seed=1, align_samples=0), checkpoint_dir=tmp_path)
-    with pytest.raises(ConfigError, match="different: rule, network\\)"):
+    with pytest.raises(ConfigError, match="different: rule \\('fa' -> 'backprop'\\); network\\)"):
         train(net, "backprop", data, config, checkpoint_dir=tmp_path)
     with pytest.raises(ConfigError, match="different: data\\)"):
         train(net, "fa", load_dataset("digits", seed=1, n_train=300, n_test=100), config, checkpoint_dir=tmp_path)
     # a cosine schedule depends on the number of epochs: that run cannot be extended
     cosine = TrainConfig(epochs=1, batch_size=50, seed=0, align_samples=0, schedule="cosine")
     train(net, "fa", data, cosine, checkpoint_dir=tmp_path / "cos")
-    with pytest.raises(ConfigError, match="different: config\\)"):
+    with pytest.raises(ConfigError, match="different: config \\(epochs 1 -> 2\\)"):
         train(net, "fa", data, TrainConfig(epochs=2, batch_size=50, seed=0, align_samples=0, schedule="cosine"),
               checkpoint_dir=tmp_path / "cos")
 
@@ -153,9 +153,9 @@ def test_a_damaged_checkpoint_is_one_line(tmp_path):
     data, net = digits(), Network.feedforward([64, 20, 10])
     config = TrainConfig(epochs=1, batch_size=50, seed=0, align_samples=0)
     train(net, "fa", data, config, checkpoint_dir=tmp_path)
-    npz = tmp_path / "checkpoint.npz"
+    (npz,) = tmp_path.glob("checkpoint.*.npz")
     npz.write_bytes(npz.read_bytes()[:-20])
-    with pytest.raises(DataError, match="checksum differs") as err:
+    with pytest.raises(DataError, match="checksum differs.*delete .*checkpoint.\\* to start the run over") as err:
         train(net, "fa", data, config, checkpoint_dir=tmp_path)
     assert "\n" not in str(err.value)
     (tmp_path / "checkpoint.json").write_text("{not json")
@@ -221,3 +221,66 @@ def test_a_sweep_without_checkpoints_starts_over(tmp_path, monkeypatch):
            "layers": [64, 10], "epochs": 2, "batch_size": 50, "align_samples": 0}
     rec = run_sweep([job], tmp_path, workers=0, progress=False, checkpoints=False).records[0]
     assert "resumed_after" not in rec and not (tmp_path / "partial").exists()
+
+
+def test_a_checkpoint_past_the_epochs_asked_for_is_refused(tmp_path):
+    data, net = digits(), Network.feedforward([64, 20, 10])
+    train(net, "fa", data, TrainConfig(epochs=3, batch_size=50, align_samples=0), checkpoint_dir=tmp_path)
+    with pytest.raises(ConfigError, match="is at epoch 3, past the 2 epochs asked for"):
+        train(net, "fa", data, TrainConfig(epochs=2, batch_size=50, align_samples=0), checkpoint_dir=tmp_path)
+
+
+def test_numbers_written_as_int_or_float_are_the_same_run(tmp_path):
+    data, net = digits(), Network.feedforward([64, 20, 10])
+    train(net, "fa", data, TrainConfig(epochs=1, batch_size=50, learning_rate=1, align_samples=0),
+          checkpoint_dir=tmp_path)
+    more = train(net, "fa", data, TrainConfig(epochs=2, batch_size=50, learning_rate=1.0, align_samples=0),
+                 checkpoint_dir=tmp_path)
+    assert more.resumed_after == [1]
+
+
+def test_a_run_resumed_under_other_code_says_so(tmp_path, monkeypatch):
+    """A long run outlives commits: allowed, warned, and recorded per resumption."""
+    data, net = digits(), Network.feedforward([64, 20, 10])
+    train(net, "fa", data, TrainConfig(epochs=1, batch_size=50, align_samples=0), checkpoint_dir=tmp_path)
+    monkeypatch.setattr(checkpoint, "_code", lambda: {"neurosim": "9.9", "git_sha": "f" * 40})
+    with pytest.warns(RuntimeWarning, match="written by neurosim .* this run goes on with 9.9"):
+        more = train(net, "fa", data, TrainConfig(epochs=2, batch_size=50, align_samples=0), checkpoint_dir=tmp_path)
+    assert more.resumed_code[0]["git_sha"] != "f" * 40 and more.summary()["resumed_code"] == more.resumed_code
+
+
+class OpaqueState(get_rule("fa").__class__):
+    """FA whose state holds an object a checkpoint cannot store."""
+
+    name = "fa-opaque-test"
+
+    def init(self, network, params, seed=0):
+        return {"generator": np.random.default_rng(seed)}
+
+
+def test_what_cannot_be_checkpointed_turns_checkpoints_off_and_the_run_goes_on(tmp_path, monkeypatch):
+    data, net = digits(), Network.feedforward([64, 20, 10])
+    config = TrainConfig(epochs=2, batch_size=50, align_samples=0)
+    with pytest.warns(RuntimeWarning, match="state\\['generator'\\] is a Generator.*goes on without checkpoints"):
+        res = train(net, OpaqueState(), data, config, checkpoint_dir=tmp_path / "a")
+    assert res.status == "completed" and not (tmp_path / "a" / "checkpoint.json").exists()
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "save_checkpoint", full_disk)
+    with pytest.warns(RuntimeWarning, match="could not be written \\(OSError.*No space left"):
+        res = train(net, "fa", data, config, checkpoint_dir=tmp_path / "b", checkpoint_every=0)
+    assert res.status == "completed" and res.epochs_completed == 2
+
+
+def test_a_sweep_starts_a_job_over_when_its_partial_checkpoint_is_damaged(tmp_path):
+    job = {"rule": "fa", "seed": 0, "dataset": "digits", "dataset_options": {"n_train": 200, "n_test": 50},
+           "layers": [64, 10], "epochs": 2, "batch_size": 50, "align_samples": 0}
+    plain = run_sweep([job], tmp_path / "plain", workers=0, progress=False).records[0]
+    folder = partial_dir(tmp_path / "sweep", plain["job_id"])
+    folder.mkdir(parents=True)
+    (folder / "checkpoint.json").write_text("{broken")
+    with pytest.warns(RuntimeWarning, match="unreadable.*starting over instead"):
+        rec = run_sweep([job], tmp_path / "sweep", workers=0, progress=False).records[0]
+    assert rec["status"] == "completed" and "resumed_after" not in rec and rec["test_error"] == plain["test_error"]
