@@ -44,7 +44,9 @@ FAST_RULES = ("backprop", "fa", "dfa", "dtp", "sdtp", "aosdtp", "tp", "pc-fpa", 
 #: The rules whose row runs its tuned card ``models/tuned/fashion/<rule>.toml`` (``neurosim tune``,
 #: validation split) because the preset fails at the full budget (issue 20) -- the microcircuit's
 #: preset trains (13.03 +- 0.20 %, records in runs/superseded/) but its search (10 epochs, not 3:
-#: Adam 1e-3 beat the preset's 5e-3 at 20 epochs) chose a smaller step and a stronger teacher --:
+#: Adam 1e-3 beat the preset's 5e-3 at 20 epochs) chose a smaller step and a stronger teacher; EP's
+#: preset runs its phases to convergence, an estimated ~200 CPU-min per seed here, and its card is the published
+#: fixed-step protocol (16-21 min) --:
 #: the values its search chose (``<rule>-search.json``, ``chosen``) replace the preset's.
 TUNED_ROWS = ("agrel", "burstprop", "brainprop", "microcircuit", "ep", "oja", "sanger", "bcm", "krotov-hopfield")
 
