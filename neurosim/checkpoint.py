@@ -306,7 +306,7 @@ class Checkpointer:
         self.folder, self.every, self.on_bad, self.epochs = Path(folder), float(every), on_bad, config.epochs
         self.identity = {"fingerprint": fingerprint(rule, network, config, dataset, start_params),
                          "settings": _settings(rule, config)}
-        self.code = _code()
+        self.code = {**_code(), "array": config.array, "device": config.device}
         self.active = True
         self._last = time.perf_counter()
         try:
@@ -335,12 +335,14 @@ class Checkpointer:
             raise ConfigError(f"checkpoint '{self.folder / STEM}.json' is at epoch {saved['epoch']}, past the "
                               f"{self.epochs} epochs asked for; ask for at least {saved['epoch']} epochs, or start "
                               "over in another folder")
-        if saved["code"].get("git_sha") != self.code.get("git_sha") \
-                or saved["code"].get("neurosim") != self.code.get("neurosim"):
-            warnings.warn(f"checkpoint '{self.folder / STEM}.json' was written by neurosim "
-                          f"{saved['code'].get('neurosim')} at commit {saved['code'].get('git_sha')}; this run "
-                          f"goes on with {self.code.get('neurosim')} at {self.code.get('git_sha')} (recorded in "
-                          "resumed_code)", RuntimeWarning, stacklevel=3)
+        def described(code: dict) -> str:
+            return (f"neurosim {code.get('neurosim')} at commit {code.get('git_sha')} on "
+                    f"{code.get('array', 'numpy')}/{code.get('device', 'cpu')}")
+
+        if any(saved["code"].get(k) != self.code.get(k) for k in self.code):
+            warnings.warn(f"checkpoint '{self.folder / STEM}.json' was written by {described(saved['code'])}; this "
+                          f"run goes on with {described(self.code)} (recorded in resumed_code)", RuntimeWarning,
+                          stacklevel=3)
         return saved
 
     def due(self, epoch: int) -> bool:

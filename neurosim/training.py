@@ -293,7 +293,8 @@ class TrainResult:
     resumed_after : list of int
         The epochs after which the run was resumed from its checkpoint (empty: one go).
     resumed_code : list of dict
-        Per resumption, the code (``neurosim`` version, ``git_sha``) that ran the epochs before it.
+        Per resumption, the code (``neurosim`` version, ``git_sha``, ``array``, ``device``) that ran
+        the epochs before it.
     seconds_before_resume : float
         The part of ``seconds`` spent by the earlier processes (0 without a resumption).
     """
