@@ -418,7 +418,12 @@ def discard_partial(out_dir: str | os.PathLike, jid: str) -> None:
     """Delete job ``jid``'s checkpoint, so that its next run starts over (after its code changed)."""
     from .checkpoint import remove_checkpoint
 
-    remove_checkpoint(partial_dir(out_dir, jid))
+    folder = partial_dir(out_dir, jid)
+    remove_checkpoint(folder)
+    try:
+        folder.parent.rmdir()  # partial/ itself, once no job has a checkpoint there
+    except OSError:
+        pass
 
 
 def _takes_checkpoints(runner: Callable) -> bool:
