@@ -84,7 +84,7 @@ def main(argv=None) -> int:
     payload = dict(identity={"fingerprint": {}, "settings": {}}, epoch=1, params=res.params,
                    optimizer=adam.state_dict(), state=res.state, rng={}, aug_rng=None, history=res.history,
                    initial_loss=res.initial_loss, initial_norm=1.0, seconds=0.0, resumed=[],
-                   code={"neurosim": None, "git_sha": None})
+                   code={"neurosim": None, "git_sha": None}, made_by=provenance())  # as a run saves: made_by once
     one_save = min(timed(lambda: save_checkpoint(folder(), **payload)) for _ in range(5))
 
     record = {

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from .arrays import to_numpy
 from .errors import ConfigError, DataError
 
 __all__ = ["CHECKPOINT_EVERY_S", "CHECKPOINT_FORMAT", "STEM", "Checkpointer", "check_storable", "decode_tree",
@@ -45,8 +46,9 @@ CHECKPOINT_FORMAT = "neurosim-checkpoint"
 CHECKPOINT_VERSION = 1
 #: File stem of the checkpoint pair in its folder.
 STEM = "checkpoint"
-#: Seconds between two checkpoints of a run (``train(checkpoint_every=)``): a checkpoint costs a
-#: few tens of milliseconds, which runs of millisecond epochs must not pay every epoch.
+#: Seconds between two checkpoints of a run (``train(checkpoint_every=)``): a checkpoint costs
+#: ~10 ms on the accuracy table's network, which runs of millisecond epochs must not pay every
+#: epoch (``benchmarks/bench_checkpoint.py``).
 CHECKPOINT_EVERY_S = 60.0
 
 
@@ -58,7 +60,7 @@ def encode_tree(obj: Any, arrays: dict, where: str = "state") -> Any:
     :class:`~neurosim.randomness.RngState`, ``bool``/``int``/``float``/``str``/``None``; anything
     else is a :class:`~neurosim.errors.ConfigError` naming where it was.
     """
-    from .arrays import _torch_tensor, to_numpy
+    from .arrays import _torch_tensor
     from .randomness import RngState
 
     if obj is None or isinstance(obj, (bool, str)):
@@ -84,7 +86,7 @@ def encode_tree(obj: Any, arrays: dict, where: str = "state") -> Any:
     if isinstance(obj, (list, tuple)):
         return {"t": type(obj).__name__, "v": [encode_tree(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]}
     raise ConfigError(f"checkpoint: {where} is a {type(obj).__name__}, which a checkpoint cannot store (arrays, "
-                      "numbers, strings, RngState and dicts/lists of them); run without checkpoint_dir")
+                      "numbers, strings, RngState and dicts/lists of them)")
 
 
 def decode_tree(node: Any, arrays: dict, where: str = "state") -> Any:
@@ -154,15 +156,9 @@ def fingerprint(rule, network, config, dataset, params=None) -> dict[str, str]:
     """What identifies a run, part by part (``rule``, ``network``, ``config``, ``data``, ``start``)."""
     settings = _settings(rule, config)
     data = _array_digest(dataset.x_train, dataset.targets("train"), dataset.x_test, dataset.targets("test"))
-    start = "drawn" if params is None else _array_digest(*(np.asarray(_host(params[k])) for k in sorted(params)))
+    start = "drawn" if params is None else _array_digest(*(to_numpy(params[k]) for k in sorted(params)))
     return {"rule": _digest(settings["rule"]), "network": _digest(network.to_dict()),
             "config": _digest(settings["config"]), "data": f"{dataset.name}:{data}", "start": start}
-
-
-def _host(a):
-    from .arrays import to_numpy
-
-    return to_numpy(a)
 
 
 def _what_differs(part: str, ours: dict, theirs: dict) -> str:
@@ -183,49 +179,35 @@ def check_storable(state: Any) -> None:
 
 
 # --------------------------------------------------------------------------- files
-def _code() -> dict:
-    from .results import git_sha, versions
-
-    return {"neurosim": versions().get("neurosim"), "git_sha": git_sha()}
+def _code(made_by: dict) -> dict:
+    """The code a :func:`~neurosim.results.provenance` record names (neurosim version, git commit)."""
+    return {"neurosim": made_by["versions"].get("neurosim"), "git_sha": made_by["git_sha"]}
 
 
 def save_checkpoint(folder: str | os.PathLike, *, identity: dict, epoch: int, params: dict, optimizer: dict,
                     state: Any, rng: dict, aug_rng: dict | None, history: list, initial_loss, initial_norm: float,
                     seconds: float, resumed: list, resumed_code: list | None = None,
-                    code: dict | None = None) -> Path:
+                    code: dict | None = None, made_by: dict | None = None) -> Path:
     """Write the checkpoint of a finished ``epoch``; returns the JSON path.
 
-    The arrays go to ``checkpoint.<sha>.npz`` (a new name each time, written atomically), then
-    ``checkpoint.json`` naming it and its SHA-256 (atomically), then older ``.npz`` files are
-    deleted: a process killed at any point leaves a readable pair (the previous one or the new
-    one).  ``identity`` is ``{"fingerprint": ..., "settings": ...}`` (:func:`fingerprint`,
-    the readable settings), ``code`` the neurosim version and git commit that wrote it.
+    :func:`~neurosim.results.save_run` with ``versioned`` arrays (``checkpoint.<sha>.npz``, a
+    new name each time; the older one deleted after ``checkpoint.json`` names the new one: a
+    process killed at any point leaves a readable pair), uncompressed.  ``identity`` is
+    ``{"fingerprint": ..., "settings": ...}`` (:func:`fingerprint`, the readable settings);
+    ``made_by`` the :func:`~neurosim.results.provenance` of the run (computed here when not
+    given), ``code`` the part of it a resumption compares (plus the array library and device).
     """
-    import io
+    from .results import provenance, save_run
 
-    from .validation import atomic_write_bytes, write_json
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    made_by = provenance() if made_by is None else made_by
     arrays: dict = {}
     record = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **identity,
               "epoch": int(epoch), "params": encode_tree(dict(params), arrays, "params"),
               "optimizer": encode_tree(optimizer, arrays, "optimizer"), "state": encode_tree(state, arrays),
               "rng": rng, "aug_rng": aug_rng, "history": history, "initial_loss": initial_loss,
               "initial_norm": float(initial_norm), "seconds": float(seconds), "resumed": list(resumed),
-              "resumed_code": list(resumed_code or []), "code": code if code is not None else _code()}
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    data = buf.getvalue()
-    sha = hashlib.sha256(data).hexdigest()
-    name = f"{STEM}.{sha[:16]}.npz"
-    atomic_write_bytes(folder / name, data)
-    record["arrays"], record["arrays_sha256"] = name, sha
-    path = write_json(folder / f"{STEM}.json", record)
-    for old in folder.glob(f"{STEM}.*.npz"):
-        if old.name != name:
-            old.unlink(missing_ok=True)
-    return path
+              "resumed_code": list(resumed_code or []), "code": code if code is not None else _code(made_by)}
+    return save_run(folder, record, arrays, stem=STEM, versioned=True, compress=False, made_by=made_by)
 
 
 def load_checkpoint(folder: str | os.PathLike, expected: dict | None = None) -> dict | None:
@@ -276,7 +258,7 @@ def load_checkpoint(folder: str | os.PathLike, expected: dict | None = None) -> 
 def remove_checkpoint(folder: str | os.PathLike) -> None:
     """Delete the checkpoint in ``folder`` (and the folder, when that leaves it empty)."""
     folder = Path(folder)
-    for path in [folder / f"{STEM}.json", *folder.glob(f"{STEM}.*.npz"), folder / f"{STEM}.npz"]:
+    for path in [folder / f"{STEM}.json", *folder.glob(f"{STEM}.*.npz")]:
         path.unlink(missing_ok=True)
     try:
         folder.rmdir()
@@ -306,7 +288,10 @@ class Checkpointer:
         self.folder, self.every, self.on_bad, self.epochs = Path(folder), float(every), on_bad, config.epochs
         self.identity = {"fingerprint": fingerprint(rule, network, config, dataset, start_params),
                          "settings": _settings(rule, config)}
-        self.code = {**_code(), "array": config.array, "device": config.device}
+        from .results import provenance
+
+        self.made_by = provenance()  # once per run: it asks git
+        self.code = {**_code(self.made_by), "array": config.array, "device": config.device}
         self.active = True
         self._last = time.perf_counter()
         try:
@@ -350,8 +335,8 @@ class Checkpointer:
 
     def save(self, **payload) -> None:
         try:
-            save_checkpoint(self.folder, identity=self.identity, code=self.code, **payload)
-        except OSError as err:
+            save_checkpoint(self.folder, identity=self.identity, code=self.code, made_by=self.made_by, **payload)
+        except (OSError, ConfigError) as err:  # a full disk; a rule state that became unstorable mid-run
             self._off(f"checkpoint '{self.folder}': could not be written ({type(err).__name__}: {err}); this run "
                       "goes on without checkpoints")
         self._last = time.perf_counter()

@@ -98,13 +98,18 @@ def provenance() -> dict[str, Any]:
 
 
 def save_run(out_dir: str | os.PathLike, record: dict, arrays: dict[str, np.ndarray] | None = None,
-             *, stem: str = "run") -> Path:
+             *, stem: str = "run", versioned: bool = False, compress: bool = True,
+             made_by: dict | None = None) -> Path:
     """Write ``<out_dir>/<stem>.json`` (+ ``<stem>.npz``) atomically; returns the JSON path.
 
-    ``record`` should hold the configuration and seed; provenance is added here.  The record
-    names the SHA-256 of the arrays file it belongs to (``arrays_sha256``), so a reader never
-    takes one checkpoint's weights with another checkpoint's record (a run killed between
-    the two writes is detected by :func:`load_run`).  Temporary files a killed writer left in
+    ``record`` should hold the configuration and seed; provenance is added here (``made_by``:
+    a :func:`provenance` computed once by a caller that saves often).  The record names the
+    SHA-256 of the arrays file it belongs to (``arrays_sha256``), so a reader never takes one
+    checkpoint's weights with another checkpoint's record (a run killed between the two writes
+    is detected by :func:`load_run`).  ``versioned``: the arrays file is named by its checksum,
+    ``<stem>.<sha>.npz``, and older ones are deleted only after the record naming the new one is
+    written, so a process killed at any moment leaves a readable pair.  ``compress = False``
+    trades disk for time (:mod:`neurosim.checkpoint`).  Temporary files a killed writer left in
     ``out_dir`` are removed.
     """
     import hashlib
@@ -117,15 +122,21 @@ def save_run(out_dir: str | os.PathLike, record: dict, arrays: dict[str, np.ndar
             stale.unlink()
         except OSError:
             pass
-    record = {**record, "provenance": provenance()}
+    record = {**record, "provenance": provenance() if made_by is None else made_by}
     if arrays:
         buf = io.BytesIO()
-        np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+        (np.savez_compressed if compress else np.savez)(buf, **{k: np.asarray(v) for k, v in arrays.items()})
         data = buf.getvalue()
-        atomic_write_bytes(out_dir / f"{stem}.npz", data)
-        record["arrays"] = f"{stem}.npz"
-        record["arrays_sha256"] = hashlib.sha256(data).hexdigest()
-    return write_json(out_dir / f"{stem}.json", record)
+        sha = hashlib.sha256(data).hexdigest()
+        record["arrays"] = f"{stem}.{sha[:16]}.npz" if versioned else f"{stem}.npz"
+        record["arrays_sha256"] = sha
+        atomic_write_bytes(out_dir / record["arrays"], data)
+    path = write_json(out_dir / f"{stem}.json", record)
+    if versioned:
+        for old in out_dir.glob(f"{stem}.*.npz"):
+            if old.name != record.get("arrays"):
+                old.unlink(missing_ok=True)
+    return path
 
 
 def load_run(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:

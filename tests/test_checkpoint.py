@@ -243,7 +243,7 @@ def test_a_run_resumed_under_other_code_says_so(tmp_path, monkeypatch):
     """A long run outlives commits: allowed, warned, and recorded per resumption."""
     data, net = digits(), Network.feedforward([64, 20, 10])
     train(net, "fa", data, TrainConfig(epochs=1, batch_size=50, align_samples=0), checkpoint_dir=tmp_path)
-    monkeypatch.setattr(checkpoint, "_code", lambda: {"neurosim": "9.9", "git_sha": "f" * 40})
+    monkeypatch.setattr(checkpoint, "_code", lambda made_by: {"neurosim": "9.9", "git_sha": "f" * 40})
     with pytest.warns(RuntimeWarning, match="written by neurosim .* this run goes on with neurosim 9.9 at commit f+ "
                                             "on numpy/cpu"):
         more = train(net, "fa", data, TrainConfig(epochs=2, batch_size=50, align_samples=0), checkpoint_dir=tmp_path)
@@ -257,6 +257,24 @@ class OpaqueState(get_rule("fa").__class__):
 
     def init(self, network, params, seed=0):
         return {"generator": np.random.default_rng(seed)}
+
+
+class LateOpaqueState(get_rule("fa").__class__):
+    """FA whose state gains an object a checkpoint cannot store after the first batch."""
+
+    name = "fa-late-opaque-test"
+
+    def updates(self, network, params, state, x, target):
+        dw, state, aux = super().updates(network, params, state, x, target)
+        return dw, {**state, "generator": np.random.default_rng(0)}, aux
+
+
+def test_a_state_that_becomes_unstorable_mid_run_turns_checkpoints_off(tmp_path):
+    data, net = digits(), Network.feedforward([64, 20, 10])
+    with pytest.warns(RuntimeWarning, match="could not be written \\(ConfigError.*is a Generator"):
+        res = train(net, LateOpaqueState(), data, TrainConfig(epochs=2, batch_size=50, align_samples=0),
+                    checkpoint_dir=tmp_path, checkpoint_every=0)
+    assert res.status == "completed" and res.epochs_completed == 2 and load_checkpoint(tmp_path) is None
 
 
 def test_what_cannot_be_checkpointed_turns_checkpoints_off_and_the_run_goes_on(tmp_path, monkeypatch):
