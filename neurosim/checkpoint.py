@@ -210,6 +210,11 @@ def save_checkpoint(folder: str | os.PathLike, *, identity: dict, epoch: int, pa
     return save_run(folder, record, arrays, stem=STEM, versioned=True, compress=False, made_by=made_by)
 
 
+#: The keys every checkpoint record holds (:func:`save_checkpoint`).
+_REQUIRED = ("fingerprint", "settings", "epoch", "params", "optimizer", "state", "rng", "aug_rng", "history",
+             "initial_loss", "initial_norm", "seconds", "resumed")
+
+
 def load_checkpoint(folder: str | os.PathLike, expected: dict | None = None) -> dict | None:
     """The checkpoint in ``folder`` decoded (``None`` when there is none).
 
@@ -223,6 +228,8 @@ def load_checkpoint(folder: str | os.PathLike, expected: dict | None = None) -> 
     if not path.exists():
         return None
     fix = f"delete {Path(folder) / STEM}.* to start the run over"
+    if not path.is_file():
+        raise DataError(f"checkpoint '{path}': not a file; {fix}")
     try:
         record, arrays = load_run(path)
     except DataError as err:
@@ -232,6 +239,9 @@ def load_checkpoint(folder: str | os.PathLike, expected: dict | None = None) -> 
     if record.get("version") != CHECKPOINT_VERSION:
         raise DataError(f"checkpoint '{path}': version {record.get('version')!r}, this neurosim reads "
                         f"{CHECKPOINT_VERSION}; {fix}")
+    missing = [k for k in _REQUIRED if k not in record]
+    if missing:  # a record cut short or written by hand: not a checkpoint of some other run
+        raise DataError(f"checkpoint '{path}': missing {', '.join(map(repr, missing))}; {fix}")
     if expected is not None:
         theirs = record.get("fingerprint") or {}
         ours = expected["fingerprint"]
@@ -242,11 +252,7 @@ def load_checkpoint(folder: str | os.PathLike, expected: dict | None = None) -> 
                      if k in ("rule", "config") else k for k in differ]
             raise ConfigError(f"checkpoint '{path}' belongs to another run (different: {'; '.join(named)}); resume "
                               "with the run's own settings, or pass another folder (or delete it) to start over")
-    try:
-        out = {k: record[k] for k in ("epoch", "rng", "aug_rng", "history", "initial_loss", "initial_norm",
-                                      "seconds", "resumed")}
-    except KeyError as err:
-        raise DataError(f"checkpoint '{path}': missing {err}; {fix}") from None
+    out = {k: record[k] for k in _REQUIRED if k not in ("fingerprint", "settings", "params", "optimizer", "state")}
     out["code"] = record.get("code") or {}
     out["resumed_code"] = record.get("resumed_code") or []
     out["params"] = decode_tree(record.get("params"), arrays, "params")
@@ -259,7 +265,8 @@ def remove_checkpoint(folder: str | os.PathLike) -> None:
     """Delete the checkpoint in ``folder`` (and the folder, when that leaves it empty)."""
     folder = Path(folder)
     for path in [folder / f"{STEM}.json", *folder.glob(f"{STEM}.*.npz")]:
-        path.unlink(missing_ok=True)
+        if path.is_file():  # a folder squatting on the name is the user's, not ours to delete
+            path.unlink()
     try:
         folder.rmdir()
     except OSError:

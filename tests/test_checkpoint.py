@@ -164,6 +164,14 @@ def test_a_damaged_checkpoint_is_one_line(tmp_path):
     (tmp_path / "checkpoint.json").write_text(json.dumps({"format": "something else"}))
     with pytest.raises(DataError, match="not a neurosim checkpoint"):
         load_checkpoint(tmp_path)
+    # the right header and nothing else is a damaged checkpoint, not "another run"
+    (tmp_path / "checkpoint.json").write_text(json.dumps({"format": "neurosim-checkpoint", "version": 1}))
+    with pytest.raises(DataError, match="missing 'fingerprint', 'settings', 'epoch'.*to start the run over"):
+        train(net, "fa", data, config, checkpoint_dir=tmp_path)
+    other = tmp_path / "dir"
+    (other / "checkpoint.json").mkdir(parents=True)
+    with pytest.raises(DataError, match="checkpoint.json': not a file; delete"):
+        train(net, "fa", data, config, checkpoint_dir=other)
 
 
 def test_state_trees_round_trip_and_refuse_what_they_cannot_store():
