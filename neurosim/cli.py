@@ -315,6 +315,10 @@ def _check_out_dir(out: Path, *, overwrite: bool, resume: bool = False) -> None:
     with ``resume``, one that holds no checkpoint to continue."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: exists and is not a folder; pass a folder path")
+    running = _live_writer(out / "run.json")
+    if running is not None:  # two runs writing one folder would overwrite each other's files
+        raise ConfigError(f"--out {out}: a run is still writing there (process {running}); wait for it to end or "
+                          "stop it (Ctrl-C / kill, then --resume), or choose another folder")
     held = (out / "checkpoint.json").exists()
     if resume and not held:
         raise ConfigError(f"--resume: --out {out} holds no checkpoint to continue (checkpoint.json; one is written "
@@ -334,6 +338,28 @@ def _check_out_dir(out: Path, *, overwrite: bool, resume: bool = False) -> None:
     except OSError as err:
         raise ConfigError(f"--out {out}: cannot write there ({err.strerror or err}); choose a writable folder") \
             from None
+
+
+def _live_writer(record: Path) -> int | None:
+    """The process id of the run whose record (``run.json``) says ``running`` and whose process is
+    still alive; None otherwise (no record, finished, or killed: its ``pid`` is gone)."""
+    import json
+    import os
+
+    try:
+        data = json.loads(record.read_text())
+        pid = int(data["pid"]) if data.get("status") == "running" else None
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    if pid is None or pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)  # signal 0: is it there?
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid  # alive, another user's
+    return pid
 
 
 class _terminate_as_interrupt:

@@ -190,6 +190,26 @@ def test_resume_continues_the_run_in_out(capsys, tmp_path):
     assert code == 0 and "resumed_after" not in json.loads(text)
 
 
+def test_out_refuses_a_folder_another_live_run_is_writing(capsys, tmp_path):
+    """Two processes writing one --out would overwrite each other's files (a resumed run started
+    while the first still ran ended in a FileNotFoundError traceback): refused in one line while
+    the recorded process lives; a record whose process is gone is an ordinary earlier run."""
+    out = tmp_path / "run"
+    out.mkdir()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / "run.json").write_text(json.dumps({"status": "running", "pid": alive.pid}))
+        for extra in ((), ("--resume",), ("--overwrite",)):
+            code, _, err = run(capsys, "train", "--rule", "fa", "--epochs", "1", "--out", str(out), *extra)
+            assert code == 2 and f"a run is still writing there (process {alive.pid})" in err, extra
+            assert len(err.strip().splitlines()) == 1
+    finally:
+        alive.kill()
+        alive.wait()
+    code, _, err = run(capsys, "train", "--rule", "fa", "--epochs", "1", "--out", str(out))
+    assert code == 2 and "already holds a run (run.json)" in err
+
+
 def test_json_into_a_closed_pipe_is_quiet():
     proc = subprocess.run(f"{sys.executable} -m neurosim.cli rules --json | head -c 10", shell=True,
                           capture_output=True, text=True)
